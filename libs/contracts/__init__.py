@@ -1,0 +1,36 @@
+"""Versioned pydantic contracts of every event and command, with their subjects."""
+
+from libs.contracts.agents import AgentCommand, AgentStatusChanged, CloseConversation, Presence, SetPresence
+from libs.contracts.base import Contract, decode, new_id, utcnow
+from libs.contracts.conversations import (
+    ConversationAssigned,
+    ConversationClosed,
+    ConversationEvent,
+    ConversationMessage,
+    ConversationOpened,
+    ConversationQueued,
+)
+from libs.contracts.messages import ChannelType, DeliveryStatus, InboundMessage, MediaRef, OutboundMessage
+
+__all__ = [
+    "AgentCommand",
+    "AgentStatusChanged",
+    "ChannelType",
+    "CloseConversation",
+    "Contract",
+    "ConversationAssigned",
+    "ConversationClosed",
+    "ConversationEvent",
+    "ConversationMessage",
+    "ConversationOpened",
+    "ConversationQueued",
+    "DeliveryStatus",
+    "InboundMessage",
+    "MediaRef",
+    "OutboundMessage",
+    "Presence",
+    "SetPresence",
+    "decode",
+    "new_id",
+    "utcnow",
+]

