@@ -34,3 +34,25 @@ __all__ = [
     "new_id",
     "utcnow",
 ]
+
+from libs.contracts.campaigns import (  # noqa: E402
+    CampaignSnapshot,
+    ChannelSnapshot,
+    CustomField,
+    Permissions,
+    Routing,
+    Typification,
+)
+from libs.contracts.schedule import DateException, Schedule, TimeInterval  # noqa: E402
+
+__all__ += [
+    "CampaignSnapshot",
+    "ChannelSnapshot",
+    "CustomField",
+    "DateException",
+    "Permissions",
+    "Routing",
+    "Schedule",
+    "TimeInterval",
+    "Typification",
+]

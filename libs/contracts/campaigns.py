@@ -1,0 +1,127 @@
+"""The compiled campaign snapshot in the ``campaigns`` KV bucket, and the rules every service reads from it.
+
+The campaigns service owns the data in PostgreSQL and publishes one snapshot per campaign (key: the
+campaign id) on every change. The router, CRM and gateway keep the snapshots in memory from a KV watch.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from libs.contracts.messages import ChannelType
+from libs.contracts.schedule import Schedule
+
+Strategy = Literal["longest_idle", "least_busy", "round_robin", "sticky"]
+
+
+class Typification(BaseModel):
+    """A closing result: category, then optional subcategory."""
+
+    id: str
+    category: str
+    subcategory: str | None = None
+    label: str = ""
+
+
+class CustomField(BaseModel):
+    key: str
+    label: str
+    type: Literal["text", "number", "date", "select", "boolean"] = "text"
+    required: bool = False
+    options: list[str] = Field(default_factory=list)
+    integration_key: str | None = None
+
+
+class Permissions(BaseModel):
+    media: bool = True
+    close_without_reply: bool = False
+    transfer_between_agents: bool = True
+    transfer_between_campaigns: bool = False
+    emojis: bool = True
+    show_contact_number: bool = True
+    history_hours: int = 24
+    view_all_cases: bool = False
+
+
+class OutOfHours(BaseModel):
+    action: Literal["close", "queue"] = "queue"
+    send_message: bool = False
+    message: str | None = None
+
+
+class Routing(BaseModel):
+    strategy: Strategy = "longest_idle"
+    # Weighted capacity: an agent has `agent_capacity` units; a conversation of a channel takes
+    # `weights[channel]` units (a call can take all of them).
+    agent_capacity: int = 3
+    weights: dict[str, int] = Field(default_factory=lambda: {"voice": 3})
+    priority: int = 0
+    offer_timeout_s: float | None = None
+    max_missed_offers: int = 3
+    sticky_window_h: float = 72.0
+    on_agent_offline: Literal["keep", "requeue"] = "requeue"
+    max_wait_s: float | None = None
+    overflow: Literal["none", "campaign", "close"] = "none"
+    overflow_campaign_id: str | None = None
+    release_rate_per_agent: int = 2
+
+
+class ChannelRef(BaseModel):
+    id: str
+    type: ChannelType
+
+
+class CampaignSnapshot(BaseModel):
+    id: str
+    version: int = 1
+    client_id: str = ""
+    project_id: str = ""
+    name: str
+    status: Literal["active", "paused", "archived"] = "active"
+    channels: list[ChannelRef] = Field(default_factory=list)
+    schedule: Schedule | None = None
+    out_of_hours: OutOfHours = Field(default_factory=OutOfHours)
+    typifications: list[Typification] = Field(default_factory=list)
+    closing_typifications: list[str] = Field(default_factory=list)
+    inactivity_typification: str | None = None
+    inactivity_timeout_s: float | None = None
+    transfer_typification: str | None = None
+    ignore_comment_typification: str | None = None
+    custom_fields: list[CustomField] = Field(default_factory=list)
+    permissions: Permissions = Field(default_factory=Permissions)
+    routing: Routing = Field(default_factory=Routing)
+    agents: list[str] = Field(default_factory=list)
+    supervisors: list[str] = Field(default_factory=list)
+    linked_campaigns: list[str] = Field(default_factory=list)
+
+    def weight(self, channel_type: str) -> int:
+        return max(1, min(self.routing.weights.get(channel_type, 1), self.routing.agent_capacity))
+
+    def closure_problems(self, typification_id: str | None, fields: dict[str, object]) -> list[tuple[str, str]]:
+        """What is wrong with a closure, as ``(field, message)`` pairs; empty when it may close."""
+        problems: list[tuple[str, str]] = []
+        allowed = set(self.closing_typifications) or {t.id for t in self.typifications}
+        if not typification_id:
+            problems.append(("typification_id", "a typification is required to close"))
+        elif typification_id not in allowed:
+            problems.append(("typification_id", f"typification {typification_id!r} is not allowed in campaign "
+                                                 f"{self.name!r}"))
+        for cf in self.custom_fields:
+            value = fields.get(cf.key)
+            if cf.required and (value is None or (isinstance(value, str) and not value.strip())):
+                problems.append((f"fields.{cf.key}", f"required field {cf.label!r} is missing"))
+            elif value is not None and cf.type == "select" and cf.options and value not in cf.options:
+                problems.append((f"fields.{cf.key}", f"{value!r} is not one of {cf.options}"))
+        return problems
+
+
+class ChannelSnapshot(BaseModel):
+    """The non-secret view of a channel in the ``channels`` KV bucket, published by the channels service."""
+
+    id: str
+    type: ChannelType
+    name: str = ""
+    address: str = ""
+    active: bool = True
