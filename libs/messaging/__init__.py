@@ -19,3 +19,7 @@ __all__ = [
     "run_consumer",
     "watch_kv",
 ]
+
+from libs.messaging.app import JETSTREAM, NATS_CONN, nats_ctx, start_consumer  # noqa: E402
+
+__all__ += ["JETSTREAM", "NATS_CONN", "nats_ctx", "start_consumer"]

