@@ -20,3 +20,7 @@ USERS: tuple[tuple[str, str, str, str], ...] = (
     ("admin", "admin", "admin-demo-pass", "admin"),
 )
 AGENT_IDS: tuple[str, ...] = tuple(u[0] for u in USERS if u[3] == "agent")
+
+# The closing typification the demo uses, and the custom field it requires.
+SALE_TYPIFICATION_ID = "sale"
+REQUIRED_FIELD_KEY = "document_number"

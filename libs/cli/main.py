@@ -1,0 +1,151 @@
+"""The ``switchboard`` command: ``up`` runs the whole platform on the embedded stack; ``demo`` exercises it."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import sys
+from pathlib import Path
+
+SERVICES: dict[str, int] = {
+    "campaigns": 8084,
+    "channels": 8081,
+    "router": 8082,
+    "scheduler": 8083,
+    "crm": 8085,
+    "gateway": 8080,
+}
+SANDBOX_PORT = 8090
+COLORS = ["cyan", "magenta", "green", "yellow", "blue", "red"]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="switchboard", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    up = sub.add_parser("up", help="start the embedded stack, migrate, seed the demo and run every service")
+    up.add_argument("--data", default=".data", help="folder for the embedded servers' data (default .data)")
+    up.add_argument("--no-demo", action="store_true", help="do not seed the demo tenant")
+    up.add_argument("--only", nargs="*", choices=sorted(SERVICES), help="run only these services")
+    demo = sub.add_parser("demo", help="send a sample WhatsApp conversation through the running platform")
+    demo.add_argument("--gateway", default="http://127.0.0.1:8080")
+    demo.add_argument("--channels", default="http://127.0.0.1:8081")
+    demo.add_argument("--sandbox", default=f"http://127.0.0.1:{SANDBOX_PORT}")
+    args = parser.parse_args(argv)
+    if args.command == "up":
+        sys.exit(asyncio.run(_up(args)))
+    from libs.cli.demo import run_demo
+
+    sys.exit(asyncio.run(run_demo(args.gateway, args.channels, args.sandbox)))
+
+
+async def _up(args: argparse.Namespace) -> int:
+    from aiohttp import ClientSession, ClientTimeout, web
+    from rich.console import Console
+    from rich.table import Table
+
+    from libs.devstack import DevStack
+    from libs.devstack.sandbox import create_sandbox
+
+    console = Console()
+    data = Path(args.data).resolve()
+    data.mkdir(parents=True, exist_ok=True)
+    os.chmod(data, 0o755)
+    console.print(f"[bold]Switchboard[/]: starting NATS, Redis and PostgreSQL in {data}")
+    stack = DevStack(data / "stack")
+    info = await asyncio.to_thread(stack.start)
+    sandbox = web.AppRunner(create_sandbox())
+    await sandbox.setup()
+    await web.TCPSite(sandbox, "127.0.0.1", SANDBOX_PORT).start()
+
+    env = {**os.environ, **info.env(), "SB_ENV": os.environ.get("SB_ENV", "development"),
+           "SB_DEMO_SEED": "false" if args.no_demo else "true",
+           "SB_CHANNELS_GRAPH_BASE_URL": f"http://127.0.0.1:{SANDBOX_PORT}",
+           "SB_CHANNELS_BLOB_DIR": str(data / "blobs"), "SB_CRM_BLOB_DIR": str(data / "blobs"),
+           "PYTHONUNBUFFERED": "1"}
+    for name, port in SERVICES.items():
+        env.setdefault(f"SB_{name.upper()}_PORT", str(port))
+        env.setdefault(f"SB_GATEWAY_{name.upper()}_URL", f"http://127.0.0.1:{port}")
+    names = args.only or list(SERVICES)
+    procs: dict[str, asyncio.subprocess.Process] = {}
+    pumps = []
+    for i, name in enumerate(names):
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", f"services.{name}", env=env,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+        procs[name] = proc
+        pumps.append(asyncio.create_task(_pump(console, name, COLORS[i % len(COLORS)], proc)))
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+    status: dict[str, str] = {}
+    async with ClientSession(timeout=ClientTimeout(total=2)) as http:
+        for _ in range(240):
+            for name in names:
+                status[name] = await _probe(http, int(env[f"SB_{name.upper()}_PORT"]), procs[name])
+            if all(s in ("ready", "exited") for s in status.values()) or stop.is_set():
+                break
+            await asyncio.sleep(0.5)
+    table = Table(title="Switchboard is up" if all(s == "ready" for s in status.values()) else "Switchboard")
+    for col in ("service", "status", "address"):
+        table.add_column(col)
+    for name in names:
+        port = env[f"SB_{name.upper()}_PORT"]
+        table.add_row(name, status[name], f"http://127.0.0.1:{port}")
+    table.add_row("nats", "ready", info.nats_url)
+    table.add_row("redis", "ready", info.redis_url)
+    table.add_row("postgres", "ready", info.database_url)
+    table.add_row("provider sandbox", "ready", f"http://127.0.0.1:{SANDBOX_PORT}/sandbox/sent")
+    console.print(table)
+    console.print(f"Console: [bold]http://127.0.0.1:{env['SB_GATEWAY_PORT']}/[/]  "
+                  f"API: http://127.0.0.1:{env['SB_GATEWAY_PORT']}/api/v1/openapi.json")
+    console.print("Demo logins: ana / ana-demo-pass (agent), sofia / sofia-demo-pass (supervisor), "
+                  "admin / admin-demo-pass. Try [bold]switchboard demo[/] in another terminal. Ctrl-C stops.")
+
+    waiters = [asyncio.create_task(p.wait()) for p in procs.values()]
+    stopper = asyncio.create_task(stop.wait())
+    await asyncio.wait([stopper, *waiters], return_when=asyncio.FIRST_COMPLETED)
+    console.print("[bold]Stopping[/] services (SIGTERM, graceful)…")
+    for proc in procs.values():
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGTERM)
+    await asyncio.wait(waiters, timeout=30)
+    for proc in procs.values():
+        if proc.returncode is None:
+            proc.kill()
+    for t in pumps:
+        t.cancel()
+    await sandbox.cleanup()
+    await asyncio.to_thread(stack.stop)
+    console.print("Stopped.")
+    failed = [n for n, p in procs.items() if p.returncode not in (0, -signal.SIGTERM, None)]
+    return 1 if failed and not stop.is_set() else 0
+
+
+async def _probe(http: object, port: int, proc: asyncio.subprocess.Process) -> str:
+    if proc.returncode is not None:
+        return "exited"
+    try:
+        async with http.get(f"http://127.0.0.1:{port}/readyz") as r:  # type: ignore[attr-defined]
+            return "ready" if r.status == 200 else "starting"
+    except Exception:
+        return "starting"
+
+
+async def _pump(console: object, name: str, color: str, proc: asyncio.subprocess.Process) -> None:
+    from rich.markup import escape
+
+    assert proc.stdout is not None
+    width = max(len(n) for n in SERVICES)
+    async for raw in proc.stdout:
+        line = escape(raw.decode(errors="replace").rstrip())
+        console.print(f"[{color}]{name:<{width}}[/] | {line}", markup=True, highlight=False,  # type: ignore[attr-defined]
+                      soft_wrap=True)
+
+
+if __name__ == "__main__":
+    main()
