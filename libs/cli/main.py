@@ -50,8 +50,7 @@ async def _up(args: argparse.Namespace) -> int:
 
     console = Console()
     data = Path(args.data).resolve()
-    data.mkdir(parents=True, exist_ok=True)
-    os.chmod(data, 0o755)
+    await asyncio.to_thread(_prepare, data)
     console.print(f"[bold]Switchboard[/]: starting NATS, Redis and PostgreSQL in {data}")
     stack = DevStack(data / "stack")
     info = await asyncio.to_thread(stack.start)
@@ -124,6 +123,11 @@ async def _up(args: argparse.Namespace) -> int:
     console.print("Stopped.")
     failed = [n for n, p in procs.items() if p.returncode not in (0, -signal.SIGTERM, None)]
     return 1 if failed and not stop.is_set() else 0
+
+
+def _prepare(data: Path) -> None:
+    data.mkdir(parents=True, exist_ok=True)
+    os.chmod(data, 0o755)
 
 
 async def _probe(http: object, port: int, proc: asyncio.subprocess.Process) -> str:

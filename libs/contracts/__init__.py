@@ -35,7 +35,7 @@ __all__ = [
     "utcnow",
 ]
 
-from libs.contracts.campaigns import (  # noqa: E402
+from libs.contracts.campaigns import (
     CampaignSnapshot,
     ChannelSnapshot,
     CustomField,
@@ -43,7 +43,7 @@ from libs.contracts.campaigns import (  # noqa: E402
     Routing,
     Typification,
 )
-from libs.contracts.schedule import DateException, Schedule, TimeInterval  # noqa: E402
+from libs.contracts.schedule import DateException, Schedule, TimeInterval
 
 __all__ += [
     "CampaignSnapshot",

@@ -6,6 +6,7 @@ campaign id) on every change. The router, CRM and gateway keep the snapshots in 
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -26,6 +27,8 @@ class Typification(BaseModel):
 
 
 class CustomField(BaseModel):
+    """A custom field of a campaign, from the field catalog, with the campaign's label and requiredness."""
+
     key: str
     label: str
     type: Literal["text", "number", "date", "select", "boolean"] = "text"
@@ -35,6 +38,8 @@ class CustomField(BaseModel):
 
 
 class Permissions(BaseModel):
+    """Seed 004 permissions. ``history_hours`` 0 turns the conversation history off."""
+
     media: bool = True
     close_without_reply: bool = False
     transfer_between_agents: bool = True
@@ -66,6 +71,33 @@ class Routing(BaseModel):
     overflow: Literal["none", "campaign", "close"] = "none"
     overflow_campaign_id: str | None = None
     release_rate_per_agent: int = 2
+    # Seed 002 advanced options.
+    queue_assignment: bool = True  # assign through the campaign queue (off: offers go to no one automatically)
+    sticky_fallback: bool = True  # sticky: another agent when the assigned one is unavailable
+    offer_in_after_call_work: bool = False  # inbound calls may reach agents in after-call work
+
+
+class CaseOptions(BaseModel):
+    """Seed 002 "Opciones del Caso". Transfers and "view all cases" live in ``Permissions``."""
+
+    combine_cases: bool = False
+    send_transcripts: bool = False
+    autocomplete: bool = False
+    interact_with_other_contact_data: bool = False
+    interactions_only_from_assigned_channels: bool = False
+    close_without_work_record: bool = False
+    close_without_customer_info: bool = False
+    transfer_notification: bool = False
+    show_other_campaigns_info: bool = False
+    mass_close_by_agents: bool = False
+
+
+class Tab(BaseModel):
+    """An extra tab of the conversation view: a name and a URL template such as
+    ``https://crm.example/contacts?phone={contact_address}``."""
+
+    name: str
+    url_template: str
 
 
 class ChannelRef(BaseModel):
@@ -95,6 +127,11 @@ class CampaignSnapshot(BaseModel):
     agents: list[str] = Field(default_factory=list)
     supervisors: list[str] = Field(default_factory=list)
     linked_campaigns: list[str] = Field(default_factory=list)
+    script: str | None = None
+    tabs: list[Tab] = Field(default_factory=list)
+    case_options: CaseOptions = Field(default_factory=CaseOptions)
+    updated_at: datetime | None = None
+    updated_by: str | None = None
 
     def weight(self, channel_type: str) -> int:
         return max(1, min(self.routing.weights.get(channel_type, 1), self.routing.agent_capacity))

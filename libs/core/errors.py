@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 
-class StreamAction(str, Enum):
+class StreamAction(StrEnum):
     """What a JetStream consumer does with a message whose handler raised."""
 
     ACK = "ack"

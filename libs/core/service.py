@@ -48,7 +48,7 @@ class Lifecycle:
         self.stopping.set()
         tasks = list(self._tasks)
         if tasks:
-            done, pending = await asyncio.wait(tasks, timeout=budget_s)
+            _, pending = await asyncio.wait(tasks, timeout=budget_s)
             for task in pending:
                 task.cancel()
             if pending:

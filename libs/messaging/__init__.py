@@ -20,6 +20,6 @@ __all__ = [
     "watch_kv",
 ]
 
-from libs.messaging.app import JETSTREAM, NATS_CONN, nats_ctx, start_consumer  # noqa: E402
+from libs.messaging.app import JETSTREAM, NATS_CONN, nats_ctx, start_consumer
 
 __all__ += ["JETSTREAM", "NATS_CONN", "nats_ctx", "start_consumer"]

@@ -15,7 +15,13 @@ from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
 from nats.js.api import PubAck
 from nats.js.errors import NoStreamResponseError
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, stop_after_delay, wait_random_exponential
+from tenacity import (
+    AsyncRetrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    stop_after_delay,
+    wait_random_exponential,
+)
 
 from libs.contracts import Contract
 from libs.core.errors import Transient
@@ -62,6 +68,10 @@ async def nats_session(url: str, name: str, *, setup: bool = True) -> AsyncItera
                 await nc.close()
 
 
+_UNACKED = (TimeoutError, NatsTimeout, NoRespondersError, NoStreamResponseError,
+            nats.errors.ConnectionClosedError, nats.errors.OutboundBufferLimitError)
+
+
 async def publish(js: JetStreamContext, msg: Contract, *, timeout: float = 5.0) -> PubAck:
     """Publish a contract on its subject with ``Nats-Msg-Id`` and wait for the JetStream ack.
 
@@ -75,8 +85,7 @@ async def publish(js: JetStreamContext, msg: Contract, *, timeout: float = 5.0) 
             timeout=timeout,
             headers={"Nats-Msg-Id": msg.msg_id()},
         )
-    except (NatsTimeout, NoRespondersError, NoStreamResponseError, nats.errors.ConnectionClosedError,
-            nats.errors.OutboundBufferLimitError, asyncio.TimeoutError) as exc:
+    except _UNACKED as exc:
         raise Transient(f"JetStream did not acknowledge {msg.subject()}: {type(exc).__name__}") from exc
 
 

@@ -7,11 +7,11 @@ import asyncio
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
+from pydantic_settings import SettingsConfigDict
 
 from libs.core.errors import Invalid, NotFound, StreamAction, Transient
 from libs.core.service import LIFECYCLE, create_base_app, read_json
 from libs.core.settings import ServiceSettings
-from pydantic_settings import SettingsConfigDict
 
 
 class DemoSettings(ServiceSettings):
