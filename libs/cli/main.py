@@ -93,8 +93,8 @@ async def _up(args: argparse.Namespace) -> int:
     for col in ("service", "status", "address"):
         table.add_column(col)
     for name in names:
-        port = env[f"SB_{name.upper()}_PORT"]
-        table.add_row(name, status[name], f"http://127.0.0.1:{port}")
+        svc_port = env[f"SB_{name.upper()}_PORT"]
+        table.add_row(name, status[name], f"http://127.0.0.1:{svc_port}")
     table.add_row("nats", "ready", info.nats_url)
     table.add_row("redis", "ready", info.redis_url)
     table.add_row("postgres", "ready", info.database_url)
