@@ -1,0 +1,1 @@
+"""Gateway: users, authentication, the public REST API, the live WebSocket and the console."""

@@ -1,0 +1,114 @@
+"""Users repository: every SQL statement of the gateway."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+from libs.core.errors import Conflict, NotFound
+from services.gateway.domain import Principal, Role
+
+_COLUMNS = "id, username, display_name, role, password_hash, active, created_at, updated_at"
+
+
+@dataclass(frozen=True)
+class User:
+    id: str
+    username: str
+    display_name: str
+    role: Role
+    password_hash: str
+    active: bool
+
+    @property
+    def principal(self) -> Principal:
+        return Principal(user_id=self.id, username=self.username, role=self.role)
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "username": self.username,
+            "display_name": self.display_name,
+            "role": self.role,
+            "active": self.active,
+        }
+
+
+def _user(row: asyncpg.Record | None) -> User | None:
+    if row is None:
+        return None
+    return User(
+        id=row["id"],
+        username=row["username"],
+        display_name=row["display_name"],
+        role=row["role"],
+        password_hash=row["password_hash"],
+        active=row["active"],
+    )
+
+
+class UsersRepo:
+    """Users in ``gateway.users``."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def by_username(self, username: str) -> User | None:
+        return _user(await self._pool.fetchrow(f"SELECT {_COLUMNS} FROM gateway.users WHERE username = $1", username))
+
+    async def by_id(self, user_id: str) -> User | None:
+        return _user(await self._pool.fetchrow(f"SELECT {_COLUMNS} FROM gateway.users WHERE id = $1", user_id))
+
+    async def get(self, user_id: str) -> User:
+        user = await self.by_id(user_id)
+        if user is None:
+            raise NotFound(f"user {user_id!r} not found", field="id")
+        return user
+
+    async def list(self, role: str | None = None) -> list[User]:
+        rows = await self._pool.fetch(
+            f"SELECT {_COLUMNS} FROM gateway.users WHERE ($1::text IS NULL OR role = $1) ORDER BY username",
+            role,
+        )
+        return [u for u in map(_user, rows) if u is not None]
+
+    async def create(
+        self,
+        *,
+        id: str,
+        username: str,
+        display_name: str,
+        role: Role,
+        password_hash: str,
+        if_absent: bool = False,
+    ) -> User | None:
+        """Insert a user. With ``if_absent`` an existing id or username is left alone (returns None)."""
+        sql = (
+            "INSERT INTO gateway.users (id, username, display_name, role, password_hash) "
+            f"VALUES ($1, $2, $3, $4, $5) {'ON CONFLICT DO NOTHING' if if_absent else ''} "
+            f"RETURNING {_COLUMNS}"
+        )
+        try:
+            return _user(await self._pool.fetchrow(sql, id, username, display_name, role, password_hash))
+        except asyncpg.UniqueViolationError as exc:
+            field = "username" if "username" in (exc.constraint_name or "") else "id"
+            raise Conflict(f"a user with this {field} already exists", field=field) from exc
+
+    async def update(self, user_id: str, changes: dict[str, Any]) -> User:
+        """Apply ``changes`` (display_name, role, password_hash, active) to one user."""
+        allowed = ("display_name", "role", "password_hash", "active")
+        cols = [c for c in allowed if c in changes]
+        if not cols:
+            return await self.get(user_id)
+        sets = ", ".join(f"{c} = ${i + 2}" for i, c in enumerate(cols))
+        row = await self._pool.fetchrow(
+            f"UPDATE gateway.users SET {sets}, updated_at = now() WHERE id = $1 RETURNING {_COLUMNS}",
+            user_id,
+            *[changes[c] for c in cols],
+        )
+        user = _user(row)
+        if user is None:
+            raise NotFound(f"user {user_id!r} not found", field="id")
+        return user

@@ -1,0 +1,101 @@
+"""HTTP client of the other services' internal APIs; their errors pass through in the one error shape."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import aiohttp
+
+from libs.core.errors import AppError, Transient
+from libs.core.logging import get_logger
+
+log = get_logger(__name__)
+
+
+class UpstreamError(AppError):
+    """An error answered by another service, passed through with its status, code and field."""
+
+    def __init__(self, status: int, code: str, message: str, field: str | None = None) -> None:
+        super().__init__(message, field=field)
+        self.status = status
+        self.code = code
+
+
+class BadGateway(AppError):
+    status = 502
+    code = "bad_gateway"
+
+
+class Upstream:
+    """One internal service, by name and base URL."""
+
+    def __init__(self, session: aiohttp.ClientSession, name: str, base_url: str, timeout_s: float) -> None:
+        self._session = session
+        self.name = name
+        self.base_url = base_url.rstrip("/")
+        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+
+    async def request(
+        self, method: str, path: str, *, json_body: Any = None, params: Mapping[str, str] | None = None
+    ) -> Any:
+        """Call the service and return its JSON answer (``None`` for an empty body).
+
+        Raises:
+            UpstreamError: the service answered 4xx (or 503) in the error shape; passed through as is.
+            Transient: the service is unreachable or timed out.
+            BadGateway: the service answered 5xx or something that is not JSON.
+        """
+        url = f"{self.base_url}{path}"
+        try:
+            async with self._session.request(method, url, json=json_body, params=params, timeout=self._timeout) as resp:
+                raw = await resp.read()
+                status = resp.status
+        except (TimeoutError, aiohttp.ClientConnectionError) as exc:
+            log.warning("upstream_unreachable", upstream=self.name, url=url, error=repr(exc))
+            raise Transient(f"the {self.name} service is unavailable") from exc
+        body = _json(raw)
+        if status < 400:
+            if raw and body is _NOT_JSON:
+                raise BadGateway(f"the {self.name} service answered something that is not JSON")
+            return None if body is _NOT_JSON else body
+        err = body.get("error") if isinstance(body, dict) else None
+        if isinstance(err, dict) and (status < 500 or status == 503):
+            return _raise(status, err)
+        if status == 503:
+            raise Transient(f"the {self.name} service is unavailable")
+        if status < 500:
+            raise UpstreamError(
+                status, "upstream_error", f"the {self.name} service refused the request (HTTP {status})"
+            )
+        log.warning("upstream_failed", upstream=self.name, url=url, status=status)
+        raise BadGateway(f"the {self.name} service failed (HTTP {status})")
+
+    async def get(self, path: str, params: Mapping[str, str] | None = None) -> Any:
+        return await self.request("GET", path, params=params)
+
+    async def post(self, path: str, body: Any = None) -> Any:
+        return await self.request("POST", path, json_body=body)
+
+
+_NOT_JSON = object()
+
+
+def _json(raw: bytes) -> Any:
+    if not raw:
+        return _NOT_JSON
+    try:
+        return json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return _NOT_JSON
+
+
+def _raise(status: int, err: dict[str, Any]) -> Any:
+    field = err.get("field")
+    raise UpstreamError(
+        status,
+        str(err.get("code") or "upstream_error"),
+        str(err.get("message") or ""),
+        field=str(field) if field is not None else None,
+    )

@@ -1,0 +1,109 @@
+"""The gateway's composition root: pools, adapters, use cases, live event feeds and routes."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from pydantic import ValidationError
+
+from libs.core.logging import get_logger
+from libs.core.service import LIFECYCLE, create_base_app
+from libs.messaging import JETSTREAM, nats_ctx, watch_kv
+from libs.storage import PG_POOL, REDIS, pg_pool_ctx, redis_ctx
+from services.gateway.adapters.events import Feed, subscribe_live
+from services.gateway.adapters.postgres import UsersRepo
+from services.gateway.adapters.redis import LoginLimiter, RefreshLedger
+from services.gateway.adapters.upstream import Upstream
+from services.gateway.domain import CampaignDirectory
+from services.gateway.fanout import AGENTS, CONVERSATIONS, Hub
+from services.gateway.handlers import Gateway, Upstreams, seed_demo_users
+from services.gateway.routes import EVENTS_JS, FEEDS, GATEWAY, GW_SETTINGS, HUB, auth_middleware, setup_routes
+from services.gateway.security import TokenIssuer
+from services.gateway.settings import GatewaySettings
+
+log = get_logger(__name__)
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+FEED_LIST = (Feed("CONVERSATIONS", "sb.conv.>", CONVERSATIONS), Feed("AGENTS", "sb.agent.event.>", AGENTS))
+HTTP = web.AppKey("http", aiohttp.ClientSession)
+
+
+async def _http_ctx(app: web.Application) -> AsyncIterator[None]:
+    async with aiohttp.ClientSession() as session:
+        app[HTTP] = session
+        yield
+
+
+def _upstreams(session: aiohttp.ClientSession, s: GatewaySettings) -> Upstreams:
+    def up(name: str, url: str) -> Upstream:
+        return Upstream(session, name, url, s.upstream_timeout_s)
+
+    return Upstreams(
+        router=up("router", s.router_url),
+        campaigns=up("campaigns", s.campaigns_url),
+        crm=up("crm", s.crm_url),
+        channels=up("channels", s.channels_url),
+    )
+
+
+async def _gateway_ctx(app: web.Application) -> AsyncIterator[None]:
+    s = app[GW_SETTINGS]
+    lc = app[LIFECYCLE]
+    js = app[JETSTREAM]
+    directory = CampaignDirectory()
+    redis = app[REDIS]
+    gw = Gateway(
+        users=UsersRepo(app[PG_POOL]),
+        tokens=TokenIssuer(s.jwt_secret, s.jwt_issuer, s.access_ttl_s, s.refresh_ttl_s),
+        limiter=LoginLimiter(redis, s.login_max_failures, s.login_window_s),
+        ledger=RefreshLedger(redis),
+        upstreams=_upstreams(app[HTTP], s),
+        directory=directory,
+    )
+    app[GATEWAY] = gw
+    if s.demo_seed:
+        await seed_demo_users(gw.users)
+
+    def on_campaign(key: str, value: Any) -> None:
+        try:
+            directory.put(key, value)
+        except ValidationError as exc:
+            log.error("campaign_snapshot_invalid", campaign_id=key, error=str(exc))
+
+    snapshots_ready = asyncio.Event()
+    lc.spawn(watch_kv(js, "campaigns", on_campaign, stop=lc.stopping, ready=snapshots_ready), name="kv:campaigns")
+    hub = Hub(directory)
+    app[HUB] = hub
+    app[EVENTS_JS] = js
+    app[FEEDS] = {f.name: f for f in FEED_LIST}
+    subs = [await subscribe_live(js, feed, hub.dispatch) for feed in FEED_LIST]
+    try:
+        await asyncio.wait_for(snapshots_ready.wait(), 10)
+    except TimeoutError:
+        log.warning("campaign_snapshots_not_ready")
+    yield
+    await lc.drain(s.shutdown_budget_s / 2)  # no-op when serve() already drained; needed in-process
+    for sub in subs:
+        try:
+            await sub.unsubscribe()
+        except Exception as exc:  # connection already draining
+            log.info("feed_unsubscribe_failed", error=repr(exc))
+
+
+def create_app(settings: GatewaySettings) -> web.Application:
+    """Build the gateway app."""
+    app = create_base_app(settings)
+    app.middlewares.append(auth_middleware)
+    app[GW_SETTINGS] = settings
+    app.cleanup_ctx.append(pg_pool_ctx(settings.database_url, migrations=("gateway", MIGRATIONS)))
+    app.cleanup_ctx.append(redis_ctx(settings.redis_url))
+    app.cleanup_ctx.append(nats_ctx(settings.nats_url, "gateway"))
+    app.cleanup_ctx.append(_http_ctx)
+    app.cleanup_ctx.append(_gateway_ctx)
+    setup_routes(app)
+    return app

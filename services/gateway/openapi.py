@@ -1,0 +1,284 @@
+"""The OpenAPI 3.1 document of the public API, built from the request models and a table of operations."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+from pydantic import BaseModel
+
+from services.gateway import schemas
+
+REF = "#/components/schemas/{model}"
+
+
+def _ref(name: str) -> dict[str, Any]:
+    return {"$ref": REF.format(model=name)}
+
+
+ANY_OBJECT: dict[str, Any] = {"type": "object", "additionalProperties": True}
+ITEMS: dict[str, Any] = {
+    "type": "object",
+    "required": ["items"],
+    "properties": {"items": {"type": "array", "items": ANY_OBJECT}},
+}
+
+STATIC_SCHEMAS: dict[str, Any] = {
+    "Error": {
+        "type": "object",
+        "required": ["error"],
+        "properties": {
+            "error": {
+                "type": "object",
+                "required": ["code", "message"],
+                "properties": {
+                    "code": {"type": "string"},
+                    "message": {"type": "string"},
+                    "field": {"type": "string"},
+                    "details": {},
+                },
+            }
+        },
+    },
+    "User": {
+        "type": "object",
+        "required": ["id", "username", "role"],
+        "properties": {
+            "id": {"type": "string"},
+            "username": {"type": "string"},
+            "display_name": {"type": "string"},
+            "role": {"type": "string", "enum": ["admin", "supervisor", "agent"]},
+            "active": {"type": "boolean"},
+        },
+    },
+    "TokenPair": {
+        "type": "object",
+        "required": ["access_token", "refresh_token", "token_type", "expires_in", "user"],
+        "properties": {
+            "access_token": {"type": "string"},
+            "refresh_token": {"type": "string"},
+            "token_type": {"type": "string", "const": "bearer"},
+            "expires_in": {"type": "integer", "description": "access token lifetime, seconds"},
+            "user": _ref("User"),
+        },
+    },
+    "Me": {
+        "allOf": [
+            _ref("User"),
+            {"type": "object", "properties": {"campaigns": {"type": "array", "items": {"type": "string"}}}},
+        ]
+    },
+    "Conversation": {
+        "type": "object",
+        "additionalProperties": True,
+        "description": "as kept by the router",
+        "properties": {
+            "id": {"type": "string"},
+            "campaign_id": {"type": ["string", "null"]},
+            "agent_id": {"type": ["string", "null"]},
+            "state": {"type": "string"},
+        },
+    },
+}
+
+
+@dataclass(frozen=True)
+class Op:
+    method: str
+    path: str
+    summary: str
+    tag: str
+    body: type[BaseModel] | None = None
+    response: dict[str, Any] = field(default_factory=lambda: ANY_OBJECT)
+    status: int = 200
+    public: bool = False
+    params: tuple[tuple[str, str, str], ...] = ()  # (name, in, description)
+    description: str = ""
+
+
+_ID = (("id", "path", "conversation id"),)
+
+OPERATIONS: tuple[Op, ...] = (
+    Op(
+        "post",
+        "/auth/login",
+        "Log in with username and password",
+        "auth",
+        schemas.LoginIn,
+        _ref("TokenPair"),
+        public=True,
+        description="Rate-limited per username and client IP: too many failures answer 429.",
+    ),
+    Op(
+        "post",
+        "/auth/refresh",
+        "Exchange a refresh token (usable once) for a new token pair",
+        "auth",
+        schemas.RefreshIn,
+        _ref("TokenPair"),
+        public=True,
+    ),
+    Op("get", "/openapi.json", "This OpenAPI document", "meta", public=True),
+    Op("get", "/me", "The caller and the campaigns they may see", "me", response=_ref("Me")),
+    Op("put", "/me/status", "Set the caller's presence (forwarded to the router)", "me", schemas.StatusIn),
+    Op(
+        "get",
+        "/events",
+        "WebSocket of the caller's live events",
+        "events",
+        status=101,
+        params=(
+            ("token", "query", "access token, when no Authorization header can be sent"),
+            ("since", "query", "resume after this CONVERSATIONS stream sequence (the last `seq` received)"),
+            ("since_agent", "query", "resume agent events after this AGENTS stream sequence (`agent_seq`)"),
+        ),
+        description="Upgrade to a WebSocket. Messages are JSON objects with `type` and `seq`; see the "
+        "gateway documentation for the event format.",
+    ),
+    Op(
+        "get",
+        "/conversations",
+        "Conversations the caller may see",
+        "conversations",
+        response=ITEMS,
+        params=(
+            ("scope", "query", "`all`: an agent also lists the cases of campaigns that allow viewing all"),
+            ("campaign_id", "query", "only this campaign"),
+            ("agent_id", "query", "only this agent's (supervisors and admins)"),
+            ("status", "query", "only conversations in this state"),
+        ),
+    ),
+    Op(
+        "get",
+        "/conversations/{id}",
+        "One conversation",
+        "conversations",
+        response=_ref("Conversation"),
+        params=_ID,
+    ),
+    Op(
+        "post",
+        "/conversations/{id}/accept",
+        "Accept an offered conversation",
+        "conversations",
+        schemas.EmptyIn,
+        params=_ID,
+    ),
+    Op(
+        "post",
+        "/conversations/{id}/reject",
+        "Reject an offered conversation",
+        "conversations",
+        schemas.RejectIn,
+        params=_ID,
+    ),
+    Op(
+        "post",
+        "/conversations/{id}/messages",
+        "Reply to the customer",
+        "conversations",
+        schemas.MessageIn,
+        status=201,
+        params=_ID,
+    ),
+    Op(
+        "post",
+        "/conversations/{id}/transfer",
+        "Transfer to an agent or a campaign",
+        "conversations",
+        schemas.TransferIn,
+        params=_ID,
+    ),
+    Op(
+        "post",
+        "/conversations/{id}/close",
+        "Close with a typification and custom fields",
+        "conversations",
+        schemas.CloseIn,
+        params=_ID,
+    ),
+)
+
+_ERRORS = {
+    "400": "invalid input",
+    "401": "missing, invalid or expired token",
+    "403": "not allowed",
+    "404": "not found",
+    "409": "conflict with the current state",
+    "429": "rate limited",
+    "503": "a service behind the gateway is unavailable",
+}
+
+
+def _operation(op: Op) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "summary": op.summary,
+        "tags": [op.tag],
+        "operationId": op.method + "_" + re.sub(r"[^a-z0-9]+", "_", op.path).strip("_"),
+        "responses": {
+            str(op.status): {
+                "description": "success",
+                **({"content": {"application/json": {"schema": op.response}}} if op.status != 101 else {}),
+            }
+        },
+    }
+    if op.description:
+        out["description"] = op.description
+    if op.public:
+        out["security"] = []
+    if op.body is not None:
+        out["requestBody"] = {
+            "required": op.body not in (schemas.EmptyIn, schemas.RejectIn),
+            "content": {"application/json": {"schema": _ref(op.body.__name__)}},
+        }
+    if op.params:
+        out["parameters"] = [
+            {
+                "name": n,
+                "in": where,
+                "required": where == "path",
+                "description": d,
+                "schema": {"type": "string"},
+            }
+            for n, where, d in op.params
+        ]
+    for code, text in _ERRORS.items():
+        if code == "401" and op.public and op.path != "/auth/login":
+            continue
+        out["responses"][code] = {
+            "description": text,
+            "content": {"application/json": {"schema": _ref("Error")}},
+        }
+    return out
+
+
+@lru_cache(maxsize=1)
+def openapi_document() -> dict[str, Any]:
+    """The whole document (built once)."""
+    components: dict[str, Any] = dict(STATIC_SCHEMAS)
+    paths: dict[str, dict[str, Any]] = {}
+    for op in OPERATIONS:
+        if op.body is not None:
+            schema = op.body.model_json_schema(ref_template=REF)
+            components.update(schema.pop("$defs", {}))
+            components[op.body.__name__] = schema
+        paths.setdefault(f"/api/v1{op.path}", {})[op.method] = _operation(op)
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Switchboard API",
+            "version": "1.0.0",
+            "description": "The public API of Switchboard: authentication, agents' work, supervision, "
+            'configuration and CRM. Errors are always `{"error": {"code", "message", '
+            '"field"?}}`.',
+        },
+        "servers": [{"url": "/"}],
+        "security": [{"bearer": []}],
+        "paths": paths,
+        "components": {
+            "schemas": components,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
+        },
+    }

@@ -1,0 +1,248 @@
+"""aiohttp handlers of the public API under /api/v1, the authentication middleware and the WebSocket."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import WSMsgType, web
+from nats.js import JetStreamContext
+
+from libs.core.errors import Invalid, Unauthorized
+from libs.core.logging import get_logger
+from libs.core.service import read_json
+from services.gateway import schemas
+from services.gateway.adapters.events import Feed, last_seq, replay
+from services.gateway.domain import Principal
+from services.gateway.fanout import AGENTS, CONVERSATIONS, Connection, Hub
+from services.gateway.handlers import Gateway
+from services.gateway.openapi import openapi_document
+from services.gateway.security import TokenClaims
+from services.gateway.settings import GatewaySettings
+
+log = get_logger(__name__)
+
+API = "/api/v1"
+GATEWAY = web.AppKey("gateway", Gateway)
+HUB = web.AppKey("hub", Hub)
+GW_SETTINGS = web.AppKey("gateway_settings", GatewaySettings)
+FEEDS = web.AppKey("feeds", dict[str, Feed])
+EVENTS_JS = web.AppKey("events_js", JetStreamContext)
+CLAIMS = web.RequestKey("claims", TokenClaims)
+
+PUBLIC = {f"{API}/auth/login", f"{API}/auth/refresh", f"{API}/openapi.json"}
+WS_PATH = f"{API}/events"
+# WebSocket close codes: the token ran out (get a new one and resume), the client fell too far behind.
+WS_TOKEN_EXPIRED = 4001
+WS_TOO_SLOW = 4008
+
+
+def bearer_token(request: web.Request) -> str | None:
+    header = request.headers.get("Authorization", "")
+    if header:
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthorized("the Authorization header must be 'Bearer <token>'", field="Authorization")
+        return token.strip()
+    if request.path == WS_PATH:  # browsers cannot set headers on a WebSocket
+        return request.query.get("token") or None
+    return None
+
+
+@web.middleware
+async def auth_middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Every /api/v1 route but login, refresh and the OpenAPI document needs a valid access token."""
+    if request.path.startswith(f"{API}/") and request.path not in PUBLIC:
+        token = bearer_token(request)
+        if token is None:
+            raise Unauthorized(
+                "authentication required: send 'Authorization: Bearer <access_token>'", field="Authorization"
+            )
+        request[CLAIMS] = request.app[GATEWAY].tokens.verify(token, "access")
+    return await handler(request)
+
+
+def principal(request: web.Request) -> Principal:
+    claims: TokenClaims = request[CLAIMS]
+    return claims.principal
+
+
+# --- auth and me -------------------------------------------------------------------------------------
+
+
+async def login(request: web.Request) -> web.Response:
+    body = schemas.parse(schemas.LoginIn, await read_json(request))
+    pair = await request.app[GATEWAY].login(body.username, body.password, request.remote or "unknown")
+    return web.json_response(pair)
+
+
+async def refresh(request: web.Request) -> web.Response:
+    body = schemas.parse(schemas.RefreshIn, await read_json(request))
+    return web.json_response(await request.app[GATEWAY].refresh(body.refresh_token))
+
+
+async def me(request: web.Request) -> web.Response:
+    p = principal(request)
+    gw = request.app[GATEWAY]
+    user = await gw.users.get(p.user_id)
+    visible = gw.directory.visible_campaigns(p)
+    campaigns = sorted(gw.directory.campaigns) if visible is None else sorted(visible)
+    return web.json_response({**user.public(), "campaigns": campaigns})
+
+
+async def put_status(request: web.Request) -> web.Response:
+    body = schemas.parse(schemas.StatusIn, await read_json(request))
+    answer = await request.app[GATEWAY].set_status(principal(request), body.status, body.reason)
+    return web.json_response(answer if answer is not None else {"status": body.status, "reason": body.reason})
+
+
+# --- conversations -----------------------------------------------------------------------------------
+
+
+async def list_conversations(request: web.Request) -> web.Response:
+    return web.json_response(await request.app[GATEWAY].list_conversations(principal(request), request.query))
+
+
+async def get_conversation(request: web.Request) -> web.Response:
+    conv = await request.app[GATEWAY].get_conversation(principal(request), request.match_info["id"])
+    return web.json_response(conv)
+
+
+_ACTION_BODIES: dict[str, type[schemas.Body]] = {
+    "accept": schemas.EmptyIn,
+    "reject": schemas.RejectIn,
+    "transfer": schemas.TransferIn,
+    "close": schemas.CloseIn,
+    "messages": schemas.MessageIn,
+}
+
+
+async def conversation_action(request: web.Request) -> web.Response:
+    action = request.match_info["action"]
+    model = _ACTION_BODIES[action]
+    raw = await request.read()
+    data: Any = {} if not raw.strip() and model in (schemas.EmptyIn, schemas.RejectIn) else await read_json(request)
+    body = schemas.parse(model, data).model_dump(exclude_none=True)
+    answer = await request.app[GATEWAY].act(principal(request), request.match_info["id"], action, body)
+    status = 201 if action == "messages" else 200
+    return web.json_response(answer if answer is not None else {"ok": True}, status=status)
+
+
+async def openapi(request: web.Request) -> web.Response:
+    return web.json_response(openapi_document())
+
+
+# --- live events -------------------------------------------------------------------------------------
+
+
+def _cursor(request: web.Request, name: str) -> int | None:
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return None
+    if not raw.isdigit():
+        raise Invalid(f"{name} must be a non-negative integer stream sequence", field=name)
+    return int(raw)
+
+
+async def events(request: web.Request) -> web.StreamResponse:
+    """The caller's live events; ``?since=`` / ``?since_agent=`` resume after a stream sequence."""
+    claims: TokenClaims = request[CLAIMS]
+    since = {CONVERSATIONS: _cursor(request, "since"), AGENTS: _cursor(request, "since_agent")}
+    settings = request.app[GW_SETTINGS]
+    ws = web.WebSocketResponse(heartbeat=settings.ws_heartbeat_s)
+    if not ws.can_prepare(request).ok:
+        raise Invalid("this endpoint is a WebSocket: send an upgrade request", field="Upgrade")
+    hub = request.app[HUB]
+    resuming = any(v is not None for v in since.values())
+    conn = Connection(
+        claims.principal,
+        queue_size=settings.ws_queue_size,
+        cursors={k: v for k, v in since.items() if v is not None},
+        resuming=resuming,
+    )
+    # Registered before the handshake completes: an event published once the client is connected is
+    # never missed.
+    hub.register(conn)
+    writer: asyncio.Task[None] | None = None
+    try:
+        await ws.prepare(request)
+        writer = asyncio.create_task(_write(ws, conn, claims.expires_at))
+        if resuming:
+            await _replay(request.app, hub, conn, since)
+            conn.go_live()
+        conn.notify(
+            {
+                "type": "ready",
+                "seq": conn.cursors[CONVERSATIONS],
+                "agent_seq": conn.cursors[AGENTS],
+                "user": {"id": claims.principal.user_id, "role": claims.principal.role},
+            }
+        )
+        async for msg in ws:
+            if msg.type == WSMsgType.TEXT and msg.data.strip() in ('{"type":"ping"}', "ping"):
+                conn.notify({"type": "pong"})
+    except Exception as exc:  # a failed replay: tell the client, which reconnects with the same cursor
+        log.warning("ws_failed", user_id=claims.principal.user_id, error=repr(exc))
+        if not ws.closed:
+            await ws.close(code=1011, message=b"replay failed; reconnect with the same since")
+    finally:
+        hub.unregister(conn)
+        if writer is not None:
+            writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await writer
+    return ws
+
+
+async def _replay(app: web.Application, hub: Hub, conn: Connection, since: dict[str, int | None]) -> None:
+    js = app[EVENTS_JS]
+    for name, feed in app[FEEDS].items():
+        cursor = since.get(name)
+        if cursor is None:
+            continue
+        first, last = await last_seq(js, feed)
+        if cursor + 1 < first:
+            conn.notify(
+                {
+                    "type": "gap",
+                    "stream": name,
+                    "first_available": first,
+                    "message": "events before first_available have expired",
+                }
+            )
+        await replay(js, feed, cursor, last, lambda n, s, p: hub.replay_one(conn, n, s, p))
+
+
+async def _write(ws: web.WebSocketResponse, conn: Connection, expires_at: int) -> None:
+    """Drain the connection's queue to the socket; close it when the token expires or the client lags."""
+    while not ws.closed:
+        remaining = expires_at - time.time()
+        if remaining <= 0:
+            await ws.close(code=WS_TOKEN_EXPIRED, message=b"token expired; reconnect with a new token and since")
+            return
+        try:
+            event = await asyncio.wait_for(conn.queue.get(), timeout=min(remaining, 30.0))
+        except TimeoutError:
+            continue
+        if conn.overflowed.is_set():
+            await ws.close(code=WS_TOO_SLOW, message=b"too slow; reconnect with since")
+            return
+        await ws.send_json(event)
+
+
+def setup_routes(app: web.Application) -> None:
+    r = app.router
+    r.add_post(f"{API}/auth/login", login)
+    r.add_post(f"{API}/auth/refresh", refresh)
+    r.add_get(f"{API}/openapi.json", openapi)
+    r.add_get(f"{API}/me", me)
+    r.add_put(f"{API}/me/status", put_status)
+    r.add_get(WS_PATH, events)
+    r.add_get(f"{API}/conversations", list_conversations)
+    r.add_get(f"{API}/conversations/{{id}}", get_conversation)
+    r.add_post(f"{API}/conversations/{{id}}/{{action:accept|reject|transfer|close|messages}}", conversation_action)

@@ -1,0 +1,44 @@
+"""Gateway settings (env prefix ``SB_GATEWAY_``)."""
+
+from __future__ import annotations
+
+from pydantic import AliasChoices, Field, model_validator
+from pydantic_settings import SettingsConfigDict
+
+from libs.core.settings import ServiceSettings
+
+DEV_JWT_SECRET = "switchboard-dev-jwt-secret-change-me"  # refused in production below
+
+
+class GatewaySettings(ServiceSettings):
+    """Everything the gateway reads from its environment."""
+
+    model_config = SettingsConfigDict(env_prefix="SB_GATEWAY_", extra="ignore")
+
+    service_name: str = "gateway"
+    port: int = 8080
+
+    jwt_secret: str = DEV_JWT_SECRET
+    jwt_issuer: str = "switchboard"
+    access_ttl_s: int = 15 * 60
+    refresh_ttl_s: int = 7 * 24 * 3600
+
+    login_max_failures: int = 5
+    login_window_s: int = 300
+
+    router_url: str = "http://127.0.0.1:8082"
+    campaigns_url: str = "http://127.0.0.1:8084"
+    crm_url: str = "http://127.0.0.1:8085"
+    channels_url: str = "http://127.0.0.1:8081"
+    upstream_timeout_s: float = 10.0
+
+    ws_queue_size: int = 1000
+    ws_heartbeat_s: float = 25.0
+
+    demo_seed: bool = Field(False, validation_alias=AliasChoices("SB_DEMO_SEED", "SB_GATEWAY_DEMO_SEED", "demo_seed"))
+
+    @model_validator(mode="after")
+    def _real_secret_in_production(self) -> GatewaySettings:
+        if self.env == "production" and (self.jwt_secret == DEV_JWT_SECRET or len(self.jwt_secret) < 32):
+            raise ValueError("SB_GATEWAY_JWT_SECRET must be set to a secret of at least 32 characters in production")
+        return self

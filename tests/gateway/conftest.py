@@ -1,0 +1,137 @@
+"""Gateway fixtures: the gateway in-process on the real stack, and a local peer playing the router's API."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from libs.devstack import StackInfo
+from services.gateway.adapters.postgres import UsersRepo
+from services.gateway.app import create_app
+from services.gateway.handlers import Gateway
+from services.gateway.routes import GATEWAY
+from services.gateway.security import hash_password
+from services.gateway.settings import GatewaySettings
+
+PASSWORD = "test-password-1"
+
+
+@dataclass
+class RouterPeer:
+    """Plays the router's internal HTTP API (architecture.md "As built") and records what it received."""
+
+    conversations: dict[str, dict[str, Any]] = field(default_factory=dict)
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    # (method, path) -> (status, JSON body) to answer instead of the normal behaviour
+    answers: dict[tuple[str, str], tuple[int, Any]] = field(default_factory=dict)
+    url: str = ""
+
+    def received(self, method: str, path: str) -> list[dict[str, Any]]:
+        return [r for r in self.requests if r["method"] == method and r["path"] == path]
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        return app
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        raw = await request.read()
+        body = json.loads(raw) if raw else None
+        self.requests.append({"method": request.method, "path": request.path, "query": dict(request.query),
+                              "body": body})
+        canned = self.answers.get((request.method, request.path))
+        if canned is not None:
+            return web.json_response(canned[1], status=canned[0])
+        parts = request.path.strip("/").split("/")
+        if request.method == "GET" and parts == ["conversations"]:
+            items = [c for c in self.conversations.values()
+                     if all(c.get(k) == v for k, v in request.query.items() if k in ("agent_id", "campaign_id"))]
+            return web.json_response({"items": items})
+        if parts[0] == "conversations" and len(parts) >= 2:
+            conv = self.conversations.get(parts[1])
+            if conv is None:
+                return web.json_response({"error": {"code": "not_found", "message": "no such conversation"}},
+                                         status=404)
+            if request.method == "GET" and len(parts) == 2:
+                return web.json_response(conv)
+            return web.json_response({"conversation_id": parts[1], "action": parts[2], "accepted": True})
+        if request.method == "PUT" and parts[0] == "agents":
+            return web.json_response({"agent_id": parts[1], **(body or {})})
+        return web.json_response({"error": {"code": "not_found", "message": "unknown route"}}, status=404)
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def router_peer() -> AsyncIterator[RouterPeer]:
+    peer = RouterPeer()
+    server = TestServer(peer.app(), host="127.0.0.1")
+    await server.start_server()
+    peer.url = str(server.make_url("")).rstrip("/")
+    yield peer
+    await server.close()
+
+
+def gateway_settings(stack: StackInfo, router_url: str, **overrides: Any) -> GatewaySettings:
+    return GatewaySettings(
+        env="test", nats_url=stack.nats_url, redis_url=stack.redis_url, database_url=stack.database_url,
+        router_url=router_url, campaigns_url=router_url, crm_url=router_url, channels_url=router_url,
+        demo_seed=True, login_max_failures=3, **overrides,
+    )
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def gw_client(stack: StackInfo, router_peer: RouterPeer) -> AsyncIterator[TestClient]:
+    app = create_app(gateway_settings(stack, router_peer.url))
+    client = TestClient(TestServer(app, host="127.0.0.1"))
+    await client.start_server()
+    yield client
+    await client.close()
+
+
+@pytest.fixture
+def gateway(gw_client: TestClient) -> Gateway:
+    return gw_client.app[GATEWAY]
+
+
+@pytest.fixture
+def make_user(gateway: Gateway, unique: str) -> Callable[..., Any]:
+    """Create a user with a unique id and username; returns the user id (password: PASSWORD)."""
+    repo: UsersRepo = gateway.users
+    counter = iter(range(1000))
+
+    async def make(role: str = "agent") -> str:
+        n = next(counter)
+        user_id = f"u-{role}-{unique}-{n}"
+        await repo.create(id=user_id, username=f"{role}{unique}{n}", display_name=f"Test {role}", role=role,
+                          password_hash=await asyncio.to_thread(hash_password, PASSWORD))
+        return user_id
+
+    return make
+
+
+async def login(client: TestClient, username: str, password: str = PASSWORD) -> dict[str, Any]:
+    resp = await client.post("/api/v1/auth/login", json={"username": username, "password": password})
+    assert resp.status == 200, await resp.text()
+    return await resp.json()
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+def login_as(gw_client: TestClient, gateway: Gateway) -> Callable[[str], Any]:
+    """Log a user in by id; returns the access token."""
+
+    async def do(user_id: str) -> str:
+        user = await gateway.users.get(user_id)
+        return (await login(gw_client, user.username))["access_token"]
+
+    return do
