@@ -1,0 +1,1 @@
+"""CRM adapters: PostgreSQL repositories, blob store, NATS publisher, campaign snapshots, spreadsheets."""

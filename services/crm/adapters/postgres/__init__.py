@@ -1,0 +1,1 @@
+"""PostgreSQL repositories of the CRM (schema ``crm``): all SQL lives here."""

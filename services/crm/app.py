@@ -1,0 +1,42 @@
+"""The CRM's composition root: PostgreSQL, NATS, blob store, campaign snapshots, consumers, job runner, routes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from aiohttp import web
+
+from libs.core.service import create_base_app
+from libs.messaging import JETSTREAM, NATS_CONN, nats_ctx
+from libs.storage import PG_POOL, pg_pool_ctx
+from services.crm import consumers
+from services.crm.adapters.blobs import FilesystemBlobStore
+from services.crm.adapters.campaigns import CampaignCache
+from services.crm.adapters.publisher import Publisher
+from services.crm.handlers import Crm
+from services.crm.routes import CRM, accounts, contacts
+from services.crm.settings import CrmSettings
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def create_app(settings: CrmSettings) -> web.Application:
+    app = create_base_app(settings)
+    app.cleanup_ctx.append(pg_pool_ctx(settings.database_url, migrations=("crm", MIGRATIONS)))
+    app.cleanup_ctx.append(nats_ctx(settings.nats_url, "crm"))
+    app.cleanup_ctx.append(_crm_ctx(settings))
+    contacts.setup(app)
+    accounts.setup(app)
+    return app
+
+
+def _crm_ctx(settings: CrmSettings):  # type: ignore[no-untyped-def]
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        crm = Crm(settings=settings, pool=app[PG_POOL], campaigns=CampaignCache(),
+                  publisher=Publisher(app[NATS_CONN], app[JETSTREAM]), blobs=FilesystemBlobStore(settings.blob_dir))
+        app[CRM] = crm
+        consumers.start(app, crm)
+        yield
+
+    return ctx

@@ -1,0 +1,1 @@
+"""Pure CRM rules: validation, normalization, matching, closures, calendars, exports and imports."""

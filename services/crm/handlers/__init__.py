@@ -1,0 +1,35 @@
+"""CRM use cases. ``Crm`` is what every handler needs: the pool, settings, snapshots, publisher, blobs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import asyncpg
+
+from services.crm.adapters.blobs import BlobStore
+from services.crm.adapters.campaigns import CampaignCache
+from services.crm.adapters.publisher import Publisher
+from services.crm.settings import CrmSettings
+
+
+@dataclass
+class Crm:
+    """The CRM's ports, built once in ``app.create_app``."""
+
+    settings: CrmSettings
+    pool: asyncpg.Pool
+    campaigns: CampaignCache
+    publisher: Publisher
+    blobs: BlobStore
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who is calling: the gateway forwards the user id and role in ``X-User-Id`` / ``X-User-Role``."""
+
+    id: str = "system"
+    role: str = "system"
+
+    @property
+    def privileged(self) -> bool:
+        return self.role in ("admin", "supervisor", "system")

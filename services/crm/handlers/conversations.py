@@ -1,0 +1,190 @@
+"""Conversation use cases: persist the router's events idempotently, link contacts, close with validation."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from libs.contracts import (
+    CampaignSnapshot,
+    CloseConversation,
+    Contract,
+    ConversationAssigned,
+    ConversationClosed,
+    ConversationEvent,
+    ConversationMessage,
+    ConversationOpened,
+    ConversationQueued,
+    utcnow,
+)
+from libs.core.errors import Conflict, NotFound
+from libs.core.logging import get_logger
+from services.crm.adapters.postgres import base
+from services.crm.adapters.postgres import contacts as contacts_repo
+from services.crm.adapters.postgres import conversations as repo
+from services.crm.adapters.postgres.base import Conn
+from services.crm.domain.closures import check_closure
+from services.crm.domain.common import parse_model
+from services.crm.domain.contacts import address_of_channel, match_result
+from services.crm.handlers import Actor, Crm
+
+log = get_logger(__name__)
+
+STATUS_OF: dict[type, str | None] = {
+    ConversationOpened: "opened",
+    ConversationQueued: "queued",
+    ConversationAssigned: "assigned",
+    ConversationMessage: None,
+    ConversationClosed: "closed",
+}
+
+
+async def on_event(crm: Crm, event: Contract) -> None:
+    """Persist one conversation event. A redelivered event (same id) changes nothing."""
+    if not isinstance(event, ConversationEvent):
+        return  # delivery statuses share the stream; nothing of ours to do
+    async with crm.pool.acquire() as conn, conn.transaction():
+        fresh = await repo.record_event(conn, event.id, event.conversation_id, event.type, event.seq,
+                                        event.occurred_at, event.agent_id, event.model_dump_json())
+        if not fresh:
+            log.info("conversation_event_duplicate", conversation_id=event.conversation_id)
+            return
+        conv = await repo.upsert(
+            conn, conversation_id=event.conversation_id, campaign_id=event.campaign_id, channel_id=event.channel_id,
+            channel_type=event.channel_type, contact_address=event.contact_address, agent_id=event.agent_id,
+            status=STATUS_OF.get(type(event)), seq=event.seq, at=event.occurred_at)
+        if conv["contact_id"] is None:
+            conv["contact_id"] = await _auto_link(crm, conn, conv)
+        if isinstance(event, ConversationMessage):
+            await repo.insert_message(
+                conn, message_id=event.message_id, conversation_id=event.conversation_id, event_id=event.id,
+                direction=event.direction, kind=event.kind, text=event.text, media=event.media,
+                provider_message_id=event.provider_message_id, seq=event.seq, at=event.occurred_at)
+        if isinstance(event, ConversationClosed):
+            await repo.insert_closure(
+                conn, conversation_id=event.conversation_id, campaign_id=event.campaign_id,
+                typification_id=event.typification_id, fields=event.fields, reason=event.reason,
+                closed_by=event.agent_id, closed_at=event.occurred_at, source="event", event_id=event.id)
+        if conv["contact_id"] is not None:
+            disposition = event.typification_id if isinstance(event, ConversationClosed) else None
+            await contacts_repo.touch_activity(conn, conv["contact_id"], event.occurred_at, disposition)
+
+
+async def _auto_link(crm: Crm, conn: Conn, conv: dict[str, Any]) -> str | None:
+    """Link the contact when exactly one holds the conversation's address; remember when several do."""
+    address = address_of_channel(conv["channel_type"], conv["contact_address"], crm.settings.default_region)
+    if address is None:
+        return None
+    found = await contacts_repo.find_by_address(conn, address.kind, address.value, address.network, limit=2)
+    result = match_result(len(found))
+    contact_id = found[0] if result == "one" else None
+    state = {"one": "linked", "several": "several", "none": "none"}[result]
+    if state != conv["match_state"] or contact_id:
+        await repo.link_contact(conn, conv["id"], contact_id, state)
+        conv["match_state"] = state
+    return contact_id
+
+
+async def get_conversation(crm: Crm, conversation_id: str) -> dict[str, Any]:
+    async with crm.pool.acquire() as conn:
+        conv = await repo.get(conn, conversation_id)
+        if conv is None:
+            raise NotFound(f"conversation {conversation_id} not found", field="conversation_id")
+        conv["messages"] = await repo.messages(conn, conversation_id)
+        conv["closure"] = await repo.closure(conn, conversation_id)
+    return conv
+
+
+async def matches(crm: Crm, conversation_id: str) -> dict[str, Any]:
+    """The contacts the conversation's address matches, to choose from or to create one."""
+    async with crm.pool.acquire() as conn:
+        conv = await repo.get(conn, conversation_id)
+        if conv is None:
+            raise NotFound(f"conversation {conversation_id} not found", field="conversation_id")
+        address = address_of_channel(conv["channel_type"], conv["contact_address"], crm.settings.default_region)
+        ids = [] if address is None else await contacts_repo.find_by_address(
+            conn, address.kind, address.value, address.network)
+        found = await contacts_repo.get_many(conn, ids)
+    return {"result": match_result(len(found)), "address": address.as_dict() if address else None,
+            "contact_id": conv["contact_id"], "contacts": found}
+
+
+class LinkIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    contact_id: str = Field(min_length=1)
+
+
+async def link(crm: Crm, conversation_id: str, body: Any, actor: Actor) -> dict[str, Any]:
+    """The agent chose (or created) the contact of a conversation."""
+    data = parse_model(LinkIn, body)
+    async with crm.pool.acquire() as conn, conn.transaction():
+        conv = await repo.get(conn, conversation_id, for_update=True)
+        if conv is None:
+            raise NotFound(f"conversation {conversation_id} not found", field="conversation_id")
+        if await contacts_repo.get(conn, data.contact_id) is None:
+            raise NotFound(f"contact {data.contact_id} not found", field="contact_id")
+        await repo.link_contact(conn, conversation_id, data.contact_id, "linked")
+        await base.audit(conn, "conversation", conversation_id, "contact_linked", actor.id,
+                         {"contact_id": [conv["contact_id"], data.contact_id]})
+        await contacts_repo.touch_activity(conn, data.contact_id, conv["opened_at"])
+    return await get_conversation(crm, conversation_id)
+
+
+class CloseIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    typification_id: str | None = None
+    fields: dict[str, Any] = Field(default_factory=dict)
+
+
+def snapshot_of(crm: Crm, campaign_id: str | None) -> CampaignSnapshot:
+    snapshot = crm.campaigns.get(campaign_id)
+    if snapshot is None:
+        raise Conflict(f"campaign {campaign_id!r} is unknown to the CRM (no snapshot)", field="campaign_id")
+    return snapshot
+
+
+async def close(crm: Crm, conversation_id: str, body: Any, actor: Actor, *, source: str = "crm"
+                ) -> dict[str, Any]:
+    """Close a conversation with a typification through the campaign's rules, record who and when, and
+    ask the router to close it (``CloseConversation``). Nothing is written when a rule fails."""
+    data = parse_model(CloseIn, body)
+    async with crm.pool.acquire() as conn, conn.transaction():
+        conv = await repo.get(conn, conversation_id, for_update=True)
+        if conv is None:
+            raise NotFound(f"conversation {conversation_id} not found", field="conversation_id")
+        if conv["status"] == "closed":
+            raise Conflict(f"conversation {conversation_id} is already closed", field="conversation_id")
+        snapshot = snapshot_of(crm, conv["campaign_id"])
+        replied = await repo.count_outbound(conn, conversation_id) > 0
+        check_closure(snapshot, actor_id=actor.id, role=actor.role, assigned=conv["agent_id"],
+                      typification_id=data.typification_id, fields=data.fields, replied=replied)
+        now = utcnow()
+        await repo.insert_closure(conn, conversation_id=conversation_id, campaign_id=conv["campaign_id"],
+                                  typification_id=data.typification_id, fields=data.fields, reason=source,
+                                  closed_by=actor.id, closed_at=now, source=source)
+        await repo.mark_closed(conn, conversation_id, now)
+        if conv["contact_id"]:
+            await contacts_repo.touch_activity(conn, conv["contact_id"], now, data.typification_id)
+        # Published before commit: if the router cannot be told, nothing is recorded either.
+        await crm.publisher.publish(CloseConversation(
+            agent_id=conv["agent_id"] or actor.id, conversation_id=conversation_id,
+            typification_id=data.typification_id, fields=data.fields))
+    return await get_conversation(crm, conversation_id)
+
+
+async def search(crm: Crm, *, contact_id: str | None, campaign_id: str | None, agent_id: str | None,
+                 status: str | None, limit: int, after: tuple[datetime, str] | None) -> list[dict[str, Any]]:
+    async with crm.pool.acquire() as conn:
+        return await repo.search(conn, contact_id=contact_id, campaign_id=campaign_id, agent_id=agent_id,
+                                 status=status, since=None, campaigns=None, limit=limit, after=after)
+
+
+def history_window(snapshot: CampaignSnapshot | None) -> tuple[list[str] | None, datetime | None]:
+    """Which campaigns and since when a contact's history is visible from a campaign (linked campaigns and
+    ``permissions.history_hours``); no snapshot means everything."""
+    if snapshot is None:
+        return None, None
+    campaigns = [snapshot.id, *snapshot.linked_campaigns]
+    return campaigns, utcnow() - timedelta(hours=snapshot.permissions.history_hours)

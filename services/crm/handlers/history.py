@@ -1,0 +1,38 @@
+"""A contact's history: its changes, conversations, calls and cases, newest first."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from libs.core.errors import NotFound
+from services.crm.adapters.postgres import base
+from services.crm.adapters.postgres import contacts as contacts_repo
+from services.crm.adapters.postgres import conversations as conv_repo
+from services.crm.adapters.postgres.base import Conn
+from services.crm.handlers import Crm
+from services.crm.handlers.conversations import history_window
+
+
+async def contact_history(crm: Crm, contact_id: str, campaign_id: str | None = None) -> dict[str, Any]:
+    """Everything that happened to a contact. Seen from a campaign, only that campaign and its linked ones,
+    within the campaign's ``history_hours``."""
+    campaigns, since = history_window(crm.campaigns.get(campaign_id)) if campaign_id else (None, None)
+    async with crm.pool.acquire() as conn:
+        if await contacts_repo.get(conn, contact_id) is None:
+            raise NotFound(f"contact {contact_id} not found", field="contact_id")
+        items: list[dict[str, Any]] = [
+            {"kind": "change", "at": e["at"], "action": e["action"], "actor": e["actor"], "changes": e["changes"]}
+            for e in await base.audit_entries(conn, "contact", contact_id)]
+        items += await _conversations(conn, contact_id, campaigns, since)
+    items.sort(key=lambda i: i["at"], reverse=True)
+    return {"contact_id": contact_id, "items": items}
+
+
+async def _conversations(conn: Conn, contact_id: str, campaigns: list[str] | None, since: Any
+                         ) -> list[dict[str, Any]]:
+    rows = await conv_repo.search(conn, contact_id=contact_id, campaign_id=None, agent_id=None, status=None,
+                                  since=since, campaigns=campaigns, limit=500, after=None)
+    return [{"kind": "conversation", "at": r["opened_at"], "conversation_id": r["id"],
+             "campaign_id": r["campaign_id"], "channel_type": r["channel_type"], "status": r["status"],
+             "agent_id": r["agent_id"], "typification_id": r["typification_id"], "closed_at": r["closed_at"]}
+            for r in rows]

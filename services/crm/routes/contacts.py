@@ -1,0 +1,107 @@
+"""HTTP: /contacts (CRUD, search, match, addresses, history) and /conversations."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from libs.core.service import read_json
+from services.crm.domain.common import parse_datetime
+from services.crm.domain.contacts import ContactFilter
+from services.crm.handlers import contacts, conversations, history
+from services.crm.routes import actor_of, crm_of, page, page_args, q, respond
+
+
+def contact_filter(request: web.Request) -> ContactFilter:
+    """The contact filters of a query string (search and export share them)."""
+    return ContactFilter(
+        q=q(request, "q"), phone=q(request, "phone"), email=q(request, "email"), handle=q(request, "handle"),
+        network=q(request, "network"), company=q(request, "company"), tag=q(request, "tag"),
+        assigned_user=q(request, "assigned_user"), disposition=q(request, "disposition"),
+        list_id=q(request, "list_id"), batch_id=q(request, "batch_id"),
+        activity_from=parse_datetime(q(request, "activity_from"), "activity_from"),
+        activity_to=parse_datetime(q(request, "activity_to"), "activity_to"))
+
+
+async def create_contact(request: web.Request) -> web.Response:
+    body = await read_json(request)
+    return respond(await contacts.create_contact(crm_of(request), body, actor_of(request)), 201)
+
+
+async def list_contacts(request: web.Request) -> web.Response:
+    crm = crm_of(request)
+    limit, after = page_args(request)
+    f = contacts.normalize_filter_addresses(crm, contact_filter(request))
+    items = await contacts.search_contacts(crm, f, limit, after)  # type: ignore[arg-type]
+    return page(items, limit, lambda c: (c["created_at"], c["id"]))
+
+
+async def match_contacts(request: web.Request) -> web.Response:
+    return respond(await contacts.match(crm_of(request), contact_filter(request)))
+
+
+async def get_contact(request: web.Request) -> web.Response:
+    return respond(await contacts.get_contact(crm_of(request), request.match_info["id"]))
+
+
+async def patch_contact(request: web.Request) -> web.Response:
+    body = await read_json(request)
+    return respond(await contacts.update_contact(crm_of(request), request.match_info["id"], body,
+                                                 actor_of(request)))
+
+
+async def delete_contact(request: web.Request) -> web.Response:
+    await contacts.delete_contact(crm_of(request), request.match_info["id"], actor_of(request))
+    return web.Response(status=204)
+
+
+async def add_address(request: web.Request) -> web.Response:
+    body = await read_json(request)
+    return respond(await contacts.add_address(crm_of(request), request.match_info["id"], body, actor_of(request)))
+
+
+async def contact_history(request: web.Request) -> web.Response:
+    return respond(await history.contact_history(crm_of(request), request.match_info["id"],
+                                                 q(request, "campaign_id")))
+
+
+async def list_conversations(request: web.Request) -> web.Response:
+    limit, after = page_args(request)
+    items = await conversations.search(
+        crm_of(request), contact_id=q(request, "contact_id"), campaign_id=q(request, "campaign_id"),
+        agent_id=q(request, "agent_id"), status=q(request, "status"), limit=limit, after=after)  # type: ignore[arg-type]
+    return page(items, limit, lambda c: (c["opened_at"], c["id"]))
+
+
+async def get_conversation(request: web.Request) -> web.Response:
+    return respond(await conversations.get_conversation(crm_of(request), request.match_info["id"]))
+
+
+async def conversation_matches(request: web.Request) -> web.Response:
+    return respond(await conversations.matches(crm_of(request), request.match_info["id"]))
+
+
+async def link_conversation(request: web.Request) -> web.Response:
+    body = await read_json(request)
+    return respond(await conversations.link(crm_of(request), request.match_info["id"], body, actor_of(request)))
+
+
+async def close_conversation(request: web.Request) -> web.Response:
+    body = await read_json(request)
+    return respond(await conversations.close(crm_of(request), request.match_info["id"], body, actor_of(request)))
+
+
+def setup(app: web.Application) -> None:
+    r = app.router
+    r.add_post("/contacts", create_contact)
+    r.add_get("/contacts", list_contacts)
+    r.add_get("/contacts/match", match_contacts)
+    r.add_get("/contacts/{id}", get_contact)
+    r.add_patch("/contacts/{id}", patch_contact)
+    r.add_delete("/contacts/{id}", delete_contact)
+    r.add_post("/contacts/{id}/addresses", add_address)
+    r.add_get("/contacts/{id}/history", contact_history)
+    r.add_get("/conversations", list_conversations)
+    r.add_get("/conversations/{id}", get_conversation)
+    r.add_get("/conversations/{id}/matches", conversation_matches)
+    r.add_put("/conversations/{id}/contact", link_conversation)
+    r.add_post("/conversations/{id}/close", close_conversation)

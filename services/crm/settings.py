@@ -1,0 +1,32 @@
+"""CRM settings (env prefix ``SB_CRM_``)."""
+
+from __future__ import annotations
+
+from pydantic_settings import SettingsConfigDict
+
+from libs.core.settings import ServiceSettings
+
+
+class CrmSettings(ServiceSettings):
+    """Settings of the CRM service."""
+
+    model_config = SettingsConfigDict(env_prefix="SB_CRM_", extra="ignore")
+
+    service_name: str = "crm"
+    port: int = 8085
+    # Region used to read phone numbers written without an international prefix.
+    default_region: str = "US"
+    # Where the filesystem blob store keeps attachments, uploads and outcome files.
+    blob_dir: str = ".data/crm-blobs"
+    # Channel used to e-mail a case comment to its contact when the request names none.
+    email_channel_id: str | None = None
+    # An unclassified call can still be classified for this long.
+    unclassified_call_hours: float = 24.0
+    # Uploads bigger than this are refused (a 1,000,000-row CSV is ~100 MB).
+    max_upload_mb: int = 512
+    # Background jobs: rows per committed chunk, and how long a runner's lease lasts without a heartbeat.
+    job_chunk_rows: int = 2000
+    job_lease_s: float = 30.0
+    job_poll_s: float = 1.0
+    # Run the background job runner in this process.
+    run_jobs: bool = True

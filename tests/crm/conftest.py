@@ -1,0 +1,104 @@
+"""CRM fixtures: one in-process CRM app on the session stack, a NATS session, and small helpers."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import pytest_asyncio
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from libs.contracts import CampaignSnapshot, Contract
+from libs.core.service import LIFECYCLE
+from libs.messaging import nats_session
+from services.crm.app import create_app
+from services.crm.handlers import Crm
+from services.crm.routes import CRM
+from services.crm.settings import CrmSettings
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def crm_server(stack, tmp_path_factory) -> AsyncIterator[TestClient]:
+    settings = CrmSettings(nats_url=stack.nats_url, redis_url=stack.redis_url, database_url=stack.database_url,
+                           env="test", default_region="AR", blob_dir=str(tmp_path_factory.mktemp("crm-blobs")),
+                           email_channel_id="crm-test-email", job_poll_s=0.2, job_chunk_rows=500)
+    app = create_app(settings)
+    client = TestClient(TestServer(app))
+    await client.start_server()
+    app[LIFECYCLE].ready = True
+    try:
+        yield client
+    finally:
+        await app[LIFECYCLE].drain(5)
+        await client.close()
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def js(stack) -> AsyncIterator[Any]:
+    async with nats_session(stack.nats_url, "crm-tests") as (_, jsc):
+        yield jsc
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def nc(stack) -> AsyncIterator[Any]:
+    async with nats_session(stack.nats_url, "crm-tests-core", setup=False) as (conn, _):
+        yield conn
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def client(crm_server) -> TestClient:
+    return crm_server
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def crm(crm_server) -> Crm:
+    app: web.Application = crm_server.server.app
+    return app[CRM]
+
+
+class Helpers:
+    """Small helpers for CRM tests, reached through the ``h`` fixture (conftest is not importable)."""
+
+    def __init__(self, js: Any, crm: Crm) -> None:
+        self.js = js
+        self.crm = crm
+
+    @staticmethod
+    def agent(user: str, role: str = "agent") -> dict[str, str]:
+        return {"X-User-Id": user, "X-User-Role": role}
+
+    @staticmethod
+    async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 15.0) -> Any:
+        """Poll ``check`` until it returns a truthy value (the CRM consumes asynchronously)."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            result = await check()
+            if result:
+                return result
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError("condition not reached")
+            await asyncio.sleep(0.05)
+
+    async def put_campaign(self, snapshot: CampaignSnapshot) -> CampaignSnapshot:
+        """Write a snapshot to the campaigns KV bucket and wait until the CRM has it."""
+        kv = await self.js.key_value("campaigns")
+        await kv.put(snapshot.id, snapshot.model_dump_json().encode())
+
+        async def seen() -> bool:
+            got = self.crm.campaigns.get(snapshot.id)
+            return got is not None and got.version == snapshot.version
+
+        await self.eventually(seen)
+        return snapshot
+
+    async def publish(self, event: Contract, msg_id: str | None = None) -> None:
+        """Publish an event; a different ``msg_id`` bypasses JetStream's dedup, like a router re-publish."""
+        await self.js.publish(event.subject(), event.model_dump_json().encode(),
+                              headers={"Nats-Msg-Id": msg_id or event.msg_id()})
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def h(js, crm) -> Helpers:
+    return Helpers(js, crm)
