@@ -7,8 +7,10 @@ from libs.contracts.conversations import (
     ConversationClosed,
     ConversationEvent,
     ConversationMessage,
+    ConversationOffered,
     ConversationOpened,
     ConversationQueued,
+    ConversationTransferred,
 )
 from libs.contracts.messages import ChannelType, DeliveryStatus, InboundMessage, MediaRef, OutboundMessage
 
@@ -22,8 +24,10 @@ __all__ = [
     "ConversationClosed",
     "ConversationEvent",
     "ConversationMessage",
+    "ConversationOffered",
     "ConversationOpened",
     "ConversationQueued",
+    "ConversationTransferred",
     "DeliveryStatus",
     "InboundMessage",
     "MediaRef",
@@ -56,3 +60,6 @@ __all__ += [
     "TimeInterval",
     "Typification",
 ]
+from libs.contracts.timers import TimerCancel, TimerDue, TimerSet, subject_token  # noqa: E402
+
+__all__ += ["TimerCancel", "TimerDue", "TimerSet", "subject_token"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal
 
 from pydantic import Field
@@ -31,12 +32,38 @@ class ConversationEvent(Contract):
 @register
 class ConversationOpened(ConversationEvent):
     TYPE = "conversation.opened"
+    contact_name: str | None = None
 
 
 @register
 class ConversationQueued(ConversationEvent):
+    """Waiting in the campaign queue (``reason``: waiting, out_of_hours, released, offer_timeout, ...)."""
+
     TYPE = "conversation.queued"
     reason: str = "waiting"
+    position: int | None = None
+    release_at: datetime | None = None
+
+
+@register
+class ConversationOffered(ConversationEvent):
+    """Offered to ``agent_id``, who must accept before ``expires_at`` or it goes to the next agent."""
+
+    TYPE = "conversation.offered"
+    expires_at: datetime | None = None
+    explanation: dict[str, object] = Field(default_factory=dict)
+
+
+@register
+class ConversationTransferred(ConversationEvent):
+    """Moved to another agent or campaign; ``typification_id`` is the campaign's transfer typification."""
+
+    TYPE = "conversation.transferred"
+    from_agent_id: str | None = None
+    to_agent_id: str | None = None
+    from_campaign_id: str | None = None
+    to_campaign_id: str | None = None
+    typification_id: str | None = None
 
 
 @register

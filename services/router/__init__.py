@@ -1,0 +1,1 @@
+"""The router: live conversations, campaign queues, agent presence and capacity, atomic assignment."""

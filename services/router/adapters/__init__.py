@@ -1,0 +1,1 @@
+"""Router adapters: Redis live state (Lua decisions) and NATS event publishing."""

@@ -1,0 +1,60 @@
+-- An inbound message: find or open the one open conversation of (channel, contact), append the message,
+-- and on a new conversation apply the routing decision (queue and assign, hold out of hours, or close).
+if not epoch_ok() then return fail('state_lost', 'router live state is missing') end
+local dk = key('dedup', A.msg_id)
+local seen = redis.call('GET', dk)
+if seen then return cjson.encode({ok = {conversation_id = seen, duplicate = true}, out = OUT}) end
+local openk = key('open', A.channel, A.contact)
+local cid = redis.call('GET', openk)
+local new = false
+local cc = camp(A.campaign)
+if not cid then
+  cid = A.cid
+  new = true
+  local ck = key('conv', cid)
+  redis.call('HSET', ck, 'id', cid, 'state', 'new', 'campaign', A.campaign, 'channel', A.channel,
+             'ctype', A.ctype, 'contact', A.contact, 'cname', A.cname or '', 'agent', '', 'prio', A.prio,
+             'weight', A.weight, 'seq', 0, 'created', fmt(NOW), 'arrived', fmt(NOW), 'last_in', fmt(NOW),
+             'kind', A.kind, 'queue', '')
+  if cc and cc.strategy == 'sticky' then
+    if A.owner and A.owner ~= '' then
+      redis.call('HSET', ck, 'pref', A.owner, 'pref_src', 'account owner', 'pref_until', fmt(NOW + 1e12))
+    else
+      local last = redis.call('GET', key('last', A.channel, A.contact))
+      if last then
+        redis.call('HSET', ck, 'pref', last, 'pref_src', 'last agent', 'pref_until', fmt(NOW + cc.sticky_ms))
+      end
+    end
+  end
+  redis.call('SET', openk, cid)
+  redis.call('SADD', key('copen', A.campaign), cid)
+  redis.call('SADD', P .. 'open_all', cid)
+  conv_event(cid, 'conversation.opened', {contact_name = A.cname})
+end
+local seq = append_message(cid, A.msg)
+redis.call('HSET', key('conv', cid), 'last_in', fmt(NOW))
+redis.call('SET', dk, cid, 'PX', fmt(A.dedup_ttl_ms))
+if new then
+  if A.reply and A.reply ~= '' then
+    emit({kind = 'outbound.message', id = cid .. '-auto', conversation_id = cid, channel_id = A.channel,
+          channel_type = A.ctype, to = A.contact, text = A.reply})
+  end
+  if A.mode == 'close' then
+    close_conv(cid, 'out_of_hours', nil, nil)
+  else
+    if cc and cc.inactivity_ms > 0 then timer_set('inactivity', cid, 1, NOW + cc.inactivity_ms) end
+    if A.mode == 'hold' then
+      redis.call('HSET', key('conv', cid), 'state', 'queued', 'queue', 'hold')
+      redis.call('ZADD', key('hold', A.campaign), fmt(NOW), cid)
+      conv_event(cid, 'conversation.queued', {reason = 'out_of_hours', release_at = A.release_at})
+      if A.release_at and redis.call('SET', key('release', A.campaign, fmt(A.release_at)), 1, 'NX', 'PX',
+                                     fmt(A.release_at - NOW + 86400000)) then
+        timer_set('release', A.campaign, A.release_at, A.release_at)
+      end
+    else
+      enqueue(cid, 'waiting')
+      dispatch({A.campaign})
+    end
+  end
+end
+return done({conversation_id = cid, new = new, seq = seq})

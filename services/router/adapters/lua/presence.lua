@@ -1,0 +1,36 @@
+-- An agent's presence: membership synced from the snapshots, then the consequences of the new status:
+-- available pulls queued work at once; offline hands back offers and, per campaign rule, open conversations.
+if not epoch_ok() then return fail('state_lost', 'router live state is missing') end
+local aid = A.agent
+local want = {}
+for _, c in ipairs(A.camps) do want[c] = true end
+for _, c in ipairs(agent_camps(aid)) do
+  if not want[c] then
+    redis.call('SREM', key('acamps', aid), c)
+    redis.call('SREM', key('cmembers', c), aid)
+    redis.call('ZREM', key('avail', c), aid)
+  end
+end
+for _, c in ipairs(A.camps) do
+  redis.call('SADD', key('acamps', aid), c)
+  redis.call('SADD', key('cmembers', c), aid)
+end
+local old = set_status(aid, A.status, A.reason)
+local requeued = {}
+if A.status == 'offline' then
+  local touched, list = {}, {}
+  for _, cid in ipairs(redis.call('SMEMBERS', key('aconv', aid))) do
+    local h = redis.call('HMGET', key('conv', cid), 'state', 'campaign')
+    local cc = camp(h[2])
+    if h[1] == 'offered' or (h[1] == 'assigned' and (not cc or cc.on_offline ~= 'keep')) then
+      unassign(cid, 'agent_offline', false)
+      requeued[#requeued + 1] = cid
+      if not touched[h[2]] then touched[h[2]] = true; list[#list + 1] = h[2] end
+    end
+  end
+  dispatch(list)
+elseif A.status == 'available' then
+  dispatch(agent_camps(aid))
+end
+local a = redis.call('HMGET', key('agent', aid), 'status', 'load')
+return done({agent_id = aid, previous = old, status = a[1], load = num(a[2]), requeued = requeued})

@@ -1,0 +1,146 @@
+"""The router's live state in Redis: every decision is one Lua script; reads are plain commands."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from libs.core.errors import AppError, Conflict, Forbidden, Invalid, NotFound, Transient
+
+LUA = Path(__file__).parent / "lua"
+SCRIPTS = ("ingest", "presence", "close", "send", "offer", "timer", "transfer", "sync", "priority")
+
+_ERRORS: dict[str, type[AppError]] = {
+    "not_found": NotFound,
+    "conflict": Conflict,
+    "forbidden": Forbidden,
+    "invalid": Invalid,
+    "state_lost": Transient,
+}
+
+Fact = tuple[str, str]  # (outbox entry id, fact JSON)
+
+
+class StateLost(Transient):
+    """Redis has lost the live state; the router rebuilds it and the caller retries."""
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class RouterStore:
+    """Atomic routing decisions over Redis.
+
+    Args:
+        redis: a client with ``decode_responses=True``.
+        prefix: the prefix of every key (``sb:r:``).
+    """
+
+    def __init__(self, redis: aioredis.Redis, prefix: str) -> None:
+        self.r = redis
+        self.p = prefix
+        lib = (LUA / "lib.lua").read_text().replace("__P__", prefix)
+        self._scripts = {name: redis.register_script(lib + "\n" + (LUA / f"{name}.lua").read_text())
+                         for name in SCRIPTS}
+
+    def key(self, *parts: str) -> str:
+        return self.p + ":".join(parts)
+
+    async def run(self, name: str, **args: Any) -> tuple[Any, list[Fact]]:
+        """Run one decision script; returns its result and the outbox facts it produced.
+
+        Raises:
+            AppError: the rule the script refused on (not found, conflict, forbidden, invalid).
+            Transient: Redis is unreachable, or its live state was lost.
+        """
+        args.setdefault("now", now_ms())
+        payload = json.dumps({k: v for k, v in args.items() if v is not None})
+        try:
+            raw = await self._scripts[name](args=[payload])
+        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            raise Transient(f"redis unavailable: {exc}") from exc
+        res = json.loads(raw)
+        if "err" in res:
+            if res["err"] == "state_lost":
+                raise StateLost(res["msg"])
+            raise _ERRORS.get(res["err"], Conflict)(res["msg"], field=res.get("field"))
+        out = res.get("out") or []
+        return res.get("ok"), [(i, body) for i, body in out]
+
+    # ---- epoch: proves the live state is intact -------------------------------------------------------
+    async def has_epoch(self) -> bool:
+        return bool(await self.r.exists(self.p + "epoch"))
+
+    async def set_epoch(self) -> None:
+        await self.r.set(self.p + "epoch", str(now_ms()))
+
+    async def try_lock(self, name: str, ttl_s: int) -> bool:
+        return bool(await self.r.set(self.p + "lock:" + name, "1", nx=True, ex=ttl_s))
+
+    async def unlock(self, name: str) -> None:
+        await self.r.delete(self.p + "lock:" + name)
+
+    # ---- outbox -------------------------------------------------------------------------------------
+    async def outbox_delete(self, ids: list[str]) -> None:
+        if ids:
+            await self.r.xdel(self.p + "outbox", *ids)
+
+    async def outbox_older_than(self, age_ms: int, count: int = 500) -> list[Fact]:
+        entries = await self.r.xrange(self.p + "outbox", "-", str(now_ms() - age_ms), count=count)
+        return [(i, fields["f"]) for i, fields in entries]
+
+    # ---- reads --------------------------------------------------------------------------------------
+    async def conversation(self, cid: str) -> dict[str, str] | None:
+        h = await self.r.hgetall(self.key("conv", cid))
+        return h or None
+
+    async def messages(self, cid: str) -> list[dict[str, Any]]:
+        return [json.loads(m) for m in await self.r.lrange(self.key("msgs", cid), 0, -1)]
+
+    async def decisions(self, cid: str) -> list[dict[str, Any]]:
+        return [json.loads(d) for d in await self.r.lrange(self.key("dec", cid), 0, -1)]
+
+    async def agent(self, aid: str) -> dict[str, str]:
+        return await self.r.hgetall(self.key("agent", aid))
+
+    async def agent_conversations(self, aid: str) -> list[str]:
+        return sorted(await self.r.smembers(self.key("aconv", aid)))
+
+    async def conversations(self, cids: list[str]) -> list[dict[str, str]]:
+        pipe = self.r.pipeline(transaction=False)
+        for cid in cids:
+            pipe.hgetall(self.key("conv", cid))
+        return [h for h in await pipe.execute() if h]
+
+    async def queue(self, campaign_id: str, limit: int = 100) -> dict[str, Any]:
+        pipe = self.r.pipeline(transaction=False)
+        pipe.zrange(self.key("q", campaign_id), 0, limit - 1)
+        pipe.zcard(self.key("q", campaign_id))
+        pipe.zrange(self.key("hold", campaign_id), 0, limit - 1)
+        pipe.zcard(self.key("hold", campaign_id))
+        pipe.hgetall(self.key("stats", campaign_id))
+        pipe.smembers(self.key("cmembers", campaign_id))
+        pipe.zcard(self.key("avail", campaign_id))
+        q, qn, hold, hn, stats, members, avail = await pipe.execute()
+        return {"queued": q, "queued_count": qn, "held": hold, "held_count": hn, "stats": stats,
+                "members": sorted(members), "available_with_room": avail}
+
+    async def position(self, campaign_id: str, cid: str) -> int | None:
+        rank = await self.r.zrank(self.key("q", campaign_id), cid)
+        return None if rank is None else rank + 1
+
+    async def stats(self, campaign_id: str) -> dict[str, str]:
+        return await self.r.hgetall(self.key("stats", campaign_id))
+
+    async def agents(self, aids: list[str]) -> list[dict[str, str]]:
+        pipe = self.r.pipeline(transaction=False)
+        for aid in aids:
+            pipe.hgetall(self.key("agent", aid))
+        return list(await pipe.execute())

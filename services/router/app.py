@@ -1,0 +1,76 @@
+"""The router's composition root: Redis live state, NATS, the campaign watch, consumers and routes."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from libs.core.logging import get_logger
+from libs.core.service import LIFECYCLE, create_base_app
+from libs.messaging import JETSTREAM, nats_ctx, watch_kv
+from libs.storage import REDIS, redis_ctx
+from services.router.adapters.nats import Publisher
+from services.router.adapters.rebuild import Rebuilder
+from services.router.adapters.redis import RouterStore
+from services.router.consumers import start_consumers
+from services.router.domain import CampaignDirectory
+from services.router.handlers import Router
+from services.router.routes import ROUTER, setup_routes
+from services.router.settings import RouterSettings
+
+log = get_logger(__name__)
+
+CAMPAIGNS_LOADED = web.AppKey("campaigns_loaded", asyncio.Event)
+
+
+def create_app(settings: RouterSettings) -> web.Application:
+    app = create_base_app(settings)
+    app.cleanup_ctx.append(redis_ctx(settings.redis_url))
+    app.cleanup_ctx.append(nats_ctx(settings.nats_url, settings.service_name))
+    app.cleanup_ctx.append(_router_ctx(settings))
+    setup_routes(app)
+    return app
+
+
+def _router_ctx(settings: RouterSettings):  # type: ignore[no-untyped-def]
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        lc = app[LIFECYCLE]
+        js = app[JETSTREAM]
+        store = RouterStore(app[REDIS], settings.key_prefix)
+        publisher = Publisher(js, store)
+        directory = CampaignDirectory()
+        rebuilder = Rebuilder(js, store, publisher)
+        router = Router(store, publisher, directory, settings, rebuild=rebuilder.rebuild)
+        rebuilder.router = router
+        app[ROUTER] = router
+        await rebuilder.ensure_state()
+        loaded = asyncio.Event()
+        app[CAMPAIGNS_LOADED] = loaded
+
+        async def is_loaded() -> bool:
+            return loaded.is_set()
+
+        lc.checks.append(is_loaded)
+        lc.spawn(watch_kv(js, "campaigns", router.on_campaign_change, stop=lc.stopping, ready=loaded),
+                 name="watch:campaigns")
+        lc.spawn(publisher.sweep_forever(int(settings.outbox_grace_s * 1000), settings.outbox_sweep_s,
+                                         lc.stopping), name="outbox-sweeper")
+
+        async def start_when_loaded() -> None:
+            # Consuming before the snapshots are in memory would dead-letter messages of known channels.
+            while not loaded.is_set() and not lc.stopping.is_set():
+                try:
+                    await asyncio.wait_for(loaded.wait(), 1.0)
+                except TimeoutError:
+                    continue
+            if not lc.stopping.is_set():
+                start_consumers(app)
+                log.info("router_consuming")
+
+        lc.spawn(start_when_loaded(), name="router-start")
+        yield
+        await lc.drain(settings.shutdown_budget_s / 2)
+
+    return ctx

@@ -1,0 +1,51 @@
+"""JetStream subscriptions of the router: inbound messages, agent commands and due timers."""
+
+from __future__ import annotations
+
+import time
+
+from aiohttp import web
+
+from libs.contracts import Contract, InboundMessage, TimerDue
+from libs.core.logging import get_logger
+from libs.core.service import SETTINGS
+from libs.messaging import JETSTREAM, start_consumer
+from services.router.handlers import Router
+from services.router.routes import ROUTER
+from services.router.settings import RouterSettings
+
+log = get_logger(__name__)
+
+AGENT_COMMANDS = "router-agent-commands"
+TIMERS = "router-timers"
+
+
+def start_consumers(app: web.Application) -> None:
+    """Spawn the router's consumers as lifecycle tasks (SIGTERM finishes the message in hand)."""
+    router: Router = app[ROUTER]
+    js = app[JETSTREAM]
+    settings = app[SETTINGS]
+    assert isinstance(settings, RouterSettings)
+    last_refresh = [0.0]
+
+    async def refresh() -> None:
+        # A channel unknown to the watch: re-read the bucket, at most once a second.
+        if time.monotonic() - last_refresh[0] > 1.0:
+            last_refresh[0] = time.monotonic()
+            await router.refresh_campaigns(js)
+
+    async def on_inbound(event: Contract) -> None:
+        if isinstance(event, InboundMessage):
+            await router.handle_inbound(event, refresh=refresh)
+        else:
+            log.warning("inbound_unexpected_type", type=event.type)
+
+    async def on_timer(event: Contract) -> None:
+        if isinstance(event, TimerDue):
+            await router.on_timer(event)
+
+    start_consumer(app, stream="INBOUND", durable=settings.inbound_durable, handler=on_inbound)
+    start_consumer(app, stream="AGENTS", durable=AGENT_COMMANDS, filter_subject="sb.agent.cmd.>",
+                   handler=router.on_agent_command)
+    start_consumer(app, stream="TIMERS", durable=TIMERS, filter_subject="sb.timer.due.router.>",
+                   handler=on_timer)

@@ -1,0 +1,100 @@
+"""The router's internal HTTP API (service to service)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from libs.core.errors import Invalid
+from libs.core.service import read_json
+from services.router.domain import parse_closure, parse_priority, parse_reply, parse_status, parse_transfer
+from services.router.handlers import Router
+
+ROUTER = web.AppKey("router", Router)
+
+
+def _router(request: web.Request) -> Router:
+    return request.app[ROUTER]
+
+
+async def put_agent_status(request: web.Request) -> web.Response:
+    change = parse_status(await read_json(request))
+    return web.json_response(await _router(request).set_status(request.match_info["agent_id"], change))
+
+
+async def get_agent(request: web.Request) -> web.Response:
+    return web.json_response(await _router(request).agent_view(request.match_info["agent_id"]))
+
+
+async def list_conversations(request: web.Request) -> web.Response:
+    agent_id = request.query.get("agent_id")
+    if not agent_id:
+        raise Invalid("agent_id query parameter is required", field="agent_id")
+    return web.json_response({"items": await _router(request).conversations_of(agent_id)})
+
+
+async def get_conversation(request: web.Request) -> web.Response:
+    return web.json_response(await _router(request).conversation_view(request.match_info["conversation_id"]))
+
+
+async def get_decisions(request: web.Request) -> web.Response:
+    cid = request.match_info["conversation_id"]
+    return web.json_response({"conversation_id": cid, "items": await _router(request).decisions(cid)})
+
+
+async def post_message(request: web.Request) -> web.Response:
+    reply = parse_reply(await read_json(request))
+    result = await _router(request).reply(request.match_info["conversation_id"], reply)
+    return web.json_response(result, status=201)
+
+
+async def post_close(request: web.Request) -> web.Response:
+    closure = parse_closure(await read_json(request))
+    return web.json_response(await _router(request).close(request.match_info["conversation_id"], closure))
+
+
+async def _offer(request: web.Request, action: str) -> web.Response:
+    body = await read_json(request)
+    agent_id = body.get("agent_id") if isinstance(body, dict) else None
+    if not isinstance(agent_id, str) or not agent_id:
+        raise Invalid("agent_id is required", field="agent_id")
+    cid = request.match_info["conversation_id"]
+    return web.json_response(await _router(request).answer_offer(cid, agent_id, action))
+
+
+async def post_accept(request: web.Request) -> web.Response:
+    return await _offer(request, "accept")
+
+
+async def post_reject(request: web.Request) -> web.Response:
+    return await _offer(request, "reject")
+
+
+async def post_transfer(request: web.Request) -> web.Response:
+    transfer = parse_transfer(await read_json(request))
+    return web.json_response(await _router(request).transfer(request.match_info["conversation_id"], transfer))
+
+
+async def put_priority(request: web.Request) -> web.Response:
+    priority = parse_priority(await read_json(request))
+    cid = request.match_info["conversation_id"]
+    return web.json_response(await _router(request).set_priority(cid, priority))
+
+
+async def get_queue(request: web.Request) -> web.Response:
+    return web.json_response(await _router(request).queue_view(request.match_info["campaign_id"]))
+
+
+def setup_routes(app: web.Application) -> None:
+    r = app.router
+    r.add_put("/agents/{agent_id}/status", put_agent_status)
+    r.add_get("/agents/{agent_id}", get_agent)
+    r.add_get("/conversations", list_conversations)
+    r.add_get("/conversations/{conversation_id}", get_conversation)
+    r.add_get("/conversations/{conversation_id}/decisions", get_decisions)
+    r.add_post("/conversations/{conversation_id}/messages", post_message)
+    r.add_post("/conversations/{conversation_id}/close", post_close)
+    r.add_post("/conversations/{conversation_id}/accept", post_accept)
+    r.add_post("/conversations/{conversation_id}/reject", post_reject)
+    r.add_post("/conversations/{conversation_id}/transfer", post_transfer)
+    r.add_put("/conversations/{conversation_id}/priority", put_priority)
+    r.add_get("/queues/{campaign_id}", get_queue)

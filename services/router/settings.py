@@ -1,0 +1,25 @@
+"""Router settings (env prefix ``SB_ROUTER_``)."""
+
+from __future__ import annotations
+
+from pydantic_settings import SettingsConfigDict
+
+from libs.core.settings import ServiceSettings
+
+
+class RouterSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="SB_ROUTER_", extra="ignore")
+
+    service_name: str = "router"
+    port: int = 8082
+    # Every Redis key of the live state starts with this prefix.
+    key_prefix: str = "sb:r:"
+    # Outbox entries older than this are re-published by the sweeper (a crash between Redis and NATS).
+    outbox_grace_s: float = 2.0
+    outbox_sweep_s: float = 1.0
+    dedup_ttl_s: int = 7 * 24 * 3600
+    inbound_durable: str = "router-inbound"
+    # Out-of-hours backlog release: one batch per interval, ``release_rate_per_agent`` per available agent.
+    release_interval_s: float = 60.0
+    # Rebuild the live state from the CONVERSATIONS stream when Redis has lost it.
+    rebuild_on_loss: bool = True

@@ -1,0 +1,174 @@
+"""Router test fixtures: in-process routers on the real stack, campaign snapshots in KV, and an event log."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from libs.contracts import CampaignSnapshot, Contract, InboundMessage, decode
+from libs.core.service import LIFECYCLE
+from libs.messaging import publish
+from services.router.app import CAMPAIGNS_LOADED, create_app
+from services.router.settings import RouterSettings
+
+
+@pytest.fixture
+def router_settings(stack) -> RouterSettings:
+    return RouterSettings(nats_url=stack.nats_url, redis_url=stack.redis_url, database_url=stack.database_url,
+                          env="test", log_level="warning")
+
+
+@asynccontextmanager
+async def running_router(settings: RouterSettings) -> AsyncIterator[TestClient]:
+    """One router in-process; ready once its campaign snapshots are loaded."""
+    app = create_app(settings)
+    client = TestClient(TestServer(app))
+    await client.start_server()
+    try:
+        await asyncio.wait_for(app[CAMPAIGNS_LOADED].wait(), 15)
+        app[LIFECYCLE].ready = True
+        yield client
+    finally:
+        await client.close()
+
+
+@pytest.fixture
+async def router(router_settings) -> AsyncIterator[TestClient]:
+    async with running_router(router_settings) as client:
+        yield client
+
+
+@pytest.fixture
+async def routers(router_settings) -> AsyncIterator[list[TestClient]]:
+    """Three router replicas against the same NATS and Redis."""
+    async with running_router(router_settings) as a, running_router(router_settings) as b, \
+            running_router(router_settings) as c:
+        yield [a, b, c]
+
+
+def campaign(unique: str, *, agents: list[str] | None = None, channel_type: str = "whatsapp",
+             **overrides: Any) -> CampaignSnapshot:
+    """A 24/7 campaign with one channel ``ch-<unique>`` and the given agents."""
+    routing = overrides.pop("routing", {})
+    data: dict[str, Any] = {
+        "id": f"camp-{unique}", "name": f"Campaign {unique}",
+        "channels": [{"id": f"ch-{unique}", "type": channel_type}],
+        "typifications": [{"id": "sold", "category": "Venta"}, {"id": "no-sale", "category": "No venta"}],
+        "custom_fields": [{"key": "dni", "label": "DNI", "required": True}],
+        "agents": agents if agents is not None else [f"agent-{unique}"],
+        "routing": {"agent_capacity": 2, **routing},
+        "transfer_typification": "no-sale",
+        "inactivity_typification": "no-sale",
+    }
+    data.update(overrides)
+    return CampaignSnapshot.model_validate(data)
+
+
+async def put_campaign(js: Any, snap: CampaignSnapshot) -> None:
+    kv = await js.key_value("campaigns")
+    await kv.put(snap.id, snap.model_dump_json().encode())
+
+
+def inbound(channel_id: str, contact: str, n: int | str, text: str = "hola", **kw: Any) -> InboundMessage:
+    return InboundMessage(channel_id=channel_id, channel_type=kw.pop("channel_type", "whatsapp"),
+                          contact_address=contact, provider_message_id=f"wamid.{channel_id}.{contact}.{n}",
+                          text=text, **kw)
+
+
+async def send(js: Any, msg: InboundMessage) -> None:
+    await publish(js, msg)
+
+
+class EventLog:
+    """Every contract seen on the router's output subjects (core NATS subscription, set up first)."""
+
+    SUBJECTS = ("sb.conv.>", "sb.outbound.>", "sb.agent.event.>", "sb.timer.cmd.>")
+
+    def __init__(self) -> None:
+        self.events: list[Contract] = []
+        self._changed = asyncio.Event()
+        self._subs: list[Any] = []
+
+    async def start(self, nc: Any) -> None:
+        for subject in self.SUBJECTS:
+            self._subs.append(await nc.subscribe(subject, cb=self._on_msg))
+
+    async def _on_msg(self, msg: Any) -> None:
+        try:
+            self.events.append(decode(msg.data))
+        except ValueError:
+            return
+        self._changed.set()
+
+    async def stop(self) -> None:
+        for sub in self._subs:
+            await sub.unsubscribe()
+
+    def of(self, type_: str, **match: Any) -> list[Any]:
+        return [e for e in self.events if e.type == type_
+                and all(getattr(e, k, None) == v for k, v in match.items())]
+
+    async def wait(self, predicate: Callable[[], Any], timeout: float = 10.0) -> Any:
+        """Wait until ``predicate()`` is truthy; fail the test with what was seen otherwise."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            result = predicate()
+            if result:
+                return result
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                seen = [(e.type, getattr(e, "conversation_id", None), getattr(e, "agent_id", None))
+                        for e in self.events[-30:]]
+                raise AssertionError(f"condition not met in {timeout}s; last events: {seen}")
+            self._changed.clear()
+            try:
+                await asyncio.wait_for(self._changed.wait(), min(remaining, 0.5))
+            except TimeoutError:
+                pass
+
+    async def wait_for(self, type_: str, count: int = 1, timeout: float = 10.0, **match: Any) -> list[Any]:
+        return await self.wait(lambda: (found := self.of(type_, **match)) and len(found) >= count and found,
+                               timeout)
+
+
+@pytest.fixture
+async def events(nats_js) -> AsyncIterator[EventLog]:
+    nc, _ = nats_js
+    log = EventLog()
+    await log.start(nc)
+    await nc.flush()
+    yield log
+    await log.stop()
+
+
+async def status(client: TestClient, agent_id: str, value: str, **extra: Any) -> dict[str, Any]:
+    resp = await client.put(f"/agents/{agent_id}/status", json={"status": value, **extra})
+    body = await resp.json()
+    assert resp.status == 200, body
+    return body
+
+
+async def get_json(client: TestClient, path: str, expect: int = 200) -> Any:
+    resp = await client.get(path)
+    body = await resp.json()
+    assert resp.status == expect, body
+    return body
+
+
+def dumps(obj: Any) -> str:
+    return json.dumps(obj, default=str)
+
+
+@pytest.fixture
+def kit() -> SimpleNamespace:
+    """The helpers above, for test modules (conftest is not importable under importlib mode)."""
+    return SimpleNamespace(campaign=campaign, put_campaign=put_campaign, inbound=inbound, send=send,
+                           status=status, get_json=get_json, running_router=running_router, dumps=dumps)
