@@ -1,0 +1,1 @@
+"""The scheduler: durable timers that fire once, on time, with several replicas running."""

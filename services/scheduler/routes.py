@@ -1,0 +1,32 @@
+"""The scheduler's internal HTTP API: set, read and cancel timers."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from libs.core.service import read_json
+from services.scheduler.domain import parse_timer
+from services.scheduler.handlers import Scheduler
+
+SCHEDULER = web.AppKey("scheduler", Scheduler)
+
+
+async def post_timer(request: web.Request) -> web.Response:
+    timer = parse_timer(await read_json(request))
+    return web.json_response(await request.app[SCHEDULER].set_timer(timer), status=201)
+
+
+async def get_timer(request: web.Request) -> web.Response:
+    m = request.match_info
+    return web.json_response(await request.app[SCHEDULER].get_timer(m["owner"], m["timer_id"]))
+
+
+async def delete_timer(request: web.Request) -> web.Response:
+    m = request.match_info
+    return web.json_response(await request.app[SCHEDULER].cancel_timer(m["owner"], m["timer_id"]))
+
+
+def setup_routes(app: web.Application) -> None:
+    app.router.add_post("/timers", post_timer)
+    app.router.add_get("/timers/{owner}/{timer_id}", get_timer)
+    app.router.add_delete("/timers/{owner}/{timer_id}", delete_timer)
