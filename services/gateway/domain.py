@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -111,9 +112,10 @@ class ConversationOwners:
         if not conv:
             return
         kind = event.get("type")
-        if kind in self.TAKES and event.get("agent_id"):
+        holder = event.get("to_agent_id") or event.get("agent_id")
+        if kind in self.TAKES and holder:
             self._owners.pop(conv, None)
-            self._owners[conv] = str(event["agent_id"])
+            self._owners[conv] = str(holder)
             if len(self._owners) > self._limit:
                 self._owners.pop(next(iter(self._owners)))
         elif kind in self.RELEASES:
@@ -138,6 +140,14 @@ def receives_event(p: Principal, event: Mapping[str, Any], agents: set[str], dir
     if p.role != "supervisor":
         return False
     supervised = directory.supervised_by(p.user_id)
-    if event.get("campaign_id") in supervised:
+    if any(event.get(f) in supervised for f in ("campaign_id", "from_campaign_id", "to_campaign_id")):
         return True
     return bool(agents & directory.agents_of(supervised))
+
+
+# Pictographs, dingbats, flags, skin tones and the variation selector that turns a symbol into an emoji.
+_EMOJI = re.compile("[\U0001f000-\U0001faff\u2600-\u27bf\u2b00-\u2bff\ufe0f\U0001f1e6-\U0001f1ff]")
+
+
+def has_emoji(text: str) -> bool:
+    return bool(_EMOJI.search(text))

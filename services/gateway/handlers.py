@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -19,7 +19,9 @@ from services.gateway.domain import (
     Principal,
     can_manage_conversation,
     can_view_conversation,
+    has_emoji,
 )
+from services.gateway.facade import Rule, agent_filter, first_segment, may_see_agent, may_see_campaign, may_see_item
 from services.gateway.security import TokenIssuer, hash_password, verify_password
 
 log = get_logger(__name__)
@@ -48,6 +50,15 @@ def items_of(body: Any) -> list[dict[str, Any]]:
             if isinstance(body.get(key), list):
                 return [x for x in body[key] if isinstance(x, dict)]
     return []
+
+
+def filter_items(body: Any, keep: Callable[[dict[str, Any]], bool]) -> Any:
+    """A list answer with only the items ``keep`` accepts (same shape as it came)."""
+    if isinstance(body, list):
+        return [x for x in body if isinstance(x, dict) and keep(x)]
+    if isinstance(body, dict) and isinstance(body.get("items"), list):
+        return {**body, "items": [x for x in body["items"] if isinstance(x, dict) and keep(x)]}
+    return body
 
 
 def _seg(value: str) -> str:
@@ -113,44 +124,52 @@ class Gateway:
 
     async def set_status(self, p: Principal, status: str, reason: str | None) -> Any:
         body = {"status": status, "reason": reason}
-        return await self.up.router.request("PUT", f"/agents/{_seg(p.user_id)}/status", json_body=body)
+        return await self.up.router.request("PUT", f"/agents/{_seg(p.user_id)}/status", json_body=body, caller=p)
 
     # --- conversations -----------------------------------------------------------------------------
 
     async def list_conversations(self, p: Principal, query: Mapping[str, str]) -> dict[str, Any]:
-        """Agents: their own (plus their campaigns' with "view all cases" and ``scope=all``).
-        Supervisors: their campaigns'. Admins: all, or filtered by ``agent_id`` / ``campaign_id``."""
-        params = {k: query[k] for k in ("agent_id", "campaign_id", "status") if query.get(k)}
-        if p.role == "agent":
-            if query.get("scope") == "all":
-                shared = {
-                    c
-                    for c in self.directory.of_agent(p.user_id)
-                    if (snap := self.directory.get(c)) and snap.permissions.view_all_cases
-                }
-                items = await self._by_campaigns(shared, params) if shared else []
-                items += items_of(await self.up.router.get("/conversations", {"agent_id": p.user_id}))
-                items = list({c.get("id") or c.get("conversation_id"): c for c in items}.values())
-            else:
-                items = items_of(await self.up.router.get("/conversations", {**params, "agent_id": p.user_id}))
-        elif p.role == "supervisor":
-            supervised = self.directory.supervised_by(p.user_id)
-            wanted = params.get("campaign_id")
-            if wanted and wanted not in supervised:
-                raise Forbidden(f"you do not supervise campaign {wanted!r}", field="campaign_id")
-            items = await self._by_campaigns({wanted} if wanted else supervised, params)
-        else:
-            items = items_of(await self.up.router.get("/conversations", params))
-        return {"items": [c for c in items if can_view_conversation(p, c, self.directory)]}
+        """The open conversations the caller may see.
 
-    async def _by_campaigns(self, campaigns: set[str], params: Mapping[str, str]) -> list[dict[str, Any]]:
+        The router lists by agent, so: agents get their own (with ``scope=all`` also their colleagues' in
+        campaigns that allow viewing all cases); supervisors get those of the agents of the campaigns they
+        supervise (or one ``campaign_id``); admins name an ``agent_id`` or a ``campaign_id``.
+        """
+        wanted = query.get("campaign_id") or None
+        if p.role == "agent":
+            agents = {p.user_id}
+            if query.get("scope") == "all":
+                for cid in self.directory.of_agent(p.user_id):
+                    snap = self.directory.get(cid)
+                    if snap is not None and snap.permissions.view_all_cases and (not wanted or wanted == cid):
+                        agents.update(snap.agents)
+        else:
+            if wanted and not (p.is_admin or wanted in self.directory.supervised_by(p.user_id)):
+                raise Forbidden(f"you do not supervise campaign {wanted!r}", field="campaign_id")
+            campaigns = {wanted} if wanted else (self.directory.visible_campaigns(p) or set())
+            agents = self.directory.agents_of(campaigns)
+            if query.get("agent_id"):
+                agents &= {query["agent_id"]}
+                if p.is_admin:
+                    agents.add(query["agent_id"])
         answers = await asyncio.gather(
-            *(self.up.router.get("/conversations", {**params, "campaign_id": c}) for c in sorted(campaigns))
+            *(self.up.router.get("/conversations", {"agent_id": a}, caller=p) for a in sorted(agents))
         )
-        return [c for body in answers for c in items_of(body)]
+        seen: dict[str, dict[str, Any]] = {}
+        for body in answers:
+            for conv in items_of(body):
+                seen.setdefault(str(conv.get("id")), conv)
+        items = [
+            c
+            for c in seen.values()
+            if can_view_conversation(p, c, self.directory)
+            and (not wanted or c.get("campaign_id") == wanted)
+            and (not query.get("status") or c.get("state") == query["status"])
+        ]
+        return {"items": items}
 
     async def get_conversation(self, p: Principal, conversation_id: str) -> dict[str, Any]:
-        conv = await self.up.router.get(f"/conversations/{_seg(conversation_id)}")
+        conv = await self.up.router.get(f"/conversations/{_seg(conversation_id)}", caller=p)
         if not isinstance(conv, dict) or not can_view_conversation(p, conv, self.directory):
             # Not yours reads the same as not there: ids of other agents' cases are not disclosed.
             raise NotFound(f"conversation {conversation_id!r} not found", field="conversation_id")
@@ -165,19 +184,120 @@ class Gateway:
         if action not in CONVERSATION_ACTIONS:
             raise NotFound(f"unknown action {action!r}")
         agent_id = p.user_id
-        conv: dict[str, Any] | None = None
-        if p.role != "agent" or action == "close":
+        if p.role != "agent" or action not in ("accept", "reject"):
             conv = await self.get_conversation(p, conversation_id)
+            if not can_manage_conversation(p, conv, self.directory):
+                raise Forbidden("this conversation is not assigned to you", field="conversation_id")
             if p.role != "agent":
-                if not can_manage_conversation(p, conv, self.directory):
-                    raise Forbidden("you may not act on this conversation")
                 agent_id = str(conv.get("agent_id") or p.user_id)
-        if action == "close" and conv is not None:
-            self._check_closure(conv, body)
-        payload = {**body, "agent_id": agent_id}
+            self._check_permissions(conv, action, body)
+        payload = {k: v for k, v in body.items() if k not in ("agent_id", "campaign_id")}
+        if action == "transfer":  # the public names of the target, the router's names
+            payload.update({"to_agent_id": body.get("agent_id"), "to_campaign_id": body.get("campaign_id")})
+            payload = {k: v for k, v in payload.items() if v is not None}
+        payload["agent_id"] = agent_id
         if agent_id != p.user_id:
             payload["by_user_id"] = p.user_id
-        return await self.up.router.post(f"/conversations/{_seg(conversation_id)}/{action}", payload)
+        return await self.up.router.post(f"/conversations/{_seg(conversation_id)}/{action}", payload, caller=p)
+
+    def _check_permissions(self, conv: Mapping[str, Any], action: str, body: Mapping[str, Any]) -> None:
+        """What the campaign allows, checked before the router for a clear, field-named refusal."""
+        snap = self.directory.get(conv.get("campaign_id"))
+        if snap is None:
+            return  # the router checks against its own snapshot
+        perms = snap.permissions
+        if action == "close":
+            self._check_closure(conv, body)
+        elif action == "messages":
+            if body.get("media") and not perms.media:
+                raise Invalid(f"campaign {snap.name!r} does not allow media", field="media")
+            if not perms.emojis and has_emoji(str(body.get("text") or "")):
+                raise Invalid(f"campaign {snap.name!r} does not allow emojis", field="text")
+        elif action == "transfer":
+            if body.get("agent_id") and not perms.transfer_between_agents:
+                raise Invalid(f"campaign {snap.name!r} does not allow transfers between agents", field="agent_id")
+            if body.get("campaign_id") and not perms.transfer_between_campaigns:
+                raise Invalid(
+                    f"campaign {snap.name!r} does not allow transfers to other campaigns", field="campaign_id"
+                )
+
+    # --- the REST facade over the other services ---------------------------------------------------
+
+    async def proxy(
+        self, p: Principal, rule: Rule, method: str, tail: str, query: Mapping[str, str], body: Any
+    ) -> tuple[int, Any]:
+        """Forward a facade call as the caller, after the role check and within the caller's scope."""
+        if p.role not in rule.allowed(method):
+            raise Forbidden(f"a {p.role} may not {method} /{rule.public}")
+        up: Upstream = getattr(self.up, rule.upstream)
+        seg = first_segment(tail)
+        self._check_scope(p, rule, seg)
+        if seg and rule.scope in ("case", "owned") and not p.is_admin:
+            item = await up.get(f"/{rule.target}/{_seg(seg)}", caller=p)
+            if not isinstance(item, dict) or not may_see_item(p, rule, item, self.directory):
+                raise NotFound(f"{rule.public} {seg!r} not found", field="id")
+        params = {**query, **agent_filter(p, rule, query, self.directory)} if method == "GET" else dict(query)
+        path = "/".join([f"/{rule.target}", *(_seg(x) for x in tail.split("/") if x)])
+        status, answer = await up.exchange(method, path, json_body=body, params=params, caller=p)
+        if method == "GET" and not seg and rule.scope in ("campaign", "case", "owned") and not p.is_admin:
+            answer = filter_items(answer, lambda item: may_see_item(p, rule, item, self.directory))
+        return status, answer
+
+    def _check_scope(self, p: Principal, rule: Rule, seg: str) -> None:
+        if rule.scope in ("queue", "agent") and not seg:
+            raise NotFound(f"name a {'campaign' if rule.scope == 'queue' else 'agent'}: /{rule.public}/{{id}}")
+        if rule.scope in ("campaign", "queue") and seg and not may_see_campaign(p, seg, self.directory):
+            raise Forbidden(f"campaign {seg!r} is not one of yours", field="campaign_id")
+        if rule.scope == "agent" and not may_see_agent(p, seg, self.directory):
+            raise Forbidden(f"agent {seg!r} is not in a campaign you supervise", field="agent_id")
+
+    async def decisions(self, p: Principal, conversation_id: str) -> Any:
+        """Why the router routed a conversation as it did: for its campaign's supervisors and admins."""
+        if p.role == "agent":
+            raise Forbidden("routing decisions are for supervisors and admins")
+        conv = await self.get_conversation(p, conversation_id)
+        if not can_manage_conversation(p, conv, self.directory):
+            raise Forbidden("you do not supervise this conversation's campaign")
+        return await self.up.router.get(f"/conversations/{_seg(conversation_id)}/decisions", caller=p)
+
+    # --- users -------------------------------------------------------------------------------------
+
+    async def list_users(self, p: Principal, role: str | None) -> dict[str, Any]:
+        if p.role == "agent":
+            raise Forbidden("only supervisors and admins list users")
+        return {"items": [u.public() for u in await self.users.list(role)]}
+
+    async def get_user(self, p: Principal, user_id: str) -> dict[str, Any]:
+        if p.role == "agent" and user_id != p.user_id:
+            raise Forbidden("agents see only themselves", field="id")
+        return (await self.users.get(user_id)).public()
+
+    async def create_user(self, p: Principal, data: Mapping[str, Any]) -> dict[str, Any]:
+        if not p.is_admin:
+            raise Forbidden("only admins create users")
+        digest = await asyncio.to_thread(hash_password, str(data["password"]))
+        user = await self.users.create(
+            id=data["id"],
+            username=data["username"],
+            role=data["role"],
+            display_name=data.get("display_name") or "",
+            password_hash=digest,
+        )
+        assert user is not None
+        log.info("user_created", user_id=user.id, by=p.user_id)
+        return user.public()
+
+    async def update_user(self, p: Principal, user_id: str, data: Mapping[str, Any]) -> dict[str, Any]:
+        if not p.is_admin:
+            raise Forbidden("only admins change users")
+        changes = {k: v for k, v in data.items() if v is not None and k != "password"}
+        if data.get("password"):
+            changes["password_hash"] = await asyncio.to_thread(hash_password, str(data["password"]))
+        if user_id == p.user_id and (changes.get("active") is False or changes.get("role", "admin") != "admin"):
+            raise Invalid("an admin cannot deactivate or demote themself", field="role")
+        user = await self.users.update(user_id, changes)
+        log.info("user_updated", user_id=user_id, by=p.user_id, fields=sorted(changes))
+        return user.public()
 
     def _check_closure(self, conv: Mapping[str, Any], body: Mapping[str, Any]) -> None:
         snap = self.directory.get(conv.get("campaign_id"))

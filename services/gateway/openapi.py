@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from services.gateway import schemas
+from services.gateway.facade import RULES
 
 REF = "#/components/schemas/{model}"
 
@@ -201,6 +202,100 @@ OPERATIONS: tuple[Op, ...] = (
     ),
 )
 
+_USER_ID = (("id", "path", "user id"),)
+OPERATIONS += (
+    Op(
+        "get",
+        "/conversations/{id}/decisions",
+        "Why the router routed it so (supervisors, admins)",
+        "supervision",
+        params=_ID,
+    ),
+    Op(
+        "get",
+        "/users",
+        "Users (supervisors, admins)",
+        "users",
+        response=ITEMS,
+        params=(("role", "query", "only this role"),),
+    ),
+    Op("post", "/users", "Create a user (admins)", "users", schemas.UserIn, _ref("User"), status=201),
+    Op("get", "/users/{id}", "One user (agents: only themselves)", "users", response=_ref("User"), params=_USER_ID),
+    Op(
+        "patch",
+        "/users/{id}",
+        "Change a user's name, role, password or active flag (admins)",
+        "users",
+        schemas.UserPatch,
+        _ref("User"),
+        params=_USER_ID,
+    ),
+)
+
+
+def _facade_ops() -> tuple[Op, ...]:
+    ops: list[Op] = []
+    for rule in RULES:
+        roles = f"Read: {', '.join(sorted(rule.read)) or 'nobody'}. Write: {', '.join(sorted(rule.write)) or 'nobody'}."
+        doc = f"Forwarded to the {rule.upstream} service (`/{rule.target}`). {roles}"
+        one = (("id", "path", "id (further path segments are forwarded as they are)"),)
+        ops.append(
+            Op(
+                "get",
+                f"/{rule.public}",
+                f"{rule.summary}: list",
+                rule.public,
+                description=doc,
+                params=(("q", "query", "filters are passed to the service"),),
+            )
+        )
+        ops.append(
+            Op("get", f"/{rule.public}/{{id}}", f"{rule.summary}: one", rule.public, description=doc, params=one)
+        )
+        if rule.write:
+            ops.append(
+                Op(
+                    "post",
+                    f"/{rule.public}",
+                    f"{rule.summary}: create",
+                    rule.public,
+                    GenericBody,
+                    status=201,
+                    description=doc,
+                )
+            )
+            for method in ("post", "put", "patch"):
+                ops.append(
+                    Op(
+                        method,
+                        f"/{rule.public}/{{id}}",
+                        f"{rule.summary}: {method}",
+                        rule.public,
+                        GenericBody,
+                        description=doc,
+                        params=one,
+                    )
+                )
+        if rule.delete:
+            ops.append(
+                Op(
+                    "delete",
+                    f"/{rule.public}/{{id}}",
+                    f"{rule.summary}: delete",
+                    rule.public,
+                    description=doc,
+                    params=one,
+                )
+            )
+    return tuple(ops)
+
+
+class GenericBody(BaseModel):
+    """A JSON object, validated by the service behind the gateway."""
+
+    model_config = {"extra": "allow"}
+
+
 _ERRORS = {
     "400": "invalid input",
     "401": "missing, invalid or expired token",
@@ -259,7 +354,7 @@ def openapi_document() -> dict[str, Any]:
     """The whole document (built once)."""
     components: dict[str, Any] = dict(STATIC_SCHEMAS)
     paths: dict[str, dict[str, Any]] = {}
-    for op in OPERATIONS:
+    for op in OPERATIONS + _facade_ops():
         if op.body is not None:
             schema = op.body.model_json_schema(ref_template=REF)
             components.update(schema.pop("$defs", {}))

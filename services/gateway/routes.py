@@ -11,12 +11,13 @@ from typing import Any
 from aiohttp import WSMsgType, web
 from nats.js import JetStreamContext
 
-from libs.core.errors import Invalid, Unauthorized
+from libs.core.errors import Forbidden, Invalid, Unauthorized
 from libs.core.logging import get_logger
 from libs.core.service import read_json
 from services.gateway import schemas
 from services.gateway.adapters.events import Feed, last_seq, replay
-from services.gateway.domain import Principal
+from services.gateway.domain import ROLES, Principal
+from services.gateway.facade import RULES, Rule
 from services.gateway.fanout import AGENTS, CONVERSATIONS, Connection, Hub
 from services.gateway.handlers import Gateway
 from services.gateway.openapi import openapi_document
@@ -127,10 +128,66 @@ async def conversation_action(request: web.Request) -> web.Response:
     model = _ACTION_BODIES[action]
     raw = await request.read()
     data: Any = {} if not raw.strip() and model in (schemas.EmptyIn, schemas.RejectIn) else await read_json(request)
-    body = schemas.parse(model, data).model_dump(exclude_none=True)
+    body = schemas.parse(model, data).model_dump(mode="json", exclude_none=True, exclude_defaults=True)
     answer = await request.app[GATEWAY].act(principal(request), request.match_info["id"], action, body)
     status = 201 if action == "messages" else 200
     return web.json_response(answer if answer is not None else {"ok": True}, status=status)
+
+
+async def decisions(request: web.Request) -> web.Response:
+    return web.json_response(await request.app[GATEWAY].decisions(principal(request), request.match_info["id"]))
+
+
+# --- users -------------------------------------------------------------------------------------------
+
+
+async def list_users(request: web.Request) -> web.Response:
+    role = request.query.get("role") or None
+    if role is not None and role not in ROLES:
+        raise Invalid(f"role must be one of {list(ROLES)}", field="role")
+    return web.json_response(await request.app[GATEWAY].list_users(principal(request), role))
+
+
+async def get_user(request: web.Request) -> web.Response:
+    return web.json_response(await request.app[GATEWAY].get_user(principal(request), request.match_info["id"]))
+
+
+async def create_user(request: web.Request) -> web.Response:
+    p = principal(request)
+    if not p.is_admin:  # before reading the body: a non-admin learns nothing from validation errors
+        raise Forbidden("only admins create users")
+    body = schemas.parse(schemas.UserIn, await read_json(request))
+    return web.json_response(await request.app[GATEWAY].create_user(p, body.model_dump()), status=201)
+
+
+async def patch_user(request: web.Request) -> web.Response:
+    p = principal(request)
+    if not p.is_admin:
+        raise Forbidden("only admins change users")
+    body = schemas.parse(schemas.UserPatch, await read_json(request))
+    user = await request.app[GATEWAY].update_user(p, request.match_info["id"], body.model_dump(exclude_none=True))
+    return web.json_response(user)
+
+
+# --- the facade over the other services --------------------------------------------------------------
+
+
+def facade_handler(rule: Rule) -> Callable[[web.Request], Awaitable[web.Response]]:
+    async def handle(request: web.Request) -> web.Response:
+        if principal(request).role not in rule.allowed(request.method):
+            raise Forbidden(f"a {principal(request).role} may not {request.method} /{rule.public}")
+        body = None
+        if request.method in ("POST", "PUT", "PATCH") or (request.method == "DELETE" and request.can_read_body):
+            raw = await request.read()
+            body = await read_json(request) if raw.strip() or request.method != "DELETE" else None
+        status, answer = await request.app[GATEWAY].proxy(
+            principal(request), rule, request.method, request.match_info.get("tail", ""), request.query, body
+        )
+        if answer is None:
+            return web.Response(status=status)
+        return web.json_response(answer, status=status)
+
+    return handle
 
 
 async def openapi(request: web.Request) -> web.Response:
@@ -245,4 +302,17 @@ def setup_routes(app: web.Application) -> None:
     r.add_get(WS_PATH, events)
     r.add_get(f"{API}/conversations", list_conversations)
     r.add_get(f"{API}/conversations/{{id}}", get_conversation)
+    r.add_get(f"{API}/conversations/{{id}}/decisions", decisions)
+    r.add_get(f"{API}/users", list_users)
+    r.add_post(f"{API}/users", create_user)
+    r.add_get(f"{API}/users/{{id}}", get_user)
+    r.add_patch(f"{API}/users/{{id}}", patch_user)
+    for rule in RULES:
+        handler = facade_handler(rule)
+        for method in ("GET", "POST", "PUT", "PATCH", "DELETE"):
+            if not rule.allowed(method):
+                continue
+            if method in ("GET", "POST"):
+                r.add_route(method, f"{API}/{rule.public}", handler)
+            r.add_route(method, f"{API}/{rule.public}/{{tail:.+}}", handler)
     r.add_post(f"{API}/conversations/{{id}}/{{action:accept|reject|transfer|close|messages}}", conversation_action)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -14,6 +14,8 @@ M = TypeVar("M", bound=BaseModel)
 
 class Body(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    # The field named by an error of a whole-body rule (a model validator).
+    BODY_FIELD: ClassVar[str | None] = None
 
 
 class LoginIn(Body):
@@ -30,8 +32,24 @@ class StatusIn(Body):
     reason: str | None = Field(None, max_length=200)
 
 
+class MediaIn(Body):
+    kind: Literal["image", "audio", "video", "document", "sticker", "file"] = "file"
+    url: str = Field(min_length=1, max_length=2048, pattern=r"^https?://")
+    mime_type: str | None = Field(None, max_length=200)
+    filename: str | None = Field(None, max_length=255)
+    caption: str | None = Field(None, max_length=1024)
+
+
 class MessageIn(Body):
-    text: str = Field(min_length=1, max_length=4096)
+    BODY_FIELD = "text"
+    text: str | None = Field(None, min_length=1, max_length=4096)
+    media: list[MediaIn] = Field(default_factory=list, max_length=10)
+
+    @model_validator(mode="after")
+    def _something(self) -> MessageIn:
+        if not self.text and not self.media:
+            raise ValueError("a reply needs text or media")
+        return self
 
 
 class CloseIn(Body):
@@ -40,6 +58,7 @@ class CloseIn(Body):
 
 
 class TransferIn(Body):
+    BODY_FIELD = "agent_id"
     agent_id: str | None = Field(None, min_length=1, max_length=128)
     campaign_id: str | None = Field(None, min_length=1, max_length=128)
     reason: str | None = Field(None, max_length=500)
@@ -83,7 +102,7 @@ def parse(model: type[M], data: Any) -> M:
     except ValidationError as exc:
         errors = exc.errors()
         first = errors[0]
-        field = ".".join(str(x) for x in first["loc"]) or None
+        field = ".".join(str(x) for x in first["loc"]) or getattr(model, "BODY_FIELD", None)
         message = first["msg"].removeprefix("Value error, ")
         if first["type"] == "extra_forbidden":
             message = "unknown field"

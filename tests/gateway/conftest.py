@@ -25,8 +25,11 @@ PASSWORD = "test-password-1"
 
 
 @dataclass
-class RouterPeer:
-    """Plays the router's internal HTTP API (architecture.md "As built") and records what it received."""
+class ServicePeer:
+    """Plays another service's internal HTTP API (architecture.md "As built") and records what it received.
+
+    Conversations answer like the router; ``answers`` holds canned answers; anything else is echoed.
+    """
 
     conversations: dict[str, dict[str, Any]] = field(default_factory=dict)
     requests: list[dict[str, Any]] = field(default_factory=list)
@@ -65,30 +68,48 @@ class RouterPeer:
             return web.json_response({"conversation_id": parts[1], "action": parts[2], "accepted": True})
         if request.method == "PUT" and parts[0] == "agents":
             return web.json_response({"agent_id": parts[1], **(body or {})})
-        return web.json_response({"error": {"code": "not_found", "message": "unknown route"}}, status=404)
+        return web.json_response({"echo": {"method": request.method, "path": request.path,
+                                           "query": dict(request.query), "body": body}},
+                                 status=201 if request.method == "POST" else 200)
 
 
-@pytest_asyncio.fixture(scope="session", loop_scope="session")
-async def router_peer() -> AsyncIterator[RouterPeer]:
-    peer = RouterPeer()
+async def _serve(peer: ServicePeer) -> TestServer:
     server = TestServer(peer.app(), host="127.0.0.1")
     await server.start_server()
     peer.url = str(server.make_url("")).rstrip("/")
+    return server
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def router_peer() -> AsyncIterator[ServicePeer]:
+    """The router."""
+    peer = ServicePeer()
+    server = await _serve(peer)
     yield peer
     await server.close()
 
 
-def gateway_settings(stack: StackInfo, router_url: str, **overrides: Any) -> GatewaySettings:
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def services_peer() -> AsyncIterator[ServicePeer]:
+    """Campaigns, CRM and channels (their paths do not overlap, except CRM's /conversations: the cases)."""
+    peer = ServicePeer()
+    server = await _serve(peer)
+    yield peer
+    await server.close()
+
+
+def gateway_settings(stack: StackInfo, router_url: str, services_url: str, **overrides: Any) -> GatewaySettings:
     return GatewaySettings(
         env="test", nats_url=stack.nats_url, redis_url=stack.redis_url, database_url=stack.database_url,
-        router_url=router_url, campaigns_url=router_url, crm_url=router_url, channels_url=router_url,
+        router_url=router_url, campaigns_url=services_url, crm_url=services_url, channels_url=services_url,
         demo_seed=True, login_max_failures=3, **overrides,
     )
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
-async def gw_client(stack: StackInfo, router_peer: RouterPeer) -> AsyncIterator[TestClient]:
-    app = create_app(gateway_settings(stack, router_peer.url))
+async def gw_client(stack: StackInfo, router_peer: ServicePeer, services_peer: ServicePeer
+                    ) -> AsyncIterator[TestClient]:
+    app = create_app(gateway_settings(stack, router_peer.url, services_peer.url))
     client = TestClient(TestServer(app, host="127.0.0.1"))
     await client.start_server()
     yield client
@@ -100,8 +121,14 @@ def gateway(gw_client: TestClient) -> Gateway:
     return gw_client.app[GATEWAY]
 
 
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def password_hash() -> str:
+    """One argon2 hash of PASSWORD, shared by the test users (hashing is deliberately slow)."""
+    return await asyncio.to_thread(hash_password, PASSWORD)
+
+
 @pytest.fixture
-def make_user(gateway: Gateway, unique: str) -> Callable[..., Any]:
+def make_user(gateway: Gateway, unique: str, password_hash: str) -> Callable[..., Any]:
     """Create a user with a unique id and username; returns the user id (password: PASSWORD)."""
     repo: UsersRepo = gateway.users
     counter = iter(range(1000))
@@ -110,7 +137,7 @@ def make_user(gateway: Gateway, unique: str) -> Callable[..., Any]:
         n = next(counter)
         user_id = f"u-{role}-{unique}-{n}"
         await repo.create(id=user_id, username=f"{role}{unique}{n}", display_name=f"Test {role}", role=role,
-                          password_hash=await asyncio.to_thread(hash_password, PASSWORD))
+                          password_hash=password_hash)
         return user_id
 
     return make

@@ -48,7 +48,10 @@ async def test_conversation_actions_carry_the_callers_identity(gw_client, login_
         assert (await resp.json())["action"] == action
         sent = router_peer.received("POST", f"/conversations/{conv}/{action}")
         assert len(sent) == 1
-        assert sent[0]["body"] == {**(body or {}), "agent_id": ana}
+        expected = {**(body or {}), "agent_id": ana}
+        if action == "transfer":  # the router names the target to_agent_id / to_campaign_id
+            expected = {"to_agent_id": "someone-else", "agent_id": ana}
+        assert sent[0]["body"] == expected
 
 
 async def test_bad_action_bodies_are_refused_and_nothing_is_forwarded(gw_client, login_as, make_user, router_peer,
@@ -60,8 +63,8 @@ async def test_bad_action_bodies_are_refused_and_nothing_is_forwarded(gw_client,
         ("messages", {}, "text"),
         ("messages", {"text": "   "}, "text"),
         ("messages", {"text": "x" * 5000}, "text"),
-        ("transfer", {}, None),
-        ("transfer", {"agent_id": "a", "campaign_id": "c"}, None),
+        ("transfer", {}, "agent_id"),
+        ("transfer", {"agent_id": "a", "campaign_id": "c"}, "agent_id"),
         ("close", {"fields": {}}, "typification_id"),
         ("close", {"typification_id": "t", "fields": "no"}, "fields"),
     ]

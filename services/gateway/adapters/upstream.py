@@ -10,6 +10,7 @@ import aiohttp
 
 from libs.core.errors import AppError, Transient
 from libs.core.logging import get_logger
+from services.gateway.domain import Principal
 
 log = get_logger(__name__)
 
@@ -38,9 +39,30 @@ class Upstream:
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
 
     async def request(
-        self, method: str, path: str, *, json_body: Any = None, params: Mapping[str, str] | None = None
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Any = None,
+        params: Mapping[str, str] | None = None,
+        caller: Principal | None = None,
     ) -> Any:
-        """Call the service and return its JSON answer (``None`` for an empty body).
+        """Call the service and return its JSON answer (``None`` for an empty body)."""
+        return (await self.exchange(method, path, json_body=json_body, params=params, caller=caller))[1]
+
+    async def exchange(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Any = None,
+        params: Mapping[str, str] | None = None,
+        caller: Principal | None = None,
+    ) -> tuple[int, Any]:
+        """Call the service; return its status and JSON answer (``None`` for an empty body).
+
+        The caller's identity travels in headers the services read: ``X-Sb-User``/``X-Sb-Role``
+        (campaigns) and ``X-User-Id``/``X-User-Role`` (CRM).
 
         Raises:
             UpstreamError: the service answered 4xx (or 503) in the error shape; passed through as is.
@@ -49,7 +71,9 @@ class Upstream:
         """
         url = f"{self.base_url}{path}"
         try:
-            async with self._session.request(method, url, json=json_body, params=params, timeout=self._timeout) as resp:
+            async with self._session.request(
+                method, url, json=json_body, params=params, headers=_identity(caller), timeout=self._timeout
+            ) as resp:
                 raw = await resp.read()
                 status = resp.status
         except (TimeoutError, aiohttp.ClientConnectionError) as exc:
@@ -59,7 +83,7 @@ class Upstream:
         if status < 400:
             if raw and body is _NOT_JSON:
                 raise BadGateway(f"the {self.name} service answered something that is not JSON")
-            return None if body is _NOT_JSON else body
+            return status, (None if body is _NOT_JSON else body)
         err = body.get("error") if isinstance(body, dict) else None
         if isinstance(err, dict) and (status < 500 or status == 503):
             return _raise(status, err)
@@ -72,11 +96,22 @@ class Upstream:
         log.warning("upstream_failed", upstream=self.name, url=url, status=status)
         raise BadGateway(f"the {self.name} service failed (HTTP {status})")
 
-    async def get(self, path: str, params: Mapping[str, str] | None = None) -> Any:
-        return await self.request("GET", path, params=params)
+    async def get(self, path: str, params: Mapping[str, str] | None = None, *, caller: Principal | None = None) -> Any:
+        return await self.request("GET", path, params=params, caller=caller)
 
-    async def post(self, path: str, body: Any = None) -> Any:
-        return await self.request("POST", path, json_body=body)
+    async def post(self, path: str, body: Any = None, *, caller: Principal | None = None) -> Any:
+        return await self.request("POST", path, json_body=body, caller=caller)
+
+
+def _identity(caller: Principal | None) -> dict[str, str]:
+    if caller is None:
+        return {}
+    return {
+        "X-Sb-User": caller.user_id,
+        "X-Sb-Role": caller.role,
+        "X-User-Id": caller.user_id,
+        "X-User-Role": caller.role,
+    }
 
 
 _NOT_JSON = object()
