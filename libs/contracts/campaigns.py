@@ -71,6 +71,8 @@ class Routing(BaseModel):
     overflow: Literal["none", "campaign", "close"] = "none"
     overflow_campaign_id: str | None = None
     release_rate_per_agent: int = 2
+    # Re-queue a conversation whose assigned agent has not replied within this time (None = off).
+    first_reply_timeout_s: float | None = None
     # Seed 002 advanced options.
     queue_assignment: bool = True  # assign through the campaign queue (off: offers go to no one automatically)
     sticky_fallback: bool = True  # sticky: another agent when the assigned one is unavailable

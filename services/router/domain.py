@@ -86,14 +86,13 @@ def route_new_conversation(campaign: CampaignSnapshot, now: datetime) -> Route:
 def routing_config(campaign: CampaignSnapshot) -> tuple[dict[str, Any], str]:
     """The campaign's routing settings as the Lua scripts read them, and their digest."""
     r = campaign.routing
-    first_reply = getattr(r, "first_reply_timeout_s", None)
     cfg = {
         "cap": r.agent_capacity,
         "strategy": r.strategy,
         "offer_ms": _ms(r.offer_timeout_s),
         "max_missed": r.max_missed_offers,
         "sticky_ms": _ms(r.sticky_window_h * 3600 if r.sticky_window_h else None),
-        "first_reply_ms": _ms(first_reply),
+        "first_reply_ms": _ms(r.first_reply_timeout_s),
         "max_wait_ms": _ms(r.max_wait_s),
         "overflow": r.overflow,
         "overflow_to": r.overflow_campaign_id or "",

@@ -165,13 +165,12 @@ class Router:
 
     # ---- agents -------------------------------------------------------------------------------------
     async def set_status(self, agent_id: str, change: StatusChange) -> dict[str, Any]:
-        camps = self.directory.campaigns_of(agent_id)
-        for c in camps:
+        # Membership is mirrored by the campaign sync alone (versioned), never from this caller's view.
+        for c in self.directory.campaigns_of(agent_id):
             snap = self.directory.get(c)
             if snap is not None:
                 await self._ensure_synced(snap)
-        result = await self._decide("presence", agent=agent_id, status=change.status, reason=change.reason,
-                                    camps=camps)
+        result = await self._decide("presence", agent=agent_id, status=change.status, reason=change.reason)
         log.info("agent_status_set", agent_id=agent_id, status=change.status, previous=result["previous"])
         return await self.agent_view(agent_id)
 

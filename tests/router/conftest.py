@@ -6,6 +6,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
@@ -46,11 +47,41 @@ async def router(router_settings) -> AsyncIterator[TestClient]:
 
 
 @pytest.fixture
+async def timers(stack) -> AsyncIterator[TestClient]:
+    """The scheduler, in-process, so the router's timers (offers, inactivity, openings) fire."""
+    from services.scheduler.app import create_app as create_scheduler
+    from services.scheduler.settings import SchedulerSettings
+
+    settings = SchedulerSettings(nats_url=stack.nats_url, redis_url=stack.redis_url,
+                                 database_url=stack.database_url, env="test", log_level="warning")
+    client = TestClient(TestServer(create_scheduler(settings)))
+    await client.start_server()
+    yield client
+    await client.close()
+
+
+@pytest.fixture
 async def routers(router_settings) -> AsyncIterator[list[TestClient]]:
     """Three router replicas against the same NATS and Redis."""
     async with running_router(router_settings) as a, running_router(router_settings) as b, \
             running_router(router_settings) as c:
         yield [a, b, c]
+
+
+def opening_in(seconds: float) -> dict[str, Any]:
+    """A UTC schedule that opens ``seconds`` from now, for an hour."""
+    start = datetime.now(UTC) + timedelta(seconds=seconds)
+    end = start + timedelta(hours=1)
+    return {"timezone": "UTC",
+            "weekly": {start.isoweekday(): [{"start": start.time().isoformat(), "end": end.time().isoformat()}]}}
+
+
+async def close_ok(client: TestClient, cid: str, agent: str) -> dict[str, Any]:
+    resp = await client.post(f"/conversations/{cid}/close",
+                             json={"agent_id": agent, "typification_id": "sold", "fields": {"dni": "1"}})
+    body = await resp.json()
+    assert resp.status == 200, body
+    return body
 
 
 def campaign(unique: str, *, agents: list[str] | None = None, channel_type: str = "whatsapp",
@@ -171,4 +202,5 @@ def dumps(obj: Any) -> str:
 def kit() -> SimpleNamespace:
     """The helpers above, for test modules (conftest is not importable under importlib mode)."""
     return SimpleNamespace(campaign=campaign, put_campaign=put_campaign, inbound=inbound, send=send,
-                           status=status, get_json=get_json, running_router=running_router, dumps=dumps)
+                           status=status, get_json=get_json, opening_in=opening_in, close_ok=close_ok,
+                           running_router=running_router, dumps=dumps)

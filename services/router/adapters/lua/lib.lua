@@ -275,10 +275,12 @@ local function find_pair(c, cc)
     local cid = items[i]
     local conv = hgetall(key('conv', cid))
     local w = num(conv.weight)
-    if w < failw or (conv.pref and conv.pref ~= '') then
+    -- Agents excluded for this conversation only (a rejected offer) say nothing about the others.
+    local personal = redis.call('EXISTS', key('rej', cid)) == 1
+    if w < failw or personal or (conv.pref and conv.pref ~= '') then
       local aid, expl = pick(c, cc, cid, conv)
       if aid then return cid, aid, expl, tonumber(items[i + 1]) end
-      if not (conv.pref and conv.pref ~= '') then failw = w end
+      if not personal then failw = w end
     end
   end
   return nil

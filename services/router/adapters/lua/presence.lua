@@ -1,20 +1,7 @@
--- An agent's presence: membership synced from the snapshots, then the consequences of the new status:
+-- An agent's presence and its consequences (campaign membership is mirrored by sync.lua alone):
 -- available pulls queued work at once; offline hands back offers and, per campaign rule, open conversations.
 if not epoch_ok() then return fail('state_lost', 'router live state is missing') end
 local aid = A.agent
-local want = {}
-for _, c in ipairs(A.camps) do want[c] = true end
-for _, c in ipairs(agent_camps(aid)) do
-  if not want[c] then
-    redis.call('SREM', key('acamps', aid), c)
-    redis.call('SREM', key('cmembers', c), aid)
-    redis.call('ZREM', key('avail', c), aid)
-  end
-end
-for _, c in ipairs(A.camps) do
-  redis.call('SADD', key('acamps', aid), c)
-  redis.call('SADD', key('cmembers', c), aid)
-end
 local old = set_status(aid, A.status, A.reason)
 local requeued = {}
 if A.status == 'offline' then
