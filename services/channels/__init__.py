@@ -1,0 +1,1 @@
+"""Channels service: provider webhooks in, provider APIs out, and the channel registry."""

@@ -1,0 +1,111 @@
+"""All SQL of the channels service: the channel registry."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import asyncpg
+
+from libs.core.errors import Conflict
+from services.channels.domain.channels import SECRET_FIELDS, Channel
+
+_COLUMNS = ("id", "type", "name", "address", "config", "active", "phone_number_id", "account_sid", "base_url",
+            *SECRET_FIELDS, "revision")
+_SELECT = f"SELECT {', '.join(_COLUMNS)} FROM channels.channel"
+
+
+def _row_to_channel(row: asyncpg.Record) -> Channel:
+    data = dict(row)
+    data["config"] = json.loads(data["config"]) if isinstance(data["config"], str) else data["config"]
+    return Channel.model_validate(data)
+
+
+def _values(ch: Channel) -> list[Any]:
+    out: list[Any] = []
+    for name in _COLUMNS:
+        if name in SECRET_FIELDS:
+            out.append(ch.secret(name))
+        elif name == "config":
+            out.append(json.dumps(ch.config))
+        else:
+            out.append(getattr(ch, name))
+    return out
+
+
+def _address_taken(ch: Channel) -> Conflict:
+    return Conflict(f"another email channel already receives {ch.address}", field="address")
+
+
+class ChannelRepository:
+    """The ``channels.channel`` table. Writes take a connection so the caller owns the transaction."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+
+    async def all(self) -> list[Channel]:
+        rows = await self.pool.fetch(f"{_SELECT} ORDER BY id")
+        return [_row_to_channel(r) for r in rows]
+
+    async def get(self, channel_id: str, conn: asyncpg.Connection | None = None,
+                  *, for_update: bool = False) -> Channel | None:
+        sql = f"{_SELECT} WHERE id = $1" + (" FOR UPDATE" if for_update else "")
+        row = await (conn or self.pool).fetchrow(sql, channel_id)
+        return _row_to_channel(row) if row else None
+
+    async def insert(self, conn: asyncpg.Connection, ch: Channel, *, if_absent: bool = False) -> bool:
+        """Insert a channel; ``if_absent`` makes an existing id a no-op (returns False) instead of a conflict.
+
+        Raises:
+            Conflict: the id, or the address of an e-mail channel, is taken.
+        """
+        placeholders = ", ".join(f"${i}" for i in range(1, len(_COLUMNS) + 1))
+        sql = f"INSERT INTO channels.channel ({', '.join(_COLUMNS)}) VALUES ({placeholders})"
+        if if_absent:
+            sql += " ON CONFLICT (id) DO NOTHING"
+        try:
+            status = await conn.execute(sql, *_values(ch))
+        except asyncpg.UniqueViolationError as exc:
+            if exc.constraint_name == "channel_email_address":
+                raise _address_taken(ch) from exc
+            raise Conflict(f"channel {ch.id!r} already exists", field="id") from exc
+        return status.endswith(" 1")
+
+    async def update(self, conn: asyncpg.Connection, ch: Channel) -> None:
+        sets = ", ".join(f"{name} = ${i}" for i, name in enumerate(_COLUMNS[1:], start=2))
+        try:
+            await conn.execute(f"UPDATE channels.channel SET {sets}, updated_at = now() WHERE id = $1",
+                               *_values(ch))
+        except asyncpg.UniqueViolationError as exc:
+            raise _address_taken(ch) from exc
+
+    async def delete(self, conn: asyncpg.Connection, channel_id: str) -> bool:
+        status = await conn.execute("DELETE FROM channels.channel WHERE id = $1", channel_id)
+        return status.endswith(" 1")
+
+
+class DeliveryRepository:
+    """The ``channels.delivery`` table: provider message ids of what we sent."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+
+    async def sent_ids(self, outbound_id: str) -> list[str]:
+        rows = await self.pool.fetch(
+            "SELECT provider_message_id FROM channels.delivery WHERE outbound_id = $1 ORDER BY created_at",
+            outbound_id)
+        return [r["provider_message_id"] for r in rows]
+
+    async def record(self, channel_id: str, provider_ids: list[str], outbound_id: str,
+                     conversation_id: str | None, agent_id: str | None) -> None:
+        await self.pool.executemany(
+            """INSERT INTO channels.delivery
+                   (channel_id, provider_message_id, outbound_id, conversation_id, agent_id)
+               VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING""",
+            [(channel_id, pid, outbound_id, conversation_id, agent_id) for pid in provider_ids])
+
+    async def find(self, channel_id: str, provider_message_id: str) -> dict[str, str | None] | None:
+        row = await self.pool.fetchrow(
+            """SELECT outbound_id, conversation_id, agent_id FROM channels.delivery
+               WHERE channel_id = $1 AND provider_message_id = $2""", channel_id, provider_message_id)
+        return dict(row) if row else None

@@ -1,0 +1,1 @@
+"""Provider API clients: Meta Graph, Twilio, SMTP and Asterisk ARI."""

@@ -1,0 +1,77 @@
+"""The composition root of the channels service."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+from aiohttp import web
+
+from libs.core.service import LIFECYCLE, SETTINGS, create_base_app
+from libs.messaging import JETSTREAM, nats_ctx
+from libs.storage import PG_POOL, pg_pool_ctx
+from services.channels.adapters.kv import SnapshotPublisher
+from services.channels.adapters.postgres import ChannelRepository, DeliveryRepository
+from services.channels.adapters.providers.graph import GraphSender
+from services.channels.adapters.providers.http import RetryPolicy
+from services.channels.consumers import start_outbound, start_registry_watch
+from services.channels.handlers import ChannelRegistry, Deliverer, Publisher, Sender
+from services.channels.routes import PUBLISHER, REGISTRY, setup_routes
+from services.channels.settings import ChannelsSettings
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+HTTP = web.AppKey("http", aiohttp.ClientSession)
+DELIVERER = web.AppKey("deliverer", Deliverer)
+
+
+def create_app(settings: ChannelsSettings) -> web.Application:
+    app = create_base_app(settings, client_max_size=settings.max_webhook_bytes)
+    app.cleanup_ctx.append(pg_pool_ctx(settings.database_url, migrations=("channels", MIGRATIONS)))
+    app.cleanup_ctx.append(nats_ctx(settings.nats_url, settings.service_name))
+    app.cleanup_ctx.append(_http_ctx(settings))
+    app.cleanup_ctx.append(_wiring_ctx(settings))
+    app.on_shutdown.append(_drain)
+    setup_routes(app)
+    return app
+
+
+async def _drain(app: web.Application) -> None:
+    # run_service drains before cleanup; an app run any other way (a TestServer, an embedding runner)
+    # still stops its consumers and watchers before the NATS connection drains.
+    settings = app[SETTINGS]
+    await app[LIFECYCLE].drain(settings.shutdown_budget_s / 2)
+
+
+def _http_ctx(settings: ChannelsSettings):  # type: ignore[no-untyped-def]
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        timeout = aiohttp.ClientTimeout(total=settings.provider_timeout_s)
+        async with aiohttp.ClientSession(timeout=timeout, raise_for_status=False) as session:
+            app[HTTP] = session
+            yield
+
+    return ctx
+
+
+def _wiring_ctx(settings: ChannelsSettings):  # type: ignore[no-untyped-def]
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        pool, js = app[PG_POOL], app[JETSTREAM]
+        registry = ChannelRegistry(ChannelRepository(pool), SnapshotPublisher(js))
+        deliveries = DeliveryRepository(pool)
+        publisher = Publisher(js, deliveries, settings.publish_timeout_s)
+        policy = RetryPolicy(attempts=settings.provider_attempts, max_wait_s=settings.provider_max_wait_s,
+                             max_total_s=settings.provider_attempts * (settings.provider_timeout_s
+                                                                       + settings.provider_max_wait_s))
+        graph = GraphSender(app[HTTP], settings.graph_base_url, settings.graph_version, policy)
+        senders: dict[str, Sender] = {"whatsapp": graph, "instagram": graph}
+        deliverer = Deliverer(registry, deliveries, senders, publisher)
+        app[REGISTRY], app[PUBLISHER], app[DELIVERER] = registry, publisher, deliverer
+        if settings.demo_seed:
+            await registry.seed_demo()
+        await start_registry_watch(app, registry)
+        if settings.outbound_consumer:
+            start_outbound(app, deliverer, max_deliver=settings.outbound_max_deliver,
+                           ack_wait_s=policy.max_total_s + 15)
+        yield
+
+    return ctx

@@ -1,0 +1,38 @@
+"""Background work: the ``channels-outbound`` consumer and the ``channels`` KV watch that keeps every
+replica's cache current."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from aiohttp import web
+
+from libs.core.service import LIFECYCLE
+from libs.messaging import JETSTREAM, start_consumer, watch_kv
+from services.channels.adapters.kv import BUCKET
+from services.channels.handlers import ChannelRegistry, Deliverer
+
+OUTBOUND_DURABLE = "channels-outbound"
+
+
+def start_outbound(app: web.Application, deliverer: Deliverer, *, max_deliver: int,
+                   ack_wait_s: float) -> None:
+    start_consumer(app, stream="OUTBOUND", durable=OUTBOUND_DURABLE, handler=deliverer.handle,
+                   filter_subject="sb.outbound.>", max_deliver=max_deliver, ack_wait_s=ack_wait_s)
+
+
+async def start_registry_watch(app: web.Application, registry: ChannelRegistry) -> None:
+    """Watch the bucket, then load every channel: a change made meanwhile arrives as a later update."""
+    ready = asyncio.Event()
+
+    async def on_change(key: str, value: Any | None) -> None:
+        if not ready.is_set():
+            return
+        revision = value.get("revision") if isinstance(value, dict) else None
+        await registry.refresh(key, revision if isinstance(revision, int) else None)
+
+    lc = app[LIFECYCLE]
+    lc.spawn(watch_kv(app[JETSTREAM], BUCKET, on_change, stop=lc.stopping, ready=ready), name="kv:channels")
+    await asyncio.wait_for(ready.wait(), 30)
+    await registry.load()

@@ -1,0 +1,162 @@
+"""WhatsApp Cloud API webhooks (Meta's documented format) into ``InboundMessage`` and ``DeliveryStatus``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import Field, field_validator
+
+from libs.contracts import Contract, DeliveryStatus, InboundMessage, MediaRef
+from libs.core.errors import Invalid
+from services.channels.domain.addresses import e164
+from services.channels.domain.common import MetaModel, from_unix, meta_error_text, validate
+
+MEDIA_TYPES = ("image", "audio", "video", "document", "sticker")
+STATUSES = ("sent", "delivered", "read", "failed")
+
+
+class WaMedia(MetaModel):
+    id: str | None = None
+    link: str | None = None
+    mime_type: str | None = None
+    caption: str | None = None
+    filename: str | None = None
+
+
+class WaText(MetaModel):
+    body: str
+
+
+class WaContext(MetaModel):
+    id: str | None = None
+
+
+class WaMessage(MetaModel):
+    from_: str = Field(alias="from", min_length=1)
+    id: str = Field(min_length=1)
+    timestamp: datetime | None = None
+    type: str = Field(min_length=1)
+    text: WaText | None = None
+    context: WaContext | None = None
+    image: WaMedia | None = None
+    audio: WaMedia | None = None
+    video: WaMedia | None = None
+    document: WaMedia | None = None
+    sticker: WaMedia | None = None
+    interactive: dict[str, Any] | None = None
+    button: dict[str, Any] | None = None
+    location: dict[str, Any] | None = None
+    errors: list[dict[str, Any]] | None = None
+
+    _ts = field_validator("timestamp", mode="before")(lambda v: from_unix(v))
+
+
+class WaStatus(MetaModel):
+    id: str = Field(min_length=1)
+    status: str
+    timestamp: datetime | None = None
+    recipient_id: str | None = None
+    errors: list[dict[str, Any]] | None = None
+
+    _ts = field_validator("timestamp", mode="before")(lambda v: from_unix(v))
+
+
+class WaProfile(MetaModel):
+    name: str | None = None
+
+
+class WaContact(MetaModel):
+    wa_id: str | None = None
+    profile: WaProfile | None = None
+
+
+class WaValue(MetaModel):
+    metadata: dict[str, Any] | None = None
+    contacts: list[WaContact] = Field(default_factory=list)
+    messages: list[WaMessage] = Field(default_factory=list)
+    statuses: list[WaStatus] = Field(default_factory=list)
+
+
+class WaChange(MetaModel):
+    field: str = "messages"
+    value: dict[str, Any] = Field(default_factory=dict)
+
+
+class WaEntry(MetaModel):
+    id: str | None = None
+    changes: list[WaChange] = Field(default_factory=list)
+
+
+class WaPayload(MetaModel):
+    object: Literal["whatsapp_business_account"]
+    entry: list[WaEntry]
+
+
+def parse(channel_id: str, payload: Any) -> list[Contract]:
+    """Every message and status of every entry and change of a webhook POST, in order.
+
+    Raises:
+        Invalid: the payload does not have the documented shape; the message names the field.
+    """
+    body = validate(WaPayload, payload)
+    out: list[Contract] = []
+    for i, entry in enumerate(body.entry):
+        for j, change in enumerate(entry.changes):
+            if change.field != "messages":
+                continue
+            value = validate(WaValue, change.value, f"entry[{i}].changes[{j}].value")
+            names = {c.wa_id: c.profile.name for c in value.contacts if c.wa_id and c.profile}
+            phone_id = str((value.metadata or {}).get("phone_number_id") or "")
+            out.extend(_message(channel_id, m, names, phone_id) for m in value.messages)
+            out.extend(s for s in (_status(channel_id, s) for s in value.statuses) if s is not None)
+    return out
+
+
+def _message(channel_id: str, m: WaMessage, names: dict[str, str | None], phone_id: str) -> InboundMessage:
+    address = e164(m.from_)
+    if not address:
+        raise Invalid("message sender is empty", field="from")
+    fields: dict[str, Any] = {
+        "channel_id": channel_id,
+        "channel_type": "whatsapp",
+        "contact_address": address,
+        "contact_name": names.get(m.from_),
+        "provider_message_id": m.id,
+        "sent_at": m.timestamp,
+        "reply_to": m.context.id if m.context else None,
+        "extra": {"wa_id": m.from_, **({"phone_number_id": phone_id} if phone_id else {})},
+    }
+    if m.type == "text" and m.text is not None:
+        fields["text"] = m.text.body
+    elif m.type in MEDIA_TYPES and getattr(m, m.type) is not None:
+        media: WaMedia = getattr(m, m.type)
+        fields["text"] = media.caption
+        fields["media"] = [MediaRef(kind=m.type, provider_id=media.id, url=media.link,
+                                    mime_type=media.mime_type, filename=media.filename,
+                                    caption=media.caption)]
+    elif m.type == "interactive" and m.interactive:
+        reply = m.interactive.get("button_reply") or m.interactive.get("list_reply") or {}
+        fields["text"] = str(reply.get("title") or "") or None
+        fields["extra"]["reply_id"] = str(reply.get("id") or "")
+    elif m.type == "button" and m.button:
+        fields["text"] = str(m.button.get("text") or "") or None
+        fields["extra"]["payload"] = str(m.button.get("payload") or "")
+    elif m.type == "location" and m.location:
+        loc = m.location
+        fields["text"] = ", ".join(str(loc[k]) for k in ("name", "address") if loc.get(k)) or None
+        fields["extra"].update({k: str(loc[k]) for k in ("latitude", "longitude") if k in loc})
+    else:
+        fields["kind"] = "unsupported"
+        fields["unsupported_type"] = m.type
+        if m.errors:
+            fields["extra"]["error"] = str(m.errors[0].get("title") or m.errors[0].get("message") or "")
+    return InboundMessage(**fields)
+
+
+def _status(channel_id: str, s: WaStatus) -> DeliveryStatus | None:
+    if s.status not in STATUSES:
+        return None
+    error = meta_error_text(s.errors[0]) if s.errors else None
+    return DeliveryStatus(channel_id=channel_id, provider_message_id=s.id, status=s.status,  # type: ignore[arg-type]
+                          error=error)

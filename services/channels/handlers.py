@@ -1,0 +1,225 @@
+"""Use cases: the channel registry (cache, PostgreSQL, KV snapshot), publishing what webhooks bring, and
+delivering outbound commands."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from typing import Any, Protocol
+
+from nats.js import JetStreamContext
+
+from libs.contracts import Contract, DeliveryStatus, OutboundMessage, new_id
+from libs.core import demo
+from libs.core.errors import Invalid, NotFound
+from libs.core.logging import get_logger
+from libs.messaging import publish_many
+from services.channels.adapters.kv import SnapshotPublisher
+from services.channels.adapters.postgres import ChannelRepository, DeliveryRepository
+from services.channels.domain.channels import Channel, apply_update, parse_create
+
+log = get_logger(__name__)
+
+
+class ChannelRegistry:
+    """Channels with their secrets, kept in memory so webhooks never wait on the database.
+
+    Every change is written to PostgreSQL and published to the ``channels`` KV bucket in one transaction
+    (the KV put happens before the commit; a failed put rolls the change back). Other replicas see the KV
+    update and reload the channel from PostgreSQL.
+    """
+
+    def __init__(self, repo: ChannelRepository, snapshots: SnapshotPublisher) -> None:
+        self.repo = repo
+        self.snapshots = snapshots
+        self._cache: dict[str, Channel] = {}
+        self._by_email: dict[str, Channel] = {}
+
+    # ---- reads -----------------------------------------------------------------------------------
+    def cached(self, channel_id: str) -> Channel | None:
+        return self._cache.get(channel_id)
+
+    def by_email(self, address: str) -> Channel | None:
+        return self._by_email.get(address.lower())
+
+    async def get(self, channel_id: str) -> Channel:
+        """A channel from the cache, or from PostgreSQL when this replica has not seen it yet.
+
+        Raises:
+            NotFound: no such channel.
+        """
+        ch = self._cache.get(channel_id) or await self.repo.get(channel_id)
+        if ch is None:
+            raise NotFound(f"channel {channel_id!r} not found", field="channel_id")
+        self._remember(ch)
+        return ch
+
+    async def list(self, type_: str | None = None, active: bool | None = None) -> list[Channel]:
+        return [c for c in await self.repo.all()
+                if (type_ is None or c.type == type_) and (active is None or c.active == active)]
+
+    # ---- writes ----------------------------------------------------------------------------------
+    async def create(self, body: Any) -> Channel:
+        ch = parse_create(body, new_id()[:16])
+        async with self.repo.pool.acquire() as conn, conn.transaction():
+            await self.repo.insert(conn, ch)
+            await self.snapshots.put(ch)
+        self._remember(ch)
+        log.info("channel_created", channel_id=ch.id, channel_type=ch.type)
+        return ch
+
+    async def update(self, channel_id: str, body: Any) -> Channel:
+        async with self.repo.pool.acquire() as conn, conn.transaction():
+            current = await self.repo.get(channel_id, conn, for_update=True)
+            if current is None:
+                raise NotFound(f"channel {channel_id!r} not found", field="channel_id")
+            ch = apply_update(current, body)
+            await self.repo.update(conn, ch)
+            await self.snapshots.put(ch)
+        self._forget(channel_id)
+        self._remember(ch)
+        log.info("channel_updated", channel_id=ch.id, revision=ch.revision)
+        return ch
+
+    async def delete(self, channel_id: str) -> None:
+        async with self.repo.pool.acquire() as conn, conn.transaction():
+            if not await self.repo.delete(conn, channel_id):
+                raise NotFound(f"channel {channel_id!r} not found", field="channel_id")
+            await self.snapshots.delete(channel_id)
+        self._forget(channel_id)
+        log.info("channel_deleted", channel_id=channel_id)
+
+    async def seed_demo(self) -> None:
+        """Create the demo WhatsApp channel if it is missing; publish its snapshot either way."""
+        ch = Channel(id=demo.WHATSAPP_CHANNEL_ID, type="whatsapp", name="Demo WhatsApp",
+                     address=f"+{demo.WHATSAPP_PHONE_NUMBER_ID}",
+                     phone_number_id=demo.WHATSAPP_PHONE_NUMBER_ID,
+                     app_secret=demo.WHATSAPP_APP_SECRET, verify_token=demo.WHATSAPP_VERIFY_TOKEN,
+                     access_token=demo.WHATSAPP_ACCESS_TOKEN)  # type: ignore[arg-type]
+        async with self.repo.pool.acquire() as conn, conn.transaction():
+            await self.repo.insert(conn, ch, if_absent=True)
+            stored = await self.repo.get(ch.id, conn)
+            assert stored is not None
+            await self.snapshots.put(stored)
+        self._remember(stored)
+        log.info("demo_channel_seeded", channel_id=ch.id)
+
+    # ---- cache -----------------------------------------------------------------------------------
+    async def load(self) -> None:
+        channels = await self.repo.all()
+        self._cache.clear()
+        self._by_email.clear()
+        for ch in channels:
+            self._remember(ch)
+
+    async def refresh(self, channel_id: str, revision: int | None, *, tries: int = 20) -> None:
+        """Reload one channel after a KV update (``revision`` None: a delete).
+
+        The writer puts to KV just before it commits, so wait briefly until PostgreSQL shows the change.
+        """
+        for _ in range(tries):
+            ch = await self.repo.get(channel_id)
+            if (ch is None) if revision is None else (ch is not None and ch.revision >= revision):
+                break
+            await asyncio.sleep(0.05)
+        self._forget(channel_id)
+        if ch is not None:
+            self._remember(ch)
+
+    def _remember(self, ch: Channel) -> None:
+        self._cache[ch.id] = ch
+        if ch.type == "email" and ch.address:
+            self._by_email[ch.address.lower()] = ch
+
+    def _forget(self, channel_id: str) -> None:
+        old = self._cache.pop(channel_id, None)
+        if old is not None and old.type == "email":
+            self._by_email.pop(old.address.lower(), None)
+
+
+class Publisher:
+    """Publishes what a webhook brought and returns only once JetStream acknowledged all of it."""
+
+    def __init__(self, js: JetStreamContext, deliveries: DeliveryRepository, timeout_s: float = 5.0) -> None:
+        self.js = js
+        self.deliveries = deliveries
+        self.timeout_s = timeout_s
+
+    async def publish(self, items: Iterable[Contract]) -> dict[str, int]:
+        """Publish every item (one per ``Nats-Msg-Id``); statuses are enriched with what we sent.
+
+        Raises:
+            Transient: JetStream did not acknowledge; the provider must retry.
+        """
+        unique: dict[str, Contract] = {}
+        for item in items:
+            unique.setdefault(item.msg_id(), item)
+        batch = list(unique.values())
+        for item in batch:
+            if isinstance(item, DeliveryStatus) and item.provider_message_id and item.outbound_id is None:
+                await self._enrich(item)
+        acks = await publish_many(self.js, batch, timeout=self.timeout_s)  # type: ignore[arg-type]
+        counts = {"messages": 0, "statuses": 0, "duplicates": 0}
+        for item, ack in zip(batch, acks, strict=True):
+            counts["statuses" if isinstance(item, DeliveryStatus) else "messages"] += 1
+            counts["duplicates"] += int(bool(ack.duplicate))
+        return counts
+
+    async def _enrich(self, status: DeliveryStatus) -> None:
+        try:
+            sent = await self.deliveries.find(status.channel_id, status.provider_message_id or "")
+        except Exception as exc:  # the status still goes out, only without our ids
+            log.warning("delivery_lookup_failed", error=repr(exc))
+            return
+        if sent:
+            status.outbound_id = sent["outbound_id"]
+            status.conversation_id = sent["conversation_id"]
+            status.agent_id = sent["agent_id"]
+
+
+class Sender(Protocol):
+    async def send(self, ch: Channel, msg: OutboundMessage) -> list[str]: ...
+
+
+class Deliverer:
+    """Delivers ``OutboundMessage`` commands through the channel's provider, once, and reports ``sent``."""
+
+    def __init__(self, registry: ChannelRegistry, deliveries: DeliveryRepository, senders: dict[str, Sender],
+                 publisher: Publisher) -> None:
+        self.registry = registry
+        self.deliveries = deliveries
+        self.senders = senders
+        self.publisher = publisher
+
+    async def handle(self, event: Contract) -> None:
+        if not isinstance(event, OutboundMessage):
+            raise Invalid(f"channels-outbound cannot handle {event.type}", field="type")
+        await self.deliver(event)
+
+    async def deliver(self, msg: OutboundMessage) -> list[str]:
+        """Send a command (or, if it was already sent, only report it again).
+
+        Raises:
+            NotFound: unknown channel. Invalid: a command or provider refusal that retrying cannot fix.
+            Transient: the provider or JetStream is unavailable for now.
+        """
+        ch = await self.registry.get(msg.channel_id)
+        if ch.type != msg.channel_type:
+            raise Invalid(f"channel {ch.id} is {ch.type}, not {msg.channel_type}", field="channel_type")
+        if not ch.active:
+            raise Invalid(f"channel {ch.id} is inactive", field="channel_id")
+        if not msg.text and not msg.media and ch.type != "voice":
+            raise Invalid("an outbound message needs text or media", field="text")
+        sender = self.senders.get(ch.type)
+        if sender is None:
+            raise Invalid(f"no sender for {ch.type} channels", field="channel_type")
+        ids = await self.deliveries.sent_ids(msg.id)
+        if not ids:
+            ids = await sender.send(ch, msg)
+            await self.deliveries.record(ch.id, ids, msg.id, msg.conversation_id, msg.agent_id)
+            log.info("outbound_sent", channel_id=ch.id, outbound_id=msg.id, provider_ids=ids)
+        await self.publisher.publish(
+            DeliveryStatus(channel_id=ch.id, outbound_id=msg.id, provider_message_id=pid,
+                           conversation_id=msg.conversation_id, agent_id=msg.agent_id, status="sent")
+            for pid in ids)
+        return ids

@@ -1,0 +1,46 @@
+"""Settings of the channels service (env prefix ``SB_CHANNELS_``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import SettingsConfigDict
+
+from libs.core.settings import ServiceSettings
+
+
+class ChannelsSettings(ServiceSettings):
+    """Ports, provider base URLs, retry bounds and limits. Per-channel ``base_url`` overrides a base URL."""
+
+    model_config = SettingsConfigDict(env_prefix="SB_CHANNELS_", extra="ignore")
+
+    service_name: str = "channels"
+    port: int = 8081
+    demo_seed: bool = Field(False, validation_alias=AliasChoices("SB_DEMO_SEED", "demo_seed"))
+
+    # Provider APIs (tests and staging point these at local peers).
+    graph_base_url: str = "https://graph.facebook.com"
+    graph_version: str = "v21.0"
+    twilio_base_url: str = "https://api.twilio.com"
+    ari_base_url: str = "http://127.0.0.1:8088"
+    # The public URL providers call (for X-Twilio-Signature, which signs the full URL, and status callbacks).
+    # Empty: the URL of the incoming request as this process sees it.
+    public_base_url: str = ""
+
+    # SMTP listener (inbound e-mail) and blob folder for attachments.
+    smtp_enabled: bool = True
+    smtp_host: str = "0.0.0.0"
+    smtp_port: int = 2525
+    smtp_hostname: str = "switchboard.local"
+    max_email_bytes: int = 10 * 1024 * 1024
+    blob_dir: Path = Path(".data/blobs")
+
+    # Webhooks and outbound delivery.
+    max_webhook_bytes: int = 1024 * 1024
+    publish_timeout_s: float = 5.0
+    provider_timeout_s: float = 10.0
+    provider_attempts: int = 4
+    provider_max_wait_s: float = 10.0
+    outbound_consumer: bool = True
+    outbound_max_deliver: int = 8

@@ -1,0 +1,151 @@
+"""Fixtures of the channels tests: the app on the real stack, local provider peers, and stream readers."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import tempfile
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+from nats.js.api import ConsumerConfig, DeliverPolicy
+
+from services.channels.app import create_app
+from services.channels.settings import ChannelsSettings
+
+FIXTURES = Path("/work/shared/fixtures/providers")
+
+
+def channels_settings(stack: Any, **overrides: Any) -> ChannelsSettings:
+    values: dict[str, Any] = {
+        "nats_url": stack.nats_url, "redis_url": stack.redis_url, "database_url": stack.database_url,
+        "env": "test", "smtp_enabled": False, "graph_base_url": "http://127.0.0.1:9",
+        "twilio_base_url": "http://127.0.0.1:9", "ari_base_url": "http://127.0.0.1:9",
+        "provider_max_wait_s": 0.2, "provider_timeout_s": 5.0, "publish_timeout_s": 2.0,
+        "blob_dir": Path(tempfile.mkdtemp(prefix="sb-blobs-")),
+    }
+    values.update(overrides)
+    return ChannelsSettings(**values)
+
+
+@pytest.fixture(scope="session")
+async def channels(stack: Any) -> AsyncIterator[TestClient]:
+    """The channels app on the session stack, shared by the tests of this directory."""
+    app = create_app(channels_settings(stack))
+    async with TestClient(TestServer(app)) as client:
+        yield client
+
+
+@pytest.fixture
+def make_app(stack: Any) -> Callable[..., Any]:
+    """Start another channels app with overridden settings: ``async with make_app(**overrides) as client``."""
+
+    def factory(**overrides: Any) -> TestClient:
+        return TestClient(TestServer(create_app(channels_settings(stack, **overrides))))
+
+    return factory
+
+
+@dataclass
+class Peer:
+    """A local provider API: records each request and answers from a script, then with ``default``."""
+
+    default: Callable[[web.Request, int], web.Response]
+    script: list[tuple[int, Any, dict[str, str]]] = field(default_factory=list)
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    url: str = ""
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def handle(self, request: web.Request) -> web.Response:
+        raw = await request.read()
+        ctype = request.content_type
+        body: Any = json.loads(raw) if ctype == "application/json" else dict(await request.post()) if (
+            ctype == "application/x-www-form-urlencoded") else raw.decode()
+        self.requests.append({"method": request.method, "path": request.path, "query": dict(request.query),
+                              "headers": dict(request.headers), "body": body})
+        self.arrived.set()
+        if self.script:
+            status, payload, headers = self.script.pop(0)
+            return web.json_response(payload, status=status, headers=headers)
+        return self.default(request, len(self.requests))
+
+    async def wait_for(self, n: int, timeout: float = 20.0) -> list[dict[str, Any]]:
+        async def until() -> None:
+            while len(self.requests) < n:
+                self.arrived.clear()
+                await self.arrived.wait()
+
+        await asyncio.wait_for(until(), timeout)
+        return self.requests
+
+
+async def _start_peer(default: Callable[[web.Request, int], web.Response]) -> tuple[Peer, TestServer]:
+    peer = Peer(default)
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", peer.handle)
+    server = TestServer(app)
+    await server.start_server()
+    peer.url = str(server.make_url("")).rstrip("/")
+    return peer, server
+
+
+@pytest.fixture
+async def graph_peer() -> AsyncIterator[Peer]:
+    """Meta's Graph API: ``POST /{version}/{phone_number_id}/messages`` answers with a new wamid."""
+
+    def ok(request: web.Request, n: int) -> web.Response:
+        return web.json_response({"messaging_product": "whatsapp",
+                                  "contacts": [{"input": "x", "wa_id": "x"}],
+                                  "messages": [{"id": f"wamid.peer.{id(request)}.{n}"}]})
+
+    peer, server = await _start_peer(ok)
+    yield peer
+    await server.close()
+
+
+class Streams:
+    """Reads JetStream back, so tests assert what was really stored."""
+
+    def __init__(self, js: Any) -> None:
+        self.js = js
+
+    async def count(self, stream: str, subject: str) -> int:
+        info = await self.js.stream_info(stream, subjects_filter=subject)
+        return sum((info.state.subjects or {}).values())
+
+    async def read(self, stream: str, subject: str) -> list[tuple[dict[str, str], dict[str, Any]]]:
+        """Every stored message of a subject, in order, as (headers, JSON payload)."""
+        n = await self.count(stream, subject)
+        if n == 0:
+            return []
+        sub = await self.js.subscribe(subject, stream=stream, ordered_consumer=True,
+                                      config=ConsumerConfig(deliver_policy=DeliverPolicy.ALL))
+        out = []
+        try:
+            for _ in range(n):
+                m = await sub.next_msg(timeout=5.0)
+                out.append((dict(m.headers or {}), json.loads(m.data)))
+        finally:
+            await sub.unsubscribe()
+        return out
+
+    async def wait_read(self, stream: str, subject: str, n: int = 1, timeout: float = 20.0,
+                        where: Callable[[dict[str, Any]], bool] = lambda _: True
+                        ) -> list[tuple[dict[str, str], dict[str, Any]]]:
+        """Wait until ``n`` messages of a subject match ``where``; return the matching ones."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            found = [(h, d) for h, d in await self.read(stream, subject) if where(d)]
+            if len(found) >= n or asyncio.get_running_loop().time() > deadline:
+                return found
+            await asyncio.sleep(0.1)
+
+
+@pytest.fixture
+def streams(nats_js: Any) -> Streams:
+    return Streams(nats_js[1])
