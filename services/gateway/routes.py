@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from aiohttp import WSMsgType, web
@@ -292,8 +293,17 @@ async def _write(ws: web.WebSocketResponse, conn: Connection, expires_at: int) -
         await ws.send_json(event)
 
 
+CONSOLE = Path(__file__).parent / "console"
+
+
+async def console_index(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(CONSOLE / "index.html", headers={"Cache-Control": "no-cache"})
+
+
 def setup_routes(app: web.Application) -> None:
     r = app.router
+    r.add_get("/", console_index)
+    r.add_static("/console/", CONSOLE, append_version=False)
     r.add_post(f"{API}/auth/login", login)
     r.add_post(f"{API}/auth/refresh", refresh)
     r.add_get(f"{API}/openapi.json", openapi)
