@@ -22,7 +22,8 @@ from services.router.settings import RouterSettings
 
 log = get_logger(__name__)
 
-CAMPAIGNS_LOADED = web.AppKey("campaigns_loaded", asyncio.Event)
+# Set once the snapshots are loaded, the live state is intact (or rebuilt) and the consumers run.
+ROUTER_READY = web.AppKey("router_ready", asyncio.Event)
 
 
 def create_app(settings: RouterSettings) -> web.Application:
@@ -45,14 +46,14 @@ def _router_ctx(settings: RouterSettings):  # type: ignore[no-untyped-def]
         router = Router(store, publisher, directory, settings, rebuild=rebuilder.rebuild)
         rebuilder.router = router
         app[ROUTER] = router
-        await rebuilder.ensure_state()
         loaded = asyncio.Event()
-        app[CAMPAIGNS_LOADED] = loaded
+        ready = asyncio.Event()
+        app[ROUTER_READY] = ready
 
-        async def is_loaded() -> bool:
-            return loaded.is_set()
+        async def is_ready() -> bool:
+            return ready.is_set()
 
-        lc.checks.append(is_loaded)
+        lc.checks.append(is_ready)
         lc.spawn(watch_kv(js, "campaigns", router.on_campaign_change, stop=lc.stopping, ready=loaded),
                  name="watch:campaigns")
         lc.spawn(publisher.sweep_forever(int(settings.outbox_grace_s * 1000), settings.outbox_sweep_s,
@@ -66,7 +67,9 @@ def _router_ctx(settings: RouterSettings):  # type: ignore[no-untyped-def]
                 except TimeoutError:
                     continue
             if not lc.stopping.is_set():
+                await rebuilder.ensure_state()
                 start_consumers(app)
+                ready.set()
                 log.info("router_consuming")
 
         lc.spawn(start_when_loaded(), name="router-start")

@@ -16,7 +16,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from libs.contracts import CampaignSnapshot, Contract, InboundMessage, decode
 from libs.core.service import LIFECYCLE
 from libs.messaging import publish
-from services.router.app import CAMPAIGNS_LOADED, create_app
+from services.router.app import ROUTER_READY, create_app
 from services.router.settings import RouterSettings
 
 
@@ -28,12 +28,12 @@ def router_settings(stack) -> RouterSettings:
 
 @asynccontextmanager
 async def running_router(settings: RouterSettings) -> AsyncIterator[TestClient]:
-    """One router in-process; ready once its campaign snapshots are loaded."""
+    """One router in-process; ready once its snapshots are loaded and its live state is intact."""
     app = create_app(settings)
     client = TestClient(TestServer(app))
     await client.start_server()
     try:
-        await asyncio.wait_for(app[CAMPAIGNS_LOADED].wait(), 15)
+        await asyncio.wait_for(app[ROUTER_READY].wait(), 15)
         app[LIFECYCLE].ready = True
         yield client
     finally:

@@ -95,3 +95,21 @@ async def test_offline_agent_keeps_conversations_when_the_campaign_says_keep(nat
     await events.wait_for("conversation.queued", 2, channel_id=f"ch-{unique}")
     await kit.status(router, p, "available")
     await events.wait_for("conversation.assigned", 2, channel_id=f"ch-{unique}", agent_id=p)
+
+
+async def test_agent_commands_on_the_stream_set_presence_and_close(nats_js, router, events, unique, kit):
+    from libs.contracts import CloseConversation, SetPresence
+    from libs.messaging import publish
+
+    _, js = nats_js
+    agent = f"agent-{unique}"
+    await kit.put_campaign(js, kit.campaign(unique))
+    await publish(js, SetPresence(agent_id=agent, status="available"))
+    await events.wait_for("agent.status", agent_id=agent, status="available")
+    await kit.send(js, kit.inbound(f"ch-{unique}", "+1", 1))
+    [a] = await events.wait_for("conversation.assigned", channel_id=f"ch-{unique}")
+    await publish(js, CloseConversation(agent_id=agent, conversation_id=a.conversation_id,
+                                        typification_id="no-sale", fields={"dni": "9"}))
+    [closed] = await events.wait_for("conversation.closed", conversation_id=a.conversation_id)
+    assert closed.typification_id == "no-sale"
+    assert (await kit.get_json(router, f"/agents/{agent}"))["load"] == 0
