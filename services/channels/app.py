@@ -13,8 +13,10 @@ from libs.messaging import JETSTREAM, nats_ctx
 from libs.storage import PG_POOL, pg_pool_ctx
 from services.channels.adapters.kv import SnapshotPublisher
 from services.channels.adapters.postgres import ChannelRepository, DeliveryRepository
+from services.channels.adapters.providers.ari import AriOriginator
 from services.channels.adapters.providers.graph import GraphSender
 from services.channels.adapters.providers.http import RetryPolicy
+from services.channels.adapters.providers.twilio import TwilioSender
 from services.channels.consumers import start_outbound, start_registry_watch
 from services.channels.handlers import ChannelRegistry, Deliverer, Publisher, Sender
 from services.channels.routes import PUBLISHER, REGISTRY, setup_routes
@@ -63,7 +65,11 @@ def _wiring_ctx(settings: ChannelsSettings):  # type: ignore[no-untyped-def]
                              max_total_s=settings.provider_attempts * (settings.provider_timeout_s
                                                                        + settings.provider_max_wait_s))
         graph = GraphSender(app[HTTP], settings.graph_base_url, settings.graph_version, policy)
-        senders: dict[str, Sender] = {"whatsapp": graph, "instagram": graph}
+        senders: dict[str, Sender] = {
+            "whatsapp": graph, "instagram": graph,
+            "sms": TwilioSender(app[HTTP], settings.twilio_base_url, policy, settings.public_base_url),
+            "voice": AriOriginator(app[HTTP], settings.ari_base_url, policy),
+        }
         deliverer = Deliverer(registry, deliveries, senders, publisher)
         app[REGISTRY], app[PUBLISHER], app[DELIVERER] = registry, publisher, deliverer
         if settings.demo_seed:

@@ -11,11 +11,11 @@ from aiohttp import web
 
 from libs.contracts import Contract
 from libs.core.errors import Forbidden, Invalid, NotFound, Unauthorized
-from libs.core.service import read_json
-from services.channels.domain import instagram, whatsapp
+from libs.core.service import SETTINGS, read_json
+from services.channels.domain import instagram, sms, voice, whatsapp
 from services.channels.domain.channels import Channel
 from services.channels.domain.common import guarded
-from services.channels.domain.signatures import meta_signature_ok
+from services.channels.domain.signatures import meta_signature_ok, twilio_signature_ok
 from services.channels.handlers import ChannelRegistry, Publisher
 
 REGISTRY = web.AppKey("registry", ChannelRegistry)
@@ -116,6 +116,60 @@ def meta_verify(channel_type: str) -> Callable[[web.Request], Awaitable[web.Resp
     return handler
 
 
+TWIML_EMPTY = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
+
+
+def public_url(request: web.Request) -> str:
+    """The URL the provider called, as it signed it: ``public_base_url`` + path and query when set."""
+    base = request.app[SETTINGS].public_base_url  # type: ignore[attr-defined]
+    return f"{base.rstrip('/')}{request.path_qs}" if base else str(request.url)
+
+
+async def twilio_form(request: web.Request, ch: Channel) -> list[tuple[str, str]]:
+    """The form of a Twilio webhook, once its ``X-Twilio-Signature`` is checked.
+
+    Raises:
+        Unauthorized: missing or bad signature. Invalid: the body is not form data.
+    """
+    raw = await request.read()
+    pairs = sms.parse_form(raw)
+    if not twilio_signature_ok(ch.secret("auth_token"), public_url(request), pairs,
+                               request.headers.get("X-Twilio-Signature")):
+        raise Unauthorized("missing or bad X-Twilio-Signature", field="X-Twilio-Signature")
+    return pairs
+
+
+async def twiml_accepted(request: web.Request, items: list[Contract]) -> web.Response:
+    await request.app[PUBLISHER].publish(items)
+    return web.Response(text=TWIML_EMPTY, content_type="text/xml")
+
+
+async def sms_inbound(request: web.Request) -> web.Response:
+    ch = webhook_channel(request, "sms")
+    pairs = await twilio_form(request, ch)
+    return await twiml_accepted(request, [guarded(sms.parse_inbound, ch.id, pairs)])
+
+
+async def sms_status(request: web.Request) -> web.Response:
+    ch = webhook_channel(request, "sms")
+    status = guarded(sms.parse_status, ch.id, await twilio_form(request, ch))
+    return await twiml_accepted(request, [status] if status else [])
+
+
+async def voice_event(request: web.Request) -> web.Response:
+    """Twilio Voice status callbacks (form, ``X-Twilio-Signature``) or Asterisk ARI events forwarded as JSON
+    (``X-Hub-Signature-256`` with the channel's app secret)."""
+    ch = webhook_channel(request, "voice")
+    if request.content_type == "application/json":
+        raw = await request.read()
+        if not meta_signature_ok(ch.secret("app_secret"), raw, request.headers.get("X-Hub-Signature-256")):
+            raise Unauthorized("missing or bad X-Hub-Signature-256", field="X-Hub-Signature-256")
+        items: list[Contract] = list(guarded(voice.parse_ari, ch.id, parse_json(raw)))
+        return await accepted(request, items)
+    event = guarded(voice.parse_twilio, ch.id, await twilio_form(request, ch))
+    return await twiml_accepted(request, [event] if event else [])
+
+
 def setup_routes(app: web.Application) -> None:
     r = app.router
     r.add_get("/channels", list_channels)
@@ -126,3 +180,6 @@ def setup_routes(app: web.Application) -> None:
     for channel_type, parser in (("whatsapp", whatsapp.parse), ("instagram", instagram.parse)):
         r.add_post(f"/webhooks/{channel_type}/{{channel_id}}", meta_webhook(channel_type, parser))
         r.add_get(f"/webhooks/{channel_type}/{{channel_id}}", meta_verify(channel_type))
+    r.add_post("/webhooks/sms/{channel_id}", sms_inbound)
+    r.add_post("/webhooks/sms/{channel_id}/status", sms_status)
+    r.add_post("/webhooks/voice/{channel_id}", voice_event)

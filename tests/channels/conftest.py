@@ -95,7 +95,22 @@ async def _start_peer(default: Callable[[web.Request, int], web.Response]) -> tu
 
 
 @pytest.fixture
-async def graph_peer() -> AsyncIterator[Peer]:
+async def make_peer() -> AsyncIterator[Callable[..., Any]]:
+    """Start local provider peers: ``await make_peer(default_responder)``; closed after the test."""
+    servers: list[TestServer] = []
+
+    async def factory(default: Callable[[web.Request, int], web.Response]) -> Peer:
+        peer, server = await _start_peer(default)
+        servers.append(server)
+        return peer
+
+    yield factory
+    for server in servers:
+        await server.close()
+
+
+@pytest.fixture
+async def graph_peer(make_peer: Callable[..., Any]) -> Peer:
     """Meta's Graph API: ``POST /{version}/{phone_number_id}/messages`` answers with a new wamid."""
 
     def ok(request: web.Request, n: int) -> web.Response:
@@ -103,9 +118,7 @@ async def graph_peer() -> AsyncIterator[Peer]:
                                   "contacts": [{"input": "x", "wa_id": "x"}],
                                   "messages": [{"id": f"wamid.peer.{id(request)}.{n}"}]})
 
-    peer, server = await _start_peer(ok)
-    yield peer
-    await server.close()
+    return await make_peer(ok)
 
 
 class Streams:

@@ -1,0 +1,114 @@
+"""Instagram messaging webhooks and sends: DMs, attachments, story mentions, comments; echoes not routed."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+
+from libs.contracts import OutboundMessage
+from libs.messaging import publish
+
+IG = Path("/work/shared/fixtures/providers/instagram")
+SECRET = "ig-app-secret"
+
+
+def sign(body: bytes) -> dict[str, str]:
+    return {"X-Hub-Signature-256": "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()}
+
+
+@pytest.fixture
+async def ig_channel(channels, graph_peer, unique):
+    cid = f"ig-{unique}"
+    resp = await channels.post("/channels", json={"id": cid, "type": "instagram", "app_secret": SECRET,
+                                                  "verify_token": "vt", "access_token": f"igtok-{unique}",
+                                                  "address": "1234567890", "base_url": graph_peer.url})
+    assert resp.status == 201, await resp.text()
+    return cid
+
+
+async def _post(channels, cid, body: bytes, headers=None):
+    return await channels.post(f"/webhooks/instagram/{cid}", data=body, headers=sign(body) if headers is None
+                               else headers)
+
+
+async def test_fixture_payloads_land_in_inbound_and_echo_does_not(channels, ig_channel, streams):
+    for name in ("ig_dm_echo", "ig_dm_inbound_text"):
+        resp = await _post(channels, ig_channel, (IG / f"{name}.courier.json").read_bytes())
+        assert resp.status == 200, await resp.text()
+    stored = await streams.read("INBOUND", f"sb.inbound.instagram.{ig_channel}")
+    assert len(stored) == 1  # the echo "qT7ywaK" was not routed
+    headers, msg = stored[0]
+    assert headers["Nats-Msg-Id"] == f"in:{ig_channel}:external_id"
+    assert msg["contact_address"] == "5678" and msg["text"] == "Hello World" and msg["kind"] == "message"
+    assert msg["sent_at"].startswith("2016-04-07T01:11:27.970")
+
+
+@pytest.mark.parametrize("name, kind, url", [("ig_dm_inbound_image_attachment", "image", "https://image-url/foo.png"),
+                                             ("ig_dm_story_mention", "story_mention", "https://story-url")])
+async def test_attachments_and_story_mentions_travel_as_references(channels, ig_channel, streams, name, kind, url):
+    resp = await _post(channels, ig_channel, (IG / f"{name}.courier.json").read_bytes())
+    assert resp.status == 200
+    [(_, msg)] = await streams.read("INBOUND", f"sb.inbound.instagram.{ig_channel}")
+    assert msg["media"][0]["kind"] == kind and msg["media"][0]["url"] == url
+    assert (msg["extra"].get("story_mention") == "true") == (kind == "story_mention")
+
+
+async def test_comments_are_inbound_items_marked_as_comments(channels, ig_channel, streams, unique):
+    doc = {"object": "instagram", "entry": [{"id": "1234567890", "time": 1520383571, "changes": [
+        {"field": "comments", "value": {"from": {"id": "232323232", "username": "test"},
+                                        "media": {"id": "123123123", "media_product_type": "FEED"},
+                                        "id": f"c-{unique}", "parent_id": "1231231234", "text": "Precio?"}},
+        {"field": "comments", "value": {"from": {"id": "1234567890", "username": "us"}, "id": f"r-{unique}",
+                                        "text": "our own reply"}},
+    ]}]}
+    resp = await _post(channels, ig_channel, json.dumps(doc).encode())
+    assert resp.status == 200, await resp.text()
+    [(_, msg)] = await streams.read("INBOUND", f"sb.inbound.instagram.{ig_channel}")
+    assert msg["kind"] == "comment" and msg["provider_message_id"] == f"c-{unique}"
+    assert msg["contact_address"] == "232323232" and msg["contact_name"] == "test" and msg["text"] == "Precio?"
+    assert msg["reply_to"] == "1231231234" and msg["extra"]["media_id"] == "123123123"
+
+
+async def test_reads_become_statuses_and_unknown_events_are_recorded(channels, ig_channel, streams, unique):
+    doc = {"object": "instagram", "entry": [{"id": "1", "messaging": [
+        {"sender": {"id": "5678"}, "recipient": {"id": "1"}, "timestamp": 1700000000000, "read": {"mid": "m-1"}},
+        {"sender": {"id": "5678"}, "recipient": {"id": "1"}, "timestamp": 1700000000001,
+         "reaction": {"mid": "m-1", "action": "react", "emoji": "❤"}},
+    ]}]}
+    assert (await _post(channels, ig_channel, json.dumps(doc).encode())).status == 200
+    [(_, st)] = await streams.read("CONVERSATIONS", f"sb.conv.status.{ig_channel}")
+    assert st["status"] == "read" and st["provider_message_id"] == "m-1"
+    [(_, msg)] = await streams.read("INBOUND", f"sb.inbound.instagram.{ig_channel}")
+    assert msg["kind"] == "unsupported" and msg["unsupported_type"] == "reaction"
+
+
+async def test_bad_input_is_refused_and_publishes_nothing(channels, ig_channel, streams):
+    body = (IG / "ig_dm_inbound_text.courier.json").read_bytes()
+    assert (await _post(channels, ig_channel, body, headers={})).status == 401
+    bad = json.dumps({"object": "instagram", "entry": [{"messaging": [{"message": {"mid": "x"}}]}]}).encode()
+    resp = await _post(channels, ig_channel, bad)
+    assert resp.status == 400 and (await resp.json())["error"]["field"] == "entry[0].messaging[0].sender"
+    assert await streams.count("INBOUND", f"sb.inbound.instagram.{ig_channel}") == 0
+    q = {"hub.mode": "subscribe", "hub.verify_token": "vt", "hub.challenge": "42"}
+    resp = await channels.get(f"/webhooks/instagram/{ig_channel}", params=q)
+    assert resp.status == 200 and await resp.text() == "42"
+
+
+async def test_outbound_goes_to_the_graph_messages_endpoint(channels, ig_channel, graph_peer, nats_js, streams,
+                                                            unique):
+    graph_peer.default = lambda request, n: web.json_response(
+        {"recipient_id": "5678", "message_id": f"mid.{unique}.{n}"})
+    cmd = OutboundMessage(channel_id=ig_channel, channel_type="instagram", to="5678", text="hola",
+                          conversation_id="c1")
+    await publish(nats_js[1], cmd)
+    [req] = await graph_peer.wait_for(1)
+    assert req["path"] == "/v21.0/1234567890/messages"
+    assert req["headers"]["Authorization"] == f"Bearer igtok-{unique}"
+    assert req["body"] == {"recipient": {"id": "5678"}, "message": {"text": "hola"}}
+    [(_, st)] = await streams.wait_read("CONVERSATIONS", f"sb.conv.status.{ig_channel}")
+    assert st["status"] == "sent" and st["provider_message_id"] == f"mid.{unique}.1"
