@@ -15,7 +15,7 @@ from services.crm.adapters.blobs import FilesystemBlobStore
 from services.crm.adapters.campaigns import CampaignCache
 from services.crm.adapters.publisher import Publisher
 from services.crm.handlers import Crm
-from services.crm.routes import CRM, accounts, contacts
+from services.crm.routes import CRM, accounts, calls, cases, contacts, tickets
 from services.crm.settings import CrmSettings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -28,6 +28,9 @@ def create_app(settings: CrmSettings) -> web.Application:
     app.cleanup_ctx.append(_crm_ctx(settings))
     contacts.setup(app)
     accounts.setup(app)
+    cases.setup(app)
+    tickets.setup(app)
+    calls.setup(app)
     return app
 
 

@@ -1,15 +1,16 @@
-"""JetStream subscriptions of the CRM: the router's conversation events, and the campaigns KV watch."""
+"""JetStream subscriptions of the CRM: conversation events, due callback timers, and the campaigns KV watch."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from libs.contracts import Contract
+from libs.contracts import Contract, TimerDue
 from libs.core.service import LIFECYCLE
 from libs.messaging import JETSTREAM, start_consumer, watch_kv
-from services.crm.handlers import Crm, conversations
+from services.crm.handlers import Crm, callbacks, conversations
 
 CONVERSATIONS_DURABLE = "crm-conversations"
+TIMERS_DURABLE = "crm-timers"
 
 
 def start(app: web.Application, crm: Crm) -> None:
@@ -23,6 +24,13 @@ def start(app: web.Application, crm: Crm) -> None:
 
     start_consumer(app, stream="CONVERSATIONS", durable=CONVERSATIONS_DURABLE, handler=on_conversation,
                    filter_subject="sb.conv.>")
+
+    async def on_timer(event: Contract) -> None:
+        if isinstance(event, TimerDue):
+            await callbacks.on_due(crm, event)
+
+    start_consumer(app, stream="TIMERS", durable=TIMERS_DURABLE, handler=on_timer,
+                   filter_subject="sb.timer.due.crm.>")
 
     async def snapshots_loaded() -> bool:
         return crm.campaigns.ready.is_set()

@@ -22,7 +22,8 @@ def may_close(actor_id: str, role: str, snapshot: CampaignSnapshot, assigned: st
 
 
 def check_closure(snapshot: CampaignSnapshot, *, actor_id: str, role: str, assigned: str | None,
-                  typification_id: str | None, fields: dict[str, Any], replied: bool | None = None) -> None:
+                  typification_id: str | None, fields: dict[str, Any], replied: bool | None = None,
+                  typification_field: str = "typification_id") -> None:
     """Raise the error that stops this closure, or return when it may close.
 
     Raises:
@@ -33,7 +34,8 @@ def check_closure(snapshot: CampaignSnapshot, *, actor_id: str, role: str, assig
     if not may_close(actor_id, role, snapshot, assigned):
         raise Forbidden(f"{actor_id} may not close an item of campaign {snapshot.name!r} assigned to "
                         f"{assigned or 'nobody'}", field="actor")
-    problems = snapshot.closure_problems(typification_id, fields)
+    problems = [(typification_field if f == "typification_id" else f, m)
+                for f, m in snapshot.closure_problems(typification_id, fields)]
     if problems:
         raise problems_error(problems)
     if replied is False and not snapshot.permissions.close_without_reply:

@@ -141,11 +141,20 @@ def normalize_filter_addresses(crm: Crm, f: ContactFilter) -> ContactFilter:
 async def match(crm: Crm, f: ContactFilter) -> dict[str, Any]:
     """Contacts holding a phone, e-mail or handle: ``one`` / ``several`` / ``none``."""
     f = normalize_filter_addresses(crm, f)
-    if not (f.phone or f.email or f.handle):
+    if f.phone:
+        kind, value, network = "phone", f.phone, ""
+    elif f.email:
+        kind, value, network = "email", f.email, ""
+    elif f.handle:
+        kind, value, network = "handle", f.handle, f.network
+    else:
         raise Invalid("give a phone, an email or a handle to match", field="phone")
     async with crm.pool.acquire() as conn:
-        found = await repo.search(conn, ContactFilter(phone=f.phone, email=f.email, handle=f.handle,
-                                                      network=f.network), 20, None)
+        if kind == "handle" and network is None:
+            ids = await repo.find_by_handle(conn, value)
+        else:
+            ids = await repo.find_by_address(conn, kind, value, network or "")
+        found = await repo.get_many(conn, ids)
     return {"result": match_result(len(found)), "contacts": found}
 
 
@@ -175,3 +184,7 @@ async def add_address(crm: Crm, contact_id: str, body: Any, actor: Actor) -> dic
         if changes:
             await base.audit(conn, "contact", contact_id, "updated", actor.id, changes)
     return after
+
+
+def export_query(f: ContactFilter) -> tuple[str, list[Any]]:
+    return repo.export_query(f)

@@ -15,8 +15,10 @@ from libs.contracts import (
     ConversationClosed,
     ConversationEvent,
     ConversationMessage,
+    ConversationOffered,
     ConversationOpened,
     ConversationQueued,
+    ConversationTransferred,
     utcnow,
 )
 from libs.core.errors import Conflict, NotFound
@@ -28,7 +30,7 @@ from services.crm.adapters.postgres.base import Conn
 from services.crm.domain.closures import check_closure
 from services.crm.domain.common import parse_model
 from services.crm.domain.contacts import address_of_channel, match_result
-from services.crm.handlers import Actor, Crm
+from services.crm.handlers import Actor, Crm, calls
 
 log = get_logger(__name__)
 
@@ -37,6 +39,8 @@ STATUS_OF: dict[type, str | None] = {
     ConversationQueued: "queued",
     ConversationAssigned: "assigned",
     ConversationMessage: None,
+    ConversationOffered: "offered",
+    ConversationTransferred: None,
     ConversationClosed: "closed",
 }
 
@@ -67,6 +71,9 @@ async def on_event(crm: Crm, event: Contract) -> None:
                 conn, conversation_id=event.conversation_id, campaign_id=event.campaign_id,
                 typification_id=event.typification_id, fields=event.fields, reason=event.reason,
                 closed_by=event.agent_id, closed_at=event.occurred_at, source="event", event_id=event.id)
+        if event.channel_type == "voice":
+            address = address_of_channel("voice", event.contact_address, crm.settings.default_region)
+            await calls.on_voice_event(conn, event, conv, address.value if address else None)
         if conv["contact_id"] is not None:
             disposition = event.typification_id if isinstance(event, ConversationClosed) else None
             await contacts_repo.touch_activity(conn, conv["contact_id"], event.occurred_at, disposition)

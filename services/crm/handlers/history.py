@@ -6,6 +6,8 @@ from typing import Any
 
 from libs.core.errors import NotFound
 from services.crm.adapters.postgres import base
+from services.crm.adapters.postgres import calls as calls_repo
+from services.crm.adapters.postgres import cases as cases_repo
 from services.crm.adapters.postgres import contacts as contacts_repo
 from services.crm.adapters.postgres import conversations as conv_repo
 from services.crm.adapters.postgres.base import Conn
@@ -24,6 +26,14 @@ async def contact_history(crm: Crm, contact_id: str, campaign_id: str | None = N
             {"kind": "change", "at": e["at"], "action": e["action"], "actor": e["actor"], "changes": e["changes"]}
             for e in await base.audit_entries(conn, "contact", contact_id)]
         items += await _conversations(conn, contact_id, campaigns, since)
+        items += [{"kind": "call", "at": c["started_at"], "call_id": c["id"], "direction": c["direction"],
+                   "agent_id": c["agent_id"], "duration_s": c["duration_s"], "disposition": c["disposition"],
+                   "comment": c["comment"], "campaign_id": c["campaign_id"]}
+                  for c in await calls_repo.for_contact(conn, contact_id, campaigns, since)]
+        items += [{"kind": "case", "at": k["created_at"], "case_id": k["id"], "campaign_id": k["campaign_id"],
+                   "status": k["status"], "result": k["result"], "assigned_user": k["assigned_user"],
+                   "closed_at": k["closed_at"]}
+                  for k in await cases_repo.for_contact(conn, contact_id, campaigns, since)]
     items.sort(key=lambda i: i["at"], reverse=True)
     return {"contact_id": contact_id, "items": items}
 

@@ -64,3 +64,14 @@ def page(items: Sequence[dict[str, Any]], limit: int, key: Callable[[dict[str, A
 def q(request: web.Request, name: str) -> str | None:
     value = request.query.get(name)
     return value.strip() if value and value.strip() else None
+
+
+async def send_stream(request: web.Request, chunks: Any, media_type: str, filename: str) -> web.StreamResponse:
+    """Stream an async iterator of bytes as a download."""
+    response = web.StreamResponse(headers={"Content-Type": media_type,
+                                           "Content-Disposition": f'attachment; filename="{filename}"'})
+    await response.prepare(request)
+    async for chunk in chunks:
+        await response.write(chunk)
+    await response.write_eof()
+    return response

@@ -5,10 +5,11 @@ from __future__ import annotations
 from aiohttp import web
 
 from libs.core.service import read_json
+from services.crm.adapters.spreadsheets import MEDIA_TYPES
 from services.crm.domain.common import parse_datetime
 from services.crm.domain.contacts import ContactFilter
-from services.crm.handlers import contacts, conversations, history
-from services.crm.routes import actor_of, crm_of, page, page_args, q, respond
+from services.crm.handlers import contacts, conversations, exports, history
+from services.crm.routes import actor_of, crm_of, page, page_args, q, respond, send_stream
 
 
 def contact_filter(request: web.Request) -> ContactFilter:
@@ -20,6 +21,14 @@ def contact_filter(request: web.Request) -> ContactFilter:
         list_id=q(request, "list_id"), batch_id=q(request, "batch_id"),
         activity_from=parse_datetime(q(request, "activity_from"), "activity_from"),
         activity_to=parse_datetime(q(request, "activity_to"), "activity_to"))
+
+
+async def export_contacts(request: web.Request) -> web.StreamResponse:
+    crm = crm_of(request)
+    fmt = exports.check_format(q(request, "format"))
+    sql, args = contacts.export_query(contacts.normalize_filter_addresses(crm, contact_filter(request)))
+    return await send_stream(request, exports.export(crm, sql, args, fmt, "contacts"), MEDIA_TYPES[fmt],
+                             f"contacts.{fmt}")
 
 
 async def create_contact(request: web.Request) -> web.Response:
@@ -95,6 +104,7 @@ def setup(app: web.Application) -> None:
     r.add_post("/contacts", create_contact)
     r.add_get("/contacts", list_contacts)
     r.add_get("/contacts/match", match_contacts)
+    r.add_get("/contacts/export", export_contacts)
     r.add_get("/contacts/{id}", get_contact)
     r.add_patch("/contacts/{id}", patch_contact)
     r.add_delete("/contacts/{id}", delete_contact)

@@ -57,6 +57,18 @@ class Where:
         return ("WHERE " + " AND ".join(self.parts)) if self.parts else ""
 
 
+def contact_window(contact_id: str, campaigns: list[str] | None, since: Any, time_col: str,
+                   alias: str) -> Where:
+    """A contact's rows, optionally only some campaigns' and only since a time (a contact's history)."""
+    w = Where()
+    w.add(f"{alias}.contact_id = {{}}", contact_id)
+    if campaigns is not None:
+        w.add(f"{alias}.campaign_id = ANY({{}}::text[])", campaigns)
+    if since is not None:
+        w.add(f"{alias}.{time_col} >= {{}}", since)
+    return w
+
+
 async def audit(conn: Conn, entity: str, entity_id: str, action: str, actor: str,
                 changes: Mapping[str, Any] | None = None) -> None:
     """Record who changed what."""

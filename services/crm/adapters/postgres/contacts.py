@@ -96,6 +96,13 @@ async def find_by_address(conn: Conn, kind: str, value: str, network: str = "", 
     return [r["contact_id"] for r in rows]
 
 
+async def find_by_handle(conn: Conn, handle: str, limit: int = 20) -> list[str]:
+    """Ids of the contacts holding a handle on any network."""
+    rows = await conn.fetch("SELECT DISTINCT contact_id FROM crm.contact_addresses WHERE kind = 'handle' "
+                            "AND value = $1 LIMIT $2", handle, limit)
+    return [r["contact_id"] for r in rows]
+
+
 def where_of(f: ContactFilter, w: Where | None = None) -> Where:
     """The WHERE clause of a contact filter over ``crm.contacts c``."""
     w = w or Where()

@@ -1,0 +1,310 @@
+"""Cases (gestiones): history of comments, actions, attachments and results; the operator panel."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from libs.contracts import OutboundMessage, new_id, utcnow
+from libs.core.errors import Conflict, Forbidden, Invalid, NotFound
+from services.crm.adapters.postgres import cases as repo
+from services.crm.adapters.postgres import contacts as contacts_repo
+from services.crm.adapters.postgres.base import Conn
+from services.crm.domain.closures import check_closure, may_close
+from services.crm.domain.common import diff, parse_model
+from services.crm.domain.contacts import BadAddress, ContactFilter, normalize_email
+from services.crm.domain.work import PriorityName, priority_name, priority_value
+from services.crm.handlers import Actor, Crm
+from services.crm.handlers.conversations import snapshot_of
+
+
+class CaseIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    campaign_id: str = Field(min_length=1)
+    contact_id: str = Field(min_length=1)
+    account_id: str | None = None
+    conversation_id: str | None = None
+    title: str = Field("", max_length=300)
+    priority: PriorityName = "low"
+    assigned_user: str | None = None
+
+
+class CasePatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    title: str | None = Field(None, max_length=300)
+    priority: PriorityName | None = None
+    assigned_user: str | None = None
+
+
+def _emails(v: list[str]) -> list[str]:
+    out = []
+    for i, raw in enumerate(v):
+        try:
+            out.append(normalize_email(raw))
+        except BadAddress as exc:
+            raise ValueError(f"item {i}: {exc}") from None
+    return out
+
+
+class EmailIn(BaseModel):
+    """E-mail the comment to the contact (``to`` defaults to the contact's first e-mail)."""
+
+    model_config = ConfigDict(extra="forbid")
+    to: list[str] = Field(default_factory=list, max_length=20)
+    cc: list[str] = Field(default_factory=list, max_length=50)
+    bcc: list[str] = Field(default_factory=list, max_length=50)
+    channel_id: str | None = None
+    subject: str | None = Field(None, max_length=300)
+
+    _check = field_validator("to", "cc", "bcc")(_emails)
+
+
+class NoteIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    text: str = Field(min_length=1, max_length=20000)
+    email: EmailIn | None = None
+
+
+class SaveIn(BaseModel):
+    """"Guardar": a comment only keeps the item open; ``finish`` needs a result (a typification)."""
+
+    model_config = ConfigDict(extra="forbid")
+    comment: str | None = Field(None, max_length=20000)
+    finish: bool = False
+    result: str | None = None
+    fields: dict[str, Any] = Field(default_factory=dict)
+    next: bool = False
+
+
+def present(case: dict[str, Any]) -> dict[str, Any]:
+    case["priority"] = priority_name(case["priority"])
+    return case
+
+
+async def _load(conn: Conn, case_id: str, *, for_update: bool = False) -> dict[str, Any]:
+    case = await repo.get(conn, case_id, for_update=for_update)
+    if case is None:
+        raise NotFound(f"case {case_id} not found", field="case_id")
+    return case
+
+
+async def create_case(crm: Crm, body: Any, actor: Actor) -> dict[str, Any]:
+    data = parse_model(CaseIn, body)
+    async with crm.pool.acquire() as conn, conn.transaction():
+        if await contacts_repo.get(conn, data.contact_id) is None:
+            raise NotFound(f"contact {data.contact_id} not found", field="contact_id")
+        if data.account_id and not await repo.account_of_contact(conn, data.account_id, data.contact_id):
+            raise NotFound(f"account {data.account_id} of contact {data.contact_id} not found", field="account_id")
+        values = data.model_dump() | {"priority": priority_value(data.priority)}
+        case = await repo.insert(conn, new_id(), values)
+        await repo.add_event(conn, case["id"], "created", actor.id, data={"priority": data.priority,
+                                                                          "assigned_user": data.assigned_user})
+    return present(case)
+
+
+async def get_case(crm: Crm, case_id: str) -> dict[str, Any]:
+    async with crm.pool.acquire() as conn:
+        case = await _load(conn, case_id)
+        case["history"] = await repo.events(conn, case_id)
+        case["attachments"] = await repo.attachments(conn, "case", case_id)
+        case["contact"] = await contacts_repo.get(conn, case["contact_id"])
+        case["account"] = await repo.account_summary(conn, case["account_id"]) if case["account_id"] else None
+    return present(case)
+
+
+async def update_case(crm: Crm, case_id: str, body: Any, actor: Actor) -> dict[str, Any]:
+    patch = parse_model(CasePatch, body)
+    if not patch.model_fields_set:
+        raise Invalid("nothing to change: send at least one field", field="body")
+    async with crm.pool.acquire() as conn, conn.transaction():
+        before = await _load(conn, case_id, for_update=True)
+        fields = {k: getattr(patch, k) for k in patch.model_fields_set}
+        if "priority" in fields:
+            if fields["priority"] is None:
+                raise Invalid("priority must be low, medium or high", field="priority")
+            fields["priority"] = priority_value(fields["priority"])
+        if "title" in fields and fields["title"] is None:
+            fields["title"] = ""
+        changes = diff({k: before[k] for k in fields}, fields)
+        if changes:
+            await repo.update(conn, case_id, **fields)
+            await repo.add_event(conn, case_id, "updated", actor.id, data=changes)
+    return await get_case(crm, case_id)
+
+
+async def add_note(crm: Crm, case_id: str, kind: str, body: Any, actor: Actor) -> dict[str, Any]:
+    """A comment or an action in the case's history; a comment can be e-mailed to the contact (CC/BCC)."""
+    data = parse_model(NoteIn, body)
+    if data.email is not None and kind != "comment":
+        raise Invalid("only a comment can be e-mailed", field="email")
+    async with crm.pool.acquire() as conn, conn.transaction():
+        case = await _load(conn, case_id, for_update=True)
+        event = await repo.add_event(conn, case_id, kind, actor.id, data.text)
+        if data.email is not None:
+            event["email"] = await _email(crm, conn, case, data.text, data.email, actor)
+    return event
+
+
+async def _email(crm: Crm, conn: Conn, case: dict[str, Any], text: str, email: EmailIn, actor: Actor
+                 ) -> dict[str, Any]:
+    channel_id = email.channel_id or crm.settings.email_channel_id
+    if not channel_id:
+        raise Invalid("no e-mail channel: give email.channel_id (or set SB_CRM_EMAIL_CHANNEL_ID)",
+                      field="email.channel_id")
+    to = list(email.to)
+    if not to:
+        contact = await contacts_repo.get(conn, case["contact_id"])
+        to = [e["address"] for e in (contact or {}).get("emails", [])][:1]
+    if not to:
+        raise Invalid("the contact has no e-mail address; give email.to", field="email.to")
+    out = OutboundMessage(channel_id=channel_id, channel_type="email", to=", ".join(to), text=text,
+                          cc=email.cc, bcc=email.bcc, agent_id=actor.id, conversation_id=case["conversation_id"],
+                          subject_line=email.subject or (case["title"] or f"Case {case['id']}"))
+    sent = {"outbound_id": out.id, "to": to, "cc": email.cc, "bcc": email.bcc, "channel_id": channel_id}
+    await repo.add_event(conn, case["id"], "email", actor.id, text, sent)
+    # Published inside the transaction: if JetStream does not acknowledge, the comment is not saved either.
+    await crm.publisher.publish(out)
+    return sent
+
+
+async def attach(crm: Crm, owner_kind: str, owner_id: str, filename: str, mime_type: str,
+                 chunks: AsyncIterator[bytes], actor: Actor) -> dict[str, Any]:
+    """Store a file in the blob store and record it on a case, ticket or call."""
+    if not filename or len(filename) > 255 or "/" in filename or "\\" in filename:
+        raise Invalid("filename must be a plain file name of 1 to 255 characters", field="filename")
+    async with crm.pool.acquire() as conn:
+        if not await repo.owner_exists(conn, owner_kind, owner_id):
+            raise NotFound(f"{owner_kind} {owner_id} not found", field=f"{owner_kind}_id")
+    attachment_id = new_id()
+    key = f"attachments/{owner_kind}/{attachment_id}"
+    info = await crm.blobs.put_stream(key, chunks, max_bytes=crm.settings.max_upload_mb * 1024 * 1024)
+    if info.size == 0:
+        await crm.blobs.delete(key)
+        raise Invalid("the file is empty", field="file")
+    try:
+        async with crm.pool.acquire() as conn, conn.transaction():
+            row = await repo.add_attachment(conn, {
+                "id": attachment_id, "owner_kind": owner_kind, "owner_id": owner_id, "filename": filename,
+                "mime_type": mime_type, "size": info.size, "sha256": info.sha256, "blob_key": key,
+                "uploaded_by": actor.id})
+            if owner_kind == "case":
+                await repo.add_event(conn, owner_id, "attachment", actor.id, filename,
+                                     {"attachment_id": attachment_id, "size": info.size})
+    except BaseException:
+        await crm.blobs.delete(key)
+        raise
+    return row
+
+
+async def attachment(crm: Crm, attachment_id: str) -> dict[str, Any]:
+    async with crm.pool.acquire() as conn:
+        row = await repo.attachment(conn, attachment_id)
+    if row is None:
+        raise NotFound(f"attachment {attachment_id} not found", field="attachment_id")
+    return row
+
+
+def _panel_scope(crm: Crm, campaign_id: str, actor: Actor) -> bool:
+    """Whether the caller sees every open item of the campaign (supervisors, or ``view_all_cases``)."""
+    snapshot = crm.campaigns.get(campaign_id)
+    if actor.privileged:
+        return True
+    return bool(snapshot and snapshot.permissions.view_all_cases)
+
+
+async def panel(crm: Crm, campaign_id: str, agent_id: str | None, actor: Actor, q: str | None,
+                result: str | None, limit: int, after: tuple[Any, ...] | None) -> list[dict[str, Any]]:
+    """The operator panel: open work items of a campaign with contact data and plan information."""
+    agent = agent_id or (None if actor.privileged else actor.id)
+    all_items = agent is None or (_panel_scope(crm, campaign_id, actor) and agent_id is None)
+    w = repo.panel_where(campaign_id, agent, all_items, q, result)
+    async with crm.pool.acquire() as conn:
+        return [present(r) for r in await repo.panel(conn, w, limit, after)]
+
+
+def _check_access(crm: Crm, case: dict[str, Any], actor: Actor) -> None:
+    if case["assigned_user"] in (None, actor.id) or actor.privileged:
+        return
+    snapshot = crm.campaigns.get(case["campaign_id"])
+    if snapshot is None or not may_close(actor.id, actor.role, snapshot, case["assigned_user"]):
+        raise Forbidden(f"case {case['id']} is assigned to {case['assigned_user']}", field="actor")
+
+
+async def attend(crm: Crm, case_id: str, actor: Actor) -> dict[str, Any]:
+    """"Atender": open an item; an unassigned item becomes the agent's."""
+    async with crm.pool.acquire() as conn, conn.transaction():
+        case = await _load(conn, case_id, for_update=True)
+        await _attend(crm, conn, case, actor)
+    return await get_case(crm, case_id)
+
+
+async def _attend(crm: Crm, conn: Conn, case: dict[str, Any], actor: Actor) -> None:
+    if case["status"] == "closed":
+        raise Conflict(f"case {case['id']} is closed", field="case_id")
+    _check_access(crm, case, actor)
+    assigned = case["assigned_user"] or (actor.id if not actor.privileged else None)
+    await repo.update(conn, case["id"], status="in_progress", attended_at=utcnow(), attended_by=actor.id,
+                      assigned_user=assigned)
+    await repo.add_event(conn, case["id"], "attended", actor.id)
+
+
+async def save(crm: Crm, case_id: str, body: Any, actor: Actor) -> dict[str, Any]:
+    """"Guardar" / "Guardar y siguiente". Finishing needs a result allowed by the campaign and its required
+    fields; a comment alone keeps the item open. With ``next``, the next item is attended and returned."""
+    data = parse_model(SaveIn, body)
+    if not data.finish and not (data.comment or "").strip():
+        raise Invalid("write a comment, or finish with a result", field="comment")
+    if data.finish and not data.result:
+        raise Invalid("finishing a case requires a result", field="result")
+    next_id: str | None = None
+    async with crm.pool.acquire() as conn, conn.transaction():
+        case = await _load(conn, case_id, for_update=True)
+        if case["status"] == "closed":
+            raise Conflict(f"case {case_id} is already closed", field="case_id")
+        _check_access(crm, case, actor)
+        now = utcnow()
+        if data.finish:
+            snapshot = snapshot_of(crm, case["campaign_id"])
+            check_closure(snapshot, actor_id=actor.id, role=actor.role,
+                          assigned=case["assigned_user"] or actor.id, typification_id=data.result,
+                          fields=data.fields, typification_field="result")
+        if data.comment and data.comment.strip():
+            await repo.add_event(conn, case_id, "comment", actor.id, data.comment)
+        if data.finish:
+            await repo.update(conn, case_id, status="closed", result=data.result, fields=data.fields,
+                              closed_at=now, closed_by=actor.id, attempts=case["attempts"] + 1)
+            await repo.add_event(conn, case_id, "result", actor.id, data.result,
+                                 {"typification_id": data.result, "fields": data.fields})
+            await repo.bump_list_member(conn, case["contact_id"], case["campaign_id"], None, actor.id,
+                                        data.result, now)
+        await contacts_repo.touch_activity(conn, case["contact_id"], now, data.result if data.finish else None)
+        if data.next:
+            w = repo.panel_where(case["campaign_id"], actor.id, actor.privileged, None, None, exclude=case_id)
+            candidates = await repo.panel(conn, w, 1, None, lock=True)
+            if candidates:
+                next_id = candidates[0]["id"]
+                await _attend(crm, conn, await _load(conn, next_id), actor)
+    saved = await get_case(crm, case_id)
+    return {"case": saved, "next": await get_case(crm, next_id) if next_id else None}
+
+
+async def search_cases(crm: Crm, *, campaign_id: str | None, contact_id: str | None, status: str | None,
+                       assigned_user: str | None, priority: str | None, limit: int,
+                       after: tuple[Any, ...] | None) -> list[dict[str, Any]]:
+    async with crm.pool.acquire() as conn:
+        rows = await repo.search(conn, campaign_id=campaign_id, contact_id=contact_id, status=status,
+                                 assigned_user=assigned_user,
+                                 priority=priority_value(priority) if priority else None, limit=limit, after=after)
+    return [present(r) for r in rows]
+
+
+async def global_search(crm: Crm, q: str, limit: int) -> dict[str, Any]:
+    """The search at the top of the console: the whole base, not the panel's page."""
+    if len(q) < 2:
+        raise Invalid("search needs at least 2 characters", field="q")
+    async with crm.pool.acquire() as conn:
+        found = await contacts_repo.search(conn, ContactFilter(q=q), limit, None)
+        cases = await repo.open_cases_of(conn, [c["id"] for c in found])
+    return {"contacts": found, "cases": [present(r) for r in cases]}

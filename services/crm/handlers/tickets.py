@@ -1,0 +1,215 @@
+"""Tickets and actions (seed 001): pending / done / cancelled, priority, agent, group, forms, change log."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from libs.contracts import new_id, utcnow
+from libs.core.errors import Conflict, Invalid, NotFound
+from services.crm.adapters.postgres import base
+from services.crm.adapters.postgres import contacts as contacts_repo
+from services.crm.adapters.postgres import tickets as repo
+from services.crm.adapters.postgres.base import Conn
+from services.crm.domain.common import diff, parse_model
+from services.crm.domain.work import PriorityName, priority_name, priority_value
+from services.crm.handlers import Actor, Crm
+
+ActionStatus = Literal["pending", "done", "cancelled"]
+
+
+class ActionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: str = Field(min_length=1, max_length=100)
+    subject: str = Field("", max_length=300)
+    status: ActionStatus = "pending"
+    priority: PriorityName = "medium"
+    agent_id: str | None = None
+    group: str | None = Field(None, max_length=100)
+    forms: dict[str, Any] = Field(default_factory=dict)
+    due_at: datetime | None = None
+
+
+class TicketIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    contact_id: str = Field(min_length=1)
+    subject: str = Field(min_length=1, max_length=300)
+    description: str = Field("", max_length=20000)
+    priority: PriorityName = "medium"
+    agent_id: str | None = None
+    group: str | None = Field(None, max_length=100)
+    forms: dict[str, Any] = Field(default_factory=dict)
+    call_id: str | None = None
+    case_id: str | None = None
+    actions: list[ActionIn] = Field(default_factory=list, max_length=50)
+
+
+class TicketPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    subject: str | None = Field(None, min_length=1, max_length=300)
+    description: str | None = Field(None, max_length=20000)
+    priority: PriorityName | None = None
+    agent_id: str | None = None
+    group: str | None = Field(None, max_length=100)
+    forms: dict[str, Any] | None = None
+    status: Literal["open", "closed"] | None = None
+    comment: str | None = Field(None, max_length=20000)
+
+
+class ActionPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    subject: str | None = Field(None, max_length=300)
+    status: ActionStatus | None = None
+    priority: PriorityName | None = None
+    agent_id: str | None = None
+    group: str | None = Field(None, max_length=100)
+    forms: dict[str, Any] | None = None
+    due_at: datetime | None = None
+    comment: str | None = Field(None, max_length=20000)
+
+
+def _present(row: dict[str, Any]) -> dict[str, Any]:
+    row["priority"] = priority_name(row["priority"])
+    if "group_name" in row:
+        row["group"] = row.pop("group_name")
+    return row
+
+
+def _columns(fields: dict[str, Any]) -> dict[str, Any]:
+    """API names to columns: ``group`` -> ``group_name``, priority names -> numbers."""
+    out = {("group_name" if k == "group" else k): v for k, v in fields.items()}
+    if "priority" in out:
+        if out["priority"] is None:
+            raise Invalid("priority must be low, medium or high", field="priority")
+        out["priority"] = priority_value(out["priority"])
+    return out
+
+
+async def _add_action(conn: Conn, ticket_id: str, action: ActionIn, actor: Actor) -> str:
+    action_id = new_id()
+    values = action.model_dump() | {"priority": priority_value(action.priority)}
+    await repo.insert_action(conn, action_id, ticket_id, values)
+    await base.audit(conn, "ticket", ticket_id, "action_added", actor.id,
+                     {"action_id": action_id, "kind": action.kind, "status": action.status})
+    return action_id
+
+
+async def create_ticket(crm: Crm, body: Any, actor: Actor) -> dict[str, Any]:
+    data = parse_model(TicketIn, body)
+    ticket_id = new_id()
+    async with crm.pool.acquire() as conn, conn.transaction():
+        if await contacts_repo.get(conn, data.contact_id) is None:
+            raise NotFound(f"contact {data.contact_id} not found", field="contact_id")
+        values = data.model_dump(exclude={"actions"}) | {"priority": priority_value(data.priority),
+                                                          "created_by": actor.id}
+        await repo.insert_ticket(conn, ticket_id, values)
+        await base.audit(conn, "ticket", ticket_id, "created", actor.id,
+                         {"subject": [None, data.subject], "priority": [None, data.priority]})
+        for action in data.actions:
+            await _add_action(conn, ticket_id, action, actor)
+    return await get_ticket(crm, ticket_id)
+
+
+async def get_ticket(crm: Crm, ticket_id: str) -> dict[str, Any]:
+    async with crm.pool.acquire() as conn:
+        ticket = await repo.get_ticket(conn, ticket_id)
+        if ticket is None:
+            raise NotFound(f"ticket {ticket_id} not found", field="ticket_id")
+        ticket["actions"] = [_present(a) for a in await repo.actions_of(conn, ticket_id)]
+        ticket["log"] = await base.audit_entries(conn, "ticket", ticket_id)
+    return _present(ticket)
+
+
+async def update_ticket(crm: Crm, ticket_id: str, body: Any, actor: Actor) -> dict[str, Any]:
+    patch = parse_model(TicketPatch, body)
+    if not patch.model_fields_set:
+        raise Invalid("nothing to change: send at least one field", field="body")
+    async with crm.pool.acquire() as conn, conn.transaction():
+        before = await repo.get_ticket(conn, ticket_id, for_update=True)
+        if before is None:
+            raise NotFound(f"ticket {ticket_id} not found", field="ticket_id")
+        fields = _columns({k: getattr(patch, k) for k in patch.model_fields_set if k != "comment"})
+        for required in ("subject", "status"):
+            if required in fields and fields[required] is None:
+                raise Invalid(f"{required} cannot be empty", field=required)
+        if fields.get("status") == "closed" and before["status"] != "closed":
+            if before["pending"]:
+                raise Conflict("the ticket has pending actions; finish or cancel them first", field="status")
+            fields["closed_at"] = utcnow()
+        elif fields.get("status") == "open":
+            fields["closed_at"] = None
+        changes = diff({k: before.get(k) for k in fields}, fields)
+        if patch.comment:
+            changes["comment"] = patch.comment  # type: ignore[assignment]
+        if changes:
+            await repo.update_ticket(conn, ticket_id, fields)
+            await base.audit(conn, "ticket", ticket_id, "updated", actor.id, changes)
+    return await get_ticket(crm, ticket_id)
+
+
+async def add_action(crm: Crm, ticket_id: str, body: Any, actor: Actor) -> dict[str, Any]:
+    data = parse_model(ActionIn, body)
+    async with crm.pool.acquire() as conn, conn.transaction():
+        ticket = await repo.get_ticket(conn, ticket_id, for_update=True)
+        if ticket is None:
+            raise NotFound(f"ticket {ticket_id} not found", field="ticket_id")
+        if ticket["status"] == "closed" and data.status == "pending":
+            raise Conflict("the ticket is closed; reopen it to add a pending action", field="ticket_id")
+        await _add_action(conn, ticket_id, data, actor)
+    return await get_ticket(crm, ticket_id)
+
+
+async def update_action(crm: Crm, action_id: str, body: Any, actor: Actor) -> dict[str, Any]:
+    patch = parse_model(ActionPatch, body)
+    if not patch.model_fields_set:
+        raise Invalid("nothing to change: send at least one field", field="body")
+    async with crm.pool.acquire() as conn, conn.transaction():
+        before = await repo.get_action(conn, action_id, for_update=True)
+        if before is None:
+            raise NotFound(f"action {action_id} not found", field="action_id")
+        fields = _columns({k: getattr(patch, k) for k in patch.model_fields_set if k != "comment"})
+        if "status" in fields:
+            if fields["status"] is None:
+                raise Invalid("status must be pending, done or cancelled", field="status")
+            fields["done_at"] = utcnow() if fields["status"] != "pending" else None
+        changes: dict[str, Any] = diff({k: before.get(k) for k in fields if k != "done_at"},
+                                       {k: v for k, v in fields.items() if k != "done_at"})
+        if patch.comment:
+            changes["comment"] = patch.comment
+        if changes:
+            await repo.update_action(conn, action_id, fields)
+            await base.audit(conn, "ticket", before["ticket_id"], "action_updated", actor.id,
+                             {"action_id": action_id, **changes})
+    return _present(await _action(crm, action_id))
+
+
+async def _action(crm: Crm, action_id: str) -> dict[str, Any]:
+    async with crm.pool.acquire() as conn:
+        action = await repo.get_action(conn, action_id)
+    assert action is not None
+    return action
+
+
+def _filters(f: dict[str, Any]) -> dict[str, Any]:
+    return f | {"priority": priority_value(f["priority"]) if f.get("priority") else None}
+
+
+async def search_tickets(crm: Crm, *, status: str | None, pending: bool | None, limit: int,
+                         after: tuple[Any, ...] | None, **f: Any) -> list[dict[str, Any]]:
+    async with crm.pool.acquire() as conn:
+        rows = await repo.search_tickets(conn, status=status, pending=pending, limit=limit, after=after,
+                                         **_filters(f))
+    return [_present(r) for r in rows]
+
+
+async def search_actions(crm: Crm, *, status: str | None, limit: int, after: tuple[Any, ...] | None,
+                         **f: Any) -> list[dict[str, Any]]:
+    async with crm.pool.acquire() as conn:
+        rows = await repo.search_actions(conn, status=status, limit=limit, after=after, **_filters(f))
+    return [_present(r) for r in rows]
+
+
+def export_query(*, status: str | None, **f: Any) -> tuple[str, list[Any]]:
+    return repo.export_query(status=status, **_filters(f))

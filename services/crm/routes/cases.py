@@ -1,0 +1,136 @@
+"""HTTP: /cases (gestiones), /panel (operator panel), /attachments, /search (global search)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import datetime
+
+from aiohttp import BodyPartReader, web
+
+from libs.core.errors import Invalid
+from libs.core.service import read_json
+from services.crm.domain.common import parse_choice
+from services.crm.domain.work import PRIORITIES
+from services.crm.handlers import cases
+from services.crm.routes import actor_of, crm_of, page, page_args, q, respond, send_stream
+
+UPLOAD_CHUNK = 64 * 1024
+
+
+async def create_case(request: web.Request) -> web.Response:
+    body = await read_json(request)
+    return respond(await cases.create_case(crm_of(request), body, actor_of(request)), 201)
+
+
+async def list_cases(request: web.Request) -> web.Response:
+    limit, after = page_args(request)
+    items = await cases.search_cases(
+        crm_of(request), campaign_id=q(request, "campaign_id"), contact_id=q(request, "contact_id"),
+        status=parse_choice(q(request, "status"), "status", ("open", "in_progress", "closed")),
+        assigned_user=q(request, "assigned_user"),
+        priority=parse_choice(q(request, "priority"), "priority", PRIORITIES), limit=limit, after=after)
+    return page(items, limit, lambda c: (c["created_at"], c["id"]))
+
+
+async def get_case(request: web.Request) -> web.Response:
+    return respond(await cases.get_case(crm_of(request), request.match_info["id"]))
+
+
+async def patch_case(request: web.Request) -> web.Response:
+    body = await read_json(request)
+    return respond(await cases.update_case(crm_of(request), request.match_info["id"], body, actor_of(request)))
+
+
+def _note(kind: str):  # type: ignore[no-untyped-def]
+    async def handler(request: web.Request) -> web.Response:
+        body = await read_json(request)
+        return respond(await cases.add_note(crm_of(request), request.match_info["id"], kind, body,
+                                            actor_of(request)), 201)
+
+    return handler
+
+
+async def attend(request: web.Request) -> web.Response:
+    return respond(await cases.attend(crm_of(request), request.match_info["id"], actor_of(request)))
+
+
+async def save(request: web.Request) -> web.Response:
+    body = await read_json(request)
+    return respond(await cases.save(crm_of(request), request.match_info["id"], body, actor_of(request)))
+
+
+async def panel(request: web.Request) -> web.Response:
+    campaign_id = q(request, "campaign_id")
+    if not campaign_id:
+        raise Invalid("campaign_id is required", field="campaign_id")
+    limit, after = page_args(request, (int, datetime, str))
+    items = await cases.panel(crm_of(request), campaign_id, q(request, "agent_id"), actor_of(request),
+                              q(request, "q"), q(request, "result"), limit, after)
+    return page(items, limit, lambda c: (["low", "medium", "high"].index(c["priority"]), c["created_at"], c["id"]))
+
+
+async def global_search(request: web.Request) -> web.Response:
+    limit, _ = page_args(request)
+    return respond(await cases.global_search(crm_of(request), q(request, "q") or "", limit))
+
+
+async def upload_parts(request: web.Request) -> tuple[str, str, AsyncIterator[bytes]]:
+    """The uploaded file of a request: a ``file`` part of a multipart form, or the raw body with
+    ``?filename=``. Returns (filename, media type, chunks)."""
+    if request.content_type.startswith("multipart/"):
+        reader = await request.multipart()
+        while True:
+            part = await reader.next()
+            if part is None:
+                raise Invalid("the form has no 'file' part", field="file")
+            if isinstance(part, BodyPartReader) and part.name == "file":
+                break
+        filename = part.filename or q(request, "filename") or ""
+        media = part.headers.get("Content-Type", "application/octet-stream")
+
+        async def from_part() -> AsyncIterator[bytes]:
+            while chunk := await part.read_chunk(UPLOAD_CHUNK):
+                yield chunk
+
+        return filename, media, from_part()
+    filename = q(request, "filename") or ""
+
+    async def from_body() -> AsyncIterator[bytes]:
+        async for chunk in request.content.iter_chunked(UPLOAD_CHUNK):
+            yield chunk
+
+    return filename, request.content_type or "application/octet-stream", from_body()
+
+
+def _attach(owner_kind: str):  # type: ignore[no-untyped-def]
+    async def handler(request: web.Request) -> web.Response:
+        filename, media, chunks = await upload_parts(request)
+        row = await cases.attach(crm_of(request), owner_kind, request.match_info["id"], filename, media, chunks,
+                                 actor_of(request))
+        return respond(row, 201)
+
+    return handler
+
+
+async def download_attachment(request: web.Request) -> web.StreamResponse:
+    crm = crm_of(request)
+    row = await cases.attachment(crm, request.match_info["id"])
+    return await send_stream(request, crm.blobs.open_stream(row["blob_key"]), row["mime_type"], row["filename"])
+
+
+def setup(app: web.Application) -> None:
+    r = app.router
+    r.add_post("/cases", create_case)
+    r.add_get("/cases", list_cases)
+    r.add_get("/cases/{id}", get_case)
+    r.add_patch("/cases/{id}", patch_case)
+    r.add_post("/cases/{id}/comments", _note("comment"))
+    r.add_post("/cases/{id}/actions", _note("action"))
+    r.add_post("/cases/{id}/attachments", _attach("case"))
+    r.add_post("/cases/{id}/attend", attend)
+    r.add_post("/cases/{id}/save", save)
+    r.add_get("/panel", panel)
+    r.add_get("/search", global_search)
+    r.add_post("/tickets/{id}/attachments", _attach("ticket"))
+    r.add_post("/calls/{id}/attachments", _attach("call"))
+    r.add_get("/attachments/{id}", download_attachment)

@@ -1,0 +1,91 @@
+"""HTTP: /tickets and /actions (seed 001), with search and export."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from libs.core.service import read_json
+from services.crm.adapters.spreadsheets import MEDIA_TYPES
+from services.crm.domain.common import parse_choice, parse_datetime
+from services.crm.domain.work import PRIORITIES
+from services.crm.handlers import exports, tickets
+from services.crm.routes import actor_of, crm_of, page, page_args, q, respond, send_stream
+
+
+def _common(request: web.Request) -> dict[str, Any]:
+    return {"start": parse_datetime(q(request, "from"), "from"), "end": parse_datetime(q(request, "to"), "to"),
+            "contact_id": q(request, "contact_id"), "agent_id": q(request, "agent_id"),
+            "company": q(request, "company"),
+            "priority": parse_choice(q(request, "priority"), "priority", PRIORITIES)}
+
+
+def _status(request: web.Request, choices: tuple[str, ...]) -> str | None:
+    status = parse_choice(q(request, "status"), "status", (*choices, "all"), "all")
+    return None if status == "all" else status
+
+
+def _pending(request: web.Request) -> bool | None:
+    raw = parse_choice(q(request, "pending"), "pending", ("true", "false"))
+    return None if raw is None else raw == "true"
+
+
+async def create_ticket(request: web.Request) -> web.Response:
+    body = await read_json(request)
+    return respond(await tickets.create_ticket(crm_of(request), body, actor_of(request)), 201)
+
+
+async def list_tickets(request: web.Request) -> web.Response:
+    limit, after = page_args(request)
+    items = await tickets.search_tickets(crm_of(request), status=_status(request, ("open", "closed")),
+                                         pending=_pending(request), limit=limit, after=after, **_common(request))
+    return page(items, limit, lambda t: (t["created_at"], t["id"]))
+
+
+async def export_tickets(request: web.Request) -> web.StreamResponse:
+    fmt = exports.check_format(q(request, "format"))
+    sql, args = tickets.export_query(status=_status(request, ("open", "closed")), **_common(request))
+    return await send_stream(request, exports.export(crm_of(request), sql, args, fmt, "tickets"),
+                             MEDIA_TYPES[fmt], f"tickets.{fmt}")
+
+
+async def get_ticket(request: web.Request) -> web.Response:
+    return respond(await tickets.get_ticket(crm_of(request), request.match_info["id"]))
+
+
+async def patch_ticket(request: web.Request) -> web.Response:
+    body = await read_json(request)
+    return respond(await tickets.update_ticket(crm_of(request), request.match_info["id"], body,
+                                               actor_of(request)))
+
+
+async def add_action(request: web.Request) -> web.Response:
+    body = await read_json(request)
+    return respond(await tickets.add_action(crm_of(request), request.match_info["id"], body, actor_of(request)),
+                   201)
+
+
+async def list_actions(request: web.Request) -> web.Response:
+    limit, after = page_args(request)
+    items = await tickets.search_actions(crm_of(request), status=_status(request, ("pending", "done", "cancelled")),
+                                         limit=limit, after=after, **_common(request))
+    return page(items, limit, lambda a: (a["created_at"], a["id"]))
+
+
+async def patch_action(request: web.Request) -> web.Response:
+    body = await read_json(request)
+    return respond(await tickets.update_action(crm_of(request), request.match_info["id"], body,
+                                               actor_of(request)))
+
+
+def setup(app: web.Application) -> None:
+    r = app.router
+    r.add_post("/tickets", create_ticket)
+    r.add_get("/tickets", list_tickets)
+    r.add_get("/tickets/export", export_tickets)
+    r.add_get("/tickets/{id}", get_ticket)
+    r.add_patch("/tickets/{id}", patch_ticket)
+    r.add_post("/tickets/{id}/actions", add_action)
+    r.add_get("/actions", list_actions)
+    r.add_patch("/actions/{id}", patch_action)

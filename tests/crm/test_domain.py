@@ -1,0 +1,86 @@
+"""Pure CRM rules: normalization, neutralization, calendars, closure permissions."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from libs.contracts import CampaignSnapshot, Typification
+from libs.core.errors import Conflict, Forbidden, Invalid
+from services.crm.domain.closures import check_closure, may_close
+from services.crm.domain.contacts import BadAddress, address_of_channel, normalize_phone
+from services.crm.domain.exports import cell, neutralize
+from services.crm.domain.work import calendar_range, call_classifiable
+
+
+@pytest.mark.parametrize(("raw", "region", "e164"), [
+    ("+54 9 11 4444-5555", "US", "+5491144445555"),
+    ("0054 9 11 4444 5555", "US", "+5491144445555"),
+    ("(202) 555-0142", "US", "+12025550142"),
+    ("5491144445555", "US", "+5491144445555"),  # WhatsApp: international digits without '+'
+    ("011 15-4444-5555", "AR", "+5491144445555"),
+])
+def test_phone_normalization(raw, region, e164):
+    assert normalize_phone(raw, region) == e164
+
+
+@pytest.mark.parametrize("raw", ["", "12", "abc", "+99 123"])
+def test_bad_phones(raw):
+    with pytest.raises(BadAddress):
+        normalize_phone(raw, "AR")
+
+
+def test_channel_addresses():
+    assert address_of_channel("whatsapp", "5491144445555", "US").value == "+5491144445555"
+    assert address_of_channel("email", "A@B.CO", "US").value == "a@b.co"
+    ig = address_of_channel("instagram", "@Some.One", "US")
+    assert (ig.kind, ig.network, ig.value) == ("handle", "instagram", "some.one")
+    assert address_of_channel("sms", "not a phone", "US") is None
+
+
+def test_neutralize():
+    for evil in ("=1+1", "+A1", "-2+3", "@SUM(A1)", "\t=1", "\r=1"):
+        assert neutralize(evil) == "'" + evil
+    for safe in ("hola", "+5491144445555", "-12.5", "a=b"):
+        assert neutralize(safe) == safe
+    assert cell(None) == "" and cell(3) == 3 and cell(["a", "=b"]) == "a, =b"
+    assert cell(["=b", "a"]) == "'=b, a"
+
+
+def test_calendar_ranges_follow_the_time_zone():
+    tz = ZoneInfo("America/Bogota")  # UTC-5
+    start, end = calendar_range("day", date(2031, 3, 5), tz)
+    assert (start, end) == (datetime(2031, 3, 5, 5, tzinfo=UTC), datetime(2031, 3, 6, 5, tzinfo=UTC))
+    start, end = calendar_range("week", date(2031, 3, 6), tz)
+    assert start.astimezone(tz).date() == date(2031, 3, 3) and end - start == timedelta(days=7)
+    start, end = calendar_range("month", date(2031, 2, 14), ZoneInfo("UTC"))
+    assert (start.day, start.month, end.day, end.month) == (1, 2, 1, 3)
+
+
+def test_unclassified_call_window():
+    now = datetime(2031, 1, 2, tzinfo=UTC)
+    assert call_classifiable(now - timedelta(hours=23), None, now, 24)
+    assert not call_classifiable(now - timedelta(hours=25), None, now, 24)
+    assert call_classifiable(now - timedelta(hours=90), now, now, 24)
+
+
+def test_closure_rules():
+    snap = CampaignSnapshot(id="c", name="C", agents=["a1", "a2"], supervisors=["s1"],
+                            typifications=[Typification(id="ok", category="OK")])
+    assert may_close("a1", "agent", snap, "a1") and not may_close("a2", "agent", snap, "a1")
+    assert may_close("s1", "supervisor", snap, "a1") and not may_close("s9", "supervisor", snap, "a1")
+    assert may_close("x", "admin", snap, "a1")
+    wide = snap.model_copy(update={"permissions": snap.permissions.model_copy(update={"view_all_cases": True})})
+    assert may_close("a2", "agent", wide, "a1") and not may_close("zz", "agent", wide, "a1")
+    with pytest.raises(Forbidden):
+        check_closure(snap, actor_id="a2", role="agent", assigned="a1", typification_id="ok", fields={})
+    with pytest.raises(Invalid) as err:
+        check_closure(snap, actor_id="a1", role="agent", assigned="a1", typification_id="no", fields={},
+                      typification_field="result")
+    assert err.value.field == "result"
+    with pytest.raises(Conflict):
+        check_closure(snap, actor_id="a1", role="agent", assigned="a1", typification_id="ok", fields={},
+                      replied=False)
+    check_closure(snap, actor_id="a1", role="agent", assigned="a1", typification_id="ok", fields={}, replied=True)
