@@ -53,13 +53,19 @@ class Connection:
         self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=queue_size)
         self.cursors: dict[str, int] = {CONVERSATIONS: 0, AGENTS: 0, **(cursors or {})}
         self.buffering = resuming
-        self._buffer: list[tuple[str, int, dict[str, Any]]] = []
+        self._buffer: list[tuple[str, int, dict[str, Any], bool]] = []
         self.overflowed = asyncio.Event()
 
-    def offer(self, stream: str, seq: int, event: dict[str, Any]) -> None:
-        """A live event: held while the connection replays, else delivered."""
+    def offer(self, stream: str, seq: int, event: dict[str, Any], *, late: bool = False) -> None:
+        """A live event: held while the connection replays, else delivered.
+
+        ``late`` events are older than what the connection may already have (the messages a conversation
+        received before it reached this agent): they are sent without moving the cursor.
+        """
         if self.buffering:
-            self._buffer.append((stream, seq, event))
+            self._buffer.append((stream, seq, event, late))
+        elif late:
+            self.notify(event)
         else:
             self.deliver(stream, seq, event)
 
@@ -85,16 +91,58 @@ class Connection:
         """End of replay: deliver what arrived meanwhile (minus what the replay already sent)."""
         buffered, self._buffer = self._buffer, []
         self.buffering = False
-        for stream, seq, event in buffered:
-            self.deliver(stream, seq, event)
+        for stream, seq, event, late in buffered:
+            if late:
+                self.notify(event)
+            else:
+                self.deliver(stream, seq, event)
+
+
+class Backlog:
+    """Messages of conversations that no agent holds yet (they arrive before the offer or assignment).
+
+    When a conversation reaches an agent, that agent gets its backlog once; assignment or closing ends it.
+    Bounded in conversations and in events per conversation.
+    """
+
+    def __init__(self, conversations: int = 10_000, per_conversation: int = 50) -> None:
+        self._events: dict[str, list[dict[str, Any]]] = {}
+        self._sent: dict[str, set[str]] = {}
+        self._limits = (conversations, per_conversation)
+
+    def keep(self, conversation_id: str, event: dict[str, Any]) -> None:
+        events = self._events.setdefault(conversation_id, [])
+        self._sent.setdefault(conversation_id, set())
+        if len(events) < self._limits[1]:
+            events.append(event)
+        if len(self._events) > self._limits[0]:
+            oldest = next(iter(self._events))
+            self._events.pop(oldest)
+            self._sent.pop(oldest, None)
+
+    def hand_over(self, conversation_id: str, agents: set[str], *, final: bool) -> list[tuple[str, dict[str, Any]]]:
+        """The backlog events each of ``agents`` has not had yet; ``final`` forgets the conversation."""
+        events = self._events.get(conversation_id, [])
+        sent = self._sent.get(conversation_id, set())
+        out = [(agent, event) for agent in sorted(agents - sent) for event in events]
+        sent |= agents
+        if final:
+            self._events.pop(conversation_id, None)
+            self._sent.pop(conversation_id, None)
+        return out
 
 
 class Hub:
     """The connections of this replica, and who gets each event."""
 
+    BACKLOG_KINDS = ("conversation.message",)
+    HAND_OVER = ("conversation.offered", "conversation.assigned", "conversation.transferred")
+    ENDS = ("conversation.assigned", "conversation.closed")
+
     def __init__(self, directory: CampaignDirectory, owners: ConversationOwners | None = None) -> None:
         self.directory = directory
         self.owners = owners or ConversationOwners()
+        self.backlog = Backlog()
         self._by_user: dict[str, set[Connection]] = {}
         self._watchers: set[Connection] = set()  # supervisors and admins see beyond their own events
 
@@ -131,6 +179,24 @@ class Hub:
         for conn in self._watchers:
             if receives_event(conn.principal, payload, agents, self.directory):
                 conn.offer(stream, seq, event)
+        if stream == CONVERSATIONS:
+            self._track_backlog(payload, agents, event)
+
+    def _track_backlog(self, payload: Mapping[str, Any], agents: set[str], event: dict[str, Any]) -> None:
+        conv = payload.get("conversation_id")
+        if not conv:
+            return
+        kind = payload.get("type")
+        if not agents and kind in self.BACKLOG_KINDS:
+            self.backlog.keep(str(conv), event)
+        elif kind in self.HAND_OVER or kind in self.ENDS:
+            holders = agents if kind in self.HAND_OVER else set()
+            for agent, late in self.backlog.hand_over(str(conv), holders, final=kind in self.ENDS):
+                for conn in self._by_user.get(agent, ()):
+                    conn.offer(CONVERSATIONS, int(late["seq"]), late, late=True)
+                for conn in self._watchers:
+                    if conn.principal.user_id == agent:
+                        conn.offer(CONVERSATIONS, int(late["seq"]), late, late=True)
 
     def replay_one(self, conn: Connection, stream: str, seq: int, payload: Mapping[str, Any]) -> None:
         """A past event read back for one resuming connection."""

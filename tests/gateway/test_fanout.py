@@ -97,3 +97,30 @@ def test_the_contracts_own_seq_is_kept_as_conversation_seq():
     assert event["seq"] == 99 and event["conversation_seq"] == 3 and event["stream"] == "conversations"
     hub.unregister(conn)
     assert hub.connections == 0
+
+
+def test_messages_before_the_offer_reach_each_agent_it_is_offered_to_once():
+    hub = Hub(CampaignDirectory())
+    ana, bob = Connection(Principal("ana", "ana", "agent"), queue_size=20), \
+        Connection(Principal("bob", "bob", "agent"), queue_size=20)
+    hub.register(ana)
+    hub.register(bob)
+    base = {"conversation_id": "x", "campaign_id": "c"}
+    hub.dispatch(CONVERSATIONS, 5, {**base, "type": "conversation.opened", "agent_id": None})
+    hub.dispatch(CONVERSATIONS, 6, {**base, "type": "conversation.message", "agent_id": None, "text": "hola"})
+    hub.dispatch(CONVERSATIONS, 7, {**base, "type": "conversation.queued", "agent_id": None})
+    hub.dispatch(CONVERSATIONS, 8, {**base, "type": "conversation.offered", "agent_id": "ana"})
+    got = drain(ana)
+    assert [(e["type"], e["seq"]) for e in got] == [("conversation.offered", 8), ("conversation.message", 6)]
+    hub.dispatch(CONVERSATIONS, 9, {**base, "type": "conversation.queued", "agent_id": None, "reason": "rejected"})
+    hub.dispatch(CONVERSATIONS, 10, {**base, "type": "conversation.offered", "agent_id": "bob"})
+    hub.dispatch(CONVERSATIONS, 11, {**base, "type": "conversation.assigned", "agent_id": "bob"})
+    assert [(e["type"], e["seq"]) for e in drain(bob)] == [
+        ("conversation.offered", 10), ("conversation.message", 6), ("conversation.assigned", 11)]
+    assert [e["type"] for e in drain(ana)] == []
+    # Once assigned, the backlog is over: a late reassignment does not resend it.
+    hub.dispatch(CONVERSATIONS, 12, {**base, "type": "conversation.assigned", "agent_id": "ana"})
+    assert [e["seq"] for e in drain(ana)] == [12]
+    # The late message did not move bob's cursor: his later events still arrive.
+    hub.dispatch(CONVERSATIONS, 13, {**base, "type": "conversation.message", "agent_id": "bob", "text": "y"})
+    assert [e["seq"] for e in drain(bob)] == [13]
