@@ -11,20 +11,24 @@ from aiohttp import web
 from libs.core.service import LIFECYCLE, SETTINGS, create_base_app
 from libs.messaging import JETSTREAM, nats_ctx
 from libs.storage import PG_POOL, pg_pool_ctx
+from services.channels.adapters.blobs import BlobStore
 from services.channels.adapters.kv import SnapshotPublisher
-from services.channels.adapters.postgres import ChannelRepository, DeliveryRepository
+from services.channels.adapters.postgres import ChannelRepository, DeliveryRepository, EmailThreadRepository
 from services.channels.adapters.providers.ari import AriOriginator
 from services.channels.adapters.providers.graph import GraphSender
 from services.channels.adapters.providers.http import RetryPolicy
+from services.channels.adapters.providers.smtp import SmtpSender
 from services.channels.adapters.providers.twilio import TwilioSender
 from services.channels.consumers import start_outbound, start_registry_watch
-from services.channels.handlers import ChannelRegistry, Deliverer, Publisher, Sender
+from services.channels.handlers import ChannelRegistry, Deliverer, EmailIngest, Publisher, Sender
 from services.channels.routes import PUBLISHER, REGISTRY, setup_routes
 from services.channels.settings import ChannelsSettings
+from services.channels.smtp import smtp_ctx
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 HTTP = web.AppKey("http", aiohttp.ClientSession)
 DELIVERER = web.AppKey("deliverer", Deliverer)
+EMAIL_INGEST = web.AppKey("email_ingest", EmailIngest)
 
 
 def create_app(settings: ChannelsSettings) -> web.Application:
@@ -33,6 +37,9 @@ def create_app(settings: ChannelsSettings) -> web.Application:
     app.cleanup_ctx.append(nats_ctx(settings.nats_url, settings.service_name))
     app.cleanup_ctx.append(_http_ctx(settings))
     app.cleanup_ctx.append(_wiring_ctx(settings))
+    if settings.smtp_enabled:
+        app.cleanup_ctx.append(smtp_ctx(EMAIL_INGEST, host=settings.smtp_host, port=settings.smtp_port,
+                                        hostname=settings.smtp_hostname, max_bytes=settings.max_email_bytes))
     app.on_shutdown.append(_drain)
     setup_routes(app)
     return app
@@ -59,7 +66,8 @@ def _wiring_ctx(settings: ChannelsSettings):  # type: ignore[no-untyped-def]
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         pool, js = app[PG_POOL], app[JETSTREAM]
         registry = ChannelRegistry(ChannelRepository(pool), SnapshotPublisher(js))
-        deliveries = DeliveryRepository(pool)
+        deliveries, threads = DeliveryRepository(pool), EmailThreadRepository(pool)
+        blobs = BlobStore(settings.blob_dir)
         publisher = Publisher(js, deliveries, settings.publish_timeout_s)
         policy = RetryPolicy(attempts=settings.provider_attempts, max_wait_s=settings.provider_max_wait_s,
                              max_total_s=settings.provider_attempts * (settings.provider_timeout_s
@@ -69,9 +77,11 @@ def _wiring_ctx(settings: ChannelsSettings):  # type: ignore[no-untyped-def]
             "whatsapp": graph, "instagram": graph,
             "sms": TwilioSender(app[HTTP], settings.twilio_base_url, policy, settings.public_base_url),
             "voice": AriOriginator(app[HTTP], settings.ari_base_url, policy),
+            "email": SmtpSender(threads, blobs, policy, settings.provider_timeout_s),
         }
         deliverer = Deliverer(registry, deliveries, senders, publisher)
         app[REGISTRY], app[PUBLISHER], app[DELIVERER] = registry, publisher, deliverer
+        app[EMAIL_INGEST] = EmailIngest(registry, publisher, threads, blobs)
         if settings.demo_seed:
             await registry.seed_demo()
         await start_registry_watch(app, registry)

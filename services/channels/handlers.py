@@ -9,13 +9,15 @@ from typing import Any, Protocol
 
 from nats.js import JetStreamContext
 
-from libs.contracts import Contract, DeliveryStatus, OutboundMessage, new_id
+from libs.contracts import Contract, DeliveryStatus, InboundMessage, OutboundMessage, new_id
 from libs.core import demo
-from libs.core.errors import Invalid, NotFound
+from libs.core.errors import Invalid, NotFound, Transient
 from libs.core.logging import get_logger
 from libs.messaging import publish_many
+from services.channels.adapters.blobs import BlobStore
 from services.channels.adapters.kv import SnapshotPublisher
-from services.channels.adapters.postgres import ChannelRepository, DeliveryRepository
+from services.channels.adapters.postgres import ChannelRepository, DeliveryRepository, EmailThreadRepository
+from services.channels.domain import email
 from services.channels.domain.channels import Channel, apply_update, parse_create
 
 log = get_logger(__name__)
@@ -223,3 +225,44 @@ class Deliverer:
                            conversation_id=msg.conversation_id, agent_id=msg.agent_id, status="sent")
             for pid in ids)
         return ids
+
+
+class EmailIngest:
+    """An e-mail from the SMTP listener: parsed, attachments stored as references, threading recorded, and
+    one ``InboundMessage`` per receiving channel published."""
+
+    def __init__(self, registry: ChannelRegistry, publisher: Publisher, threads: EmailThreadRepository,
+                 blobs: BlobStore) -> None:
+        self.registry = registry
+        self.publisher = publisher
+        self.threads = threads
+        self.blobs = blobs
+
+    def accepts(self, address: str) -> bool:
+        ch = self.registry.by_email(address)
+        return ch is not None and ch.active
+
+    async def receive(self, raw: bytes, recipients: Iterable[str]) -> list[InboundMessage]:
+        """Raises: Invalid (unparseable sender), Transient (storage or JetStream unavailable)."""
+        mail = email.parse_mail(raw)
+        channels = [ch for r in dict.fromkeys(a.lower() for a in recipients)
+                    if (ch := self.registry.by_email(r)) is not None and ch.active]
+        if not channels:
+            raise NotFound("no e-mail channel receives these recipients", field="to")
+        html = [await self.blobs.put(mail.html.encode(), mime_type="text/html", filename="body.html")] \
+            if mail.html else []
+        media = [await self.blobs.put(a.data, mime_type=a.mime_type, filename=a.filename)
+                 for a in mail.attachments]
+        if html:
+            html[0].kind = "html_body"
+        items = []
+        for ch in channels:
+            try:
+                await self.threads.record(ch.id, mail.message_id, mail.subject,
+                                          mail.references or ([mail.in_reply_to] if mail.in_reply_to else []),
+                                          "in")
+            except Exception as exc:
+                raise Transient(f"could not record the e-mail thread: {type(exc).__name__}") from exc
+            items.append(email.to_inbound(ch.id, mail, [*media, *html]))
+        await self.publisher.publish(items)
+        return items

@@ -34,6 +34,12 @@ def channels_settings(stack: Any, **overrides: Any) -> ChannelsSettings:
 
 
 @pytest.fixture(scope="session")
+def settings_for(stack: Any) -> Callable[..., ChannelsSettings]:
+    """Build app settings on the session stack: ``settings_for(**overrides)``."""
+    return lambda **overrides: channels_settings(stack, **overrides)
+
+
+@pytest.fixture(scope="session")
 async def channels(stack: Any) -> AsyncIterator[TestClient]:
     """The channels app on the session stack, shared by the tests of this directory."""
     app = create_app(channels_settings(stack))

@@ -109,3 +109,23 @@ class DeliveryRepository:
             """SELECT outbound_id, conversation_id, agent_id FROM channels.delivery
                WHERE channel_id = $1 AND provider_message_id = $2""", channel_id, provider_message_id)
         return dict(row) if row else None
+
+
+class EmailThreadRepository:
+    """The ``channels.email_message`` table: subject and references of each e-mail, for reply threading."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+
+    async def record(self, channel_id: str, message_id: str, subject: str, refs: list[str],
+                     direction: str) -> None:
+        await self.pool.execute(
+            """INSERT INTO channels.email_message (channel_id, message_id, subject, refs, direction)
+               VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING""",
+            channel_id, message_id, subject, refs, direction)
+
+    async def find(self, channel_id: str, message_id: str) -> tuple[str, list[str]] | None:
+        row = await self.pool.fetchrow(
+            "SELECT subject, refs FROM channels.email_message WHERE channel_id = $1 AND message_id = $2",
+            channel_id, message_id)
+        return (row["subject"], list(row["refs"])) if row else None

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 from tenacity import (
@@ -23,6 +24,7 @@ from libs.core.errors import Transient
 from libs.core.logging import get_logger
 
 log = get_logger(__name__)
+T = TypeVar("T")
 
 
 class RetryableStatus(Exception):
@@ -87,6 +89,29 @@ def _wait(policy: RetryPolicy) -> Any:
     return wait
 
 
+async def retrying(call: Callable[[], Awaitable[T]], policy: RetryPolicy,
+                   retry_on: tuple[type[BaseException], ...]) -> T:
+    """Run ``call`` until it succeeds, retrying ``retry_on`` errors within ``policy``, with jitter.
+
+    Raises:
+        Transient: it kept failing; the command should be retried later.
+    """
+    try:
+        async for attempt in AsyncRetrying(
+            retry=retry_if_exception_type((RetryableStatus, *retry_on)),
+            stop=stop_after_attempt(policy.attempts) | stop_after_delay(policy.max_total_s),
+            wait=_wait(policy),
+            reraise=True,
+            before_sleep=lambda state: log.info("provider_retry", attempt=state.attempt_number,
+                                                error=repr(state.outcome.exception() if state.outcome else None)),
+        ):
+            with attempt:
+                return await call()
+    except (RetryableStatus, *retry_on) as exc:
+        raise Transient(f"provider kept failing: {type(exc).__name__}: {exc}") from exc
+    raise AssertionError("unreachable")
+
+
 async def request(session: aiohttp.ClientSession, method: str, url: str, policy: RetryPolicy,
                   **kwargs: Any) -> Reply:
     """Send a request; retry 5xx, 429, timeouts and connection errors within ``policy``.
@@ -96,24 +121,13 @@ async def request(session: aiohttp.ClientSession, method: str, url: str, policy:
     Raises:
         Transient: the provider kept failing; the command should be retried later.
     """
-    try:
-        async for attempt in AsyncRetrying(
-            retry=retry_if_exception_type((RetryableStatus, aiohttp.ClientConnectionError, TimeoutError)),
-            stop=stop_after_attempt(policy.attempts) | stop_after_delay(policy.max_total_s),
-            wait=_wait(policy),
-            reraise=True,
-        ):
-            with attempt:
-                async with session.request(method, url, **kwargs) as resp:
-                    body = await resp.read()
-                    if resp.status == 429 or resp.status >= 500:
-                        log.info("provider_retryable", url=url, status=resp.status,
-                                 attempt=attempt.retry_state.attempt_number)
-                        raise RetryableStatus(resp.status, body.decode(errors="replace"),
-                                              retry_after_s(resp.headers.get("Retry-After")))
-                    return Reply(resp.status, body)
-    except RetryableStatus as exc:
-        raise Transient(f"provider kept failing: {exc}") from exc
-    except (TimeoutError, aiohttp.ClientError) as exc:
-        raise Transient(f"provider unreachable: {type(exc).__name__}: {exc}") from exc
-    raise AssertionError("unreachable")
+
+    async def once() -> Reply:
+        async with session.request(method, url, **kwargs) as resp:
+            body = await resp.read()
+            if resp.status == 429 or resp.status >= 500:
+                raise RetryableStatus(resp.status, body.decode(errors="replace"),
+                                      retry_after_s(resp.headers.get("Retry-After")))
+            return Reply(resp.status, body)
+
+    return await retrying(once, policy, (aiohttp.ClientError, TimeoutError))
