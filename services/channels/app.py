@@ -21,7 +21,7 @@ from services.channels.adapters.providers.smtp import SmtpSender
 from services.channels.adapters.providers.twilio import TwilioSender
 from services.channels.consumers import start_outbound, start_registry_watch
 from services.channels.handlers import ChannelRegistry, Deliverer, EmailIngest, Publisher, Sender
-from services.channels.routes import PUBLISHER, REGISTRY, setup_routes
+from services.channels.routes import BLOBS, PUBLISHER, REGISTRY, setup_routes
 from services.channels.settings import ChannelsSettings
 from services.channels.smtp import smtp_ctx
 
@@ -82,6 +82,7 @@ def _wiring_ctx(settings: ChannelsSettings):  # type: ignore[no-untyped-def]
         deliverer = Deliverer(registry, deliveries, senders, publisher)
         app[REGISTRY], app[PUBLISHER], app[DELIVERER] = registry, publisher, deliverer
         app[EMAIL_INGEST] = EmailIngest(registry, publisher, threads, blobs)
+        app[BLOBS] = blobs
         if settings.demo_seed:
             await registry.seed_demo()
         await start_registry_watch(app, registry)

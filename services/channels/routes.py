@@ -12,6 +12,10 @@ from aiohttp import web
 from libs.contracts import Contract
 from libs.core.errors import Forbidden, Invalid, NotFound, Unauthorized
 from libs.core.service import SETTINGS, read_json
+from libs.messaging import JETSTREAM
+from services.channels.adapters.blobs import BlobStore
+from services.channels.adapters.dead_letters import read_dead_letters
+from services.channels.consumers import OUTBOUND_DURABLE
 from services.channels.domain import instagram, sms, voice, whatsapp
 from services.channels.domain.channels import Channel
 from services.channels.domain.common import guarded
@@ -19,6 +23,7 @@ from services.channels.domain.signatures import meta_signature_ok, twilio_signat
 from services.channels.handlers import ChannelRegistry, Publisher
 
 REGISTRY = web.AppKey("registry", ChannelRegistry)
+BLOBS = web.AppKey("blobs", BlobStore)
 PUBLISHER = web.AppKey("publisher", Publisher)
 
 Parser = Callable[[str, Any], list[Contract]]
@@ -53,6 +58,24 @@ async def update_channel(request: web.Request) -> web.Response:
 async def delete_channel(request: web.Request) -> web.Response:
     await request.app[REGISTRY].delete(request.match_info["channel_id"])
     return web.Response(status=204)
+
+
+async def dead_letters(request: web.Request) -> web.Response:
+    """``GET /dead-letters?channel_id=&limit=``: outbound commands that could not be delivered, with why."""
+    raw_limit = request.query.get("limit", "50")
+    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= 500:
+        raise Invalid("limit must be 1..500", field="limit")
+    items = await read_dead_letters(request.app[JETSTREAM], "OUTBOUND", OUTBOUND_DURABLE,
+                                    channel_id=request.query.get("channel_id"), limit=int(raw_limit))
+    return web.json_response({"items": items})
+
+
+async def get_blob(request: web.Request) -> web.Response:
+    """``GET /blobs/{sha}``: an attachment stored by the e-mail adapter."""
+    data = await request.app[BLOBS].get(request.match_info["sha"])
+    if data is None:
+        raise NotFound("no such blob", field="sha")
+    return web.Response(body=data, content_type="application/octet-stream")
 
 
 # ---- webhooks (public) -----------------------------------------------------------------------------
@@ -177,6 +200,8 @@ def setup_routes(app: web.Application) -> None:
     r.add_get("/channels/{channel_id}", get_channel)
     r.add_put("/channels/{channel_id}", update_channel)
     r.add_delete("/channels/{channel_id}", delete_channel)
+    r.add_get("/dead-letters", dead_letters)
+    r.add_get("/blobs/{sha}", get_blob)
     for channel_type, parser in (("whatsapp", whatsapp.parse), ("instagram", instagram.parse)):
         r.add_post(f"/webhooks/{channel_type}/{{channel_id}}", meta_webhook(channel_type, parser))
         r.add_get(f"/webhooks/{channel_type}/{{channel_id}}", meta_verify(channel_type))

@@ -129,6 +129,10 @@ async def test_html_and_attachments_are_stored_as_references(mail_app, mail_chan
     html_sha = by_kind["html_body"]["provider_id"]
     assert b"<b>factura</b>" in (mail_app.blob_dir / html_sha[:2] / html_sha).read_bytes()
     assert "factura.pdf" not in str(m["text"])  # bytes never travel in the event
+    resp = await mail_app.get(f"/blobs/{sha}")
+    assert resp.status == 200 and await resp.read() == pdf
+    assert (await mail_app.get("/blobs/../../etc/passwd")).status == 404
+    assert (await mail_app.get(f"/blobs/{'0' * 64}")).status == 404
 
 
 async def test_unknown_recipient_oversized_and_senderless_mail_are_refused(mail_app, mail_channel, streams,

@@ -87,6 +87,13 @@ async def test_a_provider_400_is_dead_lettered_with_its_text(channels, wa_out, g
     assert "Add the number to the allowed list" in headers["Sb-Dlq-Reason"]
     assert payload["text"] == "¡Hola!" and len(graph_peer.requests) == 1
     assert await streams.count("CONVERSATIONS", f"sb.conv.status.{wa_out}") == 0
+    # visible through the API, with the provider's reason
+    resp = await channels.get("/dead-letters", params={"channel_id": wa_out})
+    [item] = (await resp.json())["items"]
+    assert item["message"]["id"] == cmd.id and "not in allowed list" in item["reason"]
+    assert item["subject"] == f"sb.outbound.whatsapp.{wa_out}"
+    resp = await channels.get("/dead-letters", params={"limit": "0"})
+    assert resp.status == 400 and (await resp.json())["error"]["field"] == "limit"
 
 
 async def test_commands_that_cannot_be_sent_are_dead_lettered(channels, wa_out, nats_js, streams, unique):
