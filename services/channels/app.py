@@ -13,15 +13,28 @@ from libs.messaging import JETSTREAM, nats_ctx
 from libs.storage import PG_POOL, pg_pool_ctx
 from services.channels.adapters.blobs import BlobStore
 from services.channels.adapters.kv import SnapshotPublisher
-from services.channels.adapters.postgres import ChannelRepository, DeliveryRepository, EmailThreadRepository
+from services.channels.adapters.postgres import (
+    ChannelRepository,
+    DeliveryRepository,
+    EmailThreadRepository,
+    VoiceCallRepository,
+)
 from services.channels.adapters.providers.ari import AriOriginator
 from services.channels.adapters.providers.graph import GraphSender
 from services.channels.adapters.providers.http import RetryPolicy
 from services.channels.adapters.providers.smtp import SmtpSender
 from services.channels.adapters.providers.twilio import TwilioSender
-from services.channels.consumers import start_outbound, start_registry_watch
-from services.channels.handlers import ChannelRegistry, Deliverer, EmailIngest, Publisher, Sender
-from services.channels.routes import BLOBS, PUBLISHER, REGISTRY, setup_routes
+from services.channels.consumers import start_call_connector, start_outbound, start_registry_watch
+from services.channels.handlers import (
+    CallConnector,
+    CallEvents,
+    ChannelRegistry,
+    Deliverer,
+    EmailIngest,
+    Publisher,
+    Sender,
+)
+from services.channels.routes import BLOBS, CALLS, PUBLISHER, REGISTRY, setup_routes
 from services.channels.settings import ChannelsSettings
 from services.channels.smtp import smtp_ctx
 
@@ -73,22 +86,25 @@ def _wiring_ctx(settings: ChannelsSettings):  # type: ignore[no-untyped-def]
                              max_total_s=settings.provider_attempts * (settings.provider_timeout_s
                                                                        + settings.provider_max_wait_s))
         graph = GraphSender(app[HTTP], settings.graph_base_url, settings.graph_version, policy)
+        ari = AriOriginator(app[HTTP], settings.ari_base_url, policy)
+        calls = VoiceCallRepository(pool)
         senders: dict[str, Sender] = {
             "whatsapp": graph, "instagram": graph,
             "sms": TwilioSender(app[HTTP], settings.twilio_base_url, policy, settings.public_base_url),
-            "voice": AriOriginator(app[HTTP], settings.ari_base_url, policy),
+            "voice": ari,
             "email": SmtpSender(threads, blobs, policy, settings.provider_timeout_s),
         }
         deliverer = Deliverer(registry, deliveries, senders, publisher)
         app[REGISTRY], app[PUBLISHER], app[DELIVERER] = registry, publisher, deliverer
         app[EMAIL_INGEST] = EmailIngest(registry, publisher, threads, blobs)
-        app[BLOBS] = blobs
+        app[BLOBS], app[CALLS] = blobs, CallEvents(calls, publisher)
         if settings.demo_seed:
             await registry.seed_demo()
         await start_registry_watch(app, registry)
         if settings.outbound_consumer:
             start_outbound(app, deliverer, max_deliver=settings.outbound_max_deliver,
                            ack_wait_s=policy.max_total_s + 15)
+            start_call_connector(app, CallConnector(registry, calls, ari), ack_wait_s=policy.max_total_s + 15)
         yield
 
     return ctx

@@ -11,15 +11,22 @@ from aiohttp import web
 from libs.core.service import LIFECYCLE
 from libs.messaging import JETSTREAM, start_consumer, watch_kv
 from services.channels.adapters.kv import BUCKET
-from services.channels.handlers import ChannelRegistry, Deliverer
+from services.channels.handlers import CallConnector, ChannelRegistry, Deliverer
 
 OUTBOUND_DURABLE = "channels-outbound"
+VOICE_DURABLE = "channels-voice-assigned"
+DURABLES = {OUTBOUND_DURABLE: "OUTBOUND", VOICE_DURABLE: "CONVERSATIONS"}
 
 
 def start_outbound(app: web.Application, deliverer: Deliverer, *, max_deliver: int,
                    ack_wait_s: float) -> None:
     start_consumer(app, stream="OUTBOUND", durable=OUTBOUND_DURABLE, handler=deliverer.handle,
                    filter_subject="sb.outbound.>", max_deliver=max_deliver, ack_wait_s=ack_wait_s)
+
+
+def start_call_connector(app: web.Application, connector: CallConnector, *, ack_wait_s: float) -> None:
+    start_consumer(app, stream="CONVERSATIONS", durable=VOICE_DURABLE, handler=connector.handle,
+                   filter_subject="sb.conv.assigned.>", ack_wait_s=ack_wait_s)
 
 
 async def start_registry_watch(app: web.Application, registry: ChannelRegistry) -> None:

@@ -9,14 +9,27 @@ from typing import Any, Protocol
 
 from nats.js import JetStreamContext
 
-from libs.contracts import Contract, DeliveryStatus, InboundMessage, OutboundMessage, new_id
+from libs.contracts import (
+    Contract,
+    ConversationAssigned,
+    DeliveryStatus,
+    InboundMessage,
+    OutboundMessage,
+    new_id,
+)
 from libs.core import demo
 from libs.core.errors import Invalid, NotFound, Transient
 from libs.core.logging import get_logger
 from libs.messaging import publish_many
 from services.channels.adapters.blobs import BlobStore
 from services.channels.adapters.kv import SnapshotPublisher
-from services.channels.adapters.postgres import ChannelRepository, DeliveryRepository, EmailThreadRepository
+from services.channels.adapters.postgres import (
+    ChannelRepository,
+    DeliveryRepository,
+    EmailThreadRepository,
+    VoiceCallRepository,
+)
+from services.channels.adapters.providers.ari import AriOriginator
 from services.channels.domain import email
 from services.channels.domain.channels import Channel, apply_update, parse_create
 
@@ -266,3 +279,45 @@ class EmailIngest:
             items.append(email.to_inbound(ch.id, mail, [*media, *html]))
         await self.publisher.publish(items)
         return items
+
+
+class CallEvents:
+    """Call events from the voice webhook: the call's stage is recorded, then the events are published."""
+
+    def __init__(self, calls: VoiceCallRepository, publisher: Publisher) -> None:
+        self.calls = calls
+        self.publisher = publisher
+
+    async def ingest(self, items: list[InboundMessage]) -> dict[str, int]:
+        """Raises: Transient (PostgreSQL or JetStream unavailable; the provider retries)."""
+        rows = [(i.channel_id, i.extra["call_id"], i.contact_address, i.extra["call_event"]) for i in items]
+        if rows:
+            try:
+                await self.calls.record(rows)
+            except Exception as exc:
+                raise Transient(f"could not record the call: {type(exc).__name__}") from exc
+        return await self.publisher.publish(items)
+
+
+class CallConnector:
+    """When the router assigns a voice conversation, ask the phone system to connect the caller's call in
+    progress to the agent's extension."""
+
+    def __init__(self, registry: ChannelRegistry, calls: VoiceCallRepository, ari: AriOriginator) -> None:
+        self.registry = registry
+        self.calls = calls
+        self.ari = ari
+
+    async def handle(self, event: Contract) -> None:
+        if not isinstance(event, ConversationAssigned) or event.channel_type != "voice" or not event.agent_id:
+            return
+        ch = self.registry.cached(event.channel_id)
+        if ch is None:
+            log.info("assigned_call_unknown_channel", channel_id=event.channel_id)
+            return
+        call_id = await self.calls.active_call(ch.id, event.contact_address)
+        if call_id is None:
+            log.info("assigned_call_not_in_progress", channel_id=ch.id, conversation_id=event.conversation_id)
+            return
+        endpoint = await self.ari.connect_to_agent(ch, call_id, event.agent_id)
+        log.info("call_connected_to_agent", call_id=call_id, agent_id=event.agent_id, endpoint=endpoint)

@@ -15,15 +15,16 @@ from libs.core.service import SETTINGS, read_json
 from libs.messaging import JETSTREAM
 from services.channels.adapters.blobs import BlobStore
 from services.channels.adapters.dead_letters import read_dead_letters
-from services.channels.consumers import OUTBOUND_DURABLE
+from services.channels.consumers import DURABLES, OUTBOUND_DURABLE
 from services.channels.domain import instagram, sms, voice, whatsapp
 from services.channels.domain.channels import Channel
 from services.channels.domain.common import guarded
 from services.channels.domain.signatures import meta_signature_ok, twilio_signature_ok
-from services.channels.handlers import ChannelRegistry, Publisher
+from services.channels.handlers import CallEvents, ChannelRegistry, Publisher
 
 REGISTRY = web.AppKey("registry", ChannelRegistry)
 BLOBS = web.AppKey("blobs", BlobStore)
+CALLS = web.AppKey("calls", CallEvents)
 PUBLISHER = web.AppKey("publisher", Publisher)
 
 Parser = Callable[[str, Any], list[Contract]]
@@ -61,11 +62,14 @@ async def delete_channel(request: web.Request) -> web.Response:
 
 
 async def dead_letters(request: web.Request) -> web.Response:
-    """``GET /dead-letters?channel_id=&limit=``: outbound commands that could not be delivered, with why."""
+    """``GET /dead-letters?consumer=&channel_id=&limit=``: what a consumer of this service gave up on, and why."""
     raw_limit = request.query.get("limit", "50")
     if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= 500:
         raise Invalid("limit must be 1..500", field="limit")
-    items = await read_dead_letters(request.app[JETSTREAM], "OUTBOUND", OUTBOUND_DURABLE,
+    consumer = request.query.get("consumer", OUTBOUND_DURABLE)
+    if consumer not in DURABLES:
+        raise Invalid(f"consumer must be one of {sorted(DURABLES)}", field="consumer")
+    items = await read_dead_letters(request.app[JETSTREAM], DURABLES[consumer], consumer,
                                     channel_id=request.query.get("channel_id"), limit=int(raw_limit))
     return web.json_response({"items": items})
 
@@ -187,10 +191,11 @@ async def voice_event(request: web.Request) -> web.Response:
         raw = await request.read()
         if not meta_signature_ok(ch.secret("app_secret"), raw, request.headers.get("X-Hub-Signature-256")):
             raise Unauthorized("missing or bad X-Hub-Signature-256", field="X-Hub-Signature-256")
-        items: list[Contract] = list(guarded(voice.parse_ari, ch.id, parse_json(raw)))
-        return await accepted(request, items)
+        events = guarded(voice.parse_ari, ch.id, parse_json(raw))
+        return web.json_response({"status": "accepted", **await request.app[CALLS].ingest(events)})
     event = guarded(voice.parse_twilio, ch.id, await twilio_form(request, ch))
-    return await twiml_accepted(request, [event] if event else [])
+    await request.app[CALLS].ingest([event] if event else [])
+    return web.Response(text=TWIML_EMPTY, content_type="text/xml")
 
 
 def setup_routes(app: web.Application) -> None:

@@ -13,7 +13,7 @@ from urllib.parse import parse_qsl
 import pytest
 from aiohttp import web
 
-from libs.contracts import OutboundMessage
+from libs.contracts import ConversationAssigned, OutboundMessage
 from libs.messaging import publish
 
 ARI = Path("/work/shared/fixtures/providers/asterisk")
@@ -108,3 +108,40 @@ async def test_click_to_call_originates_through_ari(channels, voice_channel, ari
     assert req["headers"]["Authorization"] == "Basic " + base64.b64encode(f"sb:{TOKEN}".encode()).decode()
     [(_, st)] = await streams.wait_read("CONVERSATIONS", f"sb.conv.status.{voice_channel}")
     assert st["status"] == "sent" and st["provider_message_id"] == f"sb-{cmd.id}"
+
+
+async def test_an_assigned_call_is_connected_to_the_agents_extension(channels, ari_peer, nats_js, unique):
+    cid = f"voice-a-{unique}"
+    resp = await channels.post("/channels", json={
+        "id": cid, "type": "voice", "app_secret": SECRET, "auth_token": TOKEN, "base_url": ari_peer.url,
+        "config": {"agent_extensions": {"agent-ana": "2001"}}})
+    assert resp.status == 201, await resp.text()
+    ring = json.loads((ARI / "ari_stasis_start_ring.cgrates.json").read_bytes())
+    ring["channel"]["id"] = call_id = f"{unique}.6"
+    body = json.dumps(ring).encode()
+    assert (await channels.post(f"/webhooks/voice/{cid}", data=body, headers=hub_sign(body))).status == 200
+    await publish(nats_js[1], ConversationAssigned(conversation_id=f"conv-{unique}", channel_id=cid,
+                                                   channel_type="voice", contact_address="1001",
+                                                   agent_id="agent-ana", seq=2))
+    [req] = await ari_peer.wait_for(1)
+    assert req["path"] == f"/ari/channels/{call_id}/redirect" and req["query"] == {"endpoint": "PJSIP/2001"}
+    assert req["headers"]["Authorization"] == "Basic " + base64.b64encode(f"switchboard:{TOKEN}".encode()).decode()
+
+
+async def test_an_agent_without_extension_is_dead_lettered_with_the_reason(channels, ari_peer, nats_js, streams,
+                                                                          unique):
+    cid = f"voice-b-{unique}"
+    resp = await channels.post("/channels", json={"id": cid, "type": "voice", "app_secret": SECRET,
+                                                  "auth_token": TOKEN, "base_url": ari_peer.url})
+    assert resp.status == 201
+    body = (ARI / "ari_channel_state_change_up.cgrates.json").read_bytes()
+    assert (await channels.post(f"/webhooks/voice/{cid}", data=body, headers=hub_sign(body))).status == 200
+    event = ConversationAssigned(conversation_id=f"conv-{unique}", channel_id=cid, channel_type="voice",
+                                 contact_address="1001", agent_id="agent-bruno", seq=2)
+    await publish(nats_js[1], event)
+    found = await streams.wait_read("DEADLETTER", "sb.dlq.CONVERSATIONS.channels-voice-assigned", 1,
+                                    where=lambda m: m.get("id") == event.id)
+    assert found and "agent agent-bruno has no extension" in found[0][0]["Sb-Dlq-Reason"]
+    resp = await channels.get("/dead-letters", params={"consumer": "channels-voice-assigned", "channel_id": cid})
+    assert [i["message"]["id"] for i in (await resp.json())["items"]] == [event.id]
+    assert ari_peer.requests == []

@@ -129,3 +129,24 @@ class EmailThreadRepository:
             "SELECT subject, refs FROM channels.email_message WHERE channel_id = $1 AND message_id = $2",
             channel_id, message_id)
         return (row["subject"], list(row["refs"])) if row else None
+
+
+class VoiceCallRepository:
+    """The ``channels.voice_call`` table: the latest stage of each call."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+
+    async def record(self, rows: list[tuple[str, str, str, str]]) -> None:
+        """Upsert ``(channel_id, call_id, contact_address, stage)``; a finished call stays finished."""
+        await self.pool.executemany(
+            """INSERT INTO channels.voice_call (channel_id, call_id, contact_address, stage)
+               VALUES ($1, $2, $3, $4)
+               ON CONFLICT (channel_id, call_id) DO UPDATE SET stage = EXCLUDED.stage, updated_at = now()
+               WHERE channels.voice_call.stage NOT IN ('ended', 'missed')""", rows)
+
+    async def active_call(self, channel_id: str, contact_address: str) -> str | None:
+        return await self.pool.fetchval(
+            """SELECT call_id FROM channels.voice_call
+               WHERE channel_id = $1 AND contact_address = $2 AND stage IN ('ringing', 'answered')
+               ORDER BY updated_at DESC LIMIT 1""", channel_id, contact_address)

@@ -45,12 +45,22 @@ class VoiceConfig(BaseModel):
     endpoint_template: str = "PJSIP/{to}"
     caller_id: str | None = None
     timeout_s: int = Field(30, ge=1, le=600)
+    # Where an assigned inbound call is sent: the agent's extension, dialled through this template.
+    agent_extensions: dict[str, str] = Field(default_factory=dict)
+    agent_endpoint_template: str = "PJSIP/{ext}"
 
     @field_validator("endpoint_template")
     @classmethod
     def _has_to(cls, v: str) -> str:
         if "{to}" not in v:
             raise ValueError("must contain {to}")
+        return v
+
+    @field_validator("agent_endpoint_template")
+    @classmethod
+    def _has_ext(cls, v: str) -> str:
+        if "{ext}" not in v:
+            raise ValueError("must contain {ext}")
         return v
 
 

@@ -6,8 +6,13 @@ import aiohttp
 
 from libs.contracts import OutboundMessage
 from libs.core.errors import Invalid
-from services.channels.adapters.providers.http import RetryPolicy, request
+from services.channels.adapters.providers.http import Reply, RetryPolicy, request
 from services.channels.domain.channels import Channel
+
+
+def _ari_error(reply: Reply) -> str:
+    body = reply.json()
+    return str(body["message"]) if isinstance(body, dict) and body.get("message") else reply.text
 
 
 class AriOriginator:
@@ -41,8 +46,28 @@ class AriOriginator:
         reply = await request(self.session, "POST", url, self.policy, params=params,
                               headers={"Authorization": aiohttp.encode_basic_auth(cfg.ari_username, password)})
         if reply.status >= 300:
-            body = reply.json()
-            text = body.get("message") if isinstance(body, dict) and body.get("message") else reply.text
-            raise Invalid(f"ARI refused the origination (HTTP {reply.status}): {text}")
+            raise Invalid(f"ARI refused the origination (HTTP {reply.status}): {_ari_error(reply)}")
         body = reply.json()
         return [str(body.get("id") if isinstance(body, dict) and body.get("id") else params["channelId"])]
+
+    async def connect_to_agent(self, ch: Channel, call_id: str, agent_id: str) -> str:
+        """Redirect a call in progress to the agent's extension (``POST /ari/channels/{id}/redirect``).
+
+        Raises:
+            Invalid: the agent has no extension on this channel, or ARI refused. Transient: ARI kept failing.
+        """
+        cfg = ch.voice_config()
+        ext = cfg.agent_extensions.get(agent_id)
+        if not ext:
+            raise Invalid(f"agent {agent_id} has no extension on channel {ch.id}",
+                          field="config.agent_extensions")
+        password = ch.secret("auth_token")
+        if not password:
+            raise Invalid(f"channel {ch.id} has no ARI password (auth_token)", field="auth_token")
+        endpoint = cfg.agent_endpoint_template.format(ext=ext)
+        url = f"{ch.base_url or self.base_url}/ari/channels/{call_id}/redirect"
+        reply = await request(self.session, "POST", url, self.policy, params={"endpoint": endpoint},
+                              headers={"Authorization": aiohttp.encode_basic_auth(cfg.ari_username, password)})
+        if reply.status >= 300:
+            raise Invalid(f"ARI refused the redirect (HTTP {reply.status}): {_ari_error(reply)}")
+        return endpoint
