@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +23,9 @@ from services.gateway.security import hash_password
 from services.gateway.settings import GatewaySettings
 
 PASSWORD = "test-password-1"
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run"]
 
 
 @dataclass
@@ -162,3 +166,16 @@ def login_as(gw_client: TestClient, gateway: Gateway) -> Callable[[str], Any]:
         return (await login(gw_client, user.username))["access_token"]
 
     return do
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def browser() -> AsyncIterator[Any]:
+    if not os.path.exists(CHROMIUM):
+        pytest.skip("Debian's chromium is missing: run scripts/install-browser.sh")
+    from playwright.async_api import async_playwright
+
+    pw = await async_playwright().start()
+    browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+    yield browser
+    await browser.close()
+    await pw.stop()

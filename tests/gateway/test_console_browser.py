@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import pytest_asyncio
 
 from libs.contracts import CampaignSnapshot, ConversationMessage, ConversationOffered, ConversationQueued, CustomField
 from libs.contracts.campaigns import Typification
@@ -23,23 +21,7 @@ from libs.messaging import publish
 from .conftest import PASSWORD
 
 pytestmark = pytest.mark.browser
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
 ARTIFACTS = Path(os.environ.get("SB_TEST_ARTIFACTS", Path(__file__).resolve().parents[2] / ".data" / "artifacts"))
-
-
-@pytest_asyncio.fixture(scope="session", loop_scope="session")
-async def browser() -> AsyncIterator[Any]:
-    if not os.path.exists(CHROMIUM):
-        pytest.skip("Debian's chromium is missing: run scripts/install-browser.sh")
-    from playwright.async_api import async_playwright
-
-    pw = await async_playwright().start()
-    browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-    yield browser
-    await browser.close()
-    await pw.stop()
 
 
 async def shot(page: Any, name: str) -> None:
@@ -57,15 +39,16 @@ async def eventually(check: Any, what: str) -> Any:
     raise AssertionError(f"never happened: {what}")
 
 
-async def log_in(browser: Any, base: str, username: str) -> tuple[Any, Any]:
+async def log_in(browser: Any, base: str, username: str, password: str = PASSWORD) -> tuple[Any, Any]:
+    """A new browser context logged in to the console, with its live events connected."""
     context = await browser.new_context(viewport={"width": 1400, "height": 900})
-    context.set_default_timeout(10_000)
+    context.set_default_timeout(20_000)
     page = await context.new_page()
     await page.goto(base)
     await page.get_by_test_id("username").fill(username)
-    await page.get_by_test_id("password").fill(PASSWORD)
+    await page.get_by_test_id("password").fill(password)
     await page.get_by_test_id("login-submit").click()
-    await page.get_by_test_id("who").wait_for()
+    await page.locator("#link.up").wait_for()
     return context, page
 
 

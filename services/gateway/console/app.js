@@ -10,6 +10,7 @@ const S = {
   tab: "conversations",
   convs: new Map(),
   offers: new Map(),
+  transferring: new Set(),
   selected: null,
   snapshots: new Map(),
   seq: Number(sessionStorage.getItem("sb.seq") || 0),
@@ -155,8 +156,9 @@ function onEvent(ev) {
       else upsertConv(cid, { ...ev, id: cid, state: "queued" });
       break;
     case "conversation.transferred":
-      if (ev.from_agent_id === me && ev.to_agent_id !== me && S.user.role === "agent") {
-        removeConv(cid); toast(t("transferred"));
+      if (ev.from_agent_id === me && ev.to_agent_id !== me && S.user.role === "agent" && S.convs.has(cid)
+          && !S.transferring.has(cid)) {
+        removeConv(cid); toast(t("transferred")); // moved by someone else (a supervisor)
       }
       break;
     case "conversation.message":
@@ -467,11 +469,12 @@ function transferForm(id, snap, perms) {
         e.preventDefault();
         err.textContent = "";
         const body = kind.value === "campaign" ? { campaign_id: target.value.trim() } : { agent_id: target.value.trim() };
+        S.transferring.add(id);
         try {
           await api("POST", `/conversations/${encodeURIComponent(id)}/transfer`, body);
           toast(t("transferred"));
           if (S.user.role === "agent") removeConv(id);
-        } catch (ex) { err.textContent = ex.message; }
+        } catch (ex) { err.textContent = ex.message; } finally { S.transferring.delete(id); }
       },
     }, kind, target, options, h("button", { type: "submit", "data-testid": "transfer-submit" }, t("do_transfer")), err));
 }
