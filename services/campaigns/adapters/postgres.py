@@ -1,0 +1,336 @@
+"""All SQL of the campaigns service: catalog entities, campaigns and their child rows, changes, conversations."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+import asyncpg
+
+from libs.core.errors import Conflict
+
+# The catalog entities share one shape: a key column, data columns, version and audit columns.
+# Table and column names below are constants of this module, never user input.
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    key: str
+    columns: tuple[str, ...]
+    json_columns: frozenset[str] = frozenset()
+    order: str = "created_at, {key}"
+
+    @property
+    def qualified(self) -> str:
+        return f"campaigns.{self.name}"
+
+
+CLIENTS = Table("clients", "id", ("name", "status"))
+PROJECTS = Table("projects", "id", ("client_id", "name", "status"))
+SCHEDULES = Table("schedules", "id", ("name", "timezone", "always_open", "weekly", "exceptions", "valid_from",
+                                      "valid_until"), frozenset({"weekly", "exceptions"}))
+TYPIFICATIONS = Table("typifications", "id", ("category", "subcategory", "label"),
+                      order="lower(category), lower(coalesce(subcategory, '')), id")
+FIELDS = Table("fields", "key", ("label", "type", "options"), frozenset({"options"}), order="key")
+
+CAMPAIGN_COLUMNS = ("client_id", "project_id", "name", "status", "schedule_id", "out_of_hours",
+                    "inactivity_typification", "inactivity_timeout_s", "transfer_typification",
+                    "ignore_comment_typification", "permissions", "routing", "case_options", "script")
+CAMPAIGN_JSON = frozenset({"out_of_hours", "permissions", "routing", "case_options"})
+_CHANNEL_KEY = re.compile(r"\(channel_id\)=\((?P<channel>[^)]*)\)")
+
+
+def _encode(table_json: frozenset[str], column: str, value: Any) -> Any:
+    return json.dumps(value) if column in table_json else value
+
+
+def record(row: asyncpg.Record | None, json_columns: Iterable[str] = ()) -> dict[str, Any] | None:
+    """A row as a plain dict, JSON columns decoded."""
+    if row is None:
+        return None
+    out = dict(row)
+    for col in json_columns:
+        if isinstance(out.get(col), str):
+            out[col] = json.loads(out[col])
+    return out
+
+
+class Repository:
+    """Queries on one connection; the caller owns the transaction."""
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self.conn = conn
+
+    # ------------------------------------------------------------------------------- catalog entities
+
+    async def insert(self, t: Table, key: str, data: dict[str, Any], actor: str | None) -> dict[str, Any]:
+        cols = [t.key, *t.columns, "created_by", "updated_by"]
+        values = [key, *(_encode(t.json_columns, c, data.get(c)) for c in t.columns), actor, actor]
+        marks = ", ".join(f"${i}::jsonb" if c in t.json_columns else f"${i}" for i, c in enumerate(cols, 1))
+        row = await self.conn.fetchrow(
+            f"INSERT INTO {t.qualified} ({', '.join(cols)}) VALUES ({marks}) RETURNING *", *values)
+        return record(row, t.json_columns)  # type: ignore[return-value]
+
+    async def get(self, t: Table, key: str, *, for_update: bool = False) -> dict[str, Any] | None:
+        lock = " FOR UPDATE" if for_update else ""
+        row = await self.conn.fetchrow(f"SELECT * FROM {t.qualified} WHERE {t.key} = $1{lock}", key)
+        return record(row, t.json_columns)
+
+    async def list(self, t: Table, filters: dict[str, Any], limit: int, offset: int) -> list[dict[str, Any]]:
+        where, args = [], []
+        for col, value in filters.items():
+            if value is not None:
+                args.append(value)
+                where.append(f"{col} = ${len(args)}")
+        sql = f"SELECT * FROM {t.qualified}"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += f" ORDER BY {t.order.format(key=t.key)} LIMIT {int(limit)} OFFSET {int(offset)}"
+        return [record(r, t.json_columns) for r in await self.conn.fetch(sql, *args)]  # type: ignore[misc]
+
+    async def update(self, t: Table, key: str, data: dict[str, Any], actor: str | None) -> dict[str, Any]:
+        sets, args = [], [key, actor]
+        for col in t.columns:
+            if col in data:
+                args.append(_encode(t.json_columns, col, data[col]))
+                sets.append(f"{col} = ${len(args)}" + ("::jsonb" if col in t.json_columns else ""))
+        sets += ["version = version + 1", "updated_at = now()", "updated_by = $2"]
+        row = await self.conn.fetchrow(
+            f"UPDATE {t.qualified} SET {', '.join(sets)} WHERE {t.key} = $1 RETURNING *", *args)
+        return record(row, t.json_columns)  # type: ignore[return-value]
+
+    async def delete(self, t: Table, key: str) -> bool:
+        return (await self.conn.execute(f"DELETE FROM {t.qualified} WHERE {t.key} = $1", key)) != "DELETE 0"
+
+    async def record_change(self, entity: str, entity_id: str, version: int, action: str, actor: str | None,
+                            changes: dict[str, Any]) -> None:
+        await self.conn.execute(
+            "INSERT INTO campaigns.changes (entity, entity_id, version, action, actor, diff)"
+            " VALUES ($1, $2, $3, $4, $5, $6::jsonb)",
+            entity, entity_id, version, action, actor, json.dumps(changes, default=str))
+
+    async def history(self, entity: str, entity_id: str, limit: int = 200) -> list[dict[str, Any]]:
+        rows = await self.conn.fetch(
+            "SELECT version, action, actor, at, diff FROM campaigns.changes WHERE entity = $1 AND entity_id = $2"
+            " ORDER BY seq DESC LIMIT $3", entity, entity_id, limit)
+        return [record(r, ("diff",)) for r in rows]  # type: ignore[misc]
+
+    async def existing(self, t: Table, keys: list[str]) -> set[str]:
+        rows = await self.conn.fetch(f"SELECT {t.key} FROM {t.qualified} WHERE {t.key} = ANY($1::text[])", keys)
+        return {r[0] for r in rows}
+
+    async def typifications(self, ids: list[str]) -> list[dict[str, Any]]:
+        return [dict(r) for r in await self.conn.fetch(
+            "SELECT id, category, subcategory, label FROM campaigns.typifications WHERE id = ANY($1::text[])", ids)]
+
+    async def fields(self, keys: list[str]) -> list[dict[str, Any]]:
+        rows = await self.conn.fetch(
+            "SELECT key, label, type, options FROM campaigns.fields WHERE key = ANY($1::text[])", keys)
+        return [record(r, ("options",)) for r in rows]  # type: ignore[misc]
+
+    async def campaigns_using(self, column: str, value: str) -> list[str]:
+        """Ids of non-archived campaigns whose ``column`` (a constant of the caller) refers to ``value``."""
+        queries = {
+            "schedule_id": "SELECT id FROM campaigns.campaigns WHERE schedule_id = $1",
+            "typification": """SELECT id FROM campaigns.campaigns WHERE $1 IN (inactivity_typification,
+                                   transfer_typification, ignore_comment_typification)
+                               UNION SELECT campaign_id FROM campaigns.campaign_typifications
+                               WHERE typification_id = $1""",
+            "field": "SELECT campaign_id FROM campaigns.campaign_fields WHERE field_key = $1",
+            "project_id": "SELECT id FROM campaigns.campaigns WHERE project_id = $1",
+            "client_id": "SELECT id FROM campaigns.campaigns WHERE client_id = $1",
+        }
+        rows = await self.conn.fetch(
+            f"SELECT u.id FROM ({queries[column]}) u(id) JOIN campaigns.campaigns c ON c.id = u.id"
+            " WHERE c.status <> 'archived' ORDER BY u.id", value)
+        return [r[0] for r in rows]
+
+    # ---------------------------------------------------------------------------------------- campaigns
+
+    async def get_campaign(self, campaign_id: str, *, for_update: bool = False) -> dict[str, Any] | None:
+        lock = " FOR UPDATE" if for_update else ""
+        row = await self.conn.fetchrow(f"SELECT * FROM campaigns.campaigns WHERE id = $1{lock}", campaign_id)
+        return record(row, CAMPAIGN_JSON)
+
+    async def campaign_children(self, campaign_id: str) -> dict[str, Any]:
+        """The child rows of a campaign, shaped as the ``CampaignIn`` fields they hold."""
+        c = self.conn
+        channels = await c.fetch("SELECT channel_id AS id, channel_type AS type FROM campaigns.campaign_channels"
+                                 " WHERE campaign_id = $1 ORDER BY position", campaign_id)
+        typs = await c.fetch("SELECT typification_id FROM campaigns.campaign_typifications WHERE campaign_id = $1"
+                             " ORDER BY position", campaign_id)
+        fields = await c.fetch("SELECT field_key AS key, required, label, integration_key FROM"
+                               " campaigns.campaign_fields WHERE campaign_id = $1 ORDER BY position", campaign_id)
+        members = await c.fetch("SELECT user_id, role FROM campaigns.campaign_members WHERE campaign_id = $1"
+                                " ORDER BY position", campaign_id)
+        tabs = await c.fetch("SELECT name, url_template FROM campaigns.campaign_tabs WHERE campaign_id = $1"
+                             " ORDER BY position", campaign_id)
+        links = await c.fetch("SELECT linked_campaign_id FROM campaigns.campaign_links WHERE campaign_id = $1"
+                              " ORDER BY position", campaign_id)
+        return {
+            "channels": [dict(r) for r in channels],
+            "closing_typifications": [r[0] for r in typs],
+            "custom_fields": [dict(r) for r in fields],
+            "agents": [r["user_id"] for r in members if r["role"] == "agent"],
+            "supervisors": [r["user_id"] for r in members if r["role"] == "supervisor"],
+            "tabs": [dict(r) for r in tabs],
+            "linked_campaigns": [r[0] for r in links],
+        }
+
+    async def insert_campaign(self, campaign_id: str, data: dict[str, Any], actor: str | None) -> None:
+        cols = ["id", *CAMPAIGN_COLUMNS, "created_by", "updated_by"]
+        values = [campaign_id, *(_encode(CAMPAIGN_JSON, c, data[c]) for c in CAMPAIGN_COLUMNS), actor, actor]
+        marks = ", ".join(f"${i}::jsonb" if c in CAMPAIGN_JSON else f"${i}" for i, c in enumerate(cols, 1))
+        await self.conn.execute(f"INSERT INTO campaigns.campaigns ({', '.join(cols)}) VALUES ({marks})", *values)
+
+    async def update_campaign(self, campaign_id: str, data: dict[str, Any], actor: str | None) -> int:
+        sets = [f"{c} = ${i}" + ("::jsonb" if c in CAMPAIGN_JSON else "") for i, c in enumerate(CAMPAIGN_COLUMNS, 3)]
+        values = [_encode(CAMPAIGN_JSON, c, data[c]) for c in CAMPAIGN_COLUMNS]
+        return int(await self.conn.fetchval(
+            f"UPDATE campaigns.campaigns SET {', '.join(sets)}, version = version + 1, updated_at = now(),"
+            " updated_by = $2 WHERE id = $1 RETURNING version", campaign_id, actor, *values))
+
+    async def replace_children(self, campaign_id: str, data: dict[str, Any], active: bool) -> None:
+        """Rewrite every child row of a campaign from its spec."""
+        c = self.conn
+        for table in ("campaign_channels", "campaign_typifications", "campaign_fields", "campaign_members",
+                      "campaign_tabs", "campaign_links"):
+            await c.execute(f"DELETE FROM campaigns.{table} WHERE campaign_id = $1", campaign_id)
+        await c.executemany(
+            "INSERT INTO campaigns.campaign_channels (campaign_id, channel_id, channel_type, position,"
+            " campaign_active) VALUES ($1, $2, $3, $4, $5)",
+            [(campaign_id, ch["id"], ch["type"], i, active) for i, ch in enumerate(data["channels"])])
+        await c.executemany(
+            "INSERT INTO campaigns.campaign_typifications (campaign_id, typification_id, position)"
+            " VALUES ($1, $2, $3)", [(campaign_id, t, i) for i, t in enumerate(data["closing_typifications"])])
+        await c.executemany(
+            "INSERT INTO campaigns.campaign_fields (campaign_id, field_key, required, label, integration_key,"
+            " position) VALUES ($1, $2, $3, $4, $5, $6)",
+            [(campaign_id, f["key"], f["required"], f["label"], f["integration_key"], i)
+             for i, f in enumerate(data["custom_fields"])])
+        members = [(campaign_id, u, "agent", i) for i, u in enumerate(data["agents"])]
+        members += [(campaign_id, u, "supervisor", i) for i, u in enumerate(data["supervisors"])]
+        await c.executemany(
+            "INSERT INTO campaigns.campaign_members (campaign_id, user_id, role, position) VALUES ($1, $2, $3, $4)",
+            members)
+        await c.executemany(
+            "INSERT INTO campaigns.campaign_tabs (campaign_id, position, name, url_template) VALUES ($1, $2, $3, $4)",
+            [(campaign_id, i, t["name"], t["url_template"]) for i, t in enumerate(data["tabs"])])
+        await c.executemany(
+            "INSERT INTO campaigns.campaign_links (campaign_id, linked_campaign_id, position) VALUES ($1, $2, $3)",
+            [(campaign_id, lc, i) for i, lc in enumerate(data["linked_campaigns"])])
+
+    async def set_status(self, campaign_id: str, status: str, actor: str | None) -> int:
+        await self.conn.execute(
+            "UPDATE campaigns.campaign_channels SET campaign_active = $2 WHERE campaign_id = $1",
+            campaign_id, status == "active")
+        return int(await self.conn.fetchval(
+            "UPDATE campaigns.campaigns SET status = $2, version = version + 1, updated_at = now(),"
+            " updated_by = $3 WHERE id = $1 RETURNING version", campaign_id, status, actor))
+
+    async def bump(self, campaign_ids: list[str], actor: str | None) -> dict[str, int]:
+        """A referenced catalog entry changed: every campaign using it gets a new version."""
+        rows = await self.conn.fetch(
+            "UPDATE campaigns.campaigns SET version = version + 1, updated_at = now(), updated_by = $2"
+            " WHERE id = ANY($1::text[]) RETURNING id, version", campaign_ids, actor)
+        return {r["id"]: r["version"] for r in rows}
+
+    async def unlink_everywhere(self, campaign_id: str) -> list[str]:
+        """Remove an archived campaign from other campaigns' linked queues; returns the campaigns touched."""
+        rows = await self.conn.fetch(
+            "DELETE FROM campaigns.campaign_links WHERE linked_campaign_id = $1 RETURNING campaign_id", campaign_id)
+        return sorted({r[0] for r in rows})
+
+    async def channel_owners(self, channel_ids: list[str], campaign_id: str) -> dict[str, str]:
+        """Which other active campaign already serves each of these channels."""
+        rows = await self.conn.fetch(
+            "SELECT channel_id, campaign_id FROM campaigns.campaign_channels WHERE campaign_active"
+            " AND channel_id = ANY($1::text[]) AND campaign_id <> $2", channel_ids, campaign_id)
+        return {r["channel_id"]: r["campaign_id"] for r in rows}
+
+    async def campaign_statuses(self, ids: list[str]) -> dict[str, str]:
+        rows = await self.conn.fetch("SELECT id, status FROM campaigns.campaigns WHERE id = ANY($1::text[])", ids)
+        return {r["id"]: r["status"] for r in rows}
+
+    async def list_campaigns(self, *, status: str | None, client_id: str | None, project_id: str | None,
+                             channel_id: str | None, text: str | None, created_from: date | None,
+                             created_to: date | None, limit: int, offset: int) -> list[dict[str, Any]]:
+        where, args = [], []
+
+        def add(sql: str, value: Any) -> None:
+            args.append(value)
+            where.append(sql.format(n=f"${len(args)}"))
+
+        if status:
+            add("c.status = {n}", status)
+        else:
+            where.append("c.status <> 'archived'")
+        if client_id:
+            add("c.client_id = {n}", client_id)
+        if project_id:
+            add("c.project_id = {n}", project_id)
+        if channel_id:
+            add("EXISTS (SELECT 1 FROM campaigns.campaign_channels l WHERE l.campaign_id = c.id"
+                " AND l.channel_id = {n})", channel_id)
+        if text:
+            add("(c.id = {n} OR c.name ILIKE '%' || {n} || '%')", text)
+        if created_from:
+            add("c.created_at >= {n}::date", created_from)
+        if created_to:
+            add("c.created_at < ({n}::date + 1)", created_to)
+        sql = "SELECT c.id FROM campaigns.campaigns c"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += f" ORDER BY c.created_at, c.id LIMIT {int(limit)} OFFSET {int(offset)}"
+        return [dict(r) for r in await self.conn.fetch(sql, *args)]
+
+    async def unpublished(self) -> list[str]:
+        return [r[0] for r in await self.conn.fetch(
+            "SELECT id FROM campaigns.campaigns WHERE published_version < version ORDER BY id")]
+
+    async def all_campaign_ids(self) -> list[str]:
+        return [r[0] for r in await self.conn.fetch("SELECT id FROM campaigns.campaigns ORDER BY id")]
+
+    async def mark_published(self, campaign_id: str, version: int) -> None:
+        await self.conn.execute(
+            "UPDATE campaigns.campaigns SET published_version = greatest(published_version, $2) WHERE id = $1",
+            campaign_id, version)
+
+    # ------------------------------------------------------------------------------------ conversations
+
+    async def open_conversations(self, campaign_id: str) -> int:
+        return int(await self.conn.fetchval(
+            "SELECT count(*) FROM campaigns.open_conversations WHERE campaign_id = $1 AND NOT closed", campaign_id))
+
+    async def track_conversation(self, conversation_id: str, campaign_id: str | None, seq: int,
+                                 closed: bool) -> None:
+        """Fold one conversation event; an older event (lower seq) than the one seen changes nothing."""
+        await self.conn.execute(
+            """INSERT INTO campaigns.open_conversations (conversation_id, campaign_id, seq, closed)
+               VALUES ($1, $2, $3, $4)
+               ON CONFLICT (conversation_id) DO UPDATE
+               SET campaign_id = coalesce(EXCLUDED.campaign_id, open_conversations.campaign_id),
+                   seq = EXCLUDED.seq, closed = EXCLUDED.closed OR open_conversations.closed, updated_at = now()
+               WHERE EXCLUDED.seq >= open_conversations.seq""",
+            conversation_id, campaign_id, seq, closed)
+
+
+def channel_in_conflict(exc: asyncpg.UniqueViolationError) -> str | None:
+    """The channel a racing writer took first, from the unique index's error detail."""
+    if getattr(exc, "constraint_name", None) != "campaign_channels_one_active":
+        return None
+    m = _CHANNEL_KEY.search(getattr(exc, "detail", "") or "")
+    return m.group("channel") if m else "?"
+
+
+def unique_conflict(exc: asyncpg.UniqueViolationError, what: str, field: str) -> Conflict:
+    return Conflict(f"{field}: another {what} already has this {field}", field=field)
+
+
+def as_datetime(value: Any) -> datetime | None:
+    return value if isinstance(value, datetime) else None

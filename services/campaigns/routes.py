@@ -1,0 +1,226 @@
+"""HTTP API of the campaigns service (internal; the gateway forwards the caller in X-Sb-User / X-Sb-Role)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime
+from typing import Any
+
+from aiohttp import web
+
+from libs.core.errors import Invalid
+from libs.core.service import read_json
+from services.campaigns.domain import Actor
+from services.campaigns.handlers import CampaignsService
+
+SERVICE = web.AppKey("campaigns_service", CampaignsService)
+
+# URL segment -> entity kind, and the query filters each list accepts.
+CATALOG: dict[str, tuple[str, tuple[str, ...]]] = {
+    "clients": ("client", ("status",)),
+    "projects": ("project", ("client_id", "status")),
+    "schedules": ("schedule", ()),
+    "typifications": ("typification", ("category",)),
+    "fields": ("field", ("type",)),
+}
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, default=_default)
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if hasattr(value, "model_dump"):
+        return value.model_dump(mode="json")
+    raise TypeError(f"not JSON serializable: {type(value).__name__}")
+
+
+def respond(data: Any, status: int = 200) -> web.Response:
+    return web.json_response(data, status=status, dumps=_dumps)
+
+
+def actor(request: web.Request) -> Actor:
+    return Actor(user_id=request.headers.get("X-Sb-User") or None,
+                 role=(request.headers.get("X-Sb-Role") or "").strip().lower() or None)
+
+
+def paging(request: web.Request) -> tuple[int, int]:
+    return _int(request, "limit", 100, 1, 500), _int(request, "offset", 0, 0, 10**9)
+
+
+def _int(request: web.Request, name: str, default: int, lo: int, hi: int) -> int:
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise Invalid(f"{name}: {raw!r} is not an integer", field=name) from exc
+    if not lo <= value <= hi:
+        raise Invalid(f"{name}: must be between {lo} and {hi}", field=name)
+    return value
+
+
+def _date(request: web.Request, name: str) -> date | None:
+    raw = request.query.get(name)
+    if not raw:
+        return None
+    try:
+        return date.fromisoformat(raw)
+    except ValueError as exc:
+        raise Invalid(f"{name}: {raw!r} is not a date (YYYY-MM-DD)", field=name) from exc
+
+
+def _instant(request: web.Request, name: str) -> datetime:
+    raw = request.query.get(name)
+    if not raw:
+        return datetime.now(UTC)
+    try:
+        at = datetime.fromisoformat(raw)
+    except ValueError as exc:
+        raise Invalid(f"{name}: {raw!r} is not an ISO 8601 instant", field=name) from exc
+    if at.tzinfo is None:
+        raise Invalid(f"{name}: the instant needs a UTC offset", field=name)
+    return at
+
+
+# -------------------------------------------------------------------------------------- catalog entities
+
+def catalog_routes(segment: str, kind: str, filters: tuple[str, ...]) -> list[web.RouteDef]:
+    async def list_(request: web.Request) -> web.Response:
+        limit, offset = paging(request)
+        found = {f: request.query.get(f) for f in filters}
+        return respond(await request.app[SERVICE].list(kind, found, limit, offset))
+
+    async def create(request: web.Request) -> web.Response:
+        return respond(await request.app[SERVICE].create(kind, await read_json(request), actor(request)), 201)
+
+    async def get(request: web.Request) -> web.Response:
+        return respond(await request.app[SERVICE].get(kind, request.match_info["id"]))
+
+    async def patch(request: web.Request) -> web.Response:
+        body = await read_json(request)
+        return respond(await request.app[SERVICE].update(kind, request.match_info["id"], body, actor(request),
+                                                         replace=False))
+
+    async def put(request: web.Request) -> web.Response:
+        body = await read_json(request)
+        return respond(await request.app[SERVICE].update(kind, request.match_info["id"], body, actor(request),
+                                                         replace=True))
+
+    async def delete(request: web.Request) -> web.Response:
+        await request.app[SERVICE].delete(kind, request.match_info["id"], actor(request))
+        return web.Response(status=204)
+
+    async def history(request: web.Request) -> web.Response:
+        return respond(await request.app[SERVICE].history(kind, request.match_info["id"]))
+
+    base = f"/{segment}"
+    return [
+        web.get(base, list_), web.post(base, create),
+        web.get(base + "/{id}", get), web.patch(base + "/{id}", patch), web.put(base + "/{id}", put),
+        web.delete(base + "/{id}", delete), web.get(base + "/{id}/history", history),
+    ]
+
+
+async def schedule_status(request: web.Request) -> web.Response:
+    """Whether a schedule is open at ``at`` (default now) and when it next opens."""
+    from libs.contracts.schedule import Schedule
+
+    at = _instant(request, "at")
+    row = await request.app[SERVICE].get("schedule", request.match_info["id"])
+    schedule = Schedule.model_validate({k: row[k] for k in Schedule.model_fields})
+    nxt = schedule.next_opening(at)
+    return respond({"at": at, "open": schedule.is_open(at), "next_opening": nxt})
+
+
+async def typification_tree(request: web.Request) -> web.Response:
+    """The typification catalog as categories with their subcategories."""
+    rows = await request.app[SERVICE].list("typification", {}, 10_000, 0)
+    tree: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        node = tree.setdefault(r["category"], {"category": r["category"], "id": None, "subcategories": []})
+        if r["subcategory"] is None:
+            node["id"] = r["id"]
+        else:
+            node["subcategories"].append({"id": r["id"], "subcategory": r["subcategory"], "label": r["label"]})
+    return respond(list(tree.values()))
+
+
+# ----------------------------------------------------------------------------------------------- campaigns
+
+async def list_campaigns(request: web.Request) -> web.Response:
+    limit, offset = paging(request)
+    q = request.query
+    status = q.get("status") or None
+    if status and status not in ("active", "paused", "archived"):
+        raise Invalid("status: must be active, paused or archived", field="status")
+    start, end = _date(request, "from"), _date(request, "to")
+    if start and end and end < start:
+        raise Invalid("to: the end date is before the start date", field="to")
+    return respond(await request.app[SERVICE].list_campaigns(
+        status=status, client_id=q.get("client_id") or None, project_id=q.get("project_id") or None,
+        channel_id=q.get("channel_id") or q.get("channel") or None, text=q.get("campaign") or q.get("q") or None,
+        created_from=start, created_to=end, limit=limit, offset=offset))
+
+
+async def create_campaign(request: web.Request) -> web.Response:
+    return respond(await request.app[SERVICE].create_campaign(await read_json(request), actor(request)), 201)
+
+
+async def get_campaign(request: web.Request) -> web.Response:
+    return respond(await request.app[SERVICE].get_campaign(request.match_info["id"]))
+
+
+async def patch_campaign(request: web.Request) -> web.Response:
+    body = await read_json(request)
+    return respond(await request.app[SERVICE].update_campaign(request.match_info["id"], body, actor(request)))
+
+
+async def put_campaign(request: web.Request) -> web.Response:
+    body = await read_json(request)
+    return respond(await request.app[SERVICE].update_campaign(request.match_info["id"], body, actor(request),
+                                                              replace=True))
+
+
+async def delete_campaign(request: web.Request) -> web.Response:
+    return respond(await request.app[SERVICE].archive_campaign(request.match_info["id"], actor(request)))
+
+
+async def activate_campaign(request: web.Request) -> web.Response:
+    return respond(await request.app[SERVICE].set_campaign_status(request.match_info["id"], "active",
+                                                                  actor(request)))
+
+
+async def deactivate_campaign(request: web.Request) -> web.Response:
+    return respond(await request.app[SERVICE].set_campaign_status(request.match_info["id"], "paused",
+                                                                  actor(request)))
+
+
+async def campaign_snapshot(request: web.Request) -> web.Response:
+    return respond((await request.app[SERVICE].snapshot(request.match_info["id"])).model_dump(mode="json"))
+
+
+async def campaign_history(request: web.Request) -> web.Response:
+    return respond(await request.app[SERVICE].history("campaign", request.match_info["id"]))
+
+
+def routes() -> list[web.RouteDef]:
+    out = [
+        web.get("/typifications/tree", typification_tree),
+        web.get("/schedules/{id}/status", schedule_status),
+    ]
+    for segment, (kind, filters) in CATALOG.items():
+        out += catalog_routes(segment, kind, filters)
+    out += [
+        web.get("/campaigns", list_campaigns), web.post("/campaigns", create_campaign),
+        web.get("/campaigns/{id}", get_campaign), web.patch("/campaigns/{id}", patch_campaign),
+        web.put("/campaigns/{id}", put_campaign), web.delete("/campaigns/{id}", delete_campaign),
+        web.post("/campaigns/{id}/activate", activate_campaign),
+        web.post("/campaigns/{id}/deactivate", deactivate_campaign),
+        web.get("/campaigns/{id}/snapshot", campaign_snapshot),
+        web.get("/campaigns/{id}/history", campaign_history),
+    ]
+    return out
