@@ -104,3 +104,13 @@ async def test_commands_that_cannot_be_sent_are_dead_lettered(channels, wa_out, 
     for cmd, reason in zip(bad, ("not found", "needs text or media", "is whatsapp, not sms"), strict=True):
         found = await streams.wait_read("DEADLETTER", DLQ_SUBJECT, 1, where=lambda m, c=cmd: m.get("id") == c.id)
         assert found and reason in found[0][0]["Sb-Dlq-Reason"]
+
+
+async def test_a_provider_down_for_a_while_delays_but_loses_nothing(channels, wa_out, graph_peer, nats_js, streams):
+    # More failures than one delivery's tries: the command is nak'ed, redelivered later, and sent once.
+    graph_peer.script = [(503, {"error": {"message": "maintenance"}}, {})] * 6
+    cmd = _command(wa_out)
+    await publish(nats_js[1], cmd)
+    found = await streams.wait_read("CONVERSATIONS", f"sb.conv.status.{wa_out}", timeout=30)
+    assert [m["status"] for _, m in found] == ["sent"] and found[0][1]["outbound_id"] == cmd.id
+    assert len(graph_peer.requests) == 7
