@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from libs.contracts import Presence
 from libs.core.errors import Invalid
@@ -16,6 +16,14 @@ class Body(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
     # The field named by an error of a whole-body rule (a model validator).
     BODY_FIELD: ClassVar[str | None] = None
+
+    @field_validator("*")
+    @classmethod
+    def _no_nul(cls, v: Any) -> Any:
+        # PostgreSQL text cannot hold NUL, and no name, reason or message needs one.
+        if isinstance(v, str) and "\x00" in v:
+            raise ValueError("must not contain NUL characters")
+        return v
 
 
 class LoginIn(Body):

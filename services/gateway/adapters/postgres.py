@@ -56,9 +56,13 @@ class UsersRepo:
         self._pool = pool
 
     async def by_username(self, username: str) -> User | None:
+        if "\x00" in username:  # PostgreSQL text cannot hold NUL: no such user
+            return None
         return _user(await self._pool.fetchrow(f"SELECT {_COLUMNS} FROM gateway.users WHERE username = $1", username))
 
     async def by_id(self, user_id: str) -> User | None:
+        if "\x00" in user_id:
+            return None
         return _user(await self._pool.fetchrow(f"SELECT {_COLUMNS} FROM gateway.users WHERE id = $1", user_id))
 
     async def get(self, user_id: str) -> User:
@@ -98,6 +102,8 @@ class UsersRepo:
 
     async def update(self, user_id: str, changes: dict[str, Any]) -> User:
         """Apply ``changes`` (display_name, role, password_hash, active) to one user."""
+        if "\x00" in user_id:
+            raise NotFound(f"user {user_id!r} not found", field="id")
         allowed = ("display_name", "role", "password_hash", "active")
         cols = [c for c in allowed if c in changes]
         if not cols:
