@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import aiohttp
@@ -39,6 +39,7 @@ from services.channels.settings import ChannelsSettings
 from services.channels.smtp import smtp_ctx
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+CleanupCtx = Callable[[web.Application], AsyncIterator[None]]
 HTTP = web.AppKey("http", aiohttp.ClientSession)
 DELIVERER = web.AppKey("deliverer", Deliverer)
 EMAIL_INGEST = web.AppKey("email_ingest", EmailIngest)
@@ -65,7 +66,7 @@ async def _drain(app: web.Application) -> None:
     await app[LIFECYCLE].drain(settings.shutdown_budget_s / 2)
 
 
-def _http_ctx(settings: ChannelsSettings):  # type: ignore[no-untyped-def]
+def _http_ctx(settings: ChannelsSettings) -> CleanupCtx:
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         timeout = aiohttp.ClientTimeout(total=settings.provider_timeout_s)
         async with aiohttp.ClientSession(timeout=timeout, raise_for_status=False) as session:
@@ -75,7 +76,7 @@ def _http_ctx(settings: ChannelsSettings):  # type: ignore[no-untyped-def]
     return ctx
 
 
-def _wiring_ctx(settings: ChannelsSettings):  # type: ignore[no-untyped-def]
+def _wiring_ctx(settings: ChannelsSettings) -> CleanupCtx:
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         pool, js = app[PG_POOL], app[JETSTREAM]
         registry = ChannelRegistry(ChannelRepository(pool), SnapshotPublisher(js))

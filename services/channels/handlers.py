@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from typing import Any, Protocol
 
 from nats.js import JetStreamContext
+from pydantic import SecretStr
 
 from libs.contracts import (
     Contract,
@@ -109,8 +110,9 @@ class ChannelRegistry:
         ch = Channel(id=demo.WHATSAPP_CHANNEL_ID, type="whatsapp", name="Demo WhatsApp",
                      address=f"+{demo.WHATSAPP_PHONE_NUMBER_ID}",
                      phone_number_id=demo.WHATSAPP_PHONE_NUMBER_ID,
-                     app_secret=demo.WHATSAPP_APP_SECRET, verify_token=demo.WHATSAPP_VERIFY_TOKEN,
-                     access_token=demo.WHATSAPP_ACCESS_TOKEN)  # type: ignore[arg-type]
+                     app_secret=SecretStr(demo.WHATSAPP_APP_SECRET),
+                     verify_token=SecretStr(demo.WHATSAPP_VERIFY_TOKEN),
+                     access_token=SecretStr(demo.WHATSAPP_ACCESS_TOKEN))
         async with self.repo.pool.acquire() as conn, conn.transaction():
             await self.repo.insert(conn, ch, if_absent=True)
             stored = await self.repo.get(ch.id, conn)
@@ -173,7 +175,7 @@ class Publisher:
         for item in batch:
             if isinstance(item, DeliveryStatus) and item.provider_message_id and item.outbound_id is None:
                 await self._enrich(item)
-        acks = await publish_many(self.js, batch, timeout=self.timeout_s)  # type: ignore[arg-type]
+        acks = await publish_many(self.js, batch, timeout=self.timeout_s)
         counts = {"messages": 0, "statuses": 0, "duplicates": 0}
         for item, ack in zip(batch, acks, strict=True):
             counts["statuses" if isinstance(item, DeliveryStatus) else "messages"] += 1

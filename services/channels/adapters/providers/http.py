@@ -96,9 +96,10 @@ async def retrying(call: Callable[[], Awaitable[T]], policy: RetryPolicy,
     Raises:
         Transient: it kept failing; the command should be retried later.
     """
+    errors: tuple[type[BaseException], ...] = (RetryableStatus, *retry_on)
     try:
         async for attempt in AsyncRetrying(
-            retry=retry_if_exception_type((RetryableStatus, *retry_on)),
+            retry=retry_if_exception_type(errors),
             stop=stop_after_attempt(policy.attempts) | stop_after_delay(policy.max_total_s),
             wait=_wait(policy),
             reraise=True,
@@ -107,7 +108,7 @@ async def retrying(call: Callable[[], Awaitable[T]], policy: RetryPolicy,
         ):
             with attempt:
                 return await call()
-    except (RetryableStatus, *retry_on) as exc:
+    except errors as exc:
         raise Transient(f"provider kept failing: {type(exc).__name__}: {exc}") from exc
     raise AssertionError("unreachable")
 
