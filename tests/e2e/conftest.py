@@ -1,0 +1,117 @@
+"""End-to-end fixtures: services run as real subprocesses (``python -m services.<name>``) on free ports."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import ClientSession, ClientTimeout, web
+
+from libs.devstack import StackInfo, free_port
+from libs.devstack.sandbox import SENT, create_sandbox
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class ServiceProcess:
+    """One service subprocess with its log captured to a file."""
+
+    def __init__(self, name: str, env: dict[str, str], port: int, log_dir: Path) -> None:
+        self.name, self.env, self.port = name, env, port
+        self.log_path = log_dir / f"{name}-{port}.log"
+        self.proc: asyncio.subprocess.Process | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def start(self, timeout: float = 40.0) -> None:
+        log = self.log_path.open("ab")
+        self.proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", f"services.{self.name}", cwd=ROOT, env=self.env, stdout=log, stderr=log)
+        log.close()
+        async with ClientSession(timeout=ClientTimeout(total=1)) as http:
+            deadline = asyncio.get_running_loop().time() + timeout
+            while asyncio.get_running_loop().time() < deadline:
+                if self.proc.returncode is not None:
+                    break
+                try:
+                    async with http.get(f"{self.url}/readyz") as r:
+                        if r.status == 200:
+                            return
+                except Exception:
+                    pass
+                await asyncio.sleep(0.1)
+        raise RuntimeError(f"{self.name} did not become ready; log:\n{self.log()[-4000:]}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    async def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> int | None:
+        if self.proc is None or self.proc.returncode is not None:
+            return self.proc.returncode if self.proc else None
+        self.proc.send_signal(sig)
+        try:
+            return await asyncio.wait_for(self.proc.wait(), timeout)
+        except TimeoutError:
+            self.proc.kill()
+            return await self.proc.wait()
+
+
+class Platform:
+    """The services of one end-to-end test, sharing the session's real stack."""
+
+    def __init__(self, stack: StackInfo, tmp: Path, graph_url: str) -> None:
+        self.stack, self.tmp = stack, tmp
+        self.ports = {n: free_port() for n in ("gateway", "channels", "router", "scheduler", "campaigns", "crm")}
+        self.env = {**os.environ, **stack.env(), "SB_ENV": "test", "SB_DEMO_SEED": "true",
+                    "SB_CHANNELS_GRAPH_BASE_URL": graph_url, "SB_CHANNELS_SMTP_PORT": str(free_port()),
+                    "SB_CHANNELS_BLOB_DIR": str(tmp / "blobs"), "SB_CRM_BLOB_DIR": str(tmp / "blobs"),
+                    "SB_SHUTDOWN_BUDGET_S": "10", "PYTHONUNBUFFERED": "1"}
+        for name, port in self.ports.items():
+            self.env[f"SB_{name.upper()}_PORT"] = str(port)
+            self.env[f"SB_GATEWAY_{name.upper()}_URL"] = f"http://127.0.0.1:{port}"
+        self.procs: dict[str, ServiceProcess] = {}
+
+    async def start(self, *names: str) -> None:
+        for name in names:
+            proc = ServiceProcess(name, self.env, self.ports[name], self.tmp)
+            self.procs[name] = proc
+            await proc.start()
+
+    def url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.ports[name]}"
+
+    async def stop(self) -> None:
+        await asyncio.gather(*(p.stop() for p in self.procs.values()))
+
+    def logs(self) -> str:
+        return "\n".join(f"==== {n}\n{p.log()[-3000:]}" for n, p in self.procs.items())
+
+
+@pytest.fixture
+async def graph_peer() -> AsyncIterator[tuple[str, list[dict[str, Any]]]]:
+    """A local Graph-API peer that records every send."""
+    app = create_sandbox()
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    yield f"http://127.0.0.1:{port}", app[SENT]
+    await runner.cleanup()
+
+
+@pytest.fixture
+async def platform(stack: StackInfo, tmp_path: Path, graph_peer) -> AsyncIterator[Platform]:
+    os.chmod(tmp_path, 0o755)
+    p = Platform(stack, tmp_path, graph_peer[0])
+    try:
+        yield p
+    finally:
+        await p.stop()
