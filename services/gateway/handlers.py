@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 from urllib.parse import quote
 
 from libs.core import demo
@@ -17,6 +17,7 @@ from services.gateway.adapters.upstream import Upstream
 from services.gateway.domain import (
     CampaignDirectory,
     Principal,
+    Role,
     can_manage_conversation,
     can_view_conversation,
     has_emoji,
@@ -322,7 +323,7 @@ async def seed_demo_users(users: UsersRepo) -> list[str]:
                 id=user_id,
                 username=username,
                 display_name=username.capitalize(),
-                role=role,
+                role=cast(Role, role),
                 password_hash=digest,
                 if_absent=True,
             )
