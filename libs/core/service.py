@@ -128,7 +128,14 @@ def create_base_app(settings: ServiceSettings, *, client_max_size: int = 4 * 102
     app[LIFECYCLE] = Lifecycle()
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/readyz", _readyz)
+    app.on_shutdown.append(_drain_on_shutdown)
     return app
+
+
+async def _drain_on_shutdown(app: web.Application) -> None:
+    # `serve` drains before cleanup; this covers runners that don't (test servers, embedding apps), so
+    # consumers always stop before the cleanup contexts close NATS under them.
+    await app[LIFECYCLE].drain(app[SETTINGS].shutdown_budget_s / 2)
 
 
 async def serve(app: web.Application, host: str, port: int, budget_s: float) -> None:

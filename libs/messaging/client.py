@@ -113,7 +113,7 @@ async def watch_kv(
         while not stop.is_set():
             try:
                 entry = await watcher.updates(timeout=1.0)
-            except NatsTimeout:
+            except (NatsTimeout, TimeoutError):
                 continue
             if entry is None:
                 if ready is not None:

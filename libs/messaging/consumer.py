@@ -102,7 +102,7 @@ async def run_consumer(
         while not stop.is_set():
             try:
                 msgs = await sub.fetch(batch, timeout=1.0)
-            except NatsTimeout:
+            except (NatsTimeout, TimeoutError):  # nothing to fetch this second
                 continue
             except Exception as exc:  # connection hiccup: back off, never spin
                 if stop.is_set():
