@@ -7,7 +7,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from libs.core.service import create_base_app
+from libs.core.service import LIFECYCLE, create_base_app
 from libs.messaging import JETSTREAM, NATS_CONN, nats_ctx
 from libs.storage import PG_POOL, pg_pool_ctx
 from services.crm import consumers
@@ -15,7 +15,9 @@ from services.crm.adapters.blobs import FilesystemBlobStore
 from services.crm.adapters.campaigns import CampaignCache
 from services.crm.adapters.publisher import Publisher
 from services.crm.handlers import Crm
-from services.crm.routes import CRM, accounts, calls, cases, contacts, tickets
+from services.crm.handlers import processes as process_handlers
+from services.crm.routes import CRM, accounts, calls, cases, contacts, processes, tickets
+from services.crm.routes.processes import RUNNER
 from services.crm.settings import CrmSettings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -31,6 +33,7 @@ def create_app(settings: CrmSettings) -> web.Application:
     cases.setup(app)
     tickets.setup(app)
     calls.setup(app)
+    processes.setup(app)
     return app
 
 
@@ -40,6 +43,11 @@ def _crm_ctx(settings: CrmSettings):  # type: ignore[no-untyped-def]
                   publisher=Publisher(app[NATS_CONN], app[JETSTREAM]), blobs=FilesystemBlobStore(settings.blob_dir))
         app[CRM] = crm
         consumers.start(app, crm)
+        if settings.run_jobs:
+            runner = process_handlers.runner(crm)
+            app[RUNNER] = runner
+            lc = app[LIFECYCLE]
+            lc.spawn(runner.run_forever(lc.stopping), name="jobs:runner")
         yield
 
     return ctx

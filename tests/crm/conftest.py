@@ -102,3 +102,56 @@ class Helpers:
 @pytest_asyncio.fixture(loop_scope="session")
 async def h(js, crm) -> Helpers:
     return Helpers(js, crm)
+
+
+class Jobs:
+    """Upload files, run bulk processes to the end, and read their outcome files."""
+
+    def __init__(self, client: TestClient, h: Helpers) -> None:
+        self.client = client
+        self.h = h
+
+    async def upload(self, filename: str, data: bytes, **params: str) -> Any:
+        resp = await self.client.post("/imports", params={"filename": filename, **params}, data=data,
+                                      headers={"Content-Type": "application/octet-stream", "X-User-Id": "sofia",
+                                               "X-User-Role": "supervisor"})
+        return resp
+
+    async def uploaded(self, filename: str, data: bytes, **params: str) -> dict[str, Any]:
+        resp = await self.upload(filename, data, **params)
+        assert resp.status == 201, await resp.text()
+        return await resp.json()
+
+    async def start(self, kind: str, params: dict[str, Any], upload_id: str | None = None, *,
+                    dry_run: bool = False, user: str = "sofia", role: str = "supervisor") -> Any:
+        body: dict[str, Any] = {"kind": kind, "params": params, "dry_run": dry_run}
+        if upload_id:
+            body["upload_id"] = upload_id
+        return await self.client.post("/processes", json=body, headers={"X-User-Id": user, "X-User-Role": role})
+
+    async def run(self, kind: str, params: dict[str, Any], upload_id: str | None = None, **kw: Any
+                  ) -> dict[str, Any]:
+        resp = await self.start(kind, params, upload_id, **kw)
+        assert resp.status == 202, await resp.text()
+        job = await resp.json()
+        return await self.finished(job["id"])
+
+    async def finished(self, job_id: str, timeout: float = 30.0) -> dict[str, Any]:
+        async def done() -> Any:
+            job = await (await self.client.get(f"/processes/{job_id}")).json()
+            return job if job["status"] in ("succeeded", "failed", "cancelled") else None
+
+        return await self.h.eventually(done, timeout)
+
+    async def outcome(self, job_id: str) -> list[dict[str, str]]:
+        import csv
+        import io
+
+        resp = await self.client.get(f"/processes/{job_id}/outcome", params={"format": "csv"})
+        assert resp.status == 200
+        return list(csv.DictReader(io.StringIO((await resp.read()).decode("utf-8-sig"))))
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def jobs(client, h) -> Jobs:
+    return Jobs(client, h)

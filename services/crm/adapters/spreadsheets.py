@@ -1,20 +1,23 @@
-"""CSV and XLSX files: streamed writing for exports and outcome files."""
+"""CSV and XLSX files: streamed writing for exports and outcome files, chunked reading of uploads."""
 
 from __future__ import annotations
 
 import csv
 import io
+import itertools
 import math
 import zipfile
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
 from xml.sax.saxutils import escape as xml_escape
 
+from openpyxl import load_workbook
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+from openpyxl.utils.exceptions import InvalidFileException
 
+from libs.core.errors import Invalid
 from services.crm.domain.exports import cell
 
-CSV_FLUSH_ROWS = 1000
 FILE_CHUNK = 256 * 1024
 MEDIA_TYPES = {"csv": "text/csv; charset=utf-8",
                "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
@@ -140,3 +143,89 @@ async def xlsx_chunks(header: Sequence[str], batches: AsyncIterator[Sequence[Seq
 def chunks_for(fmt: str, header: Sequence[str], batches: AsyncIterator[Sequence[Sequence[Any]]],
                title: str = "export") -> AsyncIterator[bytes]:
     return csv_chunks(header, batches) if fmt == "csv" else xlsx_chunks(header, batches, title)
+
+
+# --- reading uploads ----------------------------------------------------------------------------------
+
+
+class RowReader:
+    """Rows of an uploaded CSV or XLSX file, read in chunks (synchronously: call it in a thread).
+
+    Row numbers are the file's: the header is row 1. Memory stays bounded whatever the file's size.
+    """
+
+    def __init__(self, path: str, fmt: str, encoding: str | None = None, delimiter: str | None = None) -> None:
+        self.path, self.fmt, self.encoding, self.delimiter = path, fmt, encoding, delimiter
+        self._rows: Iterator[list[Any]] | None = None
+        self._close: Any = None
+        self.row_no = 0
+
+    def _open(self) -> Iterator[list[Any]]:
+        if self.fmt == "csv":
+            fh = open(self.path, encoding=self.encoding or "utf-8", newline="", errors="strict")
+            self._close = fh.close
+            return csv.reader(fh, delimiter=self.delimiter or ",")
+        fh = open(self.path, "rb")  # a file object: openpyxl would judge a path by its extension
+        try:
+            wb = load_workbook(fh, read_only=True, data_only=True)
+        except (zipfile.BadZipFile, KeyError, OSError, InvalidFileException, ValueError) as exc:
+            fh.close()
+            raise Invalid(f"not a valid XLSX workbook: {exc}", field="file") from None
+
+        def close() -> None:
+            wb.close()
+            fh.close()
+
+        self._close = close
+        if not wb.worksheets:
+            raise Invalid("the workbook has no sheet", field="file")
+        return (list(r) for r in wb.worksheets[0].iter_rows(values_only=True))
+
+    def chunk(self, size: int) -> list[tuple[int, list[Any]]]:
+        """The next ``size`` rows as ``(row number, values)``; empty at the end."""
+        if self._rows is None:
+            self._rows = self._open()
+        out: list[tuple[int, list[Any]]] = []
+        try:
+            for values in itertools.islice(self._rows, size):
+                self.row_no += 1
+                out.append((self.row_no, values))
+        except UnicodeDecodeError as exc:
+            raise Invalid(f"after row {self.row_no}: the file is not valid {self.encoding} text ({exc.reason})",
+                          field="encoding") from None
+        except csv.Error as exc:
+            raise Invalid(f"row {self.row_no + 1}: {exc}", field="file") from None
+        except (zipfile.BadZipFile, KeyError, ValueError) as exc:
+            raise Invalid(f"row {self.row_no + 1}: the workbook is damaged ({exc})", field="file") from None
+        return out
+
+    def skip_to(self, row_no: int, size: int = 10_000) -> None:
+        """Move past the rows up to ``row_no`` (resuming a job)."""
+        while self.row_no < row_no and self.chunk(min(size, row_no - self.row_no)):
+            pass
+
+    def close(self) -> None:
+        if self._close is not None:
+            self._close()
+            self._close = None
+
+
+def estimate_rows(path: str, fmt: str) -> int | None:
+    """Data rows of a file without parsing it: newlines for CSV, the sheet's dimension for XLSX."""
+    if fmt == "csv":
+        count, last = 0, b"\n"
+        with open(path, "rb") as fh:
+            while block := fh.read(1024 * 1024):
+                count += block.count(b"\n")
+                last = block[-1:]
+        return max(0, count + (last != b"\n") - 1)
+    try:
+        with open(path, "rb") as fh:
+            wb = load_workbook(fh, read_only=True)
+            try:
+                rows = wb.worksheets[0].max_row if wb.worksheets else 0
+            finally:
+                wb.close()
+    except Exception:
+        return None
+    return max(0, rows - 1) if rows else None

@@ -152,33 +152,40 @@ def snapshot_of(crm: Crm, campaign_id: str | None) -> CampaignSnapshot:
     return snapshot
 
 
-async def close(crm: Crm, conversation_id: str, body: Any, actor: Actor, *, source: str = "crm"
-                ) -> dict[str, Any]:
+async def close(crm: Crm, conversation_id: str, body: Any, actor: Actor) -> dict[str, Any]:
     """Close a conversation with a typification through the campaign's rules, record who and when, and
     ask the router to close it (``CloseConversation``). Nothing is written when a rule fails."""
     data = parse_model(CloseIn, body)
     async with crm.pool.acquire() as conn, conn.transaction():
-        conv = await repo.get(conn, conversation_id, for_update=True)
-        if conv is None:
-            raise NotFound(f"conversation {conversation_id} not found", field="conversation_id")
-        if conv["status"] == "closed":
-            raise Conflict(f"conversation {conversation_id} is already closed", field="conversation_id")
-        snapshot = snapshot_of(crm, conv["campaign_id"])
-        replied = await repo.count_outbound(conn, conversation_id) > 0
-        check_closure(snapshot, actor_id=actor.id, role=actor.role, assigned=conv["agent_id"],
-                      typification_id=data.typification_id, fields=data.fields, replied=replied)
-        now = utcnow()
-        await repo.insert_closure(conn, conversation_id=conversation_id, campaign_id=conv["campaign_id"],
-                                  typification_id=data.typification_id, fields=data.fields, reason=source,
-                                  closed_by=actor.id, closed_at=now, source=source)
-        await repo.mark_closed(conn, conversation_id, now)
-        if conv["contact_id"]:
-            await contacts_repo.touch_activity(conn, conv["contact_id"], now, data.typification_id)
-        # Published before commit: if the router cannot be told, nothing is recorded either.
-        await crm.publisher.publish(CloseConversation(
-            agent_id=conv["agent_id"] or actor.id, conversation_id=conversation_id,
-            typification_id=data.typification_id, fields=data.fields))
+        await close_in(crm, conn, conversation_id, data, actor, source="crm")
     return await get_conversation(crm, conversation_id)
+
+
+async def close_in(crm: Crm, conn: Conn, conversation_id: str, data: CloseIn, actor: Actor, *, source: str,
+                   publish: bool = True) -> None:
+    """The closure inside the caller's transaction (a mass close runs one per row, in a savepoint)."""
+    conv = await repo.get(conn, conversation_id, for_update=True)
+    if conv is None:
+        raise NotFound(f"conversation {conversation_id} not found", field="conversation_id")
+    if conv["status"] == "closed":
+        raise Conflict(f"conversation {conversation_id} is already closed", field="conversation_id")
+    snapshot = snapshot_of(crm, conv["campaign_id"])
+    replied = await repo.count_outbound(conn, conversation_id) > 0
+    check_closure(snapshot, actor_id=actor.id, role=actor.role, assigned=conv["agent_id"],
+                  typification_id=data.typification_id, fields=data.fields, replied=replied)
+    now = utcnow()
+    await repo.insert_closure(conn, conversation_id=conversation_id, campaign_id=conv["campaign_id"],
+                              typification_id=data.typification_id, fields=data.fields, reason=source,
+                              closed_by=actor.id, closed_at=now, source=source)
+    await repo.mark_closed(conn, conversation_id, now)
+    if conv["contact_id"]:
+        await contacts_repo.touch_activity(conn, conv["contact_id"], now, data.typification_id)
+    if not publish:
+        return
+    # Published before commit: if the router cannot be told, nothing is recorded either.
+    await crm.publisher.publish(CloseConversation(
+        agent_id=conv["agent_id"] or actor.id, conversation_id=conversation_id,
+        typification_id=data.typification_id, fields=data.fields))
 
 
 async def search(crm: Crm, *, contact_id: str | None, campaign_id: str | None, agent_id: str | None,

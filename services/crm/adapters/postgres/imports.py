@@ -1,0 +1,175 @@
+"""Set-based statements of the imports: lookups, inserts and updates of a whole chunk at once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from services.crm.adapters.postgres.base import Conn, as_dicts, dumps
+
+TAG_SEP = "\x1f"
+
+
+async def contacts_by(conn: Conn, key: str, values: list[str]) -> dict[str, list[str]]:
+    """Contact ids by a key's value: ``document``, ``phone``, ``email``, ``name`` or ``custom.<field>``."""
+    if not values:
+        return {}
+    if key in ("phone", "email"):
+        rows = await conn.fetch("SELECT value AS v, contact_id AS id FROM crm.contact_addresses "
+                                "WHERE kind = $1 AND network = '' AND value = ANY($2::text[])", key, values)
+    elif key == "document":
+        rows = await conn.fetch("SELECT document AS v, id FROM crm.contacts WHERE document = ANY($1::text[])", values)
+    elif key == "name":
+        rows = await conn.fetch("SELECT lower(name) AS v, id FROM crm.contacts WHERE lower(name) = ANY($1::text[])",
+                                [v.lower() for v in values])
+    else:
+        field = key.removeprefix("custom.")
+        rows = await conn.fetch("SELECT custom->>$1 AS v, id FROM crm.contacts WHERE custom->>$1 = ANY($2::text[])",
+                                field, values)
+    out: dict[str, list[str]] = {}
+    for r in rows:
+        out.setdefault(r["v"], []).append(r["id"])
+    return out
+
+
+async def accounts_by_number(conn: Conn, campaign_id: str, numbers: list[str]) -> dict[str, tuple[str, str]]:
+    rows = await conn.fetch("SELECT number, id, contact_id FROM crm.accounts WHERE campaign_id = $1 "
+                            "AND number = ANY($2::text[])", campaign_id, numbers)
+    return {r["number"]: (r["id"], r["contact_id"]) for r in rows}
+
+
+async def contacts_brief(conn: Conn, ids: list[str]) -> dict[str, dict[str, Any]]:
+    rows = await conn.fetch(
+        "SELECT id, name, document, company, assigned_user, custom, tags, "
+        "(SELECT coalesce(array_agg(a.value ORDER BY a.position), '{}') FROM crm.contact_addresses a "
+        " WHERE a.contact_id = c.id AND a.kind = 'phone') AS phones, "
+        "(SELECT coalesce(array_agg(a.value ORDER BY a.position), '{}') FROM crm.contact_addresses a "
+        " WHERE a.contact_id = c.id AND a.kind = 'email') AS emails "
+        "FROM crm.contacts c WHERE id = ANY($1::text[])", ids)
+    return {r["id"]: r for r in as_dicts(rows, ("custom",))}
+
+
+async def members_of_batch(conn: Conn, batch_id: str, ids: list[str]) -> set[str]:
+    rows = await conn.fetch("SELECT contact_id FROM crm.batch_members WHERE batch_id = $1 "
+                            "AND contact_id = ANY($2::text[])", batch_id, ids)
+    return {r["contact_id"] for r in rows}
+
+
+async def insert_contacts(conn: Conn, rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    await conn.execute(
+        "INSERT INTO crm.contacts (id, name, document, company, assigned_user, custom, tags) "
+        "SELECT i, n, d, c, u, j::jsonb, CASE WHEN t = '' THEN '{}'::text[] ELSE string_to_array(t, $8) END "
+        "FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[]) "
+        "AS x(i, n, d, c, u, j, t)",
+        [r["id"] for r in rows], [r.get("name") or "" for r in rows], [r.get("document") for r in rows],
+        [r.get("company") for r in rows], [r.get("assigned_user") for r in rows],
+        [dumps(r.get("custom") or {}) for r in rows], [TAG_SEP.join(r.get("tags") or []) for r in rows], TAG_SEP)
+
+
+async def update_contacts(conn: Conn, rows: list[dict[str, Any]]) -> None:
+    """Set name, document, company, assigned user, custom fields and tags of existing contacts."""
+    if not rows:
+        return
+    await conn.execute(
+        "UPDATE crm.contacts c SET name = x.n, document = x.d, company = x.c, assigned_user = x.u, "
+        "custom = x.j::jsonb, tags = CASE WHEN x.t = '' THEN '{}'::text[] ELSE string_to_array(x.t, $8) END, "
+        "updated_at = now() "
+        "FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[]) "
+        "AS x(i, n, d, c, u, j, t) WHERE c.id = x.i",
+        [r["id"] for r in rows], [r.get("name") or "" for r in rows], [r.get("document") for r in rows],
+        [r.get("company") for r in rows], [r.get("assigned_user") for r in rows],
+        [dumps(r.get("custom") or {}) for r in rows], [TAG_SEP.join(r.get("tags") or []) for r in rows], TAG_SEP)
+
+
+async def add_addresses(conn: Conn, rows: list[tuple[str, str, str, str]]) -> None:
+    """``(contact_id, kind, value, raw)`` rows, appended after the contact's existing ones."""
+    if not rows:
+        return
+    await conn.execute(
+        "INSERT INTO crm.contact_addresses (contact_id, kind, network, value, raw, position) "
+        "SELECT c, k, '', v, r, (row_number() OVER (PARTITION BY c, k ORDER BY o))::int + coalesce("
+        "(SELECT max(position) FROM crm.contact_addresses a WHERE a.contact_id = c AND a.kind = k), -1) "
+        "FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) WITH ORDINALITY AS x(c, k, v, r, o) "
+        "ON CONFLICT DO NOTHING",
+        [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows], [r[3] for r in rows])
+
+
+async def upsert_accounts(conn: Conn, campaign_id: str, job_id: str, rows: list[dict[str, Any]]) -> None:
+    """Insert accounts, or update those of the same number (the caller made sure they are the contact's)."""
+    if not rows:
+        return
+    await conn.execute(
+        "INSERT INTO crm.accounts AS a (id, contact_id, campaign_id, number, product, fields, assigned_user, "
+        "import_job_id) SELECT i, c, $1, n, p, f::jsonb, u, $2 "
+        "FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[]) AS x(i, c, n, p, f, u) "
+        "ON CONFLICT (campaign_id, number) DO UPDATE SET product = coalesce(EXCLUDED.product, a.product), "
+        "fields = a.fields || EXCLUDED.fields, assigned_user = coalesce(EXCLUDED.assigned_user, a.assigned_user), "
+        "import_job_id = EXCLUDED.import_job_id, updated_at = now()",
+        campaign_id, job_id, [r["id"] for r in rows], [r["contact_id"] for r in rows], [r["number"] for r in rows],
+        [r.get("product") for r in rows], [dumps(r.get("fields") or {}) for r in rows],
+        [r.get("assigned_user") for r in rows])
+
+
+async def insert_cases(conn: Conn, campaign_id: str, job_id: str, actor: str, rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    await conn.execute(
+        "WITH made AS (INSERT INTO crm.cases (id, campaign_id, contact_id, account_id, priority, assigned_user, "
+        "import_job_id) SELECT i, $1, c, (SELECT id FROM crm.accounts WHERE campaign_id = $1 AND number = n), p, u, $2 "
+        "FROM unnest($3::text[], $4::text[], $5::text[], $6::smallint[], $7::text[]) AS x(i, c, n, p, u) "
+        "RETURNING id) "
+        "INSERT INTO crm.case_events (case_id, kind, actor, data) SELECT id, 'created', $8, "
+        "jsonb_build_object('job_id', $2::text) FROM made",
+        campaign_id, job_id, [r["id"] for r in rows], [r["contact_id"] for r in rows], [r["number"] for r in rows],
+        [r["priority"] for r in rows], [r.get("assigned_user") for r in rows], actor)
+
+
+async def add_to_groups(conn: Conn, contact_ids: list[str], batch_id: str | None, list_id: str | None) -> None:
+    if not contact_ids:
+        return
+    if batch_id:
+        await conn.execute("INSERT INTO crm.batch_members (batch_id, contact_id) SELECT $1, x "
+                           "FROM unnest($2::text[]) AS x ON CONFLICT DO NOTHING", batch_id, contact_ids)
+    if list_id:
+        await conn.execute("INSERT INTO crm.list_members (list_id, contact_id, batch_id) SELECT $1, x, $3 "
+                           "FROM unnest($2::text[]) AS x ON CONFLICT DO NOTHING", list_id, contact_ids, batch_id)
+
+
+async def open_cases(conn: Conn, campaign_id: str) -> int:
+    return await conn.fetchval("SELECT count(*) FROM crm.cases WHERE campaign_id = $1 AND status <> 'closed'",
+                               campaign_id)
+
+
+async def close_open_cases(conn: Conn, campaign_id: str, job_id: str, actor: str) -> int:
+    """Close the campaign's open cases before an import, so only the file's are worked."""
+    status = await conn.execute(
+        "WITH closed AS (UPDATE crm.cases SET status = 'closed', result = 'closed_by_import', closed_at = now(), "
+        "closed_by = $3, updated_at = now() WHERE campaign_id = $1 AND status <> 'closed' RETURNING id) "
+        "INSERT INTO crm.case_events (case_id, kind, actor, body, data) SELECT id, 'result', $3, "
+        "'closed_by_import', jsonb_build_object('job_id', $2::text) FROM closed", campaign_id, job_id, actor)
+    return int(status.split()[-1])
+
+
+async def delete_other_accounts(conn: Conn, campaign_id: str, job_id: str) -> int:
+    """Delete the campaign's accounts of the imported customers that the import did not bring."""
+    status = await conn.execute(
+        "DELETE FROM crm.accounts a USING (SELECT DISTINCT ref FROM crm.job_rows WHERE job_id = $2 "
+        "AND outcome IN ('created', 'updated')) r WHERE a.contact_id = r.ref AND a.campaign_id = $1 "
+        "AND a.import_job_id IS DISTINCT FROM $2", campaign_id, job_id)
+    return int(status.split()[-1])
+
+
+async def create_batch(conn: Conn, batch_id: str, name: str, campaign_id: str | None, job_id: str) -> None:
+    await conn.execute("INSERT INTO crm.batches (id, name, campaign_id, job_id) VALUES ($1, $2, $3, $4) "
+                       "ON CONFLICT DO NOTHING", batch_id, name, campaign_id, job_id)
+
+
+async def audit_many(conn: Conn, entity: str, action: str, actor: str, rows: list[tuple[str, dict[str, Any]]]
+                     ) -> None:
+    if not rows:
+        return
+    await conn.execute(
+        "INSERT INTO crm.audit_log (entity, entity_id, action, actor, changes) "
+        "SELECT $1, i, $2, $3, c::jsonb FROM unnest($4::text[], $5::text[]) AS x(i, c)",
+        entity, action, actor, [r[0] for r in rows], [dumps(r[1]) for r in rows])

@@ -1,0 +1,148 @@
+"""Background jobs: claim with a lease, commit progress with the cursor, per-row outcomes, in-file keys."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from services.crm.adapters.postgres.base import Conn, Where, as_dict, as_dicts, dumps
+
+JOB_COLS = ("id, kind, status, dry_run, params, upload_id, total, done, counts, cursor, cancel_requested, "
+            "lease_owner, lease_until, attempts, error, created_by, created_role, created_at, started_at, finished_at")
+JSON_COLS = ("params", "counts", "cursor")
+
+
+async def create(conn: Conn, job_id: str, kind: str, params: dict[str, Any], *, dry_run: bool,
+                 upload_id: str | None, created_by: str, created_role: str, run_at: datetime | None = None
+                 ) -> dict[str, Any]:
+    row = await conn.fetchrow(
+        f"INSERT INTO crm.jobs (id, kind, params, dry_run, upload_id, created_by, created_role, created_at) "
+        f"VALUES ($1, $2, $3::jsonb, $4, $5, $6, $7, coalesce($8, now())) RETURNING {JOB_COLS}",
+        job_id, kind, dumps(params), dry_run, upload_id, created_by, created_role, run_at)
+    return as_dict(row, JSON_COLS)  # type: ignore[return-value]
+
+
+async def get(conn: Conn, job_id: str, *, for_update: bool = False) -> dict[str, Any] | None:
+    row = await conn.fetchrow(f"SELECT {JOB_COLS} FROM crm.jobs WHERE id = $1{' FOR UPDATE' if for_update else ''}",
+                              job_id)
+    return as_dict(row, JSON_COLS)
+
+
+async def search(conn: Conn, kind: str | None, status: str | None, limit: int, after: tuple[Any, ...] | None
+                 ) -> list[dict[str, Any]]:
+    w = Where()
+    if kind:
+        w.add("kind = {}", kind)
+    if status:
+        w.add("status = {}", status)
+    if after:
+        w.add("(created_at, id) < ({}, {})", *after)
+    rows = await conn.fetch(f"SELECT {JOB_COLS} FROM crm.jobs {w.sql()} ORDER BY created_at DESC, id DESC "
+                            f"LIMIT {int(limit)}", *w.args)
+    return as_dicts(rows, JSON_COLS)
+
+
+async def claim(conn: Conn, owner: str, lease_s: float, job_id: str | None = None) -> dict[str, Any] | None:
+    """Take the oldest runnable job (queued and due, or running with an expired lease: its runner died)."""
+    row = await conn.fetchrow(
+        f"""UPDATE crm.jobs SET status = 'running', lease_owner = $1,
+                lease_until = now() + make_interval(secs => $2), attempts = attempts + 1,
+                started_at = coalesce(started_at, now())
+            WHERE id = (SELECT id FROM crm.jobs
+                        WHERE (($3::text IS NULL AND created_at <= now()) OR id = $3)
+                          AND (status = 'queued' OR (status = 'running' AND lease_until < now()))
+                        ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED)
+            RETURNING {JOB_COLS}""", owner, lease_s, job_id)
+    return as_dict(row, JSON_COLS)
+
+
+async def progress(conn: Conn, job_id: str, *, done: int, counts: dict[str, int], cursor: dict[str, Any],
+                   total: int | None, lease_s: float) -> None:
+    await conn.execute(
+        "UPDATE crm.jobs SET done = $2, counts = $3::jsonb, cursor = $4::jsonb, total = coalesce($5, total), "
+        "lease_until = now() + make_interval(secs => $6) WHERE id = $1",
+        job_id, done, dumps(counts), dumps(cursor), total, lease_s)
+
+
+async def finish(conn: Conn, job_id: str, status: str, error: str | None = None) -> None:
+    await conn.execute("UPDATE crm.jobs SET status = $2, error = $3, finished_at = now(), lease_owner = NULL, "
+                       "lease_until = NULL WHERE id = $1", job_id, status, error)
+
+
+async def request_cancel(conn: Conn, job_id: str) -> str | None:
+    """Cancel a queued job at once; ask a running one to stop after its chunk. Returns the status."""
+    return await conn.fetchval(
+        "UPDATE crm.jobs SET cancel_requested = true, "
+        "status = CASE WHEN status = 'queued' THEN 'cancelled' ELSE status END, "
+        "finished_at = CASE WHEN status = 'queued' THEN now() ELSE finished_at END "
+        "WHERE id = $1 RETURNING status", job_id)
+
+
+async def add_rows(conn: Conn, job_id: str, rows: list[tuple[int, str, str | None, str | None, str | None]]) -> None:
+    if not rows:
+        return
+    await conn.execute(
+        "INSERT INTO crm.job_rows (job_id, row_no, outcome, reason, ref, key) "
+        "SELECT $1, * FROM unnest($2::int[], $3::text[], $4::text[], $5::text[], $6::text[]) "
+        "ON CONFLICT DO NOTHING",
+        job_id, [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows], [r[3] for r in rows],
+        [r[4] for r in rows])
+
+
+async def claim_keys(conn: Conn, job_id: str, keys: list[tuple[str, int]]) -> dict[str, int]:
+    """Record the keys of a chunk; returns ``{key: first row}`` for those an earlier row already holds."""
+    if not keys:
+        return {}
+    taken = await conn.fetch(
+        "INSERT INTO crm.job_keys (job_id, key, row_no) SELECT $1, k, r FROM unnest($2::text[], $3::int[]) "
+        "AS x(k, r) ON CONFLICT DO NOTHING RETURNING key, row_no", job_id, [k for k, _ in keys],
+        [r for _, r in keys])
+    mine = {(r["key"], r["row_no"]) for r in taken}
+    clashes = [k for k, r in keys if (k, r) not in mine]
+    if not clashes:
+        return {}
+    rows = await conn.fetch("SELECT key, row_no FROM crm.job_keys WHERE job_id = $1 AND key = ANY($2::text[])",
+                            job_id, clashes)
+    return {r["key"]: r["row_no"] for r in rows}
+
+
+def outcome_query(job_id: str) -> tuple[str, list[Any]]:
+    return ("SELECT row_no AS row, outcome, reason, ref, key FROM crm.job_rows WHERE job_id = $1 ORDER BY row_no",
+            [job_id])
+
+
+async def rows_of(conn: Conn, job_id: str) -> list[dict[str, Any]]:
+    return as_dicts(await conn.fetch("SELECT row_no, outcome, reason, ref, key FROM crm.job_rows "
+                                     "WHERE job_id = $1 ORDER BY row_no", job_id))
+
+
+async def insert_upload(conn: Conn, d: dict[str, Any]) -> dict[str, Any]:
+    row = await conn.fetchrow(
+        "INSERT INTO crm.uploads (id, filename, format, encoding, delimiter, columns, size, sha256, blob_key, "
+        "created_by) VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9, $10) RETURNING *",
+        d["id"], d["filename"], d["format"], d.get("encoding"), d.get("delimiter"), dumps(d["columns"]), d["size"],
+        d["sha256"], d["blob_key"], d["created_by"])
+    return as_dict(row, ("columns",))  # type: ignore[return-value]
+
+
+async def get_upload(conn: Conn, upload_id: str) -> dict[str, Any] | None:
+    return as_dict(await conn.fetchrow("SELECT * FROM crm.uploads WHERE id = $1", upload_id), ("columns",))
+
+
+async def save_mapping(conn: Conn, mapping_id: str, name: str, kind: str, mapping: dict[str, str],
+                       created_by: str) -> dict[str, Any] | None:
+    row = await conn.fetchrow(
+        "INSERT INTO crm.import_mappings (id, name, kind, mapping, created_by) VALUES ($1, $2, $3, $4::jsonb, $5) "
+        "ON CONFLICT (name) DO NOTHING RETURNING *", mapping_id, name, kind, dumps(mapping), created_by)
+    return as_dict(row, ("mapping",))
+
+
+async def get_mapping(conn: Conn, mapping_id: str) -> dict[str, Any] | None:
+    return as_dict(await conn.fetchrow("SELECT * FROM crm.import_mappings WHERE id = $1", mapping_id),
+                   ("mapping",))
+
+
+async def list_mappings(conn: Conn, kind: str | None) -> list[dict[str, Any]]:
+    rows = await conn.fetch("SELECT * FROM crm.import_mappings WHERE ($1::text IS NULL OR kind = $1) "
+                            "ORDER BY name", kind)
+    return as_dicts(rows, ("mapping",))

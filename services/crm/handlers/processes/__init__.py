@@ -1,0 +1,200 @@
+"""Bulk processes (issue 7): uploads, templates, saved mappings, and background jobs of every kind."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from libs.contracts import new_id
+from libs.core.errors import Conflict, Invalid, NotFound
+from services.crm.adapters.postgres import jobs as repo
+from services.crm.adapters.spreadsheets import RowReader, xlsx_chunks
+from services.crm.domain.common import parse_model
+from services.crm.domain.imports import ACCOUNT_FIELDS, CONTACT_FIELDS, SAMPLE_BYTES, clean_columns, sniff, spec_for
+from services.crm.handlers import Actor, Crm
+from services.crm.handlers.processes import closing, finder, imports, lists
+from services.crm.handlers.processes.runner import JobRunner, ProcessKind
+
+KINDS: dict[str, ProcessKind] = {k.name: k for k in (*imports.KINDS, *lists.KINDS, *closing.KINDS,
+                                                      *finder.KINDS)}
+TEMPLATES = {"import_accounts": ACCOUNT_FIELDS, "import_contacts": CONTACT_FIELDS}
+
+
+def runner(crm: Crm) -> JobRunner:
+    return JobRunner(crm, KINDS)
+
+
+async def upload(crm: Crm, filename: str, chunks: AsyncIterator[bytes], actor: Actor,
+                 encoding: str | None = None) -> dict[str, Any]:
+    """Store an uploaded CSV / XLSX and tell what it is: format, encoding, separator, columns, sample rows."""
+    if not filename or len(filename) > 255 or "/" in filename or "\\" in filename:
+        raise Invalid("filename must be a plain file name of 1 to 255 characters", field="filename")
+    if encoding:
+        try:
+            "".encode(encoding)
+        except LookupError:
+            raise Invalid(f"unknown encoding {encoding!r}", field="encoding") from None
+    upload_id = new_id()
+    key = f"uploads/{upload_id}"
+    info = await crm.blobs.put_stream(key, chunks, max_bytes=crm.settings.max_upload_mb * 1024 * 1024)
+    try:
+        path = str(crm.blobs.local_path(key))
+        head = await asyncio.to_thread(_head, path)
+        sniffed = sniff(head, filename, encoding)
+        reader = RowReader(path, sniffed.format, sniffed.encoding, sniffed.delimiter)
+        try:
+            first = await asyncio.to_thread(reader.chunk, 6)
+        finally:
+            reader.close()
+        if not first:
+            raise Invalid("the file is empty", field="file")
+        columns = clean_columns(first[0][1])
+        async with crm.pool.acquire() as conn:
+            row = await repo.insert_upload(conn, {
+                "id": upload_id, "filename": filename, "format": sniffed.format, "encoding": sniffed.encoding,
+                "delimiter": sniffed.delimiter, "columns": columns, "size": info.size, "sha256": info.sha256,
+                "blob_key": key, "created_by": actor.id})
+    except BaseException:
+        await crm.blobs.delete(key)
+        raise
+    row["sample"] = [[_plain(v) for v in values] for _, values in first[1:]]
+    return row
+
+
+def _head(path: str) -> bytes:
+    with open(path, "rb") as fh:
+        return fh.read(SAMPLE_BYTES)
+
+
+def _plain(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+async def get_upload(crm: Crm, upload_id: str) -> dict[str, Any]:
+    async with crm.pool.acquire() as conn:
+        row = await repo.get_upload(conn, upload_id)
+    if row is None:
+        raise NotFound(f"upload {upload_id} not found", field="upload_id")
+    return row
+
+
+def template(crm: Crm, kind: str, campaign_id: str | None) -> AsyncIterator[bytes]:
+    """The XLSX template of an import: our field names as headers, plus the campaign's custom fields."""
+    if kind not in TEMPLATES:
+        raise Invalid(f"kind must be one of {', '.join(TEMPLATES)}", field="kind")
+    header = [f.name for f in TEMPLATES[kind]]
+    snapshot = crm.campaigns.get(campaign_id)
+    if campaign_id and snapshot is None:
+        raise NotFound(f"campaign {campaign_id} is unknown to the CRM", field="campaign_id")
+    if snapshot is not None:
+        prefix = "account." if kind == "import_accounts" else "custom."
+        header += [prefix + cf.key for cf in snapshot.custom_fields]
+
+    async def no_rows() -> AsyncIterator[list[list[Any]]]:
+        if False:  # pragma: no cover
+            yield []
+
+    return xlsx_chunks(header, no_rows(), "template")
+
+
+class MappingIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=200)
+    kind: str
+    mapping: dict[str, str] = Field(min_length=1)
+
+
+async def save_mapping(crm: Crm, body: Any, actor: Actor) -> dict[str, Any]:
+    data = parse_model(MappingIn, body)
+    importers = [k.name for k in imports.KINDS]
+    if data.kind not in importers:
+        raise Invalid(f"kind must be an import: {', '.join(importers)}", field="kind")
+    base = ACCOUNT_FIELDS if data.kind == "import_accounts" else CONTACT_FIELDS
+    for target in data.mapping:
+        if spec_for(target, base, {}) is None:
+            raise Invalid(f"{target!r} is not a field this import knows", field=f"mapping.{target}")
+    async with crm.pool.acquire() as conn:
+        row = await repo.save_mapping(conn, new_id(), data.name, data.kind, data.mapping, actor.id)
+    if row is None:
+        raise Conflict(f"a mapping named {data.name!r} exists already", field="name")
+    return row
+
+
+async def list_mappings(crm: Crm, kind: str | None) -> list[dict[str, Any]]:
+    async with crm.pool.acquire() as conn:
+        return await repo.list_mappings(conn, kind)
+
+
+class JobIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    upload_id: str | None = None
+    dry_run: bool = False
+    run_at: datetime | None = None
+
+
+async def create_job(crm: Crm, body: Any, actor: Actor) -> dict[str, Any]:
+    """Check a process's parameters (and file) now, then queue it; the runner does the work."""
+    data = parse_model(JobIn, body)
+    kind = KINDS.get(data.kind)
+    if kind is None:
+        raise Invalid(f"kind must be one of {', '.join(sorted(KINDS))}", field="kind")
+    params = parse_model(kind.params, data.params, prefix="params.")
+    if data.run_at is not None and data.run_at.tzinfo is None:
+        raise Invalid("run_at needs a time zone offset", field="run_at")
+    upload_row = None
+    if kind.needs_upload:
+        if not data.upload_id:
+            raise Invalid(f"{data.kind} reads a file: upload it (POST /imports) and give upload_id",
+                          field="upload_id")
+        upload_row = await get_upload(crm, data.upload_id)
+    elif data.upload_id:
+        raise Invalid(f"{data.kind} does not read a file", field="upload_id")
+    if kind.check is not None:
+        await kind.check(crm, params, upload_row)
+    async with crm.pool.acquire() as conn:
+        job = await repo.create(conn, new_id(), data.kind, params.model_dump(mode="json"), dry_run=data.dry_run,
+                                upload_id=data.upload_id, created_by=actor.id, created_role=actor.role,
+                                run_at=data.run_at)
+    return job
+
+
+async def get_job(crm: Crm, job_id: str) -> dict[str, Any]:
+    async with crm.pool.acquire() as conn:
+        job = await repo.get(conn, job_id)
+    if job is None:
+        raise NotFound(f"process {job_id} not found", field="process_id")
+    return job
+
+
+async def list_jobs(crm: Crm, kind: str | None, status: str | None, limit: int, after: Any) -> list[dict[str, Any]]:
+    async with crm.pool.acquire() as conn:
+        return await repo.search(conn, kind, status, limit, after)
+
+
+async def cancel_job(crm: Crm, job_id: str) -> dict[str, Any]:
+    """Cancel a queued process at once, or a running one after the chunk in hand. Rows already applied by a
+    per-row process stay applied (the outcome file lists them)."""
+    async with crm.pool.acquire() as conn:
+        job = await repo.get(conn, job_id)
+        if job is None:
+            raise NotFound(f"process {job_id} not found", field="process_id")
+        if job["status"] in ("succeeded", "failed", "cancelled"):
+            raise Conflict(f"process {job_id} has already {job['status']}", field="process_id")
+        await repo.request_cancel(conn, job_id)
+    return await get_job(crm, job_id)
+
+
+async def outcome_query(crm: Crm, job_id: str) -> tuple[str, list[Any]]:
+    await get_job(crm, job_id)
+    return repo.outcome_query(job_id)
+
+
+async def recycle_count(crm: Crm, query: dict[str, Any]) -> int:
+    params = parse_model(lists.RecycleParams, query)
+    return await lists.recycle_count(crm, params)

@@ -1,0 +1,461 @@
+"""Imports as background jobs (seeds 000 and 002): accounts, contacts (entities), details and updates.
+
+Every import is applied per row: each valid row is applied and each bad row is refused with its reason in
+the outcome file; a chunk of rows commits together with the job's cursor, so a crash never applies a row
+twice nor skips one. A dry run classifies every row (new / duplicate / invalid) and writes nothing else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from libs.contracts import new_id
+from libs.core.errors import Invalid, NotFound
+from services.crm.adapters.postgres import imports as repo
+from services.crm.adapters.postgres import jobs as jobs_repo
+from services.crm.adapters.postgres.base import Conn
+from services.crm.adapters.spreadsheets import estimate_rows
+from services.crm.domain.imports import (
+    ACCOUNT_FIELDS,
+    CONTACT_FIELDS,
+    FieldSpec,
+    FieldType,
+    Mapping,
+    build_mapping,
+    dedup_value,
+    merge_tags,
+    read_row,
+)
+from services.crm.domain.work import PriorityName, priority_value
+from services.crm.handlers import Crm
+from services.crm.handlers.processes.lists import check_groups
+from services.crm.handlers.processes.runner import JobContext, ProcessKind, Step
+
+ContactKey = Literal["document", "phone", "email"]
+IDENTITY: tuple[ContactKey, ...] = ("document", "phone", "email")
+
+
+class ImportParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    mode: Literal["template", "custom"] = "template"
+    mapping: dict[str, str] | None = None
+    mapping_id: str | None = None
+
+
+class ContactImportParams(ImportParams):
+    """Entities: contacts with their custom fields, deduplicated by a key."""
+
+    dedup_key: ContactKey = "document"
+    replace_duplicates: bool = False
+    tags_mode: Literal["replace", "append", "remove"] = "append"
+    assign_users: bool = False
+    list_id: str | None = None
+    batch_name: str | None = Field(None, max_length=200)
+
+
+class AccountImportParams(ContactImportParams):
+    """Accounts of a campaign (seed 002)."""
+
+    campaign_id: str = Field(min_length=1)
+    dedup_key: Literal["document", "phone", "email", "account_number"] = "account_number"  # type: ignore[assignment]
+    create_cases: bool = False
+    case_priority: PriorityName = "low"
+    close_open_cases: bool = False
+    delete_other_accounts: bool = False
+
+
+class DetailsImportParams(ImportParams):
+    """Details of the contacts of a batch, matched by a chosen key (seed 000, "Detalles")."""
+
+    batch_id: str = Field(min_length=1)
+    key: str = Field(min_length=1)
+
+
+class UpdatesImportParams(ImportParams):
+    """Updates: the key fields that find the contact, and the fields to update (seed 000, "Actualización")."""
+
+    keys: list[str] = Field(min_length=1, max_length=5)
+    fields: list[str] = Field(min_length=1, max_length=100)
+
+
+def _custom_types(crm: Crm, campaign_id: str | None) -> dict[str, FieldType]:
+    snapshot = crm.campaigns.get(campaign_id)
+    types: dict[str, FieldType] = {"number": "number", "date": "date", "boolean": "boolean"}  # type: ignore[dict-item]
+    if snapshot is None:
+        return {}
+    return {cf.key: types.get(cf.type, "text") for cf in snapshot.custom_fields}  # type: ignore[misc]
+
+
+def _base(kind: str) -> tuple[FieldSpec, ...]:
+    return ACCOUNT_FIELDS if kind == "import_accounts" else CONTACT_FIELDS
+
+
+def _required(kind: str, params: Any) -> tuple[str, ...]:
+    if kind in ("import_accounts", "import_contacts"):
+        return (params.dedup_key,)
+    if kind == "import_details":
+        return (params.key,)
+    if kind == "import_updates":
+        return tuple(params.keys) + tuple(params.fields)
+    return ()
+
+
+async def resolve_mapping(crm: Crm, kind: str, params: Any, upload: dict[str, Any]) -> Mapping:
+    """The mapping of a job, checked against the file's columns (saved mappings are looked up by id)."""
+    mapping = params.mapping
+    if params.mapping_id:
+        async with crm.pool.acquire() as conn:
+            saved = await jobs_repo.get_mapping(conn, params.mapping_id)
+        if saved is None:
+            raise NotFound(f"mapping {params.mapping_id} not found", field="params.mapping_id")
+        mapping = saved["mapping"]
+    mode = "custom" if mapping else params.mode
+    return build_mapping(mode, upload["columns"], mapping, _base(kind),
+                         _custom_types(crm, getattr(params, "campaign_id", None)), _required(kind, params))
+
+
+def _check_for(kind: str) -> Callable[[Crm, Any, dict[str, Any] | None], Awaitable[None]]:
+    async def check(crm: Crm, params: Any, upload: dict[str, Any] | None) -> None:
+        assert upload is not None
+        try:
+            await resolve_mapping(crm, kind, params, upload)
+        except Invalid as err:
+            field = err.field if err.field in ("columns", "file") else f"params.{err.field}"
+            raise Invalid(err.message, field=field) from None
+        if kind == "import_updates":
+            for name in params.fields:
+                if name in params.keys:
+                    raise Invalid(f"{name!r} is both a key and a field to update", field="params.fields")
+        await check_groups(crm, params, upload)
+
+    return check
+
+
+# --- contacts and accounts ----------------------------------------------------------------------------
+
+
+def _identity(record: dict[str, Any]) -> tuple[str, str] | None:
+    for key in IDENTITY:
+        value = dedup_value(record, key)
+        if value:
+            return key, value
+    return None
+
+
+def _contact_values(record: dict[str, Any], params: Any) -> dict[str, Any]:
+    custom = {k.removeprefix("custom."): v for k, v in record.items() if k.startswith("custom.")}
+    values: dict[str, Any] = {k: record[k] for k in ("name", "document", "company") if k in record}
+    if params.assign_users and "assigned_user" in record:
+        values["assigned_user"] = record["assigned_user"]
+    values["custom"] = custom
+    return values
+
+
+def _addresses(contact_id: str, record: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    out = []
+    for key in ("phone", "phone_2"):
+        if key in record:
+            out.append((contact_id, "phone", record[key][0], record[key][1]))
+    if "email" in record:
+        out.append((contact_id, "email", record["email"], record["email"]))
+    return out
+
+
+async def _run_contacts(ctx: JobContext) -> None:
+    """Accounts and contacts imports share this loop; accounts add the account, a case and the options."""
+    crm, params, job = ctx.crm, ctx.params, ctx.job
+    accounts = job["kind"] == "import_accounts"
+    assert ctx.upload is not None
+    mapping = await resolve_mapping(crm, job["kind"], params, ctx.upload)
+    actor = job["created_by"]
+    if not ctx.cursor.get("prepared"):
+        await ctx.commit(lambda conn: _prepare(ctx, conn, accounts))
+    batch_id = ctx.cursor.get("batch_id")
+    size = crm.settings.job_chunk_rows
+    async for chunk in ctx.file_chunks(size):
+        await ctx.commit(lambda conn, chunk=chunk: _contacts_chunk(ctx, conn, chunk, mapping, accounts, actor,
+                                                                   batch_id))
+    if accounts and params.delete_other_accounts and not ctx.dry_run and not ctx.cursor.get("final"):
+        async def final(conn: Conn) -> Step:
+            deleted = await repo.delete_other_accounts(conn, params.campaign_id, job["id"])
+            step = Step(cursor={**ctx.cursor, "final": True})
+            step.counts["other_accounts_deleted"] += deleted
+            return step
+
+        await ctx.commit(final)
+
+
+async def _prepare(ctx: JobContext, conn: Conn, accounts: bool) -> Step:
+    """Once per job: the batch (lote) of the import, closing the campaign's open cases, the row total."""
+    assert ctx.upload is not None
+    params, job = ctx.params, ctx.job
+    total = await _estimate(ctx)
+    step = Step(total=total, cursor={"prepared": True, "row": 1})
+    if ctx.dry_run:
+        if accounts and params.close_open_cases:
+            step.counts["open_cases_to_close"] = await repo.open_cases(conn, params.campaign_id)
+        return step
+    batch_id = new_id()
+    await repo.create_batch(conn, batch_id, params.batch_name or ctx.upload["filename"],
+                            getattr(params, "campaign_id", None), job["id"])
+    step.cursor = {**step.cursor, "batch_id": batch_id}  # type: ignore[dict-item]
+    if accounts and params.close_open_cases:
+        step.counts["open_cases_closed"] = await repo.close_open_cases(conn, params.campaign_id, job["id"],
+                                                                       job["created_by"])
+    return step
+
+
+async def _contacts_chunk(ctx: JobContext, conn: Conn, chunk: list[tuple[int, list[Any]]], mapping: Mapping,
+                          accounts: bool, actor: str, batch_id: str | None) -> Step:
+    params, job, crm = ctx.params, ctx.job, ctx.crm
+    step = Step(done=len(chunk), cursor={**ctx.cursor, "row": chunk[-1][0]})
+    valid: list[tuple[int, str, dict[str, Any]]] = []
+    for row_no, values in chunk:
+        if all(v is None or (isinstance(v, str) and not v.strip()) for v in values):
+            continue
+        record, problems = read_row(values, mapping, crm.settings.default_region)
+        key = dedup_value(record, params.dedup_key)
+        if not problems and key is None:
+            problems.append(f"{params.dedup_key}: required (it is the deduplication key)")
+        if not problems and not (record.get("name") or _identity(record)):
+            problems.append("a row needs a name, a document, a phone or an e-mail")
+        if problems:
+            step.outcome(row_no, "invalid", "; ".join(problems))
+            continue
+        valid.append((row_no, key, record))  # type: ignore[arg-type]
+
+    earlier = await jobs_repo.claim_keys(conn, job["id"], [(k, r) for r, k, _ in valid])
+    rows: list[tuple[int, str, dict[str, Any]]] = []
+    for row_no, key, record in valid:
+        if key in earlier and earlier[key] != row_no:
+            step.outcome(row_no, "invalid", f"duplicate {params.dedup_key} {key!r} in the file (first at row "
+                                            f"{earlier[key]})", key=key)
+        else:
+            rows.append((row_no, key, record))
+
+    existing_accounts = (await repo.accounts_by_number(conn, params.campaign_id,
+                                                       [r["account_number"] for _, _, r in rows])
+                         if accounts else {})
+    known: dict[tuple[str, str], list[str]] = {}
+    for ident in IDENTITY:
+        values = sorted({v for _, _, r in rows if (v := dedup_value(r, ident))})
+        for value, ids in (await repo.contacts_by(conn, ident, values)).items():
+            known[(ident, value)] = ids
+
+    def contact_of(record: dict[str, Any]) -> str | None:
+        if accounts and record["account_number"] in existing_accounts:
+            return existing_accounts[record["account_number"]][1]
+        ident = _identity(record)
+        ids = known.get(ident, []) if ident else []
+        return ids[0] if ids else None
+
+    new_contacts: dict[tuple[str, str], str] = {}  # identity -> id of a contact created in this chunk
+    plan: list[tuple[int, str, dict[str, Any], str | None, bool]] = []  # row, key, record, contact, duplicate
+    for row_no, key, record in rows:
+        contact_id = contact_of(record)
+        if accounts and params.dedup_key == "account_number":
+            duplicate = record["account_number"] in existing_accounts
+        else:
+            ids = known.get((params.dedup_key, key), [])
+            duplicate = bool(ids)
+            contact_id = ids[0] if ids else contact_id
+        if accounts and not duplicate and record["account_number"] in existing_accounts \
+                and existing_accounts[record["account_number"]][1] != contact_id:
+            step.outcome(row_no, "invalid", f"account {record['account_number']!r} belongs to another customer",
+                         key=key)
+            continue
+        if duplicate and not params.replace_duplicates:
+            step.outcome(row_no, "duplicate" if ctx.dry_run else "skipped",
+                         f"already exists (contact {contact_id}); replace_duplicates is off", ref=contact_id, key=key)
+            continue
+        if ctx.dry_run:
+            step.outcome(row_no, "duplicate" if duplicate else "new",
+                         "would replace the existing data" if duplicate else None, ref=contact_id, key=key)
+            continue
+        plan.append((row_no, key, record, contact_id, duplicate))
+    if ctx.dry_run or not plan:
+        return step
+
+    briefs = await repo.contacts_brief(conn, sorted({c for *_, c, _ in plan if c}))
+    inserts: list[dict[str, Any]] = []
+    updates: dict[str, dict[str, Any]] = {}
+    audits: list[tuple[str, dict[str, Any]]] = []
+    addresses: list[tuple[str, str, str, str]] = []
+    account_rows: list[dict[str, Any]] = []
+    case_rows: list[dict[str, Any]] = []
+    touched: list[str] = []
+    for row_no, key, record, contact_id, duplicate in plan:
+        values = _contact_values(record, params)
+        incoming_tags = record.get("tags", [])
+        created = False
+        if contact_id is None:
+            ident = _identity(record)
+            if ident and ident in new_contacts:
+                contact_id = new_contacts[ident]  # made by an earlier row of this chunk
+            else:
+                contact_id, created = new_id(), True
+                if ident:
+                    new_contacts[ident] = contact_id
+                tags = merge_tags([], incoming_tags, params.tags_mode)
+                inserts.append({**values, "id": contact_id, "tags": tags})
+                briefs[contact_id] = {**values, "tags": tags, "phones": [], "emails": []}
+        before = briefs[contact_id]
+        if not created and (duplicate or params.replace_duplicates or incoming_tags):
+            after = {**before, "tags": merge_tags(list(before.get("tags") or []), incoming_tags, params.tags_mode)}
+            if duplicate or params.replace_duplicates:
+                after.update({k: v for k, v in values.items() if k != "custom"})
+                after["custom"] = {**(before.get("custom") or {}), **values["custom"]}
+            changes = {k: [before.get(k), after[k]] for k in ("name", "document", "company", "assigned_user",
+                       "custom", "tags") if before.get(k) != after.get(k)}
+            if changes:
+                updates[contact_id] = {**after, "id": contact_id}
+                briefs[contact_id] = after
+                audits.append((contact_id, {**changes, "job_id": job["id"], "row": row_no}))
+        for address in _addresses(contact_id, record):
+            held = briefs[contact_id].setdefault(f"{address[1]}s", [])
+            if address[2] not in held:
+                held.append(address[2])
+                addresses.append(address)
+        touched.append(contact_id)
+        if accounts:
+            fields = {k.removeprefix("account."): v for k, v in record.items() if k.startswith("account.")}
+            fields.update({k: record[k] for k in ("balance", "due_date") if k in record})
+            assigned = record.get("assigned_user") if params.assign_users else None
+            account_rows.append({"id": new_id(), "contact_id": contact_id, "number": record["account_number"],
+                                 "product": record.get("product"), "fields": fields, "assigned_user": assigned})
+            if params.create_cases:
+                case_rows.append({"id": new_id(), "contact_id": contact_id, "number": record["account_number"],
+                                  "priority": priority_value(params.case_priority), "assigned_user": assigned})
+        step.outcome(row_no, "updated" if duplicate else "created", None, ref=contact_id, key=key)
+
+    await repo.insert_contacts(conn, inserts)
+    await repo.update_contacts(conn, list(updates.values()))
+    await repo.add_addresses(conn, addresses)
+    await repo.audit_many(conn, "contact", "imported", actor, audits)
+    await repo.add_to_groups(conn, sorted(set(touched)), batch_id, getattr(params, "list_id", None))
+    if accounts:
+        await repo.upsert_accounts(conn, params.campaign_id, job["id"], account_rows)
+        await repo.insert_cases(conn, params.campaign_id, job["id"], actor, case_rows)
+    return step
+
+
+# --- details and updates ------------------------------------------------------------------------------
+
+
+async def _run_matched(ctx: JobContext) -> None:
+    """Details and updates: find each row's contact by its key fields and set the given fields."""
+    assert ctx.upload is not None
+    mapping = await resolve_mapping(ctx.crm, ctx.job["kind"], ctx.params, ctx.upload)
+    if not ctx.cursor.get("prepared"):
+        total = await _estimate(ctx)
+        await ctx.commit(lambda conn: _noop(Step(total=total, cursor={"prepared": True, "row": 1})))
+    async for chunk in ctx.file_chunks(ctx.crm.settings.job_chunk_rows):
+        await ctx.commit(lambda conn, chunk=chunk: _matched_chunk(ctx, conn, chunk, mapping))
+
+
+async def _noop(step: Step) -> Step:
+    return step
+
+
+async def _estimate(ctx: JobContext) -> int | None:
+    assert ctx.upload is not None
+    return await asyncio.to_thread(estimate_rows, str(ctx.crm.blobs.local_path(ctx.upload["blob_key"])),
+                                   ctx.upload["format"])
+
+
+async def _matched_chunk(ctx: JobContext, conn: Conn, chunk: list[tuple[int, list[Any]]], mapping: Mapping
+                         ) -> Step:
+    params, job = ctx.params, ctx.job
+    details = job["kind"] == "import_details"
+    keys = [params.key] if details else list(params.keys)
+    targets = [k for k in mapping.columns if k not in keys] if details else list(params.fields)
+    step = Step(done=len(chunk), cursor={**ctx.cursor, "row": chunk[-1][0]})
+    rows: list[tuple[int, dict[str, Any]]] = []
+    for row_no, values in chunk:
+        if all(v is None or (isinstance(v, str) and not v.strip()) for v in values):
+            continue
+        record, problems = read_row(values, mapping, ctx.crm.settings.default_region)
+        problems += [f"{k}: required (it is a key)" for k in keys if dedup_value(record, k) is None and
+                     not any(p.startswith(f"{k}:") for p in problems)]
+        if problems:
+            step.outcome(row_no, "invalid", "; ".join(problems))
+        else:
+            rows.append((row_no, record))
+    first = keys[0]
+    found = await repo.contacts_by(conn, first, sorted({dedup_value(r, first) for _, r in rows}))  # type: ignore[misc]
+    briefs = await repo.contacts_brief(conn, sorted({i for ids in found.values() for i in ids}))
+    in_batch = (await repo.members_of_batch(conn, params.batch_id, list(briefs)) if details else set(briefs))
+    updates: dict[str, dict[str, Any]] = {}
+    audits: list[tuple[str, dict[str, Any]]] = []
+    for row_no, record in rows:
+        value = dedup_value(record, first)
+        lookup = value.lower() if first == "name" else value
+        ids = [i for i in found.get(lookup, []) if i in in_batch and _matches(briefs[i], record, keys[1:])]  # type: ignore[arg-type]
+        where = f" in batch {params.batch_id}" if details else ""
+        key_text = ", ".join(f"{k}={dedup_value(record, k)!r}" for k in keys)
+        if not ids:
+            step.outcome(row_no, "invalid", f"no contact with {key_text}{where}", key=value)
+            continue
+        if len(ids) > 1:
+            step.outcome(row_no, "invalid", f"{len(ids)} contacts have {key_text}{where}; the key must be unique",
+                         key=value)
+            continue
+        contact_id = ids[0]
+        before = updates.get(contact_id) or briefs[contact_id]
+        after = {**before, "custom": dict(before.get("custom") or {})}
+        for target in targets:
+            if target not in record:
+                continue
+            if target.startswith("custom."):
+                after["custom"][target.removeprefix("custom.")] = record[target]
+            elif target == "tags":
+                after["tags"] = record[target]
+            elif target in ("name", "document", "company", "assigned_user"):
+                after[target] = record[target]
+        changes = {k: [before.get(k), after.get(k)] for k in ("name", "document", "company", "assigned_user",
+                   "custom", "tags") if before.get(k) != after.get(k)}
+        if ctx.dry_run:
+            step.outcome(row_no, "match", None if changes else "nothing would change", ref=contact_id, key=value)
+            continue
+        if changes:
+            updates[contact_id] = {**after, "id": contact_id}
+            audits.append((contact_id, {**changes, "job_id": job["id"], "row": row_no}))
+        step.outcome(row_no, "updated" if changes else "unchanged", None, ref=contact_id, key=value)
+    if not ctx.dry_run:
+        await repo.update_contacts(conn, list(updates.values()))
+        await repo.audit_many(conn, "contact", "imported", job["created_by"], audits)
+    return step
+
+
+def _matches(brief: dict[str, Any], record: dict[str, Any], keys: list[str]) -> bool:
+    for key in keys:
+        value = dedup_value(record, key)
+        if key == "phone":
+            ok = value in brief["phones"]
+        elif key == "email":
+            ok = value in brief["emails"]
+        elif key.startswith("custom."):
+            ok = str((brief.get("custom") or {}).get(key.removeprefix("custom."))) == value
+        elif key == "name":
+            ok = (brief.get("name") or "").lower() == (value or "").lower()
+        else:
+            ok = brief.get(key) == value
+        if not ok:
+            return False
+    return True
+
+
+KINDS = (
+    ProcessKind("import_accounts", AccountImportParams, _run_contacts, needs_upload=True,
+                check=_check_for("import_accounts")),
+    ProcessKind("import_contacts", ContactImportParams, _run_contacts, needs_upload=True,
+                check=_check_for("import_contacts")),
+    ProcessKind("import_details", DetailsImportParams, _run_matched, needs_upload=True,
+                check=_check_for("import_details")),
+    ProcessKind("import_updates", UpdatesImportParams, _run_matched, needs_upload=True,
+                check=_check_for("import_updates")),
+)

@@ -1,0 +1,197 @@
+"""The job runner: claims background jobs with a lease, runs them chunk by chunk, and resumes after a crash.
+
+Every chunk commits, in one transaction, its domain writes, its outcome rows, the job's cursor and counts,
+and a fresh lease. A runner that dies leaves its lease to expire; the next runner resumes from the cursor.
+A cancel request is seen at the next chunk; a SIGTERM stops after the chunk in hand.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel
+
+from libs.contracts import new_id
+from libs.core.errors import AppError
+from libs.core.logging import bound_contextvars, get_logger
+from services.crm.adapters.postgres import jobs as repo
+from services.crm.adapters.postgres.base import Conn
+from services.crm.adapters.spreadsheets import RowReader
+from services.crm.handlers import Crm
+
+log = get_logger(__name__)
+
+Row = tuple[int, str, str | None, str | None, str | None]  # row, outcome, reason, ref, key
+
+
+class Cancelled(Exception):
+    """Someone asked the job to stop."""
+
+
+class Interrupted(Exception):
+    """The service is shutting down: the job stays running and is resumed by the next runner."""
+
+
+class LeaseLost(Exception):
+    """Another runner took the job over (ours expired)."""
+
+
+@dataclass
+class Step:
+    """What one committed step did."""
+
+    rows: list[Row] = field(default_factory=list)
+    counts: Counter[str] = field(default_factory=Counter)
+    done: int = 0
+    cursor: dict[str, Any] | None = None
+    total: int | None = None
+
+    def outcome(self, row_no: int, outcome: str, reason: str | None = None, ref: str | None = None,
+                key: str | None = None) -> None:
+        self.rows.append((row_no, outcome, reason, ref, key))
+        self.counts[outcome] += 1
+
+
+@dataclass(frozen=True)
+class ProcessKind:
+    """A kind of bulk process: its parameters, whether it reads an uploaded file, and how it runs."""
+
+    name: str
+    params: type[BaseModel]
+    run: Callable[[JobContext], Awaitable[None]]
+    needs_upload: bool = False
+    check: Callable[[Crm, Any, dict[str, Any] | None], Awaitable[None]] | None = None
+
+
+class JobContext:
+    """What a running process uses: its job, parameters and upload, and ``commit`` for each step."""
+
+    def __init__(self, crm: Crm, job: dict[str, Any], params: Any, upload: dict[str, Any] | None, owner: str,
+                 stopping: asyncio.Event) -> None:
+        self.crm = crm
+        self.job = job
+        self.params = params
+        self.upload = upload
+        self.owner = owner
+        self.stopping = stopping
+
+    @property
+    def cursor(self) -> dict[str, Any]:
+        return self.job["cursor"]
+
+    @property
+    def dry_run(self) -> bool:
+        return bool(self.job["dry_run"])
+
+    async def commit(self, work: Callable[[Conn], Awaitable[Step]]) -> Step:
+        """Run ``work`` and record its progress in one transaction, if the job is still ours and wanted."""
+        if self.stopping.is_set():
+            raise Interrupted()
+        async with self.crm.pool.acquire() as conn, conn.transaction():
+            state = await repo.get(conn, self.job["id"], for_update=True)
+            if state is None or state["lease_owner"] != self.owner or state["status"] != "running":
+                raise LeaseLost()
+            if state["cancel_requested"]:
+                raise Cancelled()
+            step = await work(conn)
+            counts = Counter(state["counts"])
+            counts.update(step.counts)
+            cursor = step.cursor if step.cursor is not None else state["cursor"]
+            await repo.add_rows(conn, self.job["id"], step.rows)
+            await repo.progress(conn, self.job["id"], done=state["done"] + step.done, counts=dict(counts),
+                                cursor=cursor, total=step.total, lease_s=self.crm.settings.job_lease_s)
+        self.job.update(done=state["done"] + step.done, counts=dict(counts), cursor=cursor,
+                        total=step.total if step.total is not None else state["total"])
+        await self.crm.publisher.progress(self.job["id"], progress_of(self.job))
+        return step
+
+    async def file_chunks(self, size: int) -> AsyncIterator[list[tuple[int, list[Any]]]]:
+        """The upload's data rows after the cursor (``cursor["row"]``, the header being row 1), in chunks."""
+        assert self.upload is not None
+        path = str(self.crm.blobs.local_path(self.upload["blob_key"]))
+        reader = RowReader(path, self.upload["format"], self.upload["encoding"], self.upload["delimiter"])
+        try:
+            await asyncio.to_thread(reader.skip_to, max(int(self.cursor.get("row", 1)), 1))
+            while chunk := await asyncio.to_thread(reader.chunk, size):
+                yield chunk
+        finally:
+            reader.close()
+
+
+def progress_of(job: dict[str, Any]) -> dict[str, Any]:
+    return {"id": job["id"], "kind": job["kind"], "status": job["status"], "done": job["done"],
+            "total": job["total"], "counts": job["counts"], "dry_run": job["dry_run"]}
+
+
+class JobRunner:
+    """Claims and runs jobs one at a time. Several replicas share the work through the leases."""
+
+    def __init__(self, crm: Crm, kinds: dict[str, ProcessKind], owner: str | None = None) -> None:
+        self.crm = crm
+        self.kinds = kinds
+        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{new_id()[:6]}"
+        self.wake = asyncio.Event()
+
+    async def run_forever(self, stopping: asyncio.Event) -> None:
+        while not stopping.is_set():
+            try:
+                job = await self.claim()
+            except Exception as exc:  # the database is away: try again later, never spin
+                log.warning("job_claim_failed", error=repr(exc))
+                job = None
+            if job is not None:
+                await self.execute(job, stopping)
+                continue
+            self.wake.clear()
+            waits = [asyncio.ensure_future(self.wake.wait()), asyncio.ensure_future(stopping.wait())]
+            await asyncio.wait(waits, timeout=self.crm.settings.job_poll_s, return_when=asyncio.FIRST_COMPLETED)
+            for w in waits:
+                w.cancel()
+
+    async def claim(self, job_id: str | None = None) -> dict[str, Any] | None:
+        async with self.crm.pool.acquire() as conn:
+            return await repo.claim(conn, self.owner, self.crm.settings.job_lease_s, job_id)
+
+    async def execute(self, job: dict[str, Any], stopping: asyncio.Event) -> None:
+        kind = self.kinds.get(job["kind"])
+        with bound_contextvars(job_id=job["id"], job_kind=job["kind"]):
+            if kind is None:
+                await self._finish(job, "failed", f"unknown process kind {job['kind']!r}")
+                return
+            upload = None
+            if job["upload_id"]:
+                async with self.crm.pool.acquire() as conn:
+                    upload = await repo.get_upload(conn, job["upload_id"])
+            ctx = JobContext(self.crm, job, kind.params.model_validate(job["params"]), upload, self.owner, stopping)
+            log.info("job_started", attempt=job["attempts"], resume_from=job["cursor"])
+            try:
+                await kind.run(ctx)
+            except Cancelled:
+                await self._finish(job, "cancelled", None)
+            except Interrupted:
+                log.info("job_interrupted", done=job["done"])
+            except LeaseLost:
+                log.warning("job_lease_lost")
+            except AppError as err:
+                await self._finish(job, "failed", err.message)
+            except Exception as exc:
+                log.exception("job_crashed")
+                await self._finish(job, "failed", f"internal error: {exc!r}"[:1000])
+            else:
+                await self._finish(job, "succeeded", None)
+
+    async def _finish(self, job: dict[str, Any], status: str, error: str | None) -> None:
+        async with self.crm.pool.acquire() as conn, conn.transaction():
+            state = await repo.get(conn, job["id"], for_update=True)
+            if state is None or (state["lease_owner"] not in (self.owner, None)):
+                return
+            await repo.finish(conn, job["id"], status, error)
+        job.update(status=status, error=error)
+        log.info("job_finished", status=status, error=error, done=job["done"])
+        await self.crm.publisher.progress(job["id"], progress_of(job))

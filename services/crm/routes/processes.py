@@ -1,0 +1,123 @@
+"""HTTP: /imports (upload, template), /import-mappings, /processes (jobs, progress, cancel, outcome), /scripts."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from libs.core.service import read_json
+from services.crm.adapters.spreadsheets import MEDIA_TYPES
+from services.crm.domain.common import parse_choice
+from services.crm.handlers import exports, processes, scripts
+from services.crm.handlers.processes.runner import JobRunner
+from services.crm.routes import actor_of, crm_of, page, page_args, q, respond, send_stream
+from services.crm.routes.cases import upload_parts
+
+RUNNER = web.AppKey("job_runner", JobRunner)
+STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
+
+
+async def upload(request: web.Request) -> web.Response:
+    filename, _, chunks = await upload_parts(request)
+    row = await processes.upload(crm_of(request), filename, chunks, actor_of(request), q(request, "encoding"))
+    return respond(row, 201)
+
+
+async def get_upload(request: web.Request) -> web.Response:
+    return respond(await processes.get_upload(crm_of(request), request.match_info["id"]))
+
+
+async def template(request: web.Request) -> web.StreamResponse:
+    kind = q(request, "kind") or "import_accounts"
+    chunks = processes.template(crm_of(request), kind, q(request, "campaign_id"))
+    return await send_stream(request, chunks, MEDIA_TYPES["xlsx"], f"{kind}_template.xlsx")
+
+
+async def save_mapping(request: web.Request) -> web.Response:
+    body = await read_json(request)
+    return respond(await processes.save_mapping(crm_of(request), body, actor_of(request)), 201)
+
+
+async def list_mappings(request: web.Request) -> web.Response:
+    return respond({"items": await processes.list_mappings(crm_of(request), q(request, "kind"))})
+
+
+async def create_job(request: web.Request) -> web.Response:
+    body = await read_json(request)
+    job = await processes.create_job(crm_of(request), body, actor_of(request))
+    if RUNNER in request.app:
+        request.app[RUNNER].wake.set()
+    return respond(job, 202)
+
+
+async def list_jobs(request: web.Request) -> web.Response:
+    limit, after = page_args(request)
+    items = await processes.list_jobs(crm_of(request), q(request, "kind"),
+                                      parse_choice(q(request, "status"), "status", STATUSES), limit, after)
+    return page(items, limit, lambda j: (j["created_at"], j["id"]))
+
+
+async def get_job(request: web.Request) -> web.Response:
+    return respond(await processes.get_job(crm_of(request), request.match_info["id"]))
+
+
+async def cancel_job(request: web.Request) -> web.Response:
+    return respond(await processes.cancel_job(crm_of(request), request.match_info["id"]))
+
+
+async def outcome(request: web.Request) -> web.StreamResponse:
+    crm = crm_of(request)
+    fmt = exports.check_format(q(request, "format"))
+    sql, args = await processes.outcome_query(crm, request.match_info["id"])
+    return await send_stream(request, exports.export(crm, sql, args, fmt, "outcome"), MEDIA_TYPES[fmt],
+                             f"outcome-{request.match_info['id']}.{fmt}")
+
+
+async def recycle_count(request: web.Request) -> web.Response:
+    query: dict[str, object] = {k: v for k, v in request.query.items() if k not in ("users", "typifications")}
+    for key in ("users", "typifications"):
+        if request.query.get(key):
+            query[key] = [x for x in request.query[key].split(",") if x]
+    return respond({"count": await processes.recycle_count(crm_of(request), query)})
+
+
+async def create_script(request: web.Request) -> web.Response:
+    body = await read_json(request)
+    return respond(await scripts.create(crm_of(request), body, actor_of(request)), 201)
+
+
+async def list_scripts(request: web.Request) -> web.Response:
+    return respond({"items": await scripts.search(crm_of(request), q(request, "campaign_id"))})
+
+
+async def get_script(request: web.Request) -> web.Response:
+    return respond(await scripts.get(crm_of(request), request.match_info["id"]))
+
+
+async def patch_script(request: web.Request) -> web.Response:
+    body = await read_json(request)
+    return respond(await scripts.update(crm_of(request), request.match_info["id"], body, actor_of(request)))
+
+
+async def delete_script(request: web.Request) -> web.Response:
+    await scripts.delete(crm_of(request), request.match_info["id"], actor_of(request))
+    return web.Response(status=204)
+
+
+def setup(app: web.Application) -> None:
+    r = app.router
+    r.add_post("/imports", upload)
+    r.add_get("/imports/template", template)
+    r.add_get("/imports/{id}", get_upload)
+    r.add_post("/import-mappings", save_mapping)
+    r.add_get("/import-mappings", list_mappings)
+    r.add_post("/processes", create_job)
+    r.add_get("/processes", list_jobs)
+    r.add_get("/processes/recycle-count", recycle_count)
+    r.add_get("/processes/{id}", get_job)
+    r.add_post("/processes/{id}/cancel", cancel_job)
+    r.add_get("/processes/{id}/outcome", outcome)
+    r.add_post("/scripts", create_script)
+    r.add_get("/scripts", list_scripts)
+    r.add_get("/scripts/{id}", get_script)
+    r.add_patch("/scripts/{id}", patch_script)
+    r.add_delete("/scripts/{id}", delete_script)
