@@ -232,7 +232,7 @@ class Schedule(BaseModel):
             wall = datetime.combine(day, iv.start, tzinfo=self.tz)
             out.append(wall.astimezone(UTC))
             out.append(wall.replace(fold=1).astimezone(UTC))
-        jump = None
+        jump = _offset_change(self.tz, day)
         if jump is not None:
             out.append(jump)
         return out

@@ -146,6 +146,8 @@ class DateExceptionIn(Strict, DateException):
     def _special_hours_need_intervals(self) -> DateExceptionIn:  # overrides the contract's, to blame a field
         if not self.closed and not self.intervals:
             raise blame("intervals", f"{self.day} is not closed, so it needs special-hours intervals")
+        if self.closed and self.intervals:
+            raise blame("intervals", f"{self.day} is closed, so it takes no intervals (set closed: false)")
         return self
 
 
