@@ -21,11 +21,14 @@ class AppError(Exception):
     code: str = "internal"
     action: StreamAction = StreamAction.TERM
 
-    def __init__(self, message: str, *, field: str | None = None, details: Any = None) -> None:
+    def __init__(self, message: str, *, field: str | None = None, details: Any = None,
+                 retry_after_s: float | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.field = field
         self.details = details
+        # For transient errors: when the dependency asked to be retried (e.g. a provider's Retry-After).
+        self.retry_after_s = retry_after_s
 
     def to_dict(self) -> dict[str, Any]:
         """The error JSON shape used everywhere: ``{"error": {"code", "message", "field"?}}``."""

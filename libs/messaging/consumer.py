@@ -140,8 +140,9 @@ async def _handle_one(
             await handler(event)
         except AppError as err:
             if err.action is StreamAction.NAK and attempt < max_deliver:
-                log.info("message_retry", reason=err.message, attempt=attempt)
-                await msg.nak(delay=backoff_for(attempt))
+                delay = max(err.retry_after_s or 0.0, backoff_for(attempt))
+                log.info("message_retry", reason=err.message, attempt=attempt, delay_s=delay)
+                await msg.nak(delay=delay)
                 return
             if err.action is StreamAction.ACK:
                 await msg.ack()

@@ -205,3 +205,20 @@ async def test_kv_watch_sees_initial_values_changes_and_deletes(nats_js, unique)
     stop.set()
     await task
     assert seen == [(key, {"v": 1}), (key, {"v": 2}), (key, None)]
+
+
+async def test_transient_error_waits_at_least_what_the_dependency_asked(nats_js, unique):
+    _, js = nats_js
+    msg = _inbound(unique)
+    await publish(js, msg)
+    seen: list[float] = []
+    done = asyncio.Event()
+
+    async def handler(event):
+        seen.append(asyncio.get_running_loop().time())
+        if len(seen) == 1:
+            raise Transient("provider said 429", retry_after_s=1.5)
+        done.set()
+
+    await _consume_until(js, f"t-ra-{unique}", msg.subject(), handler, done)
+    assert len(seen) == 2 and seen[1] - seen[0] >= 1.4

@@ -109,7 +109,9 @@ async def retrying(call: Callable[[], Awaitable[T]], policy: RetryPolicy,
             with attempt:
                 return await call()
     except errors as exc:
-        raise Transient(f"provider kept failing: {type(exc).__name__}: {exc}") from exc
+        # Beyond our in-process bound, the redelivery waits for what the provider asked, not less.
+        asked = exc.retry_after if isinstance(exc, RetryableStatus) else None
+        raise Transient(f"provider kept failing: {type(exc).__name__}: {exc}", retry_after_s=asked) from exc
     raise AssertionError("unreachable")
 
 
