@@ -30,7 +30,8 @@ def parse_model(model: type[M], data: Any, *, prefix: str = "") -> M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        errors = [(prefix + field_path(e["loc"]), _message(e)) for e in exc.errors()]
+        errors = [((prefix + field_path(e["loc"])) if e["loc"] else (prefix.rstrip(".") or "body"), _message(e))
+                  for e in exc.errors()]
         first_field, first_msg = errors[0]
         raise Invalid(f"{first_field}: {first_msg}", field=first_field,
                       details=[{"field": f, "message": m} for f, m in errors]) from None

@@ -65,6 +65,8 @@ async def progress(conn: Conn, job_id: str, *, done: int, counts: dict[str, int]
 
 
 async def finish(conn: Conn, job_id: str, status: str, error: str | None = None) -> None:
+    """End a job; the in-file keys were only needed while it ran."""
+    await conn.execute("DELETE FROM crm.job_keys WHERE job_id = $1", job_id)
     await conn.execute("UPDATE crm.jobs SET status = $2, error = $3, finished_at = now(), lease_owner = NULL, "
                        "lease_until = NULL WHERE id = $1", job_id, status, error)
 
