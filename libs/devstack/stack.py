@@ -201,9 +201,11 @@ class DevStack:
         port = self._port("nats")
         store = self.data_dir / "nats"
         store.mkdir(exist_ok=True)
+        monitor = free_port()
         proc, log = self._spawn("nats", [nats_binary(), "-js", "-a", "127.0.0.1", "-p", str(port),
-                                         "-sd", str(store), "--server_name", "sb-dev"])
-        _wait(lambda: _port_open(port), "NATS", log, proc=proc)
+                                         "-m", str(monitor), "-sd", str(store), "--server_name", "sb-dev"])
+        # /healthz answers 200 only once JetStream is up, not merely when the client port listens.
+        _wait(lambda: _port_open(port) and _http_ok(monitor, "/healthz"), "NATS", log, proc=proc)
         return f"nats://127.0.0.1:{port}"
 
     def _start_redis(self) -> str:
@@ -250,6 +252,15 @@ class DevStack:
             subprocess.run([str(bindir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres",
                             DB_NAME], check=True, capture_output=True)
         return f"postgresql://postgres@127.0.0.1:{port}/{DB_NAME}"
+
+
+def _http_ok(port: int, path: str) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as s:
+            s.sendall(f"GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n".encode())
+            return s.recv(64).split(b" ", 2)[1:2] == [b"200"]
+    except (OSError, IndexError):
+        return False
 
 
 def _redis_ping(port: int) -> bool:
