@@ -133,7 +133,9 @@ async def schedule_status(request: web.Request) -> web.Response:
     row = await request.app[SERVICE].get("schedule", request.match_info["id"])
     schedule = Schedule.model_validate({k: row[k] for k in Schedule.model_fields})
     nxt = schedule.next_opening(at)
-    return respond({"at": at, "open": schedule.is_open(at), "next_opening": nxt})
+    # Shown in the schedule's own zone: it is what an administrator reads.
+    return respond({"at": at, "open": schedule.is_open(at), "timezone": schedule.timezone,
+                    "next_opening": nxt.astimezone(schedule.tz) if nxt else None})
 
 
 async def typification_tree(request: web.Request) -> web.Response:

@@ -23,6 +23,7 @@ class Table:
     key: str
     columns: tuple[str, ...]
     json_columns: frozenset[str] = frozenset()
+    date_columns: frozenset[str] = frozenset()
     order: str = "created_at, {key}"
 
     @property
@@ -33,7 +34,8 @@ class Table:
 CLIENTS = Table("clients", "id", ("name", "status"))
 PROJECTS = Table("projects", "id", ("client_id", "name", "status"))
 SCHEDULES = Table("schedules", "id", ("name", "timezone", "always_open", "weekly", "exceptions", "valid_from",
-                                      "valid_until"), frozenset({"weekly", "exceptions"}))
+                                      "valid_until"), frozenset({"weekly", "exceptions"}),
+                  frozenset({"valid_from", "valid_until"}))
 TYPIFICATIONS = Table("typifications", "id", ("category", "subcategory", "label"),
                       order="lower(category), lower(coalesce(subcategory, '')), id")
 FIELDS = Table("fields", "key", ("label", "type", "options"), frozenset({"options"}), order="key")
@@ -45,8 +47,12 @@ CAMPAIGN_JSON = frozenset({"out_of_hours", "permissions", "routing", "case_optio
 _CHANNEL_KEY = re.compile(r"\(channel_id\)=\((?P<channel>[^)]*)\)")
 
 
-def _encode(table_json: frozenset[str], column: str, value: Any) -> Any:
-    return json.dumps(value) if column in table_json else value
+def _encode(table_json: frozenset[str], column: str, value: Any, dates: frozenset[str] = frozenset()) -> Any:
+    if column in table_json:
+        return json.dumps(value)
+    if column in dates and isinstance(value, str):
+        return date.fromisoformat(value)
+    return value
 
 
 def record(row: asyncpg.Record | None, json_columns: Iterable[str] = ()) -> dict[str, Any] | None:
@@ -70,7 +76,7 @@ class Repository:
 
     async def insert(self, t: Table, key: str, data: dict[str, Any], actor: str | None) -> dict[str, Any]:
         cols = [t.key, *t.columns, "created_by", "updated_by"]
-        values = [key, *(_encode(t.json_columns, c, data.get(c)) for c in t.columns), actor, actor]
+        values = [key, *(_encode(t.json_columns, c, data.get(c), t.date_columns) for c in t.columns), actor, actor]
         marks = ", ".join(f"${i}::jsonb" if c in t.json_columns else f"${i}" for i, c in enumerate(cols, 1))
         row = await self.conn.fetchrow(
             f"INSERT INTO {t.qualified} ({', '.join(cols)}) VALUES ({marks}) RETURNING *", *values)
@@ -97,7 +103,7 @@ class Repository:
         sets, args = [], [key, actor]
         for col in t.columns:
             if col in data:
-                args.append(_encode(t.json_columns, col, data[col]))
+                args.append(_encode(t.json_columns, col, data[col], t.date_columns))
                 sets.append(f"{col} = ${len(args)}" + ("::jsonb" if col in t.json_columns else ""))
         sets += ["version = version + 1", "updated_at = now()", "updated_by = $2"]
         row = await self.conn.fetchrow(
