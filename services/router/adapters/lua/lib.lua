@@ -27,6 +27,18 @@ local function fail(code, msg, field)
   return cjson.encode({err = code, msg = msg, field = field})
 end
 
+-- The refusal when conversation cid is not ``state`` (assigned, offered) for ``agent``; nil when it is.
+local function refuse_unless(conv, cid, agent, state)
+  if conv.state == nil then return fail('not_found', 'conversation ' .. cid .. ' not found', 'conversation_id') end
+  if conv.agent ~= agent then
+    return fail('forbidden', 'conversation ' .. cid .. ' is not ' .. state .. ' to agent ' .. agent, 'agent_id')
+  end
+  if conv.state ~= state then
+    return fail('conflict', 'conversation ' .. cid .. ' is ' .. conv.state .. ', not ' .. state, 'conversation_id')
+  end
+  return nil
+end
+
 local function done(result)
   return cjson.encode({ok = result or true, out = OUT})
 end
@@ -136,7 +148,8 @@ local function explain_unavailable(c, expl)
 end
 
 -- Choose an agent of campaign c for conversation cid (weight w). Bounded scan: flat cost.
-local function pick(c, cc, cid, conv)
+local pick
+pick = function(c, cc, cid, conv, retried)
   local w = num(conv.weight)
   local expl = {campaign_id = c, strategy = cc.strategy, weight = w, capacity = cc.cap, considered = {}}
   local rejected = key('rej', cid)
@@ -156,6 +169,7 @@ local function pick(c, cc, cid, conv)
     expl.sticky = {agent = conv.pref, source = conv.pref_src, excluded = why, fallback = 'first available agent'}
   end
   local start = 0
+  local only_rejected = false
   while start < 200 do
     local ids = redis.call('ZRANGE', key('avail', c), start, start + 49, 'WITHSCORES')
     if #ids == 0 then break end
@@ -164,7 +178,9 @@ local function pick(c, cc, cid, conv)
       local load = num(redis.call('HGET', key('agent', aid), 'load'))
       local why = nil
       if load + w > cc.cap then why = 'no room (' .. load .. '+' .. w .. '>' .. cc.cap .. ')'
-      elseif redis.call('SISMEMBER', rejected, aid) == 1 then why = 'rejected or missed this offer'
+      elseif redis.call('SISMEMBER', rejected, aid) == 1 then
+        why = 'rejected or missed this offer'
+        only_rejected = true
       end
       if #expl.considered < 10 then
         expl.considered[#expl.considered + 1] = {agent = aid, load = load, score = tonumber(ids[i + 1]), excluded = why}
@@ -177,6 +193,17 @@ local function pick(c, cc, cid, conv)
       end
     end
     start = start + 50
+  end
+  if only_rejected and not retried then
+    -- Every agent of the campaign has rejected or missed it: a new round of offers starts.
+    local all = true
+    for _, m in ipairs(redis.call('SMEMBERS', key('cmembers', c))) do
+      if redis.call('SISMEMBER', rejected, m) == 0 then all = false; break end
+    end
+    if all then
+      redis.call('DEL', rejected)
+      return pick(c, cc, cid, conv, true)
+    end
   end
   return nil, expl
 end
@@ -267,20 +294,27 @@ local function assign(c, cc, cid, aid, expl, reason)
 end
 
 -- The best (conversation, agent) pair of one campaign: queue head first; a head too heavy for every
--- agent does not block lighter conversations behind it.
+-- agent does not block lighter conversations behind it, nor do conversations that the agents with room
+-- have rejected. Bounded: at most 200 queued conversations are looked at.
 local function find_pair(c, cc)
   local failw = 1e9
-  local items = redis.call('ZRANGE', key('q', c), 0, 19, 'WITHSCORES')
-  for i = 1, #items, 2 do
-    local cid = items[i]
-    local conv = hgetall(key('conv', cid))
-    local w = num(conv.weight)
-    -- Agents excluded for this conversation only (a rejected offer) say nothing about the others.
-    local personal = redis.call('EXISTS', key('rej', cid)) == 1
-    if w < failw or personal or (conv.pref and conv.pref ~= '') then
-      local aid, expl = pick(c, cc, cid, conv)
-      if aid then return cid, aid, expl, tonumber(items[i + 1]) end
-      if not personal then failw = w end
+  for start = 0, 180, 20 do
+    local items = redis.call('ZRANGE', key('q', c), start, start + 19, 'WITHSCORES')
+    if #items == 0 then return nil end
+    for i = 1, #items, 2 do
+      local cid = items[i]
+      local conv = hgetall(key('conv', cid))
+      local w = num(conv.weight)
+      -- Agents excluded for this conversation only (a rejected offer) say nothing about the others.
+      local personal = redis.call('EXISTS', key('rej', cid)) == 1
+      if w < failw or personal then
+        local aid, expl = pick(c, cc, cid, conv)
+        if aid then return cid, aid, expl, tonumber(items[i + 1]) end
+        if not personal then
+          failw = w
+          if w <= 1 then return nil end  -- nobody has room for anything
+        end
+      end
     end
   end
   return nil

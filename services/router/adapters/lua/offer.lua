@@ -1,14 +1,9 @@
 -- The agent's answer to an offer: accept makes it assigned; reject hands it to the next agent.
 if not epoch_ok() then return fail('state_lost', 'router live state is missing') end
 local ck = key('conv', A.cid)
+local refused = refuse_unless(hgetall(ck), A.cid, A.agent, 'offered')
+if refused then return refused end
 local h = redis.call('HMGET', ck, 'state', 'agent', 'campaign', 'offers')
-if not h[1] then return fail('not_found', 'conversation ' .. A.cid .. ' not found', 'conversation_id') end
-if h[2] ~= A.agent then
-  return fail('forbidden', 'conversation ' .. A.cid .. ' is not offered to agent ' .. A.agent, 'agent_id')
-end
-if h[1] ~= 'offered' then
-  return fail('conflict', 'conversation ' .. A.cid .. ' is ' .. h[1] .. ', not offered', 'conversation_id')
-end
 if A.action == 'accept' then
   local cc = camp(h[3])
   local n = redis.call('HINCRBY', ck, 'assigns', 1)

@@ -3,13 +3,8 @@ if not epoch_ok() then return fail('state_lost', 'router live state is missing')
 local cid = A.cid
 local ck = key('conv', cid)
 local conv = hgetall(ck)
-if conv.state == nil then return fail('not_found', 'conversation ' .. cid .. ' not found', 'conversation_id') end
-if conv.agent ~= A.agent then
-  return fail('forbidden', 'conversation ' .. cid .. ' is not assigned to agent ' .. A.agent, 'agent_id')
-end
-if conv.state ~= 'assigned' then
-  return fail('conflict', 'conversation ' .. cid .. ' is ' .. conv.state .. ', not assigned', 'conversation_id')
-end
+local refused = refuse_unless(conv, cid, A.agent, 'assigned')
+if refused then return refused end
 local w = num(conv.weight)
 if A.to_agent then
   local to = A.to_agent
