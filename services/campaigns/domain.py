@@ -6,7 +6,7 @@ import string
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -198,7 +198,7 @@ class FieldIn(Strict):
     key: str = Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")
     label: str = Field(min_length=1, max_length=200)
     type: FieldType = "text"
-    options: list[str] = Field(default_factory=list)
+    options: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _options(self) -> FieldIn:
@@ -301,6 +301,7 @@ def check_url_template(template: str) -> None:
 
 
 CampaignStatus = Literal["active", "paused"]
+Ref = Annotated[str, Field(min_length=1, max_length=128)]  # the id of a user, typification or campaign
 
 
 class CampaignIn(Strict):
@@ -314,20 +315,20 @@ class CampaignIn(Strict):
     channels: list[ChannelIn] = Field(default_factory=list)
     schedule_id: str | None = None
     out_of_hours: OutOfHoursIn = Field(default_factory=OutOfHoursIn)
-    closing_typifications: list[str] = Field(default_factory=list)
+    closing_typifications: list[Ref] = Field(default_factory=list)
     inactivity_typification: str | None = None
     inactivity_timeout_s: float | None = Field(None, gt=0, le=30 * 24 * 3600)
     transfer_typification: str | None = None
     ignore_comment_typification: str | None = None
-    permissions: PermissionsIn = Field(default_factory=PermissionsIn)
+    permissions: PermissionsIn = Field(default_factory=PermissionsIn)  # type: ignore[arg-type]
     custom_fields: list[CampaignFieldIn] = Field(default_factory=list)
-    agents: list[str] = Field(default_factory=list)
-    supervisors: list[str] = Field(default_factory=list)
+    agents: list[Ref] = Field(default_factory=list)
+    supervisors: list[Ref] = Field(default_factory=list)
     script: str | None = Field(None, max_length=100_000)
     tabs: list[TabIn] = Field(default_factory=list)
-    routing: RoutingIn = Field(default_factory=RoutingIn)
+    routing: RoutingIn = Field(default_factory=RoutingIn)  # type: ignore[arg-type]
     case_options: CaseOptionsIn = Field(default_factory=CaseOptionsIn)
-    linked_campaigns: list[str] = Field(default_factory=list)
+    linked_campaigns: list[Ref] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _rules(self) -> CampaignIn:
@@ -377,6 +378,23 @@ def merge_patch(current: dict[str, Any], patch: Any, model: type[BaseModel],
         if key in immutable and value != current.get(key):
             raise Invalid(f"{key}: cannot change", field=key)
     return {**current, **patch}
+
+
+@dataclass(frozen=True)
+class CampaignQuery:
+    """Filters of ``GET /campaigns`` (seed 004 "Consultar campaña"); dates bound the creation date."""
+
+    status: str | None = None
+    client_id: str | None = None
+    project_id: str | None = None
+    channel_id: str | None = None
+    agent_id: str | None = None
+    supervisor_id: str | None = None
+    text: str | None = None
+    created_from: date | None = None
+    created_to: date | None = None
+    limit: int = 100
+    offset: int = 0
 
 
 def diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, dict[str, Any]]:

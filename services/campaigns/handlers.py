@@ -7,7 +7,6 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import date
 from typing import Any
 
 import asyncpg
@@ -31,6 +30,7 @@ from services.campaigns.adapters.postgres import (
 from services.campaigns.domain import (
     Actor,
     CampaignIn,
+    CampaignQuery,
     ClientIn,
     FieldDef,
     FieldIn,
@@ -133,10 +133,10 @@ class CampaignsService:
             row = found(await Repository(conn).get(e.table, key), e.name, key)
         return _public(e, row)
 
-    async def list(self, kind: str, filters: dict[str, Any], limit: int, offset: int) -> list[dict[str, Any]]:
+    async def list_items(self, kind: str, filters: dict[str, Any], limit: int, offset: int) -> list[dict[str, Any]]:
         e = ENTITIES[kind]
         async with self.pool.acquire() as conn:
-            rows = await Repository(conn).list(e.table, filters, limit, offset)
+            rows = await Repository(conn).rows(e.table, filters, limit, offset)
         return [_public(e, r) for r in rows]
 
     async def update(self, kind: str, key: str, body: Any, actor: Actor, *, replace: bool) -> dict[str, Any]:
@@ -194,7 +194,7 @@ class CampaignsService:
         """A schedule, typification or field changed: campaigns embedding it get a new version."""
         if e.used_as not in ("schedule_id", "typification", "field"):
             return []
-        users = await repo.campaigns_using(e.used_as, key)  # type: ignore[arg-type]
+        users = await repo.campaigns_using(e.used_as, key)
         versions = await repo.bump(users, actor.user_id)
         for cid, version in versions.items():
             await repo.record_change("campaign", cid, version, f"{e.name}_changed", actor.user_id, why)
@@ -284,15 +284,9 @@ class CampaignsService:
             row = found(await repo.get_campaign(cid), "campaign", cid)
             return await self._campaign_view(repo, row)
 
-    async def list_campaigns(self, *, status: str | None = None, client_id: str | None = None,
-                             project_id: str | None = None, channel_id: str | None = None,
-                             text: str | None = None, created_from: date | None = None,
-                             created_to: date | None = None, limit: int = 100, offset: int = 0
-                             ) -> list[dict[str, Any]]:
+    async def list_campaigns(self, query: CampaignQuery) -> list[dict[str, Any]]:
         async with self._read() as repo:
-            ids = await repo.list_campaigns(status=status, client_id=client_id, project_id=project_id,
-                                            channel_id=channel_id, text=text, created_from=created_from,
-                                            created_to=created_to, limit=limit, offset=offset)
+            ids = await repo.list_campaigns(query)
             out = []
             for r in ids:
                 row = await repo.get_campaign(r["id"])

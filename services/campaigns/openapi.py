@@ -64,18 +64,18 @@ def build_openapi() -> dict[str, Any]:
     paths: dict[str, Any] = {}
     filters = {"clients": ("status",), "projects": ("client_id", "status"), "schedules": (),
                "typifications": ("category",), "fields": ("type",)}
-    for segment, (model, _) in CATALOG.items():
-        one, item = _path_param(), {"type": "object"}
+    for segment, (schema_name, _) in CATALOG.items():
+        one, item, model = _path_param(), {"type": "object"}, schema_name.lower()
         paths[f"/{segment}"] = {
             "get": _op(f"List {segment}", out={"type": "array"}, params=_query(*filters[segment], "limit", "offset")),
-            "post": _op(f"Create a {model.lower()}", 201, model, item, write=True),
+            "post": _op(f"Create a {model}", 201, schema_name, item, write=True),
         }
         paths[f"/{segment}/{{id}}"] = {
             "parameters": [one],
-            "get": _op(f"Get a {model.lower()}", out=item),
-            "patch": _op(f"Change some fields of a {model.lower()}", 200, model, item, write=True),
-            "put": _op(f"Replace a {model.lower()}", 200, model, item, write=True),
-            "delete": _op(f"Delete a {model.lower()} (409 while campaigns use it)", 204, write=True),
+            "get": _op(f"Get a {model}", out=item),
+            "patch": _op(f"Change some fields of a {model}", 200, schema_name, item, write=True),
+            "put": _op(f"Replace a {model}", 200, schema_name, item, write=True),
+            "delete": _op(f"Delete a {model} (409 while campaigns use it)", 204, write=True),
         }
         paths[f"/{segment}/{{id}}/history"] = {"parameters": [one],
                                                "get": _op("Who changed what, when", out={"type": "array"})}
@@ -86,7 +86,8 @@ def build_openapi() -> dict[str, Any]:
     campaign = {"type": "object"}
     paths["/campaigns"] = {
         "get": _op("Query campaigns", out={"type": "array"}, params=_query(
-            "from", "to", "campaign", "channel_id", "client_id", "project_id", "status", "limit", "offset")),
+            "from", "to", "campaign", "channel_id", "client_id", "project_id", "agent_id", "supervisor_id", "status",
+            "limit", "offset")),
         "post": _op("Create a campaign", 201, "Campaign", campaign, write=True),
     }
     cid = [_path_param()]
@@ -104,8 +105,8 @@ def build_openapi() -> dict[str, Any]:
         "The compiled snapshot, as in the KV bucket", out=_ref("CampaignSnapshot"))}
     paths["/campaigns/{id}/history"] = {"parameters": cid, "get": _op("Change history", out={"type": "array"})}
     schemas: dict[str, Any] = {}
-    for name, model in MODELS.items():
-        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    for name, cls in MODELS.items():
+        schema = cls.model_json_schema(ref_template="#/components/schemas/{model}")
         schemas.update(schema.pop("$defs", {}))
         schemas[name] = schema
     return {"openapi": "3.1.0", "info": {"title": "Switchboard campaigns (internal)", "version": "1"},

@@ -10,7 +10,7 @@ from aiohttp import web
 
 from libs.core.errors import Invalid
 from libs.core.service import read_json
-from services.campaigns.domain import Actor
+from services.campaigns.domain import Actor, CampaignQuery
 from services.campaigns.handlers import CampaignsService
 
 SERVICE = web.AppKey("campaigns_service", CampaignsService)
@@ -92,7 +92,7 @@ def catalog_routes(segment: str, kind: str, filters: tuple[str, ...]) -> list[we
     async def list_(request: web.Request) -> web.Response:
         limit, offset = paging(request)
         found = {f: request.query.get(f) for f in filters}
-        return respond(await request.app[SERVICE].list(kind, found, limit, offset))
+        return respond(await request.app[SERVICE].list_items(kind, found, limit, offset))
 
     async def create(request: web.Request) -> web.Response:
         return respond(await request.app[SERVICE].create(kind, await read_json(request), actor(request)), 201)
@@ -140,7 +140,7 @@ async def schedule_status(request: web.Request) -> web.Response:
 
 async def typification_tree(request: web.Request) -> web.Response:
     """The typification catalog as categories with their subcategories."""
-    rows = await request.app[SERVICE].list("typification", {}, 10_000, 0)
+    rows = await request.app[SERVICE].list_items("typification", {}, 10_000, 0)
     tree: dict[str, dict[str, Any]] = {}
     for r in rows:
         node = tree.setdefault(r["category"], {"category": r["category"], "id": None, "subcategories": []})
@@ -162,10 +162,12 @@ async def list_campaigns(request: web.Request) -> web.Response:
     start, end = _date(request, "from"), _date(request, "to")
     if start and end and end < start:
         raise Invalid("to: the end date is before the start date", field="to")
-    return respond(await request.app[SERVICE].list_campaigns(
+    query = CampaignQuery(
         status=status, client_id=q.get("client_id") or None, project_id=q.get("project_id") or None,
-        channel_id=q.get("channel_id") or q.get("channel") or None, text=q.get("campaign") or q.get("q") or None,
-        created_from=start, created_to=end, limit=limit, offset=offset))
+        channel_id=q.get("channel_id") or q.get("channel") or None, agent_id=q.get("agent_id") or None,
+        supervisor_id=q.get("supervisor_id") or None, text=q.get("campaign") or q.get("q") or None,
+        created_from=start, created_to=end, limit=limit, offset=offset)
+    return respond(await request.app[SERVICE].list_campaigns(query))
 
 
 async def create_campaign(request: web.Request) -> web.Response:

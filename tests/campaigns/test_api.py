@@ -179,6 +179,8 @@ async def test_campaign_bad_input_names_the_field_and_writes_nothing(http: Any, 
         ({"linked_campaigns": [f"ghost-{u}"]}, "linked_campaigns[0]"),
         ({"linked_campaigns": [f"cmp-{u}"]}, "linked_campaigns[0]"),
         ({"case_options": {"combine_cases": "maybe"}}, "case_options.combine_cases"),
+        ({"agents": ["ok", ""]}, "agents[1]"),
+        ({"supervisors": "sup"}, "supervisors"),
     ]
     for override, field in cases:
         status, err = await http("POST", "/campaigns", body(**override))
@@ -272,7 +274,7 @@ async def test_query_campaigns_by_filters(http: Any, body: Any, world: Any) -> N
     for query in (f"client_id={world['client']}", f"project_id={world['project']}", f"channel_id=ig-{u}",
                   f"client_id={world['client']}&status=paused", f"campaign=Beta {u}",
                   f"client_id={world['client']}&from=2000-01-01&to=2999-01-01",
-                  f"client_id={world['client']}&to=2000-01-01"):
+                  f"client_id={world['client']}&to=2000-01-01", f"agent_id=agent-{u}", f"supervisor_id=sup-{u}"):
         _, rows = await http("GET", f"/campaigns?{query}", expect=200)
         found[query] = sorted(r["id"] for r in rows)
     assert found[f"client_id={world['client']}"] == sorted([f"cmp-{u}", f"b-{u}"])
@@ -281,6 +283,8 @@ async def test_query_campaigns_by_filters(http: Any, body: Any, world: Any) -> N
     assert found[f"campaign=Beta {u}"] == [f"b-{u}"]
     assert len(found[f"client_id={world['client']}&from=2000-01-01&to=2999-01-01"]) == 2
     assert found[f"client_id={world['client']}&to=2000-01-01"] == []
+    assert found[f"agent_id=agent-{u}"] == [f"b-{u}"]
+    assert found[f"supervisor_id=sup-{u}"] == sorted([f"cmp-{u}", f"b-{u}"])
     for bad, field in (("from=yesterday", "from"), ("status=sleeping", "status"), ("limit=0", "limit"),
                        ("from=2026-02-02&to=2026-02-01", "to")):
         status, err = await http("GET", f"/campaigns?{bad}")

@@ -171,3 +171,19 @@ async def test_openapi_document_is_valid_and_complete(api: Any) -> None:
     documented = {(m, p) for p, ops in doc["paths"].items() for m in ops if m != "parameters"}
     missing = {(m, p) for m, p in served if p not in ("/healthz", "/readyz", "/openapi.json")} - documented
     assert not missing
+    refs = set(_refs(doc))
+    assert refs and all(r.removeprefix("#/components/schemas/") in doc["components"]["schemas"] for r in refs)
+    assert doc["paths"]["/campaigns"]["post"]["requestBody"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/Campaign"}
+
+
+def _refs(node: Any) -> Any:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "$ref":
+                yield value
+            else:
+                yield from _refs(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _refs(item)

@@ -12,6 +12,7 @@ from typing import Any
 import asyncpg
 
 from libs.core.errors import Conflict
+from services.campaigns.domain import CampaignQuery
 
 # The catalog entities share one shape: a key column, data columns, version and audit columns.
 # Table and column names below are constants of this module, never user input.
@@ -87,7 +88,7 @@ class Repository:
         row = await self.conn.fetchrow(f"SELECT * FROM {t.qualified} WHERE {t.key} = $1{lock}", key)
         return record(row, t.json_columns)
 
-    async def list(self, t: Table, filters: dict[str, Any], limit: int, offset: int) -> list[dict[str, Any]]:
+    async def rows(self, t: Table, filters: dict[str, Any], limit: int, offset: int) -> list[dict[str, Any]]:
         where, args = [], []
         for col, value in filters.items():
             if value is not None:
@@ -263,36 +264,38 @@ class Repository:
         rows = await self.conn.fetch("SELECT id, status FROM campaigns.campaigns WHERE id = ANY($1::text[])", ids)
         return {r["id"]: r["status"] for r in rows}
 
-    async def list_campaigns(self, *, status: str | None, client_id: str | None, project_id: str | None,
-                             channel_id: str | None, text: str | None, created_from: date | None,
-                             created_to: date | None, limit: int, offset: int) -> list[dict[str, Any]]:
+    async def list_campaigns(self, q: CampaignQuery) -> list[dict[str, Any]]:
         where, args = [], []
 
         def add(sql: str, value: Any) -> None:
             args.append(value)
             where.append(sql.format(n=f"${len(args)}"))
 
-        if status:
-            add("c.status = {n}", status)
+        if q.status:
+            add("c.status = {n}", q.status)
         else:
             where.append("c.status <> 'archived'")
-        if client_id:
-            add("c.client_id = {n}", client_id)
-        if project_id:
-            add("c.project_id = {n}", project_id)
-        if channel_id:
+        if q.client_id:
+            add("c.client_id = {n}", q.client_id)
+        if q.project_id:
+            add("c.project_id = {n}", q.project_id)
+        if q.channel_id:
             add("EXISTS (SELECT 1 FROM campaigns.campaign_channels l WHERE l.campaign_id = c.id"
-                " AND l.channel_id = {n})", channel_id)
-        if text:
-            add("(c.id = {n} OR c.name ILIKE '%' || {n} || '%')", text)
-        if created_from:
-            add("c.created_at >= {n}::date", created_from)
-        if created_to:
-            add("c.created_at < ({n}::date + 1)", created_to)
+                " AND l.channel_id = {n})", q.channel_id)
+        for role, user in (("agent", q.agent_id), ("supervisor", q.supervisor_id)):
+            if user:
+                add("EXISTS (SELECT 1 FROM campaigns.campaign_members m WHERE m.campaign_id = c.id"
+                    f" AND m.role = '{role}' AND m.user_id = {{n}})", user)
+        if q.text:
+            add("(c.id = {n} OR c.name ILIKE '%' || {n} || '%')", q.text)
+        if q.created_from:
+            add("c.created_at >= {n}::date", q.created_from)
+        if q.created_to:
+            add("c.created_at < ({n}::date + 1)", q.created_to)
         sql = "SELECT c.id FROM campaigns.campaigns c"
         if where:
             sql += " WHERE " + " AND ".join(where)
-        sql += f" ORDER BY c.created_at, c.id LIMIT {int(limit)} OFFSET {int(offset)}"
+        sql += f" ORDER BY c.created_at, c.id LIMIT {int(q.limit)} OFFSET {int(q.offset)}"
         return [dict(r) for r in await self.conn.fetch(sql, *args)]
 
     async def unpublished(self) -> list[str]:
