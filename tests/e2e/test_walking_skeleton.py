@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import ClientSession, ClientTimeout, WSMsgType
@@ -13,7 +14,8 @@ from libs.core import demo
 from libs.devstack.payloads import meta_signature, whatsapp_text
 
 
-async def _events(ws: Any, until: set[str], timeout: float = 15.0) -> list[dict[str, Any]]:
+async def _events(ws: Any, until: set[str], timeout: float = 15.0,
+                  match: Callable[[dict[str, Any]], bool] = lambda e: True) -> list[dict[str, Any]]:
     got: list[dict[str, Any]] = []
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
@@ -24,7 +26,9 @@ async def _events(ws: Any, until: set[str], timeout: float = 15.0) -> list[dict[
             break
         if msg.type != WSMsgType.TEXT:
             break
-        got.append(json.loads(msg.data))
+        event = json.loads(msg.data)
+        if match(event):
+            got.append(event)
     return got
 
 
@@ -54,7 +58,9 @@ async def test_whatsapp_message_to_agent_websocket_and_reply_to_provider(platfor
         # The provider retries the same message: nothing new may appear.
         assert await _post_whatsapp(http, platform.url("channels"), body) == 200
 
-        events = await _events(ws, {"conversation.assigned", "conversation.message"})
+        # Other tests' conversations may reach ana too: follow the one of this contact.
+        events = await _events(ws, {"conversation.assigned", "conversation.message"},
+                               match=lambda e: e.get("contact_address", "").endswith(phone))
         types = [e["type"] for e in events]
         assert "conversation.assigned" in types, (types, platform.logs())
         assigned = next(e for e in events if e["type"] == "conversation.assigned")
@@ -90,7 +96,7 @@ async def test_whatsapp_message_to_agent_websocket_and_reply_to_provider(platfor
                              json={"typification_id": demo.SALE_TYPIFICATION_ID,
                                    "fields": {demo.REQUIRED_FIELD_KEY: "12345678"}}, headers=auth) as r:
             assert r.status < 300, await r.text()
-        closed = await _events(ws, {"conversation.closed"})
+        closed = await _events(ws, {"conversation.closed"}, match=lambda e: e.get("conversation_id") == conv_id)
         assert any(e["type"] == "conversation.closed" and e["conversation_id"] == conv_id for e in closed)
         await ws.close()
 
