@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
@@ -35,7 +35,7 @@ def create_app(settings: RouterSettings) -> web.Application:
     return app
 
 
-def _router_ctx(settings: RouterSettings):  # type: ignore[no-untyped-def]
+def _router_ctx(settings: RouterSettings) -> Callable[[web.Application], AsyncIterator[None]]:
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         lc = app[LIFECYCLE]
         js = app[JETSTREAM]

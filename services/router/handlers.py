@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Any
 
@@ -55,14 +55,14 @@ class Router:
     """The routing engine's use cases over the Redis store, the publisher and the campaign directory."""
 
     def __init__(self, store: RouterStore, publisher: Publisher, directory: CampaignDirectory,
-                 settings: RouterSettings, rebuild: Callable[[], Awaitable[None]] | None = None) -> None:
+                 settings: RouterSettings, rebuild: Callable[[], Coroutine[Any, Any, Any]] | None = None) -> None:
         self.store = store
         self.publisher = publisher
         self.directory = directory
         self.settings = settings
         self._synced: dict[str, str] = {}
         self._rebuild = rebuild
-        self._rebuilding: asyncio.Task[None] | None = None
+        self._rebuilding: asyncio.Task[Any] | None = None
 
     async def _decide(self, script: str, **args: Any) -> Any:
         """Run one decision and publish its facts. Facts left unpublished are swept later."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import asyncpg
@@ -29,7 +29,7 @@ def create_app(settings: SchedulerSettings) -> web.Application:
     return app
 
 
-def _scheduler_ctx(settings: SchedulerSettings):  # type: ignore[no-untyped-def]
+def _scheduler_ctx(settings: SchedulerSettings) -> Callable[[web.Application], AsyncIterator[None]]:
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         lc = app[LIFECYCLE]
         scheduler = Scheduler(TimerRepository(app[PG_POOL]), app[JETSTREAM], settings)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -93,12 +93,13 @@ class RouterStore:
             await self.r.xdel(self.p + "outbox", *ids)
 
     async def outbox_older_than(self, age_ms: int, count: int = 500) -> list[Fact]:
-        entries = await self.r.xrange(self.p + "outbox", "-", str(now_ms() - age_ms), count=count)
+        entries = cast(list[tuple[str, dict[str, str]]],
+                       await self.r.xrange(self.p + "outbox", "-", str(now_ms() - age_ms), count=count))
         return [(i, fields["f"]) for i, fields in entries]
 
     # ---- reads --------------------------------------------------------------------------------------
     async def conversation(self, cid: str) -> dict[str, str] | None:
-        h = await self.r.hgetall(self.key("conv", cid))
+        h = cast(dict[str, str], await self.r.hgetall(self.key("conv", cid)))
         return h or None
 
     async def messages(self, cid: str) -> list[dict[str, Any]]:
@@ -108,10 +109,10 @@ class RouterStore:
         return [json.loads(d) for d in await self.r.lrange(self.key("dec", cid), 0, -1)]
 
     async def agent(self, aid: str) -> dict[str, str]:
-        return await self.r.hgetall(self.key("agent", aid))
+        return cast(dict[str, str], await self.r.hgetall(self.key("agent", aid)))
 
     async def agent_conversations(self, aid: str) -> list[str]:
-        return sorted(await self.r.smembers(self.key("aconv", aid)))
+        return sorted(cast(set[str], await self.r.smembers(self.key("aconv", aid))))
 
     async def conversations(self, cids: list[str]) -> list[dict[str, str]]:
         pipe = self.r.pipeline(transaction=False)
@@ -133,11 +134,11 @@ class RouterStore:
                 "members": sorted(members), "available_with_room": avail}
 
     async def position(self, campaign_id: str, cid: str) -> int | None:
-        rank = await self.r.zrank(self.key("q", campaign_id), cid)
+        rank = cast(int | None, await self.r.zrank(self.key("q", campaign_id), cid))
         return None if rank is None else rank + 1
 
     async def stats(self, campaign_id: str) -> dict[str, str]:
-        return await self.r.hgetall(self.key("stats", campaign_id))
+        return cast(dict[str, str], await self.r.hgetall(self.key("stats", campaign_id)))
 
     async def agents(self, aids: list[str]) -> list[dict[str, str]]:
         pipe = self.r.pipeline(transaction=False)
