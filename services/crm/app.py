@@ -16,7 +16,7 @@ from services.crm.adapters.campaigns import CampaignCache
 from services.crm.adapters.publisher import Publisher
 from services.crm.handlers import Crm
 from services.crm.handlers import processes as process_handlers
-from services.crm.routes import CRM, accounts, calls, cases, contacts, processes, tickets
+from services.crm.routes import CRM, accounts, calls, cases, contacts, exports, processes, tickets
 from services.crm.routes.processes import RUNNER
 from services.crm.settings import CrmSettings
 
@@ -34,6 +34,7 @@ def create_app(settings: CrmSettings) -> web.Application:
     tickets.setup(app)
     calls.setup(app)
     processes.setup(app)
+    exports.setup(app)
     return app
 
 

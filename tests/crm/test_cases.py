@@ -44,6 +44,8 @@ async def test_operator_panel_attend_comment_finish_and_next(client, h, unique):
     assert [i["id"] for i in panel["items"]] == [high["id"], mine["id"], low["id"]]
     first_low = next(i for i in panel["items"] if i["id"] == low["id"])
     assert first_low["account"]["product"] == "Plan 60 cuotas" and first_low["phones"] == ["+5491144000000"]
+    same = await (await client.get("/work-items", params={"campaign_id": camp.id}, headers=ana)).json()
+    assert [i["id"] for i in same["items"]] == [i["id"] for i in panel["items"]]
     local = await (await client.get("/panel", params={"campaign_id": camp.id, "q": "gomez"}, headers=ana)).json()
     assert [i["id"] for i in local["items"]] == [high["id"]]
     paged = await (await client.get("/panel", params={"campaign_id": camp.id, "limit": "2"}, headers=ana)).json()
@@ -51,7 +53,7 @@ async def test_operator_panel_attend_comment_finish_and_next(client, h, unique):
                                    headers=ana)).json()
     assert [i["id"] for i in paged["items"] + rest["items"]] == [high["id"], mine["id"], low["id"]]
 
-    opened = await (await client.post(f"/cases/{high['id']}/attend", headers=ana)).json()
+    opened = await (await client.post(f"/work-items/{high['id']}/attend", headers=ana)).json()
     assert opened["status"] == "in_progress" and opened["assigned_user"] == f"ana-{unique}"
     assert (await client.post(f"/cases/{theirs['id']}/attend", headers=ana)).status == 403
 

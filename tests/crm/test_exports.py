@@ -61,3 +61,11 @@ async def test_other_exports_and_bad_format(client, unique):
         assert resp.status == 200
         lines = (await resp.read()).decode("utf-8-sig").strip().splitlines()
         assert len(lines) == 1 and "id" in lines[0]
+
+
+async def test_exports_under_the_gateway_name(client, unique):
+    company = await _people(client, unique)
+    resp = await client.get("/exports/contacts", params={"company": company, "format": "csv"})
+    assert resp.status == 200 and len((await resp.read()).decode("utf-8-sig").strip().splitlines()) == 6
+    missing = await client.get("/exports/unicorns")
+    assert missing.status == 404 and (await missing.json())["error"]["field"] == "kind"

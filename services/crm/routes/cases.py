@@ -120,15 +120,18 @@ async def download_attachment(request: web.Request) -> web.StreamResponse:
 
 def setup(app: web.Application) -> None:
     r = app.router
-    r.add_post("/cases", create_case)
+    # A case (gestión) is a work item of the operator panel: the gateway calls them /work-items.
+    for base in ("/cases", "/work-items"):
+        r.add_post(base, create_case)
+        r.add_get(f"{base}/{{id}}", get_case)
+        r.add_patch(f"{base}/{{id}}", patch_case)
+        r.add_post(f"{base}/{{id}}/comments", _note("comment"))
+        r.add_post(f"{base}/{{id}}/actions", _note("action"))
+        r.add_post(f"{base}/{{id}}/attachments", _attach("case"))
+        r.add_post(f"{base}/{{id}}/attend", attend)
+        r.add_post(f"{base}/{{id}}/save", save)
     r.add_get("/cases", list_cases)
-    r.add_get("/cases/{id}", get_case)
-    r.add_patch("/cases/{id}", patch_case)
-    r.add_post("/cases/{id}/comments", _note("comment"))
-    r.add_post("/cases/{id}/actions", _note("action"))
-    r.add_post("/cases/{id}/attachments", _attach("case"))
-    r.add_post("/cases/{id}/attend", attend)
-    r.add_post("/cases/{id}/save", save)
+    r.add_get("/work-items", panel)
     r.add_get("/panel", panel)
     r.add_get("/search", global_search)
     r.add_post("/tickets/{id}/attachments", _attach("ticket"))

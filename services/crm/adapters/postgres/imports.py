@@ -82,17 +82,16 @@ async def update_contacts(conn: Conn, rows: list[dict[str, Any]]) -> None:
         [dumps(r.get("custom") or {}) for r in rows], [TAG_SEP.join(r.get("tags") or []) for r in rows], TAG_SEP)
 
 
-async def add_addresses(conn: Conn, rows: list[tuple[str, str, str, str]]) -> None:
-    """``(contact_id, kind, value, raw)`` rows, appended after the contact's existing ones."""
+async def add_addresses(conn: Conn, rows: list[tuple[str, str, str, str, int]]) -> None:
+    """``(contact_id, kind, value, raw, position)`` rows."""
     if not rows:
         return
     await conn.execute(
         "INSERT INTO crm.contact_addresses (contact_id, kind, network, value, raw, position) "
-        "SELECT c, k, '', v, r, (row_number() OVER (PARTITION BY c, k ORDER BY o))::int + coalesce("
-        "(SELECT max(position) FROM crm.contact_addresses a WHERE a.contact_id = c AND a.kind = k), -1) "
-        "FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) WITH ORDINALITY AS x(c, k, v, r, o) "
-        "ON CONFLICT DO NOTHING",
-        [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows], [r[3] for r in rows])
+        "SELECT c, k, '', v, r, p FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[]) "
+        "AS x(c, k, v, r, p) ON CONFLICT DO NOTHING",
+        [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows], [r[3] for r in rows],
+        [r[4] for r in rows])
 
 
 async def upsert_accounts(conn: Conn, campaign_id: str, job_id: str, rows: list[dict[str, Any]]) -> None:
@@ -111,18 +110,16 @@ async def upsert_accounts(conn: Conn, campaign_id: str, job_id: str, rows: list[
         [r.get("assigned_user") for r in rows])
 
 
-async def insert_cases(conn: Conn, campaign_id: str, job_id: str, actor: str, rows: list[dict[str, Any]]) -> None:
+async def insert_cases(conn: Conn, campaign_id: str, job_id: str, rows: list[dict[str, Any]]) -> None:
+    """Cases of an import (their origin is ``import_job_id``; the job's outcome file is their history)."""
     if not rows:
         return
     await conn.execute(
-        "WITH made AS (INSERT INTO crm.cases (id, campaign_id, contact_id, account_id, priority, assigned_user, "
-        "import_job_id) SELECT i, $1, c, (SELECT id FROM crm.accounts WHERE campaign_id = $1 AND number = n), p, u, $2 "
-        "FROM unnest($3::text[], $4::text[], $5::text[], $6::smallint[], $7::text[]) AS x(i, c, n, p, u) "
-        "RETURNING id) "
-        "INSERT INTO crm.case_events (case_id, kind, actor, data) SELECT id, 'created', $8, "
-        "jsonb_build_object('job_id', $2::text) FROM made",
-        campaign_id, job_id, [r["id"] for r in rows], [r["contact_id"] for r in rows], [r["number"] for r in rows],
-        [r["priority"] for r in rows], [r.get("assigned_user") for r in rows], actor)
+        "INSERT INTO crm.cases (id, campaign_id, contact_id, account_id, priority, assigned_user, import_job_id) "
+        "SELECT i, $1, c, a, p, u, $2 FROM unnest($3::text[], $4::text[], $5::text[], $6::smallint[], $7::text[]) "
+        "AS x(i, c, a, p, u)",
+        campaign_id, job_id, [r["id"] for r in rows], [r["contact_id"] for r in rows],
+        [r["account_id"] for r in rows], [r["priority"] for r in rows], [r.get("assigned_user") for r in rows])
 
 
 async def add_to_groups(conn: Conn, contact_ids: list[str], batch_id: str | None, list_id: str | None) -> None:

@@ -56,6 +56,12 @@ async def claim(conn: Conn, owner: str, lease_s: float, job_id: str | None = Non
     return as_dict(row, JSON_COLS)
 
 
+async def plan_per_call(conn: Conn) -> None:
+    """Plan each statement of this transaction for its own arguments. A chunk's ``= ANY($1)`` lookups are
+    prepared statements; PostgreSQL's generic plan for them scans a whole index range instead of probing."""
+    await conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
+
+
 async def progress(conn: Conn, job_id: str, *, done: int, counts: dict[str, int], cursor: dict[str, Any],
                    total: int | None, lease_s: float) -> None:
     await conn.execute(

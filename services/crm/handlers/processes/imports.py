@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -175,10 +176,14 @@ async def _run_contacts(ctx: JobContext) -> None:
     if not ctx.cursor.get("prepared"):
         await ctx.commit(lambda conn: _prepare(ctx, conn, accounts))
     batch_id = ctx.cursor.get("batch_id")
-    size = crm.settings.job_chunk_rows
-    async for chunk in ctx.file_chunks(size):
-        await ctx.commit(lambda conn, chunk=chunk: _contacts_chunk(ctx, conn, chunk, mapping, accounts, actor,
-                                                                   batch_id))
+
+    def parse(chunk: list[tuple[int, list[Any]]]) -> Parsed:
+        return _parse_contacts(chunk, mapping, params.dedup_key, crm.settings.default_region)
+
+    async def apply(conn: Conn, parsed: Parsed) -> Step:
+        return await _contacts_chunk(ctx, conn, parsed, accounts, actor, batch_id)
+
+    await pipelined(ctx, parse, apply)
     if accounts and params.delete_other_accounts and not ctx.dry_run and not ctx.cursor.get("final"):
         async def final(conn: Conn) -> Step:
             deleted = await repo.delete_other_accounts(conn, params.campaign_id, job["id"])
@@ -209,25 +214,62 @@ async def _prepare(ctx: JobContext, conn: Conn, accounts: bool) -> Step:
     return step
 
 
-async def _contacts_chunk(ctx: JobContext, conn: Conn, chunk: list[tuple[int, list[Any]]], mapping: Mapping,
-                          accounts: bool, actor: str, batch_id: str | None) -> Step:
-    params, job, crm = ctx.params, ctx.job, ctx.crm
-    step = Step(done=len(chunk), cursor={**ctx.cursor, "row": chunk[-1][0]})
-    valid: list[tuple[int, str, dict[str, Any]]] = []
+@dataclass
+class Parsed:
+    """A chunk of rows, read and checked (off the event loop, while the previous chunk is written)."""
+
+    step: Step
+    valid: list[tuple[int, Any, dict[str, Any]]] = field(default_factory=list)
+
+
+async def pipelined(ctx: JobContext, parse: Callable[[list[tuple[int, list[Any]]]], Parsed],
+                    apply: Callable[[Conn, Parsed], Awaitable[Step]]) -> None:
+    """Read and check chunk N+1 in a thread while chunk N is written: the parsing (Python) and the writing
+    (PostgreSQL) use both cores. Chunks still commit strictly in order."""
+    chunks = ctx.file_chunks(ctx.crm.settings.job_chunk_rows).__aiter__()
+
+    async def next_parsed() -> Parsed | None:
+        chunk = await anext(chunks, None)
+        return None if chunk is None else await asyncio.to_thread(parse, chunk)
+
+    pending = asyncio.ensure_future(next_parsed())
+    try:
+        while (parsed := await pending) is not None:
+            pending = asyncio.ensure_future(next_parsed())
+            await ctx.commit(lambda conn, parsed=parsed: apply(conn, parsed))
+    finally:
+        pending.cancel()
+        await asyncio.gather(pending, return_exceptions=True)
+        await chunks.aclose()  # type: ignore[attr-defined]
+
+
+def _blank(values: list[Any]) -> bool:
+    return all(v is None or (isinstance(v, str) and not v.strip()) for v in values)
+
+
+def _parse_contacts(chunk: list[tuple[int, list[Any]]], mapping: Mapping, dedup_key: str, region: str) -> Parsed:
+    parsed = Parsed(Step(done=len(chunk), cursor={"row": chunk[-1][0]}))
     for row_no, values in chunk:
-        if all(v is None or (isinstance(v, str) and not v.strip()) for v in values):
+        if _blank(values):
             continue
-        record, problems = read_row(values, mapping, crm.settings.default_region)
-        key = dedup_value(record, params.dedup_key)
+        record, problems = read_row(values, mapping, region)
+        key = dedup_value(record, dedup_key)
         if not problems and key is None:
-            problems.append(f"{params.dedup_key}: required (it is the deduplication key)")
+            problems.append(f"{dedup_key}: required (it is the deduplication key)")
         if not problems and not (record.get("name") or _identity(record)):
             problems.append("a row needs a name, a document, a phone or an e-mail")
         if problems:
-            step.outcome(row_no, "invalid", "; ".join(problems))
-            continue
-        valid.append((row_no, key, record))  # type: ignore[arg-type]
+            parsed.step.outcome(row_no, "invalid", "; ".join(problems))
+        else:
+            parsed.valid.append((row_no, key, record))
+    return parsed
 
+
+async def _contacts_chunk(ctx: JobContext, conn: Conn, parsed: Parsed, accounts: bool, actor: str,
+                          batch_id: str | None) -> Step:
+    params, job = ctx.params, ctx.job
+    step, valid = parsed.step, parsed.valid
+    step.cursor = {**ctx.cursor, **(step.cursor or {})}
     earlier = await jobs_repo.claim_keys(conn, job["id"], [(k, r) for r, k, _ in valid])
     rows: list[tuple[int, str, dict[str, Any]]] = []
     for row_no, key, record in valid:
@@ -240,10 +282,17 @@ async def _contacts_chunk(ctx: JobContext, conn: Conn, chunk: list[tuple[int, li
     existing_accounts = (await repo.accounts_by_number(conn, params.campaign_id,
                                                        [r["account_number"] for _, _, r in rows])
                          if accounts else {})
+    # Look up each row's identity (document, else phone, else e-mail) and its deduplication key.
+    wanted: dict[str, set[str]] = {}
+    for _, key, record in rows:
+        ident = _identity(record)
+        if ident:
+            wanted.setdefault(ident[0], set()).add(ident[1])
+        if params.dedup_key in IDENTITY:
+            wanted.setdefault(params.dedup_key, set()).add(key)
     known: dict[tuple[str, str], list[str]] = {}
-    for ident in IDENTITY:
-        values = sorted({v for _, _, r in rows if (v := dedup_value(r, ident))})
-        for value, ids in (await repo.contacts_by(conn, ident, values)).items():
+    for ident, values in wanted.items():
+        for value, ids in (await repo.contacts_by(conn, ident, sorted(values))).items():
             known[(ident, value)] = ids
 
     def contact_of(record: dict[str, Any]) -> str | None:
@@ -315,20 +364,22 @@ async def _contacts_chunk(ctx: JobContext, conn: Conn, chunk: list[tuple[int, li
                 updates[contact_id] = {**after, "id": contact_id}
                 briefs[contact_id] = after
                 audits.append((contact_id, {**changes, "job_id": job["id"], "row": row_no}))
-        for address in _addresses(contact_id, record):
-            held = briefs[contact_id].setdefault(f"{address[1]}s", [])
-            if address[2] not in held:
-                held.append(address[2])
-                addresses.append(address)
+        for contact, kind, value, raw in _addresses(contact_id, record):
+            held = briefs[contact_id].setdefault(f"{kind}s", [])
+            if value not in held:
+                held.append(value)
+                addresses.append((contact, kind, value, raw, len(held) - 1))
         touched.append(contact_id)
         if accounts:
             fields = {k.removeprefix("account."): v for k, v in record.items() if k.startswith("account.")}
             fields.update({k: record[k] for k in ("balance", "due_date") if k in record})
             assigned = record.get("assigned_user") if params.assign_users else None
-            account_rows.append({"id": new_id(), "contact_id": contact_id, "number": record["account_number"],
+            number = record["account_number"]
+            account_id = existing_accounts[number][0] if number in existing_accounts else new_id()
+            account_rows.append({"id": account_id, "contact_id": contact_id, "number": number,
                                  "product": record.get("product"), "fields": fields, "assigned_user": assigned})
             if params.create_cases:
-                case_rows.append({"id": new_id(), "contact_id": contact_id, "number": record["account_number"],
+                case_rows.append({"id": new_id(), "contact_id": contact_id, "account_id": account_id,
                                   "priority": priority_value(params.case_priority), "assigned_user": assigned})
         step.outcome(row_no, "updated" if duplicate else "created", None, ref=contact_id, key=key)
 
@@ -339,7 +390,7 @@ async def _contacts_chunk(ctx: JobContext, conn: Conn, chunk: list[tuple[int, li
     await repo.add_to_groups(conn, sorted(set(touched)), batch_id, getattr(params, "list_id", None))
     if accounts:
         await repo.upsert_accounts(conn, params.campaign_id, job["id"], account_rows)
-        await repo.insert_cases(conn, params.campaign_id, job["id"], actor, case_rows)
+        await repo.insert_cases(conn, params.campaign_id, job["id"], case_rows)
     return step
 
 
@@ -353,8 +404,23 @@ async def _run_matched(ctx: JobContext) -> None:
     if not ctx.cursor.get("prepared"):
         total = await _estimate(ctx)
         await ctx.commit(lambda conn: _noop(Step(total=total, cursor={"prepared": True, "row": 1})))
-    async for chunk in ctx.file_chunks(ctx.crm.settings.job_chunk_rows):
-        await ctx.commit(lambda conn, chunk=chunk: _matched_chunk(ctx, conn, chunk, mapping))
+    keys = [ctx.params.key] if ctx.job["kind"] == "import_details" else list(ctx.params.keys)
+
+    def parse(chunk: list[tuple[int, list[Any]]]) -> Parsed:
+        parsed = Parsed(Step(done=len(chunk), cursor={"row": chunk[-1][0]}))
+        for row_no, values in chunk:
+            if _blank(values):
+                continue
+            record, problems = read_row(values, mapping, ctx.crm.settings.default_region)
+            problems += [f"{k}: required (it is a key)" for k in keys if dedup_value(record, k) is None and
+                         not any(p.startswith(f"{k}:") for p in problems)]
+            if problems:
+                parsed.step.outcome(row_no, "invalid", "; ".join(problems))
+            else:
+                parsed.valid.append((row_no, None, record))
+        return parsed
+
+    await pipelined(ctx, parse, lambda conn, parsed: _matched_chunk(ctx, conn, parsed, mapping, keys))
 
 
 async def _noop(step: Step) -> Step:
@@ -367,24 +433,14 @@ async def _estimate(ctx: JobContext) -> int | None:
                                    ctx.upload["format"])
 
 
-async def _matched_chunk(ctx: JobContext, conn: Conn, chunk: list[tuple[int, list[Any]]], mapping: Mapping
+async def _matched_chunk(ctx: JobContext, conn: Conn, parsed: Parsed, mapping: Mapping, keys: list[str]
                          ) -> Step:
     params, job = ctx.params, ctx.job
     details = job["kind"] == "import_details"
-    keys = [params.key] if details else list(params.keys)
     targets = [k for k in mapping.columns if k not in keys] if details else list(params.fields)
-    step = Step(done=len(chunk), cursor={**ctx.cursor, "row": chunk[-1][0]})
-    rows: list[tuple[int, dict[str, Any]]] = []
-    for row_no, values in chunk:
-        if all(v is None or (isinstance(v, str) and not v.strip()) for v in values):
-            continue
-        record, problems = read_row(values, mapping, ctx.crm.settings.default_region)
-        problems += [f"{k}: required (it is a key)" for k in keys if dedup_value(record, k) is None and
-                     not any(p.startswith(f"{k}:") for p in problems)]
-        if problems:
-            step.outcome(row_no, "invalid", "; ".join(problems))
-        else:
-            rows.append((row_no, record))
+    step = parsed.step
+    step.cursor = {**ctx.cursor, **(step.cursor or {})}
+    rows = [(row_no, record) for row_no, _, record in parsed.valid]
     first = keys[0]
     found = await repo.contacts_by(conn, first, sorted({dedup_value(r, first) for _, r in rows}))  # type: ignore[misc]
     briefs = await repo.contacts_brief(conn, sorted({i for ids in found.values() for i in ids}))

@@ -94,6 +94,7 @@ class JobContext:
         if self.stopping.is_set():
             raise Interrupted()
         async with self.crm.pool.acquire() as conn, conn.transaction():
+            await repo.plan_per_call(conn)
             state = await repo.get(conn, self.job["id"], for_update=True)
             if state is None or state["lease_owner"] != self.owner or state["status"] != "running":
                 raise LeaseLost()

@@ -1,0 +1,179 @@
+"""Import benchmark: 100,000-row CSV and XLSX account imports through the real job machinery.
+
+Each import (upload, sniffing, then the background job to the end) runs in a child process, so its peak
+memory (max RSS) is its own. The baseline is a plain PostgreSQL ``COPY`` of the same CSV into a bare table.
+Runs against ``SB_DATABASE_URL`` when set, otherwise an embedded PostgreSQL in a temporary folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+ROWS = 100_000
+HEADER = ["account_number", "document", "name", "phone", "email", "company", "product", "balance", "due_date",
+          "tags"]
+
+
+def _row(i: int, run: str) -> list[Any]:
+    return [f"{run}-A{i}", f"{run}-D{i}", f"Cliente {i}", f"+54911{30000000 + i:08d}", f"c{i}.{run}@example.com",
+            f"Empresa {i % 500}", "Plan 60 cuotas", f"{1000 + i % 9000}.{i % 100:02d}",
+            f"2031-{1 + i % 12:02d}-{1 + i % 28:02d}", "mora,outbound"]
+
+
+def write_csv(path: Path, run: str) -> None:
+    import csv
+
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(HEADER)
+        for i in range(ROWS):
+            w.writerow(_row(i, run))
+
+
+async def write_xlsx(path: Path, run: str) -> None:
+    from services.crm.adapters.spreadsheets import xlsx_chunks
+
+    async def batches() -> AsyncIterator[list[list[Any]]]:
+        for start in range(0, ROWS, 5000):
+            yield [_row(i, run) for i in range(start, min(start + 5000, ROWS))]
+
+    with path.open("wb") as fh:
+        async for chunk in xlsx_chunks(HEADER, batches(), "cuentas"):
+            fh.write(chunk)
+
+
+class NullPublisher:
+    """The benchmark runs without NATS: progress notices go nowhere."""
+
+    async def publish(self, msg: Any) -> None:
+        return None
+
+    async def progress(self, job_id: str, body: dict[str, Any]) -> None:
+        return None
+
+
+async def _child(dsn: str, path: str, blob_dir: str) -> None:
+    from libs.contracts import CampaignSnapshot
+    from services.crm.adapters.blobs import FilesystemBlobStore
+    from services.crm.adapters.campaigns import CampaignCache
+    from services.crm.handlers import Actor, Crm, processes
+    from services.crm.settings import CrmSettings
+
+    pool = await asyncpg.create_pool(dsn, min_size=1, max_size=4)
+    campaigns = CampaignCache()
+    campaigns.put(CampaignSnapshot(id="bench-imports", name="Bench"))
+    crm = Crm(settings=CrmSettings(default_region="AR", blob_dir=blob_dir), pool=pool, campaigns=campaigns,
+              publisher=NullPublisher(), blobs=FilesystemBlobStore(blob_dir))  # type: ignore[arg-type]
+    actor = Actor("bench", "admin")
+
+    async def chunks() -> AsyncIterator[bytes]:
+        with open(path, "rb") as fh:
+            while block := fh.read(256 * 1024):
+                yield block
+
+    t0 = time.perf_counter()
+    upload = await processes.upload(crm, Path(path).name, chunks(), actor)
+    job = await processes.create_job(crm, {"kind": "import_accounts", "upload_id": upload["id"],
+                                           "params": {"campaign_id": "bench-imports"},
+                                           "run_at": "2099-01-01T00:00:00Z"}, actor)
+    runner = processes.runner(crm)
+    claimed = await runner.claim(job["id"])
+    assert claimed is not None
+    await runner.execute(claimed, asyncio.Event())
+    elapsed = time.perf_counter() - t0
+    final = await processes.get_job(crm, job["id"])
+    await pool.close()
+    assert final["status"] == "succeeded", final
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"seconds": elapsed, "peak_mb": peak_mb, "counts": final["counts"]}))
+
+
+def _import(dsn: str, path: Path, blob_dir: str) -> dict[str, Any]:
+    out = subprocess.run([sys.executable, "-m", "bench.imports", "--child", str(path), "--dsn", dsn,
+                          "--blob-dir", blob_dir], check=True, capture_output=True, text=True,
+                         cwd=Path(__file__).resolve().parent.parent)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+async def _copy_baseline(dsn: str, path: Path) -> float:
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute("DROP TABLE IF EXISTS bench_copy; CREATE UNLOGGED TABLE bench_copy ("
+                           + ", ".join(f"{c} text" for c in HEADER) + ")")
+        t0 = time.perf_counter()
+        await conn.copy_to_table("bench_copy", source=str(path), format="csv", header=True)
+        elapsed = time.perf_counter() - t0
+        await conn.execute("DROP TABLE bench_copy")
+    finally:
+        await conn.close()
+    return elapsed
+
+
+async def _main(dsn: str, folder: Path) -> None:
+    from libs.storage import migrate
+    from services.crm.app import MIGRATIONS
+
+    pool = await asyncpg.create_pool(dsn, min_size=1, max_size=2)
+    await migrate(pool, "crm", MIGRATIONS)
+    await pool.close()
+    stamp = str(int(time.time()))
+    csv_path, xlsx_path = folder / "cuentas.csv", folder / "cuentas.xlsx"
+    write_csv(csv_path, f"c{stamp}")
+    await write_xlsx(xlsx_path, f"x{stamp}")
+    blob_dir = str(folder / "blobs")
+    copy_s = await _copy_baseline(dsn, csv_path)
+    results = {"csv": _import(dsn, csv_path, blob_dir), "xlsx": _import(dsn, xlsx_path, blob_dir)}
+    targets = {"csv": 5, "xlsx": 15}
+    print(f"plain COPY of the same {ROWS:,} rows: {copy_s:.2f} s")
+    for fmt, r in results.items():
+        print(f"{fmt}: {r['seconds']:.2f} s, outcome {r['counts']}")
+    for fmt, r in results.items():
+        print(f"imports_{fmt}_100k_rate: {ROWS / r['seconds']:,.0f} rows/s (target: {ROWS / targets[fmt]:,.0f} "
+              f"rows/s, i.e. < {targets[fmt]} s)")
+        print(f"imports_{fmt}_100k_time: {r['seconds']:.2f} s (target: < {targets[fmt]} s)")
+        print(f"imports_{fmt}_100k_peak_memory: {r['peak_mb']:.0f} MB (target: < 300 MB)")
+        print(f"imports_{fmt}_vs_copy_ratio: {r['seconds'] / copy_s:.1f} x (target: none; plain COPY "
+              f"{copy_s:.2f} s)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--child")
+    parser.add_argument("--dsn")
+    parser.add_argument("--blob-dir")
+    args = parser.parse_args()
+    if args.child:
+        asyncio.run(_child(args.dsn, args.child, args.blob_dir))
+        return
+    with tempfile.TemporaryDirectory(prefix="sb-bench-imports-") as tmp:
+        folder = Path(tmp)
+        os.chmod(folder, 0o755)
+        dsn = os.environ.get("SB_DATABASE_URL")
+        if dsn:
+            asyncio.run(_main(dsn, folder))
+            return
+        from libs.devstack import DevStack
+
+        stack = DevStack(folder / "stack")
+        info = stack.start()
+        try:
+            asyncio.run(_main(info.database_url, folder))
+        finally:
+            stack.stop()
+
+
+if __name__ == "__main__":
+    main()
