@@ -84,3 +84,27 @@ def test_closure_rules():
         check_closure(snap, actor_id="a1", role="agent", assigned="a1", typification_id="ok", fields={},
                       replied=False)
     check_closure(snap, actor_id="a1", role="agent", assigned="a1", typification_id="ok", fields={}, replied=True)
+
+
+def test_xlsx_reader_matches_openpyxl(tmp_path):
+    from openpyxl import Workbook
+
+    from services.crm.adapters.spreadsheets import RowReader, estimate_rows
+
+    wb = Workbook()
+    ws = wb.active
+    ws.append(["texto", "número", "fecha", "bool", "vacío", "fórmula"])
+    ws.append(["ñandú", 3, datetime(2031, 2, 3, 4, 5, 6), True, None, "=1+1"])
+    ws.append([])
+    ws.append(["x", 2.5, None, False, None, None])
+    ws["H6"] = "lejos"
+    path = tmp_path / "book.xlsx"
+    wb.save(path)
+    reader = RowReader(str(path), "xlsx")
+    rows = reader.chunk(100)
+    reader.close()
+    assert [n for n, _ in rows] == [1, 2, 3, 4, 5, 6]
+    assert rows[1][1][:4] == ["ñandú", 3, datetime(2031, 2, 3, 4, 5, 6), True]
+    assert rows[2][1] == [] and rows[3][1][:4] == ["x", 2.5, None, False]
+    assert rows[5][1] == [None] * 7 + ["lejos"]
+    assert estimate_rows(str(path), "xlsx") == 5

@@ -11,11 +11,10 @@ from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
 from xml.sax.saxutils import escape as xml_escape
 
-from openpyxl import load_workbook
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-from openpyxl.utils.exceptions import InvalidFileException
 
 from libs.core.errors import Invalid
+from services.crm.adapters.xlsx import XlsxError, XlsxReader
 from services.crm.domain.exports import cell
 
 FILE_CHUNK = 256 * 1024
@@ -165,21 +164,14 @@ class RowReader:
             fh = open(self.path, encoding=self.encoding or "utf-8", newline="", errors="strict")
             self._close = fh.close
             return csv.reader(fh, delimiter=self.delimiter or ",")
-        fh = open(self.path, "rb")  # a file object: openpyxl would judge a path by its extension
+        fh = open(self.path, "rb")
         try:
-            wb = load_workbook(fh, read_only=True, data_only=True)
-        except (zipfile.BadZipFile, KeyError, OSError, InvalidFileException, ValueError) as exc:
+            book = XlsxReader(fh)
+        except XlsxError as exc:
             fh.close()
             raise Invalid(f"not a valid XLSX workbook: {exc}", field="file") from None
-
-        def close() -> None:
-            wb.close()
-            fh.close()
-
-        self._close = close
-        if not wb.worksheets:
-            raise Invalid("the workbook has no sheet", field="file")
-        return (list(r) for r in wb.worksheets[0].iter_rows(values_only=True))
+        self._close = fh.close
+        return book.rows()
 
     def chunk(self, size: int) -> list[tuple[int, list[Any]]]:
         """The next ``size`` rows as ``(row number, values)``; empty at the end."""
@@ -195,7 +187,7 @@ class RowReader:
                           field="encoding") from None
         except csv.Error as exc:
             raise Invalid(f"row {self.row_no + 1}: {exc}", field="file") from None
-        except (zipfile.BadZipFile, KeyError, ValueError) as exc:
+        except (zipfile.BadZipFile, KeyError, ValueError, XlsxError) as exc:
             raise Invalid(f"row {self.row_no + 1}: the workbook is damaged ({exc})", field="file") from None
         return out
 
@@ -221,11 +213,7 @@ def estimate_rows(path: str, fmt: str) -> int | None:
         return max(0, count + (last != b"\n") - 1)
     try:
         with open(path, "rb") as fh:
-            wb = load_workbook(fh, read_only=True)
-            try:
-                rows = wb.worksheets[0].max_row if wb.worksheets else 0
-            finally:
-                wb.close()
-    except Exception:
+            rows = XlsxReader(fh).dimension_rows()
+    except (XlsxError, OSError):
         return None
     return max(0, rows - 1) if rows else None
