@@ -10,7 +10,7 @@ from aiohttp import web
 from libs.core.service import LIFECYCLE, create_base_app
 from libs.messaging import JETSTREAM, NATS_CONN, nats_ctx
 from libs.storage import PG_POOL, pg_pool_ctx
-from services.crm import consumers
+from services.crm import consumers, demo
 from services.crm.adapters.blobs import FilesystemBlobStore
 from services.crm.adapters.campaigns import CampaignCache
 from services.crm.adapters.publisher import Publisher
@@ -43,6 +43,8 @@ def _crm_ctx(settings: CrmSettings):  # type: ignore[no-untyped-def]
         crm = Crm(settings=settings, pool=app[PG_POOL], campaigns=CampaignCache(),
                   publisher=Publisher(app[NATS_CONN], app[JETSTREAM]), blobs=FilesystemBlobStore(settings.blob_dir))
         app[CRM] = crm
+        if settings.demo_seed:
+            await demo.seed(crm)
         consumers.start(app, crm)
         if settings.run_jobs:
             runner = process_handlers.runner(crm)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pydantic import AliasChoices, Field
 from pydantic_settings import SettingsConfigDict
 
 from libs.core.settings import ServiceSettings
@@ -30,3 +31,5 @@ class CrmSettings(ServiceSettings):
     job_poll_s: float = 1.0
     # Run the background job runner in this process.
     run_jobs: bool = True
+    # Seed the CRM part of the demo tenant (SB_DEMO_SEED).
+    demo_seed: bool = Field(False, validation_alias=AliasChoices("SB_DEMO_SEED", "demo_seed"))

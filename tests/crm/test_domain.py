@@ -108,3 +108,14 @@ def test_xlsx_reader_matches_openpyxl(tmp_path):
     assert rows[2][1] == [] and rows[3][1][:4] == ["x", 2.5, None, False]
     assert rows[5][1] == [None] * 7 + ["lejos"]
     assert estimate_rows(str(path), "xlsx") == 5
+
+
+async def test_demo_seed_is_idempotent(crm):
+    from services.crm import demo
+
+    await demo.seed(crm)
+    await demo.seed(crm)
+    async with crm.pool.acquire() as conn:
+        n = await conn.fetchval("SELECT count(*) FROM crm.contacts WHERE id LIKE 'demo-contact-%'")
+        cases = await conn.fetchval("SELECT count(*) FROM crm.cases WHERE id LIKE 'demo-case-%'")
+    assert n == 3 and cases == 3
