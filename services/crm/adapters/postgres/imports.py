@@ -54,32 +54,33 @@ async def members_of_batch(conn: Conn, batch_id: str, ids: list[str]) -> set[str
     return {r["contact_id"] for r in rows}
 
 
+CONTACT_ROWS = ("FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[]) "
+                "AS x(i, n, d, c, u, j, t)")
+TAGS_OF_X = "CASE WHEN x.t = '' THEN '{}'::text[] ELSE string_to_array(x.t, $8) END"
+
+
+def _contact_arrays(rows: list[dict[str, Any]]) -> list[Any]:
+    """The parameters of ``CONTACT_ROWS``: one array per column, tags joined by a unit separator."""
+    return [[r["id"] for r in rows], [r.get("name") or "" for r in rows], [r.get("document") for r in rows],
+            [r.get("company") for r in rows], [r.get("assigned_user") for r in rows],
+            [dumps(r.get("custom") or {}) for r in rows], [TAG_SEP.join(r.get("tags") or []) for r in rows],
+            TAG_SEP]
+
+
 async def insert_contacts(conn: Conn, rows: list[dict[str, Any]]) -> None:
-    if not rows:
-        return
-    await conn.execute(
-        "INSERT INTO crm.contacts (id, name, document, company, assigned_user, custom, tags) "
-        "SELECT i, n, d, c, u, j::jsonb, CASE WHEN t = '' THEN '{}'::text[] ELSE string_to_array(t, $8) END "
-        "FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[]) "
-        "AS x(i, n, d, c, u, j, t)",
-        [r["id"] for r in rows], [r.get("name") or "" for r in rows], [r.get("document") for r in rows],
-        [r.get("company") for r in rows], [r.get("assigned_user") for r in rows],
-        [dumps(r.get("custom") or {}) for r in rows], [TAG_SEP.join(r.get("tags") or []) for r in rows], TAG_SEP)
+    if rows:
+        await conn.execute(
+            "INSERT INTO crm.contacts (id, name, document, company, assigned_user, custom, tags) "
+            f"SELECT x.i, x.n, x.d, x.c, x.u, x.j::jsonb, {TAGS_OF_X} {CONTACT_ROWS}", *_contact_arrays(rows))
 
 
 async def update_contacts(conn: Conn, rows: list[dict[str, Any]]) -> None:
     """Set name, document, company, assigned user, custom fields and tags of existing contacts."""
-    if not rows:
-        return
-    await conn.execute(
-        "UPDATE crm.contacts c SET name = x.n, document = x.d, company = x.c, assigned_user = x.u, "
-        "custom = x.j::jsonb, tags = CASE WHEN x.t = '' THEN '{}'::text[] ELSE string_to_array(x.t, $8) END, "
-        "updated_at = now() "
-        "FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[]) "
-        "AS x(i, n, d, c, u, j, t) WHERE c.id = x.i",
-        [r["id"] for r in rows], [r.get("name") or "" for r in rows], [r.get("document") for r in rows],
-        [r.get("company") for r in rows], [r.get("assigned_user") for r in rows],
-        [dumps(r.get("custom") or {}) for r in rows], [TAG_SEP.join(r.get("tags") or []) for r in rows], TAG_SEP)
+    if rows:
+        await conn.execute(
+            "UPDATE crm.contacts c SET name = x.n, document = x.d, company = x.c, assigned_user = x.u, "
+            f"custom = x.j::jsonb, tags = {TAGS_OF_X}, updated_at = now() {CONTACT_ROWS} WHERE c.id = x.i",
+            *_contact_arrays(rows))
 
 
 async def add_addresses(conn: Conn, rows: list[tuple[str, str, str, str, int]]) -> None:

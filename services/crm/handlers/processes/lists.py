@@ -99,34 +99,39 @@ def _recycle(forget: bool):  # type: ignore[no-untyped-def]
     return run
 
 
-async def _associate(ctx: JobContext) -> None:
-    p = ctx.params
+async def _membership(ctx: JobContext, change: Any) -> None:
+    """A change of list membership: ``change(conn)`` gives ``(contact, outcome)`` pairs; a dry run rolls it
+    back and keeps the outcome lines."""
 
     async def work(conn: Conn) -> Step:
-        added, present = await repo.associate_batch(conn, p.list_id, p.batch_id)
-        step = Step(done=len(added) + len(present), total=len(added) + len(present))
-        for i, contact_id in enumerate(sorted(added + present), 1):
-            step.outcome(i, "added" if contact_id in added else "already_in_list", ref=contact_id)
+        pairs = sorted(await change(conn))
+        step = Step(done=len(pairs), total=len(pairs))
+        for i, (contact_id, outcome) in enumerate(pairs, 1):
+            step.outcome(i, outcome, ref=contact_id)
         if ctx.dry_run:
             raise _DryRun(step)
         return step
 
     await _commit_or_preview(ctx, work)
+
+
+async def _associate(ctx: JobContext) -> None:
+    p = ctx.params
+
+    async def change(conn: Conn) -> list[tuple[str, str]]:
+        added, present = await repo.associate_batch(conn, p.list_id, p.batch_id)
+        return [(c, "added") for c in added] + [(c, "already_in_list") for c in present]
+
+    await _membership(ctx, change)
 
 
 async def _dissociate(ctx: JobContext) -> None:
     p = ctx.params
 
-    async def work(conn: Conn) -> Step:
-        removed = await repo.dissociate(conn, p.list_id, p.batch_id, p.typifications)
-        step = Step(done=len(removed), total=len(removed))
-        for i, contact_id in enumerate(removed, 1):
-            step.outcome(i, "removed", ref=contact_id)
-        if ctx.dry_run:
-            raise _DryRun(step)
-        return step
+    async def change(conn: Conn) -> list[tuple[str, str]]:
+        return [(c, "removed") for c in await repo.dissociate(conn, p.list_id, p.batch_id, p.typifications)]
 
-    await _commit_or_preview(ctx, work)
+    await _membership(ctx, change)
 
 
 async def _reassign(ctx: JobContext) -> None:
