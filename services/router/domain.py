@@ -192,9 +192,15 @@ def parse_closure(body: Any, *, agent_required: bool = True) -> Closure:
     return Closure(agent, typ, fields)
 
 
-def check_closure(campaign: CampaignSnapshot | None, closure: Closure) -> None:
-    """Raise ``Invalid`` naming the first problem of a closure against its campaign."""
+def check_closure(campaign: CampaignSnapshot | None, closure: Closure, kind: str = "message") -> None:
+    """Raise ``Invalid`` naming the first problem of a closure against its campaign.
+
+    An Instagram comment may be closed with the campaign's "ignore comment" typification, without fields.
+    """
     if campaign is None:
+        return
+    if kind == "comment" and closure.typification_id and \
+            closure.typification_id == campaign.ignore_comment_typification:
         return
     problems = campaign.closure_problems(closure.typification_id, closure.fields)
     if problems:

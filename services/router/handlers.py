@@ -151,14 +151,18 @@ class Router:
         route = route_new_conversation(snap, utcnow())
         data = {"direction": "in", "message_id": msg.id, "provider_message_id": msg.provider_message_id,
                 "text": msg.text, "media": [m.model_dump(exclude_none=True) for m in msg.media],
-                "kind": msg.kind, "at": msg.occurred_at.isoformat()}
+                "kind": msg.kind, "at": msg.occurred_at.isoformat(),
+                "sent_at": msg.sent_at.isoformat() if msg.sent_at else None}
         with bound_contextvars(campaign_id=snap.id, channel_id=msg.channel_id):
             result = await self._decide(
                 "ingest", msg_id=msg.msg_id(), cid=new_id(), channel=msg.channel_id, ctype=msg.channel_type,
                 contact=msg.contact_address, cname=msg.contact_name, campaign=snap.id, msg=json.dumps(data),
                 mode=route.mode, reply=route.reply, release_at=_ms(route.release_at),
                 prio=snap.routing.priority, weight=snap.weight(msg.channel_type), kind=msg.kind,
-                owner=msg.extra.get("assigned_agent_id"), dedup_ttl_ms=self.settings.dedup_ttl_s * 1000)
+                owner=msg.extra.get("assigned_agent_id"), dedup_ttl_ms=self.settings.dedup_ttl_s * 1000,
+                # Queue age counts from when the platform received the message, not from when a replica
+                # got to it, so replicas working in parallel keep arrival order.
+                arrived=min(_ms(msg.occurred_at) or now_ms(), now_ms()))
         if result.get("new"):
             log.info("conversation_opened", conversation_id=result["conversation_id"], mode=route.mode)
         return dict(result)
@@ -200,7 +204,8 @@ class Router:
         conv = await self._conv(cid)
         view = await self._summary(conv)
         if with_messages:
-            view["messages"] = await self.store.messages(cid)
+            # In the order they were sent; seq (processing order) breaks ties.
+            view["messages"] = sorted(await self.store.messages(cid), key=lambda m: (m.get("at") or "", m["seq"]))
         return view
 
     async def _summary(self, conv: dict[str, str]) -> dict[str, Any]:
@@ -260,7 +265,7 @@ class Router:
     async def close(self, cid: str, c: Closure, *, reason: str = "agent", idempotent: bool = False
                     ) -> dict[str, Any]:
         conv = await self._conv(cid)
-        check_closure(self.directory.get(conv.get("campaign", "")), c)
+        check_closure(self.directory.get(conv.get("campaign", "")), c, conv.get("kind", "message"))
         await self._decide("close", cid=cid, agent=c.agent_id, reason=reason, typ=c.typification_id,
                            fields=json.dumps(c.fields), idempotent=idempotent)
         log.info("conversation_closed", conversation_id=cid, reason=reason)

@@ -26,24 +26,42 @@ def router_settings(stack) -> RouterSettings:
                           env="test", log_level="warning")
 
 
-@asynccontextmanager
-async def running_router(settings: RouterSettings) -> AsyncIterator[TestClient]:
-    """One router in-process; ready once its snapshots are loaded and its live state is intact."""
+async def _start(settings: RouterSettings) -> TestClient:
     app = create_app(settings)
     client = TestClient(TestServer(app))
     await client.start_server()
     try:
         await asyncio.wait_for(app[ROUTER_READY].wait(), 15)
-        app[LIFECYCLE].ready = True
-        yield client
-    finally:
+    except BaseException:
         await client.close()
+        raise
+    app[LIFECYCLE].ready = True
+    return client
+
+
+@asynccontextmanager
+async def running_routers(settings: RouterSettings, n: int) -> AsyncIterator[list[TestClient]]:
+    """``n`` router replicas in-process, started and stopped together (a stop waits ~1 s for the fetch)."""
+    clients = list(await asyncio.gather(*(_start(settings) for _ in range(n))))
+    try:
+        yield clients
+    finally:
+        await asyncio.gather(*(c.close() for c in clients))
+
+
+@asynccontextmanager
+async def running_router(settings: RouterSettings) -> AsyncIterator[TestClient]:
+    """One router in-process; ready once its snapshots are loaded and its live state is intact."""
+    async with running_routers(settings, 1) as [client]:
+        yield client
 
 
 @pytest.fixture
 async def router(router_settings) -> AsyncIterator[TestClient]:
-    async with running_router(router_settings) as client:
-        yield client
+    """The router under test: three replicas share the work (every rule holds with several running);
+    requests go to the first."""
+    async with running_routers(router_settings, 3) as clients:
+        yield clients[0]
 
 
 @pytest.fixture
@@ -62,10 +80,9 @@ async def timers(stack) -> AsyncIterator[TestClient]:
 
 @pytest.fixture
 async def routers(router_settings) -> AsyncIterator[list[TestClient]]:
-    """Three router replicas against the same NATS and Redis."""
-    async with running_router(router_settings) as a, running_router(router_settings) as b, \
-            running_router(router_settings) as c:
-        yield [a, b, c]
+    """Three router replicas against the same NATS and Redis, each one addressed directly."""
+    async with running_routers(router_settings, 3) as clients:
+        yield clients
 
 
 def opening_in(seconds: float) -> dict[str, Any]:

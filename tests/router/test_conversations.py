@@ -136,3 +136,21 @@ async def test_bad_requests_name_the_field(router, unique, kit):
         assert data["error"]["field"] == field, (path, data)
     resp = await router.put(f"/agents/a-{unique}/status", data=b"{not json")
     assert resp.status == 400 and (await resp.json())["error"]["field"] == "body"
+
+
+async def test_instagram_comment_closes_with_the_ignore_typification(nats_js, router, events, unique, kit):
+    _, js = nats_js
+    agent = f"agent-{unique}"
+    await kit.put_campaign(js, kit.campaign(unique, channel_type="instagram", ignore_comment_typification="ignored"))
+    await kit.status(router, agent, "available")
+    await kit.send(js, kit.inbound(f"ch-{unique}", "@fan", 1, "nice post", channel_type="instagram", kind="comment"))
+    await kit.send(js, kit.inbound(f"ch-{unique}", "@dm", 1, "hola", channel_type="instagram"))
+    assigned = await events.wait_for("conversation.assigned", 2, channel_id=f"ch-{unique}")
+    by_contact = {a.contact_address: a.conversation_id for a in assigned}
+    ignore = {"agent_id": agent, "typification_id": "ignored", "fields": {}}
+    resp = await router.post(f"/conversations/{by_contact['@dm']}/close", json=ignore)
+    assert resp.status == 400 and (await resp.json())["error"]["field"] == "typification_id"
+    resp = await router.post(f"/conversations/{by_contact['@fan']}/close", json=ignore)
+    assert resp.status == 200, await resp.text()
+    [closed] = await events.wait_for("conversation.closed", conversation_id=by_contact["@fan"])
+    assert closed.typification_id == "ignored"

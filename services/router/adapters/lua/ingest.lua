@@ -14,7 +14,8 @@ if not cid then
   local ck = key('conv', cid)
   redis.call('HSET', ck, 'id', cid, 'state', 'new', 'campaign', A.campaign, 'channel', A.channel,
              'ctype', A.ctype, 'contact', A.contact, 'cname', A.cname or '', 'agent', '', 'prio', A.prio,
-             'weight', A.weight, 'seq', 0, 'created', fmt(NOW), 'arrived', fmt(NOW), 'last_in', fmt(NOW),
+             'weight', A.weight, 'seq', 0, 'created', fmt(NOW), 'arrived', fmt(A.arrived or NOW),
+             'last_in', fmt(NOW),
              'kind', A.kind, 'queue', '')
   if cc and cc.strategy == 'sticky' then
     if A.owner and A.owner ~= '' then
@@ -45,7 +46,7 @@ if new then
     if cc and cc.inactivity_ms > 0 then timer_set('inactivity', cid, 1, NOW + cc.inactivity_ms) end
     if A.mode == 'hold' then
       redis.call('HSET', key('conv', cid), 'state', 'queued', 'queue', 'hold')
-      redis.call('ZADD', key('hold', A.campaign), fmt(NOW), cid)
+      redis.call('ZADD', key('hold', A.campaign), fmt(A.arrived or NOW), cid)
       conv_event(cid, 'conversation.queued', {reason = 'out_of_hours', release_at = A.release_at})
       if A.release_at and redis.call('SET', key('release', A.campaign, fmt(A.release_at)), 1, 'NX', 'PX',
                                      fmt(A.release_at - NOW + 86400000)) then
