@@ -1,0 +1,414 @@
+"""Shared helpers of the end-to-end benchmarks: stack, service subprocesses, a load generator process, results.
+
+``bench.ingest`` and ``bench.routing`` start their own embedded stack (``libs.devstack.DevStack`` in a
+temporary folder; each ``SB_*_URL`` replaces one server), run the services as real subprocesses
+(``python -m services.<name>``) and drive them from a load generator that runs in its own process, so it
+does not share the server's event loop. Running this module measures nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import multiprocessing
+import os
+import platform
+import shutil
+import signal
+import statistics
+import sys
+import tempfile
+import time
+from array import array
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from libs.devstack import DevStack, StackInfo, free_port
+from libs.devstack.payloads import meta_signature, whatsapp_text
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+# ---- stack and services ----------------------------------------------------------------------------
+@contextlib.contextmanager
+def bench_stack() -> Iterator[tuple[StackInfo, Path]]:
+    """An embedded NATS/Redis/PostgreSQL in a temporary folder (``SB_*_URL`` overrides honoured)."""
+    with tempfile.TemporaryDirectory(prefix="sb-bench-") as tmp:
+        folder = Path(tmp)
+        os.chmod(folder, 0o755)  # PostgreSQL runs as an unprivileged user when we are root
+        stack = DevStack(folder / "stack")
+        info = stack.start()
+        try:
+            yield info, folder
+        finally:
+            stack.stop()
+
+
+def service_env(info: StackInfo, tmp: Path, ports: dict[str, int], **extra: str) -> dict[str, str]:
+    """The environment of a production-like service run: JSON logs at warning level, demo tenant seeded."""
+    env = {**os.environ, **info.env(), "SB_ENV": "production", "SB_LOG_LEVEL": "warning", "SB_DEMO_SEED": "true",
+           "SB_CHANNELS_SMTP_PORT": str(free_port()), "SB_CHANNELS_BLOB_DIR": str(tmp / "blobs"),
+           "PYTHONUNBUFFERED": "1"}
+    for name, port in ports.items():
+        env[f"SB_{name.upper()}_PORT"] = str(port)
+    env.update(extra)
+    return env
+
+
+class ServiceProcess:
+    """One ``python -m services.<name>`` subprocess, its log captured to a file."""
+
+    def __init__(self, name: str, env: dict[str, str], port: int, log_dir: Path) -> None:
+        self.name, self.env, self.port = name, env, port
+        self.log_path = log_dir / f"{name}-{port}.log"
+        self.proc: asyncio.subprocess.Process | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    async def start(self, timeout: float = 60.0) -> None:
+        with self.log_path.open("ab") as log:
+            self.proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", f"services.{self.name}", cwd=ROOT, env=self.env, stdout=log, stderr=log)
+        await wait_ready(self.url, timeout, lambda: self.proc is not None and self.proc.returncode is not None,
+                         lambda: f"{self.name} log:\n{self.log()[-4000:]}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    async def stop(self, timeout: float = 30.0) -> None:
+        if self.proc is None or self.proc.returncode is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(self.proc.wait(), timeout)
+        except TimeoutError:
+            self.proc.kill()
+            await self.proc.wait()
+
+
+async def wait_ready(url: str, timeout: float, died: Any = lambda: False, why: Any = lambda: "") -> None:
+    """Poll ``{url}/readyz`` until it answers 200; raise with ``why()`` if it never does or ``died()``."""
+    deadline = time.monotonic() + timeout
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=1)) as http:
+        while time.monotonic() < deadline and not died():
+            try:
+                async with http.get(f"{url}/readyz") as r:
+                    if r.status == 200:
+                        return
+            except (aiohttp.ClientError, TimeoutError):
+                pass
+            await asyncio.sleep(0.1)
+    raise RuntimeError(f"{url} did not become ready. {why()}")
+
+
+@contextlib.asynccontextmanager
+async def services(info: StackInfo, tmp: Path, names: list[str], **extra: str
+                   ) -> AsyncIterator[dict[str, ServiceProcess]]:
+    """Start ``names`` in order as subprocesses sharing one environment; SIGTERM them all on exit."""
+    ports = {n: free_port() for n in names}
+    env = service_env(info, tmp, ports, **extra)
+    procs: dict[str, ServiceProcess] = {}
+    try:
+        for name in names:
+            procs[name] = ServiceProcess(name, env, ports[name], tmp)
+            await procs[name].start()
+        yield procs
+    finally:
+        await asyncio.gather(*(p.stop() for p in procs.values()))
+
+
+# ---- results ---------------------------------------------------------------------------------------
+def percentile(values: list[float], q: float) -> float:
+    """The ``q``-th percentile (0..100) by the nearest-rank method; NaN for no values."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    rank = max(1, min(len(ordered), round(q / 100 * len(ordered) + 0.5)))
+    return ordered[rank - 1]
+
+
+def ms(seconds: float) -> float:
+    return seconds * 1000.0
+
+
+def result(name: str, value: float, unit: str, target: str) -> str:
+    """One ``name: value unit (target: ...)`` line, the format every benchmark ends with."""
+    shown = f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.2f}"
+    return f"{name}: {shown} {unit} (target: {target})"
+
+
+def machine() -> str:
+    """CPU model, cores and the load average before the run: the context the numbers need."""
+    model = platform.processor() or "cpu"
+    with contextlib.suppress(OSError):
+        for row in Path("/proc/cpuinfo").read_text().splitlines():
+            if row.startswith("model name"):
+                model = row.split(":", 1)[1].strip()
+                break
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    return f"{model}, {os.cpu_count()} cores, Python {platform.python_version()}, load average {load}"
+
+
+# ---- the load generator (its own process) ----------------------------------------------------------
+MARK = "@IDX@"
+
+
+@dataclass
+class Load:
+    """What the generator sends: signed WhatsApp text webhooks, one new wamid (and contact) per request.
+
+    ``rate`` None is a closed loop: ``connections`` senders, each posting as soon as its previous answer
+    arrived. A ``rate`` is an open loop: sends start on a fixed schedule whatever the answers do.
+    Request ``i`` comes from the contact ``contact(i)``, so a receiver can match it to what it caused.
+    """
+
+    url: str
+    app_secret: str
+    phone_number_id: str
+    run_id: str
+    count: int
+    connections: int = 32
+    duration_s: float | None = None
+    rate: float | None = None
+    first: int = 0
+    timestamp: int = field(default_factory=lambda: int(time.time()))
+
+    def contact(self, i: int) -> str:
+        return f"573{i:09d}"
+
+    @functools.cached_property
+    def template(self) -> bytes:
+        """The webhook body with ``MARK`` where the request's 9-digit index goes (in contact, wamid and text)."""
+        return whatsapp_text(self.phone_number_id, f"573{MARK}", f"wamid.{self.run_id}.{MARK}", f"hola {MARK}",
+                             timestamp=self.timestamp)
+
+    def body(self, i: int) -> bytes:
+        return self.template.replace(MARK.encode(), b"%09d" % i)
+
+    def signature(self, i: int) -> str:
+        return meta_signature(self.app_secret, self.body(i))
+
+
+@dataclass
+class Sent:
+    """Per request: index, the moment the request was sent and answered (``time.monotonic``), and status."""
+
+    index: array = field(default_factory=lambda: array("q"))
+    sent: array = field(default_factory=lambda: array("d"))
+    done: array = field(default_factory=lambda: array("d"))
+    status: array = field(default_factory=lambda: array("H"))
+    lag: array = field(default_factory=lambda: array("d"))  # open loop: how late each send started
+    started: float = 0.0
+
+    def ok(self) -> list[int]:
+        return [k for k, s in enumerate(self.status) if 200 <= s < 300]
+
+    def errors(self) -> dict[int, int]:
+        counts: dict[int, int] = {}
+        for s in self.status:
+            if not 200 <= s < 300:
+                counts[s] = counts.get(s, 0) + 1
+        return counts
+
+
+async def _send_all(load: Load) -> Sent:
+    out = Sent()
+    connector = aiohttp.TCPConnector(limit=load.connections if load.rate is None else 1024)
+    timeout = aiohttp.ClientTimeout(total=30)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
+        async def post(i: int) -> None:
+            body = load.body(i)
+            headers = {"Content-Type": "application/json", "X-Hub-Signature-256": meta_signature(load.app_secret, body)}
+            t0 = time.monotonic()
+            try:
+                async with http.post(load.url, data=body, headers=headers) as r:
+                    await r.read()
+                    status = r.status
+            except (aiohttp.ClientError, TimeoutError):
+                status = 599
+            out.index.append(i)
+            out.sent.append(t0)
+            out.done.append(time.monotonic())
+            out.status.append(status)
+
+        # Open the connections before the clock starts.
+        await asyncio.gather(*(_touch(http, load.url) for _ in range(min(load.connections, 64))))
+        out.started = time.monotonic()
+        deadline = out.started + load.duration_s if load.duration_s else float("inf")
+        indexes = iter(range(load.first, load.first + load.count))
+        if load.rate is None:
+            async def worker() -> None:
+                for i in indexes:
+                    if time.monotonic() >= deadline:
+                        return
+                    await post(i)
+
+            await asyncio.gather(*(worker() for _ in range(load.connections)))
+        else:
+            tasks = set()
+            for n, i in enumerate(indexes):
+                due = out.started + n / load.rate
+                if due >= deadline:
+                    break
+                delay = due - time.monotonic()
+                if delay > 0.0005:
+                    await asyncio.sleep(delay)
+                out.lag.append(max(0.0, time.monotonic() - due))
+                task = asyncio.create_task(post(i))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+            await asyncio.gather(*tasks)
+    return out
+
+
+async def _touch(http: aiohttp.ClientSession, url: str) -> None:
+    with contextlib.suppress(aiohttp.ClientError, TimeoutError):
+        async with http.get(url.split("/webhooks/")[0] + "/healthz") as r:
+            await r.read()
+
+
+def _generator_main(load: Load, conn: Any) -> None:
+    sent = asyncio.run(_send_all(load))
+    conn.send(sent)
+    conn.close()
+
+
+async def generate(load: Load) -> Sent:
+    """Run ``load`` in a separate process (spawned, so it has its own interpreter and core) and wait."""
+    return await run_in_process(_generator_main, load)
+
+
+async def run_in_process(target: Any, *args: Any) -> Any:
+    """Run ``target(*args, conn)`` in a spawned process; return what it sends on ``conn``."""
+    ctx = multiprocessing.get_context("spawn")
+    parent, child = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=target, args=(*args, child), daemon=True)
+    proc.start()
+    child.close()
+    loop = asyncio.get_running_loop()
+    try:
+        while not await loop.run_in_executor(None, parent.poll, 0.2):
+            if not proc.is_alive() and not parent.poll():
+                raise RuntimeError(f"{target.__name__} exited with code {proc.exitcode} and no result")
+        return parent.recv()
+    finally:
+        await loop.run_in_executor(None, proc.join, 10)
+        if proc.is_alive():
+            proc.kill()
+
+
+def start_process(target: Any, *args: Any) -> Any:
+    """Start ``target(*args)`` in a spawned process (a server the benchmark stops with ``stop_process``)."""
+    proc = multiprocessing.get_context("spawn").Process(target=target, args=args, daemon=True)
+    proc.start()
+    return proc
+
+
+async def stop_process(proc: Any) -> None:
+    if proc.is_alive():
+        os.kill(proc.pid, signal.SIGTERM)
+    await asyncio.get_running_loop().run_in_executor(None, proc.join, 15)
+    if proc.is_alive():
+        proc.kill()
+
+
+# ---- wrk, when installed (Debian package ``wrk``): a C load generator that leaves the cores to the server --
+WRK_SCRIPT = r"""
+local template, sigs, first, n = nil, {}, 0, 0
+init = function(args)
+  local f = assert(io.open(args[1]))
+  first = tonumber(args[2])
+  template = f:read("*l")
+  for line in f:lines() do sigs[#sigs + 1] = line end
+  f:close()
+end
+request = function()
+  n = n + 1
+  local k = (n - 1) % #sigs + 1
+  local body = template:gsub("@IDX@", string.format("%09d", first + k - 1))
+  return wrk.format("POST", nil, {["Host"] = wrk.headers["Host"], ["Content-Type"] = "application/json",
+                                  ["X-Hub-Signature-256"] = sigs[k]}, body)
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("WRK %d %d %d %d %d %d %d %d %d %d\n", summary.requests, summary.duration,
+    e.status, e.connect, e.read, e.write, e.timeout, latency:percentile(50), latency:percentile(99), latency.max))
+end
+"""
+
+
+@dataclass
+class WrkRun:
+    """What one ``wrk`` run reports: requests, seconds, non-2xx answers, socket errors, latency in seconds."""
+
+    requests: int
+    seconds: float
+    non_2xx: int
+    socket_errors: int
+    p50: float
+    p99: float
+    max: float
+    signed: int
+
+    @property
+    def rps(self) -> float:
+        return (self.requests - self.non_2xx) / self.seconds
+
+
+def wrk_available() -> bool:
+    return shutil.which("wrk") is not None
+
+
+async def wrk(load: Load, seconds: float, folder: Path, expected_rps: float = 15_000) -> WrkRun:
+    """Run ``wrk`` with ``load.connections`` connections for ``seconds``, one thread, unique signed bodies.
+
+    The bodies are ``load.body(i)`` built inside wrk from the template; their signatures are computed here
+    (enough for ``expected_rps``; past that wrk wraps around and the rest are deduplicated retries).
+    """
+    signed = max(1000, int(seconds * expected_rps))
+    data = folder / f"wrk-{load.run_id}-{load.first}.txt"
+    with data.open("w") as f:
+        f.write(load.template.decode() + "\n")
+        f.writelines(load.signature(i) + "\n" for i in range(load.first, load.first + signed))
+    script = folder / "wrk.lua"
+    script.write_text(WRK_SCRIPT)
+    proc = await asyncio.create_subprocess_exec(
+        "wrk", "-t1", f"-c{load.connections}", f"-d{seconds:g}s", "--timeout", "10s", "-s", str(script),
+        load.url, "--", str(data), str(load.first), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await proc.communicate()
+    data.unlink(missing_ok=True)
+    row = next((r for r in out.decode().splitlines() if r.startswith("WRK ")), None)
+    if proc.returncode != 0 or row is None:
+        raise RuntimeError(f"wrk failed ({proc.returncode}): {out.decode()[-2000:]} {err.decode()[-2000:]}")
+    v = [int(x) for x in row.split()[1:]]
+    return WrkRun(requests=v[0], seconds=v[1] / 1e6, non_2xx=v[2], socket_errors=sum(v[3:7]), p50=v[7] / 1e6,
+                  p99=v[8] / 1e6, max=v[9] / 1e6, signed=signed)
+
+
+def rate_between(done: list[float], start: float, end: float) -> float:
+    """Completions per second inside ``[start, end]``."""
+    n = sum(1 for t in done if start <= t <= end)
+    return n / (end - start) if end > start else float("nan")
+
+
+def summary(latencies_s: list[float]) -> dict[str, float]:
+    """p50, p99, max and mean in milliseconds."""
+    return {"p50": ms(percentile(latencies_s, 50)), "p99": ms(percentile(latencies_s, 99)),
+            "max": ms(max(latencies_s)) if latencies_s else float("nan"),
+            "mean": ms(statistics.fmean(latencies_s)) if latencies_s else float("nan")}
+
+
+if __name__ == "__main__":
+    print("bench._common: shared helpers of bench.ingest and bench.routing; nothing to measure")
