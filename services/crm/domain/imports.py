@@ -112,6 +112,7 @@ def clean_columns(header: list[Any]) -> list[str]:
 # --- values -------------------------------------------------------------------------------------------
 
 DATE_FORMATS = ("%Y-%m-%d", "%d/%m/%Y", "%d-%m-%Y", "%Y/%m/%d")
+ISO_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
 
 
 def parse_date(value: Any) -> date:
@@ -120,6 +121,11 @@ def parse_date(value: Any) -> date:
     if isinstance(value, date):
         return value
     text = str(value).strip()
+    if m := ISO_DATE.match(text):  # the common case, without strptime's cost
+        try:
+            return date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
+        except ValueError:
+            raise ValueError(f"{text!r} is not a date (use YYYY-MM-DD or DD/MM/YYYY)") from None
     for fmt in DATE_FORMATS:
         try:
             return datetime.strptime(text, fmt).date()

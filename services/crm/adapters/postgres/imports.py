@@ -83,32 +83,44 @@ async def update_contacts(conn: Conn, rows: list[dict[str, Any]]) -> None:
             *_contact_arrays(rows))
 
 
-async def add_addresses(conn: Conn, rows: list[tuple[str, str, str, str, int]]) -> None:
-    """``(contact_id, kind, value, raw, position)`` rows."""
+async def add_addresses(conn: Conn, rows: list[tuple[str, str, str, str, int]], *, fresh: bool) -> None:
+    """``(contact_id, kind, value, raw, position)`` rows. ``fresh``: the contacts were made in this
+    transaction, so nothing can clash and the cheaper plain insert is used."""
     if not rows:
         return
     await conn.execute(
         "INSERT INTO crm.contact_addresses (contact_id, kind, network, value, raw, position) "
         "SELECT c, k, '', v, r, p FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[]) "
-        "AS x(c, k, v, r, p) ON CONFLICT DO NOTHING",
+        f"AS x(c, k, v, r, p){'' if fresh else ' ON CONFLICT DO NOTHING'}",
         [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows], [r[3] for r in rows],
         [r[4] for r in rows])
 
 
-async def upsert_accounts(conn: Conn, campaign_id: str, job_id: str, rows: list[dict[str, Any]]) -> None:
-    """Insert accounts, or update those of the same number (the caller made sure they are the contact's)."""
-    if not rows:
-        return
-    await conn.execute(
-        "INSERT INTO crm.accounts AS a (id, contact_id, campaign_id, number, product, fields, assigned_user, "
-        "import_job_id) SELECT i, c, $1, n, p, f::jsonb, u, $2 "
-        "FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[]) AS x(i, c, n, p, f, u) "
-        "ON CONFLICT (campaign_id, number) DO UPDATE SET product = coalesce(EXCLUDED.product, a.product), "
-        "fields = a.fields || EXCLUDED.fields, assigned_user = coalesce(EXCLUDED.assigned_user, a.assigned_user), "
-        "import_job_id = EXCLUDED.import_job_id, updated_at = now()",
-        campaign_id, job_id, [r["id"] for r in rows], [r["contact_id"] for r in rows], [r["number"] for r in rows],
-        [r.get("product") for r in rows], [dumps(r.get("fields") or {}) for r in rows],
-        [r.get("assigned_user") for r in rows])
+async def insert_accounts(conn: Conn, campaign_id: str, job_id: str, rows: list[dict[str, Any]]) -> None:
+    """New accounts (their numbers are not in the campaign yet, nor twice in the chunk)."""
+    if rows:
+        await conn.execute(
+            "INSERT INTO crm.accounts (id, contact_id, campaign_id, number, product, fields, assigned_user, "
+            "import_job_id) SELECT i, c, $1, n, p, f::jsonb, u, $2 "
+            "FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[]) "
+            "AS x(i, c, n, p, f, u)", campaign_id, job_id, *_account_arrays(rows))
+
+
+async def update_accounts(conn: Conn, campaign_id: str, job_id: str, rows: list[dict[str, Any]]) -> None:
+    """Existing accounts of the rows: product and user replaced when given, fields merged."""
+    if rows:
+        await conn.execute(
+            "UPDATE crm.accounts a SET product = coalesce(x.p, a.product), fields = a.fields || x.f::jsonb, "
+            "assigned_user = coalesce(x.u, a.assigned_user), import_job_id = $2, updated_at = now() "
+            "FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[]) "
+            "AS x(i, c, n, p, f, u) WHERE a.campaign_id = $1 AND a.id = x.i", campaign_id, job_id,
+            *_account_arrays(rows))
+
+
+def _account_arrays(rows: list[dict[str, Any]]) -> list[Any]:
+    return [[r["id"] for r in rows], [r["contact_id"] for r in rows], [r["number"] for r in rows],
+            [r.get("product") for r in rows], [dumps(r.get("fields") or {}) for r in rows],
+            [r.get("assigned_user") for r in rows]]
 
 
 async def insert_cases(conn: Conn, campaign_id: str, job_id: str, rows: list[dict[str, Any]]) -> None:
@@ -123,15 +135,18 @@ async def insert_cases(conn: Conn, campaign_id: str, job_id: str, rows: list[dic
         [r["account_id"] for r in rows], [r["priority"] for r in rows], [r.get("assigned_user") for r in rows])
 
 
-async def add_to_groups(conn: Conn, contact_ids: list[str], batch_id: str | None, list_id: str | None) -> None:
+async def add_to_groups(conn: Conn, contact_ids: list[str], batch_id: str | None, list_id: str | None, *,
+                        fresh: bool) -> None:
+    """Put contacts in the import's batch and list; ``fresh`` contacts were made in this transaction."""
     if not contact_ids:
         return
+    clash = "" if fresh else " ON CONFLICT DO NOTHING"
     if batch_id:
         await conn.execute("INSERT INTO crm.batch_members (batch_id, contact_id) SELECT $1, x "
-                           "FROM unnest($2::text[]) AS x ON CONFLICT DO NOTHING", batch_id, contact_ids)
+                           f"FROM unnest($2::text[]) AS x{clash}", batch_id, contact_ids)
     if list_id:
         await conn.execute("INSERT INTO crm.list_members (list_id, contact_id, batch_id) SELECT $1, x, $3 "
-                           "FROM unnest($2::text[]) AS x ON CONFLICT DO NOTHING", list_id, contact_ids, batch_id)
+                           f"FROM unnest($2::text[]) AS x{clash}", list_id, contact_ids, batch_id)
 
 
 async def open_cases(conn: Conn, campaign_id: str) -> int:

@@ -91,27 +91,32 @@ async def add_rows(conn: Conn, job_id: str, rows: list[tuple[int, str, str | Non
         return
     await conn.execute(
         "INSERT INTO crm.job_rows (job_id, row_no, outcome, reason, ref, key) "
-        "SELECT $1, * FROM unnest($2::int[], $3::text[], $4::text[], $5::text[], $6::text[]) "
-        "ON CONFLICT DO NOTHING",
+        "SELECT $1, * FROM unnest($2::int[], $3::text[], $4::text[], $5::text[], $6::text[])",
         job_id, [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows], [r[3] for r in rows],
         [r[4] for r in rows])
 
 
 async def claim_keys(conn: Conn, job_id: str, keys: list[tuple[str, int]]) -> dict[str, int]:
-    """Record the keys of a chunk; returns ``{key: first row}`` for those an earlier row already holds."""
+    """Record the keys of a chunk (in row order); returns ``{key: first row}`` for the rows whose key an
+    earlier row holds, in this chunk or an earlier one. Plain inserts: no speculative insertion per row."""
     if not keys:
         return {}
-    taken = await conn.fetch(
-        "INSERT INTO crm.job_keys (job_id, key, row_no) SELECT $1, k, r FROM unnest($2::text[], $3::int[]) "
-        "AS x(k, r) ON CONFLICT DO NOTHING RETURNING key, row_no", job_id, [k for k, _ in keys],
-        [r for _, r in keys])
-    mine = {(r["key"], r["row_no"]) for r in taken}
-    clashes = [k for k, r in keys if (k, r) not in mine]
-    if not clashes:
-        return {}
     rows = await conn.fetch("SELECT key, row_no FROM crm.job_keys WHERE job_id = $1 AND key = ANY($2::text[])",
-                            job_id, clashes)
-    return {r["key"]: r["row_no"] for r in rows}
+                            job_id, sorted({k for k, _ in keys}))
+    first = {r["key"]: r["row_no"] for r in rows}
+    earlier: dict[str, int] = {}
+    fresh: list[tuple[str, int]] = []
+    for key, row_no in keys:
+        if key in first:
+            earlier[key] = first[key]
+        else:
+            first[key] = row_no
+            fresh.append((key, row_no))
+    if fresh:
+        await conn.execute("INSERT INTO crm.job_keys (job_id, key, row_no) SELECT $1, k, r "
+                           "FROM unnest($2::text[], $3::int[]) AS x(k, r)", job_id, [k for k, _ in fresh],
+                           [r for _, r in fresh])
+    return earlier
 
 
 def outcome_query(job_id: str) -> tuple[str, list[Any]]:

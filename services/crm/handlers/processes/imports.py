@@ -304,6 +304,7 @@ async def _contacts_chunk(ctx: JobContext, conn: Conn, parsed: Parsed, accounts:
 
     new_contacts: dict[tuple[str, str], str] = {}  # identity -> id of a contact created in this chunk
     plan: list[tuple[int, str, dict[str, Any], str | None, bool]] = []  # row, key, record, contact, duplicate
+    numbers: dict[str, int] = {}  # account number -> its first row in this chunk
     for row_no, key, record in rows:
         contact_id = contact_of(record)
         if accounts and params.dedup_key == "account_number":
@@ -317,6 +318,12 @@ async def _contacts_chunk(ctx: JobContext, conn: Conn, parsed: Parsed, accounts:
             step.outcome(row_no, "invalid", f"account {record['account_number']!r} belongs to another customer",
                          key=key)
             continue
+        if accounts:
+            first = numbers.setdefault(record["account_number"], row_no)
+            if first != row_no:
+                step.outcome(row_no, "invalid", f"account {record['account_number']!r} appears twice in the file "
+                                                f"(first at row {first})", key=key)
+                continue
         if duplicate and not params.replace_duplicates:
             step.outcome(row_no, "duplicate" if ctx.dry_run else "skipped",
                          f"already exists (contact {contact_id}); replace_duplicates is off", ref=contact_id, key=key)
@@ -337,6 +344,7 @@ async def _contacts_chunk(ctx: JobContext, conn: Conn, parsed: Parsed, accounts:
     account_rows: list[dict[str, Any]] = []
     case_rows: list[dict[str, Any]] = []
     touched: list[str] = []
+    made: set[str] = set()  # contacts created in this chunk: their rows cannot clash with anything
     for row_no, key, record, contact_id, duplicate in plan:
         values = _contact_values(record, params)
         incoming_tags = record.get("tags", [])
@@ -347,6 +355,7 @@ async def _contacts_chunk(ctx: JobContext, conn: Conn, parsed: Parsed, accounts:
                 contact_id = new_contacts[ident]  # made by an earlier row of this chunk
             else:
                 contact_id, created = new_id(), True
+                made.add(contact_id)
                 if ident:
                     new_contacts[ident] = contact_id
                 tags = merge_tags([], incoming_tags, params.tags_mode)
@@ -385,11 +394,17 @@ async def _contacts_chunk(ctx: JobContext, conn: Conn, parsed: Parsed, accounts:
 
     await repo.insert_contacts(conn, inserts)
     await repo.update_contacts(conn, list(updates.values()))
-    await repo.add_addresses(conn, addresses)
+    await repo.add_addresses(conn, [a for a in addresses if a[0] in made], fresh=True)
+    await repo.add_addresses(conn, [a for a in addresses if a[0] not in made], fresh=False)
     await repo.audit_many(conn, "contact", "imported", actor, audits)
-    await repo.add_to_groups(conn, sorted(set(touched)), batch_id, getattr(params, "list_id", None))
+    list_id = getattr(params, "list_id", None)
+    await repo.add_to_groups(conn, sorted(made), batch_id, list_id, fresh=True)
+    await repo.add_to_groups(conn, sorted(set(touched) - made), batch_id, list_id, fresh=False)
     if accounts:
-        await repo.upsert_accounts(conn, params.campaign_id, job["id"], account_rows)
+        await repo.insert_accounts(conn, params.campaign_id, job["id"],
+                                   [a for a in account_rows if a["number"] not in existing_accounts])
+        await repo.update_accounts(conn, params.campaign_id, job["id"],
+                                   [a for a in account_rows if a["number"] in existing_accounts])
         await repo.insert_cases(conn, params.campaign_id, job["id"], case_rows)
     return step
 
