@@ -44,7 +44,11 @@ def start_consumers(app: web.Application) -> None:
         if isinstance(event, TimerDue):
             await router.on_timer(event)
 
-    start_consumer(app, stream="INBOUND", durable=settings.inbound_durable, handler=on_inbound)
+    # Several pull loops on one durable: a decision waits on Redis and NATS round trips, so loops overlap
+    # them. Each decision is atomic, so this is as safe as several replicas.
+    for _ in range(settings.inbound_concurrency):
+        start_consumer(app, stream="INBOUND", durable=settings.inbound_durable, handler=on_inbound,
+                       batch=settings.inbound_batch)
     start_consumer(app, stream="AGENTS", durable=AGENT_COMMANDS, filter_subject="sb.agent.cmd.>",
                    handler=router.on_agent_command)
     start_consumer(app, stream="TIMERS", durable=TIMERS, filter_subject="sb.timer.due.router.>",

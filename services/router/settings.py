@@ -19,6 +19,10 @@ class RouterSettings(ServiceSettings):
     outbox_sweep_s: float = 1.0
     dedup_ttl_s: int = 7 * 24 * 3600
     inbound_durable: str = "router-inbound"
+    # Concurrent pull loops on the inbound durable in one process.
+    inbound_concurrency: int = 2
+    # Messages fetched per pull; small, so a message never waits behind a long batch in one loop.
+    inbound_batch: int = 16
     # Out-of-hours backlog release: one batch per interval, ``release_rate_per_agent`` per available agent.
     release_interval_s: float = 60.0
     # Rebuild the live state from the CONVERSATIONS stream when Redis has lost it.

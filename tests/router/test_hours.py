@@ -22,11 +22,11 @@ async def test_out_of_hours_queue_releases_oldest_first_with_rate_cap(nats_js, r
                                                                       unique, kit):
     _, js = nats_js
     agents = [f"agent-{unique}-a", f"agent-{unique}-b"]
-    snap = kit.campaign(unique, agents=agents, schedule=kit.opening_in(2.5),
+    snap = kit.campaign(unique, agents=agents, schedule=kit.opening_in(3.0),
                         out_of_hours={"action": "queue", "send_message": True, "message": "Abrimos pronto"},
                         routing={"agent_capacity": 5, "release_rate_per_agent": 1})
     await kit.put_campaign(js, snap)
-    async with kit.running_router(router_settings.model_copy(update={"release_interval_s": 1.5})) as router:
+    async with kit.running_router(router_settings.model_copy(update={"release_interval_s": 2.5})) as router:
         for a in agents:
             await kit.status(router, a, "available")
         contacts = [f"+57{n}" for n in range(6)]
