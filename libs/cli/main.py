@@ -32,9 +32,25 @@ def main(argv: list[str] | None = None) -> None:
     demo.add_argument("--gateway", default="http://127.0.0.1:8080")
     demo.add_argument("--channels", default="http://127.0.0.1:8081")
     demo.add_argument("--sandbox", default=f"http://127.0.0.1:{SANDBOX_PORT}")
+    imp = sub.add_parser("import", help="import an XLSX/CSV file through the CRM, with a progress bar")
+    imp.add_argument("file", type=Path)
+    imp.add_argument("--campaign", required=True, help="campaign id")
+    imp.add_argument("--kind", default="import_accounts",
+                     choices=["import_accounts", "import_contacts", "import_details", "import_updates"])
+    imp.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                     help="a process parameter (repeatable); JSON values are parsed (true, 3, [..])")
+    imp.add_argument("--dry-run", action="store_true", help="count new, duplicate and invalid rows only")
+    imp.add_argument("--outcome", type=Path, help="write the per-row outcome CSV here")
+    imp.add_argument("--crm", default="http://127.0.0.1:8085")
+    proc = sub.add_parser("process", help="follow (or cancel) a bulk process by id")
+    proc.add_argument("id")
+    proc.add_argument("--cancel", action="store_true")
+    proc.add_argument("--crm", default="http://127.0.0.1:8085")
     args = parser.parse_args(argv)
     if args.command == "up":
         sys.exit(asyncio.run(_up(args)))
+    if args.command in ("import", "process"):
+        sys.exit(asyncio.run(_process(args)))
     from libs.cli.demo import run_demo
 
     sys.exit(asyncio.run(run_demo(args.gateway, args.channels, args.sandbox)))
@@ -123,6 +139,32 @@ async def _up(args: argparse.Namespace) -> int:
     console.print("Stopped.")
     failed = [n for n, p in procs.items() if p.returncode not in (0, -signal.SIGTERM, None)]
     return 1 if failed and not stop.is_set() else 0
+
+
+async def _process(args: argparse.Namespace) -> int:
+    import json
+
+    from libs.cli.processes import ProcessError, run_follow, run_import
+
+    try:
+        if args.command == "process":
+            job = await run_follow(args.crm, args.id, args.cancel)
+        else:
+            params: dict[str, object] = {"campaign_id": args.campaign, "mode": "template"}
+            for item in args.param:
+                key, _, raw = item.partition("=")
+                try:
+                    params[key] = json.loads(raw)
+                except json.JSONDecodeError:
+                    params[key] = raw
+            job = await run_import(args.crm, args.file, args.kind, params, args.dry_run, args.outcome)
+    except (ProcessError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps({k: job.get(k) for k in ("id", "status", "total", "done", "counts", "error")}, indent=2))
+    if args.command == "import" and args.outcome:
+        print(f"outcome: {args.outcome}")
+    return 0 if job["status"] == "succeeded" else 1
 
 
 def _prepare(data: Path) -> None:

@@ -147,6 +147,9 @@ async def create_job(crm: Crm, body: Any, actor: Actor) -> dict[str, Any]:
     params = parse_model(kind.params, data.params, prefix="params.")
     if data.run_at is not None and data.run_at.tzinfo is None:
         raise Invalid("run_at needs a time zone offset", field="run_at")
+    campaign_id = getattr(params, "campaign_id", None)
+    if kind.needs_upload and campaign_id and crm.campaigns.get(campaign_id) is None:
+        raise NotFound(f"campaign {campaign_id} is unknown to the CRM", field="params.campaign_id")
     upload_row = None
     if kind.needs_upload:
         if not data.upload_id:
