@@ -31,6 +31,13 @@ class Rule:
     delete: frozenset[Role]
     scope: Scope = "none"
     summary: str = ""
+    # GET of the collection itself goes here instead of ``target`` (the operator panel lists /panel).
+    list_target: str | None = None
+    # "owned" items: the field naming their owner, and the query parameter that narrows a list to one.
+    owner_field: str = "agent_id"
+    owner_param: str = "agent_id"
+    # First path segments that are views of the collection (lists, calendars), not item ids.
+    views: frozenset[str] = frozenset()
 
     def allowed(self, method: str) -> frozenset[Role]:
         if method == "GET":
@@ -69,9 +76,42 @@ RULES: tuple[Rule, ...] = (
         "Cases (CRM conversations): agents see their own unless the campaign allows viewing all",
     ),
     Rule("tickets", "crm", "tickets", ALL, ALL, STAFF, "owned", "Tickets and their actions"),
-    Rule("calls", "crm", "calls", ALL, ALL, STAFF, "owned", "Call history and click-to-call"),
-    Rule("callbacks", "crm", "callbacks", ALL, ALL, STAFF, "owned", "Scheduled callbacks"),
-    Rule("work-items", "crm", "work-items", ALL, ALL, STAFF, "owned", "Operator panel work items"),
+    Rule(
+        "calls",
+        "crm",
+        "calls",
+        ALL,
+        ALL,
+        STAFF,
+        "owned",
+        "Call history and click-to-call",
+        views=frozenset({"pending"}),
+    ),
+    Rule(
+        "callbacks",
+        "crm",
+        "callbacks",
+        ALL,
+        ALL,
+        STAFF,
+        "owned",
+        "Scheduled callbacks and their calendar (`/callbacks/calendar?users=&view=&date=&tz=`)",
+        owner_field="owner_id",
+        owner_param="users",
+        views=frozenset({"calendar"}),
+    ),
+    Rule(
+        "work-items",
+        "crm",
+        "cases",
+        ALL,
+        ALL,
+        STAFF,
+        "owned",
+        "Operator panel: work items (CRM cases) of a campaign (`?campaign_id=`), attend, save",
+        list_target="panel",
+        owner_field="assigned_user",
+    ),
     Rule("imports", "crm", "imports", STAFF, STAFF, STAFF, summary="Imports with progress"),
     Rule("exports", "crm", "exports", STAFF, STAFF, STAFF, summary="Exports"),
     Rule("processes", "crm", "processes", STAFF, STAFF, STAFF, summary="Bulk processes"),
@@ -104,19 +144,42 @@ def may_see_agent(p: Principal, agent_id: str, directory: CampaignDirectory) -> 
     return p.role == "supervisor" and agent_id in directory.agents_of(directory.supervised_by(p.user_id))
 
 
+def owner_of(rule: Rule, item: Mapping[str, Any]) -> str | None:
+    owner = item.get(rule.owner_field)
+    return str(owner) if owner else None
+
+
 def may_see_item(p: Principal, rule: Rule, item: Mapping[str, Any], directory: CampaignDirectory) -> bool:
     """Whether one item of a scoped list (or a fetched item) is visible to the caller."""
     if p.is_admin:
         return True
     if rule.scope == "campaign":
         return may_see_campaign(p, str(item.get("id", "")), directory)
-    if rule.scope in ("case", "owned"):
-        if rule.scope == "owned" and not item.get("agent_id") and not item.get("campaign_id"):
-            return True  # not tied to anybody: e.g. a ticket of the contact, visible to who may read tickets
+    if rule.scope == "case":
         if p.role == "supervisor" and item.get("agent_id") in directory.agents_of(directory.supervised_by(p.user_id)):
             return True
         return can_view_conversation(p, item, directory)
+    if rule.scope == "owned":
+        return _may_see_owned(p, owner_of(rule, item), item.get("campaign_id"), directory)
     return True
+
+
+def _may_see_owned(p: Principal, owner: str | None, campaign_id: Any, directory: CampaignDirectory) -> bool:
+    """Owned items (tickets, calls, callbacks, work items): the owner; nobody's item of one of the caller's
+    campaigns (work waiting to be attended); supervisors: their campaigns' and their agents'; agents: the
+    whole campaign when it allows viewing all cases."""
+    if owner is None and not campaign_id:
+        return True  # not tied to anybody: e.g. a ticket of the contact, visible to who may read tickets
+    if owner == p.user_id:
+        return True
+    if p.role == "supervisor":
+        return campaign_id in directory.supervised_by(p.user_id) or (
+            owner is not None and owner in directory.agents_of(directory.supervised_by(p.user_id))
+        )
+    snap = directory.get(campaign_id)
+    if snap is None or p.user_id not in snap.agents:
+        return False
+    return owner is None or snap.permissions.view_all_cases
 
 
 def agent_filter(p: Principal, rule: Rule, query: Mapping[str, str], directory: CampaignDirectory) -> dict[str, str]:
@@ -127,4 +190,14 @@ def agent_filter(p: Principal, rule: Rule, query: Mapping[str, str], directory: 
     snap = directory.get(campaign)
     if snap is not None and p.user_id in snap.agents and snap.permissions.view_all_cases:
         return {}
-    return {"agent_id": p.user_id}
+    return {rule.owner_param if rule.scope == "owned" else "agent_id": p.user_id}
+
+
+def foreign_owners(p: Principal, rule: Rule, query: Mapping[str, str], directory: CampaignDirectory) -> list[str]:
+    """The owners a supervisor names in a list query (``agent_id=``, ``users=a,b``) who are neither
+    themself nor an agent of a campaign they supervise."""
+    if p.role != "supervisor" or rule.scope != "owned" or not query.get(rule.owner_param):
+        return []
+    mine = directory.agents_of(directory.supervised_by(p.user_id)) | {p.user_id}
+    named = [x.strip() for x in query[rule.owner_param].split(",") if x.strip()]
+    return [x for x in named if x not in mine]

@@ -22,7 +22,15 @@ from services.gateway.domain import (
     can_view_conversation,
     has_emoji,
 )
-from services.gateway.facade import Rule, agent_filter, first_segment, may_see_agent, may_see_campaign, may_see_item
+from services.gateway.facade import (
+    Rule,
+    agent_filter,
+    first_segment,
+    foreign_owners,
+    may_see_agent,
+    may_see_campaign,
+    may_see_item,
+)
 from services.gateway.security import TokenIssuer, hash_password, verify_password
 
 log = get_logger(__name__)
@@ -233,14 +241,21 @@ class Gateway:
         up: Upstream = getattr(self.up, rule.upstream)
         seg = first_segment(tail)
         self._check_scope(p, rule, seg)
-        if seg and rule.scope in ("case", "owned") and not p.is_admin:
+        is_list = not seg or seg in rule.views
+        if not is_list and rule.scope in ("case", "owned") and not p.is_admin:
             item = await up.get(f"/{rule.target}/{_seg(seg)}", caller=p)
             if not isinstance(item, dict) or not may_see_item(p, rule, item, self.directory):
                 raise NotFound(f"{rule.public} {seg!r} not found", field="id")
-        params = {**query, **agent_filter(p, rule, query, self.directory)} if method == "GET" else dict(query)
-        path = "/".join([f"/{rule.target}", *(_seg(x) for x in tail.split("/") if x)])
+        params = dict(query)
+        if method == "GET" and is_list:
+            foreign = foreign_owners(p, rule, query, self.directory)
+            if foreign:
+                raise Forbidden(f"{foreign[0]!r} is not an agent of a campaign you supervise", field=rule.owner_param)
+            params.update(agent_filter(p, rule, query, self.directory))
+        target = rule.list_target if rule.list_target and method == "GET" and not tail.strip("/") else rule.target
+        path = "/".join([f"/{target}", *(_seg(x) for x in tail.split("/") if x)])
         status, answer = await up.exchange(method, path, json_body=body, params=params, caller=p)
-        if method == "GET" and not seg and rule.scope in ("campaign", "case", "owned") and not p.is_admin:
+        if method == "GET" and is_list and rule.scope in ("campaign", "case", "owned") and not p.is_admin:
             answer = filter_items(answer, lambda item: may_see_item(p, rule, item, self.directory))
         return status, answer
 

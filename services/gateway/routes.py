@@ -178,9 +178,10 @@ def facade_handler(rule: Rule) -> Callable[[web.Request], Awaitable[web.Response
         if principal(request).role not in rule.allowed(request.method):
             raise Forbidden(f"a {principal(request).role} may not {request.method} /{rule.public}")
         body = None
-        if request.method in ("POST", "PUT", "PATCH") or (request.method == "DELETE" and request.can_read_body):
+        if request.method != "GET" and request.can_read_body:
             raw = await request.read()
-            body = await read_json(request) if raw.strip() or request.method != "DELETE" else None
+            # An empty body is forwarded as none (attend, cancel); the service says if it needs one.
+            body = await read_json(request) if raw.strip() else None
         status, answer = await request.app[GATEWAY].proxy(
             principal(request), rule, request.method, request.match_info.get("tail", ""), request.query, body
         )

@@ -179,3 +179,34 @@ async def browser() -> AsyncIterator[Any]:
     yield browser
     await browser.close()
     await pw.stop()
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def real_crm(stack: StackInfo, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[TestServer]:
+    """The real CRM service in-process on the session stack."""
+    from libs.core.service import LIFECYCLE
+    from services.crm.app import create_app as create_crm
+    from services.crm.settings import CrmSettings
+
+    settings = CrmSettings(env="test", nats_url=stack.nats_url, redis_url=stack.redis_url,
+                           database_url=stack.database_url, default_region="ES", job_poll_s=0.2,
+                           blob_dir=str(tmp_path_factory.mktemp("gw-crm-blobs")))
+    app = create_crm(settings)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    app[LIFECYCLE].ready = True
+    yield server
+    await app[LIFECYCLE].drain(5)
+    await server.close()
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def crm_gw(stack: StackInfo, router_peer: ServicePeer, services_peer: ServicePeer, real_crm: TestServer
+                 ) -> AsyncIterator[TestClient]:
+    """A second gateway whose CRM is the real one (router, campaigns, channels: the local peers)."""
+    crm_url = str(real_crm.make_url("")).rstrip("/")
+    settings = gateway_settings(stack, router_peer.url, services_peer.url).model_copy(update={"crm_url": crm_url})
+    client = TestClient(TestServer(create_app(settings), host="127.0.0.1"))
+    await client.start_server()
+    yield client
+    await client.close()

@@ -39,9 +39,11 @@ async def eventually(check: Any, what: str) -> Any:
     raise AssertionError(f"never happened: {what}")
 
 
-async def log_in(browser: Any, base: str, username: str, password: str = PASSWORD) -> tuple[Any, Any]:
-    """A new browser context logged in to the console, with its live events connected."""
-    context = await browser.new_context(viewport={"width": 1400, "height": 900})
+async def log_in(browser: Any, base: str, username: str, password: str = PASSWORD, **options: Any
+                 ) -> tuple[Any, Any]:
+    """A new browser context (``options``: e.g. its ``timezone_id``) logged in to the console, with its live
+    events connected."""
+    context = await browser.new_context(viewport={"width": 1400, "height": 900}, **options)
     context.set_default_timeout(20_000)
     page = await context.new_page()
     await page.goto(base)
@@ -137,7 +139,9 @@ async def test_agent_shift_in_the_console(browser, gw_client, gateway, shift, na
     await page.get_by_test_id("close-open").click()
     await page.get_by_test_id("close-typification").select_option("sale")
     await page.get_by_test_id("close-submit").click()
-    await page.get_by_test_id("close-error").get_by_text("DNI").wait_for()
+    error = page.get_by_test_id("close-error")
+    await error.get_by_test_id("error-text").get_by_text("Falta o no es válido el campo «DNI»").wait_for()
+    assert "DNI" in await error.get_by_test_id("error-detail").inner_text()  # the server's own words
     await shot(page, "03-close-refused")
     assert router_peer.received("POST", f"/conversations/{conv}/close") == []
     await page.get_by_test_id("field-document_number").fill("12345678Z")

@@ -192,7 +192,9 @@ async def test_a_whole_shift(platform, browser):
         await page.get_by_test_id("close-open").click()
         await page.get_by_test_id("close-typification").select_option("sale")
         await page.get_by_test_id("close-submit").click()
-        await page.get_by_test_id("close-error").get_by_text("Documento").wait_for()
+        error = page.get_by_test_id("close-error")
+        await error.get_by_test_id("error-text").get_by_text("Falta o no es válido el campo «Documento»").wait_for()
+        assert "Documento" in await error.get_by_test_id("error-detail").inner_text()  # the server's own words
         await shot(page, "shift-02-close-refused")
         await page.get_by_test_id("field-document_number").fill("12345678Z")
         await page.get_by_test_id("close-submit").click()

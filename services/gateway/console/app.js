@@ -1,5 +1,5 @@
 // Switchboard console: agents, supervisors and admins, over the gateway's REST API and live WebSocket.
-import { TEXTS } from "./i18n.js";
+import { ERRORS, FIELDS, TEXTS } from "./i18n.js";
 
 const S = {
   lang: localStorage.getItem("sb.lang") || "es",
@@ -19,7 +19,9 @@ const S = {
   wsTimer: null,
   status: "offline",
   timers: [],
-  calendar: { view: "week", day: new Date() },
+  calendar: { view: "week", day: new Date(), users: "" },
+  work: { campaign: "", q: "", current: null, item: null },
+  calls: { type: "all" },
   adminResource: "campaigns",
 };
 
@@ -36,7 +38,11 @@ function h(tag, attrs = {}, ...children) {
     else if (k === "checked") el.checked = !!v;
     else el.setAttribute(k, v === true ? "" : v);
   }
-  for (const c of children.flat()) {
+  return add(el, ...children);
+}
+// Append children, skipping null/undefined/false and flattening arrays (DOM append would print "null").
+function add(el, ...children) {
+  for (const c of children.flat(Infinity)) {
     if (c === undefined || c === null || c === false) continue;
     el.append(c instanceof Node ? c : document.createTextNode(String(c)));
   }
@@ -58,7 +64,50 @@ class ApiError extends Error {
     this.status = status;
     this.code = error && error.code;
     this.field = error && error.field;
+    this.details = error && error.details;
   }
+}
+
+// Errors are shown in the console's language: the server's code (and field) pick a localized message,
+// the field is named by its label on screen when there is one; the server's own text stays as detail.
+function fieldName(field, root) {
+  if (!field) return "";
+  const el = root && root.querySelector(`[data-field="${CSS.escape(field)}"]`);
+  const label = el && el.closest("label");
+  const text = label && label.childNodes[0] && label.childNodes[0].nodeType === Node.TEXT_NODE ? label.childNodes[0].textContent : "";
+  if (text.trim()) return text.replace(/\s*\*\s*\(.*\)\s*$/, "").trim();
+  const names = FIELDS[S.lang] || FIELDS.es;
+  if (names[field]) return names[field];
+  return field.startsWith("fields.") ? field.slice(7) : field;
+}
+
+function errorMessage(ex, root) {
+  if (!(ex instanceof ApiError)) return { text: (ex && ex.message) || String(ex), detail: "" };
+  const table = ERRORS[S.lang] || ERRORS.es;
+  const field = ex.field || "";
+  const generic = field.startsWith("fields.") ? "fields.*" : field;
+  const template = table[`${ex.code}:${field}`] || table[`${ex.code}:${generic}`] || table[ex.code]
+    || table[`http_${ex.status}`] || table.unknown;
+  let text = field ? template.replace("{field}", fieldName(field, root)) : template.replace(/[:\s«“]*\{field\}[»”]?/, "");
+  if (ex.details && ex.details.retry_after_s) text = text.replace("{seconds}", ex.details.retry_after_s);
+  if (field && !template.includes("{field}") && !table[`${ex.code}:${field}`] && !table[`${ex.code}:${generic}`]) {
+    text += ` (${fieldName(field, root)})`;
+  }
+  return { text, detail: ex.message && ex.message !== text ? ex.message : "" };
+}
+
+function errorText(ex, root) {
+  const { text, detail } = errorMessage(ex, root);
+  return detail ? `${text} — ${detail}` : text;
+}
+
+// Show an error in a form's error line and mark the field it names.
+function showError(el, ex, root) {
+  const { text, detail } = errorMessage(ex, root);
+  add(clear(el), h("span", { class: "error-text", "data-testid": "error-text" }, text),
+    detail ? h("small", { class: "error-detail", "data-testid": "error-detail" }, detail) : null);
+  const bad = root && ex && ex.field && root.querySelector(`[data-field="${CSS.escape(ex.field)}"]`);
+  if (bad) { bad.classList.add("invalid"); bad.focus(); }
 }
 
 async function api(method, path, body, retried = false) {
@@ -238,7 +287,7 @@ function loginView() {
         saveSession(await api("POST", "/auth/login", { username: fd.get("username"), password: fd.get("password") }));
         await start();
       } catch (ex) {
-        err.textContent = ex.status === 401 ? t("bad_login") : ex.message;
+        if (ex.status === 401) err.textContent = t("bad_login"); else showError(err, ex, form);
       }
     },
   },
@@ -267,7 +316,7 @@ function header() {
         await api("PUT", "/me/status", { status, reason: status === "break" ? reasonSel.value : null });
         S.status = status;
         $("#status-now").textContent = statusText(status);
-      } catch (ex) { toast(ex.message, "error"); }
+      } catch (ex) { toast(errorText(ex), "error"); }
     },
   }, t("set_status"));
   return h("header", {},
@@ -343,7 +392,7 @@ async function answerOffer(id, action) {
     S.offers.delete(id);
     renderOffers();
     if (action === "accept") { upsertConv(id, { ...(ev || {}), ...(result || {}), id, state: "assigned" }); select(id); }
-  } catch (ex) { toast(ex.message, "error"); S.offers.delete(id); renderOffers(); }
+  } catch (ex) { toast(errorText(ex), "error"); S.offers.delete(id); renderOffers(); }
 }
 
 function renderConvList() {
@@ -368,7 +417,7 @@ async function loadConversations() {
     const data = await api("GET", "/conversations");
     for (const c of items(data)) S.convs.set(c.id, { ...(S.convs.get(c.id) || {}), ...c });
     renderConvList();
-  } catch (ex) { toast(ex.message, "error"); }
+  } catch (ex) { toast(errorText(ex), "error"); }
 }
 
 async function snapshot(campaignId) {
@@ -394,11 +443,11 @@ async function renderConvView() {
   const id = S.selected;
   if (!id) { view.append(h("p", { class: "muted" }, t("select_conversation"))); return; }
   let conv;
-  try { conv = await api("GET", `/conversations/${encodeURIComponent(id)}`); } catch (ex) { toast(ex.message, "error"); return; }
+  try { conv = await api("GET", `/conversations/${encodeURIComponent(id)}`); } catch (ex) { toast(errorText(ex), "error"); return; }
   if (S.selected !== id) return;
   const snap = await snapshot(conv.campaign_id);
   const perms = (snap && snap.permissions) || {};
-  view.append(
+  add(view,
     h("div", { class: "conv-head" },
       h("h2", { "data-testid": "conv-title" }, conv.contact_name || conv.contact_address || id),
       h("span", {}, `${t("channel")}: ${conv.channel_type || ""} · ${t("campaign")}: ${(snap && snap.name) || conv.campaign_id || ""} · `,
@@ -442,7 +491,7 @@ function replyForm(id, perms) {
         appendMessage({ direction: "out", text: body.text, media: body.media || [], message_id: result && result.message_id,
           at: new Date().toISOString() });
         text.value = ""; media.value = "";
-      } catch (ex) { toast(ex.message, "error"); }
+      } catch (ex) { toast(errorText(ex), "error"); }
     },
   }, text,
   perms.emojis === false ? null : h("div", { class: "emojis" }, EMOJIS.map((em) => h("button", {
@@ -474,7 +523,7 @@ function transferForm(id, snap, perms) {
           await api("POST", `/conversations/${encodeURIComponent(id)}/transfer`, body);
           toast(t("transferred"));
           if (S.user.role === "agent") removeConv(id);
-        } catch (ex) { err.textContent = ex.message; } finally { S.transferring.delete(id); }
+        } catch (ex) { showError(err, ex, e.target); } finally { S.transferring.delete(id); }
       },
     }, kind, target, options, h("button", { type: "submit", "data-testid": "transfer-submit" }, t("do_transfer")), err));
 }
@@ -488,12 +537,17 @@ function fieldInput(cf) {
   return h("input", common);
 }
 
-function closeForm(id, snap) {
+// The campaign's closing typifications (all of its typifications when it names none), after an empty choice.
+function typificationOptions(snap) {
   const allowed = new Set((snap && snap.closing_typifications) || []);
   const typs = ((snap && snap.typifications) || []).filter((x) => !allowed.size || allowed.has(x.id));
+  return [h("option", { value: "" }, "—"),
+    ...typs.map((x) => h("option", { value: x.id }, x.label || [x.category, x.subcategory].filter(Boolean).join(" / ")))];
+}
+
+function closeForm(id, snap) {
   const typ = h("select", { name: "typification_id", "data-field": "typification_id", "data-testid": "close-typification" },
-    h("option", { value: "" }, "—"),
-    typs.map((x) => h("option", { value: x.id }, x.label || [x.category, x.subcategory].filter(Boolean).join(" / "))));
+    typificationOptions(snap));
   const fields = ((snap && snap.custom_fields) || []).map((cf) => h("label", {},
     `${cf.label || cf.key}${cf.required ? ` * (${t("required")})` : ""}`, fieldInput(cf)));
   const err = h("p", { class: "error", "data-testid": "close-error" });
@@ -503,21 +557,12 @@ function closeForm(id, snap) {
       e.preventDefault();
       err.textContent = "";
       form.querySelectorAll(".invalid").forEach((el) => el.classList.remove("invalid"));
-      const values = {};
-      for (const cf of (snap && snap.custom_fields) || []) {
-        const el = form.querySelector(`[name="${CSS.escape(cf.key)}"]`);
-        if (!el) continue;
-        if (cf.type === "boolean") values[cf.key] = el.checked;
-        else if (el.value !== "") values[cf.key] = cf.type === "number" ? Number(el.value) : el.value;
-      }
       try {
-        await api("POST", `/conversations/${encodeURIComponent(id)}/close`, { typification_id: typ.value || (typs[0] && typs[0].id) || "", fields: values });
+        await api("POST", `/conversations/${encodeURIComponent(id)}/close`, { typification_id: typ.value, fields: fieldValues(form, snap) });
         toast(t("closed"));
         removeConv(id);
       } catch (ex) {
-        err.textContent = ex.message;
-        const bad = ex.field && form.querySelector(`[data-field="${CSS.escape(ex.field)}"]`);
-        if (bad) { bad.classList.add("invalid"); bad.focus(); }
+        showError(err, ex, form);
       }
     },
   }, h("label", {}, t("typification"), typ), fields, h("button", { type: "submit", "data-testid": "close-submit" }, t("do_close")), err);
@@ -535,15 +580,15 @@ function contactCard(id, conv, perms) {
     if (contactId) { try { contact = await api("GET", `/contacts/${encodeURIComponent(contactId)}`); } catch { contact = null; } }
     const name = h("input", { value: (contact && contact.name) || conv.contact_name || "", "data-testid": "contact-name" });
     const doc = h("input", { value: (contact && contact.document) || "", "data-testid": "contact-document" });
-    body.append(
+    add(body,
       perms.show_contact_number === false ? null : h("p", {}, `${t("phone")}: ${conv.contact_address || ""}`),
       h("label", {}, t("name"), name), h("label", {}, t("document"), doc));
     if (contact) {
-      body.append(h("button", {
+      add(body, h("button", {
         "data-testid": "contact-save",
         onclick: async () => {
           try { await api("PATCH", `/contacts/${encodeURIComponent(contact.id)}`, { name: name.value, document: doc.value || null }); toast(t("saved")); }
-          catch (ex) { toast(ex.message, "error"); }
+          catch (ex) { toast(errorText(ex), "error"); }
         },
       }, t("save")));
       const hours = perms.history_hours || 24;
@@ -556,7 +601,7 @@ function contactCard(id, conv, perms) {
       } catch { /* history is optional */ }
     } else {
       const found = h("div", {});
-      body.append(h("button", {
+      add(body, h("button", {
         "data-testid": "contact-match",
         onclick: async () => {
           clear(found);
@@ -567,7 +612,7 @@ function contactCard(id, conv, perms) {
                 onclick: async () => { await api("PUT", `/cases/${encodeURIComponent(id)}/contact`, { contact_id: c.id }); toast(t("saved")); },
               }, t("link"))));
             }
-          } catch (ex) { toast(ex.message, "error"); }
+          } catch (ex) { toast(errorText(ex), "error"); }
         },
       }, t("match")), h("button", {
         "data-testid": "contact-create",
@@ -576,7 +621,7 @@ function contactCard(id, conv, perms) {
             const c = await api("POST", "/contacts", { name: name.value || conv.contact_address, document: doc.value || null, phones: conv.channel_type === "whatsapp" || conv.channel_type === "sms" ? [conv.contact_address] : [] });
             await api("PUT", `/cases/${encodeURIComponent(id)}/contact`, { contact_id: c.id });
             toast(t("saved"));
-          } catch (ex) { toast(ex.message, "error"); }
+          } catch (ex) { toast(errorText(ex), "error"); }
         },
       }, t("create_contact")), found);
     }
@@ -592,69 +637,278 @@ function listPanel(path, render) {
     const list = items(data);
     if (!list.length) box.append(h("p", { class: "muted" }, t("no_items")));
     for (const it of list) box.append(render(it));
-  }).catch((ex) => { clear(box).append(h("p", { class: "muted" }, ex.message)); });
+  }).catch((ex) => { clear(box).append(h("p", { class: "error" }, errorText(ex))); });
   return box;
 }
 
+const enc = encodeURIComponent;
+const myCampaigns = () => (S.me && S.me.campaigns) || [];
+
+function campaignPicker(onchange) {
+  const camps = myCampaigns();
+  if (!camps.includes(S.work.campaign)) S.work.campaign = camps[0] || "";
+  const sel = h("select", { "data-testid": "work-campaign", onchange: () => { S.work.campaign = sel.value; onchange(); } },
+    camps.map((c) => h("option", { value: c }, c)));
+  sel.value = S.work.campaign;
+  return h("label", { class: "inline" }, `${t("campaign")} `, sel);
+}
+
+// Click-to-call: the call is registered in the CRM as outbound, by this agent, in the current campaign.
+function dialButton(phone) {
+  return h("button", {
+    type: "button", class: "dial secondary", "data-testid": "dial", "data-phone": phone,
+    onclick: async () => {
+      try {
+        await api("POST", "/calls", { direction: "out", phone, agent_id: S.user.id, campaign_id: S.work.campaign || null });
+        toast(`${t("calling")} ${phone}`);
+        if (S.tab === "calls") renderMain();
+      } catch (ex) { toast(errorText(ex), "error"); }
+    },
+  }, `📞 ${phone}`);
+}
+
 function workView() {
-  return h("div", { class: "work", "data-testid": "work-panel" }, h("h2", {}, t("tab_work")), listPanel("/work-items", (it) => {
-    const note = h("input", { placeholder: "…" });
-    return h("div", { class: "card" }, h("b", {}, it.title || it.name || it.id), h("div", { class: "muted" }, it.status || ""), note,
-      h("button", { onclick: () => api("POST", `/work-items/${encodeURIComponent(it.id)}/attend`, {}).then(() => toast(t("attend"))).catch((ex) => toast(ex.message, "error")) }, t("attend")),
-      h("button", { onclick: () => api("POST", `/work-items/${encodeURIComponent(it.id)}/save`, { note: note.value, next: true }).then(() => { toast(t("saved")); renderMain(); }).catch((ex) => toast(ex.message, "error")) }, t("save_next")));
-  }));
+  const list = h("div", { id: "work-list", "data-testid": "work-list" });
+  const detail = h("section", { id: "work-item", class: "work-item", "data-testid": "work-item" });
+  const filter = h("input", { placeholder: t("filter_name"), value: S.work.q, "data-testid": "work-filter" });
+  let timer = null;
+  filter.oninput = () => { S.work.q = filter.value; clearTimeout(timer); timer = setTimeout(renderWorkList, 300); };
+  setTimeout(() => { renderWorkList(); renderWorkItem(); }, 0);
+  return h("div", { class: "work", "data-testid": "work-panel" },
+    h("div", { class: "toolbar" }, h("h2", {}, t("tab_work")),
+      campaignPicker(() => { S.work.current = null; renderMain(); }), filter),
+    h("div", { class: "split wide" }, list, detail));
+}
+
+async function renderWorkList() {
+  const box = $("#work-list");
+  if (!box) return;
+  if (!S.work.campaign) { clear(box).append(h("p", { class: "muted" }, t("no_campaigns"))); return; }
+  const q = new URLSearchParams({ campaign_id: S.work.campaign });
+  if (S.work.q.trim()) q.set("q", S.work.q.trim());
+  let list;
+  try { list = items(await api("GET", `/work-items?${q}`)); } catch (ex) { clear(box).append(h("p", { class: "error" }, errorText(ex))); return; }
+  clear(box);
+  if (!list.length) { box.append(h("p", { class: "muted" }, t("no_items"))); return; }
+  box.append(h("table", { class: "items" },
+    h("tr", {}, [t("customer"), t("phone"), t("plan"), t("priority"), t("state"), ""].map((x) => h("th", {}, x))),
+    list.map((it) => h("tr", { "data-testid": "work-row", "data-case-id": it.id, class: S.work.current === it.id ? "active" : "" },
+      h("td", {}, h("a", { href: "#", class: "contact-link", onclick: (e) => { e.preventDefault(); openContact(it.contact_id); } },
+        it.contact_name || it.contact_id), it.title ? h("div", { class: "muted" }, it.title) : null),
+      h("td", {}, (it.phones || []).map((ph) => dialButton(ph))),
+      h("td", {}, it.account ? `${it.account.number || ""} ${it.account.product || ""}` : ""),
+      h("td", {}, h("span", { class: `pill ${it.priority}` }, t(`priority_${it.priority}`))),
+      h("td", { "data-testid": "work-status" }, t(`case_${it.status}`)),
+      h("td", {}, h("button", { "data-testid": "work-attend", onclick: () => attend(it.id) }, t("attend")))))));
+}
+
+async function attend(id) {
+  try {
+    const kase = await api("POST", `/work-items/${enc(id)}/attend`);
+    S.work.current = kase.id;
+    S.work.item = kase;
+    renderWorkList(); renderWorkItem();
+  } catch (ex) { toast(errorText(ex), "error"); }
+}
+
+async function openContact(contactId) {
+  const box = clear($("#work-item"));
+  if (!box || !contactId) return;
+  S.work.current = null;
+  try {
+    const c = await api("GET", `/contacts/${enc(contactId)}`);
+    const inputs = { name: c.name, document: c.document, company: c.company };
+    const fields = Object.entries(inputs).map(([k, v]) => [k, h("input", { value: v || "", "data-testid": `contact-${k}` })]);
+    const err = h("p", { class: "error" });
+    add(box, h("h3", {}, t("contact")), fields.map(([k, el]) => h("label", {}, t(k), el)),
+      h("button", {
+        "data-testid": "contact-save",
+        onclick: async () => {
+          err.textContent = "";
+          const body = Object.fromEntries(fields.map(([k, el]) => [k, el.value.trim() || null]));
+          try { await api("PATCH", `/contacts/${enc(contactId)}`, body); toast(t("saved")); renderWorkList(); }
+          catch (ex) { showError(err, ex, box); }
+        },
+      }, t("save")), err);
+  } catch (ex) { box.append(h("p", { class: "error" }, errorText(ex))); }
+}
+
+async function renderWorkItem() {
+  const box = clear($("#work-item"));
+  if (!box) return;
+  const kase = S.work.item;
+  if (!S.work.current || !kase) { box.append(h("p", { class: "muted" }, t("pick_work_item"))); return; }
+  const snap = await snapshot(kase.campaign_id);
+  if (S.work.item !== kase) return;
+  const contact = kase.contact || {};
+  const phones = (contact.phones || []).map((p) => p.value || p.number || p);
+  const comment = h("textarea", { rows: 3, name: "comment", "data-field": "comment", "data-testid": "work-comment", placeholder: t("comment") });
+  const result = h("select", { name: "result", "data-field": "result", "data-testid": "work-result" }, typificationOptions(snap));
+  const customs = ((snap && snap.custom_fields) || []).map((cf) => h("label", {},
+    `${cf.label || cf.key}${cf.required ? ` * (${t("required")})` : ""}`, fieldInput(cf)));
+  const finishBox = h("div", { class: "finish", hidden: true }, h("label", {}, t("result"), result), customs);
+  const finish = h("input", { type: "checkbox", "data-testid": "work-finish", onchange: () => { finishBox.hidden = !finish.checked; } });
+  const err = h("p", { class: "error", "data-testid": "work-error" });
+  const form = h("form", { novalidate: true, onsubmit: (e) => e.preventDefault() });
+  const save = async (next) => {
+    err.textContent = "";
+    form.querySelectorAll(".invalid").forEach((el) => el.classList.remove("invalid"));
+    const body = { next };
+    if (comment.value.trim()) body.comment = comment.value.trim();
+    if (finish.checked) {
+      body.finish = true;
+      if (result.value) body.result = result.value;
+      body.fields = fieldValues(form, snap);
+    }
+    try {
+      const answer = await api("POST", `/work-items/${enc(kase.id)}/save`, body);
+      toast(finish.checked ? t("work_finished") : t("saved"));
+      S.work.item = (answer && answer.next) || (finish.checked ? null : answer && answer.case);
+      S.work.current = S.work.item ? S.work.item.id : null;
+      renderWorkList(); renderWorkItem();
+    } catch (ex) { showError(err, ex, form); }
+  };
+  add(form,
+    h("label", {}, t("comment"), comment),
+    h("label", { class: "check" }, finish, ` ${t("finish_work")}`),
+    finishBox,
+    h("button", { type: "button", class: "secondary", "data-testid": "work-save", onclick: () => save(false) }, t("save")),
+    h("button", { type: "button", "data-testid": "work-save-next", onclick: () => save(true) }, t("save_next")),
+    err);
+  add(box,
+    h("div", { class: "conv-head" },
+      h("h3", { "data-testid": "work-title" }, contact.name || kase.contact_id),
+      h("span", {}, `${t("state")}: `, h("b", { "data-testid": "work-item-status" }, t(`case_${kase.status}`)))),
+    kase.title ? h("p", {}, kase.title) : null,
+    h("p", {}, `${t("phone")}: `, phones.length ? phones.map((ph) => dialButton(ph)) : "—"),
+    kase.account ? h("p", {}, `${t("plan")}: ${kase.account.number || ""} · ${kase.account.product || ""}`) : null,
+    form,
+    callbackForm(kase),
+    h("h4", {}, t("history")),
+    h("ul", { class: "history", "data-testid": "work-history" },
+      (kase.history || []).slice().reverse().map((ev) => h("li", {},
+        `${fmtTime(ev.at)} · ${t(`event_${ev.kind}`)} · ${ev.actor || ""} ${ev.body ? `· ${ev.body}` : ""}`))));
+}
+
+function fieldValues(form, snap) {
+  const values = {};
+  for (const cf of (snap && snap.custom_fields) || []) {
+    const el = form.querySelector(`[name="${CSS.escape(cf.key)}"]`);
+    if (!el) continue;
+    if (cf.type === "boolean") values[cf.key] = el.checked;
+    else if (el.value !== "") values[cf.key] = cf.type === "number" ? Number(el.value) : el.value;
+  }
+  return values;
+}
+
+// A callback (agenda) on this work item, owned by the caller, due at a local date and time.
+function localIso(value) {
+  const d = new Date(value);
+  const off = -d.getTimezoneOffset();
+  const pad = (n) => String(Math.floor(Math.abs(n))).padStart(2, "0");
+  return `${value.length === 16 ? `${value}:00` : value}${off >= 0 ? "+" : "-"}${pad(off / 60)}:${pad(off % 60)}`;
+}
+
+function callbackForm(kase) {
+  const when = h("input", { type: "datetime-local", name: "due_at", "data-field": "due_at", "data-testid": "callback-due" });
+  const note = h("input", { name: "note", "data-field": "note", placeholder: t("note"), "data-testid": "callback-note" });
+  const err = h("p", { class: "error", "data-testid": "callback-error" });
+  const panel = h("details", { class: "panel" }, h("summary", { "data-testid": "callback-open" }, t("schedule_callback")),
+    when, note, h("button", {
+      type: "button", "data-testid": "callback-create",
+      onclick: async () => {
+        err.textContent = "";
+        try {
+          const body = { owner_id: S.user.id, case_id: kase.id, note: note.value };
+          if (when.value) body.due_at = localIso(when.value);
+          await api("POST", "/callbacks", body);
+          toast(t("callback_scheduled"));
+          panel.open = false;
+        } catch (ex) { showError(err, ex, panel); }
+      },
+    }, t("schedule")), err);
+  return panel;
 }
 
 function callsView() {
-  const number = h("input", { placeholder: t("number"), "data-testid": "call-number" });
-  return h("div", { "data-testid": "calls-panel" }, h("h2", {}, t("tab_calls")),
-    h("form", {
-      onsubmit: async (e) => {
-        e.preventDefault();
-        try { await api("POST", "/calls", { to: number.value, direction: "outbound" }); toast(t("call")); renderMain(); }
-        catch (ex) { toast(ex.message, "error"); }
-      },
-    }, number, h("button", { type: "submit" }, `📞 ${t("call")}`)),
-    listPanel("/calls", (c) => h("div", { class: `card call ${c.direction === "outbound" ? "outbound" : "inbound"}` },
-      h("b", {}, c.direction === "outbound" ? `↗ ${t("outbound")}` : `↙ ${t("inbound")}`), ` ${c.number || c.to || c.from || ""} `,
-      h("small", {}, `${fmtTime(c.started_at || c.at)} ${c.duration_s ? `${c.duration_s}s` : ""}`))));
+  const number = h("input", { placeholder: t("number"), name: "phone", "data-field": "phone", "data-testid": "call-number" });
+  const kind = h("select", { "data-testid": "calls-type", onchange: () => { S.calls.type = kind.value; renderMain(); } },
+    ["all", "in", "out"].map((x) => h("option", { value: x }, t(`calls_${x}`))));
+  kind.value = S.calls.type;
+  const err = h("p", { class: "error", "data-testid": "call-error" });
+  const form = h("form", {
+    class: "toolbar",
+    onsubmit: async (e) => {
+      e.preventDefault();
+      err.textContent = "";
+      try {
+        await api("POST", "/calls", { direction: "out", phone: number.value.trim(), agent_id: S.user.id, campaign_id: S.work.campaign || null });
+        toast(`${t("calling")} ${number.value.trim()}`); renderMain();
+      } catch (ex) { showError(err, ex, form); }
+    },
+  }, campaignPicker(() => renderMain()), number, h("button", { type: "submit", "data-testid": "call-submit" }, `📞 ${t("call")}`), err);
+  const q = new URLSearchParams({ type: S.calls.type });
+  return h("div", { "data-testid": "calls-panel" }, h("h2", {}, t("tab_calls")), form, h("label", { class: "inline" }, `${t("show")} `, kind),
+    listPanel(`/calls?${q}`, (c) => {
+      const out = c.direction === "out";
+      return h("div", { class: `card call ${out ? "outbound" : "inbound"}`, "data-testid": `call-${out ? "out" : "in"}`, "data-call-id": c.id },
+        h("b", { class: "direction" }, out ? `↗ ${t("outbound")}` : `↙ ${t("inbound")}`), " ",
+        h("span", { class: "who" }, c.contact_name || ""), " ", dialButton(c.phone),
+        h("small", {}, ` ${fmtTime(c.started_at)} · ${c.duration_s || 0} s`),
+        c.disposition ? h("span", { class: "pill" }, c.disposition) : h("span", { class: "pill pending" }, t("unclassified")));
+    }));
 }
 
 function callbacksView() {
   const cal = S.calendar;
-  const start = new Date(cal.day); start.setHours(0, 0, 0, 0);
-  let days = 1;
-  if (cal.view === "week") { start.setDate(start.getDate() - ((start.getDay() + 6) % 7)); days = 7; }
-  if (cal.view === "month") { start.setDate(1); days = new Date(start.getFullYear(), start.getMonth() + 1, 0).getDate(); }
-  const end = new Date(start); end.setDate(end.getDate() + days);
+  const view = cal.view;
+  const day = new Date(cal.day);
+  const ymd = (d) => `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, "0")}-${String(d.getDate()).padStart(2, "0")}`;
   const shift = (dir) => {
     const d = new Date(cal.day);
-    if (cal.view === "day") d.setDate(d.getDate() + dir);
-    else if (cal.view === "week") d.setDate(d.getDate() + 7 * dir);
-    else d.setMonth(d.getMonth() + dir);
+    if (view === "day") d.setDate(d.getDate() + dir);
+    else if (view === "week") d.setDate(d.getDate() + 7 * dir);
+    else { d.setDate(1); d.setMonth(d.getMonth() + dir); }
     cal.day = d; renderMain();
   };
-  const grid = h("div", { class: `calendar ${cal.view}`, "data-testid": "calendar" });
-  const cells = new Map();
-  for (let i = 0; i < days; i++) {
-    const d = new Date(start); d.setDate(d.getDate() + i);
-    const cell = h("div", { class: "day" }, h("b", {}, d.toLocaleDateString(S.lang === "es" ? "es-ES" : "en-GB", { weekday: "short", day: "numeric", month: "short" })));
-    cells.set(d.toDateString(), cell);
-    grid.append(cell);
-  }
-  const q = new URLSearchParams({ from: start.toISOString(), to: end.toISOString() });
-  api("GET", `/callbacks?${q}`).then((data) => {
-    for (const cb of items(data)) {
-      const at = new Date(cb.due_at || cb.at || cb.scheduled_at);
-      const cell = cells.get(at.toDateString());
-      if (cell) cell.append(h("div", { class: "event" }, `${at.toLocaleTimeString(S.lang === "es" ? "es-ES" : "en-GB", { hour: "2-digit", minute: "2-digit" })} ${cb.contact_name || cb.number || cb.contact_id || ""}`));
+  const users = h("input", { value: cal.users || S.user.id, "data-testid": "cal-users", hidden: S.user.role === "agent",
+    title: t("users"), onchange: () => { cal.users = users.value; renderMain(); } });
+  const grid = h("div", { class: `calendar ${view}`, "data-testid": "calendar" }, h("p", { class: "muted" }, "…"));
+  const tz = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
+  const q = new URLSearchParams({ users: cal.users || S.user.id, view, date: ymd(day), tz });
+  const locale = S.lang === "es" ? "es-ES" : "en-GB";
+  api("GET", `/callbacks/calendar?${q}`).then((data) => {
+    clear(grid);
+    // The range comes as instants; the days are those of the time zone sent, which is the browser's.
+    const from = new Date(data.from); from.setHours(0, 0, 0, 0);
+    const to = new Date(data.to);
+    const cells = new Map();
+    for (let d = new Date(from); d < to; d.setDate(d.getDate() + 1)) {
+      const key = ymd(d);
+      const cell = h("div", { class: `day ${key === ymd(new Date()) ? "today" : ""}`, "data-day": key },
+        h("b", {}, d.toLocaleDateString(locale, { weekday: "short", day: "numeric", month: "short" })));
+      cells.set(key, cell); grid.append(cell);
     }
-  }).catch(() => {});
+    for (const [owner, byDay] of Object.entries(data.users || {})) {
+      for (const [key, list] of Object.entries(byDay)) {
+        for (const cb of list) {
+          const at = new Date(cb.due_at);
+          (cells.get(key) || grid).append(h("div", { class: `event ${cb.status}`, "data-testid": "callback", "data-callback-id": cb.id },
+            `${at.toLocaleTimeString(locale, { hour: "2-digit", minute: "2-digit" })} ${cb.contact_name || ""} ${cb.note || ""}`,
+            Object.keys(data.users).length > 1 ? h("small", {}, ` · ${owner}`) : null));
+        }
+      }
+    }
+  }).catch((ex) => { clear(grid).append(h("p", { class: "error" }, errorText(ex))); });
+  const title = view === "month" ? day.toLocaleDateString(locale, { month: "long", year: "numeric" })
+    : day.toLocaleDateString(locale, { day: "numeric", month: "long", year: "numeric" });
   return h("div", { "data-testid": "callbacks-panel" }, h("h2", {}, t("tab_callbacks")),
     h("div", { class: "toolbar" },
-      ["day", "week", "month"].map((v) => h("button", { class: cal.view === v ? "active" : "", "data-testid": `cal-${v}`, onclick: () => { cal.view = v; renderMain(); } }, t(v))),
-      h("button", { onclick: () => shift(-1) }, t("prev")), h("button", { onclick: () => { cal.day = new Date(); renderMain(); } }, t("today")),
-      h("button", { onclick: () => shift(1) }, t("next"))),
+      ["day", "week", "month"].map((v) => h("button", { class: view === v ? "active" : "secondary", "data-testid": `cal-${v}`, onclick: () => { cal.view = v; renderMain(); } }, t(v))),
+      h("button", { class: "secondary", "data-testid": "cal-prev", onclick: () => shift(-1) }, t("prev")),
+      h("button", { class: "secondary", onclick: () => { cal.day = new Date(); renderMain(); } }, t("today")),
+      h("button", { class: "secondary", "data-testid": "cal-next", onclick: () => shift(1) }, t("next")),
+      h("b", { "data-testid": "cal-title" }, title), users),
     grid);
 }
 
@@ -692,7 +946,7 @@ async function renderQueues() {
           q.items.map((i) => h("tr", {}, h("td", {}, i.position), h("td", {}, i.channel_type || ""), h("td", {}, `${i.waiting_s} s`),
             h("td", {}, h("button", { onclick: () => explain(i.conversation_id) }, t("explain")))))) : null));
     } catch (ex) {
-      cards.push(h("div", { class: "card" }, h("h3", {}, cid), h("p", { class: "muted" }, ex.message)));
+      cards.push(h("div", { class: "card" }, h("h3", {}, cid), h("p", { class: "error" }, errorText(ex))));
     }
   }
   const convs = await api("GET", "/conversations").catch(() => ({ items: [] }));
@@ -710,7 +964,7 @@ async function explain(id) {
   try {
     const data = await api("GET", `/conversations/${encodeURIComponent(id)}/decisions`);
     box.append(h("h3", {}, `${t("decisions")}: ${id}`), h("pre", { "data-testid": "decisions" }, JSON.stringify(items(data), null, 2)));
-  } catch (ex) { box.append(h("p", { class: "error" }, ex.message)); }
+  } catch (ex) { box.append(h("p", { class: "error" }, errorText(ex))); }
 }
 
 // ---- admin: configuration and imports ------------------------------------------------------------------
@@ -736,12 +990,12 @@ function adminView() {
         onclick: async () => {
           err.textContent = "";
           let body;
-          try { body = JSON.parse(area.value); } catch (ex) { err.textContent = ex.message; return; }
+          try { body = JSON.parse(area.value); } catch (ex) { err.textContent = `${t("bad_json")} — ${ex.message}`; return; }
           try {
             if (item) await api("PATCH", `/${res}/${encodeURIComponent(item.id)}`, body);
             else await api("POST", `/${res}`, body);
             toast(t("saved")); renderMain();
-          } catch (ex) { err.textContent = ex.field ? `${ex.field}: ${ex.message}` : ex.message; }
+          } catch (ex) { showError(err, ex, editor); }
         },
       }, t("save")), err);
   };
@@ -755,7 +1009,7 @@ function adminView() {
       h("button", { onclick: () => openEditor(it) }, t("edit")),
       res === "users" ? null : h("button", {
         class: "secondary",
-        onclick: async () => { try { await api("DELETE", `/${res}/${encodeURIComponent(it.id)}`); renderMain(); } catch (ex) { toast(ex.message, "error"); } },
+        onclick: async () => { try { await api("DELETE", `/${res}/${encodeURIComponent(it.id)}`); renderMain(); } catch (ex) { toast(errorText(ex), "error"); } },
       }, t("delete")))),
     editor);
 }
@@ -780,10 +1034,10 @@ function importsView() {
               const pct = j.progress ?? (j.total ? Math.round((100 * (j.processed || 0)) / j.total) : 0);
               bar.value = pct; label.textContent = ` ${pct}% ${j.status || ""}`;
               if (["done", "finished", "failed", "completed"].includes(j.status) || pct >= 100) clearInterval(poll);
-            } catch (ex) { clearInterval(poll); toast(ex.message, "error"); }
+            } catch (ex) { clearInterval(poll); toast(errorText(ex), "error"); }
           }, 1000);
           S.timers.push(poll);
-        } catch (ex) { toast(ex.message, "error"); }
+        } catch (ex) { toast(errorText(ex), "error"); }
       },
     }, t("import_start")),
     h("div", {}, t("progress"), " ", bar, label),
