@@ -11,9 +11,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import json
 import multiprocessing
 import os
 import platform
+import resource
 import shutil
 import signal
 import statistics
@@ -27,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import nats
 
 from libs.devstack import DevStack, StackInfo, free_port
 from libs.devstack.payloads import meta_signature, whatsapp_text
@@ -129,6 +132,107 @@ async def services(info: StackInfo, tmp: Path, names: list[str], **extra: str
         await asyncio.gather(*(p.stop() for p in procs.values()))
 
 
+# ---- CPU accounting: who used the two cores while a phase ran -------------------------------------
+def _proc_ticks(pid: int) -> int:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0
+    return int(fields[11]) + int(fields[12])  # utime + stime
+
+
+def _machine_ticks() -> tuple[int, int]:
+    """(busy, total) jiffies of all CPUs since boot."""
+    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = values[3] + values[4]  # idle + iowait
+    return sum(values) - idle, sum(values)
+
+
+def _children_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+class CpuMeter:
+    """CPU time of named processes between ``start()`` and ``stop()``, as a share of one core.
+
+    ``load generator`` is the CPU of our child processes that ended in between (the generator process or
+    ``wrk``); the rest of the machine's busy time is ``other``: other users of the machine, the kernel.
+    """
+
+    TICK = os.sysconf("SC_CLK_TCK")
+
+    def __init__(self, pids: dict[str, int]) -> None:
+        self.pids = pids
+        self.began: dict[str, int] = {}
+        self.machine = (0, 0)
+        self.at = self.children = 0.0
+
+    def start(self) -> None:
+        self.began = {n: _proc_ticks(p) for n, p in self.pids.items()}
+        self.machine, self.at, self.children = _machine_ticks(), time.monotonic(), _children_cpu_s()
+
+    def stop(self) -> str:
+        wall = time.monotonic() - self.at
+        used = {n: (_proc_ticks(p) - self.began[n]) / self.TICK / wall for n, p in self.pids.items()}
+        used["load generator"] = (_children_cpu_s() - self.children) / wall
+        busy, _total = _machine_ticks()
+        machine_busy = (busy - self.machine[0]) / self.TICK / wall
+        used["other"] = max(0.0, machine_busy - sum(used.values()))
+        shares = ", ".join(f"{n} {u:.0%}" for n, u in used.items())
+        return f"CPU (100% = one core; {os.cpu_count()} cores): {shares}; machine {machine_busy:.0%}"
+
+
+def stack_pids(info: StackInfo) -> dict[str, int]:
+    """The embedded servers' pids (those replaced by ``SB_*_URL`` are not ours to measure)."""
+    return {("nats-server" if n == "nats" else n): p for n, p in info.pids.items() if n != "postgres"}
+
+
+# ---- profiles (py-spy, when installed: ``uv pip install py-spy``) -----------------------------------
+@contextlib.asynccontextmanager
+async def profiled(procs: dict[str, ServiceProcess], folder: Path | None, seconds: float) -> AsyncIterator[None]:
+    """Sample each service with ``py-spy record`` for ``seconds`` while the body runs; print where time went.
+
+    ``folder`` None profiles nothing. The raw (collapsed) stacks stay in ``folder/<service>.txt``.
+    """
+    if folder is None:
+        yield
+        return
+    if shutil.which("py-spy") is None:
+        raise RuntimeError("--profile needs py-spy (uv pip install py-spy)")
+    folder.mkdir(parents=True, exist_ok=True)
+    spies = {name: await asyncio.create_subprocess_exec(
+        "py-spy", "record", "--pid", str(p.pid), "--duration", str(max(1, round(seconds))), "--rate", "100",
+        "--format", "raw", "--nonblocking", "-o", str(folder / f"{name}.txt"),
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL) for name, p in procs.items()}
+    yield
+    for name, spy in spies.items():
+        await spy.wait()
+        print(profile_summary(folder / f"{name}.txt", name, seconds))
+
+
+def profile_summary(path: Path, name: str, seconds: float, top: int = 12) -> str:
+    """The busiest functions of a collapsed-stack file: self time, and inclusive time of our own code."""
+    own: dict[str, int] = {}
+    inclusive: dict[str, int] = {}
+    total = 0
+    for row in path.read_text().splitlines() if path.exists() else []:
+        stack, _, n = row.rpartition(" ")
+        frames = [f.rsplit(":", 1)[0] + ")" if f.endswith(")") else f for f in stack.split(";")]
+        total += int(n)
+        own[frames[-1]] = own.get(frames[-1], 0) + int(n)
+        for f in set(frames):
+            if "(services/" in f or "(libs/" in f:
+                inclusive[f] = inclusive.get(f, 0) + int(n)
+    if not total:
+        return f"profile {name}: no samples"
+    lines = [f"profile {name}: {total / 100 / seconds:.0%} of a core busy ({path})", "  self time:"]
+    lines += [f"    {100 * n / total:5.1f}% {f}" for f, n in sorted(own.items(), key=lambda x: -x[1])[:top]]
+    lines.append("  inclusive, our code:")
+    lines += [f"    {100 * n / total:5.1f}% {f}" for f, n in sorted(inclusive.items(), key=lambda x: -x[1])[:top]]
+    return "\n".join(lines)
+
+
 # ---- results ---------------------------------------------------------------------------------------
 def percentile(values: list[float], q: float) -> float:
     """The ``q``-th percentile (0..100) by the nearest-rank method; NaN for no values."""
@@ -163,15 +267,18 @@ def machine() -> str:
 
 # ---- the load generator (its own process) ----------------------------------------------------------
 MARK = "@IDX@"
+CONTACT_PREFIX = "573"  # Colombian mobile numbers: 57 3xx xxx xxxx, valid E.164 once parsed
 
 
 @dataclass
 class Load:
-    """What the generator sends: signed WhatsApp text webhooks, one new wamid (and contact) per request.
+    """What the generator sends: signed WhatsApp text webhooks, one new wamid and contact per request.
 
     ``rate`` None is a closed loop: ``connections`` senders, each posting as soon as its previous answer
     arrived. A ``rate`` is an open loop: sends start on a fixed schedule whatever the answers do.
-    Request ``i`` comes from the contact ``contact(i)``, so a receiver can match it to what it caused.
+    Request ``i`` comes from the contact ``contact(i)``. With ``nats_url`` the generator also subscribes to
+    ``sb.conv.assigned.>`` and records when the ``conversation.assigned`` of each request's contact on
+    ``channel_id`` arrived; a closed-loop sender then waits for that event before its next request.
     """
 
     url: str
@@ -184,15 +291,27 @@ class Load:
     rate: float | None = None
     first: int = 0
     timestamp: int = field(default_factory=lambda: int(time.time()))
+    nats_url: str | None = None
+    channel_id: str | None = None
+    settle_s: float = 15.0
 
-    def contact(self, i: int) -> str:
-        return f"573{i:09d}"
+    @staticmethod
+    def contact(i: int) -> str:
+        return f"{CONTACT_PREFIX}{i:09d}"
+
+    @staticmethod
+    def index_of(address: str) -> int | None:
+        """The request index behind a contact address (``+573000000123`` -> 123), None if not ours."""
+        digits = "".join(ch for ch in address if ch.isdigit())
+        if len(digits) != 12 or not digits.startswith(CONTACT_PREFIX):
+            return None
+        return int(digits[len(CONTACT_PREFIX):])
 
     @functools.cached_property
     def template(self) -> bytes:
         """The webhook body with ``MARK`` where the request's 9-digit index goes (in contact, wamid and text)."""
-        return whatsapp_text(self.phone_number_id, f"573{MARK}", f"wamid.{self.run_id}.{MARK}", f"hola {MARK}",
-                             timestamp=self.timestamp)
+        return whatsapp_text(self.phone_number_id, f"{CONTACT_PREFIX}{MARK}", f"wamid.{self.run_id}.{MARK}",
+                             f"hola {MARK}", timestamp=self.timestamp)
 
     def body(self, i: int) -> bytes:
         return self.template.replace(MARK.encode(), b"%09d" % i)
@@ -203,16 +322,19 @@ class Load:
 
 @dataclass
 class Sent:
-    """Per request: index, the moment the request was sent and answered (``time.monotonic``), and status."""
+    """Per request: index, when it was sent and answered (``time.monotonic``, one clock for every process on
+    the machine), its status, and when its ``conversation.assigned`` arrived (by index)."""
 
     index: array = field(default_factory=lambda: array("q"))
     sent: array = field(default_factory=lambda: array("d"))
     done: array = field(default_factory=lambda: array("d"))
     status: array = field(default_factory=lambda: array("H"))
     lag: array = field(default_factory=lambda: array("d"))  # open loop: how late each send started
+    assigned: dict[int, float] = field(default_factory=dict)
     started: float = 0.0
 
     def ok(self) -> list[int]:
+        """Positions (not indexes) of the requests answered 2xx."""
         return [k for k, s in enumerate(self.status) if 200 <= s < 300]
 
     def errors(self) -> dict[int, int]:
@@ -223,14 +345,64 @@ class Sent:
         return counts
 
 
+class _Assignments:
+    """Watches ``sb.conv.assigned.>`` and wakes the sender waiting for each contact's assignment."""
+
+    def __init__(self, load: Load, out: Sent) -> None:
+        self.load, self.out = load, out
+        self.waiting: dict[int, asyncio.Future[float]] = {}
+        self.nc: Any = None
+
+    async def start(self) -> None:
+        self.nc = await nats.connect(self.load.nats_url)
+        await self.nc.subscribe("sb.conv.assigned.>", cb=self._on_assigned, pending_msgs_limit=1_000_000)
+        await self.nc.flush()
+
+    async def _on_assigned(self, msg: Any) -> None:
+        at = time.monotonic()
+        event = json.loads(msg.data)
+        if event.get("channel_id") != self.load.channel_id:
+            return
+        i = Load.index_of(event.get("contact_address", ""))
+        if i is None or i in self.out.assigned:  # not ours, or a re-published event
+            return
+        self.out.assigned[i] = at
+        waiter = self.waiting.pop(i, None)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(at)
+
+    def expect(self, i: int) -> asyncio.Future[float]:
+        waiter = self.waiting[i] = asyncio.get_running_loop().create_future()
+        return waiter
+
+    async def settle(self, expected: set[int], quiet_s: float) -> None:
+        """Wait until every expected assignment arrived, or none arrived for ``quiet_s``."""
+        seen, last = -1, time.monotonic()
+        while not expected.issubset(self.out.assigned):
+            if len(self.out.assigned) != seen:
+                seen, last = len(self.out.assigned), time.monotonic()
+            elif time.monotonic() - last > quiet_s:
+                return
+            await asyncio.sleep(0.05)
+
+    async def close(self) -> None:
+        if self.nc is not None:
+            await self.nc.close()
+
+
 async def _send_all(load: Load) -> Sent:
     out = Sent()
+    track = _Assignments(load, out) if load.nats_url else None
+    if track is not None:
+        await track.start()
     connector = aiohttp.TCPConnector(limit=load.connections if load.rate is None else 1024)
     timeout = aiohttp.ClientTimeout(total=30)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
-        async def post(i: int) -> None:
+        async def post(i: int, wait: bool) -> None:
             body = load.body(i)
-            headers = {"Content-Type": "application/json", "X-Hub-Signature-256": meta_signature(load.app_secret, body)}
+            headers = {"Content-Type": "application/json",
+                       "X-Hub-Signature-256": meta_signature(load.app_secret, body)}
+            waiter = track.expect(i) if wait and track is not None else None
             t0 = time.monotonic()
             try:
                 async with http.post(load.url, data=body, headers=headers) as r:
@@ -242,6 +414,9 @@ async def _send_all(load: Load) -> Sent:
             out.sent.append(t0)
             out.done.append(time.monotonic())
             out.status.append(status)
+            if waiter is not None and 200 <= status < 300:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(waiter, load.settle_s)
 
         # Open the connections before the clock starts.
         await asyncio.gather(*(_touch(http, load.url) for _ in range(min(load.connections, 64))))
@@ -253,7 +428,7 @@ async def _send_all(load: Load) -> Sent:
                 for i in indexes:
                     if time.monotonic() >= deadline:
                         return
-                    await post(i)
+                    await post(i, wait=True)
 
             await asyncio.gather(*(worker() for _ in range(load.connections)))
         else:
@@ -266,10 +441,13 @@ async def _send_all(load: Load) -> Sent:
                 if delay > 0.0005:
                     await asyncio.sleep(delay)
                 out.lag.append(max(0.0, time.monotonic() - due))
-                task = asyncio.create_task(post(i))
+                task = asyncio.create_task(post(i, wait=False))
                 tasks.add(task)
                 task.add_done_callback(tasks.discard)
             await asyncio.gather(*tasks)
+    if track is not None:
+        await track.settle({out.index[k] for k in out.ok()}, load.settle_s)
+        await track.close()
     return out
 
 
@@ -286,7 +464,7 @@ def _generator_main(load: Load, conn: Any) -> None:
 
 
 async def generate(load: Load) -> Sent:
-    """Run ``load`` in a separate process (spawned, so it has its own interpreter and core) and wait."""
+    """Run ``load`` in a separate process (spawned, so it has its own interpreter) and wait for it."""
     return await run_in_process(_generator_main, load)
 
 
@@ -302,7 +480,10 @@ async def run_in_process(target: Any, *args: Any) -> Any:
         while not await loop.run_in_executor(None, parent.poll, 0.2):
             if not proc.is_alive() and not parent.poll():
                 raise RuntimeError(f"{target.__name__} exited with code {proc.exitcode} and no result")
-        return parent.recv()
+        try:
+            return parent.recv()
+        except EOFError:
+            raise RuntimeError(f"{target.__name__} died without a result (see its traceback above)") from None
     finally:
         await loop.run_in_executor(None, proc.join, 10)
         if proc.is_alive():

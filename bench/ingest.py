@@ -26,17 +26,21 @@ import nats
 from aiohttp import web
 
 from bench._common import (
+    CpuMeter,
     Load,
     Sent,
+    ServiceProcess,
     WrkRun,
     bench_stack,
     generate,
     machine,
     ms,
     percentile,
+    profiled,
     rate_between,
     result,
     services,
+    stack_pids,
     start_process,
     stop_process,
     wait_ready,
@@ -128,13 +132,24 @@ async def stream_messages(nats_url: str, stream: str) -> int:
         await nc.close()
 
 
-async def measure(url: str, args: argparse.Namespace, run_id: str, folder: Path) -> Measured:
+async def measure(url: str, args: argparse.Namespace, run_id: str, folder: Path, pids: dict[str, int],
+                  procs: dict[str, ServiceProcess] | None = None) -> tuple[Measured, str]:
+    """One closed-loop run against ``url``; also who used the CPU meanwhile (``pids`` by name)."""
     load = Load(url=url, app_secret=demo.WHATSAPP_APP_SECRET, phone_number_id=demo.WHATSAPP_PHONE_NUMBER_ID,
                 run_id=run_id, count=10**8, connections=args.connections, duration_s=args.warmup + args.seconds)
+    profile, meter = args.profile if procs else None, CpuMeter(pids)
     if args.generator == "python":
-        return Measured.from_sent(await generate(load), args.warmup, args.seconds)
-    await wrk(load, args.warmup, folder)  # warm-up: connections open, caches and JIT-free paths hot
-    return Measured.from_wrk(await wrk(replace(load, first=10**8), args.seconds, folder))
+        async with profiled(procs or {}, profile, args.warmup + args.seconds):
+            meter.start()
+            measured = Measured.from_sent(await generate(load), args.warmup, args.seconds)
+            cpu = meter.stop()
+    else:
+        await wrk(load, args.warmup, folder)  # warm-up: connections open, lazy imports and caches done
+        async with profiled(procs or {}, profile, args.seconds):
+            meter.start()
+            measured = Measured.from_wrk(await wrk(replace(load, first=10**8), args.seconds, folder))
+            cpu = meter.stop()
+    return measured, cpu
 
 
 async def run(args: argparse.Namespace) -> tuple[list[str], bool]:
@@ -147,18 +162,22 @@ async def run(args: argparse.Namespace) -> tuple[list[str], bool]:
         async with services(info, tmp, ["channels"]) as procs:
             url = f"{procs['channels'].url}/webhooks/whatsapp/{demo.WHATSAPP_CHANNEL_ID}"
             before = await stream_messages(info.nats_url, "INBOUND")
-            ours = await measure(url, args, run_id, tmp)
+            ours, cpu = await measure(url, args, run_id, tmp, {"channels": procs["channels"].pid, **stack_pids(info)},
+                                      procs)
             stored = await stream_messages(info.nats_url, "INBOUND") - before
         print(ours.describe("channels (signature, parse, normalize, publish, ack)"))
-        print(f"  INBOUND stream grew by {stored:,} messages for {ours.ok:,} answers 2xx")
+        print(f"  {cpu}")
+        print(f"  INBOUND stream grew by {stored:,} messages for {ours.ok:,} answers 2xx (+ the warm-up's)")
         port = free_port()
         proc = start_process(raw_server, info.nats_url, port)
         try:
             await wait_ready(f"http://127.0.0.1:{port}", 30, lambda: not proc.is_alive())
-            raw = await measure(f"http://127.0.0.1:{port}/webhooks/whatsapp/raw", args, run_id, tmp)
+            raw, cpu = await measure(f"http://127.0.0.1:{port}/webhooks/whatsapp/raw", args, run_id, tmp,
+                                     {"raw app": proc.pid, **stack_pids(info)})
         finally:
             await stop_process(proc)
         print(raw.describe("raw aiohttp -> JetStream publish"))
+        print(f"  {cpu}")
     ratio = ours.rps / raw.rps if raw.rps else float("nan")
     met = ours.rps >= TARGET_RPS and ours.p99 < TARGET_P99_MS
     return [
@@ -179,6 +198,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=float, default=3.0)
     parser.add_argument("--generator", choices=("auto", "wrk", "python"), default="auto",
                         help="auto: wrk when it is installed (it leaves the cores to the server), else python")
+    parser.add_argument("--profile", type=Path, metavar="DIR",
+                        help="sample the channels process with py-spy during the measured seconds")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     args = parser.parse_args(argv)
     if args.generator == "auto":
