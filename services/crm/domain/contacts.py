@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -33,6 +34,17 @@ def normalize_phone(raw: str, region: str) -> str:
         raise BadAddress("phone number is empty")
     if text.startswith("00"):
         text = "+" + text[2:]
+    if E164_RE.match(text):
+        valid = _e164_valid(text[1:])
+        if valid is not None:
+            if valid:
+                return text
+            raise BadAddress(f"{raw!r} is not a valid phone number")
+    return _normalize_slow(text, region, raw)
+
+
+@functools.lru_cache(maxsize=4096)
+def _normalize_slow(text: str, region: str, raw: str) -> str:
     candidates = [text] if text.startswith("+") else [text, "+" + re.sub(r"\D", "", text)]
     for i, candidate in enumerate(candidates):
         try:
@@ -42,6 +54,41 @@ def normalize_phone(raw: str, region: str) -> str:
         if phonenumbers.is_valid_number(number):
             return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
     raise BadAddress(f"{raw!r} is not a valid phone number")
+
+
+E164_RE = re.compile(r"^\+[1-9]\d{6,17}$")
+
+
+def _e164_valid(digits: str) -> bool | None:
+    """Whether ``+digits`` (already E.164-shaped) is a valid number, without ``phonenumbers.parse`` (most of
+    the cost of an import row). ``None`` when parsing could change the digits (a national prefix or a
+    leading zero after the country code): the caller then takes the full path."""
+    for size in (1, 2, 3):
+        cc = int(digits[:size])
+        if cc in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
+            break
+    else:
+        return None
+    national = digits[size:]
+    if not 2 <= len(national) <= 17 or national[0] == "0":
+        return None
+    prefix = _national_prefix(cc)
+    if prefix is False:
+        return None
+    if prefix is not None and (m := prefix.match(national)) and (m.end() or any(g is not None for g in m.groups())):
+        return None
+    return phonenumbers.is_valid_number(phonenumbers.PhoneNumber(country_code=cc, national_number=int(national)))
+
+
+@functools.cache
+def _national_prefix(cc: int) -> re.Pattern[str] | bool | None:
+    """The national prefix pattern ``phonenumbers.parse`` strips after a country code (``False``: no metadata)."""
+    region = phonenumbers.region_code_for_country_code(cc)
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region_or_calling_code(cc, region)
+    if metadata is None:
+        return False
+    pattern = metadata.national_prefix_for_parsing
+    return re.compile(pattern) if pattern else None
 
 
 def normalize_email(raw: str) -> str:
