@@ -22,7 +22,7 @@ class RouterSettings(ServiceSettings):
     # Concurrent pull loops on the inbound durable in one process.
     inbound_concurrency: int = 2
     # Messages fetched per pull; small, so a message never waits behind a long batch in one loop.
-    inbound_batch: int = 16
+    inbound_batch: int = 8
     # Out-of-hours backlog release: one batch per interval, ``release_rate_per_agent`` per available agent.
     release_interval_s: float = 60.0
     # Rebuild the live state from the CONVERSATIONS stream when Redis has lost it.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 
 async def test_out_of_hours_close_sends_the_message_and_closes(nats_js, router, events, unique, kit):
     _, js = nats_js
@@ -32,6 +34,7 @@ async def test_out_of_hours_queue_releases_oldest_first_with_rate_cap(nats_js, r
         contacts = [f"+57{n}" for n in range(6)]
         for c in contacts:
             await kit.send(js, kit.inbound(f"ch-{unique}", c, 1))
+            await asyncio.sleep(0.002)  # arrival order is kept to the millisecond
         queued = await events.wait_for("conversation.queued", 6, channel_id=f"ch-{unique}", reason="out_of_hours")
         assert all(q.release_at is not None for q in queued)
         replies = await events.wait_for("outbound.message", 6, channel_id=f"ch-{unique}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 
 async def test_live_state_is_rebuilt_after_redis_loses_it(nats_js, router_settings, events, unique, kit):
     _, js = nats_js
@@ -13,9 +15,12 @@ async def test_live_state_is_rebuilt_after_redis_loses_it(nats_js, router_settin
         await kit.status(router, agent, "available")
         for n in range(4):
             await kit.send(js, kit.inbound(ch, f"+{n}", 1, f"first from {n}"))
+            await asyncio.sleep(0.002)  # arrival order is kept to the millisecond
         assigned = await events.wait_for("conversation.assigned", 2, channel_id=ch)
         queued = await events.wait_for("conversation.queued", 4, channel_id=ch)
-        waiting = [q.conversation_id for q in queued if q.conversation_id not in {a.conversation_id for a in assigned}]
+        by_contact = {q.contact_address: q.conversation_id for q in queued}
+        taken = {a.conversation_id for a in assigned}
+        waiting = [by_contact[f"+{n}"] for n in range(4) if by_contact[f"+{n}"] not in taken]
         await kit.close_ok(router, assigned[1].conversation_id, agent)
         third = (await events.wait_for("conversation.assigned", 3, channel_id=ch))[2]
         assert third.conversation_id == waiting[0]

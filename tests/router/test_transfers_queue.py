@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 
 async def test_transfers_move_capacity_only_where_allowed(nats_js, router, events, unique, kit):
     _, js = nats_js
@@ -53,6 +55,7 @@ async def test_queue_position_priority_and_estimated_wait(nats_js, router, event
     await kit.put_campaign(js, kit.campaign(unique, routing={"agent_capacity": 1}))
     for n in range(4):
         await kit.send(js, kit.inbound(f"ch-{unique}", f"+{n}", 1))
+        await asyncio.sleep(0.002)  # arrival order is kept to the millisecond
     queued = await events.wait_for("conversation.queued", 4, channel_id=f"ch-{unique}")
     by_contact = {q.contact_address: q.conversation_id for q in queued}
     # Arrival order holds even though three replicas took the messages in parallel.

@@ -86,6 +86,7 @@ class Publisher:
     def __init__(self, js: JetStreamContext, store: RouterStore) -> None:
         self.js = js
         self.store = store
+        self._pending: set[asyncio.Task[None]] = set()
 
     async def publish(self, facts: list[Fact]) -> list[Contract]:
         """Publish and acknowledge; on failure the facts stay in the outbox for the sweeper.
@@ -97,8 +98,16 @@ class Publisher:
             return []
         contracts = [to_contract(json.loads(body)) for _, body in facts]
         await publish_many(self.js, contracts)
-        await self.store.outbox_delete([i for i, _ in facts])
+        # Not awaited: a failed delete only means the sweeper re-publishes, and JetStream dedups it.
+        task = asyncio.create_task(self.store.outbox_delete([i for i, _ in facts]))
+        self._pending.add(task)
+        task.add_done_callback(self._deleted)
         return contracts
+
+    def _deleted(self, task: asyncio.Task[None]) -> None:
+        self._pending.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.info("outbox_delete_failed", error=repr(task.exception()))
 
     async def sweep(self, grace_ms: int) -> int:
         """Re-publish outbox entries older than ``grace_ms`` (their decision's publisher died)."""
