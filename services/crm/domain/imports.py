@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
@@ -227,6 +228,7 @@ class Mapping:
 
     columns: dict[str, int] = field(default_factory=dict)
     specs: dict[str, FieldSpec] = field(default_factory=dict)
+    plan: list[tuple[str, int, bool, Any]] | None = field(default=None, repr=False, compare=False)
 
 
 def build_mapping(mode: Literal["template", "custom"], file_columns: list[str], mapping: dict[str, str] | None,
@@ -267,46 +269,73 @@ def build_mapping(mode: Literal["template", "custom"], file_columns: list[str], 
 
 
 def read_row(values: list[Any], m: Mapping, region: str) -> tuple[dict[str, Any], list[str]]:
-    """One file row as typed values by target field, and its problems (``field: why``)."""
+    """One file row as typed values by target field, and its problems (``field: why``).
+
+    The hot loop of every import: plain functions prepared once per mapping, no model per row.
+    """
     record: dict[str, Any] = {}
     problems: list[str] = []
-    for target, idx in m.columns.items():
-        raw = values[idx] if idx < len(values) else None
-        if raw is None or (isinstance(raw, str) and not raw.strip()):
-            if m.specs[target].required:
+    size = len(values)
+    for target, idx, required, typed in _plan(m):
+        raw = values[idx] if idx < size else None
+        if raw.__class__ is str:
+            text = raw.strip()
+            if not text:
+                raw = None
+            elif raw[0] in FORMULA_FIRST and is_formula(raw):
+                problems.append(f"{target}: starts with {raw[0]!r}, a spreadsheet formula; refused")
+                continue
+        if raw is None:
+            if required:
                 problems.append(f"{target}: required")
             continue
-        spec = m.specs[target]
-        if is_formula(raw):
-            problems.append(f"{target}: starts with {raw[0]!r}, a spreadsheet formula; refused")
-            continue
         try:
-            record[target] = _typed(raw, spec, region)
+            record[target] = typed(text if raw.__class__ is str else raw, region)
         except (ValueError, BadAddress) as exc:
             problems.append(f"{target}: {exc}")
     return record, problems
 
 
-def _typed(raw: Any, spec: FieldSpec, region: str) -> Any:
+FORMULA_FIRST = frozenset("".join(FORMULA_START))
+TAG_SPLIT = re.compile(r"[,;|]")
+Typed = Callable[[Any, str], Any]
+
+
+def _plan(m: Mapping) -> list[tuple[str, int, bool, Typed]]:
+    """``(target, column, required, convert)`` per mapped field; a ``str`` cell reaches ``convert`` stripped."""
+    if m.plan is None:
+        m.plan = [(target, idx, m.specs[target].required, _converter(m.specs[target]))
+                  for target, idx in m.columns.items()]
+    return m.plan
+
+
+def _converter(spec: FieldSpec) -> Typed:
     if spec.type == "text":
-        text = _text(raw)
-        if len(text) > spec.max_len:
-            raise ValueError(f"longer than {spec.max_len} characters")
+        limit = spec.max_len
+
+        def text(raw: Any, region: str) -> str:
+            value = raw if raw.__class__ is str else _text(raw)
+            if len(value) > limit:
+                raise ValueError(f"longer than {limit} characters")
+            return value
+
         return text
     if spec.type == "phone":
-        return (normalize_phone(_text(raw), region), _text(raw))
+        return lambda raw, region: (normalize_phone(_text(raw), region), _text(raw))
     if spec.type == "email":
-        return normalize_email(_text(raw))
+        return lambda raw, region: normalize_email(_text(raw))
     if spec.type == "number":
-        return parse_number(raw)
+        return lambda raw, region: parse_number(raw)
     if spec.type == "date":
-        return parse_date(raw).isoformat()
+        return lambda raw, region: parse_date(raw).isoformat()
     if spec.type == "boolean":
-        return parse_bool(raw)
-    return normalize_tags([t for t in re.split(r"[,;|]", _text(raw)) if t.strip()])
+        return lambda raw, region: parse_bool(raw)
+    return lambda raw, region: normalize_tags([t for t in TAG_SPLIT.split(_text(raw)) if t.strip()])
 
 
 def _text(raw: Any) -> str:
+    if raw.__class__ is str:
+        return raw.strip()
     if isinstance(raw, float) and raw.is_integer():
         return str(int(raw))
     if isinstance(raw, datetime | date):
