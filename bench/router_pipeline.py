@@ -26,31 +26,17 @@ import time
 import uuid
 from pathlib import Path
 
-from aiohttp import ClientSession, ClientTimeout
+from aiohttp import ClientSession
 
 from libs.contracts import CampaignSnapshot, InboundMessage, decode
 from libs.devstack import DevStack, free_port
+from libs.devstack.services import start_service
 from libs.messaging import nats_session
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 async def _start_router(env: dict[str, str], log: Path) -> tuple[asyncio.subprocess.Process, int]:
     port = free_port()
-    out = log.open("ab")
-    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "services.router", cwd=ROOT,
-                                                env={**env, "SB_ROUTER_PORT": str(port)}, stdout=out, stderr=out)
-    out.close()
-    async with ClientSession(timeout=ClientTimeout(total=1)) as http:
-        for _ in range(600):
-            try:
-                async with http.get(f"http://127.0.0.1:{port}/readyz") as r:
-                    if r.status == 200:
-                        return proc, port
-            except OSError:
-                pass
-            await asyncio.sleep(0.1)
-    raise RuntimeError(f"router did not start: {log.read_text()[-2000:]}")
+    return await start_service("router", {**env, "SB_ROUTER_PORT": str(port)}, port, log, 60), port
 
 
 class Run:

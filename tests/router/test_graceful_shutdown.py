@@ -5,33 +5,16 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import sys
 from pathlib import Path
 
-from aiohttp import ClientSession, ClientTimeout
+from aiohttp import ClientSession
 
 from libs.devstack import free_port
-
-ROOT = Path(__file__).resolve().parents[2]
+from libs.devstack.services import start_service
 
 
 async def _start(env: dict[str, str], port: int, log: Path) -> asyncio.subprocess.Process:
-    out = log.open("ab")
-    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "services.router", cwd=ROOT, env=env,
-                                                stdout=out, stderr=out)
-    out.close()
-    async with ClientSession(timeout=ClientTimeout(total=1)) as http:
-        for _ in range(300):
-            if proc.returncode is not None:
-                break
-            try:
-                async with http.get(f"http://127.0.0.1:{port}/readyz") as r:
-                    if r.status == 200:
-                        return proc
-            except OSError:
-                pass
-            await asyncio.sleep(0.1)
-    raise AssertionError(f"router did not become ready:\n{log.read_text()[-3000:]}")
+    return await start_service("router", {**env, "SB_ROUTER_PORT": str(port)}, port, log)
 
 
 async def test_sigterm_under_load_loses_no_message(stack, nats_js, events, unique, kit, tmp_path):

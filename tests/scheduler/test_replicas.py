@@ -5,37 +5,18 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import sys
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from aiohttp import ClientSession, ClientTimeout
-
 from libs.contracts import TimerSet
 from libs.devstack import free_port
+from libs.devstack.services import start_service
 from libs.messaging import publish_many
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 async def _start(env: dict[str, str], port: int, log: Path) -> asyncio.subprocess.Process:
-    out = log.open("ab")
-    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "services.scheduler", cwd=ROOT,
-                                                env={**env, "SB_SCHEDULER_PORT": str(port)}, stdout=out, stderr=out)
-    out.close()
-    async with ClientSession(timeout=ClientTimeout(total=1)) as http:
-        for _ in range(300):
-            if proc.returncode is not None:
-                break
-            try:
-                async with http.get(f"http://127.0.0.1:{port}/readyz") as r:
-                    if r.status == 200:
-                        return proc
-            except OSError:
-                pass
-            await asyncio.sleep(0.1)
-    raise AssertionError(f"scheduler did not become ready:\n{log.read_text()[-3000:]}")
+    return await start_service("scheduler", {**env, "SB_SCHEDULER_PORT": str(port)}, port, log)
 
 
 async def test_two_replicas_one_killed_fire_each_timer_once_on_time(stack, nats_js, unique, skit, tmp_path):
