@@ -75,7 +75,17 @@ RULES: tuple[Rule, ...] = (
         "case",
         "Cases (CRM conversations): agents see their own unless the campaign allows viewing all",
     ),
-    Rule("tickets", "crm", "tickets", ALL, ALL, STAFF, "owned", "Tickets and their actions"),
+    Rule(
+        "tickets",
+        "crm",
+        "tickets",
+        ALL,
+        ALL,
+        STAFF,
+        "owned",
+        "Tickets and their actions",
+        views=frozenset({"export"}),
+    ),
     Rule(
         "calls",
         "crm",
@@ -85,7 +95,7 @@ RULES: tuple[Rule, ...] = (
         STAFF,
         "owned",
         "Call history and click-to-call",
-        views=frozenset({"pending"}),
+        views=frozenset({"pending", "export"}),
     ),
     Rule(
         "callbacks",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 from urllib.parse import quote
@@ -40,6 +40,14 @@ CONVERSATION_ACTIONS = ("accept", "reject", "transfer", "close", "messages")
 
 class BadCredentials(Unauthorized):
     code = "invalid_credentials"
+
+
+@dataclass
+class Upload:
+    """A request body that is not JSON (a file), streamed to the service as it arrives."""
+
+    content_type: str
+    chunks: AsyncIterable[bytes]
 
 
 @dataclass
@@ -233,9 +241,19 @@ class Gateway:
     # --- the REST facade over the other services ---------------------------------------------------
 
     async def proxy(
-        self, p: Principal, rule: Rule, method: str, tail: str, query: Mapping[str, str], body: Any
+        self,
+        p: Principal,
+        rule: Rule,
+        method: str,
+        tail: str,
+        query: Mapping[str, str],
+        body: Any,
+        upload: Upload | None = None,
     ) -> tuple[int, Any]:
-        """Forward a facade call as the caller, after the role check and within the caller's scope."""
+        """Forward a facade call as the caller, after the role check and within the caller's scope.
+
+        ``upload`` streams a body that is not JSON (a file); a GET answered with a file comes back as an
+        open :class:`Download` for the route to stream."""
         if p.role not in rule.allowed(method):
             raise Forbidden(f"a {p.role} may not {method} /{rule.public}")
         up: Upstream = getattr(self.up, rule.upstream)
@@ -254,7 +272,16 @@ class Gateway:
             params.update(agent_filter(p, rule, query, self.directory))
         target = rule.list_target if rule.list_target and method == "GET" and not tail.strip("/") else rule.target
         path = "/".join([f"/{target}", *(_seg(x) for x in tail.split("/") if x)])
-        status, answer = await up.exchange(method, path, json_body=body, params=params, caller=p)
+        status, answer = await up.exchange(
+            method,
+            path,
+            json_body=body,
+            params=params,
+            caller=p,
+            data=upload.chunks if upload else None,
+            content_type=upload.content_type if upload else None,
+            downloads=method == "GET",
+        )
         if method == "GET" and is_list and rule.scope in ("campaign", "case", "owned") and not p.is_admin:
             answer = filter_items(answer, lambda item: may_see_item(p, rule, item, self.directory))
         return status, answer

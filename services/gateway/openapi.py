@@ -97,6 +97,7 @@ class Op:
     public: bool = False
     params: tuple[tuple[str, str, str], ...] = ()  # (name, in, description)
     description: str = ""
+    files: bool = False  # the body may also be a file: a multipart form with `file`, or the raw bytes
 
 
 _ID = (("id", "path", "conversation id"),)
@@ -233,6 +234,19 @@ OPERATIONS += (
 )
 
 
+FILE_CONTENT: dict[str, Any] = {
+    "multipart/form-data": {
+        "schema": {
+            "type": "object",
+            "required": ["file"],
+            "properties": {"file": {"type": "string", "format": "binary"}},
+        }
+    },
+    "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+}
+FILE_RULES = {"imports": "Upload a CSV/XLSX file (`?filename=` with raw bytes, or a multipart `file`)."}
+
+
 def _facade_ops() -> tuple[Op, ...]:
     ops: list[Op] = []
     for rule in RULES:
@@ -261,7 +275,9 @@ def _facade_ops() -> tuple[Op, ...]:
                     rule.public,
                     GenericBody,
                     status=201,
-                    description=doc,
+                    description=f"{FILE_RULES.get(rule.public, '')} {doc}".strip(),
+                    files=rule.public in FILE_RULES,
+                    params=(("filename", "query", "the uploaded file's name"),) if rule.public in FILE_RULES else (),
                 )
             )
             for method in ("post", "put", "patch"):
@@ -328,6 +344,8 @@ def _operation(op: Op) -> dict[str, Any]:
             "required": op.body not in (schemas.EmptyIn, schemas.RejectIn),
             "content": {"application/json": {"schema": _ref(op.body.__name__)}},
         }
+        if op.files:
+            out["requestBody"]["content"].update(FILE_CONTENT)
     if op.params:
         out["parameters"] = [
             {

@@ -17,10 +17,11 @@ from libs.core.logging import get_logger
 from libs.core.service import read_json
 from services.gateway import schemas
 from services.gateway.adapters.events import Feed, last_seq, replay
+from services.gateway.adapters.upstream import Download, is_json
 from services.gateway.domain import ROLES, Principal
 from services.gateway.facade import RULES, Rule
 from services.gateway.fanout import AGENTS, CONVERSATIONS, Connection, Hub
-from services.gateway.handlers import Gateway
+from services.gateway.handlers import Gateway, Upload
 from services.gateway.openapi import openapi_document
 from services.gateway.security import TokenClaims
 from services.gateway.settings import GatewaySettings
@@ -173,23 +174,44 @@ async def patch_user(request: web.Request) -> web.Response:
 # --- the facade over the other services --------------------------------------------------------------
 
 
-def facade_handler(rule: Rule) -> Callable[[web.Request], Awaitable[web.Response]]:
-    async def handle(request: web.Request) -> web.Response:
+UPLOAD_CHUNK = 64 * 1024
+
+
+def facade_handler(rule: Rule) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    async def handle(request: web.Request) -> web.StreamResponse:
         if principal(request).role not in rule.allowed(request.method):
             raise Forbidden(f"a {principal(request).role} may not {request.method} /{rule.public}")
-        body = None
+        body, upload = None, None
         if request.method != "GET" and request.can_read_body:
-            raw = await request.read()
-            # An empty body is forwarded as none (attend, cancel); the service says if it needs one.
-            body = await read_json(request) if raw.strip() else None
+            if is_json(request.content_type) or request.content_type.startswith("text/plain"):
+                raw = await request.read()
+                # An empty body is forwarded as none (attend, cancel); the service says if it needs one.
+                body = await read_json(request) if raw.strip() else None
+            else:  # a file (multipart form, CSV, XLSX, ...): streamed to the service as it arrives
+                upload = Upload(request.headers["Content-Type"], request.content.iter_chunked(UPLOAD_CHUNK))
         status, answer = await request.app[GATEWAY].proxy(
-            principal(request), rule, request.method, request.match_info.get("tail", ""), request.query, body
+            principal(request), rule, request.method, request.match_info.get("tail", ""), request.query, body, upload
         )
+        if isinstance(answer, Download):
+            return await _stream_download(request, answer)
         if answer is None:
             return web.Response(status=status)
         return web.json_response(answer, status=status)
 
     return handle
+
+
+async def _stream_download(request: web.Request, download: Download) -> web.StreamResponse:
+    """A file answered by a service (an export, a template, an outcome), streamed as it comes."""
+    try:
+        response = web.StreamResponse(status=download.status, headers=download.headers)
+        await response.prepare(request)
+        async for chunk in download.response.content.iter_chunked(UPLOAD_CHUNK):
+            await response.write(chunk)
+        await response.write_eof()
+        return response
+    finally:
+        download.release()
 
 
 async def openapi(request: web.Request) -> web.Response:

@@ -6,9 +6,11 @@ snapshot goes to the real KV bucket, which both watch.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
 import pytest
 
 from libs.contracts import CampaignSnapshot, CustomField
@@ -151,3 +153,60 @@ async def test_callbacks_calendar_and_calls_are_scoped(crm_gw, office):
     assert made["id"] not in [c["id"] for c in (await call(crm_gw, a2, "GET", "/calls"))["items"]]
     err = await call(crm_gw, a1, "POST", "/calls", {"direction": "out", "phone": "abc"}, status=400)
     assert err["error"]["field"] == "phone"
+
+
+async def test_files_stream_through_the_facade(crm_gw, office, unique):
+    """Uploads (raw bytes or a multipart form) and downloads (an outcome, an export) pass as they are."""
+    o = office
+    sup, a1, a2 = o.tokens["sup"], o.tokens["a1"], o.tokens["a2"]
+    csv = f"name;document;phone\nAna Import {unique};X{unique};+34 699 000 001\nSin Nada;;\n".encode()
+    resp = await crm_gw.post(f"/api/v1/imports?filename=clientes-{unique}.csv", data=csv,
+                             headers={**bearer(sup), "Content-Type": "text/csv"})
+    upload = await resp.json()
+    assert resp.status == 201, upload
+    assert upload["columns"] == ["name", "document", "phone"] and upload["format"] == "csv"
+    job = await call(crm_gw, sup, "POST", "/processes",
+                     {"kind": "import_contacts", "upload_id": upload["id"], "params": {"mode": "template"}}, status=202)
+
+    async def finished() -> Any:
+        got = await call(crm_gw, sup, "GET", f"/processes/{job['id']}")
+        return got if got["status"] in ("succeeded", "failed") else None
+
+    for _ in range(100):
+        done = await finished()
+        if done:
+            break
+        await asyncio.sleep(0.1)
+    assert done and done["status"] == "succeeded", done
+    assert done["total"] == 2 and done["done"] == 2
+    resp = await crm_gw.get(f"/api/v1/processes/{job['id']}/outcome?format=csv", headers=bearer(sup))
+    assert resp.status == 200 and resp.content_type == "text/csv"
+    assert "attachment" in resp.headers["Content-Disposition"]
+    outcome = (await resp.read()).decode("utf-8-sig").splitlines()
+    assert outcome[0].startswith("row,outcome") and len(outcome) == 3
+    # Agents may not import.
+    resp = await crm_gw.post("/api/v1/imports?filename=x.csv", data=csv,
+                             headers={**bearer(a1), "Content-Type": "text/csv"})
+    assert resp.status == 403
+
+    # A multipart attachment on a work item, by its agent; a colleague cannot.
+    item = await call(crm_gw, o.tokens["admin"], "POST", "/work-items",
+                      {"campaign_id": o.camp, "contact_id": o.contacts[0], "assigned_user": o.users["a1"]}, status=201)
+    form = aiohttp.FormData()
+    form.add_field("file", b"%PDF-1.4 dni", filename="dni.pdf", content_type="application/pdf")
+    resp = await crm_gw.post(f"/api/v1/work-items/{item['id']}/attachments", data=form, headers=bearer(a1))
+    attached = await resp.json()
+    assert resp.status == 201 and attached["filename"] == "dni.pdf" and attached["size"] == 12, attached
+    form = aiohttp.FormData()
+    form.add_field("file", b"x", filename="x.txt")
+    resp = await crm_gw.post(f"/api/v1/work-items/{item['id']}/attachments", data=form, headers=bearer(a2))
+    assert resp.status == 404
+
+    # An export is narrowed to the agent's own calls.
+    for token, who, phone in ((a1, "a1", "+34 600 000 101"), (a2, "a2", "+34 600 000 102")):
+        await call(crm_gw, token, "POST", "/calls", {"direction": "out", "phone": phone, "agent_id": o.users[who],
+                                                     "campaign_id": o.camp}, status=201)
+    resp = await crm_gw.get(f"/api/v1/calls/export?format=csv&campaign_id={o.camp}", headers=bearer(a1))
+    assert resp.status == 200
+    text = (await resp.read()).decode("utf-8-sig")
+    assert o.users["a1"] in text and o.users["a2"] not in text

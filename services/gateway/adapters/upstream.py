@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import AsyncIterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -27,6 +28,26 @@ class UpstreamError(AppError):
 class BadGateway(AppError):
     status = 502
     code = "bad_gateway"
+
+
+@dataclass
+class Download:
+    """A successful answer that is not JSON (a file: an export, a template, an outcome), still open: the
+    caller streams ``response.content`` to its own client and then releases it."""
+
+    status: int
+    headers: dict[str, str]
+    response: aiohttp.ClientResponse
+
+    def release(self) -> None:
+        self.response.release()
+
+
+PASSED_HEADERS = ("Content-Type", "Content-Disposition")
+
+
+def is_json(content_type: str) -> bool:
+    return content_type in ("", "application/json") or content_type.endswith("+json")
 
 
 class Upstream:
@@ -58,8 +79,14 @@ class Upstream:
         json_body: Any = None,
         params: Mapping[str, str] | None = None,
         caller: Principal | None = None,
+        data: AsyncIterable[bytes] | None = None,
+        content_type: str | None = None,
+        downloads: bool = False,
     ) -> tuple[int, Any]:
         """Call the service; return its status and JSON answer (``None`` for an empty body).
+
+        ``data`` streams a body that is not JSON (an upload) with its ``content_type``. With ``downloads``, a
+        successful answer that is not JSON comes back as an open :class:`Download` instead of an error.
 
         The caller's identity travels in headers the services read: ``X-Sb-User``/``X-Sb-Role``
         (campaigns) and ``X-User-Id``/``X-User-Role`` (CRM).
@@ -70,13 +97,29 @@ class Upstream:
             BadGateway: the service answered 5xx or something that is not JSON.
         """
         url = f"{self.base_url}{path}"
+        headers = _identity(caller)
+        if data is not None:
+            headers["Content-Type"] = content_type or "application/octet-stream"
+        # A download may take longer than a JSON answer: only connecting and each read are bounded then.
+        timeout = (
+            aiohttp.ClientTimeout(sock_connect=self._timeout.total, sock_read=self._timeout.total)
+            if downloads or data is not None
+            else self._timeout
+        )
         try:
-            async with self._session.request(
-                method, url, json=json_body, params=params, headers=_identity(caller), timeout=self._timeout
-            ) as resp:
+            resp = await self._session.request(
+                method, url, json=json_body if data is None else None, data=data, params=params, headers=headers,
+                timeout=timeout,
+            )
+            if downloads and resp.status < 400 and not is_json(resp.content_type) and resp.content_length != 0:
+                passed = {h: resp.headers[h] for h in PASSED_HEADERS if h in resp.headers}
+                return resp.status, Download(resp.status, passed, resp)
+            try:
                 raw = await resp.read()
                 status = resp.status
-        except (TimeoutError, aiohttp.ClientConnectionError) as exc:
+            finally:
+                resp.release()
+        except (TimeoutError, aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
             log.warning("upstream_unreachable", upstream=self.name, url=url, error=repr(exc))
             raise Transient(f"the {self.name} service is unavailable") from exc
         body = _json(raw)

@@ -22,6 +22,7 @@ const S = {
   calendar: { view: "week", day: new Date(), users: "" },
   work: { campaign: "", q: "", current: null, item: null },
   calls: { type: "all" },
+  imports: { kind: "import_contacts", upload: null, job: null },
   adminResource: "campaigns",
 };
 
@@ -78,14 +79,14 @@ function fieldName(field, root) {
   if (text.trim()) return text.replace(/\s*\*\s*\(.*\)\s*$/, "").trim();
   const names = FIELDS[S.lang] || FIELDS.es;
   if (names[field]) return names[field];
-  return field.startsWith("fields.") ? field.slice(7) : field;
+  return field.includes(".") ? field.slice(field.indexOf(".") + 1) : field;
 }
 
 function errorMessage(ex, root) {
   if (!(ex instanceof ApiError)) return { text: (ex && ex.message) || String(ex), detail: "" };
   const table = ERRORS[S.lang] || ERRORS.es;
   const field = ex.field || "";
-  const generic = field.startsWith("fields.") ? "fields.*" : field;
+  const generic = field.includes(".") ? `${field.split(".")[0]}.*` : field;
   const template = table[`${ex.code}:${field}`] || table[`${ex.code}:${generic}`] || table[ex.code]
     || table[`http_${ex.status}`] || table.unknown;
   let text = field ? template.replace("{field}", fieldName(field, root)) : template.replace(/[:\s«“]*\{field\}[»”]?/, "");
@@ -262,7 +263,6 @@ function markStatus(ev) {
 function render() {
   document.documentElement.lang = S.lang;
   const root = clear($("#app"));
-  S.timers.forEach(clearInterval); S.timers = [];
   if (!S.token) { root.append(loginView()); return; }
   root.append(header(), tabs(), h("main", { id: "main" }));
   renderMain();
@@ -352,6 +352,7 @@ function tabs() {
 }
 
 function renderMain() {
+  S.timers.forEach(clearInterval); S.timers = [];
   const main = clear($("#main"));
   if (!main) return;
   const views = { conversations: conversationsView, work: workView, calls: callsView, callbacks: callbacksView,
@@ -1014,34 +1015,161 @@ function adminView() {
     editor);
 }
 
+// ---- imports: upload a file, map its columns, run the import with a progress bar ---------------------
+// The fields of the CRM's imports (services/crm/domain/imports.py); a campaign's custom fields follow.
+const IMPORT_FIELDS = {
+  import_contacts: ["name", "document", "phone", "phone_2", "email", "company", "assigned_user", "tags"],
+  import_accounts: ["account_number", "document", "name", "phone", "phone_2", "email", "company", "product",
+    "balance", "due_date", "assigned_user", "tags"],
+};
+const FINISHED = ["succeeded", "failed", "cancelled"];
+
+async function sendFile(path, file) {
+  const headers = { "Content-Type": file.type || "application/octet-stream" };
+  if (S.token) headers.Authorization = `Bearer ${S.token}`;
+  const res = await fetch(`/api/v1${path}`, { method: "POST", headers, body: file });
+  const data = await res.json().catch(() => null);
+  if (!res.ok) throw new ApiError(res.status, data && data.error);
+  return data;
+}
+
+// A file answered by the API (template, outcome): fetched with the token, then saved by the browser.
+async function download(path, filename) {
+  try {
+    const res = await fetch(`/api/v1${path}`, { headers: { Authorization: `Bearer ${S.token}` } });
+    if (!res.ok) { const data = await res.json().catch(() => null); throw new ApiError(res.status, data && data.error); }
+    const url = URL.createObjectURL(await res.blob());
+    const a = h("a", { href: url, download: filename });
+    document.body.append(a); a.click(); a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10000);
+  } catch (ex) { toast(errorText(ex), "error"); }
+}
+
 function importsView() {
-  const file = h("input", { type: "file", accept: ".csv,.xlsx,text/csv", "data-testid": "import-file" });
-  const bar = h("progress", { max: 100, value: 0, "data-testid": "import-progress" });
-  const label = h("span", {});
-  return h("div", { "data-testid": "imports" }, h("h2", {}, t("tab_imports")),
-    h("label", {}, t("import_file"), file),
+  const st = S.imports;
+  const kind = h("select", { "data-testid": "import-kind", onchange: () => { st.kind = kind.value; renderMain(); } },
+    Object.keys(IMPORT_FIELDS).map((k) => h("option", { value: k }, t(k))));
+  kind.value = st.kind;
+  const needsCampaign = st.kind === "import_accounts";
+  const file = h("input", { type: "file", accept: ".csv,.txt,.xlsx", name: "file", "data-field": "file", "data-testid": "import-file" });
+  const err = h("p", { class: "error", "data-testid": "import-error" });
+  const mapping = h("div", { "data-testid": "import-mapping" });
+  const job = h("div", { class: "card", "data-testid": "import-job", hidden: !st.job });
+  const view = h("div", { "data-testid": "imports" }, h("h2", {}, t("tab_imports")),
+    h("div", { class: "toolbar" }, h("label", { class: "inline" }, `${t("import_kind")} `, kind),
+      needsCampaign ? campaignPicker(() => renderMain()) : null,
+      h("button", { class: "secondary", "data-testid": "import-template",
+        onclick: () => download(`/imports/template?${new URLSearchParams({ kind: st.kind, ...(needsCampaign && S.work.campaign ? { campaign_id: S.work.campaign } : {}) })}`, `${st.kind}.xlsx`) },
+      t("download_template"))),
+    h("div", { class: "toolbar" }, h("label", { class: "inline" }, `${t("import_file")} `, file),
+      h("button", {
+        "data-testid": "import-upload",
+        onclick: async () => {
+          err.textContent = "";
+          const f = file.files[0];
+          if (!f) { err.textContent = t("pick_file"); return; }
+          try {
+            st.upload = await sendFile(`/imports?${new URLSearchParams({ filename: f.name })}`, f);
+            st.job = null;
+            renderMapping(mapping, err);
+          } catch (ex) { showError(err, ex, view); }
+        },
+      }, t("upload"))),
+    err, mapping, job,
+    h("h3", {}, t("recent_processes")), h("div", { id: "process-list" }, recentProcesses()));
+  if (st.upload) setTimeout(() => renderMapping(mapping, err), 0);
+  if (st.job) setTimeout(() => watchJob(st.job.id), 0);
+  return view;
+}
+
+function recentProcesses() {
+  return listPanel("/processes?limit=10", (j) => h("div", { class: "card row", "data-testid": "process-row" },
+    h("b", {}, t(j.kind)), h("span", {}, statusText(`job_${j.status}`)),
+    h("progress", { max: 100, value: jobPercent(j) }), h("small", {}, `${j.done ?? 0}/${j.total ?? "?"} · ${fmtTime(j.created_at)}`)));
+}
+
+const jobPercent = (j) => (j.total ? Math.min(100, Math.round((100 * (j.done || 0)) / j.total)) : (j.status === "succeeded" ? 100 : 0));
+
+async function renderMapping(box, err) {
+  const st = S.imports;
+  const up = st.upload;
+  clear(box);
+  if (!up) return;
+  const snap = st.kind === "import_accounts" ? await snapshot(S.work.campaign) : null;
+  const prefix = st.kind === "import_accounts" ? "account." : "custom.";
+  const targets = [...IMPORT_FIELDS[st.kind], ...(((snap && snap.custom_fields) || []).map((cf) => prefix + cf.key))];
+  const norm = (x) => String(x || "").trim().toLowerCase();
+  const selects = targets.map((target) => {
+    const sel = h("select", { name: target, "data-field": `mapping.${target}`, "data-testid": `map-${target}` },
+      h("option", { value: "" }, "—"), up.columns.map((c) => h("option", { value: c }, c)));
+    sel.value = up.columns.find((c) => [norm(target), norm(t(`f_${target}`))].includes(norm(c))) || "";
+    return [target, sel];
+  });
+  const dry = h("input", { type: "checkbox", "data-testid": "import-dry-run" });
+  const cases = h("input", { type: "checkbox", "data-testid": "import-create-cases" });
+  add(box, h("div", { class: "card" },
+    h("p", { "data-testid": "import-file-info" }, `${up.filename} · ${up.format.toUpperCase()} · ${up.encoding}${up.delimiter ? ` · «${up.delimiter}»` : ""} · ${up.columns.length} ${t("columns")}`),
+    up.sample && up.sample.length ? h("table", { class: "items sample" }, h("tr", {}, up.columns.map((c) => h("th", {}, c))),
+      up.sample.map((row) => h("tr", {}, row.map((v) => h("td", {}, v ?? ""))))) : null,
+    h("h4", {}, t("column_mapping")),
+    h("div", { class: "mapping", "data-field": "columns" }, selects.map(([target, sel]) => h("label", {}, t(`f_${target}`) !== `f_${target}` ? t(`f_${target}`) : target, sel))),
+    h("label", { class: "check" }, dry, ` ${t("dry_run")}`),
+    st.kind === "import_accounts" ? h("label", { class: "check" }, cases, ` ${t("create_cases")}`) : null,
     h("button", {
       "data-testid": "import-start",
       onclick: async () => {
-        const f = file.files[0];
-        if (!f) return;
+        err.textContent = "";
+        box.querySelectorAll(".invalid").forEach((el) => el.classList.remove("invalid"));
+        const map = Object.fromEntries(selects.filter(([, sel]) => sel.value).map(([target, sel]) => [target, sel.value]));
+        const params = { mode: "custom", mapping: map };
+        if (st.kind === "import_accounts") Object.assign(params, { campaign_id: S.work.campaign, create_cases: cases.checked });
         try {
-          const content = await f.text();
-          const job = await api("POST", "/imports", { filename: f.name, content });
-          const poll = setInterval(async () => {
-            try {
-              const j = await api("GET", `/imports/${encodeURIComponent(job.id)}`);
-              const pct = j.progress ?? (j.total ? Math.round((100 * (j.processed || 0)) / j.total) : 0);
-              bar.value = pct; label.textContent = ` ${pct}% ${j.status || ""}`;
-              if (["done", "finished", "failed", "completed"].includes(j.status) || pct >= 100) clearInterval(poll);
-            } catch (ex) { clearInterval(poll); toast(errorText(ex), "error"); }
-          }, 1000);
-          S.timers.push(poll);
-        } catch (ex) { toast(errorText(ex), "error"); }
+          st.job = await api("POST", "/processes", { kind: st.kind, upload_id: up.id, dry_run: dry.checked, params });
+          watchJob(st.job.id);
+        } catch (ex) { showError(err, ex, box); }
       },
-    }, t("import_start")),
-    h("div", {}, t("progress"), " ", bar, label),
-    listPanel("/imports", (j) => h("div", { class: "card" }, `${j.filename || j.id} · ${j.status || ""}`)));
+    }, t("import_start"))));
+}
+
+// Poll the process until it ends: the bar shows done/total, the counts what happened to the rows.
+function watchJob(id) {
+  const box = $('[data-testid="import-job"]');
+  if (!box) return;
+  box.hidden = false;
+  const bar = h("progress", { max: 100, value: 0, "data-testid": "import-progress" });
+  const status = h("b", { "data-testid": "import-status" });
+  const counts = h("div", { class: "muted", "data-testid": "import-counts" });
+  const cancel = h("button", { class: "secondary", "data-testid": "import-cancel",
+    onclick: () => api("POST", `/processes/${enc(id)}/cancel`).catch((ex) => toast(errorText(ex), "error")) }, t("cancel"));
+  const outcome = h("button", { class: "secondary", "data-testid": "import-outcome", hidden: true,
+    onclick: () => download(`/processes/${enc(id)}/outcome?format=csv`, `outcome-${id}.csv`) }, t("download_outcome"));
+  const pct = h("span", { "data-testid": "import-percent" }, "0%");
+  add(clear(box), h("div", {}, `${t("progress")}: `, bar, " ", pct, " · ", status), counts, cancel, outcome);
+  const show = (j) => {
+    const p = jobPercent(j);
+    bar.value = p; pct.textContent = `${p}%`;
+    status.textContent = statusText(`job_${j.status}`) + (j.dry_run ? ` (${t("dry_run")})` : "");
+    clear(counts).append(`${j.done ?? 0}/${j.total ?? "?"} ${t("rows")}`,
+      ...Object.entries(j.counts || {}).map(([k, v]) => ` · ${t(`count_${k}`) !== `count_${k}` ? t(`count_${k}`) : k}: ${v}`),
+      j.error ? ` · ${j.error}` : "");
+    const over = FINISHED.includes(j.status);
+    cancel.hidden = over; outcome.hidden = !over;
+    return over;
+  };
+  const poll = async () => {
+    try {
+      const j = await api("GET", `/processes/${enc(id)}`);
+      S.imports.job = j;
+      if (show(j)) {
+        clearInterval(timer);
+        const list = $("#process-list");
+        if (list) add(clear(list), recentProcesses());
+      }
+    } catch (ex) { clearInterval(timer); toast(errorText(ex), "error"); }
+  };
+  const timer = setInterval(poll, 500);
+  S.timers.push(timer);
+  poll();
 }
 
 // ---- start ---------------------------------------------------------------------------------------------
