@@ -80,7 +80,6 @@ async def run_consumer(
     batch: int = 32,
     max_deliver: int = 8,
     ack_wait_s: float = 30.0,
-    ordered_batch: bool = True,
 ) -> None:
     """Consume a durable pull consumer until ``stop`` is set.
 

@@ -5,18 +5,16 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import ClientSession, ClientTimeout, web
+from aiohttp import web
 
 from libs.devstack import StackInfo, free_port
 from libs.devstack.sandbox import SENT, create_sandbox
-
-ROOT = Path(__file__).resolve().parents[2]
+from libs.devstack.services import start_service
 
 
 class ServiceProcess:
@@ -31,24 +29,8 @@ class ServiceProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    async def start(self, timeout: float = 40.0) -> None:
-        log = self.log_path.open("ab")
-        self.proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", f"services.{self.name}", cwd=ROOT, env=self.env, stdout=log, stderr=log)
-        log.close()
-        async with ClientSession(timeout=ClientTimeout(total=1)) as http:
-            deadline = asyncio.get_running_loop().time() + timeout
-            while asyncio.get_running_loop().time() < deadline:
-                if self.proc.returncode is not None:
-                    break
-                try:
-                    async with http.get(f"{self.url}/readyz") as r:
-                        if r.status == 200:
-                            return
-                except Exception:
-                    pass
-                await asyncio.sleep(0.1)
-        raise RuntimeError(f"{self.name} did not become ready; log:\n{self.log()[-4000:]}")
+    async def start(self) -> None:
+        self.proc = await start_service(self.name, self.env, self.port, self.log_path)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
