@@ -53,7 +53,16 @@ async def test_operator_panel_calls_and_callbacks(browser, crm_gw, real_crm, gat
     error = item.get_by_test_id("work-error")
     await error.get_by_text("Para finalizar la gestión hay que elegir un resultado").wait_for()
     assert "invalid" in (await item.get_by_test_id("work-result").get_attribute("class") or "")
+    assert "requires a result" in await error.get_by_test_id("error-detail").inner_text()  # the CRM's words
     await shot(page, "operator-02-refused")
+    # The same refusal in English, once the console is switched to English; then back to Spanish.
+    await page.get_by_test_id("lang").click()
+    await item.get_by_test_id("work-finish").check()
+    await item.get_by_test_id("work-save-next").click()
+    await error.get_by_text("Choose a result to finish the work item").wait_for()
+    await page.get_by_test_id("lang").click()
+    await item.get_by_test_id("work-comment").fill("Promete pagar el día 5")
+    await item.get_by_test_id("work-finish").check()
     unchanged = await call(crm_gw, a1, "GET", f"/work-items/{first['id']}")
     assert unchanged["status"] == "in_progress"
     assert not [e for e in unchanged["history"] if e["kind"] == "comment"]
