@@ -128,11 +128,32 @@ async def test_match_by_phone_email_and_handle_one_several_none(client, unique):
     assert bad.status == 400 and (await bad.json())["error"]["field"] == "value"
 
 
-async def test_delete_contact(client, unique):
-    c = await _create(client, name=f"Gone {unique}")
+async def test_delete_contact_takes_its_addresses_accounts_and_memberships(client, unique):
+    phone = f"+1202555{int(unique[:6], 16) % 10000:04d}"
+    c = await _create(client, name=f"Gone {unique}", phones=[phone], emails=[f"gone{unique}@x.org"])
+    kept = await _create(client, name=f"Kept {unique}")
+    account = await (await client.post("/accounts", json={"contact_id": c["id"], "campaign_id": f"del-{unique}",
+                                                          "number": "N1"})).json()
+    groups = {}
+    for kind in ("lists", "batches"):
+        groups[kind] = (await (await client.post(f"/{kind}", json={"name": f"g {unique}"})).json())["id"]
+        added = await client.post(f"/{kind}/{groups[kind]}/members", json={"contact_ids": [c["id"], kept["id"]]})
+        assert added.status == 200, await added.text()
+
     assert (await client.delete(f"/contacts/{c['id']}")).status == 204
     assert (await client.get(f"/contacts/{c['id']}")).status == 404
     assert (await client.delete(f"/contacts/{c['id']}")).status == 404
+    assert (await client.get(f"/accounts/{account['id']}")).status == 404
+    for params in ({"phone": phone}, {"email": f"gone{unique}@x.org"}):
+        assert (await (await client.get("/contacts/match", params=params)).json())["result"] == "none"
+    for kind, group_id in groups.items():
+        assert (await (await client.get(f"/{kind}/{group_id}")).json())["members"] == 1
+    # A deleted contact cannot get new rows: it is refused like any unknown contact.
+    again = await client.post("/accounts", json={"contact_id": c["id"], "campaign_id": f"del-{unique}",
+                                                 "number": "N2"})
+    assert again.status == 404 and (await again.json())["error"]["field"] == "contact_id"
+    late = await client.post(f"/lists/{groups['lists']}/members", json={"contact_ids": [kept["id"], c["id"]]})
+    assert late.status == 400 and (await late.json())["error"]["field"] == "contact_ids.1"
 
 
 async def test_accounts_lists_and_batches(client, unique):

@@ -38,10 +38,9 @@ class AccountPatch(BaseModel):
 async def create_account(crm: Crm, body: Any, actor: Actor) -> dict[str, Any]:
     data = parse_model(AccountIn, body)
     async with crm.pool.acquire() as conn, conn.transaction():
-        try:
-            account = await repo.insert_account(conn, new_id(), data.model_dump())
-        except asyncpg.ForeignKeyViolationError:
-            raise NotFound(f"contact {data.contact_id} not found", field="contact_id") from None
+        if await repo.missing_contacts(conn, [data.contact_id]):
+            raise NotFound(f"contact {data.contact_id} not found", field="contact_id")
+        account = await repo.insert_account(conn, new_id(), data.model_dump())
         if account is None:
             raise Conflict(f"account {data.number} already exists in campaign {data.campaign_id}", field="number")
         await base.audit(conn, "account", account["id"], "created", actor.id,

@@ -81,9 +81,11 @@ async def list_groups(conn: Conn, table: str, campaign_id: str | None) -> list[d
 
 
 async def missing_contacts(conn: Conn, contact_ids: list[str]) -> list[str]:
-    rows = await conn.fetch("SELECT x FROM unnest($1::text[]) AS x WHERE NOT EXISTS "
-                            "(SELECT 1 FROM crm.contacts c WHERE c.id = x)", contact_ids)
-    return [r["x"] for r in rows]
+    """The ids that are not contacts. The others stay locked (``FOR KEY SHARE``) until the transaction ends:
+    none of them can be deleted under the rows written for it (those tables have no foreign keys)."""
+    rows = await conn.fetch("SELECT id FROM crm.contacts WHERE id = ANY($1::text[]) FOR KEY SHARE", contact_ids)
+    found = {r["id"] for r in rows}
+    return [c for c in contact_ids if c not in found]
 
 
 async def add_members(conn: Conn, table: str, group_id: str, contact_ids: list[str],

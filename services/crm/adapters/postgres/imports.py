@@ -37,14 +37,16 @@ async def accounts_by_number(conn: Conn, campaign_id: str, numbers: list[str]) -
     return {r["number"]: (r["id"], r["contact_id"]) for r in rows}
 
 
-async def contacts_brief(conn: Conn, ids: list[str]) -> dict[str, dict[str, Any]]:
+async def contacts_brief(conn: Conn, ids: list[str], *, lock: bool = False) -> dict[str, dict[str, Any]]:
+    """Fields, phones and e-mails of contacts by id. ``lock``: they stay locked (``FOR KEY SHARE``) until the
+    transaction ends, so none is deleted under the rows written for it."""
     rows = await conn.fetch(
         "SELECT id, name, document, company, assigned_user, custom, tags, "
         "(SELECT coalesce(array_agg(a.value ORDER BY a.position), '{}') FROM crm.contact_addresses a "
         " WHERE a.contact_id = c.id AND a.kind = 'phone') AS phones, "
         "(SELECT coalesce(array_agg(a.value ORDER BY a.position), '{}') FROM crm.contact_addresses a "
         " WHERE a.contact_id = c.id AND a.kind = 'email') AS emails "
-        "FROM crm.contacts c WHERE id = ANY($1::text[])", ids)
+        f"FROM crm.contacts c WHERE id = ANY($1::text[]){' FOR KEY SHARE' if lock else ''}", ids)
     return {r["id"]: r for r in as_dicts(rows, ("custom",))}
 
 
@@ -67,13 +69,6 @@ def _contact_arrays(rows: list[dict[str, Any]]) -> list[Any]:
             TAG_SEP]
 
 
-async def insert_contacts(conn: Conn, rows: list[dict[str, Any]]) -> None:
-    if rows:
-        await conn.execute(
-            "INSERT INTO crm.contacts (id, name, document, company, assigned_user, custom, tags) "
-            f"SELECT x.i, x.n, x.d, x.c, x.u, x.j::jsonb, {TAGS_OF_X} {CONTACT_ROWS}", *_contact_arrays(rows))
-
-
 async def update_contacts(conn: Conn, rows: list[dict[str, Any]]) -> None:
     """Set name, document, company, assigned user, custom fields and tags of existing contacts."""
     if rows:
@@ -83,27 +78,17 @@ async def update_contacts(conn: Conn, rows: list[dict[str, Any]]) -> None:
             *_contact_arrays(rows))
 
 
-async def add_addresses(conn: Conn, rows: list[tuple[str, str, str, str, int]], *, fresh: bool) -> None:
-    """``(contact_id, kind, value, raw, position)`` rows. ``fresh``: the contacts were made in this
-    transaction, so nothing can clash and the cheaper plain insert is used."""
+async def add_addresses(conn: Conn, rows: list[tuple[str, str, str, str, int]]) -> None:
+    """``(contact_id, kind, value, raw, position)`` rows of existing contacts (an address held already is
+    left alone)."""
     if not rows:
         return
     await conn.execute(
         "INSERT INTO crm.contact_addresses (contact_id, kind, network, value, raw, position) "
         "SELECT c, k, '', v, r, p FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[]) "
-        f"AS x(c, k, v, r, p){'' if fresh else ' ON CONFLICT DO NOTHING'}",
+        "AS x(c, k, v, r, p) ON CONFLICT DO NOTHING",
         [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows], [r[3] for r in rows],
         [r[4] for r in rows])
-
-
-async def insert_accounts(conn: Conn, campaign_id: str, job_id: str, rows: list[dict[str, Any]]) -> None:
-    """New accounts (their numbers are not in the campaign yet, nor twice in the chunk)."""
-    if rows:
-        await conn.execute(
-            "INSERT INTO crm.accounts (id, contact_id, campaign_id, number, product, fields, assigned_user, "
-            "import_job_id) SELECT i, c, $1, n, p, f::jsonb, u, $2 "
-            "FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[]) "
-            "AS x(i, c, n, p, f, u)", campaign_id, job_id, *_account_arrays(rows))
 
 
 async def update_accounts(conn: Conn, campaign_id: str, job_id: str, rows: list[dict[str, Any]]) -> None:
@@ -123,30 +108,63 @@ def _account_arrays(rows: list[dict[str, Any]]) -> list[Any]:
             [r.get("assigned_user") for r in rows]]
 
 
-async def insert_cases(conn: Conn, campaign_id: str, job_id: str, rows: list[dict[str, Any]]) -> None:
-    """Cases of an import (their origin is ``import_job_id``; the job's outcome file is their history)."""
-    if not rows:
-        return
-    await conn.execute(
-        "INSERT INTO crm.cases (id, campaign_id, contact_id, account_id, priority, assigned_user, import_job_id) "
-        "SELECT i, $1, c, a, p, u, $2 FROM unnest($3::text[], $4::text[], $5::text[], $6::smallint[], $7::text[]) "
-        "AS x(i, c, a, p, u)",
-        campaign_id, job_id, [r["id"] for r in rows], [r["contact_id"] for r in rows],
-        [r["account_id"] for r in rows], [r["priority"] for r in rows], [r.get("assigned_user") for r in rows])
-
-
-async def add_to_groups(conn: Conn, contact_ids: list[str], batch_id: str | None, list_id: str | None, *,
-                        fresh: bool) -> None:
-    """Put contacts in the import's batch and list; ``fresh`` contacts were made in this transaction."""
+async def add_to_groups(conn: Conn, contact_ids: list[str], batch_id: str | None, list_id: str | None) -> None:
+    """Put existing contacts in the import's batch and list (those already in are left alone)."""
     if not contact_ids:
         return
-    clash = "" if fresh else " ON CONFLICT DO NOTHING"
     if batch_id:
         await conn.execute("INSERT INTO crm.batch_members (batch_id, contact_id) SELECT $1, x "
-                           f"FROM unnest($2::text[]) AS x{clash}", batch_id, contact_ids)
+                           "FROM unnest($2::text[]) AS x ON CONFLICT DO NOTHING", batch_id, contact_ids)
     if list_id:
         await conn.execute("INSERT INTO crm.list_members (list_id, contact_id, batch_id) SELECT $1, x, $3 "
-                           f"FROM unnest($2::text[]) AS x{clash}", list_id, contact_ids, batch_id)
+                           "FROM unnest($2::text[]) AS x ON CONFLICT DO NOTHING", list_id, contact_ids, batch_id)
+
+
+# --- new rows of an import chunk: one binary COPY per table -------------------------------------------
+# They cannot clash with anything: new ids, or rows of contacts made in the same transaction.
+
+
+async def _copy(conn: Conn, table: str, columns: tuple[str, ...], records: list[tuple[Any, ...]]) -> None:
+    if records:
+        await conn.copy_records_to_table(table, schema_name="crm", columns=columns, records=records)
+
+
+async def copy_contacts(conn: Conn, contacts: dict[str, dict[str, Any]]) -> None:
+    """New contacts by id: ``name``, ``document``, ``company``, ``assigned_user``, ``custom``, ``tags``."""
+    await _copy(conn, "contacts", ("id", "name", "document", "company", "assigned_user", "custom", "tags"), [
+        (cid, c.get("name") or "", c.get("document"), c.get("company"), c.get("assigned_user"),
+         dumps(c["custom"]) if c.get("custom") else "{}", c.get("tags") or []) for cid, c in contacts.items()])
+
+
+async def copy_addresses(conn: Conn, rows: list[tuple[str, str, str, str, int]]) -> None:
+    """``(contact_id, kind, value, raw, position)`` of new contacts."""
+    await _copy(conn, "contact_addresses", ("contact_id", "kind", "network", "value", "raw", "position"),
+                [(c, k, "", v, r, p) for c, k, v, r, p in rows])
+
+
+async def copy_members(conn: Conn, contact_ids: list[str], batch_id: str | None, list_id: str | None) -> None:
+    """New contacts in the import's batch and list."""
+    if batch_id:
+        await _copy(conn, "batch_members", ("batch_id", "contact_id"), [(batch_id, c) for c in contact_ids])
+    if list_id:
+        await _copy(conn, "list_members", ("list_id", "contact_id", "batch_id"),
+                    [(list_id, c, batch_id) for c in contact_ids])
+
+
+async def copy_accounts(conn: Conn, campaign_id: str, job_id: str, rows: list[dict[str, Any]]) -> None:
+    """New accounts (their numbers are not in the campaign yet, nor twice in the chunk)."""
+    await _copy(conn, "accounts", ("id", "contact_id", "campaign_id", "number", "product", "fields",
+                                   "assigned_user", "import_job_id"),
+                [(r["id"], r["contact_id"], campaign_id, r["number"], r.get("product"), dumps(r.get("fields") or {}),
+                  r.get("assigned_user"), job_id) for r in rows])
+
+
+async def copy_cases(conn: Conn, campaign_id: str, job_id: str, rows: list[dict[str, Any]]) -> None:
+    """Cases of an import (their origin is ``import_job_id``; the job's outcome file is their history)."""
+    await _copy(conn, "cases", ("id", "campaign_id", "contact_id", "account_id", "priority", "assigned_user",
+                                "import_job_id"),
+                [(r["id"], campaign_id, r["contact_id"], r["account_id"], r["priority"], r.get("assigned_user"),
+                  job_id) for r in rows])
 
 
 async def open_cases(conn: Conn, campaign_id: str) -> int:

@@ -1,4 +1,4 @@
-"""Background jobs: claim with a lease, commit progress with the cursor, per-row outcomes, in-file keys."""
+"""Background jobs: claim with a lease, commit progress with the cursor, per-row outcomes."""
 
 from __future__ import annotations
 
@@ -71,8 +71,7 @@ async def progress(conn: Conn, job_id: str, *, done: int, counts: dict[str, int]
 
 
 async def finish(conn: Conn, job_id: str, status: str, error: str | None = None) -> None:
-    """End a job; the in-file keys were only needed while it ran."""
-    await conn.execute("DELETE FROM crm.job_keys WHERE job_id = $1", job_id)
+    """End a job."""
     await conn.execute("UPDATE crm.jobs SET status = $2, error = $3, finished_at = now(), lease_owner = NULL, "
                        "lease_until = NULL WHERE id = $1", job_id, status, error)
 
@@ -87,36 +86,22 @@ async def request_cancel(conn: Conn, job_id: str) -> str | None:
 
 
 async def add_rows(conn: Conn, job_id: str, rows: list[tuple[int, str, str | None, str | None, str | None]]) -> None:
-    if not rows:
-        return
-    await conn.execute(
-        "INSERT INTO crm.job_rows (job_id, row_no, outcome, reason, ref, key) "
-        "SELECT $1, * FROM unnest($2::int[], $3::text[], $4::text[], $5::text[], $6::text[])",
-        job_id, [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows], [r[3] for r in rows],
-        [r[4] for r in rows])
+    """The outcome lines of a step, in one ``COPY`` (they are new rows: the step's row numbers are past the
+    cursor, and a rolled-back step left none behind)."""
+    if rows:
+        await conn.copy_records_to_table("job_rows", schema_name="crm", columns=JOB_ROW_COLS,
+                                         records=[(job_id, *r) for r in rows])
 
 
-async def claim_keys(conn: Conn, job_id: str, keys: list[tuple[str, int]]) -> dict[str, int]:
-    """Record the keys of a chunk (in row order); returns ``{key: first row}`` for the rows whose key an
-    earlier row holds, in this chunk or an earlier one. Plain inserts: no speculative insertion per row."""
-    if not keys:
-        return {}
-    rows = await conn.fetch("SELECT key, row_no FROM crm.job_keys WHERE job_id = $1 AND key = ANY($2::text[])",
-                            job_id, sorted({k for k, _ in keys}))
-    first = {r["key"]: r["row_no"] for r in rows}
-    earlier: dict[str, int] = {}
-    fresh: list[tuple[str, int]] = []
-    for key, row_no in keys:
-        if key in first:
-            earlier[key] = first[key]
-        else:
-            first[key] = row_no
-            fresh.append((key, row_no))
-    if fresh:
-        await conn.execute("INSERT INTO crm.job_keys (job_id, key, row_no) SELECT $1, k, r "
-                           "FROM unnest($2::text[], $3::int[]) AS x(k, r)", job_id, [k for k, _ in fresh],
-                           [r for _, r in fresh])
-    return earlier
+JOB_ROW_COLS = ("job_id", "row_no", "outcome", "reason", "ref", "key")
+
+
+async def first_rows_by_key(conn: Conn, job_id: str) -> dict[str, int]:
+    """``{key: its first row}`` of the rows a job has committed: the in-file duplicate check of a resumed
+    import starts from it (every checked row of an import has its key in its outcome line)."""
+    rows = await conn.fetch("SELECT key, min(row_no) AS row_no FROM crm.job_rows WHERE job_id = $1 "
+                            "AND key IS NOT NULL GROUP BY key", job_id)
+    return {r["key"]: r["row_no"] for r in rows}
 
 
 def outcome_query(job_id: str) -> tuple[str, list[Any]]:

@@ -58,9 +58,11 @@ async def group_exists(conn: Conn, table: str, group_id: str) -> bool:
 
 
 async def associate_batch(conn: Conn, list_id: str, batch_id: str) -> tuple[list[str], list[str]]:
-    """Add a batch's contacts to a list: ``(added, already there)``."""
+    """Add a batch's contacts to a list: ``(added, already there)``. The contacts are locked while the
+    transaction lasts, so none is deleted under its new membership."""
     members = [r["contact_id"] for r in await conn.fetch(
-        "SELECT contact_id FROM crm.batch_members WHERE batch_id = $1 ORDER BY contact_id", batch_id)]
+        "SELECT m.contact_id FROM crm.batch_members m JOIN crm.contacts c ON c.id = m.contact_id "
+        "WHERE m.batch_id = $1 ORDER BY m.contact_id FOR KEY SHARE OF c", batch_id)]
     added = {r["contact_id"] for r in await conn.fetch(
         "INSERT INTO crm.list_members (list_id, contact_id, batch_id) SELECT $1, x, $2 FROM unnest($3::text[]) "
         "AS x ON CONFLICT DO NOTHING RETURNING contact_id", list_id, batch_id, members)}
