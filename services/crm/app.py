@@ -11,9 +11,10 @@ from libs.core.service import LIFECYCLE, create_base_app
 from libs.messaging import JETSTREAM, NATS_CONN, nats_ctx
 from libs.storage import PG_POOL, pg_pool_ctx
 from services.crm import consumers, demo
-from services.crm.adapters.blobs import FilesystemBlobStore
+from services.crm.adapters.blobs import BlobStore, FilesystemBlobStore
 from services.crm.adapters.campaigns import CampaignCache
 from services.crm.adapters.publisher import Publisher
+from services.crm.adapters.s3 import S3BlobStore
 from services.crm.handlers import Crm
 from services.crm.handlers import processes as process_handlers
 from services.crm.routes import CRM, accounts, calls, cases, contacts, exports, processes, tickets
@@ -21,12 +22,14 @@ from services.crm.routes.processes import RUNNER
 from services.crm.settings import CrmSettings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+BLOBS = web.AppKey("crm_blobs", BlobStore)
 
 
 def create_app(settings: CrmSettings) -> web.Application:
     app = create_base_app(settings)
     app.cleanup_ctx.append(pg_pool_ctx(settings.database_url, migrations=("crm", MIGRATIONS)))
     app.cleanup_ctx.append(nats_ctx(settings.nats_url, "crm"))
+    app.cleanup_ctx.append(_blobs_ctx(settings))
     app.cleanup_ctx.append(_crm_ctx(settings))
     contacts.setup(app)
     accounts.setup(app)
@@ -38,10 +41,25 @@ def create_app(settings: CrmSettings) -> web.Application:
     return app
 
 
+def _blobs_ctx(settings: CrmSettings):  # type: ignore[no-untyped-def]
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        if settings.blob_backend == "filesystem":
+            app[BLOBS] = FilesystemBlobStore(settings.blob_dir)
+            yield
+            return
+        async with S3BlobStore(endpoint=settings.s3_endpoint, bucket=settings.s3_bucket, region=settings.s3_region,
+                               access_key=settings.s3_access_key, secret_key=settings.s3_secret_key.get_secret_value(),
+                               cache_dir=settings.blob_dir, part_size=settings.s3_part_mb * 1024 * 1024) as store:
+            app[BLOBS] = store
+            yield
+
+    return ctx
+
+
 def _crm_ctx(settings: CrmSettings):  # type: ignore[no-untyped-def]
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         crm = Crm(settings=settings, pool=app[PG_POOL], campaigns=CampaignCache(),
-                  publisher=Publisher(app[NATS_CONN], app[JETSTREAM]), blobs=FilesystemBlobStore(settings.blob_dir))
+                  publisher=Publisher(app[NATS_CONN], app[JETSTREAM]), blobs=app[BLOBS])
         app[CRM] = crm
         if settings.demo_seed:
             await demo.seed(crm)

@@ -1,4 +1,4 @@
-"""Blob store behind an interface: attachments, uploads and outcome files. Filesystem adapter for development."""
+"""Blob store behind an interface: attachments, uploads and outcome files. Filesystem adapter (S3 in ``s3.py``)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,18 @@ CHUNK = 256 * 1024
 KEY_RE = re.compile(r"^[a-z0-9][a-z0-9/_.\-]{0,300}$")
 
 
+def check_key(key: str) -> str:
+    """The key itself if it is one the CRM may use (``[a-z0-9/_.-]``, no ``..``), else ValueError."""
+    if not KEY_RE.match(key) or ".." in key:
+        raise ValueError(f"bad blob key {key!r}")
+    return key
+
+
+async def one_chunk(data: bytes) -> AsyncIterator[bytes]:
+    """Bytes already in memory as the stream ``put_stream`` takes."""
+    yield data
+
+
 @dataclass(frozen=True)
 class BlobInfo:
     key: str
@@ -33,7 +45,13 @@ class BlobStore(Protocol):
 
     def open_stream(self, key: str) -> AsyncIterator[bytes]: ...
 
-    def local_path(self, key: str) -> Path: ...
+    def local_path(self, key: str) -> Path:
+        """The blob as a seekable local file (the import readers need one); may block to fetch it."""
+        ...
+
+    async def fetch_local(self, key: str) -> Path:
+        """Like ``local_path`` without blocking the event loop: fetches the blob first if it is remote."""
+        ...
 
     async def size(self, key: str) -> int: ...
 
@@ -53,9 +71,13 @@ class FilesystemBlobStore:
         self.root.mkdir(parents=True, exist_ok=True)
 
     def local_path(self, key: str) -> Path:
-        if not KEY_RE.match(key) or ".." in key:
-            raise ValueError(f"bad blob key {key!r}")
-        return self.root / key
+        return self.root / check_key(key)
+
+    async def fetch_local(self, key: str) -> Path:
+        path = self.local_path(key)
+        if not path.exists():
+            raise NotFound(f"file {key} not found")
+        return path
 
     async def put_stream(self, key: str, chunks: AsyncIterator[bytes], *, max_bytes: int) -> BlobInfo:
         path = self.local_path(key)
@@ -76,10 +98,7 @@ class FilesystemBlobStore:
         return BlobInfo(key, size, digest.hexdigest())
 
     async def put(self, key: str, data: bytes) -> BlobInfo:
-        async def one() -> AsyncIterator[bytes]:
-            yield data
-
-        return await self.put_stream(key, one(), max_bytes=len(data) + 1)
+        return await self.put_stream(key, one_chunk(data), max_bytes=len(data) + 1)
 
     async def open_stream(self, key: str) -> AsyncIterator[bytes]:  # type: ignore[override]
         path = self.local_path(key)
