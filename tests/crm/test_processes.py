@@ -4,6 +4,7 @@ machinery itself (progress, cancel, crash and resume, a 1,000,000-row file in bo
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import tracemalloc
 from dataclasses import replace
@@ -11,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 from libs.contracts import CampaignSnapshot, ConversationAssigned, ConversationOpened, CustomField, Typification
 from services.crm.handlers.processes import KINDS
-from services.crm.handlers.processes.runner import JobRunner
+from services.crm.handlers.processes.runner import JobRunner, few_collections
 
 
 async def _list_with_calls(client, unique: str) -> tuple[dict, list[dict]]:
@@ -288,3 +289,13 @@ async def test_progress_events_and_a_million_rows_in_bounded_memory(client, crm,
     await sub.unsubscribe()
     assert events[-1]["status"] == "cancelled" and events[-1]["total"] == 1_000_000
     assert [e["done"] for e in events] == sorted(e["done"] for e in events) and events[-1]["done"] > 0
+
+
+def test_bulk_jobs_relax_the_garbage_collector_and_the_last_one_restores_it():
+    before = gc.get_threshold()
+    with few_collections():
+        with few_collections():
+            assert gc.get_threshold()[0] >= 100_000 and gc.get_freeze_count() > 0
+        assert gc.get_threshold()[0] >= 100_000  # the outer job still runs
+    assert gc.get_threshold() == before and gc.get_freeze_count() == 0
+

@@ -6,6 +6,7 @@ import csv
 import io
 import itertools
 import math
+import time
 import zipfile
 from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
@@ -182,6 +183,8 @@ class RowReader:
             for values in itertools.islice(self._rows, size):
                 self.row_no += 1
                 out.append((self.row_no, values))
+                if not self.row_no & 255:
+                    time.sleep(0)  # hand the GIL over now and then: the event loop may be waiting for it
         except UnicodeDecodeError as exc:
             raise Invalid(f"after row {self.row_no}: the file is not valid {self.encoding} text ({exc.reason})",
                           field="encoding") from None

@@ -280,6 +280,8 @@ def _blank(values: list[Any]) -> bool:
 def _parse_contacts(chunk: list[tuple[int, list[Any]]], mapping: Mapping, dedup_key: str, region: str) -> Parsed:
     parsed = Parsed(Step(done=len(chunk), cursor={"row": chunk[-1][0]}))
     for row_no, values in chunk:
+        if not row_no & 63:
+            time.sleep(0)  # let the event loop's thread take the GIL at once: it is waiting on PostgreSQL
         if _blank(values):
             continue
         record, problems = read_row(values, mapping, region)
