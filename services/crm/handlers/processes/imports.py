@@ -170,6 +170,9 @@ def _contact_values(record: dict[str, Any], params: Any, shape: _Shape) -> dict[
     return values
 
 
+PLURAL = {"phone": "phones", "email": "emails"}
+
+
 def _addresses(record: dict[str, Any]) -> list[tuple[str, str, str]]:
     """``(kind, value, raw)`` of a row's phones and e-mail."""
     out = []
@@ -207,10 +210,11 @@ async def _run_contacts(ctx: JobContext) -> None:
     else:  # resumed: the keys of the rows committed before
         async with crm.pool.acquire() as conn:
             seen = await jobs_repo.first_rows_by_key(conn, job["id"])
-    chunk = _ContactsChunk(ctx, accounts, _Shape.of(mapping), seen)
+    shape = _Shape.of(mapping)
+    chunk = _ContactsChunk(ctx, accounts, seen)
 
     def parse(rows: list[tuple[int, list[Any]]]) -> Parsed:
-        return _parse_contacts(rows, mapping, params.dedup_key, crm.settings.default_region)
+        return _parse_contacts(rows, mapping, params, shape, crm.settings.default_region)
 
     await pipelined(ctx, parse, chunk.apply)
     if accounts and params.delete_other_accounts and not ctx.dry_run and not ctx.cursor.get("final"):
@@ -245,11 +249,27 @@ async def _prepare(ctx: JobContext, conn: Conn, accounts: bool) -> Step:
 
 @dataclass
 class Parsed:
-    """A chunk of rows, read and checked (off the event loop, while the previous chunk is written):
-    ``valid`` holds ``(row, key, record, identity)``."""
+    """A chunk of rows, read and checked (off the event loop, while the previous chunk is written): the
+    outcome of the bad rows in ``step``, the good ones in ``valid``."""
 
     step: Step
-    valid: list[tuple[int, Any, dict[str, Any], tuple[str, str] | None]] = field(default_factory=list)
+    valid: list[Any] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class ImportRow:
+    """A good row of an account or contact import, with what its writes need worked out while parsing."""
+
+    row: int
+    key: str
+    record: dict[str, Any]
+    ident: tuple[str, str] | None
+    values: dict[str, Any]  # the contact's fields: name, document, company, assigned_user, custom
+    tags: list[str]
+    addresses: list[tuple[str, str, str]]  # (kind, value, raw)
+    contact: tuple[Any, ...]  # the columns of a new contact (``repo.new_contact``)
+    account: tuple[Any, ...] | None  # number, product, fields, assigned user
+    account_columns: tuple[Any, ...] | None  # the columns of a new account (``repo.new_account``)
 
 
 async def pipelined(ctx: JobContext, parse: Callable[[list[tuple[int, list[Any]]]], Parsed],
@@ -277,8 +297,10 @@ def _blank(values: list[Any]) -> bool:
     return all(v is None or (isinstance(v, str) and not v.strip()) for v in values)
 
 
-def _parse_contacts(chunk: list[tuple[int, list[Any]]], mapping: Mapping, dedup_key: str, region: str) -> Parsed:
+def _parse_contacts(chunk: list[tuple[int, list[Any]]], mapping: Mapping, params: Any, shape: _Shape,
+                    region: str) -> Parsed:
     parsed = Parsed(Step(done=len(chunk), cursor={"row": chunk[-1][0]}))
+    dedup_key, accounts = params.dedup_key, "account_number" in mapping.columns
     for row_no, values in chunk:
         if not row_no & 63:
             time.sleep(0)  # let the event loop's thread take the GIL at once: it is waiting on PostgreSQL
@@ -293,13 +315,23 @@ def _parse_contacts(chunk: list[tuple[int, list[Any]]], mapping: Mapping, dedup_
             problems.append("a row needs a name, a document, a phone or an e-mail")
         if problems:
             parsed.step.outcome(row_no, "invalid", "; ".join(problems))
-        else:
-            parsed.valid.append((row_no, key, record, ident))
+            continue
+        contact = _contact_values(record, params, shape)
+        tags = record.get("tags", [])
+        account = account_columns = None
+        if accounts:
+            fields = {k: record[t] for t, k in shape.account if t in record}
+            fields.update({k: record[k] for k in ("balance", "due_date") if k in record})
+            account = (record["account_number"], record.get("product"), fields,
+                       record.get("assigned_user") if params.assign_users else None)
+            account_columns = repo.new_account(*account)
+        parsed.valid.append(ImportRow(row_no, key, record, ident, contact, tags, _addresses(record),  # type: ignore[arg-type]
+                                      repo.new_contact(contact, merge_tags([], tags, params.tags_mode)), account,
+                                      account_columns))
     return parsed
 
 
-Planned = tuple[int, str, dict[str, Any], tuple[str, str] | None, str | None, bool]  # row, key, record, ident,
-# contact, duplicate
+Planned = tuple[ImportRow, str | None, bool]  # the row, its customer (if known), whether it is a duplicate
 
 
 class _ContactsChunk:
@@ -307,8 +339,8 @@ class _ContactsChunk:
     first row of every key in memory (``seen``; about 130 MB for a million distinct keys), rebuilt from the
     outcome lines when a job resumes."""
 
-    def __init__(self, ctx: JobContext, accounts: bool, shape: _Shape, seen: dict[str, int]) -> None:
-        self.ctx, self.accounts, self.shape, self.seen = ctx, accounts, shape, seen
+    def __init__(self, ctx: JobContext, accounts: bool, seen: dict[str, int]) -> None:
+        self.ctx, self.accounts, self.seen = ctx, accounts, seen
         self.params, self.job = ctx.params, ctx.job
 
     async def apply(self, conn: Conn, parsed: Parsed) -> Step:
@@ -316,33 +348,32 @@ class _ContactsChunk:
         step = parsed.step
         step.cursor = {**ctx.cursor, **(step.cursor or {})}
         rows = []
-        for row_no, key, record, ident in parsed.valid:
-            first = self.seen.setdefault(key, row_no)
-            if first != row_no:
-                step.outcome(row_no, "invalid", f"duplicate {params.dedup_key} {key!r} in the file (first at row "
-                                                f"{first})", key=key)
+        for row in parsed.valid:
+            first = self.seen.setdefault(row.key, row.row)
+            if first != row.row:
+                step.outcome(row.row, "invalid", f"duplicate {params.dedup_key} {row.key!r} in the file (first at "
+                                                 f"row {first})", key=row.key)
             else:
-                rows.append((row_no, key, record, ident))
+                rows.append(row)
         plan = await self._classify(conn, step, rows)
         if not ctx.dry_run and plan:
             await self._write(conn, step, plan)
         return step
 
-    async def _classify(self, conn: Conn, step: Step, rows: list[tuple[int, str, dict[str, Any], Any]]
-                        ) -> list[Planned]:
+    async def _classify(self, conn: Conn, step: Step, rows: list[ImportRow]) -> list[Planned]:
         """Each row's customer and whether it is a duplicate; the rows refused here get their outcome."""
         params, accounts, dry_run = self.params, self.accounts, self.ctx.dry_run
         existing_accounts = (await repo.accounts_by_number(conn, params.campaign_id,
-                                                           [r["account_number"] for _, _, r, _ in rows])
+                                                           [r.account[0] for r in rows])  # type: ignore[index]
                              if accounts else {})
         # Look up each row's identity (document, else phone, else e-mail) and its deduplication key.
         wanted: dict[str, set[str]] = {}
         by_key = params.dedup_key in IDENTITY
-        for _, key, _, ident in rows:
-            if ident:
-                wanted.setdefault(ident[0], set()).add(ident[1])
+        for r in rows:
+            if r.ident:
+                wanted.setdefault(r.ident[0], set()).add(r.ident[1])
             if by_key:
-                wanted.setdefault(params.dedup_key, set()).add(key)
+                wanted.setdefault(params.dedup_key, set()).add(r.key)
         known: dict[tuple[str, str], list[str]] = {}
         for kind, values in wanted.items():
             for value, ids in (await repo.contacts_by(conn, kind, sorted(values))).items():
@@ -350,8 +381,9 @@ class _ContactsChunk:
 
         plan: list[Planned] = []
         numbers: dict[str, int] = {}  # account number -> its first row in this chunk
-        for row_no, key, record, ident in rows:
-            number = record.get("account_number")
+        for r in rows:
+            row_no, key, ident = r.row, r.key, r.ident
+            number = r.account[0] if r.account else None
             account = existing_accounts.get(number) if accounts else None
             if account:
                 contact_id: str | None = account[1]
@@ -382,86 +414,82 @@ class _ContactsChunk:
                 step.outcome(row_no, "duplicate" if duplicate else "new",
                              "would replace the existing data" if duplicate else None, ref=contact_id, key=key)
                 continue
-            plan.append((row_no, key, record, ident, contact_id, duplicate))
+            plan.append((r, contact_id, duplicate))
         self.existing_accounts = existing_accounts
         return plan
 
     async def _write(self, conn: Conn, step: Step, plan: list[Planned]) -> None:
         """The chunk's writes: new contacts, their addresses and memberships, accounts and cases in one
         ``COPY`` per table; changes to existing contacts and accounts in one statement each."""
-        params, job, shape, accounts = self.params, self.job, self.shape, self.accounts
+        params, job, accounts = self.params, self.job, self.accounts
         existing_accounts = self.existing_accounts
         batch_id, list_id = self.ctx.cursor.get("batch_id"), getattr(params, "list_id", None)
         next_id = OrderedIds()
-        existing = sorted({c for *_, c, _ in plan if c})
+        existing = sorted({c for _, c, _ in plan if c})
         briefs = await repo.contacts_brief(conn, existing, lock=True)
         if len(briefs) < len(existing):
             gone = next(c for c in existing if c not in briefs)
             raise Conflict(f"contact {gone} was deleted while the import ran; run the rest again", field="contact_id")
-        made: dict[str, dict[str, Any]] = {}  # contacts created in this chunk: their rows cannot clash
+        made: dict[str, tuple[Any, ...]] = {}  # contacts created in this chunk: their rows cannot clash
         new_contacts: dict[tuple[str, str], str] = {}  # identity -> id of a contact created in this chunk
         updates: dict[str, dict[str, Any]] = {}
         audits: list[tuple[str, dict[str, Any]]] = []
         fresh_addresses: list[tuple[str, str, str, str, int]] = []
         other_addresses: list[tuple[str, str, str, str, int]] = []
-        new_accounts: list[dict[str, Any]] = []
+        new_accounts: list[tuple[Any, ...]] = []
         old_accounts: list[dict[str, Any]] = []
         cases: list[dict[str, Any]] = []
         touched: set[str] = set()
         priority = priority_value(params.case_priority) if accounts else None
-        for row_no, key, record, ident, contact_id, duplicate in plan:
-            values = _contact_values(record, params, shape)
-            incoming_tags = record.get("tags", [])
+        replace = params.replace_duplicates
+        for r, contact_id, duplicate in plan:
             created = False
             if contact_id is None:
-                if ident and ident in new_contacts:
-                    contact_id = new_contacts[ident]  # made by an earlier row of this chunk
+                if r.ident and r.ident in new_contacts:
+                    contact_id = new_contacts[r.ident]  # made by an earlier row of this chunk
                 else:
                     contact_id, created = next_id(), True
-                    if ident:
-                        new_contacts[ident] = contact_id
-                    tags = merge_tags([], incoming_tags, params.tags_mode)
-                    made[contact_id] = {**values, "tags": tags}
-                    briefs[contact_id] = {**values, "tags": tags, "phones": [], "emails": []}
+                    if r.ident:
+                        new_contacts[r.ident] = contact_id
+                    made[contact_id] = (contact_id, *r.contact)
+                    briefs[contact_id] = {**r.values, "tags": r.contact[-1], "phones": [], "emails": []}
             before = briefs[contact_id]
-            if not created and (duplicate or params.replace_duplicates or incoming_tags):
-                after = {**before, "tags": merge_tags(list(before.get("tags") or []), incoming_tags,
-                                                      params.tags_mode)}
-                if duplicate or params.replace_duplicates:
-                    after.update({k: v for k, v in values.items() if k != "custom"})
-                    after["custom"] = {**(before.get("custom") or {}), **values["custom"]}
+            if not created and (duplicate or replace or r.tags):
+                after = {**before, "tags": merge_tags(list(before.get("tags") or []), r.tags, params.tags_mode)}
+                if duplicate or replace:
+                    after.update({k: v for k, v in r.values.items() if k != "custom"})
+                    after["custom"] = {**(before.get("custom") or {}), **r.values["custom"]}
                 changes = {k: [before.get(k), after[k]] for k in ("name", "document", "company", "assigned_user",
                            "custom", "tags") if before.get(k) != after.get(k)}
                 if changes:
                     if contact_id in made:  # not inserted yet: inserted with its final values
-                        made[contact_id] = after
+                        made[contact_id] = (contact_id, *repo.new_contact(after, after["tags"]))
                     else:
                         updates[contact_id] = {**after, "id": contact_id}
                     briefs[contact_id] = after
-                    audits.append((contact_id, {**changes, "job_id": job["id"], "row": row_no}))
-            for kind, value, raw in _addresses(record):
-                held = briefs[contact_id].setdefault(f"{kind}s", [])
+                    audits.append((contact_id, {**changes, "job_id": job["id"], "row": r.row}))
+            for kind, value, raw in r.addresses:
+                held = briefs[contact_id].setdefault(PLURAL[kind], [])
                 if value not in held:
                     held.append(value)
                     (fresh_addresses if contact_id in made else other_addresses).append(
                         (contact_id, kind, value, raw, len(held) - 1))
             touched.add(contact_id)
-            if accounts:
-                fields = {k: record[t] for t, k in shape.account if t in record}
-                fields.update({k: record[k] for k in ("balance", "due_date") if k in record})
-                assigned = record.get("assigned_user") if params.assign_users else None
-                number = record["account_number"]
-                old = number in existing_accounts
-                account_id = existing_accounts[number][0] if old else next_id()
-                (old_accounts if old else new_accounts).append(
-                    {"id": account_id, "contact_id": contact_id, "number": number, "product": record.get("product"),
-                     "fields": fields, "assigned_user": assigned})
+            if r.account:
+                number, product, fields, assigned = r.account
+                if number in existing_accounts:
+                    account_id = existing_accounts[number][0]
+                    old_accounts.append({"id": account_id, "contact_id": contact_id, "number": number,
+                                         "product": product, "fields": fields, "assigned_user": assigned})
+                else:
+                    account_id = next_id()
+                    new_accounts.append((account_id, contact_id, *r.account_columns))  # type: ignore[misc]
                 if params.create_cases:
                     cases.append({"id": next_id(), "contact_id": contact_id, "account_id": account_id,
                                   "priority": priority, "assigned_user": assigned})
-            step.outcome(row_no, "updated" if duplicate else "created", None, ref=contact_id, key=key)
+            step.outcome(r.row, "updated" if duplicate else "created", None, ref=contact_id, key=r.key)
 
-        await repo.copy_contacts(conn, made)
+        await repo.copy_contacts(conn, list(made.values()))
         await repo.update_contacts(conn, list(updates.values()))
         await repo.copy_addresses(conn, fresh_addresses)
         await repo.add_addresses(conn, other_addresses)

@@ -145,7 +145,7 @@ def few_collections() -> Iterator[None]:
     if _Collector.jobs == 1:
         _Collector.saved = gc.get_threshold()
         gc.freeze()
-        gc.set_threshold(max(_Collector.saved[0], 100_000), *_Collector.saved[1:])
+        gc.set_threshold(max(_Collector.saved[0], 1_000_000), *_Collector.saved[1:])
     try:
         yield
     finally:
