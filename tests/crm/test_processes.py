@@ -186,7 +186,8 @@ def _rows_csv(n: int, unique: str, start: int = 0) -> bytes:
 
 async def test_a_crashed_job_is_resumed_from_its_cursor(client, crm, h, jobs, unique):
     camp = await h.put_campaign(CampaignSnapshot(id=f"cr-{unique}", name="Crash"))
-    up = await jobs.uploaded("big.csv", _rows_csv(3000, unique))
+    # The last row repeats the first one's account number: the resumed runner must still know row 2.
+    up = await jobs.uploaded("big.csv", _rows_csv(3000, unique) + f"\nR0-{unique},DOCX-{unique},Again".encode())
     # Scheduled in the future, so the service's own runner leaves it to ours.
     resp = await client.post("/processes", json={"kind": "import_accounts", "params": {"campaign_id": camp.id},
                                                  "upload_id": up["id"], "run_at": "2099-01-01T00:00:00Z"})
@@ -211,9 +212,11 @@ async def test_a_crashed_job_is_resumed_from_its_cursor(client, crm, h, jobs, un
     assert job is not None and job["attempts"] == 2 and job["cursor"]["row"] == stuck["done"] + 1
     await second.execute(job, asyncio.Event())
     done = await (await client.get(f"/processes/{job_id}")).json()
-    assert done["status"] == "succeeded" and done["done"] == 3000 and done["counts"] == {"created": 3000}
+    assert done["status"] == "succeeded" and done["done"] == 3001
+    assert done["counts"] == {"created": 3000, "invalid": 1}
     rows = await jobs.outcome(job_id)
-    assert [int(r["row"]) for r in rows] == list(range(2, 3002))
+    assert [int(r["row"]) for r in rows] == list(range(2, 3003))
+    assert "in the file (first at row 2)" in rows[-1]["reason"]
     accounts = await crm.pool.fetchval("SELECT count(*) FROM crm.accounts WHERE campaign_id = $1", camp.id)
     contacts = await crm.pool.fetchval("SELECT count(*) FROM crm.contacts WHERE document LIKE $1", f"DOC%-{unique}")
     assert accounts == 3000 and contacts == 3000
