@@ -146,6 +146,36 @@ def test_xlsx_reader_matches_openpyxl(tmp_path):
     assert estimate_rows(str(path), "xlsx") == 5
 
 
+def test_xlsx_reader_prefixed_namespaces_rich_text_and_formulas(tmp_path):
+    """Workbooks from other tools: ``x:`` prefixes, rich inline text, entities, formulas with a cached value,
+    cells without a reference, empty cells."""
+    import zipfile
+
+    from services.crm.adapters.xlsx import XlsxReader
+
+    main = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+    rel = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+    path = tmp_path / "other.xlsx"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("xl/workbook.xml", f'<x:workbook xmlns:x="{main}" xmlns:r="{rel}"><x:sheets>'
+                                       '<x:sheet name="A" sheetId="1" r:id="rId1"/></x:sheets></x:workbook>')
+        zf.writestr("xl/_rels/workbook.xml.rels", '<Relationships xmlns="http://schemas.openxmlformats.org/package/'
+                    '2006/relationships"><Relationship Id="rId1" Target="worksheets/hoja.xml"/></Relationships>')
+        zf.writestr("xl/sharedStrings.xml", f'<x:sst xmlns:x="{main}"><x:si><x:r><x:t>Pe</x:t></x:r><x:r><x:t>ña'
+                                            '</x:t></x:r><x:rPh><x:t>pe</x:t></x:rPh></x:si></x:sst>')
+        zf.writestr("xl/worksheets/hoja.xml", f'<x:worksheet xmlns:x="{main}"><x:sheetData>'
+                    '<x:row r="1"><x:c r="A1" t="s"><x:v>0</x:v></x:c><x:c r="C1" t="inlineStr"><x:is><x:r>'
+                    '<x:t>a &amp; </x:t></x:r><x:r><x:t xml:space="preserve">&lt;b&gt; &#241;</x:t></x:r>'
+                    '<x:rPh><x:t>ei</x:t></x:rPh></x:is>'
+                    '</x:c></x:row>'
+                    '<x:row r="3"><x:c><x:f>1+1</x:f><x:v>2</x:v></x:c><x:c t="str"><x:f>A1</x:f><x:v>Peña</x:v>'
+                    '</x:c><x:c r="D3"/><x:c r="E3" t="b"><x:v>1</x:v></x:c><x:c r="F3"><x:v>1.5E2</x:v></x:c>'
+                    '</x:row></x:sheetData></x:worksheet>')
+    with path.open("rb") as fh:
+        rows = list(XlsxReader(fh).rows())
+    assert rows == [["Peña", None, "a & <b> ñ"], [], [2, "Peña", None, None, True, 150]]
+
+
 async def test_demo_seed_is_idempotent(crm):
     from services.crm import demo
 

@@ -103,21 +103,23 @@ class XlsxReader:
     def _shared_strings(self) -> list[str]:
         out: list[str] = []
         buf: list[str] = []
-        state = {"t": False}
+        state = {"t": False, "phonetic": False}
 
         def start(name: str, attrs: dict[str, str]) -> None:
             local = _local(name)
             if local == "si":
                 buf.clear()
             elif local == "t":
-                state["t"] = True
-            elif local == "rPh":  # phonetic hints are not part of the text
-                state["t"] = False
+                state["t"] = not state["phonetic"]
+            elif local == "rPh":  # phonetic hints (with their own <t>) are not part of the text
+                state["phonetic"] = True
 
         def end(name: str) -> None:
             local = _local(name)
             if local == "t":
                 state["t"] = False
+            elif local == "rPh":
+                state["phonetic"] = False
             elif local == "si":
                 out.append("".join(buf))
 
@@ -157,52 +159,68 @@ class XlsxReader:
         return int(m.group(1)) if m and m.group(1) else None
 
     def rows(self) -> Iterator[list[Any]]:
-        """Every row from the first, empty rows included (row numbers stay the sheet's)."""
+        """Every row from the first, empty rows included (row numbers stay the sheet's).
+
+        The hot loop of an XLSX import: no namespace processing (a prefixed ``x:c`` is mapped to ``c`` once per
+        distinct name), and text is only collected inside ``<v>`` / ``<t>``.
+        """
         ready: deque[list[Any]] = deque()
         row: list[Any] = []
-        cell: dict[str, Any] = {"col": 0, "t": None, "s": None}
         buf: list[str] = []
-        state = {"text": False, "row": 0}
         strings, dates, epoch = self.strings, self.date_styles, self._epoch()
+        local_names: dict[str, str] = {}
+        col, kind, style, row_no, phonetic = 0, None, None, 0, False
+        parser = expat.ParserCreate()
+        parser.buffer_text = True
+        collect = buf.append
+
+        def local(name: str) -> str:
+            found = local_names.get(name)
+            if found is None:
+                found = local_names[name] = name.rpartition(":")[2]
+            return found
 
         def start(name: str, attrs: dict[str, str]) -> None:
-            local = name[name.rfind(" ") + 1:]
-            if local == "c":
+            nonlocal col, kind, style, row_no, phonetic
+            tag = local(name)
+            if tag == "c":
                 ref = attrs.get("r")
-                cell["col"] = column_index(ref) if ref else len(row)
-                cell["t"] = attrs.get("t")
-                cell["s"] = attrs.get("s")
+                col = column_index(ref) if ref else len(row)
+                kind, style = attrs.get("t"), attrs.get("s")
                 buf.clear()
-            elif local in ("v", "t"):
-                state["text"] = True
-            elif local == "row":
-                number = int(attrs["r"]) if "r" in attrs else state["row"] + 1
-                while state["row"] + 1 < number:
-                    state["row"] += 1
+            elif tag == "v" or (tag == "t" and not phonetic):
+                parser.CharacterDataHandler = collect
+            elif tag == "rPh":  # a phonetic hint of an inline string: not part of the text
+                phonetic = True
+            elif tag == "row":
+                number = int(attrs["r"]) if "r" in attrs else row_no + 1
+                while row_no + 1 < number:
+                    row_no += 1
                     ready.append([])
-                state["row"] = number
+                row_no = number
                 row.clear()
 
         def end(name: str) -> None:
-            local = name[name.rfind(" ") + 1:]
-            if local in ("v", "t"):
-                state["text"] = False
-            elif local == "c":
-                value = _value("".join(buf), cell["t"], cell["s"], strings, dates, epoch)
-                col = cell["col"]
-                if col >= len(row):
-                    row.extend([None] * (col - len(row) + 1))
-                row[col] = value
-            elif local == "row":
-                ready.append(list(row))
+            nonlocal phonetic
+            tag = local(name)
+            if tag == "v" or tag == "t":
+                parser.CharacterDataHandler = None
+            elif tag == "rPh":
+                phonetic = False
+            elif tag == "c":
+                text = "".join(buf)
+                value = text if kind == "inlineStr" else _value(text, kind, style, strings, dates, epoch)
+                size = len(row)
+                if col == size:
+                    row.append(value)
+                else:
+                    if col > size:
+                        row.extend([None] * (col - size + 1))
+                    row[col] = value
+            elif tag == "row":
+                ready.append(row[:])
 
-        def text(data: str) -> None:
-            if state["text"]:
-                buf.append(data)
-
-        parser = expat.ParserCreate(namespace_separator=" ")
-        parser.StartElementHandler, parser.EndElementHandler, parser.CharacterDataHandler = start, end, text
-        parser.buffer_text = True
+        parser.StartElementHandler, parser.EndElementHandler = start, end
         with self.zf.open(self.sheet) as fh:
             try:
                 while block := fh.read(BLOCK):
