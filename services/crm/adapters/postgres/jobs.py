@@ -99,9 +99,12 @@ JOB_ROW_COLS = ("job_id", "row_no", "outcome", "reason", "ref", "key")
 async def first_rows_by_key(conn: Conn, job_id: str) -> dict[str, int]:
     """``{key: its first row}`` of the rows a job has committed: the in-file duplicate check of a resumed
     import starts from it (every checked row of an import has its key in its outcome line)."""
-    rows = await conn.fetch("SELECT key, min(row_no) AS row_no FROM crm.job_rows WHERE job_id = $1 "
-                            "AND key IS NOT NULL GROUP BY key", job_id)
-    return {r["key"]: r["row_no"] for r in rows}
+    first: dict[str, int] = {}
+    async with conn.transaction(readonly=True):  # streamed: a million records at once would double the memory
+        async for r in conn.cursor("SELECT key, min(row_no) FROM crm.job_rows WHERE job_id = $1 "
+                                   "AND key IS NOT NULL GROUP BY key", job_id, prefetch=10_000):
+            first[r[0]] = r[1]
+    return first
 
 
 def outcome_query(job_id: str) -> tuple[str, list[Any]]:
