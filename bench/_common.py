@@ -142,10 +142,11 @@ def _proc_ticks(pid: int) -> int:
 
 
 def _machine_ticks() -> tuple[int, int]:
-    """(busy, total) jiffies of all CPUs since boot."""
-    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
-    idle = values[3] + values[4]  # idle + iowait
-    return sum(values) - idle, sum(values)
+    """(busy, interrupts) jiffies of all CPUs since boot; interrupts (mostly the loopback network's
+    softirq work) are accounted to no process."""
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (
+        int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:9])
+    return user + nice + system + irq + softirq + steal, irq + softirq
 
 
 def _children_cpu_s() -> float:
@@ -157,7 +158,8 @@ class CpuMeter:
     """CPU time of named processes between ``start()`` and ``stop()``, as a share of one core.
 
     ``load generator`` is the CPU of our child processes that ended in between (the generator process or
-    ``wrk``); the rest of the machine's busy time is ``other``: other users of the machine, the kernel.
+    ``wrk``); ``kernel softirq`` is interrupt work no process is charged for (the loopback network's);
+    the rest of the machine's busy time is ``other``: other users of the machine.
     """
 
     TICK = os.sysconf("SC_CLK_TCK")
@@ -167,6 +169,8 @@ class CpuMeter:
         self.began: dict[str, int] = {}
         self.machine = (0, 0)
         self.at = self.children = 0.0
+        self.used: dict[str, float] = {}
+        self.wall = 0.0
 
     def start(self) -> None:
         self.began = {n: _proc_ticks(p) for n, p in self.pids.items()}
@@ -176,11 +180,44 @@ class CpuMeter:
         wall = time.monotonic() - self.at
         used = {n: (_proc_ticks(p) - self.began[n]) / self.TICK / wall for n, p in self.pids.items()}
         used["load generator"] = (_children_cpu_s() - self.children) / wall
-        busy, _total = _machine_ticks()
+        busy, interrupts = _machine_ticks()
         machine_busy = (busy - self.machine[0]) / self.TICK / wall
+        used["kernel softirq"] = (interrupts - self.machine[1]) / self.TICK / wall
         used["other"] = max(0.0, machine_busy - sum(used.values()))
+        self.used, self.wall = used, wall
         shares = ", ".join(f"{n} {u:.0%}" for n, u in used.items())
         return f"CPU (100% = one core; {os.cpu_count()} cores): {shares}; machine {machine_busy:.0%}"
+
+    def per_item(self, items: int, unit: str) -> str:
+        """CPU microseconds per item by process: unlike a rate, it barely moves when neighbours load the machine."""
+        if not items:
+            return "CPU per item: nothing done"
+        cost = {n: u * self.wall / items * 1e6 for n, u in self.used.items() if n not in ("other", "kernel softirq")}
+        ours = sum(cost.values())
+        shown = ", ".join(f"{n} {c:.0f}" for n, c in cost.items() if c >= 0.5)
+        return (f"CPU per {unit} (us): {shown}; total {ours:.0f} us, so {os.cpu_count()} idle cores could do about "
+                f"{os.cpu_count() * 1e6 / ours:,.0f} {unit}s/s")
+
+
+async def wait_quiet(pids: dict[str, int], max_s: float, threshold: float = 0.25) -> None:
+    """Wait (up to ``max_s``) until other processes use less than ``threshold`` of a core: the machine is
+    shared, and a neighbour's test run halves what we measure. Says so when it gives up."""
+    deadline = time.monotonic() + max_s
+    meter = CpuMeter(pids)
+    waited = False
+    while True:
+        meter.start()
+        await asyncio.sleep(1.0)
+        meter.stop()
+        other = meter.used["other"]
+        if other < threshold:
+            if waited:
+                print(f"  (waited for the machine to quiet down: other processes now {other:.0%} of a core)")
+            return
+        if time.monotonic() >= deadline:
+            print(f"  (the machine stayed busy: other processes use {other:.0%} of a core; measuring anyway)")
+            return
+        waited = True
 
 
 def stack_pids(info: StackInfo) -> dict[str, int]:

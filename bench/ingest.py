@@ -43,6 +43,7 @@ from bench._common import (
     stack_pids,
     start_process,
     stop_process,
+    wait_quiet,
     wait_ready,
     wrk,
     wrk_available,
@@ -138,17 +139,20 @@ async def measure(url: str, args: argparse.Namespace, run_id: str, folder: Path,
     load = Load(url=url, app_secret=demo.WHATSAPP_APP_SECRET, phone_number_id=demo.WHATSAPP_PHONE_NUMBER_ID,
                 run_id=run_id, count=10**8, connections=args.connections, duration_s=args.warmup + args.seconds)
     profile, meter = args.profile if procs else None, CpuMeter(pids)
+    await wait_quiet(pids, args.quiet_wait)
     if args.generator == "python":
         async with profiled(procs or {}, profile, args.warmup + args.seconds):
             meter.start()
-            measured = Measured.from_sent(await generate(load), args.warmup, args.seconds)
-            cpu = meter.stop()
+            sent = await generate(load)
+            cpu = f"{meter.stop()}\n  {meter.per_item(len(sent.status), 'request')}"
+            measured = Measured.from_sent(sent, args.warmup, args.seconds)
     else:
         await wrk(load, args.warmup, folder)  # warm-up: connections open, lazy imports and caches done
         async with profiled(procs or {}, profile, args.seconds):
             meter.start()
-            measured = Measured.from_wrk(await wrk(replace(load, first=10**8), args.seconds, folder))
-            cpu = meter.stop()
+            run = await wrk(replace(load, first=10**8), args.seconds, folder)
+            cpu = f"{meter.stop()}\n  {meter.per_item(run.requests, 'request')}"
+            measured = Measured.from_wrk(run)
     return measured, cpu
 
 
@@ -200,6 +204,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="auto: wrk when it is installed (it leaves the cores to the server), else python")
     parser.add_argument("--profile", type=Path, metavar="DIR",
                         help="sample the channels process with py-spy during the measured seconds")
+    parser.add_argument("--quiet-wait", type=float, default=30.0, metavar="S",
+                        help="wait up to S seconds for other processes to leave the CPU before each run")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     args = parser.parse_args(argv)
     if args.generator == "auto":

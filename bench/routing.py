@@ -51,6 +51,7 @@ from bench._common import (
     run_in_process,
     services,
     stack_pids,
+    wait_quiet,
 )
 from libs.core import demo
 from libs.devstack import StackInfo
@@ -140,8 +141,9 @@ class Phase:
     def describe(self, label: str) -> str:
         lat = self.latencies()
         errors = ", ".join(f"{n} x {c}" for c, n in sorted(self.sent.errors().items())) or "none"
-        return (f"{label}: {self.assigned_rate():,.0f} assigned/s, latency p50 {ms(percentile(lat, 50)):.2f} ms "
-                f"p99 {ms(percentile(lat, 99)):.2f} ms max {ms(max(lat, default=float('nan'))):.1f} ms; "
+        shown = " ".join(f"p{q:g} {ms(percentile(lat, q)):.2f}" for q in (50, 90, 99))
+        return (f"{label}: {self.assigned_rate():,.0f} assigned/s, latency (ms) {shown} "
+                f"max {ms(max(lat, default=float('nan'))):.1f}; "
                 f"{self.answered:,} webhooks answered 2xx (errors: {errors}), {self.missing()} never assigned")
 
 
@@ -159,22 +161,24 @@ async def end_to_end(args: argparse.Namespace, procs: dict[str, ServiceProcess],
     closed = _load(args, url, tenant, info.nats_url, run_id, 0, duration_s=args.warmup + args.seconds)
     on_path = {n: procs[n] for n in ("channels", "router")}
     meter = CpuMeter(pids)
+    await wait_quiet(pids, args.quiet_wait)
     async with profiled(on_path, args.profile, args.warmup + args.seconds):
         meter.start()
         sent = await generate(closed)
         cpu = meter.stop()
     throughput = Phase(sent, sent.started + args.warmup, sent.started + args.warmup + args.seconds)
     print(throughput.describe(f"closed loop, {args.window} in flight"))
-    print(f"  {cpu}")
+    print(f"  {cpu}\n  {meter.per_item(len(sent.assigned), 'message')}")
     rate = 0.7 * throughput.assigned_rate()
     paced = _load(args, url, tenant, info.nats_url, run_id, 10**7, rate=rate, duration_s=1.0 + args.seconds)
+    await wait_quiet(pids, args.quiet_wait)
     meter.start()
     sent = await generate(paced)
     cpu = meter.stop()
     latency = Phase(sent, sent.started + 1.0, sent.started + 1.0 + args.seconds)
     lag = ms(percentile(list(sent.lag), 99))
     print(latency.describe(f"open loop at {rate:,.0f}/s") + f"; generator start lag p99 {lag:.2f} ms")
-    print(f"  {cpu}")
+    print(f"  {cpu}\n  {meter.per_item(len(sent.assigned), 'message')}")
     return throughput, latency, rate
 
 
@@ -248,6 +252,7 @@ async def run(args: argparse.Namespace) -> tuple[list[str], bool]:
                   f"off-path consumers {'on' if args.all_consumers else 'off'}")
             throughput, latency, rate = await end_to_end(args, procs, info, tenant, run_id)
         payload = _load(args, "", tenant, info.nats_url, run_id, 0).body(0)
+        await wait_quiet(stack_pids(info), args.quiet_wait)
         raw = await raw_jetstream(info.nats_url, args.raw_messages, args.window, payload)
     ours = throughput.assigned_rate()
     lat = latency.latencies()
@@ -274,6 +279,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--all-consumers", action="store_true", help="keep the off-path consumers running")
     parser.add_argument("--profile", type=Path, metavar="DIR",
                         help="sample channels and router with py-spy during the throughput phase")
+    parser.add_argument("--quiet-wait", type=float, default=30.0, metavar="S",
+                        help="wait up to S seconds for other processes to leave the CPU before each phase")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     args = parser.parse_args(argv)
     if args.quick:
