@@ -109,8 +109,10 @@ async def test_account_import_dry_run_then_run_with_options(client, h, jobs, uni
     camp = await h.put_campaign(_campaign(unique))
     before = await _existing(client, camp.id, unique)
     up = await jobs.uploaded("cuentas.csv", csv_bytes(_rows(unique), ";"))
+    base = await (await client.post("/lists", json={"name": f"base {unique}", "campaign_id": camp.id})).json()
     params = {"campaign_id": camp.id, "replace_duplicates": True, "create_cases": True, "case_priority": "high",
-              "tags_mode": "append", "assign_users": True, "close_open_cases": True, "delete_other_accounts": True}
+              "tags_mode": "append", "assign_users": True, "close_open_cases": True, "delete_other_accounts": True,
+              "list_id": base["id"]}
 
     dry = await jobs.run("import_accounts", params, up["id"], dry_run=True)
     assert dry["status"] == "succeeded", dry
@@ -153,6 +155,9 @@ async def test_account_import_dry_run_then_run_with_options(client, h, jobs, uni
     assert {i["account"]["number"] for i in panel["items"]} == {f"A1-{unique}", f"A2-{unique}", f"A3-{unique}"}
     batch = (await (await client.get(f"/contacts/{maria[0]['id']}")).json())["batches"]
     assert batch and batch[0]["name"] == "cuentas.csv"
+    members = (await (await client.get(f"/lists/{base['id']}/members")).json())["items"]
+    assert sorted(m["contact_id"] for m in members) == sorted([old["id"], maria[0]["id"]])
+    assert {m["batch_id"] for m in members} == {batch[0]["batch_id"]}
 
 
 async def test_duplicates_are_skipped_without_replace_and_tags_replace_or_remove(client, h, jobs, unique):
@@ -240,11 +245,13 @@ async def test_contact_details_and_update_imports(client, jobs, unique):
     got = await (await client.get(f"/contacts/{inside['id']}")).json()
     assert got["custom"] == {"plan": "oro", "score": "9"}
 
-    ent = await jobs.uploaded("ent.csv", csv_bytes([["document", "name", "company"],
-                                                     [f"E1-{unique}", "In Renamed", "Co"],
-                                                     [f"E9-{unique}", "Brand New", "Co"]]))
+    ent = await jobs.uploaded("ent.csv", csv_bytes([["document", "name", "company", "custom.nivel"],
+                                                     [f"E1-{unique}", "In Renamed", "Co", ""],
+                                                     [f"E9-{unique}", "Brand New", "Co", "ñ \"oro\""]]))
     run = await jobs.run("import_contacts", {"replace_duplicates": True}, ent["id"])
     assert run["counts"] == {"updated": 1, "created": 1}
+    new = (await (await client.get("/contacts", params={"q": f"E9-{unique}"})).json())["items"][0]
+    assert new["custom"] == {"nivel": 'ñ "oro"'} and new["company"] == "Co"
     upd = await jobs.uploaded("upd.csv", csv_bytes([["document", "name", "company"],
                                                      [f"E1-{unique}", "Final", "NewCo"],
                                                      [f"E404-{unique}", "x", "y"]]))
