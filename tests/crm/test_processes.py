@@ -9,6 +9,7 @@ import json
 import tracemalloc
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from libs.contracts import CampaignSnapshot, ConversationAssigned, ConversationOpened, CustomField, Typification
 from services.crm.handlers.processes import KINDS
@@ -178,6 +179,24 @@ async def test_field_usage_finder(client, jobs, unique):
     assert bad.status == 400 and (await bad.json())["error"]["field"] == "kind"
 
 
+class HoldAt:
+    """The real publisher, holding the runner once a committed step brings ``done`` to ``rows``, until the test
+    lets it go: the test acts at a known point of the job, however fast the job runs."""
+
+    def __init__(self, inner: Any, rows: int) -> None:
+        self.inner, self.rows = inner, rows
+        self.reached, self.release = asyncio.Event(), asyncio.Event()
+
+    async def publish(self, msg: Any) -> None:
+        await self.inner.publish(msg)
+
+    async def progress(self, job_id: str, body: dict[str, Any]) -> None:
+        await self.inner.progress(job_id, body)
+        if body["done"] >= self.rows and not self.reached.is_set():
+            self.reached.set()
+            await self.release.wait()
+
+
 def _rows_csv(n: int, unique: str, start: int = 0) -> bytes:
     lines = ["account_number,document,name"]
     lines += [f"R{i}-{unique},DOC{i}-{unique},Persona {i}" for i in range(start, start + n)]
@@ -193,16 +212,12 @@ async def test_a_crashed_job_is_resumed_from_its_cursor(client, crm, h, jobs, un
                                                  "upload_id": up["id"], "run_at": "2099-01-01T00:00:00Z"})
     job_id = (await resp.json())["id"]
     short = replace(crm, settings=crm.settings.model_copy(update={"job_lease_s": 0.5, "job_chunk_rows": 200}))
-    first = JobRunner(short, KINDS, owner="runner-that-dies")
+    hold = HoldAt(crm.publisher, 400)
+    first = JobRunner(replace(short, publisher=hold), KINDS, owner="runner-that-dies")
     job = await first.claim(job_id)
     task = asyncio.create_task(first.execute(job, asyncio.Event()))
-
-    async def some_progress():
-        got = await (await client.get(f"/processes/{job_id}")).json()
-        return got if got["done"] >= 400 else None
-
-    await h.eventually(some_progress)
-    task.cancel()  # the runner dies mid-job: its chunk in hand is rolled back, its lease is left to expire
+    await asyncio.wait_for(hold.reached.wait(), 15)
+    task.cancel()  # the runner dies mid-job (the next chunk is being read): its lease is left to expire
     await asyncio.gather(task, return_exceptions=True)
     stuck = await (await client.get(f"/processes/{job_id}")).json()
     assert stuck["status"] == "running" and 0 < stuck["done"] < 3000
@@ -236,20 +251,17 @@ async def test_cancel_queued_and_running_jobs(client, crm, h, jobs, unique):
     again = await client.post("/processes", json={"kind": "import_accounts", "params": {"campaign_id": camp.id},
                                                   "upload_id": up["id"], "run_at": "2099-01-01T00:00:00Z"})
     job_id = (await again.json())["id"]
-    small = replace(crm, settings=crm.settings.model_copy(update={"job_chunk_rows": 100}))
+    hold = HoldAt(crm.publisher, 1)
+    small = replace(crm, publisher=hold, settings=crm.settings.model_copy(update={"job_chunk_rows": 100}))
     runner = JobRunner(small, KINDS, owner="cancel-test")
     job = await runner.claim(job_id)
     task = asyncio.create_task(runner.execute(job, asyncio.Event()))
-
-    async def started():
-        got = await (await client.get(f"/processes/{job_id}")).json()
-        return got["done"] > 0
-
-    await h.eventually(started)
+    await asyncio.wait_for(hold.reached.wait(), 15)  # the first chunk is in
     await client.post(f"/processes/{job_id}/cancel")
+    hold.release.set()
     await task
     final = await (await client.get(f"/processes/{job_id}")).json()
-    assert final["status"] == "cancelled" and 0 < final["done"] < 1000
+    assert final["status"] == "cancelled" and final["done"] == 100
     rows = await jobs.outcome(job_id)
     assert len(rows) == final["done"]  # what was applied before the cancel is listed, nothing else
 
