@@ -263,7 +263,8 @@ def profile_summary(path: Path, name: str, seconds: float, top: int = 12) -> str
                 inclusive[f] = inclusive.get(f, 0) + int(n)
     if not total:
         return f"profile {name}: no samples"
-    lines = [f"profile {name}: {total / 100 / seconds:.0%} of a core busy ({path})", "  self time:"]
+    lines = [f"profile {name}: {total:,} samples at 100 Hz over {seconds:g} s ({path}); shares of the samples",
+             "  self time:"]
     lines += [f"    {100 * n / total:5.1f}% {f}" for f, n in sorted(own.items(), key=lambda x: -x[1])[:top]]
     lines.append("  inclusive, our code:")
     lines += [f"    {100 * n / total:5.1f}% {f}" for f, n in sorted(inclusive.items(), key=lambda x: -x[1])[:top]]
