@@ -12,13 +12,13 @@ import asyncio
 import contextlib
 import functools
 import json
+import math
 import multiprocessing
 import os
 import platform
 import resource
 import shutil
 import signal
-import statistics
 import sys
 import tempfile
 import time
@@ -193,10 +193,10 @@ class CpuMeter:
         if not items:
             return "CPU per item: nothing done"
         cost = {n: u * self.wall / items * 1e6 for n, u in self.used.items() if n not in ("other", "kernel softirq")}
-        ours = sum(cost.values())
+        ours, cores = sum(cost.values()), os.cpu_count() or 1
         shown = ", ".join(f"{n} {c:.0f}" for n, c in cost.items() if c >= 0.5)
-        return (f"CPU per {unit} (us): {shown}; total {ours:.0f} us, so {os.cpu_count()} idle cores could do about "
-                f"{os.cpu_count() * 1e6 / ours:,.0f} {unit}s/s")
+        return (f"CPU per {unit} (us): {shown}; total {ours:.0f} us, so {cores} idle cores could do about "
+                f"{cores * 1e6 / ours:,.0f} {unit}s/s")
 
 
 async def wait_quiet(pids: dict[str, int], max_s: float, threshold: float = 0.25) -> None:
@@ -277,8 +277,7 @@ def percentile(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
     ordered = sorted(values)
-    rank = max(1, min(len(ordered), round(q / 100 * len(ordered) + 0.5)))
-    return ordered[rank - 1]
+    return ordered[min(len(ordered), max(1, math.ceil(q / 100 * len(ordered)))) - 1]
 
 
 def ms(seconds: float) -> float:
@@ -392,6 +391,7 @@ class _Assignments:
         self.nc: Any = None
 
     async def start(self) -> None:
+        assert self.load.nats_url is not None
         self.nc = await nats.connect(self.load.nats_url)
         await self.nc.subscribe("sb.conv.assigned.>", cb=self._on_assigned, pending_msgs_limit=1_000_000)
         await self.nc.flush()
@@ -620,13 +620,6 @@ def rate_between(done: list[float], start: float, end: float) -> float:
     """Completions per second inside ``[start, end]``."""
     n = sum(1 for t in done if start <= t <= end)
     return n / (end - start) if end > start else float("nan")
-
-
-def summary(latencies_s: list[float]) -> dict[str, float]:
-    """p50, p99, max and mean in milliseconds."""
-    return {"p50": ms(percentile(latencies_s, 50)), "p99": ms(percentile(latencies_s, 99)),
-            "max": ms(max(latencies_s)) if latencies_s else float("nan"),
-            "mean": ms(statistics.fmean(latencies_s)) if latencies_s else float("nan")}
 
 
 if __name__ == "__main__":
