@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import signal
 from collections.abc import Awaitable, Callable, Coroutine
@@ -153,6 +154,10 @@ async def serve(app: web.Application, host: str, port: int, budget_s: float) -> 
     site = web.TCPSite(runner, host, port, reuse_address=True)
     await site.start()
     lc = app[LIFECYCLE]
+    # Everything built at start-up lives as long as the process: move it out of the collector's sight, so
+    # full collections under load walk only what requests create (they stalled services for 35-85 ms).
+    gc.collect()
+    gc.freeze()
     lc.ready = True
     log.info("service_started", host=host, port=port)
     await stop.wait()
