@@ -38,7 +38,7 @@ class CrmSettings(ServiceSettings):
     # Uploads bigger than this are refused (a 1,000,000-row CSV is ~100 MB).
     max_upload_mb: int = 512
     # Background jobs: rows per committed chunk, and how long a runner's lease lasts without a heartbeat.
-    job_chunk_rows: int = 5000
+    job_chunk_rows: int = 10_000
     job_lease_s: float = 30.0
     job_poll_s: float = 1.0
     # Run the background job runner in this process.
