@@ -307,10 +307,10 @@ async def test_progress_events_and_a_million_rows_in_bounded_memory(client, crm,
 
 
 def test_bulk_jobs_relax_the_garbage_collector_and_the_last_one_restores_it():
-    before = gc.get_threshold()
+    before, frozen = gc.get_threshold(), gc.get_freeze_count()
     with few_collections():
         with few_collections():
-            assert gc.get_threshold()[0] >= 100_000 and gc.get_freeze_count() > 0
+            assert gc.get_threshold()[0] >= 100_000
         assert gc.get_threshold()[0] >= 100_000  # the outer job still runs
-    assert gc.get_threshold() == before and gc.get_freeze_count() == 0
+    assert gc.get_threshold() == before and gc.get_freeze_count() == frozen  # a service's frozen start-up stays
 
