@@ -185,3 +185,12 @@ async def test_demo_seed_is_idempotent(crm):
         n = await conn.fetchval("SELECT count(*) FROM crm.contacts WHERE id LIKE 'demo-contact-%'")
         cases = await conn.fetchval("SELECT count(*) FROM crm.cases WHERE id LIKE 'demo-case-%'")
     assert n == 3 and cases == 3
+
+
+def test_phones_with_spaces_are_not_formulas_but_formulas_are():
+    from services.crm.domain.imports import is_formula
+
+    for phone in ("+34 600 111 222", "+54 9 11 7777-0000", "+1 (555) 010-9999", "-12.5"):
+        assert not is_formula(phone), phone
+    for attack in ("=HYPERLINK(\"http://x\")", "@SUM(A1)", "+A1", "-cmd|' /C calc'!A0", "=1+1", "+"):
+        assert is_formula(attack), attack

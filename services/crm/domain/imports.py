@@ -173,9 +173,16 @@ def parse_bool(value: Any) -> bool:
     raise ValueError(f"{value!r} is not yes/no")
 
 
+# Digits and phone punctuation only ("+34 600 111 222", "-1.5"): nothing a spreadsheet could run or call.
+DIGITS_ONLY = re.compile(r"^[+-]?[\d\s().-]*\d[\d\s().-]*$")
+
+
 def is_formula(value: Any) -> bool:
-    """A text cell a spreadsheet would run as a formula."""
-    return isinstance(value, str) and value.startswith(FORMULA_START) and not PLAIN_NUMBER.match(value.strip())
+    """A text cell a spreadsheet would run as a formula (a phone written with spaces is not one)."""
+    if not isinstance(value, str) or not value.startswith(FORMULA_START):
+        return False
+    text = value.strip()
+    return not (PLAIN_NUMBER.match(text) or DIGITS_ONLY.match(text))
 
 
 # --- field specs --------------------------------------------------------------------------------------

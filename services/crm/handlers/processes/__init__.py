@@ -42,7 +42,7 @@ async def upload(crm: Crm, filename: str, chunks: AsyncIterator[bytes], actor: A
     key = f"uploads/{upload_id}"
     info = await crm.blobs.put_stream(key, chunks, max_bytes=crm.settings.max_upload_mb * 1024 * 1024)
     try:
-        path = str(crm.blobs.local_path(key))
+        path = str(await crm.blobs.fetch_local(key))
         head = await asyncio.to_thread(_head, path)
         sniffed = sniff(head, filename, encoding)
         reader = RowReader(path, sniffed.format, sniffed.encoding, sniffed.delimiter)

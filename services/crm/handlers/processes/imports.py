@@ -537,8 +537,8 @@ async def _noop(step: Step) -> Step:
 
 async def _estimate(ctx: JobContext) -> int | None:
     assert ctx.upload is not None
-    return await asyncio.to_thread(estimate_rows, str(ctx.crm.blobs.local_path(ctx.upload["blob_key"])),
-                                   ctx.upload["format"])
+    path = await ctx.crm.blobs.fetch_local(ctx.upload["blob_key"])
+    return await asyncio.to_thread(estimate_rows, str(path), ctx.upload["format"])
 
 
 async def _matched_chunk(ctx: JobContext, conn: Conn, parsed: Parsed, mapping: Mapping, keys: list[str]

@@ -117,7 +117,7 @@ class JobContext:
     async def file_chunks(self, size: int) -> AsyncIterator[list[tuple[int, list[Any]]]]:
         """The upload's data rows after the cursor (``cursor["row"]``, the header being row 1), in chunks."""
         assert self.upload is not None
-        path = str(self.crm.blobs.local_path(self.upload["blob_key"]))
+        path = str(await self.crm.blobs.fetch_local(self.upload["blob_key"]))
         reader = RowReader(path, self.upload["format"], self.upload["encoding"], self.upload["delimiter"])
         try:
             await asyncio.to_thread(reader.skip_to, max(int(self.cursor.get("row", 1)), 1))
