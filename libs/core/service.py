@@ -7,7 +7,7 @@ import gc
 import json
 import signal
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import web
 
@@ -167,14 +167,16 @@ async def serve(app: web.Application, host: str, port: int, budget_s: float) -> 
     log.info("service_stopped")
 
 
-def run_service(factory: Callable[[ServiceSettings], Awaitable[web.Application] | web.Application],
-                settings: ServiceSettings) -> None:
+S = TypeVar("S", bound=ServiceSettings)
+
+
+def run_service(factory: Callable[[S], Awaitable[web.Application] | web.Application], settings: S) -> None:
     """Entry point used by each ``services/<name>/__main__.py``."""
     configure_logging(settings.service_name, settings.env, settings.log_level)
 
     async def main() -> None:
         made = factory(settings)
-        app = await made if asyncio.iscoroutine(made) else made
-        await serve(app, settings.host, settings.port, settings.shutdown_budget_s)  # type: ignore[arg-type]
+        app = await made if isinstance(made, Awaitable) else made
+        await serve(app, settings.host, settings.port, settings.shutdown_budget_s)
 
     asyncio.run(main())

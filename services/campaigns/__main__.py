@@ -5,4 +5,4 @@ from services.campaigns.app import create_app
 from services.campaigns.settings import CampaignsSettings
 
 if __name__ == "__main__":
-    run_service(create_app, CampaignsSettings())  # type: ignore[arg-type,call-arg]
+    run_service(create_app, CampaignsSettings())

@@ -320,13 +320,13 @@ class CampaignIn(Strict):
     inactivity_timeout_s: float | None = Field(None, gt=0, le=30 * 24 * 3600)
     transfer_typification: str | None = None
     ignore_comment_typification: str | None = None
-    permissions: PermissionsIn = Field(default_factory=PermissionsIn)  # type: ignore[arg-type]
+    permissions: PermissionsIn = Field(default_factory=PermissionsIn)
     custom_fields: list[CampaignFieldIn] = Field(default_factory=list)
     agents: list[Ref] = Field(default_factory=list)
     supervisors: list[Ref] = Field(default_factory=list)
     script: str | None = Field(None, max_length=100_000)
     tabs: list[TabIn] = Field(default_factory=list)
-    routing: RoutingIn = Field(default_factory=RoutingIn)  # type: ignore[arg-type]
+    routing: RoutingIn = Field(default_factory=RoutingIn)
     case_options: CaseOptionsIn = Field(default_factory=CaseOptionsIn)
     linked_campaigns: list[Ref] = Field(default_factory=list)
 
@@ -443,7 +443,7 @@ def compile_snapshot(
         project_id=spec.project_id,
         name=spec.name,
         status=status,
-        channels=[ChannelRef(id=c.id, type=c.type or channel_types[c.id]) for c in spec.channels],  # type: ignore[arg-type]
+        channels=[ChannelRef(id=c.id, type=c.type or channel_types[c.id]) for c in spec.channels],
         schedule=Schedule.model_validate(schedule.model_dump()) if schedule else None,
         out_of_hours=OutOfHours.model_validate(spec.out_of_hours.model_dump()),
         typifications=[typifications[t] for t in typ_ids],

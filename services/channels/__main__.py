@@ -5,4 +5,4 @@ from services.channels.app import create_app
 from services.channels.settings import ChannelsSettings
 
 if __name__ == "__main__":
-    run_service(create_app, ChannelsSettings())  # type: ignore[arg-type,call-arg]
+    run_service(create_app, ChannelsSettings())

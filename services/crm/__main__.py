@@ -6,7 +6,7 @@ from services.crm.settings import CrmSettings
 
 
 def main() -> None:
-    run_service(create_app, CrmSettings())  # type: ignore[arg-type]
+    run_service(create_app, CrmSettings())
 
 
 if __name__ == "__main__":

@@ -41,7 +41,7 @@ def create_app(settings: CrmSettings) -> web.Application:
     return app
 
 
-def _blobs_ctx(settings: CrmSettings):  # type: ignore[no-untyped-def]
+def _blobs_ctx(settings: CrmSettings):
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         if settings.blob_backend == "filesystem":
             app[BLOBS] = FilesystemBlobStore(settings.blob_dir)
@@ -56,7 +56,7 @@ def _blobs_ctx(settings: CrmSettings):  # type: ignore[no-untyped-def]
     return ctx
 
 
-def _crm_ctx(settings: CrmSettings):  # type: ignore[no-untyped-def]
+def _crm_ctx(settings: CrmSettings):
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         crm = Crm(settings=settings, pool=app[PG_POOL], campaigns=CampaignCache(),
                   publisher=Publisher(app[NATS_CONN], app[JETSTREAM]), blobs=app[BLOBS])

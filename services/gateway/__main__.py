@@ -5,4 +5,4 @@ from services.gateway.app import create_app
 from services.gateway.settings import GatewaySettings
 
 if __name__ == "__main__":
-    run_service(create_app, GatewaySettings())  # type: ignore[call-arg,arg-type]
+    run_service(create_app, GatewaySettings())

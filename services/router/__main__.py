@@ -5,4 +5,4 @@ from services.router.app import create_app
 from services.router.settings import RouterSettings
 
 if __name__ == "__main__":
-    run_service(create_app, RouterSettings())  # type: ignore[call-arg,arg-type]
+    run_service(create_app, RouterSettings())

@@ -253,7 +253,7 @@ class Router:
         snap = self.directory.get(conv.get("campaign", ""))
         if r.media and snap is not None and not snap.permissions.media:
             raise Invalid(f"campaign {snap.name!r} does not allow media", field="media")
-        out = OutboundMessage(conversation_id=cid, channel_id=conv["channel"], channel_type=conv["ctype"],  # type: ignore[arg-type]
+        out = OutboundMessage(conversation_id=cid, channel_id=conv["channel"], channel_type=conv["ctype"],
                               to=conv["contact"], text=r.text, media=r.media, agent_id=r.agent_id)
         data = {"direction": "out", "message_id": out.id, "text": r.text,
                 "media": [m.model_dump(exclude_none=True) for m in r.media], "agent_id": r.agent_id,

@@ -5,4 +5,4 @@ from services.scheduler.app import create_app
 from services.scheduler.settings import SchedulerSettings
 
 if __name__ == "__main__":
-    run_service(create_app, SchedulerSettings())  # type: ignore[call-arg,arg-type]
+    run_service(create_app, SchedulerSettings())

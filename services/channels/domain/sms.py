@@ -73,7 +73,7 @@ def parse_status(channel_id: str, pairs: Sequence[tuple[str, str]]) -> DeliveryS
     error = None
     if mapped == "failed":
         error = " ".join(x for x in (form.get("ErrorCode"), form.get("ErrorMessage") or status) if x)
-    return DeliveryStatus(channel_id=channel_id, provider_message_id=sid, status=mapped,  # type: ignore[arg-type]
+    return DeliveryStatus(channel_id=channel_id, provider_message_id=sid, status=mapped,
                           error=error)
 
 

@@ -158,5 +158,5 @@ def _status(channel_id: str, s: WaStatus) -> DeliveryStatus | None:
     if s.status not in STATUSES:
         return None
     error = meta_error_text(s.errors[0]) if s.errors else None
-    return DeliveryStatus(channel_id=channel_id, provider_message_id=s.id, status=s.status,  # type: ignore[arg-type]
+    return DeliveryStatus(channel_id=channel_id, provider_message_id=s.id, status=s.status,
                           error=error)

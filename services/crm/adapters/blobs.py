@@ -100,7 +100,7 @@ class FilesystemBlobStore:
     async def put(self, key: str, data: bytes) -> BlobInfo:
         return await self.put_stream(key, one_chunk(data), max_bytes=len(data) + 1)
 
-    async def open_stream(self, key: str) -> AsyncIterator[bytes]:  # type: ignore[override]
+    async def open_stream(self, key: str) -> AsyncIterator[bytes]:
         path = self.local_path(key)
         if not path.exists():
             raise NotFound(f"file {key} not found")

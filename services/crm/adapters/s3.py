@@ -252,7 +252,7 @@ class S3BlobStore:
     async def put(self, key: str, data: bytes) -> BlobInfo:
         return await self.put_stream(key, one_chunk(data), max_bytes=len(data) + 1)
 
-    async def open_stream(self, key: str) -> AsyncIterator[bytes]:  # type: ignore[override]
+    async def open_stream(self, key: str) -> AsyncIterator[bytes]:
         resp = await self._send("GET", key)
         try:
             async for chunk in resp.content.iter_chunked(CHUNK):

@@ -9,7 +9,7 @@ import math
 import time
 import zipfile
 from collections.abc import AsyncIterator, Iterator, Sequence
-from typing import Any
+from typing import IO, Any, cast
 from xml.sax.saxutils import escape as xml_escape
 
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
@@ -120,7 +120,7 @@ async def xlsx_chunks(header: Sequence[str], batches: AsyncIterator[Sequence[Seq
     """A one-sheet XLSX written as it is read: the sheet XML goes through a zip stream (data descriptors,
     no seeking), with inline strings, so neither the rows nor the file are held in memory."""
     sink = _Sink()
-    with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
+    with zipfile.ZipFile(cast(IO[bytes], sink), "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
         for name, body in XLSX_STATIC.items():
             zf.writestr(name, body)
         zf.writestr("xl/workbook.xml", WORKBOOK.format(name=xml_escape(title[:31], {'"': "&quot;"})))
@@ -165,13 +165,13 @@ class RowReader:
             fh = open(self.path, encoding=self.encoding or "utf-8", newline="", errors="strict")
             self._close = fh.close
             return csv.reader(fh, delimiter=self.delimiter or ",")
-        fh = open(self.path, "rb")
+        bfh = open(self.path, "rb")
         try:
-            book = XlsxReader(fh)
+            book = XlsxReader(bfh)
         except XlsxError as exc:
-            fh.close()
+            bfh.close()
             raise Invalid(f"not a valid XLSX workbook: {exc}", field="file") from None
-        self._close = fh.close
+        self._close = bfh.close
         return book.rows()
 
     def chunk(self, size: int) -> list[tuple[int, list[Any]]]:

@@ -81,7 +81,7 @@ def _e164_valid(digits: str) -> bool | None:
 
 
 @functools.cache
-def _national_prefix(cc: int) -> re.Pattern[str] | bool | None:
+def _national_prefix(cc: int) -> re.Pattern[str] | Literal[False] | None:
     """The national prefix pattern ``phonenumbers.parse`` strips after a country code (``False``: no metadata)."""
     region = phonenumbers.region_code_for_country_code(cc)
     metadata = phonenumbers.PhoneMetadata.metadata_for_region_or_calling_code(cc, region)

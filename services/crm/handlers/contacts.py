@@ -141,6 +141,7 @@ def normalize_filter_addresses(crm: Crm, f: ContactFilter) -> ContactFilter:
 async def match(crm: Crm, f: ContactFilter) -> dict[str, Any]:
     """Contacts holding a phone, e-mail or handle: ``one`` / ``several`` / ``none``."""
     f = normalize_filter_addresses(crm, f)
+    network: str | None
     if f.phone:
         kind, value, network = "phone", f.phone, ""
     elif f.email:

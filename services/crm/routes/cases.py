@@ -41,7 +41,7 @@ async def patch_case(request: web.Request) -> web.Response:
     return respond(await cases.update_case(crm_of(request), request.match_info["id"], body, actor_of(request)))
 
 
-def _note(kind: str):  # type: ignore[no-untyped-def]
+def _note(kind: str):
     async def handler(request: web.Request) -> web.Response:
         body = await read_json(request)
         return respond(await cases.add_note(crm_of(request), request.match_info["id"], kind, body,
@@ -102,7 +102,7 @@ async def upload_parts(request: web.Request) -> tuple[str, str, AsyncIterator[by
     return filename, request.content_type or "application/octet-stream", from_body()
 
 
-def _attach(owner_kind: str):  # type: ignore[no-untyped-def]
+def _attach(owner_kind: str):
     async def handler(request: web.Request) -> web.Response:
         filename, media, chunks = await upload_parts(request)
         row = await cases.attach(crm_of(request), owner_kind, request.match_info["id"], filename, media, chunks,

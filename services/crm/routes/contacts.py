@@ -40,7 +40,7 @@ async def list_contacts(request: web.Request) -> web.Response:
     crm = crm_of(request)
     limit, after = page_args(request)
     f = contacts.normalize_filter_addresses(crm, contact_filter(request))
-    items = await contacts.search_contacts(crm, f, limit, after)  # type: ignore[arg-type]
+    items = await contacts.search_contacts(crm, f, limit, after)
     return page(items, limit, lambda c: (c["created_at"], c["id"]))
 
 
@@ -77,7 +77,7 @@ async def list_conversations(request: web.Request) -> web.Response:
     limit, after = page_args(request)
     items = await conversations.search(
         crm_of(request), contact_id=q(request, "contact_id"), campaign_id=q(request, "campaign_id"),
-        agent_id=q(request, "agent_id"), status=q(request, "status"), limit=limit, after=after)  # type: ignore[arg-type]
+        agent_id=q(request, "agent_id"), status=q(request, "status"), limit=limit, after=after)
     return page(items, limit, lambda c: (c["opened_at"], c["id"]))
 
 

@@ -84,7 +84,7 @@ async def run(ctx: JobContext) -> None:
         return step
 
     async for chunk in ctx.file_chunks(min(ctx.crm.settings.job_chunk_rows, 500)):
-        await ctx.commit(lambda conn, chunk=chunk: chunk_work(conn, chunk))
+        await ctx.commit(lambda conn, chunk=chunk: chunk_work(conn, chunk))  # type: ignore[misc]  # bound default
 
 
 class _Rollback(Exception):
@@ -108,4 +108,4 @@ def _cell(values: list[Any], idx: int | None) -> str | None:
     return text or None
 
 
-KINDS = (ProcessKind("mass_close", MassCloseParams, run, needs_upload=True, check=check),)  # type: ignore[arg-type]
+KINDS = (ProcessKind("mass_close", MassCloseParams, run, needs_upload=True, check=check),)

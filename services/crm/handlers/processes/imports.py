@@ -87,10 +87,10 @@ class UpdatesImportParams(ImportParams):
 
 def _custom_types(crm: Crm, campaign_id: str | None) -> dict[str, FieldType]:
     snapshot = crm.campaigns.get(campaign_id)
-    types: dict[str, FieldType] = {"number": "number", "date": "date", "boolean": "boolean"}  # type: ignore[dict-item]
+    types: dict[str, FieldType] = {"number": "number", "date": "date", "boolean": "boolean"}
     if snapshot is None:
         return {}
-    return {cf.key: types.get(cf.type, "text") for cf in snapshot.custom_fields}  # type: ignore[misc]
+    return {cf.key: types.get(cf.type, "text") for cf in snapshot.custom_fields}
 
 
 def _base(kind: str) -> tuple[FieldSpec, ...]:
@@ -116,7 +116,7 @@ async def resolve_mapping(crm: Crm, kind: str, params: Any, upload: dict[str, An
         if saved is None:
             raise NotFound(f"mapping {params.mapping_id} not found", field="params.mapping_id")
         mapping = saved["mapping"]
-    mode = "custom" if mapping else params.mode
+    mode: Literal["template", "custom"] = "custom" if mapping else params.mode
     return build_mapping(mode, upload["columns"], mapping, _base(kind),
                          _custom_types(crm, getattr(params, "campaign_id", None)), _required(kind, params))
 
@@ -286,7 +286,7 @@ async def pipelined(ctx: JobContext, parse: Callable[[list[tuple[int, list[Any]]
     try:
         while (parsed := await pending) is not None:
             pending = asyncio.ensure_future(next_parsed())
-            await ctx.commit(lambda conn, parsed=parsed: apply(conn, parsed))
+            await ctx.commit(lambda conn, parsed=parsed: apply(conn, parsed))  # type: ignore[misc]  # bound default
     finally:
         pending.cancel()
         await asyncio.gather(pending, return_exceptions=True)
@@ -376,19 +376,19 @@ class _ContactsChunk:
                 wanted.setdefault(params.dedup_key, set()).add(r.key)
         known: dict[tuple[str, str], list[str]] = {}
         for kind, values in wanted.items():
-            for value, ids in (await repo.contacts_by(conn, kind, sorted(values))).items():
-                known[(kind, value)] = ids
+            for value, found_ids in (await repo.contacts_by(conn, kind, sorted(values))).items():
+                known[(kind, value)] = found_ids
 
         plan: list[Planned] = []
         numbers: dict[str, int] = {}  # account number -> its first row in this chunk
         for r in rows:
             row_no, key, ident = r.row, r.key, r.ident
             number = r.account[0] if r.account else None
-            account = existing_accounts.get(number) if accounts else None
+            account = existing_accounts.get(number or "") if accounts else None
             if account:
                 contact_id: str | None = account[1]
             else:
-                ids = known.get(ident, ()) if ident else ()
+                ids: list[str] | tuple[()] = known.get(ident, ()) if ident else ()
                 contact_id = ids[0] if ids else None
             if accounts and params.dedup_key == "account_number":
                 duplicate = account is not None
@@ -400,7 +400,7 @@ class _ContactsChunk:
                 step.outcome(row_no, "invalid", f"account {number!r} belongs to another customer", key=key)
                 continue
             if accounts:
-                first = numbers.setdefault(number, row_no)
+                first = numbers.setdefault(number or "", row_no)
                 if first != row_no:
                     step.outcome(row_no, "invalid", f"account {number!r} appears twice in the file (first at row "
                                                     f"{first})", key=key)
@@ -557,7 +557,7 @@ async def _matched_chunk(ctx: JobContext, conn: Conn, parsed: Parsed, mapping: M
     audits: list[tuple[str, dict[str, Any]]] = []
     for row_no, record in rows:
         value = dedup_value(record, first)
-        lookup = value.lower() if first == "name" else value
+        lookup = value.lower() if first == "name" and value is not None else value
         ids = [i for i in found.get(lookup, []) if i in in_batch and _matches(briefs[i], record, keys[1:])]  # type: ignore[arg-type]
         where = f" in batch {params.batch_id}" if details else ""
         key_text = ", ".join(f"{k}={dedup_value(record, k)!r}" for k in keys)

@@ -77,7 +77,7 @@ async def recycle_count(crm: Crm, params: RecycleParams) -> int:
         return await repo.count_members(conn, repo.recycle_where(params))
 
 
-def _recycle(forget: bool):  # type: ignore[no-untyped-def]
+def _recycle(forget: bool):
     async def run(ctx: JobContext) -> None:
         p = ctx.params
 
@@ -172,7 +172,7 @@ async def _commit_or_preview(ctx: JobContext, work: Any) -> None:
                 await work(conn)
         except _DryRun as dry:
             step = dry.step
-            step.rows = [(r[0], "would_" + r[1], *r[2:]) for r in step.rows]  # type: ignore[misc]
+            step.rows = [(r[0], "would_" + r[1], *r[2:]) for r in step.rows]
             step.counts = type(step.counts)({"would_" + k: v for k, v in step.counts.items()})
             return step
         raise Invalid("dry run did not stop")  # pragma: no cover
