@@ -1,4 +1,5 @@
 // Switchboard console: agents, supervisors and admins, over the gateway's REST API and live WebSocket.
+import { FORMS, formView, setup as setupForms } from "./admin.js";
 import { ERRORS, FIELDS, TEXTS } from "./i18n.js";
 
 const S = {
@@ -969,17 +970,22 @@ async function explain(id) {
 }
 
 // ---- admin: configuration and imports ------------------------------------------------------------------
+// Campaigns, schedules, typifications and channels have real forms (admin.js); the rest a JSON editor.
 const TEMPLATES = {
-  campaigns: { name: "", client_id: "", project_id: "", channels: [], agents: [], supervisors: [] },
-  schedules: { name: "", timezone: "Europe/Madrid", weekly: { 1: [{ start: "09:00", end: "18:00" }] } },
-  typifications: { category: "", subcategory: null, label: "" },
-  fields: { key: "", label: "", type: "text", required: false },
-  channels: { id: "", type: "whatsapp", name: "", credentials: {} },
+  clients: { name: "", status: "active" },
+  projects: { client_id: "", name: "", status: "active" },
+  fields: { key: "", label: "", type: "text", options: [] },
   users: { id: "", username: "", role: "agent", password: "", display_name: "" },
 };
+const ADMIN_RESOURCES = ["campaigns", "schedules", "typifications", "channels", "clients", "projects", "fields", "users"];
+setupForms({ h, clear, api, t, items, showError, toast, done: () => renderMain() });
 
 function adminView() {
   const res = S.adminResource;
+  const nav = h("nav", { class: "tabs sub" }, ADMIN_RESOURCES.map((r) => h("button", {
+    class: r === res ? "active" : "", "data-testid": `admin-${r}`, onclick: () => { S.adminResource = r; renderMain(); },
+  }, t(r))));
+  if (FORMS[res]) return h("div", { "data-testid": "admin" }, nav, formView(res));
   const editor = h("div", { id: "editor" });
   const openEditor = (item) => {
     clear(editor);
@@ -1000,10 +1006,7 @@ function adminView() {
         },
       }, t("save")), err);
   };
-  return h("div", { "data-testid": "admin" },
-    h("nav", { class: "tabs sub" }, Object.keys(TEMPLATES).map((r) => h("button", {
-      class: r === res ? "active" : "", "data-testid": `admin-${r}`, onclick: () => { S.adminResource = r; renderMain(); },
-    }, t(r)))),
+  return h("div", { "data-testid": "admin" }, nav,
     h("button", { "data-testid": "admin-new", onclick: () => openEditor(null) }, t("new")),
     listPanel(`/${res}`, (it) => h("div", { class: "card row" },
       h("b", {}, it.name || it.label || it.username || it.key || it.id), h("small", {}, ` ${it.id || ""} ${it.status || it.role || it.type || ""}`),
