@@ -14,7 +14,7 @@ from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
 from nats.js.api import PubAck
-from nats.js.errors import NoStreamResponseError
+from nats.js.errors import NoStreamResponseError, TooManyStalledMsgsError
 from tenacity import (
     AsyncRetrying,
     retry_if_exception_type,
@@ -70,6 +70,9 @@ async def nats_session(url: str, name: str, *, setup: bool = True) -> AsyncItera
 
 _UNACKED = (TimeoutError, NatsTimeout, NoRespondersError, NoStreamResponseError,
             nats.errors.ConnectionClosedError, nats.errors.OutboundBufferLimitError)
+# publish_async turns "no responders" into NoStreamResponseError and a full pending window into
+# TooManyStalledMsgsError (also what it raises when our deadline cancels its wait for a slot).
+_UNACKED_MANY = (*_UNACKED, TooManyStalledMsgsError)
 
 
 async def publish(js: JetStreamContext, msg: Contract, *, timeout: float = 5.0) -> PubAck:
@@ -90,8 +93,33 @@ async def publish(js: JetStreamContext, msg: Contract, *, timeout: float = 5.0) 
 
 
 async def publish_many(js: JetStreamContext, msgs: list[Contract], *, timeout: float = 5.0) -> list[PubAck]:
-    """Publish several contracts concurrently and wait for every ack."""
-    return list(await asyncio.gather(*(publish(js, m, timeout=timeout) for m in msgs)))
+    """Publish several contracts in order and wait, within ``timeout`` overall, for every JetStream ack.
+
+    The messages are pipelined with ``publish_async``: one reply subscription per ``JetStreamContext``
+    resolves all the acks, instead of one inbox future, request task and timer per message. Acks that
+    have not arrived when this returns or raises are cancelled, which frees nats-py's pending slots.
+
+    Raises:
+        Transient: some message was not acknowledged (no stream, timeout, connection closed, too many
+            publishes in flight); any of them may still have been stored, so the caller re-publishes the
+            batch with the same ids and JetStream dedups.
+    """
+    if len(msgs) <= 1:
+        return [await publish(js, m, timeout=timeout) for m in msgs]
+    acks: list[asyncio.Future[PubAck]] = []
+    try:
+        async with asyncio.timeout(timeout):
+            for m in msgs:
+                acks.append(await js.publish_async(
+                    m.subject(), m.model_dump_json().encode(), headers={"Nats-Msg-Id": m.msg_id()}))
+            return list(await asyncio.gather(*acks))
+    except _UNACKED_MANY as exc:
+        raise Transient(f"JetStream did not acknowledge {len(msgs)} messages "
+                        f"({msgs[0].subject()}...): {type(exc).__name__}") from exc
+    finally:
+        for ack in acks:
+            if not ack.done():
+                ack.cancel()
 
 
 async def watch_kv(

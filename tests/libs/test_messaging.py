@@ -7,10 +7,11 @@ import json
 
 import pytest
 from nats.js.api import ConsumerConfig, DeliverPolicy
+from nats.js.errors import NoStreamResponseError
 
 from libs.contracts import InboundMessage
 from libs.core.errors import Invalid, Transient
-from libs.messaging import DLQ_STREAM, ensure_streams, publish, run_consumer, watch_kv
+from libs.messaging import DLQ_STREAM, ensure_streams, publish, publish_many, run_consumer, watch_kv
 
 
 def _inbound(unique: str, n: int = 1, text: str = "hola") -> InboundMessage:
@@ -40,15 +41,66 @@ async def test_publish_same_message_id_is_stored_once(nats_js, unique):
     assert await _count(js, "INBOUND", msg.subject()) == 1
 
 
+class _Stray(InboundMessage):
+    """A contract whose subject no stream captures."""
+
+    def subject(self) -> str:
+        return f"sb.nostream.{self.channel_id}"
+
+
+def _stray(channel: str, n: int = 1) -> _Stray:
+    return _Stray(channel_id=channel, channel_type="whatsapp", contact_address="a", provider_message_id=f"p{n}")
+
+
 async def test_publish_without_a_stream_is_transient(nats_js):
     _, js = nats_js
-    class Stray(InboundMessage):
-        def subject(self) -> str:
-            return "sb.nostream.here"
-
-    msg = Stray(channel_id="x", channel_type="whatsapp", contact_address="a", provider_message_id="p")
     with pytest.raises(Transient):
-        await publish(js, msg, timeout=0.5)
+        await publish(js, _stray("x"), timeout=0.5)
+
+
+async def test_publish_many_acks_every_message_in_order(nats_js, unique):
+    _, js = nats_js
+    msgs = [_inbound(unique, n, text=f"m{n}") for n in range(12)]
+    acks = await publish_many(js, msgs)
+    assert [a.stream for a in acks] == ["INBOUND"] * len(msgs) and not any(a.duplicate for a in acks)
+    seqs = [a.seq for a in acks]
+    assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
+    stored = [json.loads((await js.get_msg("INBOUND", s)).data)["text"] for s in seqs]
+    assert stored == [m.text for m in msgs]
+    assert await _count(js, "INBOUND", msgs[0].subject()) == len(msgs)
+
+
+async def test_publish_many_acks_repeated_ids_as_duplicates(nats_js, unique):
+    _, js = nats_js
+    msgs = [_inbound(unique, n) for n in range(3)]
+    first = await publish_many(js, [*msgs, msgs[0]])
+    again = await publish_many(js, msgs)
+    assert [bool(a.duplicate) for a in first] == [False, False, False, True]
+    assert all(a.duplicate for a in again)
+    assert [a.seq for a in again] == [a.seq for a in first[:3]]
+    assert await _count(js, "INBOUND", msgs[0].subject()) == len(msgs)
+
+
+async def test_publish_many_without_a_stream_fails_at_once_as_transient(nats_js, unique):
+    _, js = nats_js
+    with pytest.raises(Transient) as err:
+        await publish_many(js, [_stray(unique, n) for n in range(3)], timeout=60)
+    assert isinstance(err.value.__cause__, NoStreamResponseError)  # the server said so; no timeout was awaited
+    await asyncio.sleep(0)
+    assert js.publish_async_pending() == 0
+
+
+async def test_publish_many_unacknowledged_times_out_and_frees_its_slots(nats_js, unique):
+    nc, js = nats_js
+    silent = await nc.subscribe(_stray(f"silent-{unique}").subject())  # a responder that never answers
+    try:
+        with pytest.raises(Transient) as err:
+            await publish_many(js, [_stray(f"silent-{unique}", n) for n in range(3)], timeout=0.3)
+    finally:
+        await silent.unsubscribe()
+    assert isinstance(err.value.__cause__, TimeoutError)
+    await asyncio.sleep(0)
+    assert js.publish_async_pending() == 0
 
 
 async def _consume_until(js, durable, subject, handler, done: asyncio.Event, timeout=20.0):
