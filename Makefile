@@ -26,6 +26,7 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check libs services tests bench
 	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
