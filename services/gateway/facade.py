@@ -38,6 +38,9 @@ class Rule:
     owner_param: str = "agent_id"
     # First path segments that are views of the collection (lists, calendars), not item ids.
     views: frozenset[str] = frozenset()
+    # Actions on an item (its second path segment) an agent may take only on their own items, even on
+    # items they may see (nobody's of their campaign, the whole campaign's when it allows viewing all).
+    own_only: frozenset[str] = frozenset()
 
     def allowed(self, method: str) -> frozenset[Role]:
         if method == "GET":
@@ -94,8 +97,9 @@ RULES: tuple[Rule, ...] = (
         ALL,
         STAFF,
         "owned",
-        "Call history and click-to-call",
+        "Call history, click-to-call and classification (agents: their own calls only)",
         views=frozenset({"pending", "export"}),
+        own_only=frozenset({"classification"}),
     ),
     Rule(
         "callbacks",
@@ -190,6 +194,12 @@ def _may_see_owned(p: Principal, owner: str | None, campaign_id: Any, directory:
     if snap is None or p.user_id not in snap.agents:
         return False
     return owner is None or snap.permissions.view_all_cases
+
+
+def must_own(p: Principal, rule: Rule, tail: str, item: Mapping[str, Any]) -> bool:
+    """Whether an agent is refused an own-only action (``PUT /calls/{id}/classification``) on this item."""
+    parts = [x for x in tail.split("/") if x]
+    return p.role == "agent" and len(parts) > 1 and parts[1] in rule.own_only and owner_of(rule, item) != p.user_id
 
 
 def agent_filter(p: Principal, rule: Rule, query: Mapping[str, str], directory: CampaignDirectory) -> dict[str, str]:

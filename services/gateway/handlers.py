@@ -30,6 +30,7 @@ from services.gateway.facade import (
     may_see_agent,
     may_see_campaign,
     may_see_item,
+    must_own,
 )
 from services.gateway.security import TokenIssuer, hash_password, verify_password
 
@@ -264,6 +265,8 @@ class Gateway:
             item = await up.get(f"/{rule.target}/{_seg(seg)}", caller=p)
             if not isinstance(item, dict) or not may_see_item(p, rule, item, self.directory):
                 raise NotFound(f"{rule.public} {seg!r} not found", field="id")
+            if method != "GET" and must_own(p, rule, tail, item):
+                raise Forbidden(f"only the agent of {rule.public} {seg!r} may do this", field="agent_id")
         params = dict(query)
         if method == "GET" and is_list:
             foreign = foreign_owners(p, rule, query, self.directory)

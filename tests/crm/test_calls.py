@@ -59,6 +59,23 @@ async def test_calls_register_link_filter_and_classify(client, h, unique):
     assert (await client.get("/calls", params={"type": "sideways"})).status == 400
 
 
+async def test_get_one_call(client, unique):
+    agent = f"ag-get-{unique}"
+    made = await (await client.post("/calls", json={"direction": "out", "phone": "+5491166661111", "agent_id": agent,
+                                                    "campaign_id": f"camp-{unique}"})).json()
+    resp = await client.get(f"/calls/{made['id']}")
+    assert resp.status == 200
+    call = await resp.json()
+    assert (call["id"], call["agent_id"], call["campaign_id"], call["direction"]) == (
+        made["id"], agent, f"camp-{unique}", "out")
+    assert call["disposition"] is None
+    missing = await client.get(f"/calls/nope-{unique}")
+    assert missing.status == 404
+    assert (await missing.json())["error"]["field"] == "call_id"
+    # the collection's views are not taken for ids
+    assert (await client.get("/calls/pending", params={"agent_id": agent})).status == 200
+
+
 async def test_voice_conversation_becomes_a_call(client, h, unique):
     common = {"conversation_id": f"voice-{unique}", "campaign_id": f"cc-{unique}", "channel_id": f"v-{unique}",
               "channel_type": "voice", "contact_address": "+5491177770000", "agent_id": f"ag-{unique}"}

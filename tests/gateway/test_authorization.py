@@ -183,6 +183,34 @@ async def test_cases_in_the_crm_are_scoped(gw_client, world, services_peer):
     assert services_peer.requests[-1]["path"] == f"/conversations/{w.convs['a1']}/contact"
 
 
+async def test_agents_classify_only_their_own_calls(gw_client, world, services_peer, unique):
+    w = world
+    owners = {"a1": (w.users["a1"], w.camp_a), "none": (None, w.camp_a), "b1": (w.users["b1"], w.camp_b)}
+    calls = {label: f"call-{label}-{unique}" for label in owners}
+    for label, (agent, campaign) in owners.items():
+        services_peer.answers[("GET", f"/calls/{calls[label]}")] = (200, {
+            "id": calls[label], "agent_id": agent, "campaign_id": campaign, "direction": "in"})
+    body = {"disposition": "venta", "comment": "ok"}
+    # (who, whose call) -> status: seeing a call is not enough to classify it, an agent must own it.
+    matrix = {("a1", "a1"): 200, ("a2", "a1"): 404, ("a1", "none"): 403, ("b2", "b1"): 403, ("b1", "b1"): 200,
+              ("s1", "a1"): 200, ("s2", "a1"): 404, ("s1", "none"): 200, ("admin", "b1"): 200}
+    for (who, whose), status in matrix.items():
+        before = len(services_peer.requests)
+        got, data = await call(gw_client, w, who, "PUT", f"/api/v1/calls/{calls[whose]}/classification", body)
+        assert got == status, (who, whose, data)
+        sent = [(r["method"], r["path"]) for r in services_peer.requests[before:]]
+        put = ("PUT", f"/calls/{calls[whose]}/classification")
+        if status == 200:
+            assert put in sent and services_peer.requests[-1]["body"] == body
+        else:
+            assert put not in sent and data["error"]["code"] in ("not_found", "forbidden")
+    got, data = await call(gw_client, w, "a1", "PUT", f"/api/v1/calls/{calls['none']}/classification", body)
+    assert data["error"]["field"] == "agent_id"
+    # Seeing one call follows the owned-item rule (nobody's call of the agent's campaign is visible).
+    assert (await call(gw_client, w, "a1", "GET", f"/api/v1/calls/{calls['none']}"))[0] == 200
+    assert (await call(gw_client, w, "a2", "GET", f"/api/v1/calls/{calls['a1']}"))[0] == 404
+
+
 async def test_configuration_and_users_by_role(gw_client, world):
     w = world
     matrix = [

@@ -115,6 +115,20 @@ async def test_operator_panel_calls_and_callbacks(browser, crm_gw, real_crm, gat
     await shot(page, "operator-04-calls")
     made = await call(crm_gw, a1, "GET", "/calls?type=out")
     assert [c["campaign_id"] for c in made["items"] if c["phone"] == "+34911222333"] == [o.camp]
+
+    # The agent classifies their own call: without a result it is refused next to the result list.
+    await outbound.get_by_test_id("classify").locator("summary").click()
+    await outbound.get_by_test_id("classify-submit").click()
+    await outbound.get_by_test_id("classify-error").get_by_text("Elige el resultado de la llamada").wait_for()
+    assert "invalid" in (await outbound.get_by_test_id("classify-disposition").get_attribute("class") or "")
+    await outbound.get_by_test_id("classify-disposition").select_option("paid")
+    await outbound.get_by_test_id("classify-comment").fill("Acepta la oferta")
+    await outbound.get_by_test_id("classify-submit").click()
+    await page.get_by_test_id("call-out").filter(has_text="+34911222333").locator(".pill", has_text="paid").wait_for()
+    await shot(page, "operator-05-classified")
+    made = await call(crm_gw, a1, "GET", "/calls?type=out")
+    assert [(c["disposition"], c["comment"]) for c in made["items"] if c["phone"] == "+34911222333"] == [
+        ("paid", "Acepta la oferta")]
     await context.close()
 
 

@@ -102,6 +102,15 @@ async def classify(crm: Crm, call_id: str, body: Any, actor: Actor) -> dict[str,
         return await repo.get(conn, call_id)  # type: ignore[return-value]
 
 
+async def get(crm: Crm, call_id: str) -> dict[str, Any]:
+    """One call (the gateway checks who owns it before classifying it)."""
+    async with crm.pool.acquire() as conn:
+        call = await repo.get(conn, call_id)
+    if call is None:
+        raise NotFound(f"call {call_id} not found", field="call_id")
+    return call
+
+
 async def search(crm: Crm, f: dict[str, Any], limit: int, after: tuple[Any, ...] | None) -> list[dict[str, Any]]:
     async with crm.pool.acquire() as conn:
         return await repo.search(conn, f, limit, after)

@@ -1,4 +1,4 @@
-"""HTTP: /calls (history, classification, export) and /callbacks (agendas and calendar)."""
+"""HTTP: /calls (history, one call, classification, export) and /callbacks (agendas and calendar)."""
 
 from __future__ import annotations
 
@@ -46,6 +46,10 @@ async def export_calls(request: web.Request) -> web.StreamResponse:
     sql, args = calls.export_query(_call_filter(request))
     return await send_stream(request, exports.export(crm_of(request), sql, args, fmt, "calls"),
                              MEDIA_TYPES[fmt], f"calls.{fmt}")
+
+
+async def get_call(request: web.Request) -> web.Response:
+    return respond(await calls.get(crm_of(request), request.match_info["id"]))
 
 
 async def classify(request: web.Request) -> web.Response:
@@ -97,6 +101,7 @@ def setup(app: web.Application) -> None:
     r.add_get("/calls", list_calls)
     r.add_get("/calls/pending", pending_calls)
     r.add_get("/calls/export", export_calls)
+    r.add_get("/calls/{id}", get_call)
     r.add_put("/calls/{id}/classification", classify)
     r.add_post("/callbacks", create_callback)
     r.add_get("/callbacks", list_callbacks)

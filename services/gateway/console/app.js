@@ -857,8 +857,38 @@ function callsView() {
         h("b", { class: "direction" }, out ? `↗ ${t("outbound")}` : `↙ ${t("inbound")}`), " ",
         h("span", { class: "who" }, c.contact_name || ""), " ", dialButton(c.phone),
         h("small", {}, ` ${fmtTime(c.started_at)} · ${c.duration_s || 0} s`),
-        c.disposition ? h("span", { class: "pill" }, c.disposition) : h("span", { class: "pill pending" }, t("unclassified")));
+        c.disposition ? h("span", { class: "pill" }, c.disposition) : h("span", { class: "pill pending" }, t("unclassified")),
+        c.agent_id === S.user.id || S.user.role !== "agent" ? classifyForm(c) : null);
     }));
+}
+
+// Classify a call (an agent: only their own): a result among the campaign's closing typifications, a comment.
+function classifyForm(c) {
+  const attrs = { name: "disposition", "data-field": "disposition", "data-testid": "classify-disposition" };
+  let result = h("select", attrs, h("option", { value: "" }, "—"));
+  snapshot(c.campaign_id).then((snap) => {
+    if (snap && (snap.typifications || []).length) {
+      clear(result).append(...typificationOptions(snap)); result.value = c.disposition || "";
+    } else { // no campaign typifications to choose from: the result is written
+      const free = h("input", { ...attrs, value: c.disposition || "" });
+      result.replaceWith(free); result = free;
+    }
+  });
+  const comment = h("input", { name: "comment", "data-field": "comment", "data-testid": "classify-comment", value: c.comment || "" });
+  const err = h("p", { class: "error", "data-testid": "classify-error" });
+  const form = h("form", {
+    class: "toolbar classify",
+    onsubmit: async (e) => {
+      e.preventDefault();
+      err.textContent = "";
+      try {
+        await api("PUT", `/calls/${enc(c.id)}/classification`, { disposition: result.value, comment: comment.value.trim() || null });
+        toast(t("saved")); renderMain();
+      } catch (ex) { showError(err, ex, form); }
+    },
+  }, h("label", { class: "inline" }, t("disposition"), result), h("label", { class: "inline" }, t("comment"), comment),
+  h("button", { type: "submit", "data-testid": "classify-submit" }, t("classify")), err);
+  return h("details", { class: "classify", "data-testid": "classify" }, h("summary", {}, t("classify")), form);
 }
 
 function callbacksView() {
