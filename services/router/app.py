@@ -75,5 +75,6 @@ def _router_ctx(settings: RouterSettings) -> Callable[[web.Application], AsyncIt
         lc.spawn(start_when_loaded(), name="router-start")
         yield
         await lc.drain(settings.shutdown_budget_s / 2)
+        await publisher.close()
 
     return ctx

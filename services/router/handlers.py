@@ -24,7 +24,7 @@ from libs.contracts import (
 from libs.core.errors import Invalid, NotFound
 from libs.core.logging import bound_contextvars, get_logger
 from services.router.adapters.nats import Publisher
-from services.router.adapters.redis import Fact, RouterStore, StateLost, now_ms
+from services.router.adapters.redis import RouterStore, StateLost, now_ms
 from services.router.domain import (
     CampaignDirectory,
     Closure,
@@ -61,29 +61,32 @@ class Router:
         self.directory = directory
         self.settings = settings
         self._synced: dict[str, str] = {}
+        # The snapshot objects last found in sync: the per-message check is then one identity test.
+        self._synced_snaps: dict[str, CampaignSnapshot] = {}
         self._rebuild = rebuild
         self._rebuilding: asyncio.Task[Any] | None = None
 
-    async def _decide(self, script: str, **args: Any) -> Any:
-        """Run one decision and publish its facts. Facts left unpublished are swept later."""
+    async def _decide(self, script: str, *, wait: bool = True, **args: Any) -> Any:
+        """Run one decision and publish its facts. Facts left unpublished are swept later.
+
+        ``wait=False`` returns before JetStream acknowledges them (the outbox still covers a failure).
+        """
         try:
             result, facts = await self.store.run(script, **args)
         except StateLost:
             self._start_rebuild()
             raise
-        await self._publish(facts)
+        await self.publisher.publish(facts, wait=wait)
         return result
 
-    async def _publish(self, facts: list[Fact]) -> None:
-        await self.publisher.publish(facts)
-
     def _start_rebuild(self) -> None:
-        self._synced.clear()
+        self.forget_synced()
         if self._rebuild is not None and (self._rebuilding is None or self._rebuilding.done()):
             self._rebuilding = asyncio.create_task(self._rebuild(), name="router-rebuild")
 
     def forget_synced(self) -> None:
         self._synced.clear()
+        self._synced_snaps.clear()
 
     # ---- campaigns ----------------------------------------------------------------------------------
     async def on_campaign_change(self, key: str, value: dict[str, Any] | None) -> None:
@@ -101,12 +104,14 @@ class Router:
     async def sync_campaign(self, key: str, snap: CampaignSnapshot | None) -> None:
         if snap is None:
             self._synced.pop(key, None)
+            self._synced_snaps.pop(key, None)
             await self._decide("sync", campaign=key, deleted=True)
             return
         cfg, digest = routing_config(snap)
         if self._synced.get(key) != digest:
             await self._decide("sync", campaign=key, ver=snap.version, digest=digest, cfg=cfg, agents=snap.agents)
             self._synced[key] = digest
+        self._synced_snaps[key] = snap
         if snap.schedule is None or snap.schedule.is_open(utcnow()):
             # A schedule that opened (or was removed) releases the out-of-hours backlog now.
             held = await self.store.r.zcard(self.store.key("hold", key))
@@ -114,6 +119,8 @@ class Router:
                 await self._release(key, snap)
 
     async def _ensure_synced(self, snap: CampaignSnapshot) -> None:
+        if self._synced_snaps.get(snap.id) is snap:
+            return
         _, digest = routing_config(snap)
         if self._synced.get(snap.id) != digest:
             await self.sync_campaign(snap.id, snap)
@@ -155,7 +162,7 @@ class Router:
                 "sent_at": msg.sent_at.isoformat() if msg.sent_at else None}
         with bound_contextvars(campaign_id=snap.id, channel_id=msg.channel_id):
             result = await self._decide(
-                "ingest", msg_id=msg.msg_id(), cid=new_id(), channel=msg.channel_id, ctype=msg.channel_type,
+                "ingest", wait=False, msg_id=msg.msg_id(), cid=new_id(), channel=msg.channel_id, ctype=msg.channel_type,
                 contact=msg.contact_address, cname=msg.contact_name, campaign=snap.id, msg=json.dumps(data),
                 mode=route.mode, reply=route.reply, release_at=_ms(route.release_at),
                 prio=snap.routing.priority, weight=snap.weight(msg.channel_type), kind=msg.kind,

@@ -81,46 +81,76 @@ def to_contract(fact: dict[str, Any]) -> Contract:
 
 
 class Publisher:
-    """Publishes the facts of a decision in order, then removes them from the outbox."""
+    """Publishes the facts of a decision in order; once JetStream has them, they leave the outbox."""
+
+    ACK_TIMEOUT_S = 5.0
 
     def __init__(self, js: JetStreamContext, store: RouterStore) -> None:
         self.js = js
         self.store = store
-        self._pending: set[asyncio.Task[None]] = set()
-        self._to_delete: list[str] = []
 
-    async def publish(self, facts: list[Fact]) -> list[Contract]:
-        """Publish and acknowledge; on failure the facts stay in the outbox for the sweeper.
+    async def publish(self, facts: list[Fact], *, wait: bool = True) -> list[Contract]:
+        """Publish the facts; with ``wait``, return once JetStream acknowledged them all.
+
+        Without ``wait`` the acks are collected in the background, so the caller's next write (the inbound
+        ack) leaves in the same socket write as these publishes. Either way, facts JetStream did not
+        acknowledge stay in the outbox for the sweeper (their ids are deterministic, so it dedups).
 
         Raises:
-            Transient: JetStream did not acknowledge.
+            Transient: with ``wait``, JetStream did not acknowledge.
         """
         if not facts:
             return []
         contracts = [to_contract(json.loads(body)) for _, body in facts]
-        await publish_many(self.js, contracts)
-        # Not awaited, and coalesced: the decisions published in the same loop iteration share one XDEL
-        # (it cost as much client CPU as the decision itself when sent one per decision). A failed or
-        # lost delete only means the sweeper re-publishes, and JetStream dedups it.
-        if not self._to_delete:
-            task = asyncio.create_task(self._flush_deletes())
-            self._pending.add(task)
-            task.add_done_callback(self._deleted)
-        self._to_delete.extend(i for i, _ in facts)
+        ids = [i for i, _ in facts]
+        if wait:
+            await publish_many(self.js, contracts, timeout=self.ACK_TIMEOUT_S)
+            # Deleted by the next decision's script (or the sweeper): no round trip of its own.
+            self.store.published(ids)
+            return contracts
+        acks = [await self.js.publish_async(c.subject(), c.model_dump_json().encode(),
+                                            headers={"Nats-Msg-Id": c.msg_id()}) for c in contracts]
+        self._collect(acks, ids)
         return contracts
 
-    async def _flush_deletes(self) -> None:
-        await asyncio.sleep(0)
-        ids, self._to_delete = self._to_delete, []
-        await self.store.outbox_delete(ids)
+    def _collect(self, acks: list[asyncio.Future[Any]], ids: list[str]) -> None:
+        """Mark ``ids`` published once every ack arrived; give up (leave them to the sweeper) after the timeout."""
+        loop = asyncio.get_running_loop()
+        left = [len(acks)]
 
-    def _deleted(self, task: asyncio.Task[None]) -> None:
-        self._pending.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.info("outbox_delete_failed", error=repr(task.exception()))
+        def expire() -> None:
+            for ack in acks:
+                ack.cancel()
+
+        timer = loop.call_later(self.ACK_TIMEOUT_S, expire)
+
+        def one_done(ack: asyncio.Future[Any]) -> None:
+            left[0] -= 1
+            if left[0]:
+                return
+            timer.cancel()
+            failed = next((a for a in acks if a.cancelled() or a.exception() is not None), None)
+            if failed is None:
+                self.store.published(ids)
+            else:
+                log.info("publish_unacknowledged", count=len(ids),
+                         error="timeout" if failed.cancelled() else repr(failed.exception()))
+
+        for ack in acks:
+            ack.add_done_callback(one_done)
+
+    async def close(self, budget_s: float = 1.0) -> None:
+        """At shutdown: wait a little for outstanding acks, then delete what was published."""
+        try:
+            await asyncio.wait_for(self.js.publish_async_completed(), budget_s)
+            await asyncio.sleep(0)  # let the ack callbacks run
+            await self.store.flush_published()
+        except Exception as exc:  # the sweeper of any replica re-publishes what is left (NATS dedups)
+            log.info("outbox_flush_failed", error=repr(exc))
 
     async def sweep(self, grace_ms: int) -> int:
         """Re-publish outbox entries older than ``grace_ms`` (their decision's publisher died)."""
+        await self.store.flush_published()  # what was published must not be re-published
         facts = await self.store.outbox_older_than(grace_ms)
         if facts:
             log.warning("outbox_sweep", count=len(facts))

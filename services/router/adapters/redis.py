@@ -49,6 +49,9 @@ class RouterStore:
         lib = (LUA / "lib.lua").read_text().replace("__P__", prefix)
         self._scripts = {name: redis.register_script(lib + "\n" + (LUA / f"{name}.lua").read_text())
                          for name in SCRIPTS}
+        # Outbox entries already on JetStream: deleted by the next decision's script (no round trip of
+        # their own), or by flush_published when no decision comes first.
+        self._published: list[str] = []
 
     def key(self, *parts: str) -> str:
         return self.p + ":".join(parts)
@@ -61,10 +64,14 @@ class RouterStore:
             Transient: Redis is unreachable, or its live state was lost.
         """
         args.setdefault("now", now_ms())
+        published, self._published = self._published, []
+        if published:
+            args["del"] = published
         payload = json.dumps({k: v for k, v in args.items() if v is not None})
         try:
             raw = await self._scripts[name](args=[payload])
         except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            self._published.extend(published)
             raise Transient(f"redis unavailable: {exc}") from exc
         res = json.loads(raw)
         if "err" in res:
@@ -88,9 +95,18 @@ class RouterStore:
         await self.r.delete(self.p + "lock:" + name)
 
     # ---- outbox -------------------------------------------------------------------------------------
-    async def outbox_delete(self, ids: list[str]) -> None:
-        if ids:
-            await self.r.xdel(self.p + "outbox", *ids)
+    def published(self, ids: list[str]) -> None:
+        """Mark outbox entries as published: the next decision (or ``flush_published``) deletes them."""
+        self._published.extend(ids)
+
+    async def flush_published(self) -> None:
+        ids, self._published = self._published, []
+        try:
+            if ids:
+                await self.r.xdel(self.p + "outbox", *ids)
+        except BaseException:
+            self._published.extend(ids)
+            raise
 
     async def outbox_older_than(self, age_ms: int, count: int = 500) -> list[Fact]:
         entries = cast(list[tuple[str, dict[str, str]]],

@@ -12,6 +12,13 @@ local NOW = tonumber(A.now)
 local OUT = {}
 local CAMPS = {}
 
+-- Outbox entries the caller has published since its last decision (see RouterStore.published).
+if A.del then
+  for i = 1, #A.del, 500 do
+    redis.call('XDEL', P .. 'outbox', unpack(A.del, i, math.min(i + 499, #A.del)))
+  end
+end
+
 local function num(x) return tonumber(x) or 0 end
 local function fmt(x) return string.format('%.0f', x) end
 local function key(...) return P .. table.concat({...}, ':') end
