@@ -39,9 +39,13 @@ def settings_for(stack: Any) -> Callable[..., ChannelsSettings]:
     return lambda **overrides: channels_settings(stack, **overrides)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 async def channels(stack: Any) -> AsyncIterator[TestClient]:
-    """The channels app on the session stack, shared by the tests of this directory."""
+    """The channels app on the session stack, shared by the tests of one module.
+
+    Not for the whole session: its outbound consumer shares the durable ``channels-outbound`` with every
+    channels process, so left running it would take other tests' sends (to its unreachable providers).
+    """
     app = create_app(channels_settings(stack))
     async with TestClient(TestServer(app)) as client:
         yield client
