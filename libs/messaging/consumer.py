@@ -80,6 +80,7 @@ async def run_consumer(
     batch: int = 32,
     max_deliver: int = 8,
     ack_wait_s: float = 30.0,
+    parallel_subjects: bool = False,
 ) -> None:
     """Consume a durable pull consumer until ``stop`` is set.
 
@@ -91,8 +92,10 @@ async def run_consumer(
       stream with the reason, then term;
     - any other exception: nak with backoff, and dead-letter once ``max_deliver`` is reached.
 
-    Messages of a batch are handled one after another, so per-subject order is kept. The message in hand
-    is always finished before the loop looks at ``stop``.
+    Messages of a batch are handled one after another, so per-subject order is kept. With
+    ``parallel_subjects`` the batch's subjects are handled concurrently, each still in order: one slow
+    subject (a provider that hangs, for one channel) then does not hold up the others of the batch. The
+    messages in hand are always finished before the loop looks at ``stop``.
     """
     await ensure_consumer(js, stream, durable, filter_subject, max_deliver=max_deliver, ack_wait_s=ack_wait_s)
     sub = await js.pull_subscribe_bind(durable, stream=stream)
@@ -109,14 +112,23 @@ async def run_consumer(
                 log.warning("consumer_fetch_failed", consumer=durable, error=repr(exc))
                 await asyncio.sleep(0.5)
                 continue
+            groups: dict[str, list[Msg]] = {}
             for msg in msgs:
-                await _handle_one(js, msg, handler, stream, durable, max_deliver)
+                groups.setdefault(msg.subject if parallel_subjects else "", []).append(msg)
+            await asyncio.gather(*(_handle_in_order(js, group, handler, stream, durable, max_deliver)
+                                   for group in groups.values()))
     finally:
         try:
             await sub.unsubscribe()
         except Exception:
             pass
         log.info("consumer_stopped", stream=stream, consumer=durable)
+
+
+async def _handle_in_order(js: JetStreamContext, msgs: list[Msg], handler: Callable[[Contract], Awaitable[None]],
+                           stream: str, durable: str, max_deliver: int) -> None:
+    for msg in msgs:
+        await _handle_one(js, msg, handler, stream, durable, max_deliver)
 
 
 async def _handle_one(

@@ -20,8 +20,10 @@ DURABLES = {OUTBOUND_DURABLE: "OUTBOUND", VOICE_DURABLE: "CONVERSATIONS"}
 
 def start_outbound(app: web.Application, deliverer: Deliverer, *, max_deliver: int,
                    ack_wait_s: float) -> None:
+    # One subject per channel: a provider that is down or slow delays only its own channel's sends.
     start_consumer(app, stream="OUTBOUND", durable=OUTBOUND_DURABLE, handler=deliverer.handle,
-                   filter_subject="sb.outbound.>", max_deliver=max_deliver, ack_wait_s=ack_wait_s)
+                   filter_subject="sb.outbound.>", max_deliver=max_deliver, ack_wait_s=ack_wait_s,
+                   parallel_subjects=True)
 
 
 def start_call_connector(app: web.Application, connector: CallConnector, *, ack_wait_s: float) -> None:

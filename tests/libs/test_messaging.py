@@ -274,3 +274,41 @@ async def test_transient_error_waits_at_least_what_the_dependency_asked(nats_js,
 
     await _consume_until(js, f"t-ra-{unique}", msg.subject(), handler, done)
     assert len(seen) == 2 and seen[1] - seen[0] >= 1.4
+
+
+async def test_parallel_subjects_let_one_subject_pass_a_stuck_one_and_keep_each_in_order(nats_js, unique):
+    _, js = nats_js
+
+    class Lane(InboundMessage):
+        def subject(self) -> str:  # two subjects of this test only
+            return f"sb.inbound.t{unique}.{self.channel_id}"
+
+    def lane(name: str, n: int) -> Lane:
+        return Lane(channel_id=name, channel_type="whatsapp", contact_address="+34600000001",
+                    provider_message_id=f"{name}{n}")
+
+    for m in [lane("slow", 0), lane("fast", 0), lane("fast", 1), lane("fast", 2), lane("slow", 1)]:
+        await publish(js, m)
+    release = asyncio.Event()
+    seen: list[str] = []
+    done = asyncio.Event()
+
+    async def handler(event):
+        if event.provider_message_id == "slow0":
+            await release.wait()  # a provider that hangs
+        seen.append(event.provider_message_id)
+        if seen == ["fast0", "fast1", "fast2"]:
+            release.set()  # the other subject got through while this one was stuck
+        if len(seen) == 5:
+            done.set()
+
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_consumer(js, stream="INBOUND", durable=f"t-par-{unique}",
+                                            filter_subject=f"sb.inbound.t{unique}.>", handler=handler, stop=stop,
+                                            parallel_subjects=True))
+    try:
+        await asyncio.wait_for(done.wait(), 20)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+    assert seen == ["fast0", "fast1", "fast2", "slow0", "slow1"]
