@@ -9,7 +9,7 @@ from aiohttp import web
 
 from libs.core.logging import get_logger
 from libs.core.service import LIFECYCLE, create_base_app
-from libs.messaging import JETSTREAM, NATS_CONN, nats_ctx, watch_kv
+from libs.messaging import JETSTREAM, nats_ctx, watch_kv
 from libs.storage import REDIS, redis_ctx
 from services.router.adapters.nats import Publisher
 from services.router.adapters.rebuild import Rebuilder
@@ -40,7 +40,7 @@ def _router_ctx(settings: RouterSettings) -> Callable[[web.Application], AsyncIt
         lc = app[LIFECYCLE]
         js = app[JETSTREAM]
         store = RouterStore(app[REDIS], settings.key_prefix)
-        publisher = Publisher(js, store, app[NATS_CONN])
+        publisher = Publisher(js, store)
         directory = CampaignDirectory()
         rebuilder = Rebuilder(js, store, publisher)
         router = Router(store, publisher, directory, settings, rebuild=rebuilder.rebuild)

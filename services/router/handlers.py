@@ -22,7 +22,7 @@ from libs.contracts import (
     utcnow,
 )
 from libs.core.errors import Invalid, NotFound
-from libs.core.logging import get_logger
+from libs.core.logging import bound_contextvars, get_logger
 from services.router.adapters.nats import Publisher
 from services.router.adapters.redis import RouterStore, StateLost, now_ms
 from services.router.domain import (
@@ -65,8 +65,6 @@ class Router:
         self._synced_snaps: dict[str, CampaignSnapshot] = {}
         self._rebuild = rebuild
         self._rebuilding: asyncio.Task[Any] | None = None
-        # Bound once (after logging is configured): the module proxy binds anew on every call.
-        self._log = log.bind()
 
     async def _decide(self, script: str, *, wait: bool = True, **args: Any) -> Any:
         """Run one decision and publish its facts. Facts left unpublished are swept later.
@@ -162,19 +160,18 @@ class Router:
                 "text": msg.text, "media": [m.model_dump(exclude_none=True) for m in msg.media],
                 "kind": msg.kind, "at": msg.occurred_at.isoformat(),
                 "sent_at": msg.sent_at.isoformat() if msg.sent_at else None}
-        # No bound_contextvars here: nothing logs inside the decision, and it cost as much as a log line.
-        result = await self._decide(
-            "ingest", wait=False, msg_id=msg.msg_id(), cid=new_id(), channel=msg.channel_id, ctype=msg.channel_type,
-            contact=msg.contact_address, cname=msg.contact_name, campaign=snap.id, msg=json.dumps(data),
-            mode=route.mode, reply=route.reply, release_at=_ms(route.release_at),
-            prio=snap.routing.priority, weight=snap.weight(msg.channel_type), kind=msg.kind,
-            owner=msg.extra.get("assigned_agent_id"), dedup_ttl_ms=self.settings.dedup_ttl_s * 1000,
-            # Queue age counts from when the platform received the message, not from when a replica
-            # got to it, so replicas working in parallel keep arrival order.
-            arrived=min(_ms(msg.occurred_at) or now_ms(), now_ms()))
+        with bound_contextvars(campaign_id=snap.id, channel_id=msg.channel_id):
+            result = await self._decide(
+                "ingest", wait=False, msg_id=msg.msg_id(), cid=new_id(), channel=msg.channel_id, ctype=msg.channel_type,
+                contact=msg.contact_address, cname=msg.contact_name, campaign=snap.id, msg=json.dumps(data),
+                mode=route.mode, reply=route.reply, release_at=_ms(route.release_at),
+                prio=snap.routing.priority, weight=snap.weight(msg.channel_type), kind=msg.kind,
+                owner=msg.extra.get("assigned_agent_id"), dedup_ttl_ms=self.settings.dedup_ttl_s * 1000,
+                # Queue age counts from when the platform received the message, not from when a replica
+                # got to it, so replicas working in parallel keep arrival order.
+                arrived=min(_ms(msg.occurred_at) or now_ms(), now_ms()))
         if result.get("new"):
-            self._log.info("conversation_opened", conversation_id=result["conversation_id"], mode=route.mode,
-                           campaign_id=snap.id, channel_id=msg.channel_id)
+            log.info("conversation_opened", conversation_id=result["conversation_id"], mode=route.mode)
         return dict(result)
 
     # ---- agents -------------------------------------------------------------------------------------

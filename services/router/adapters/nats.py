@@ -7,8 +7,6 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from nats.aio.client import Client as NATS
-from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
 from libs.contracts import (
@@ -87,22 +85,16 @@ class Publisher:
 
     ACK_TIMEOUT_S = 5.0
 
-    def __init__(self, js: JetStreamContext, store: RouterStore, nc: NATS | None = None) -> None:
+    def __init__(self, js: JetStreamContext, store: RouterStore) -> None:
         self.js = js
         self.store = store
-        self.nc = nc
-        self._inbox = ""
-        self._next = 0
-        # ack token -> the batch it belongs to: [acks still missing, outbox ids, expiry timer]
-        self._waiting: dict[str, list[Any]] = {}
 
     async def publish(self, facts: list[Fact], *, wait: bool = True) -> list[Contract]:
         """Publish the facts; with ``wait``, return once JetStream acknowledged them all.
 
-        Without ``wait`` the acks are collected in the background (one wildcard reply subscription, no
-        future per message), so the caller's next write (the inbound ack) leaves in the same socket write
-        as these publishes. Either way, facts JetStream did not acknowledge stay in the outbox for the
-        sweeper (their ids are deterministic, so it dedups).
+        Without ``wait`` the acks are collected in the background, so the caller's next write (the inbound
+        ack) leaves in the same socket write as these publishes. Either way, facts JetStream did not
+        acknowledge stay in the outbox for the sweeper (their ids are deterministic, so it dedups).
 
         Raises:
             Transient: with ``wait``, JetStream did not acknowledge.
@@ -111,52 +103,47 @@ class Publisher:
             return []
         contracts = [to_contract(json.loads(body)) for _, body in facts]
         ids = [i for i, _ in facts]
-        if wait or self.nc is None:
+        if wait:
             await publish_many(self.js, contracts, timeout=self.ACK_TIMEOUT_S)
             # Deleted by the next decision's script (or the sweeper): no round trip of its own.
             self.store.published(ids)
             return contracts
-        if not self._inbox:
-            inbox = self.nc.new_inbox() + "."
-            await self.nc.subscribe(inbox + "*", cb=self._on_ack)
-            self._inbox = inbox
-        batch: list[Any] = [len(contracts), ids, None]
-        tokens = []
-        for c in contracts:
-            self._next += 1
-            token = str(self._next)
-            tokens.append(token)
-            self._waiting[token] = batch
-            await self.nc.publish(c.subject(), c.model_dump_json().encode(), reply=self._inbox + token,
-                                  headers={"Nats-Msg-Id": c.msg_id()})
-        batch[2] = asyncio.get_running_loop().call_later(self.ACK_TIMEOUT_S, self._expire, tokens)
+        acks = [await self.js.publish_async(c.subject(), c.model_dump_json().encode(),
+                                            headers={"Nats-Msg-Id": c.msg_id()}) for c in contracts]
+        self._collect(acks, ids)
         return contracts
 
-    async def _on_ack(self, msg: Msg) -> None:
-        batch = self._waiting.pop(msg.subject[len(self._inbox):], None)
-        if batch is None:
-            return
-        if (msg.headers and msg.headers.get("Status")) or b'"error"' in msg.data:  # no stream, or refused
-            batch[0] = -1
-            log.info("publish_unacknowledged", count=len(batch[1]), error=msg.data[:200].decode(errors="replace"))
-            return
-        batch[0] -= 1
-        if batch[0] == 0:
-            batch[2].cancel()
-            self.store.published(batch[1])
+    def _collect(self, acks: list[asyncio.Future[Any]], ids: list[str]) -> None:
+        """Mark ``ids`` published once every ack arrived; give up (leave them to the sweeper) after the timeout."""
+        loop = asyncio.get_running_loop()
+        left = [len(acks)]
 
-    def _expire(self, tokens: list[str]) -> None:
-        """Acks that never came: forget them; the sweeper re-publishes their facts."""
-        lost = [t for t in tokens if self._waiting.pop(t, None) is not None]
-        if lost:
-            log.info("publish_unacknowledged", count=len(lost), error="timeout")
+        def expire() -> None:
+            for ack in acks:
+                ack.cancel()
+
+        timer = loop.call_later(self.ACK_TIMEOUT_S, expire)
+
+        def one_done(ack: asyncio.Future[Any]) -> None:
+            left[0] -= 1
+            if left[0]:
+                return
+            timer.cancel()
+            failed = next((a for a in acks if a.cancelled() or a.exception() is not None), None)
+            if failed is None:
+                self.store.published(ids)
+            else:
+                log.info("publish_unacknowledged", count=len(ids),
+                         error="timeout" if failed.cancelled() else repr(failed.exception()))
+
+        for ack in acks:
+            ack.add_done_callback(one_done)
 
     async def close(self, budget_s: float = 1.0) -> None:
         """At shutdown: wait a little for outstanding acks, then delete what was published."""
         try:
-            deadline = asyncio.get_running_loop().time() + budget_s
-            while self._waiting and asyncio.get_running_loop().time() < deadline:
-                await asyncio.sleep(0.01)
+            await asyncio.wait_for(self.js.publish_async_completed(), budget_s)
+            await asyncio.sleep(0)  # let the ack callbacks run
             await self.store.flush_published()
         except Exception as exc:  # the sweeper of any replica re-publishes what is left (NATS dedups)
             log.info("outbox_flush_failed", error=repr(exc))
