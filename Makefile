@@ -37,7 +37,7 @@ bench: $(STAMP)
 
 lock:
 	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 --no-header \
-		--no-emit-index-url -o requirements.lock
+		-o requirements.lock
 
 clean:
 	rm -rf .data $(VENV)
