@@ -19,7 +19,6 @@ import platform
 import resource
 import shutil
 import signal
-import sys
 import tempfile
 import time
 from array import array
@@ -33,8 +32,7 @@ import nats
 
 from libs.devstack import DevStack, StackInfo, free_port
 from libs.devstack.payloads import meta_signature, whatsapp_text
-
-ROOT = Path(__file__).resolve().parents[1]
+from libs.devstack.services import ServiceProcess
 
 
 # ---- stack and services ----------------------------------------------------------------------------
@@ -63,44 +61,6 @@ def service_env(info: StackInfo, tmp: Path, ports: dict[str, int], **extra: str)
     return env
 
 
-class ServiceProcess:
-    """One ``python -m services.<name>`` subprocess, its log captured to a file."""
-
-    def __init__(self, name: str, env: dict[str, str], port: int, log_dir: Path) -> None:
-        self.name, self.env, self.port = name, env, port
-        self.log_path = log_dir / f"{name}-{port}.log"
-        self.proc: asyncio.subprocess.Process | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
-
-    async def start(self, timeout: float = 60.0) -> None:
-        with self.log_path.open("ab") as log:
-            self.proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", f"services.{self.name}", cwd=ROOT, env=self.env, stdout=log, stderr=log)
-        await wait_ready(self.url, timeout, lambda: self.proc is not None and self.proc.returncode is not None,
-                         lambda: f"{self.name} log:\n{self.log()[-4000:]}")
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-    async def stop(self, timeout: float = 30.0) -> None:
-        if self.proc is None or self.proc.returncode is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            await asyncio.wait_for(self.proc.wait(), timeout)
-        except TimeoutError:
-            self.proc.kill()
-            await self.proc.wait()
-
-
 async def wait_ready(url: str, timeout: float, died: Any = lambda: False, why: Any = lambda: "") -> None:
     """Poll ``{url}/readyz`` until it answers 200; raise with ``why()`` if it never does or ``died()``."""
     deadline = time.monotonic() + timeout
@@ -126,7 +86,7 @@ async def services(info: StackInfo, tmp: Path, names: list[str], **extra: str
     try:
         for name in names:
             procs[name] = ServiceProcess(name, env, ports[name], tmp)
-            await procs[name].start()
+            await procs[name].start(timeout=60)
         yield procs
     finally:
         await asyncio.gather(*(p.stop() for p in procs.values()))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 import sys
 from pathlib import Path
 
@@ -37,3 +38,38 @@ async def start_service(name: str, env: dict[str, str], port: int, log: Path,
         proc.kill()
         await proc.wait()
     raise RuntimeError(f"{name} did not become ready; log {log}:\n{log.read_text(errors='replace')[-3000:]}")
+
+
+class ServiceProcess:
+    """One ``python -m services.<name>`` subprocess with its log in ``log_dir``; used by e2e tests and benches."""
+
+    def __init__(self, name: str, env: dict[str, str], port: int, log_dir: Path) -> None:
+        self.name, self.env, self.port = name, env, port
+        self.log_path = log_dir / f"{name}-{port}.log"
+        self.proc: asyncio.subprocess.Process | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    async def start(self, timeout: float = 40.0) -> None:
+        self.proc = await start_service(self.name, self.env, self.port, self.log_path, timeout)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    async def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> int | None:
+        """Signal the process (SIGTERM: graceful) and wait; kill it if it overruns ``timeout``."""
+        if self.proc is None or self.proc.returncode is not None:
+            return self.proc.returncode if self.proc else None
+        self.proc.send_signal(sig)
+        try:
+            return await asyncio.wait_for(self.proc.wait(), timeout)
+        except TimeoutError:
+            self.proc.kill()
+            return await self.proc.wait()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -14,36 +13,7 @@ from aiohttp import web
 
 from libs.devstack import StackInfo, free_port
 from libs.devstack.sandbox import SENT, create_sandbox
-from libs.devstack.services import start_service
-
-
-class ServiceProcess:
-    """One service subprocess with its log captured to a file."""
-
-    def __init__(self, name: str, env: dict[str, str], port: int, log_dir: Path) -> None:
-        self.name, self.env, self.port = name, env, port
-        self.log_path = log_dir / f"{name}-{port}.log"
-        self.proc: asyncio.subprocess.Process | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    async def start(self) -> None:
-        self.proc = await start_service(self.name, self.env, self.port, self.log_path)
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-    async def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> int | None:
-        if self.proc is None or self.proc.returncode is not None:
-            return self.proc.returncode if self.proc else None
-        self.proc.send_signal(sig)
-        try:
-            return await asyncio.wait_for(self.proc.wait(), timeout)
-        except TimeoutError:
-            self.proc.kill()
-            return await self.proc.wait()
+from libs.devstack.services import ServiceProcess
 
 
 class Platform:
