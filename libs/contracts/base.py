@@ -37,7 +37,7 @@ class Contract(BaseModel):
     def model_post_init(self, __context: Any) -> None:
         if not self.type:
             self.type = self.TYPE
-        if self.schema_version == 1 and self.VERSION != 1:
+        if "schema_version" not in self.model_fields_set:  # new messages carry the model's version
             self.schema_version = self.VERSION
 
     def subject(self) -> str:

@@ -70,9 +70,10 @@ async def ensure_streams(js: JetStreamContext) -> None:
 
 
 async def ensure_kv(js: JetStreamContext, bucket: str) -> None:
+    """Create a KV bucket unless it exists; safe when another replica creates it at the same moment."""
     try:
         await js.key_value(bucket)
-    except (NotFoundError, BadRequestError, Exception):
+    except NotFoundError:  # BucketNotFoundError
         try:
             await js.create_key_value(KeyValueConfig(bucket=bucket, history=5))
         except BadRequestError:
