@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: install up demo test lint bench lock clean
 
-$(STAMP): requirements.lock pyproject.toml
+$(STAMP): requirements.lock requirements-dev.lock pyproject.toml
 	scripts/install.sh
 	@touch $(STAMP)
 
@@ -35,9 +35,9 @@ bench: $(STAMP)
 	@for b in $$(ls bench/*.py | grep -v __init__ | xargs -n1 basename | sed 's/\.py$$//'); do \
 		echo "== bench.$$b"; $(BIN)/python -m bench.$$b || exit 1; done
 
+# Bootstraps uv into .venv when it is missing, so it works on a fresh clone (see scripts/lock.sh).
 lock:
-	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 --no-header \
-		-o requirements.lock
+	scripts/lock.sh
 
 clean:
 	rm -rf .data $(VENV)

@@ -396,6 +396,10 @@ def check_dockerfile(text: str) -> list[str]:
         for i in s.all("RUN"):
             if re.search(r"\bpip3? install\b", i.args) and "--no-cache-dir" not in i.args:
                 problems.append(f"pip install without --no-cache-dir: {i.args}")
+    for s in stages:
+        for i in s.all("RUN") + s.all("COPY"):
+            if "requirements-dev.lock" in i.args:
+                problems.append(f"the image installs dev dependencies (requirements-dev.lock): {i.args}")
     exposed = {int(p.split("/")[0]) for i in final.all("EXPOSE") for p in i.args.split()}
     wanted = {p for ports in SERVICES.values() for p in ports.values()}
     if not wanted <= exposed:
@@ -437,3 +441,55 @@ def is_dockerignored(patterns: list[str], path: str) -> bool:
         if _match(pat[1:] if negate else pat, path):
             ignored = not negate
     return ignored
+
+
+# ------------------------------------------------------------------------------------------------
+# Lock files
+# ------------------------------------------------------------------------------------------------
+
+_PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+)")
+
+
+def _norm(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def lock_pins(text: str) -> dict[str, str]:
+    """``name -> version`` of a compiled lock file (names normalized as PEP 503 does)."""
+    return {_norm(m.group(1)): m.group(2) for line in text.splitlines() if (m := _PIN.match(line))}
+
+
+def _requirement_name(spec: str) -> str:
+    return _norm(re.split(r"[\[<>=!~; ]", spec, maxsplit=1)[0])
+
+
+def check_runtime_lock(runtime: str, dev: str, pyproject: dict[str, Any]) -> list[str]:
+    """The runtime lock holds every runtime dependency and nothing that only the dev extra needs."""
+    problems: list[str] = []
+    pins, dev_pins = lock_pins(runtime), lock_pins(dev)
+    project = pyproject["project"]
+    dev_extra = {_requirement_name(s) for s in project.get("optional-dependencies", {}).get("dev", [])}
+    for name in sorted(_requirement_name(s) for s in project["dependencies"]):
+        if name not in pins:
+            problems.append(f"runtime dependency {name} is not pinned in requirements.lock")
+    for name in sorted(pins):
+        if name in dev_extra:
+            problems.append(f"{name} is in requirements.lock but belongs to the dev extra")
+        elif name in dev_pins:
+            problems.append(f"{name} is in requirements.lock and in the dev lock (the files must be disjoint)")
+    for name in sorted(dev_extra - set(dev_pins) - set(pins)):
+        problems.append(f"dev dependency {name} is pinned in neither lock")
+    for line in runtime.splitlines():
+        if "(pyproject.toml:dev)" in line or "[dev]" in line:
+            problems.append(f"requirements.lock names the dev extra: {line.strip()}")
+    return problems
+
+
+_INDEX = re.compile(r"(?:^|\s)(?:--(?:extra-)?index-url|--find-links)[ =]\S+|^\s*-[if]\s+\S+"
+                    r"|(?:extra-)?index-url\s*=\s*\S+"
+                    r"|\b(?:https?|file)://\S*/simple/?(?:\s|$)", re.M)
+
+
+def index_urls(text: str) -> list[str]:
+    """Package index settings (pip/uv options or ``/simple`` URLs) found in a file's text."""
+    return [m.group(0).strip() for m in _INDEX.finditer(text)]
