@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
+from urllib.parse import quote, unquote, unquote_to_bytes
 
+from libs.core.errors import Invalid
 from services.gateway.domain import CampaignDirectory, Principal, Role, can_view_conversation
 
 Scope = Literal["none", "campaign", "queue", "agent", "case", "owned"]
@@ -16,135 +19,311 @@ NOBODY: frozenset[Role] = frozenset()
 
 
 @dataclass(frozen=True)
-class Rule:
-    """``/api/v1/<public>[/...]`` is forwarded to ``<upstream>`` at ``/<target>[/...]``.
+class Endpoint:
+    """One forwarded route: ``method /api/v1/<rule.public>[/<path>]`` for ``roles``.
 
-    ``read`` roles may GET, ``write`` roles may POST/PUT/PATCH, ``delete`` roles may DELETE. ``scope``
-    narrows what a supervisor or agent sees inside what their role may read.
+    ``path`` is a template of segments below the collection (``""``, ``"match"``, ``"{id}"``,
+    ``"{id}/members/{contact_id}"``); a literal first segment is a view of the collection (a list), a
+    ``{placeholder}`` an item. ``target`` replaces the upstream path (``/<rule.target>[/<path>]``) when the
+    service names it otherwise.
+    """
+
+    method: str
+    path: str
+    roles: frozenset[Role]
+    target: str | None = None
+    summary: str = ""
+    files: bool = False  # the body may be a file (multipart form or raw bytes), streamed through
+
+    @property
+    def parts(self) -> tuple[str, ...]:
+        return tuple(p for p in self.path.split("/") if p)
+
+    @property
+    def is_view(self) -> bool:
+        """A list of the collection or a view of it (``/calls/pending``), not one item."""
+        return not self.parts or not self.parts[0].startswith("{")
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A collection ``/api/v1/<public>`` of the ``upstream`` service at ``/<target>``, and its endpoints.
+
+    Only the declared endpoints are served and forwarded, each for its own roles; ``scope`` narrows what
+    a supervisor or agent sees inside what their role may do.
     """
 
     public: str
     upstream: Literal["router", "campaigns", "crm", "channels"]
     target: str
-    read: frozenset[Role]
-    write: frozenset[Role]
-    delete: frozenset[Role]
+    endpoints: tuple[Endpoint, ...]
     scope: Scope = "none"
     summary: str = ""
-    # GET of the collection itself goes here instead of ``target`` (the operator panel lists /panel).
-    list_target: str | None = None
     # "owned" items: the field naming their owner, and the query parameter that narrows a list to one.
     owner_field: str = "agent_id"
     owner_param: str = "agent_id"
-    # First path segments that are views of the collection (lists, calendars), not item ids.
-    views: frozenset[str] = frozenset()
     # Actions on an item (its second path segment) an agent may take only on their own items, even on
     # items they may see (nobody's of their campaign, the whole campaign's when it allows viewing all).
     own_only: frozenset[str] = frozenset()
 
-    def allowed(self, method: str) -> frozenset[Role]:
-        if method == "GET":
-            return self.read
-        return self.delete if method == "DELETE" else self.write
+    def upstream_template(self, endpoint: Endpoint) -> str:
+        """``/contacts/{id}/history``: the service's path of ``endpoint``, with its placeholders."""
+        if endpoint.target is not None:
+            return f"/{endpoint.target}"
+        return "/" + "/".join(filter(None, (self.target, endpoint.path)))
+
+    def upstream_path(self, endpoint: Endpoint, values: Mapping[str, str]) -> str:
+        """The service's path for ``endpoint``: every placeholder replaced by its value, percent-encoded
+        as one segment. Built from the declared templates only, never from the request's raw path."""
+        out = []
+        for part in self.upstream_template(endpoint).split("/"):
+            if part.startswith("{") and part.endswith("}"):
+                out.append(quote(check_segment(values[part[1:-1]]), safe=""))
+            else:
+                out.append(part)
+        return "/".join(out)
+
+
+def ep(method: str, path: str, roles: frozenset[Role], target: str | None = None, summary: str = "",
+       files: bool = False) -> Endpoint:
+    return Endpoint(method, path, roles, target, summary, files)
+
+
+def catalog(read: frozenset[Role], extra: tuple[Endpoint, ...] = ()) -> tuple[Endpoint, ...]:
+    """The endpoints of a campaigns-service catalog (clients, projects, schedules, typifications, fields):
+    list, create, one, patch, replace, delete, history; writes are admin only."""
+    return (
+        ep("GET", "", read, summary="list"), ep("POST", "", ADMIN, summary="create"),
+        *extra,
+        ep("GET", "{id}", read, summary="one"), ep("PATCH", "{id}", ADMIN, summary="change some fields"),
+        ep("PUT", "{id}", ADMIN, summary="replace"), ep("DELETE", "{id}", ADMIN, summary="delete"),
+        ep("GET", "{id}/history", STAFF, summary="who changed what"),
+    )
 
 
 RULES: tuple[Rule, ...] = (
     Rule(
-        "campaigns",
-        "campaigns",
-        "campaigns",
-        ALL,
-        ADMIN,
-        ADMIN,
+        "campaigns", "campaigns", "campaigns",
+        (
+            ep("GET", "", ALL, summary="list"), ep("POST", "", ADMIN, summary="create"),
+            ep("GET", "{id}", ALL, summary="one"), ep("PATCH", "{id}", ADMIN, summary="change some fields"),
+            ep("PUT", "{id}", ADMIN, summary="replace"), ep("DELETE", "{id}", ADMIN, summary="archive"),
+            ep("POST", "{id}/activate", ADMIN, summary="activate"),
+            ep("POST", "{id}/deactivate", ADMIN, summary="pause"),
+            ep("GET", "{id}/snapshot", ALL, summary="the compiled snapshot the router uses"),
+            ep("GET", "{id}/history", STAFF, summary="who changed what"),
+        ),
         "campaign",
         "Campaigns (supervisors: those they supervise; agents: those they work in)",
     ),
-    Rule("clients", "campaigns", "clients", STAFF, ADMIN, ADMIN, summary="Clients"),
-    Rule("projects", "campaigns", "projects", STAFF, ADMIN, ADMIN, summary="Projects"),
-    Rule("schedules", "campaigns", "schedules", STAFF, ADMIN, ADMIN, summary="Business-hours schedules"),
-    Rule("typifications", "campaigns", "typifications", ALL, ADMIN, ADMIN, summary="Typification catalog"),
-    Rule("fields", "campaigns", "fields", ALL, ADMIN, ADMIN, summary="Custom-field catalog"),
-    Rule("channels", "channels", "channels", STAFF, ADMIN, ADMIN, summary="Channels and their credentials"),
-    Rule("contacts", "crm", "contacts", ALL, ALL, STAFF, summary="Contacts: search, match, edit, history"),
-    Rule("accounts", "crm", "accounts", ALL, ALL, STAFF, summary="Accounts"),
-    Rule("lists", "crm", "lists", STAFF, STAFF, STAFF, summary="Contact lists and batches"),
+    Rule("clients", "campaigns", "clients", catalog(STAFF), summary="Clients"),
+    Rule("projects", "campaigns", "projects", catalog(STAFF), summary="Projects"),
+    Rule("schedules", "campaigns", "schedules",
+         (*catalog(STAFF), ep("GET", "{id}/status", STAFF, summary="open now? next opening")),
+         summary="Business-hours schedules"),
+    Rule("typifications", "campaigns", "typifications",
+         catalog(ALL, (ep("GET", "tree", ALL, summary="categories and their subcategories"),)),
+         summary="Typification catalog"),
+    Rule("fields", "campaigns", "fields", catalog(ALL), summary="Custom-field catalog"),
     Rule(
-        "cases",
-        "crm",
-        "conversations",
-        ALL,
-        ALL,
-        STAFF,
+        "channels", "channels", "channels",
+        (
+            ep("GET", "", STAFF, summary="list"), ep("POST", "", ADMIN, summary="create"),
+            ep("GET", "{id}", STAFF, summary="one (secrets masked)"), ep("PUT", "{id}", ADMIN, summary="change"),
+            ep("DELETE", "{id}", ADMIN, summary="delete"),
+        ),
+        summary="Channels and their credentials",
+    ),
+    Rule(
+        "contacts", "crm", "contacts",
+        (
+            ep("GET", "", ALL, summary="search"), ep("POST", "", ALL, summary="create"),
+            ep("GET", "match", ALL, summary="contacts matching a phone, e-mail or handle"),
+            ep("GET", "export", STAFF, summary="export (CSV/XLSX)"),
+            ep("GET", "{id}", ALL, summary="one"), ep("PATCH", "{id}", ALL, summary="edit"),
+            ep("DELETE", "{id}", STAFF, summary="delete"),
+            ep("POST", "{id}/addresses", ALL, summary="add a phone, e-mail or handle"),
+            ep("GET", "{id}/history", ALL, summary="conversations, cases and closures"),
+        ),
+        summary="Contacts: search, match, edit, history",
+    ),
+    Rule(
+        "accounts", "crm", "accounts",
+        (
+            ep("GET", "", ALL, summary="list"), ep("POST", "", ALL, summary="create"),
+            ep("GET", "{id}", ALL, summary="one"), ep("PATCH", "{id}", ALL, summary="edit"),
+            ep("DELETE", "{id}", STAFF, summary="delete"),
+        ),
+        summary="Accounts",
+    ),
+    Rule(
+        "lists", "crm", "lists",
+        (
+            ep("GET", "", STAFF, summary="list"), ep("POST", "", STAFF, summary="create"),
+            ep("GET", "{id}", STAFF, summary="one"),
+            ep("GET", "{id}/members", STAFF, summary="members"),
+            ep("POST", "{id}/members", STAFF, summary="add members"),
+            ep("DELETE", "{id}/members/{contact_id}", STAFF, summary="remove a member"),
+        ),
+        summary="Contact lists",
+    ),
+    Rule(
+        "cases", "crm", "conversations",
+        (
+            ep("GET", "", ALL, summary="list"), ep("GET", "{id}", ALL, summary="one"),
+            ep("GET", "{id}/matches", ALL, summary="contacts matching its address"),
+            ep("PUT", "{id}/contact", ALL, summary="link a contact"),
+            ep("POST", "{id}/close", ALL, summary="record the closure"),
+        ),
         "case",
         "Cases (CRM conversations): agents see their own unless the campaign allows viewing all",
     ),
     Rule(
-        "tickets",
-        "crm",
-        "tickets",
-        ALL,
-        ALL,
-        STAFF,
+        "tickets", "crm", "tickets",
+        (
+            ep("GET", "", ALL, summary="search"), ep("POST", "", ALL, summary="create"),
+            ep("GET", "export", ALL, summary="export (CSV/XLSX)"),
+            ep("GET", "{id}", ALL, summary="one"), ep("PATCH", "{id}", ALL, summary="edit"),
+            ep("POST", "{id}/actions", ALL, summary="add an action"),
+            ep("POST", "{id}/attachments", ALL, summary="attach a file", files=True),
+        ),
         "owned",
         "Tickets and their actions",
-        views=frozenset({"export"}),
     ),
     Rule(
-        "calls",
-        "crm",
-        "calls",
-        ALL,
-        ALL,
-        STAFF,
+        "calls", "crm", "calls",
+        (
+            ep("GET", "", ALL, summary="history"), ep("POST", "", ALL, summary="register (click-to-call)"),
+            ep("GET", "pending", ALL, summary="calls still to classify"),
+            ep("GET", "export", ALL, summary="export (CSV/XLSX)"),
+            ep("GET", "{id}", ALL, summary="one"),
+            ep("PUT", "{id}/classification", ALL, summary="classify"),
+            ep("POST", "{id}/attachments", ALL, summary="attach a file", files=True),
+        ),
         "owned",
         "Call history, click-to-call and classification (agents: their own calls only)",
-        views=frozenset({"pending", "export"}),
         own_only=frozenset({"classification"}),
     ),
     Rule(
-        "callbacks",
-        "crm",
-        "callbacks",
-        ALL,
-        ALL,
-        STAFF,
+        "callbacks", "crm", "callbacks",
+        (
+            ep("GET", "", ALL, summary="list"), ep("POST", "", ALL, summary="schedule"),
+            ep("GET", "calendar", ALL, summary="calendar (`?users=&view=&date=&tz=`)"),
+            ep("GET", "{id}", ALL, summary="one"), ep("PATCH", "{id}", ALL, summary="change"),
+        ),
         "owned",
         "Scheduled callbacks and their calendar (`/callbacks/calendar?users=&view=&date=&tz=`)",
         owner_field="owner_id",
         owner_param="users",
-        views=frozenset({"calendar"}),
     ),
     Rule(
-        "work-items",
-        "crm",
-        "cases",
-        ALL,
-        ALL,
-        STAFF,
+        "work-items", "crm", "cases",
+        (
+            ep("GET", "", ALL, target="panel", summary="the operator panel of a campaign (`?campaign_id=`)"),
+            ep("POST", "", ALL, summary="create"),
+            ep("GET", "{id}", ALL, summary="one, with history, contact and account"),
+            ep("PATCH", "{id}", ALL, summary="edit"),
+            ep("POST", "{id}/comments", ALL, summary="comment"), ep("POST", "{id}/actions", ALL, summary="action"),
+            ep("POST", "{id}/attachments", ALL, summary="attach a file", files=True),
+            ep("POST", "{id}/attend", ALL, summary="Atender"),
+            ep("POST", "{id}/save", ALL, summary="Guardar (y siguiente)"),
+        ),
         "owned",
         "Operator panel: work items (CRM cases) of a campaign (`?campaign_id=`), attend, save",
-        list_target="panel",
         owner_field="assigned_user",
     ),
-    Rule("imports", "crm", "imports", STAFF, STAFF, STAFF, summary="Imports with progress"),
-    Rule("exports", "crm", "exports", STAFF, STAFF, STAFF, summary="Exports"),
-    Rule("processes", "crm", "processes", STAFF, STAFF, STAFF, summary="Bulk processes"),
     Rule(
-        "queues",
-        "router",
-        "queues",
-        STAFF,
-        NOBODY,
-        NOBODY,
-        "queue",
-        "Live queue of a campaign: waiting, longest wait, agents by state",
+        "imports", "crm", "imports",
+        (
+            ep("POST", "", STAFF, summary="upload a CSV/XLSX file (`?filename=` with raw bytes, or a multipart "
+               "`file`)", files=True),
+            ep("GET", "template", STAFF, summary="the XLSX template (`?kind=&campaign_id=`)"),
+            ep("GET", "{id}", STAFF, summary="an upload: format, columns, sample rows"),
+        ),
+        summary="Imports",
     ),
-    Rule("agents", "router", "agents", ALL, NOBODY, NOBODY, "agent", "An agent's live status and load"),
+    Rule("exports", "crm", "exports", (ep("GET", "{kind}", STAFF, summary="contacts, calls or tickets"),),
+         summary="Exports"),
+    Rule(
+        "processes", "crm", "processes",
+        (
+            ep("GET", "", STAFF, summary="list"), ep("POST", "", STAFF, summary="start"),
+            ep("GET", "recycle-count", STAFF, summary="how many contacts a recycle would take"),
+            ep("GET", "{id}", STAFF, summary="progress"), ep("POST", "{id}/cancel", STAFF, summary="cancel"),
+            ep("GET", "{id}/outcome", STAFF, summary="per-row outcome (CSV/XLSX)"),
+        ),
+        summary="Bulk processes",
+    ),
+    Rule("queues", "router", "queues", (ep("GET", "{id}", STAFF, summary="one campaign's queue"),), "queue",
+         "Live queue of a campaign: waiting, longest wait, agents by state"),
+    Rule("agents", "router", "agents", (ep("GET", "{id}", ALL, summary="one agent"),), "agent",
+         "An agent's live status and load"),
 )
 
 
-def first_segment(tail: str) -> str:
-    return tail.split("/", 1)[0] if tail else ""
+# --- segments of a request path --------------------------------------------------------------------
+
+# Characters no decoded path segment may hold: separators and parameters of some server or another,
+# NUL and the other C0 controls, DEL.
+_FORBIDDEN = frozenset("/\\;") | frozenset(chr(c) for c in (*range(0x20), 0x7F))
+MAX_DECODINGS = 4
+
+
+class BadSegment(Invalid):
+    """A path segment that could mean something else to the service behind (traversal and its friends)."""
+
+
+def check_segment(value: str) -> str:
+    """``value`` if it is a plain segment: not ``.``/``..``/empty, no separator, no control character, and
+    not one of those under Unicode compatibility normalization (``．．``, ``／``).
+
+    Raises:
+        BadSegment: 400, naming the path.
+    """
+    for form in (value, unicodedata.normalize("NFKC", value)):
+        if form in ("", ".", "..") or any(c in _FORBIDDEN for c in form):
+            raise BadSegment(f"path segment {value!r} is not allowed (empty, dot segment or separator)",
+                             field="path")
+    return value
+
+
+def decode_segment(raw: str) -> str:
+    """The value of one raw (percent-encoded) path segment, refused if any decoding of it is unsafe.
+
+    The value is decoded once, as the service behind will; it must be strict UTF-8 (overlong forms such
+    as ``%c0%ae`` are not). Every further decoding (double, triple encoding) must be safe as well, since
+    some proxy or service might decode again.
+
+    Raises:
+        BadSegment: 400.
+    """
+    check_segment(raw)
+    value: str | None = None
+    layer = raw
+    for _ in range(MAX_DECODINGS):
+        if "%" not in layer:
+            break
+        try:
+            decoded = unquote_to_bytes(layer).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise BadSegment(f"path segment {raw!r} is not valid UTF-8 once decoded", field="path") from exc
+        if decoded == layer:
+            break
+        check_segment(decoded)
+        value = decoded if value is None else value
+        layer = decoded
+    else:
+        if "%" in layer and unquote(layer) != layer:
+            raise BadSegment(f"path segment {raw!r} is encoded too many times", field="path")
+    return raw if value is None else value
+
+
+def decode_path(raw_path: str) -> list[str]:
+    """The decoded segments of a raw request path (``/api/v1/contacts/x`` -> ``["api", "v1", "contacts",
+    "x"]``), each checked by :func:`decode_segment`."""
+    if not raw_path.startswith("/"):
+        raise BadSegment("the path must start with /", field="path")
+    return [decode_segment(s) for s in raw_path[1:].split("/")]
 
 
 def may_see_campaign(p: Principal, campaign_id: str, directory: CampaignDirectory) -> bool:
@@ -196,9 +375,9 @@ def _may_see_owned(p: Principal, owner: str | None, campaign_id: Any, directory:
     return owner is None or snap.permissions.view_all_cases
 
 
-def must_own(p: Principal, rule: Rule, tail: str, item: Mapping[str, Any]) -> bool:
+def must_own(p: Principal, rule: Rule, endpoint: Endpoint, item: Mapping[str, Any]) -> bool:
     """Whether an agent is refused an own-only action (``PUT /calls/{id}/classification``) on this item."""
-    parts = [x for x in tail.split("/") if x]
+    parts = endpoint.parts
     return p.role == "agent" and len(parts) > 1 and parts[1] in rule.own_only and owner_of(rule, item) != p.user_id
 
 

@@ -23,9 +23,9 @@ from services.gateway.domain import (
     has_emoji,
 )
 from services.gateway.facade import (
+    Endpoint,
     Rule,
     agent_filter,
-    first_segment,
     foreign_owners,
     may_see_agent,
     may_see_campaign,
@@ -245,39 +245,39 @@ class Gateway:
         self,
         p: Principal,
         rule: Rule,
-        method: str,
-        tail: str,
+        endpoint: Endpoint,
+        values: Mapping[str, str],
         query: Mapping[str, str],
         body: Any,
         upload: Upload | None = None,
     ) -> tuple[int, Any]:
-        """Forward a facade call as the caller, after the role check and within the caller's scope.
+        """Forward one declared facade endpoint as the caller, after its role check and within the
+        caller's scope. ``values`` are the endpoint's decoded placeholders; the service's path is built
+        from the declared template and these values, never from the request's path.
 
         ``upload`` streams a body that is not JSON (a file); a GET answered with a file comes back as an
         open :class:`Download` for the route to stream."""
-        if p.role not in rule.allowed(method):
-            raise Forbidden(f"a {p.role} may not {method} /{rule.public}")
+        method = endpoint.method
+        if p.role not in endpoint.roles:
+            raise Forbidden(f"a {p.role} may not {method} /{rule.public}/{endpoint.path}".rstrip("/"))
         up: Upstream = getattr(self.up, rule.upstream)
-        seg = first_segment(tail)
+        seg = "" if endpoint.is_view else values[endpoint.parts[0][1:-1]]
         self._check_scope(p, rule, seg)
-        is_list = not seg or seg in rule.views
-        if not is_list and rule.scope in ("case", "owned") and not p.is_admin:
+        if seg and rule.scope in ("case", "owned") and not p.is_admin:
             item = await up.get(f"/{rule.target}/{_seg(seg)}", caller=p)
             if not isinstance(item, dict) or not may_see_item(p, rule, item, self.directory):
                 raise NotFound(f"{rule.public} {seg!r} not found", field="id")
-            if method != "GET" and must_own(p, rule, tail, item):
+            if method != "GET" and must_own(p, rule, endpoint, item):
                 raise Forbidden(f"only the agent of {rule.public} {seg!r} may do this", field="agent_id")
         params = dict(query)
-        if method == "GET" and is_list:
+        if method == "GET" and endpoint.is_view:
             foreign = foreign_owners(p, rule, query, self.directory)
             if foreign:
                 raise Forbidden(f"{foreign[0]!r} is not an agent of a campaign you supervise", field=rule.owner_param)
             params.update(agent_filter(p, rule, query, self.directory))
-        target = rule.list_target if rule.list_target and method == "GET" and not tail.strip("/") else rule.target
-        path = "/".join([f"/{target}", *(_seg(x) for x in tail.split("/") if x)])
         status, answer = await up.exchange(
             method,
-            path,
+            rule.upstream_path(endpoint, values),
             json_body=body,
             params=params,
             caller=p,
@@ -285,13 +285,11 @@ class Gateway:
             content_type=upload.content_type if upload else None,
             downloads=method == "GET",
         )
-        if method == "GET" and is_list and rule.scope in ("campaign", "case", "owned") and not p.is_admin:
+        if method == "GET" and endpoint.is_view and rule.scope in ("campaign", "case", "owned") and not p.is_admin:
             answer = filter_items(answer, lambda item: may_see_item(p, rule, item, self.directory))
         return status, answer
 
     def _check_scope(self, p: Principal, rule: Rule, seg: str) -> None:
-        if rule.scope in ("queue", "agent") and not seg:
-            raise NotFound(f"name a {'campaign' if rule.scope == 'queue' else 'agent'}: /{rule.public}/{{id}}")
         if rule.scope in ("campaign", "queue") and seg and not may_see_campaign(p, seg, self.directory):
             raise Forbidden(f"campaign {seg!r} is not one of yours", field="campaign_id")
         if rule.scope == "agent" and not may_see_agent(p, seg, self.directory):

@@ -244,63 +244,32 @@ FILE_CONTENT: dict[str, Any] = {
     },
     "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
 }
-FILE_RULES = {"imports": "Upload a CSV/XLSX file (`?filename=` with raw bytes, or a multipart `file`)."}
-
-
 def _facade_ops() -> tuple[Op, ...]:
+    """One operation per declared facade endpoint, with its roles."""
     ops: list[Op] = []
     for rule in RULES:
-        roles = f"Read: {', '.join(sorted(rule.read)) or 'nobody'}. Write: {', '.join(sorted(rule.write)) or 'nobody'}."
-        doc = f"Forwarded to the {rule.upstream} service (`/{rule.target}`). {roles}"
-        one = (("id", "path", "id (further path segments are forwarded as they are)"),)
-        ops.append(
-            Op(
-                "get",
-                f"/{rule.public}",
-                f"{rule.summary}: list",
-                rule.public,
-                description=doc,
-                params=(("q", "query", "filters are passed to the service"),),
-            )
-        )
-        ops.append(
-            Op("get", f"/{rule.public}/{{id}}", f"{rule.summary}: one", rule.public, description=doc, params=one)
-        )
-        if rule.write:
+        for endpoint in rule.endpoints:
+            path = "/".join(filter(None, (f"/{rule.public}", endpoint.path)))
+            target = rule.upstream_template(endpoint)
+            roles = ", ".join(sorted(endpoint.roles))
+            doc = f"Forwarded to the {rule.upstream} service (`{endpoint.method} {target}`). Roles: {roles}."
+            params = tuple((p[1:-1], "path", "id") for p in endpoint.parts if p.startswith("{"))
+            if endpoint.is_view and endpoint.method == "GET":
+                params += (("q", "query", "filters are passed to the service"),)
+            if endpoint.files:
+                params += (("filename", "query", "the uploaded file's name (raw bytes)"),)
+            writes = endpoint.method in ("POST", "PUT", "PATCH")
             ops.append(
                 Op(
-                    "post",
-                    f"/{rule.public}",
-                    f"{rule.summary}: create",
+                    endpoint.method.lower(),
+                    path,
+                    f"{rule.summary}: {endpoint.summary}",
                     rule.public,
-                    GenericBody,
-                    status=201,
-                    description=f"{FILE_RULES.get(rule.public, '')} {doc}".strip(),
-                    files=rule.public in FILE_RULES,
-                    params=(("filename", "query", "the uploaded file's name"),) if rule.public in FILE_RULES else (),
-                )
-            )
-            for method in ("post", "put", "patch"):
-                ops.append(
-                    Op(
-                        method,
-                        f"/{rule.public}/{{id}}",
-                        f"{rule.summary}: {method}",
-                        rule.public,
-                        GenericBody,
-                        description=doc,
-                        params=one,
-                    )
-                )
-        if rule.delete:
-            ops.append(
-                Op(
-                    "delete",
-                    f"/{rule.public}/{{id}}",
-                    f"{rule.summary}: delete",
-                    rule.public,
+                    GenericBody if writes else None,
+                    status=201 if endpoint.method == "POST" and not endpoint.parts else 200,
                     description=doc,
-                    params=one,
+                    files=endpoint.files,
+                    params=params,
                 )
             )
     return tuple(ops)

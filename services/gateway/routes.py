@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +19,8 @@ from libs.core.service import read_json
 from services.gateway import schemas
 from services.gateway.adapters.events import Feed, last_seq, replay
 from services.gateway.adapters.upstream import Download, is_json
-from services.gateway.domain import ROLES, Principal
-from services.gateway.facade import RULES, Rule
+from services.gateway.domain import ROLES, Principal, Role
+from services.gateway.facade import ADMIN, NOBODY, RULES, STAFF, Endpoint, Rule, decode_path
 from services.gateway.fanout import AGENTS, CONVERSATIONS, Connection, Hub
 from services.gateway.handlers import Gateway, Upload
 from services.gateway.openapi import openapi_document
@@ -55,18 +56,52 @@ def bearer_token(request: web.Request) -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class Access:
+    """Who may call one served route: ``roles`` (after a valid access token), or anybody when ``public``."""
+
+    roles: frozenset[Role]
+    public: bool = False
+
+
+# (method, route template) -> its rule. Every /api/v1 route is registered through ``_add`` with one; a
+# route without one is refused (403) by the middleware, and tests/security checks none is missing.
+ACCESS: dict[tuple[str, str], Access] = {}
+EVERYBODY: frozenset[Role] = frozenset(ROLES)
+
+
+def access_of(method: str, template: str) -> Access | None:
+    return ACCESS.get(("GET" if method == "HEAD" else method, template))
+
+
 @web.middleware
 async def auth_middleware(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
-    """Every /api/v1 route but login, refresh and the OpenAPI document needs a valid access token."""
-    if request.path.startswith(f"{API}/") and request.path not in PUBLIC:
+    """Every /api/v1 request: each decoded path segment must be plain (no dot segment, separator or
+    control character, whatever its encoding: 400); the matched route must have a rule; then, unless the
+    route is public, a valid access token of a role the rule allows."""
+    if not request.path.startswith(f"{API}/"):
+        return await handler(request)
+    decode_path(request.rel_url.raw_path)
+    match = request.match_info
+    if match.http_exception is not None:  # no such route (404) or method (405): the handler raises it
+        return await handler(request)
+    resource = match.route.resource
+    template = resource.canonical if resource is not None else ""
+    access = access_of(request.method, template)
+    if access is None:
+        raise Forbidden(f"{request.method} {request.path} has no access rule")
+    if not access.public:
         token = bearer_token(request)
         if token is None:
             raise Unauthorized(
                 "authentication required: send 'Authorization: Bearer <access_token>'", field="Authorization"
             )
-        request[CLAIMS] = request.app[GATEWAY].tokens.verify(token, "access")
+        claims = request.app[GATEWAY].tokens.verify(token, "access")
+        request[CLAIMS] = claims
+        if claims.principal.role not in access.roles:
+            raise Forbidden(f"a {claims.principal.role} may not {request.method} {template}")
     return await handler(request)
 
 
@@ -177,10 +212,8 @@ async def patch_user(request: web.Request) -> web.Response:
 UPLOAD_CHUNK = 64 * 1024
 
 
-def facade_handler(rule: Rule) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+def facade_handler(rule: Rule, endpoint: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     async def handle(request: web.Request) -> web.StreamResponse:
-        if principal(request).role not in rule.allowed(request.method):
-            raise Forbidden(f"a {principal(request).role} may not {request.method} /{rule.public}")
         body, upload = None, None
         if request.method != "GET" and request.can_read_body:
             if is_json(request.content_type) or request.content_type.startswith("text/plain"):
@@ -190,7 +223,7 @@ def facade_handler(rule: Rule) -> Callable[[web.Request], Awaitable[web.StreamRe
             else:  # a file (multipart form, CSV, XLSX, ...): streamed to the service as it arrives
                 upload = Upload(request.headers["Content-Type"], request.content.iter_chunked(UPLOAD_CHUNK))
         status, answer = await request.app[GATEWAY].proxy(
-            principal(request), rule, request.method, request.match_info.get("tail", ""), request.query, body, upload
+            principal(request), rule, endpoint, request.match_info, request.query, body, upload
         )
         if isinstance(answer, Download):
             return await _stream_download(request, answer)
@@ -323,29 +356,37 @@ async def console_index(request: web.Request) -> web.FileResponse:
     return web.FileResponse(CONSOLE / "index.html", headers={"Cache-Control": "no-cache"})
 
 
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _add(app: web.Application, method: str, path: str, handler: Handler, roles: frozenset[Role],
+         *, public: bool = False) -> None:
+    """Serve one /api/v1 route with its access rule."""
+    resource = app.router.add_route(method, path, handler).resource
+    assert resource is not None
+    ACCESS[(method, resource.canonical)] = Access(roles, public)
+
+
 def setup_routes(app: web.Application) -> None:
     r = app.router
     r.add_get("/", console_index)
     r.add_static("/console/", CONSOLE, append_version=False)
-    r.add_post(f"{API}/auth/login", login)
-    r.add_post(f"{API}/auth/refresh", refresh)
-    r.add_get(f"{API}/openapi.json", openapi)
-    r.add_get(f"{API}/me", me)
-    r.add_put(f"{API}/me/status", put_status)
-    r.add_get(WS_PATH, events)
-    r.add_get(f"{API}/conversations", list_conversations)
-    r.add_get(f"{API}/conversations/{{id}}", get_conversation)
-    r.add_get(f"{API}/conversations/{{id}}/decisions", decisions)
-    r.add_get(f"{API}/users", list_users)
-    r.add_post(f"{API}/users", create_user)
-    r.add_get(f"{API}/users/{{id}}", get_user)
-    r.add_patch(f"{API}/users/{{id}}", patch_user)
+    _add(app, "POST", f"{API}/auth/login", login, NOBODY, public=True)
+    _add(app, "POST", f"{API}/auth/refresh", refresh, NOBODY, public=True)
+    _add(app, "GET", f"{API}/openapi.json", openapi, NOBODY, public=True)
+    _add(app, "GET", f"{API}/me", me, EVERYBODY)
+    _add(app, "PUT", f"{API}/me/status", put_status, EVERYBODY)
+    _add(app, "GET", WS_PATH, events, EVERYBODY)
+    _add(app, "GET", f"{API}/conversations", list_conversations, EVERYBODY)
+    _add(app, "GET", f"{API}/conversations/{{id}}", get_conversation, EVERYBODY)
+    _add(app, "GET", f"{API}/conversations/{{id}}/decisions", decisions, STAFF)
+    _add(app, "GET", f"{API}/users", list_users, STAFF)
+    _add(app, "POST", f"{API}/users", create_user, ADMIN)
+    _add(app, "GET", f"{API}/users/{{id}}", get_user, EVERYBODY)
+    _add(app, "PATCH", f"{API}/users/{{id}}", patch_user, ADMIN)
     for rule in RULES:
-        handler = facade_handler(rule)
-        for method in ("GET", "POST", "PUT", "PATCH", "DELETE"):
-            if not rule.allowed(method):
-                continue
-            if method in ("GET", "POST"):
-                r.add_route(method, f"{API}/{rule.public}", handler)
-            r.add_route(method, f"{API}/{rule.public}/{{tail:.+}}", handler)
-    r.add_post(f"{API}/conversations/{{id}}/{{action:accept|reject|transfer|close|messages}}", conversation_action)
+        for endpoint in rule.endpoints:
+            path = "/".join(filter(None, (f"{API}/{rule.public}", endpoint.path)))
+            _add(app, endpoint.method, path, facade_handler(rule, endpoint), endpoint.roles)
+    _add(app, "POST", f"{API}/conversations/{{id}}/{{action:accept|reject|transfer|close|messages}}",
+         conversation_action, EVERYBODY)

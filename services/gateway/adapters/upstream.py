@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+from yarl import URL
 
 from libs.core.errors import AppError, Transient
 from libs.core.logging import get_logger
@@ -107,9 +108,10 @@ class Upstream:
             else self._timeout
         )
         try:
+            # ``path`` is already percent-encoded segment by segment: sent as it is (never re-normalized).
             resp = await self._session.request(
-                method, url, json=json_body if data is None else None, data=data, params=params, headers=headers,
-                timeout=timeout,
+                method, URL(url, encoded=True), json=json_body if data is None else None, data=data, params=params,
+                headers=headers, timeout=timeout,
             )
             if downloads and resp.status < 400 and not is_json(resp.content_type) and resp.content_length != 0:
                 passed = {h: resp.headers[h] for h in PASSED_HEADERS if h in resp.headers}
