@@ -3,12 +3,17 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+NODE_STAMP := node_modules/.installed
 
 .PHONY: install up demo test lint bench lock clean
 
 $(STAMP): requirements.lock requirements-dev.lock pyproject.toml
 	scripts/install.sh
 	@touch $(STAMP)
+
+$(NODE_STAMP): package.json package-lock.json
+	scripts/install-node-tools.sh
+	@touch $(NODE_STAMP)
 
 install: $(STAMP)
 
@@ -18,15 +23,17 @@ up: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/switchboard demo
 
-test: $(STAMP)
+test: $(STAMP) $(NODE_STAMP)
 	scripts/install-browser.sh
 	$(MAKE) lint
+	node --test tests/console/
 	$(BIN)/python -m pytest -q
 
-lint: $(STAMP)
+lint: $(STAMP) $(NODE_STAMP)
 	$(BIN)/ruff check libs services tests bench
 	$(BIN)/lint-imports
 	$(BIN)/mypy
+	npx --no-install eslint services/gateway/console tests/console eslint.config.js
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -40,4 +47,4 @@ lock:
 	scripts/lock.sh
 
 clean:
-	rm -rf .data $(VENV)
+	rm -rf .data $(VENV) node_modules

@@ -70,8 +70,8 @@ async def run(clients: int, rounds: int, env: dict[str, str]) -> None:
         async with aiohttp.ClientSession(connector=connector) as http:
             sockets = []
             for start in range(0, clients, 200):  # open in batches so the handshakes do not time out
-                batch = [http.ws_connect(f"{url}/api/v1/events?token="
-                                         f"{issuer.issue(Principal(a, a, 'agent'), 'access')}", heartbeat=None)
+                batch = [http.ws_connect(f"{url}/api/v1/events", heartbeat=None, headers={
+                    "Authorization": f"Bearer {issuer.issue(Principal(a, a, 'agent'), 'access')}"})
                          for a in agents[start:start + 200]]
                 sockets += await asyncio.gather(*batch)
             for ws in sockets:  # each says ready once registered

@@ -27,7 +27,8 @@ async def run_demo(gateway: str, channels: str, sandbox: str) -> int:
         say("✓ ana logged in")
         async with http.put(f"{gateway}/api/v1/me/status", json={"status": "available"}, headers=auth) as r:
             say(f"✓ ana is available ({r.status})" if r.status < 300 else f"✗ status: {await r.text()}")
-        ws = await http.ws_connect(f"{gateway}/api/v1/events?token={token}")
+        ws = await http.ws_connect(f"{gateway}/api/v1/events")
+        await ws.send_json({"type": "auth", "token": token})  # the first message authenticates
         say("✓ ana's console is connected to /api/v1/events")
 
         phone = "34600" + str(uuid.uuid4().int)[:6]

@@ -22,6 +22,7 @@ from services.gateway.adapters.upstream import Upstream
 from services.gateway.domain import CampaignDirectory
 from services.gateway.fanout import AGENTS, CONVERSATIONS, Hub
 from services.gateway.handlers import Gateway, Upstreams, seed_demo_users
+from services.gateway.headers import setup_security_headers
 from services.gateway.routes import EVENTS_JS, FEEDS, GATEWAY, GW_SETTINGS, HUB, auth_middleware, setup_routes
 from services.gateway.security import TokenIssuer
 from services.gateway.settings import GatewaySettings
@@ -106,4 +107,5 @@ def create_app(settings: GatewaySettings) -> web.Application:
     app.cleanup_ctx.append(_http_ctx)
     app.cleanup_ctx.append(_gateway_ctx)
     setup_routes(app)
+    setup_security_headers(app)
     return app

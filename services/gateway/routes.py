@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -13,7 +14,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 from nats.js import JetStreamContext
 
-from libs.core.errors import Forbidden, Invalid, Unauthorized
+from libs.core.errors import AppError, Forbidden, Invalid, Unauthorized
 from libs.core.logging import get_logger
 from libs.core.service import read_json
 from services.gateway import schemas
@@ -39,9 +40,12 @@ CLAIMS = web.RequestKey("claims", TokenClaims)
 
 PUBLIC = {f"{API}/auth/login", f"{API}/auth/refresh", f"{API}/openapi.json"}
 WS_PATH = f"{API}/events"
-# WebSocket close codes: the token ran out (get a new one and resume), the client fell too far behind.
+# WebSocket close codes: the token ran out (get a new one and resume), the client fell too far behind,
+# the first message did not authenticate (bad or missing token), no first message in time.
 WS_TOKEN_EXPIRED = 4001
 WS_TOO_SLOW = 4008
+WS_UNAUTHENTICATED = 4401
+WS_AUTH_TIMEOUT = 4408
 
 
 def bearer_token(request: web.Request) -> str | None:
@@ -51,8 +55,6 @@ def bearer_token(request: web.Request) -> str | None:
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthorized("the Authorization header must be 'Bearer <token>'", field="Authorization")
         return token.strip()
-    if request.path == WS_PATH:  # browsers cannot set headers on a WebSocket
-        return request.query.get("token") or None
     return None
 
 
@@ -94,6 +96,9 @@ async def auth_middleware(
         raise Forbidden(f"{request.method} {request.path} has no access rule")
     if not access.public:
         token = bearer_token(request)
+        if token is None and request.path == WS_PATH:
+            # Browsers cannot set headers on a WebSocket: it authenticates with its first message.
+            return await handler(request)
         if token is None:
             raise Unauthorized(
                 "authentication required: send 'Authorization: Bearer <access_token>'", field="Authorization"
@@ -264,13 +269,61 @@ def _cursor(request: web.Request, name: str) -> int | None:
 
 
 async def events(request: web.Request) -> web.StreamResponse:
-    """The caller's live events; ``?since=`` / ``?since_agent=`` resume after a stream sequence."""
-    claims: TokenClaims = request[CLAIMS]
+    """The caller's live events; ``?since=`` / ``?since_agent=`` resume after a stream sequence.
+
+    A browser authenticates with its first message, ``{"type": "auth", "token": "<access token>"}``, within
+    ``ws_auth_timeout_s``; other clients may send ``Authorization: Bearer`` with the upgrade instead. A token
+    in the URL is refused (URLs end up in logs and histories).
+    """
+    if "token" in request.query:
+        raise Invalid(
+            'the token does not go in the URL: send {"type": "auth", "token": ...} as the first message',
+            field="token",
+        )
     since = {CONVERSATIONS: _cursor(request, "since"), AGENTS: _cursor(request, "since_agent")}
     settings = request.app[GW_SETTINGS]
     ws = web.WebSocketResponse(heartbeat=settings.ws_heartbeat_s)
     if not ws.can_prepare(request).ok:
         raise Invalid("this endpoint is a WebSocket: send an upgrade request", field="Upgrade")
+    claims: TokenClaims | None = request.get(CLAIMS)
+    if claims is None:
+        await ws.prepare(request)
+        claims = await _first_message_auth(request.app[GATEWAY], ws, settings.ws_auth_timeout_s)
+        if claims is None:
+            return ws
+    return await _serve_events(request, ws, claims, since)
+
+
+async def _first_message_auth(gw: Gateway, ws: web.WebSocketResponse, timeout_s: float) -> TokenClaims | None:
+    """Wait for ``{"type": "auth", "token"}``; close the socket (4401 / 4408) unless it authenticates."""
+    try:
+        msg = await ws.receive(timeout=timeout_s)
+    except TimeoutError:
+        await ws.close(code=WS_AUTH_TIMEOUT, message=b"authenticate with the first message")
+        return None
+    token = None
+    if msg.type == WSMsgType.TEXT:
+        try:
+            data = json.loads(msg.data)
+        except ValueError:
+            data = None
+        if isinstance(data, dict) and data.get("type") == "auth" and isinstance(data.get("token"), str):
+            token = data["token"]
+    if token is None:
+        if not ws.closed:
+            await ws.close(code=WS_UNAUTHENTICATED, message=b'the first message must be {"type":"auth","token"}')
+        return None
+    try:
+        return gw.tokens.verify(token, "access")
+    except AppError as exc:
+        await ws.close(code=WS_UNAUTHENTICATED, message=exc.code.encode()[:100])
+        return None
+
+
+async def _serve_events(
+    request: web.Request, ws: web.WebSocketResponse, claims: TokenClaims, since: dict[str, int | None]
+) -> web.WebSocketResponse:
+    settings = request.app[GW_SETTINGS]
     hub = request.app[HUB]
     resuming = any(v is not None for v in since.values())
     conn = Connection(
@@ -279,12 +332,13 @@ async def events(request: web.Request) -> web.StreamResponse:
         cursors={k: v for k, v in since.items() if v is not None},
         resuming=resuming,
     )
-    # Registered before the handshake completes: an event published once the client is connected is
-    # never missed.
+    # Registered before any replay (and, with header auth, before the handshake completes): an event
+    # published once the client is authenticated is never missed.
     hub.register(conn)
     writer: asyncio.Task[None] | None = None
     try:
-        await ws.prepare(request)
+        if not ws.prepared:
+            await ws.prepare(request)
         writer = asyncio.create_task(_write(ws, conn, claims.expires_at))
         if resuming:
             await _replay(request.app, hub, conn, since)

@@ -34,6 +34,7 @@ class GatewaySettings(ServiceSettings):
 
     ws_queue_size: int = 1000
     ws_heartbeat_s: float = 25.0
+    ws_auth_timeout_s: float = 5.0
 
     demo_seed: bool = Field(False, validation_alias=AliasChoices("SB_DEMO_SEED", "SB_GATEWAY_DEMO_SEED", "demo_seed"))
 

@@ -49,7 +49,8 @@ async def test_whatsapp_message_to_agent_websocket_and_reply_to_provider(platfor
         auth = {"Authorization": f"Bearer {token}"}
         async with http.put(f"{gw}/api/v1/me/status", json={"status": "available"}, headers=auth) as r:
             assert r.status < 300, await r.text()
-        ws = await http.ws_connect(f"{gw}/api/v1/events?token={token}")
+        ws = await http.ws_connect(f"{gw}/api/v1/events")
+        await ws.send_json({"type": "auth", "token": token})
 
         phone = "346" + str(uuid.uuid4().int)[:8]
         wamid = f"wamid.e2e.{uuid.uuid4().hex}"

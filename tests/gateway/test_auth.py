@@ -107,7 +107,7 @@ async def test_missing_bad_and_expired_tokens_are_refused(gw_client, gateway, ma
     forged = TokenIssuer("another-secret-of-enough-length-xx", "switchboard", 900, 3600).issue(p, "access")
     resp = await gw_client.get("/api/v1/me", headers=bearer(forged))
     assert resp.status == 401 and (await resp.json())["error"]["code"] == "token_invalid"
-    # A refresh token is not an access token; the ?token= form is only for the WebSocket.
+    # A refresh token is not an access token; a ?token= query authenticates nothing.
     refresh = gateway.tokens.issue(p, "refresh")
     assert (await gw_client.get("/api/v1/me", headers=bearer(refresh))).status == 401
     assert (await gw_client.get(f"/api/v1/me?token={fresh}")).status == 401

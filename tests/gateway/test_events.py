@@ -10,6 +10,7 @@ from aiohttp import WSMsgType, WSServerHandshakeError
 
 from libs.contracts import AgentStatusChanged, ConversationAssigned, ConversationMessage, DeliveryStatus
 from libs.messaging import publish
+from services.gateway.routes import GW_SETTINGS
 
 
 async def recv(ws: Any, timeout: float = 10.0) -> dict[str, Any]:
@@ -19,9 +20,11 @@ async def recv(ws: Any, timeout: float = 10.0) -> dict[str, Any]:
 
 
 async def connect(client: Any, token: str, **query: Any) -> Any:
-    """Open the WebSocket and wait for ``ready`` (after any replay); returns (ws, replayed events, ready)."""
-    params = "&".join(f"{k}={v}" for k, v in {"token": token, **query}.items())
+    """Open the WebSocket, authenticate with the first message and wait for ``ready`` (after any replay);
+    returns (ws, replayed events, ready)."""
+    params = "&".join(f"{k}={v}" for k, v in query.items())
     ws = await client.ws_connect(f"/api/v1/events?{params}")
+    await ws.send_json({"type": "auth", "token": token})
     replayed = []
     while True:
         event = await recv(ws)
@@ -41,29 +44,52 @@ def message(conv: str, agent: str | None, text: str, seq: int = 2) -> Conversati
                                message_id=f"m-{conv}-{seq}", text=text)
 
 
-async def test_websocket_refuses_missing_and_bad_tokens(gw_client, gateway, make_user):
-    for url in ("/api/v1/events", "/api/v1/events?token=garbage"):
+async def closed_with(ws: Any, timeout: float = 10.0) -> int:
+    msg = await ws.receive(timeout=timeout)
+    assert msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSED, WSMsgType.CLOSING), msg
+    return ws.close_code
+
+
+async def test_websocket_authenticates_with_its_first_message(gw_client, gateway, make_user, unique):
+    user = await gateway.users.get(await make_user("agent"))
+    access = gateway.tokens.issue(user.principal, "access")
+    refresh = gateway.tokens.issue(user.principal, "refresh")
+    # Bad first messages: garbage, a refresh token, another type, no token, not JSON: closed with 4401.
+    for first in ({"type": "auth", "token": "garbage"}, {"type": "auth", "token": refresh},
+                  {"type": "ping"}, {"type": "auth"}, "hola"):
+        ws = await gw_client.ws_connect("/api/v1/events")
+        await (ws.send_json(first) if isinstance(first, dict) else ws.send_str(first))
+        assert await closed_with(ws) == 4401, first
+    # A good one: ready, with the user it names.
+    ws, _, ready = await connect(gw_client, access)
+    assert ready["user"] == {"id": user.id, "role": "agent"}
+    await ws.close()
+    # The token in the URL is refused before the upgrade (URLs land in logs); so is a bad cursor.
+    for url in (f"/api/v1/events?token={access}", "/api/v1/events?since=abc"):
         with pytest.raises(WSServerHandshakeError) as info:
             await gw_client.ws_connect(url)
-        assert info.value.status == 401
-    user = await gateway.users.get(await make_user("agent"))
-    refresh = gateway.tokens.issue(user.principal, "refresh")
+        assert info.value.status == 400
+    # A bad Authorization header is refused before the upgrade too.
     with pytest.raises(WSServerHandshakeError) as info:
-        await gw_client.ws_connect(f"/api/v1/events?token={refresh}")
+        await gw_client.ws_connect("/api/v1/events", headers={"Authorization": f"Bearer {refresh}"})
     assert info.value.status == 401
-    access = gateway.tokens.issue(user.principal, "access")
-    with pytest.raises(WSServerHandshakeError) as info:
-        await gw_client.ws_connect(f"/api/v1/events?token={access}&since=abc")
-    assert info.value.status == 400
     # Plain HTTP (no upgrade) gets the one error shape.
     resp = await gw_client.get("/api/v1/events", headers={"Authorization": f"Bearer {access}"})
     assert resp.status == 400 and (await resp.json())["error"]["field"] == "Upgrade"
 
 
+async def test_websocket_that_does_not_authenticate_in_time_is_closed(gw_client, monkeypatch):
+    monkeypatch.setattr(gw_client.app[GW_SETTINGS], "ws_auth_timeout_s", 0.5)
+    ws = await gw_client.ws_connect("/api/v1/events")
+    assert await closed_with(ws, timeout=5) == 4408
+    # Silence is not an authentication either way: no event was sent before the close.
+    assert ws.closed
+
+
 async def test_user_receives_own_events_and_not_another_users(gw_client, login_as, make_user, nats_js, unique):
     _, js = nats_js
     ana, bob = await make_user("agent"), await make_user("agent")
-    # The Authorization header works as well as ?token=.
+    # The Authorization header (non-browser clients) works as well as the first message.
     ws = await gw_client.ws_connect("/api/v1/events", headers={"Authorization": f"Bearer {await login_as(ana)}"})
     ready = await recv(ws)
     assert ready["type"] == "ready" and ready["user"] == {"id": ana, "role": "agent"}

@@ -1,16 +1,15 @@
 // Admin configuration forms (campaigns, schedules, typifications, channels) over the gateway's REST facade.
-// app.js hands in its helpers with setup(); every input carries the server's field path in data-field, so a
-// validation error (`channels[1].id`, `weekly.1[0].end`) is shown next to the input it names.
+// Every input carries the server's field path in data-field, so a validation error (`channels[1].id`,
+// `weekly.1[0].end`) is shown next to the input it names.
+import { api } from "../lib/api.js";
+import { clear, h, toast } from "../lib/dom.js";
+import { items } from "../lib/format.js";
+import { errorText, showError, t } from "../lib/i18n.js";
 
-let h; let clear; let api; let t; let items; let showError; let toast; let done;
-
-export function setup(ctx) {
-  ({ h, clear, api, t, items, showError, toast, done } = ctx);
-}
+let done = () => {};
 
 const enc = encodeURIComponent;
 const DAYS = [1, 2, 3, 4, 5, 6, 7];
-const SECRET = "********";
 const PERMISSIONS = ["media", "emojis", "close_without_reply", "transfer_between_agents", "transfer_between_campaigns",
   "show_contact_number", "view_all_cases"];
 const CHANNEL_TYPES = ["whatsapp", "instagram", "sms", "email", "voice"];
@@ -101,7 +100,7 @@ function listRows(kind, list, label, open) {
     h("button", { type: "button", "data-testid": "row-edit", onclick: () => open(it) }, t("edit")),
     h("button", {
       type: "button", class: "secondary", "data-testid": "row-delete",
-      onclick: async () => { try { await api("DELETE", `/${kind}/${enc(it.id)}`); done(); } catch (ex) { toast(ex.message, "error"); } },
+      onclick: async () => { try { await api("DELETE", `/${kind}/${enc(it.id)}`); done(); } catch (ex) { toast(errorText(ex), "error"); } },
     }, t("delete"))));
 }
 
@@ -220,7 +219,7 @@ async function typificationsView(box, open) {
     id ? h("button", { type: "button", class: "secondary", onclick: () => open(rows.get(id)) }, t("edit")) : null,
     id ? h("button", {
       type: "button", class: "secondary",
-      onclick: async () => { try { await api("DELETE", `/typifications/${enc(id)}`); done(); } catch (ex) { toast(ex.message, "error"); } },
+      onclick: async () => { try { await api("DELETE", `/typifications/${enc(id)}`); done(); } catch (ex) { toast(errorText(ex), "error"); } },
     }, t("delete")) : null,
     children.length ? h("ul", {}, children) : null);
   box.append(tree.length ? h("ul", { class: "tree", "data-testid": "typ-tree" }, tree.map((c) => node(c.id, h("b", {}, c.category),
@@ -397,7 +396,8 @@ export const FORMS = {
 };
 
 // The screen of one resource: its list (the typifications as a tree) and its form below.
-export function formView(res) {
+export function formView(res, rerender) {
+  done = rerender;
   const spec = FORMS[res];
   const listBox = h("div", { class: "list-panel", "data-testid": `list-${res}` });
   const formBox = h("div", { id: "editor" });

@@ -1,0 +1,253 @@
+// Conversations: the agent's live list and one conversation (messages, reply, contact, transfer, close).
+import { api } from "../lib/api.js";
+import { $, add, clear, h, labelled, toast } from "../lib/dom.js";
+import { fmtTime, items, withinHours } from "../lib/format.js";
+import { clearErrors, errorText, getLang, showError, stateText, statusText, t } from "../lib/i18n.js";
+import { mapDelete, mapMerge } from "../lib/store.js";
+import { isAgent, me, store } from "../state.js";
+import { customFields, enc, fieldValues, snapshot, typificationOptions } from "./common.js";
+
+const EMOJIS = ["😊", "👍", "🙏", "😀", "🎉", "❤️", "👋", "✅"];
+export const transferring = new Set();
+
+export async function loadConversations() {
+  try {
+    const data = await api("GET", "/conversations");
+    let convs = store.get("convs");
+    for (const c of items(data)) convs = mapMerge(convs, c.id, c);
+    store.update({ convs });
+  } catch (ex) { toast(errorText(ex), "error"); }
+}
+
+export function upsertConv(id, data) {
+  store.update({ convs: mapMerge(store.get("convs"), id, data) });
+}
+
+export function removeConv(id) {
+  const patch = { convs: mapDelete(store.get("convs"), id) };
+  if (store.get("selected") === id) patch.selected = null;
+  store.update(patch);
+}
+
+export function select(id) {
+  const convs = store.get("convs");
+  const patch = { selected: id, tab: "conversations" };
+  if (convs.has(id)) patch.convs = mapMerge(convs, id, { unread: 0 });
+  store.update(patch);
+}
+
+// A live message: counted as unread unless its conversation is open, shown at once if it is.
+export function onMessage(ev) {
+  const convs = store.get("convs");
+  const conv = convs.get(ev.conversation_id);
+  if (conv) {
+    const unread = store.get("selected") !== ev.conversation_id && ev.direction !== "out" ? (conv.unread || 0) + 1 : conv.unread;
+    store.update({ convs: mapMerge(convs, ev.conversation_id, { last_text: ev.text || "📎", unread }) });
+  }
+  if (store.get("selected") === ev.conversation_id) appendMessage(ev);
+}
+
+export function markStatus(ev) {
+  const el = document.querySelector(`[data-message-id="${CSS.escape(ev.outbound_id || "")}"] .tick`);
+  if (el) { el.textContent = statusText(ev.status); el.dataset.status = ev.status; }
+}
+
+export function conversationsView(scope) {
+  const list = h("section", { id: "conv-list", "data-testid": "conv-list", "aria-label": t("tab_conversations") });
+  const view = h("section", { id: "conv-view", class: "conv-view", "data-testid": "conv-view", "aria-label": t("conversation") });
+  scope.on(store.subscribe(["convs", "selected"], () => renderConvList(list)));
+  scope.on(store.subscribe(["selected"], () => renderConvView(view)));
+  scope.later(0, () => { renderConvList(list); renderConvView(view); });
+  return h("div", { class: "split" }, h("aside", {}, list), view);
+}
+
+function renderConvList(box) {
+  clear(box).append(h("h2", {}, t("tab_conversations")));
+  const convs = store.get("convs");
+  if (!convs.size) { box.append(h("p", { class: "muted" }, t("no_conversations"))); return; }
+  const selected = store.get("selected");
+  for (const [id, c] of convs) {
+    box.append(h("button", {
+      type: "button", class: `conv-item ${selected === id ? "active" : ""}`, "data-testid": "conv-item",
+      "data-conversation-id": id, "aria-current": selected === id ? "true" : null, onclick: () => select(id),
+    },
+    h("b", {}, c.contact_name || c.contact_address || id),
+    h("small", {}, ` ${c.channel_type || ""} · ${stateText("conv", c.state)}`),
+    c.unread ? h("span", { class: "badge", "aria-label": `${c.unread} ${t("unread")}` }, c.unread) : null,
+    c.last_text ? h("div", { class: "muted" }, c.last_text) : null));
+  }
+}
+
+async function renderConvView(view) {
+  clear(view);
+  const id = store.get("selected");
+  if (!id) { view.append(h("p", { class: "muted" }, t("select_conversation"))); return; }
+  let conv;
+  try { conv = await api("GET", `/conversations/${enc(id)}`); } catch (ex) { toast(errorText(ex), "error"); return; }
+  if (store.get("selected") !== id) return;
+  const snap = await snapshot(conv.campaign_id);
+  if (store.get("selected") !== id) return;
+  const perms = (snap && snap.permissions) || {};
+  add(clear(view),
+    h("div", { class: "conv-head" },
+      h("h2", { "data-testid": "conv-title" }, conv.contact_name || conv.contact_address || id),
+      h("span", {}, `${t("channel")}: ${conv.channel_type || ""} · ${t("campaign")}: ${(snap && snap.name) || conv.campaign_id || ""} · `,
+        h("span", { "data-testid": "conv-state" }, stateText("conv", conv.state)))),
+    h("div", { class: "conv-body" },
+      h("div", { class: "thread" },
+        h("div", { id: "msgs", class: "msgs", "data-testid": "messages", role: "log", "aria-label": t("messages") }),
+        replyForm(id, perms)),
+      h("div", { class: "side" }, contactCard(id, conv, perms), transferForm(id, snap, perms), closeForm(id, snap))));
+  for (const m of conv.messages || []) appendMessage(m);
+}
+
+export function appendMessage(m) {
+  const box = $("#msgs");
+  if (!box) return;
+  const key = m.message_id || m.id;
+  if (key && box.querySelector(`[data-message-id="${CSS.escape(key)}"]`)) return;
+  const out = m.direction === "out";
+  box.append(h("div", { class: `msg ${out ? "out" : "in"}`, "data-testid": `msg-${out ? "out" : "in"}`, "data-message-id": key || "" },
+    h("div", {}, m.text || ""),
+    (m.media || []).map((md) => h("a", { href: md.url || "#", target: "_blank", rel: "noopener" }, md.filename || md.kind || "📎")),
+    h("small", {}, `${out ? t("you") : t("customer")} · ${fmtTime(m.at || m.occurred_at, getLang())} `,
+      out ? h("span", { class: "tick" }, m.status ? statusText(m.status) : "") : null)));
+  box.scrollTop = box.scrollHeight;
+}
+
+function replyForm(id, perms) {
+  const text = h("textarea", { name: "text", "data-field": "text", placeholder: t("reply_placeholder"), "data-testid": "reply-text", rows: 3, "aria-label": t("reply") });
+  const media = h("input", { name: "media", "data-field": "media", placeholder: t("media_url"), "data-testid": "reply-media", "aria-label": t("media_url") });
+  const form = h("form", {
+    class: "reply", "data-testid": "reply-form",
+    onsubmit: async (e) => {
+      e.preventDefault();
+      const body = {};
+      if (text.value.trim()) body.text = text.value.trim();
+      if (media.value.trim()) body.media = [{ kind: "file", url: media.value.trim() }];
+      try {
+        const result = await api("POST", `/conversations/${enc(id)}/messages`, body);
+        appendMessage({ direction: "out", text: body.text, media: body.media || [], message_id: result && result.message_id,
+          at: new Date().toISOString() });
+        text.value = ""; media.value = "";
+      } catch (ex) { toast(errorText(ex, form), "error"); }
+    },
+  }, text,
+  perms.emojis === false ? null : h("div", { class: "emojis" }, EMOJIS.map((em) => h("button", {
+    type: "button", class: "emoji", "aria-label": em,
+    onclick: () => { text.value += (text.value && !text.value.endsWith(" ") ? " " : "") + em; text.focus(); },
+  }, em))),
+  perms.media === false ? null : media,
+  h("button", { type: "submit", "data-testid": "reply-send" }, t("send")));
+  return form;
+}
+
+function transferForm(id, snap, perms) {
+  const agents = ((snap && snap.agents) || []).filter((a) => a !== me().id);
+  const camps = (snap && snap.linked_campaigns) || [];
+  const kind = h("select", { "data-testid": "transfer-kind" },
+    perms.transfer_between_agents !== false ? h("option", { value: "agent" }, t("transfer_to_agent")) : null,
+    perms.transfer_between_campaigns ? h("option", { value: "campaign" }, t("transfer_to_campaign")) : null);
+  const target = h("input", { list: `targets-${id}`, "data-testid": "transfer-target", "data-field": "agent_id" });
+  const options = h("datalist", { id: `targets-${id}` }, [...agents, ...camps].map((x) => h("option", { value: x })));
+  const err = h("p", { class: "error", "data-testid": "transfer-error", id: `transfer-err-${id}` });
+  return h("details", { class: "panel", "data-testid": "transfer-panel" },
+    h("summary", { "data-testid": "transfer-open" }, t("transfer")),
+    h("form", {
+      onsubmit: async (e) => {
+        e.preventDefault();
+        clear(err);
+        const body = kind.value === "campaign" ? { campaign_id: target.value.trim() } : { agent_id: target.value.trim() };
+        transferring.add(id);
+        try {
+          await api("POST", `/conversations/${enc(id)}/transfer`, body);
+          toast(t("transferred"));
+          if (isAgent()) removeConv(id);
+        } catch (ex) { showError(err, ex, e.target); } finally { transferring.delete(id); }
+      },
+    }, labelled(t("transfer_kind"), kind), labelled(t("transfer_target"), target), options,
+    h("button", { type: "submit", "data-testid": "transfer-submit" }, t("do_transfer")), err));
+}
+
+function closeForm(id, snap) {
+  const typ = h("select", { name: "typification_id", "data-field": "typification_id", "data-testid": "close-typification" },
+    typificationOptions(snap));
+  const err = h("p", { class: "error", "data-testid": "close-error", id: `close-err-${id}` });
+  const form = h("form", {
+    novalidate: true,
+    onsubmit: async (e) => {
+      e.preventDefault();
+      clearErrors(form, err);
+      try {
+        await api("POST", `/conversations/${enc(id)}/close`, { typification_id: typ.value, fields: fieldValues(form, snap) });
+        toast(t("closed"));
+        removeConv(id);
+      } catch (ex) { showError(err, ex, form); }
+    },
+  }, h("label", {}, t("typification"), typ), customFields(snap),
+  h("button", { type: "submit", "data-testid": "close-submit" }, t("do_close")), err);
+  return h("details", { class: "panel", "data-testid": "close-panel" }, h("summary", { "data-testid": "close-open" }, t("close")), form);
+}
+
+function contactCard(id, conv, perms) {
+  const body = h("div", { "data-testid": "contact-card" });
+  const box = h("details", { class: "panel", open: true }, h("summary", {}, t("contact")), body);
+  (async () => {
+    let kase = null;
+    try { kase = await api("GET", `/cases/${enc(id)}`); } catch { /* the CRM may not know it yet */ }
+    const contactId = kase && kase.contact_id;
+    let contact = null;
+    if (contactId) { try { contact = await api("GET", `/contacts/${enc(contactId)}`); } catch { contact = null; } }
+    const name = h("input", { value: (contact && contact.name) || conv.contact_name || "", "data-testid": "contact-name", "data-field": "name" });
+    const doc = h("input", { value: (contact && contact.document) || "", "data-testid": "contact-document", "data-field": "document" });
+    add(body,
+      perms.show_contact_number === false ? null : h("p", {}, `${t("phone")}: ${conv.contact_address || ""}`),
+      h("label", {}, t("name"), name), h("label", {}, t("document"), doc));
+    if (contact) {
+      add(body, h("button", {
+        type: "button", "data-testid": "contact-save",
+        onclick: async () => {
+          try { await api("PATCH", `/contacts/${enc(contact.id)}`, { name: name.value, document: doc.value || null }); toast(t("saved")); }
+          catch (ex) { toast(errorText(ex, body), "error"); }
+        },
+      }, t("save")));
+      const hours = perms.history_hours || 24;
+      try {
+        const hist = withinHours(items(await api("GET", `/contacts/${enc(contact.id)}/history`)), hours, Date.now(),
+          (x) => x.at || x.opened_at);
+        body.append(h("h3", {}, `${t("history")} (${hours} ${t("hours")})`),
+          h("ul", { class: "history" }, hist.slice(0, 50).map((x) => h("li", {},
+            `${fmtTime(x.at || x.opened_at, getLang())} ${stateText("kind", x.kind || x.type)} ${x.text || x.summary || ""}`))));
+      } catch { /* history is optional */ }
+    } else {
+      const found = h("div", {});
+      add(body, h("button", {
+        type: "button", "data-testid": "contact-match",
+        onclick: async () => {
+          clear(found);
+          try {
+            const m = await api("GET", `/cases/${enc(id)}/matches`);
+            for (const c of (m && m.contacts) || []) {
+              found.append(h("div", {}, c.name || c.id, h("button", {
+                type: "button",
+                onclick: async () => { await api("PUT", `/cases/${enc(id)}/contact`, { contact_id: c.id }); toast(t("saved")); },
+              }, t("link"))));
+            }
+          } catch (ex) { toast(errorText(ex), "error"); }
+        },
+      }, t("match")), h("button", {
+        type: "button", "data-testid": "contact-create",
+        onclick: async () => {
+          try {
+            const phones = ["whatsapp", "sms", "voice"].includes(conv.channel_type) ? [conv.contact_address] : [];
+            const c = await api("POST", "/contacts", { name: name.value || conv.contact_address, document: doc.value || null, phones });
+            await api("PUT", `/cases/${enc(id)}/contact`, { contact_id: c.id });
+            toast(t("saved"));
+          } catch (ex) { toast(errorText(ex, body), "error"); }
+        },
+      }, t("create_contact")), found);
+    }
+  })();
+  return box;
+}
+
