@@ -52,6 +52,8 @@ class MessageIn(Body):
     BODY_FIELD = "text"
     text: str | None = Field(None, min_length=1, max_length=4096)
     media: list[MediaIn] = Field(default_factory=list, max_length=10)
+    # The client's own id of this reply: a retry with the same id (after a timeout) sends nothing new.
+    client_message_id: str | None = Field(None, pattern=r"^[A-Za-z0-9._:-]{1,128}$")
 
     @model_validator(mode="after")
     def _something(self) -> MessageIn:

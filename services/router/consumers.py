@@ -48,7 +48,7 @@ def start_consumers(app: web.Application) -> None:
     # them. Each decision is atomic, so this is as safe as several replicas.
     for _ in range(settings.inbound_concurrency):
         start_consumer(app, stream="INBOUND", durable=settings.inbound_durable, handler=on_inbound,
-                       batch=settings.inbound_batch)
+                       batch=settings.inbound_batch, ack_wait_s=settings.inbound_ack_wait_s)
     start_consumer(app, stream="AGENTS", durable=AGENT_COMMANDS, filter_subject="sb.agent.cmd.>",
                    handler=router.on_agent_command)
     start_consumer(app, stream="TIMERS", durable=TIMERS, filter_subject="sb.timer.due.router.>",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, get_args
@@ -150,6 +151,11 @@ class Reply:
     agent_id: str
     text: str | None
     media: list[MediaRef]
+    # The client's own id of this reply: a retry with the same id sends nothing new (None: no retry safety).
+    client_message_id: str | None = None
+
+
+CLIENT_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 
 def parse_reply(body: Any) -> Reply:
@@ -168,8 +174,11 @@ def parse_reply(body: Any) -> Reply:
         raise Invalid(f"media is invalid: {exc.errors()[0]['msg']}", field="media") from exc
     if not (text and text.strip()) and not media:
         raise Invalid("a reply needs text or media", field="text")
+    client_id = b.get("client_message_id")
+    if client_id is not None and (not isinstance(client_id, str) or not CLIENT_ID.fullmatch(client_id)):
+        raise Invalid("client_message_id must be 1 to 128 letters, digits or . _ : -", field="client_message_id")
     assert agent is not None
-    return Reply(agent, text, media)
+    return Reply(agent, text, media, client_id)
 
 
 @dataclass(frozen=True)

@@ -262,11 +262,14 @@ class Router:
             raise Invalid(f"campaign {snap.name!r} does not allow media", field="media")
         out = OutboundMessage(conversation_id=cid, channel_id=conv["channel"], channel_type=conv["ctype"],
                               to=conv["contact"], text=r.text, media=r.media, agent_id=r.agent_id)
+        if r.client_message_id:
+            # The same id for a retry, so the script, the OUTBOUND stream and channels all see one reply.
+            out.id = f"{cid}-{r.client_message_id}"
         data = {"direction": "out", "message_id": out.id, "text": r.text,
                 "media": [m.model_dump(exclude_none=True) for m in r.media], "agent_id": r.agent_id,
                 "kind": "message", "at": out.occurred_at.isoformat()}
         result = await self._decide("send", cid=cid, agent=r.agent_id, msg=json.dumps(data),
-                                    out=out.model_dump_json())
+                                    out=out.model_dump_json(), once=out.id if r.client_message_id else None)
         return {"conversation_id": cid, "message_id": out.id, "seq": result["seq"]}
 
     async def close(self, cid: str, c: Closure, *, reason: str = "agent", idempotent: bool = False

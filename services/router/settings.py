@@ -23,6 +23,8 @@ class RouterSettings(ServiceSettings):
     inbound_concurrency: int = 2
     # Messages fetched per pull; small, so a message never waits behind a long batch in one loop.
     inbound_batch: int = 8
+    # An inbound message not acknowledged in this time (its replica died) is delivered again.
+    inbound_ack_wait_s: float = 30.0
     # Out-of-hours backlog release: one batch per interval, ``release_rate_per_agent`` per available agent.
     release_interval_s: float = 60.0
     # Rebuild the live state from the CONVERSATIONS stream when Redis has lost it.

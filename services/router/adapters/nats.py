@@ -43,10 +43,18 @@ def _dt(ms: float) -> datetime:
     return datetime.fromtimestamp(ms / 1000, UTC)
 
 
+def _at(raw: str | float) -> datetime:
+    """A fact's time: the Redis clock in microseconds (a string, too long for a Lua number's JSON)."""
+    if isinstance(raw, str):
+        us = int(raw)
+        return datetime.fromtimestamp(us // 1_000_000, UTC).replace(microsecond=us % 1_000_000)
+    return _dt(raw)  # an outbox entry written before the clock was microseconds
+
+
 def to_contract(fact: dict[str, Any]) -> Contract:
     """Turn one Lua fact into the contract it announces; ids are deterministic so a re-publish dedups."""
     kind = fact.pop("kind")
-    at = _dt(fact.pop("at"))
+    at = _at(fact.pop("at"))
     if kind in _CONVERSATION_EVENTS:
         data = fact.pop("data", None)
         if data:

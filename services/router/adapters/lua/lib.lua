@@ -9,6 +9,10 @@
 local P = '__P__'
 local A = cjson.decode(ARGV[1])
 local NOW = tonumber(A.now)
+-- When this decision ran, by the Redis clock in microseconds: one clock for every replica, and scripts run
+-- one at a time, so it orders decisions exactly (an event's occurred_at).
+local CLOCK = redis.call('TIME')
+local AT_US = string.format('%d%06d', CLOCK[1], CLOCK[2])
 local OUT = {}
 local CAMPS = {}
 
@@ -51,7 +55,7 @@ local function done(result)
 end
 
 local function emit(fact)
-  fact.at = NOW
+  fact.at = AT_US
   local body = cjson.encode(fact)
   local id = redis.call('XADD', P .. 'outbox', '*', 'f', body)
   OUT[#OUT + 1] = {id, body}
