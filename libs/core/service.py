@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import json
 import signal
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 from aiohttp import web
 
-from libs.core.errors import AppError, Invalid
+from libs.core.errors import AppError
+from libs.core.inputs import input_middleware, loads_json
 from libs.core.logging import configure_logging, get_logger
 from libs.core.settings import ServiceSettings
 
@@ -94,14 +94,8 @@ def _allow(exc: web.HTTPException) -> dict[str, str]:
 
 
 async def read_json(request: web.Request) -> Any:
-    """Parse a JSON body or raise ``Invalid`` with the reason."""
-    raw = await request.read()
-    if not raw:
-        raise Invalid("request body is empty; JSON expected", field="body")
-    try:
-        return json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise Invalid(f"malformed JSON: {exc}", field="body") from exc
+    """Parse a JSON body whose text PostgreSQL can store, or raise ``Invalid`` naming the field."""
+    return loads_json(await request.read())
 
 
 async def _healthz(request: web.Request) -> web.Response:
@@ -124,7 +118,7 @@ async def _readyz(request: web.Request) -> web.Response:
 
 def create_base_app(settings: ServiceSettings, *, client_max_size: int = 4 * 1024 * 1024) -> web.Application:
     """The app every service starts from: settings, lifecycle, health routes and the error middleware."""
-    app = web.Application(middlewares=[error_middleware], client_max_size=client_max_size)
+    app = web.Application(middlewares=[error_middleware, input_middleware], client_max_size=client_max_size)
     app[SETTINGS] = settings
     app[LIFECYCLE] = Lifecycle()
     app.router.add_get("/healthz", _healthz)

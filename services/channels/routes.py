@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hmac
-import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -11,6 +10,7 @@ from aiohttp import web
 
 from libs.contracts import Contract
 from libs.core.errors import Forbidden, Invalid, NotFound, Unauthorized
+from libs.core.inputs import loads_json
 from libs.core.service import SETTINGS, read_json
 from libs.messaging import JETSTREAM
 from services.channels.adapters.blobs import BlobStore
@@ -98,15 +98,6 @@ def webhook_channel(request: web.Request, channel_type: str) -> Channel:
     return ch
 
 
-def parse_json(raw: bytes) -> Any:
-    if not raw:
-        raise Invalid("request body is empty; JSON expected", field="body")
-    try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise Invalid(f"malformed JSON: {exc}", field="body") from exc
-
-
 async def accepted(request: web.Request, items: list[Contract]) -> web.Response:
     counts = await request.app[PUBLISHER].publish(items)
     return web.json_response({"status": "accepted", **counts})
@@ -120,7 +111,7 @@ def meta_webhook(channel_type: str, parser: Parser) -> Callable[[web.Request], A
         raw = await request.read()
         if not meta_signature_ok(ch.secret("app_secret"), raw, request.headers.get("X-Hub-Signature-256")):
             raise Unauthorized("missing or bad X-Hub-Signature-256", field="X-Hub-Signature-256")
-        items = guarded(parser, ch.id, parse_json(raw))
+        items = guarded(parser, ch.id, loads_json(raw))
         return await accepted(request, items)
 
     return handler
@@ -191,7 +182,7 @@ async def voice_event(request: web.Request) -> web.Response:
         raw = await request.read()
         if not meta_signature_ok(ch.secret("app_secret"), raw, request.headers.get("X-Hub-Signature-256")):
             raise Unauthorized("missing or bad X-Hub-Signature-256", field="X-Hub-Signature-256")
-        events = guarded(voice.parse_ari, ch.id, parse_json(raw))
+        events = guarded(voice.parse_ari, ch.id, loads_json(raw))
         return web.json_response({"status": "accepted", **await request.app[CALLS].ingest(events)})
     event = guarded(voice.parse_twilio, ch.id, await twilio_form(request, ch))
     await request.app[CALLS].ingest([event] if event else [])

@@ -7,6 +7,7 @@ from urllib.parse import parse_qsl
 
 from libs.contracts import DeliveryStatus, InboundMessage, MediaRef
 from libs.core.errors import Invalid
+from libs.core.inputs import check_text
 from services.channels.domain.addresses import e164
 
 # Twilio's MessageStatus values that are delivery facts; queued/accepted/sending/... are not reported.
@@ -22,10 +23,14 @@ def parse_form(raw: bytes) -> list[tuple[str, str]]:
         Invalid: the body is not UTF-8 form data.
     """
     try:
-        return parse_qsl(raw.decode("utf-8"), keep_blank_values=True, strict_parsing=bool(raw),
-                         max_num_fields=200)
+        pairs = parse_qsl(raw.decode("utf-8"), keep_blank_values=True, strict_parsing=bool(raw),
+                          max_num_fields=200)
     except (UnicodeDecodeError, ValueError) as exc:
         raise Invalid(f"malformed form body: {exc}", field="body") from exc
+    for name, value in pairs:
+        check_text(name, "body")
+        check_text(value, name)
+    return pairs
 
 
 def _required(form: dict[str, str], name: str) -> str:

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from libs.core.errors import Invalid
+from libs.core.inputs import text_problem
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -67,6 +68,8 @@ def decode_cursor(cursor: str, kinds: tuple[type, ...]) -> list[Any]:
                 out.append(datetime.fromisoformat(value) if value is not None else None)
             elif value is not None and not isinstance(value, kind):
                 raise ValueError("type")
+            elif isinstance(value, str) and text_problem(value):
+                raise ValueError("text")
             else:
                 out.append(value)
         return out

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import datetime
 
-from aiohttp import BodyPartReader, web
+from aiohttp import web
 
 from libs.core.errors import Invalid
+from libs.core.inputs import read_upload
 from libs.core.service import read_json
 from services.crm.domain.common import parse_choice
 from services.crm.domain.work import PRIORITIES
 from services.crm.handlers import cases
 from services.crm.routes import actor_of, crm_of, page, page_args, q, respond, send_stream
-
-UPLOAD_CHUNK = 64 * 1024
 
 
 async def create_case(request: web.Request) -> web.Response:
@@ -74,39 +72,11 @@ async def global_search(request: web.Request) -> web.Response:
     return respond(await cases.global_search(crm_of(request), q(request, "q") or "", limit))
 
 
-async def upload_parts(request: web.Request) -> tuple[str, str, AsyncIterator[bytes]]:
-    """The uploaded file of a request: a ``file`` part of a multipart form, or the raw body with
-    ``?filename=``. Returns (filename, media type, chunks)."""
-    if request.content_type.startswith("multipart/"):
-        reader = await request.multipart()
-        while True:
-            part = await reader.next()
-            if part is None:
-                raise Invalid("the form has no 'file' part", field="file")
-            if isinstance(part, BodyPartReader) and part.name == "file":
-                break
-        filename = part.filename or q(request, "filename") or ""
-        media = part.headers.get("Content-Type", "application/octet-stream")
-
-        async def from_part() -> AsyncIterator[bytes]:
-            while chunk := await part.read_chunk(UPLOAD_CHUNK):
-                yield chunk
-
-        return filename, media, from_part()
-    filename = q(request, "filename") or ""
-
-    async def from_body() -> AsyncIterator[bytes]:
-        async for chunk in request.content.iter_chunked(UPLOAD_CHUNK):
-            yield chunk
-
-    return filename, request.content_type or "application/octet-stream", from_body()
-
-
 def _attach(owner_kind: str):
     async def handler(request: web.Request) -> web.Response:
-        filename, media, chunks = await upload_parts(request)
-        row = await cases.attach(crm_of(request), owner_kind, request.match_info["id"], filename, media, chunks,
-                                 actor_of(request))
+        up = await read_upload(request)
+        row = await cases.attach(crm_of(request), owner_kind, request.match_info["id"], up.filename, up.media_type,
+                                 up.chunks, actor_of(request))
         return respond(row, 201)
 
     return handler

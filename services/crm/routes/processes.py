@@ -4,21 +4,21 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from libs.core.inputs import read_upload
 from libs.core.service import read_json
 from services.crm.adapters.spreadsheets import MEDIA_TYPES
 from services.crm.domain.common import parse_choice
 from services.crm.handlers import exports, processes, scripts
 from services.crm.handlers.processes.runner import JobRunner
 from services.crm.routes import actor_of, crm_of, page, page_args, q, respond, send_stream
-from services.crm.routes.cases import upload_parts
 
 RUNNER = web.AppKey("job_runner", JobRunner)
 STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
 
 
 async def upload(request: web.Request) -> web.Response:
-    filename, _, chunks = await upload_parts(request)
-    row = await processes.upload(crm_of(request), filename, chunks, actor_of(request), q(request, "encoding"))
+    up = await read_upload(request)
+    row = await processes.upload(crm_of(request), up.filename, up.chunks, actor_of(request), q(request, "encoding"))
     return respond(row, 201)
 
 
