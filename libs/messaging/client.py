@@ -26,7 +26,7 @@ from tenacity import (
 from libs.contracts import Contract
 from libs.core.errors import Transient
 from libs.core.logging import get_logger
-from libs.messaging.streams import ensure_streams
+from libs.messaging.streams import JetStreamLayout, ensure_streams, layout_from_settings
 
 log = get_logger(__name__)
 
@@ -41,7 +41,7 @@ async def connect(url: str, name: str, *, attempts: int = 10, max_delay_s: float
     ):
         with attempt:
             return await nats.connect(
-                url,
+                servers=[u.strip() for u in url.split(",") if u.strip()],  # a cluster: several seed URLs
                 name=name,
                 connect_timeout=3,
                 max_reconnect_attempts=-1,
@@ -52,12 +52,13 @@ async def connect(url: str, name: str, *, attempts: int = 10, max_delay_s: float
 
 
 @asynccontextmanager
-async def nats_session(url: str, name: str, *, setup: bool = True) -> AsyncIterator[tuple[NATS, JetStreamContext]]:
-    """Connect, ensure streams, and drain the connection on exit."""
+async def nats_session(url: str, name: str, *, setup: bool = True, layout: JetStreamLayout | None = None
+                       ) -> AsyncIterator[tuple[NATS, JetStreamContext]]:
+    """Connect, ensure streams (replicas and limits from ``layout``, else from the environment), drain on exit."""
     nc = await connect(url, name)
     js = nc.jetstream()
     if setup:
-        await ensure_streams(js)
+        await ensure_streams(js, layout or layout_from_settings())
     try:
         yield nc, js
     finally:
