@@ -486,7 +486,7 @@ def check_runtime_lock(runtime: str, dev: str, pyproject: dict[str, Any]) -> lis
 
 
 _INDEX = re.compile(r"(?:^|\s)(?:--(?:extra-)?index-url|--find-links)[ =]\S+|^\s*-[if]\s+\S+"
-                    r"|(?:extra-)?index-url\s*=\s*\S+"
+                    r"|(?:extra-)?index-url\s*=\s*(?:https?|file)://\S+"
                     r"|\b(?:https?|file)://\S*/simple/?(?:\s|$)", re.M)
 
 

