@@ -138,23 +138,33 @@ TWIML_EMPTY = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 
 
 def public_url(request: web.Request) -> str:
-    """The URL the provider called, as it signed it: ``public_base_url`` + path and query when set."""
+    """The URL the provider called, as it signed it: ``public_base_url`` + the path and query exactly as they came
+    (still percent-encoded) when set; else the URL of the request as this process sees it (development)."""
     base = request.app[SETTINGS].public_base_url  # type: ignore[attr-defined]
-    return f"{base.rstrip('/')}{request.path_qs}" if base else str(request.url)
+    origin = base.rstrip("/") if base else f"{request.scheme}://{request.host}"
+    return origin + request.raw_path
 
 
 async def twilio_form(request: web.Request, ch: Channel) -> list[tuple[str, str]]:
-    """The form of a Twilio webhook, once its ``X-Twilio-Signature`` is checked.
+    """The parameters of a Twilio webhook, once its ``X-Twilio-Signature`` is checked: a form's pairs, or the
+    members of a JSON object (signed through the URL's ``bodySHA256``).
 
     Raises:
-        Unauthorized: missing or bad signature. Invalid: the body is not form data.
+        Unauthorized: missing or bad signature. Invalid: the body is not form data or a flat JSON object.
     """
     raw = await request.read()
-    pairs = sms.parse_form(raw)
-    if not twilio_signature_ok(ch.secret("auth_token"), public_url(request), pairs,
+    signed: list[tuple[str, str]] | str
+    if request.content_type == "application/json":
+        try:
+            signed = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise Invalid("the JSON body is not UTF-8", field="body") from None
+    else:
+        signed = sms.parse_form(raw)
+    if not twilio_signature_ok(ch.secret("auth_token"), public_url(request), signed,
                                request.headers.get("X-Twilio-Signature")):
         raise Unauthorized("missing or bad X-Twilio-Signature", field="X-Twilio-Signature")
-    return pairs
+    return signed if isinstance(signed, list) else sms.json_params(loads_json(raw))
 
 
 async def twiml_accepted(request: web.Request, items: list[Contract]) -> web.Response:
@@ -175,10 +185,10 @@ async def sms_status(request: web.Request) -> web.Response:
 
 
 async def voice_event(request: web.Request) -> web.Response:
-    """Twilio Voice status callbacks (form, ``X-Twilio-Signature``) or Asterisk ARI events forwarded as JSON
-    (``X-Hub-Signature-256`` with the channel's app secret)."""
+    """Twilio Voice status callbacks (``X-Twilio-Signature``, a form or JSON) or Asterisk ARI events forwarded as
+    JSON (``X-Hub-Signature-256`` with the channel's app secret)."""
     ch = webhook_channel(request, "voice")
-    if request.content_type == "application/json":
+    if request.content_type == "application/json" and "X-Twilio-Signature" not in request.headers:
         raw = await request.read()
         if not meta_signature_ok(ch.secret("app_secret"), raw, request.headers.get("X-Hub-Signature-256")):
             raise Unauthorized("missing or bad X-Hub-Signature-256", field="X-Hub-Signature-256")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from libs.core.settings import ServiceSettings
@@ -25,7 +25,8 @@ class ChannelsSettings(ServiceSettings):
     twilio_base_url: str = "https://api.twilio.com"
     ari_base_url: str = "http://127.0.0.1:8088"
     # The public URL providers call (for X-Twilio-Signature, which signs the full URL, and status callbacks).
-    # Empty: the URL of the incoming request as this process sees it.
+    # Empty: the URL of the incoming request as this process sees it (development only: behind a proxy that is
+    # not the URL Twilio signed, so production refuses to start without it).
     public_base_url: str = ""
 
     # SMTP listener (inbound e-mail) and blob folder for attachments.
@@ -44,3 +45,10 @@ class ChannelsSettings(ServiceSettings):
     provider_max_wait_s: float = 10.0
     outbound_consumer: bool = True
     outbound_max_deliver: int = 8
+
+    @model_validator(mode="after")
+    def _public_url_in_production(self) -> ChannelsSettings:
+        if self.env == "production" and not self.public_base_url.startswith(("https://", "http://")):
+            raise ValueError("SB_CHANNELS_PUBLIC_BASE_URL must be set to the public URL providers call "
+                             "(e.g. https://hooks.example.com) in production")
+        return self

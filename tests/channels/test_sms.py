@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
 from pathlib import Path
 from urllib.parse import parse_qsl
 
@@ -13,6 +11,7 @@ from aiohttp import web
 
 from libs.contracts import OutboundMessage
 from libs.messaging import publish
+from services.channels.domain.signatures import twilio_signature
 
 TW = Path("/work/shared/fixtures/providers/twilio")
 TOKEN = "twilio-auth-token"
@@ -20,8 +19,7 @@ TOKEN = "twilio-auth-token"
 
 def twilio_sign(url: str, body: bytes, token: str = TOKEN) -> dict[str, str]:
     params = parse_qsl(body.decode(), keep_blank_values=True)
-    data = url + "".join(k + v for k, v in sorted(params))
-    sig = base64.b64encode(hmac.new(token.encode(), data.encode(), hashlib.sha1).digest()).decode()
+    sig = twilio_signature(token, url, params)
     return {"X-Twilio-Signature": sig, "Content-Type": "application/x-www-form-urlencoded"}
 
 

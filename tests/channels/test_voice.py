@@ -15,6 +15,7 @@ from aiohttp import web
 
 from libs.contracts import ConversationAssigned, OutboundMessage
 from libs.messaging import publish
+from services.channels.domain.signatures import twilio_signature
 
 ARI = Path("/work/shared/fixtures/providers/asterisk")
 SECRET, TOKEN = "ari-forwarder-secret", "ari-password"
@@ -26,8 +27,7 @@ def hub_sign(body: bytes) -> dict[str, str]:
 
 
 def twilio_sign(url: str, body: bytes) -> dict[str, str]:
-    data = url + "".join(k + v for k, v in sorted(parse_qsl(body.decode(), keep_blank_values=True)))
-    sig = base64.b64encode(hmac.new(TOKEN.encode(), data.encode(), hashlib.sha1).digest()).decode()
+    sig = twilio_signature(TOKEN, url, parse_qsl(body.decode(), keep_blank_values=True))
     return {"X-Twilio-Signature": sig, "Content-Type": "application/x-www-form-urlencoded"}
 
 

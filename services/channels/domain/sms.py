@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from typing import Any
 from urllib.parse import parse_qsl
 
 from libs.contracts import DeliveryStatus, InboundMessage, MediaRef
@@ -30,6 +32,22 @@ def parse_form(raw: bytes) -> list[tuple[str, str]]:
     for name, value in pairs:
         check_text(name, "body")
         check_text(value, name)
+    return pairs
+
+
+def json_params(body: Any) -> list[tuple[str, str]]:
+    """The members of a JSON webhook body as (name, value) pairs, like a form's.
+
+    Raises:
+        Invalid: the body is not an object of strings, numbers, booleans and nulls.
+    """
+    if not isinstance(body, dict):
+        raise Invalid("a JSON webhook body must be an object", field="body")
+    pairs = []
+    for name, value in body.items():
+        if isinstance(value, dict | list):
+            raise Invalid(f"{name} must be a string, number or boolean", field=name)
+        pairs.append((name, "" if value is None else json.dumps(value) if isinstance(value, bool) else str(value)))
     return pairs
 
 
