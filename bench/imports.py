@@ -67,7 +67,7 @@ class NullPublisher:
 
 async def _child(dsn: str, path: str, blob_dir: str) -> None:
     from libs.contracts import CampaignSnapshot
-    from services.crm.adapters.blobs import FilesystemBlobStore
+    from libs.storage.blobs import BlobStore
     from services.crm.adapters.campaigns import CampaignCache
     from services.crm.handlers import Actor, Crm, processes
     from services.crm.settings import CrmSettings
@@ -76,7 +76,7 @@ async def _child(dsn: str, path: str, blob_dir: str) -> None:
     campaigns = CampaignCache()
     campaigns.put(CampaignSnapshot(id="bench-imports", name="Bench"))
     crm = Crm(settings=CrmSettings(default_region="AR", blob_dir=blob_dir), pool=pool, campaigns=campaigns,
-              publisher=NullPublisher(), blobs=FilesystemBlobStore(blob_dir))  # type: ignore[arg-type]
+              publisher=NullPublisher(), blobs=BlobStore.folder(blob_dir))  # type: ignore[arg-type]
     actor = Actor("bench", "admin")
 
     async def chunks() -> AsyncIterator[bytes]:

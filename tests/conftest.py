@@ -39,3 +39,16 @@ async def nats_js(stack: StackInfo) -> AsyncIterator[tuple[object, object]]:
 def unique() -> str:
     """A short unique suffix, so tests sharing the session stack never collide."""
     return uuid.uuid4().hex[:10]
+
+
+@pytest.fixture(scope="session")
+def s3_account(tmp_path_factory) -> Iterator[object]:
+    """A local S3 server (moto, IAM auth on) with a bucket, a user key and a web-identity role."""
+    from libs.devstack.s3 import MotoS3
+
+    server = MotoS3(tmp_path_factory.mktemp("moto") / "moto.log")
+    account = server.start()
+    try:
+        yield account
+    finally:
+        server.stop()

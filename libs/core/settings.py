@@ -42,6 +42,11 @@ class ServiceSettings(BaseSettings):
         default_factory=dict, validation_alias=AliasChoices("SB_NATS_MAX_BYTES", "nats_max_bytes"))
     nats_max_age_s: dict[str, float] = Field(
         default_factory=dict, validation_alias=AliasChoices("SB_NATS_MAX_AGE_S", "nats_max_age_s"))
+    # The shared blob store (libs/storage/blobs.py): empty = a folder under the service's blob_dir (development);
+    # s3://bucket[/prefix], gs://bucket or az://container in production, credentials from the cloud's standard chain.
+    blob_url: str = Field("", validation_alias=AliasChoices("SB_BLOB_URL", "blob_url"))
+    blob_endpoint: str = Field("", validation_alias=AliasChoices("SB_BLOB_ENDPOINT", "blob_endpoint"))
+    blob_region: str = Field("", validation_alias=AliasChoices("SB_BLOB_REGION", "blob_region"))
     shutdown_budget_s: float = Field(
         20.0, validation_alias=AliasChoices("SB_SHUTDOWN_BUDGET_S", "shutdown_budget_s")
     )

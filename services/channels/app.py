@@ -11,7 +11,8 @@ from aiohttp import web
 from libs.core.service import LIFECYCLE, SETTINGS, create_base_app
 from libs.messaging import JETSTREAM, nats_ctx
 from libs.storage import PG_POOL, pg_pool_ctx
-from services.channels.adapters.blobs import BlobStore
+from libs.storage.blobs import BlobStore
+from services.channels.adapters.blobs import MediaBlobs
 from services.channels.adapters.kv import SnapshotPublisher
 from services.channels.adapters.postgres import (
     ChannelRepository,
@@ -81,7 +82,7 @@ def _wiring_ctx(settings: ChannelsSettings) -> CleanupCtx:
         pool, js = app[PG_POOL], app[JETSTREAM]
         registry = ChannelRegistry(ChannelRepository(pool), SnapshotPublisher(js))
         deliveries, threads = DeliveryRepository(pool), EmailThreadRepository(pool)
-        blobs = BlobStore(settings.blob_dir)
+        blobs = MediaBlobs(BlobStore.from_settings(settings, settings.blob_dir))
         publisher = Publisher(js, deliveries, settings.publish_timeout_s)
         policy = RetryPolicy(attempts=settings.provider_attempts, max_wait_s=settings.provider_max_wait_s,
                              max_total_s=settings.provider_attempts * (settings.provider_timeout_s

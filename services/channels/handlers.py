@@ -22,7 +22,7 @@ from libs.core import demo
 from libs.core.errors import Invalid, NotFound, Transient
 from libs.core.logging import get_logger
 from libs.messaging import publish_many
-from services.channels.adapters.blobs import BlobStore
+from services.channels.adapters.blobs import MediaBlobs
 from services.channels.adapters.kv import SnapshotPublisher
 from services.channels.adapters.postgres import (
     ChannelRepository,
@@ -247,7 +247,7 @@ class EmailIngest:
     one ``InboundMessage`` per receiving channel published."""
 
     def __init__(self, registry: ChannelRegistry, publisher: Publisher, threads: EmailThreadRepository,
-                 blobs: BlobStore) -> None:
+                 blobs: MediaBlobs) -> None:
         self.registry = registry
         self.publisher = publisher
         self.threads = threads

@@ -13,7 +13,7 @@ from libs.core.errors import Forbidden, Invalid, NotFound, Unauthorized
 from libs.core.inputs import loads_json
 from libs.core.service import SETTINGS, read_json
 from libs.messaging import JETSTREAM
-from services.channels.adapters.blobs import BlobStore
+from services.channels.adapters.blobs import MediaBlobs
 from services.channels.adapters.dead_letters import read_dead_letters
 from services.channels.consumers import DURABLES, OUTBOUND_DURABLE
 from services.channels.domain import instagram, sms, voice, whatsapp
@@ -23,7 +23,7 @@ from services.channels.domain.signatures import meta_signature_ok, twilio_signat
 from services.channels.handlers import CallEvents, ChannelRegistry, Publisher
 
 REGISTRY = web.AppKey("registry", ChannelRegistry)
-BLOBS = web.AppKey("blobs", BlobStore)
+BLOBS = web.AppKey("blobs", MediaBlobs)
 CALLS = web.AppKey("calls", CallEvents)
 PUBLISHER = web.AppKey("publisher", Publisher)
 

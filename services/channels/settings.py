@@ -29,7 +29,8 @@ class ChannelsSettings(ServiceSettings):
     # not the URL Twilio signed, so production refuses to start without it).
     public_base_url: str = ""
 
-    # SMTP listener (inbound e-mail) and blob folder for attachments.
+    # SMTP listener (inbound e-mail). Attachments go to the shared blob store (SB_BLOB_URL); without it, to this
+    # folder (development).
     smtp_enabled: bool = True
     smtp_host: str = "0.0.0.0"
     smtp_port: int = 2525

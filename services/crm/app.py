@@ -9,12 +9,10 @@ from aiohttp import web
 
 from libs.core.service import LIFECYCLE, create_base_app
 from libs.messaging import JETSTREAM, NATS_CONN, nats_ctx
-from libs.storage import PG_POOL, pg_pool_ctx
+from libs.storage import PG_POOL, BlobStore, pg_pool_ctx
 from services.crm import consumers, demo
-from services.crm.adapters.blobs import BlobStore, FilesystemBlobStore
 from services.crm.adapters.campaigns import CampaignCache
 from services.crm.adapters.publisher import Publisher
-from services.crm.adapters.s3 import S3BlobStore
 from services.crm.handlers import Crm
 from services.crm.handlers import processes as process_handlers
 from services.crm.routes import CRM, accounts, calls, cases, contacts, exports, processes, tickets
@@ -43,15 +41,8 @@ def create_app(settings: CrmSettings) -> web.Application:
 
 def _blobs_ctx(settings: CrmSettings):
     async def ctx(app: web.Application) -> AsyncIterator[None]:
-        if settings.blob_backend == "filesystem":
-            app[BLOBS] = FilesystemBlobStore(settings.blob_dir)
-            yield
-            return
-        async with S3BlobStore(endpoint=settings.s3_endpoint, bucket=settings.s3_bucket, region=settings.s3_region,
-                               access_key=settings.s3_access_key, secret_key=settings.s3_secret_key.get_secret_value(),
-                               cache_dir=settings.blob_dir, part_size=settings.s3_part_mb * 1024 * 1024) as store:
-            app[BLOBS] = store
-            yield
+        app[BLOBS] = BlobStore.from_settings(settings, settings.blob_dir, part_size=settings.blob_part_mb * 1024 * 1024)
+        yield
 
     return ctx
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
-from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic import AliasChoices, Field
 from pydantic_settings import SettingsConfigDict
 
 from libs.core.settings import ServiceSettings
@@ -19,18 +17,11 @@ class CrmSettings(ServiceSettings):
     port: int = 8085
     # Region used to read phone numbers written without an international prefix.
     default_region: str = "US"
-    # Where the filesystem blob store keeps attachments, uploads and outcome files (with s3: the local cache of
-    # uploads, which the import readers need as local files).
+    # Without SB_BLOB_URL: the folder of attachments, uploads and outcome files. With it: the local cache of
+    # uploads, which the import readers need as local files (an emptyDir in Kubernetes).
     blob_dir: str = ".data/crm-blobs"
-    # "s3": an S3-compatible store (path-style URLs, e.g. https://s3.us-east-1.amazonaws.com or http://minio:9000).
-    blob_backend: Literal["filesystem", "s3"] = "filesystem"
-    s3_endpoint: str = ""
-    s3_bucket: str = ""
-    s3_region: str = "us-east-1"
-    s3_access_key: str = ""
-    s3_secret_key: SecretStr = SecretStr("")
     # Files bigger than this go up as multipart uploads of parts this size (S3's minimum part is 5 MB).
-    s3_part_mb: int = Field(8, ge=5)
+    blob_part_mb: int = Field(8, ge=5)
     # Channel used to e-mail a case comment to its contact when the request names none.
     email_channel_id: str | None = None
     # An unclassified call can still be classified for this long.
@@ -45,12 +36,3 @@ class CrmSettings(ServiceSettings):
     run_jobs: bool = True
     # Seed the CRM part of the demo tenant (SB_DEMO_SEED).
     demo_seed: bool = Field(False, validation_alias=AliasChoices("SB_DEMO_SEED", "demo_seed"))
-
-    @model_validator(mode="after")
-    def _s3_complete(self) -> CrmSettings:
-        if self.blob_backend == "s3":
-            values = {"s3_endpoint": self.s3_endpoint, "s3_bucket": self.s3_bucket,
-                      "s3_access_key": self.s3_access_key, "s3_secret_key": self.s3_secret_key.get_secret_value()}
-            if missing := [f"SB_CRM_{name.upper()}" for name, value in values.items() if not value]:
-                raise ValueError(f"SB_CRM_BLOB_BACKEND=s3 needs {', '.join(missing)}")
-        return self

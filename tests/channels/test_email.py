@@ -125,9 +125,9 @@ async def test_html_and_attachments_are_stored_as_references(mail_app, mail_chan
     sha = hashlib.sha256(pdf).hexdigest()
     assert by_kind["file"] == {"kind": "file", "url": f"blob:{sha}", "provider_id": sha,
                                "mime_type": "application/pdf", "filename": "factura.pdf", "caption": None}
-    assert (mail_app.blob_dir / sha[:2] / sha).read_bytes() == pdf
+    assert (mail_app.blob_dir / "media" / sha[:2] / sha).read_bytes() == pdf
     html_sha = by_kind["html_body"]["provider_id"]
-    assert b"<b>factura</b>" in (mail_app.blob_dir / html_sha[:2] / html_sha).read_bytes()
+    assert b"<b>factura</b>" in (mail_app.blob_dir / "media" / html_sha[:2] / html_sha).read_bytes()
     assert "factura.pdf" not in str(m["text"])  # bytes never travel in the event
     resp = await mail_app.get(f"/blobs/{sha}")
     assert resp.status == 200 and await resp.read() == pdf

@@ -1,47 +1,44 @@
-"""The local blob folder: attachments stored by content hash and travelling only as references."""
+"""E-mail attachments in the shared blob store (``libs.storage.blobs``), by content hash, travelling only as
+``blob:<sha256>`` references. Every replica reads what any replica wrote: the store is S3 (or GCS, Azure) in
+production and a folder in development."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import re
-from pathlib import Path
 
 from libs.contracts import MediaRef
+from libs.core.errors import NotFound
+from libs.storage.blobs import BlobStore
 
 _SHA = re.compile(r"^[0-9a-f]{64}$")
 PREFIX = "blob:"
+KEY_PREFIX = "media"
 
 
-class BlobStore:
-    """Content-addressed files under ``root``: ``<root>/<sha[:2]>/<sha>``."""
+class MediaBlobs:
+    """Content-addressed media: ``media/<sha[:2]>/<sha>`` in the store."""
 
-    def __init__(self, root: Path) -> None:
-        self.root = Path(root)
+    def __init__(self, store: BlobStore) -> None:
+        self.store = store
 
-    def _path(self, sha: str) -> Path:
-        return self.root / sha[:2] / sha
+    @staticmethod
+    def key(sha: str) -> str:
+        return f"{KEY_PREFIX}/{sha[:2]}/{sha}"
 
     async def put(self, data: bytes, *, mime_type: str, filename: str | None) -> MediaRef:
         sha = hashlib.sha256(data).hexdigest()
-        await asyncio.to_thread(self._write, sha, data)
+        await self.store.put(self.key(sha), data)  # same content, same key: writing it again changes nothing
         major = mime_type.split("/", 1)[0]
         return MediaRef(kind=major if major in ("image", "audio", "video") else "file", url=f"{PREFIX}{sha}",
                         provider_id=sha, mime_type=mime_type, filename=filename)
-
-    def _write(self, sha: str, data: bytes) -> None:
-        path = self._path(sha)
-        if path.exists():
-            return
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_bytes(data)
-        tmp.replace(path)
 
     async def get(self, ref: str) -> bytes | None:
         """The bytes of ``blob:<sha>`` (or a bare sha); ``None`` when unknown."""
         sha = ref.removeprefix(PREFIX)
         if not _SHA.match(sha):
             return None
-        path = self._path(sha)
-        return await asyncio.to_thread(path.read_bytes) if path.exists() else None
+        try:
+            return await self.store.get(self.key(sha))
+        except NotFound:
+            return None

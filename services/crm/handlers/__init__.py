@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from services.crm.adapters.blobs import BlobStore
+from libs.storage.blobs import BlobStore
 from services.crm.adapters.campaigns import CampaignCache
 from services.crm.adapters.publisher import Publisher
 from services.crm.settings import CrmSettings

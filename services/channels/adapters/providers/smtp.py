@@ -6,7 +6,7 @@ import aiosmtplib
 
 from libs.contracts import OutboundMessage
 from libs.core.errors import Invalid
-from services.channels.adapters.blobs import PREFIX, BlobStore
+from services.channels.adapters.blobs import PREFIX, MediaBlobs
 from services.channels.adapters.postgres import EmailThreadRepository
 from services.channels.adapters.providers.http import RetryableStatus, RetryPolicy, retrying
 from services.channels.domain.channels import Channel
@@ -20,7 +20,7 @@ class SmtpSender:
     """Sends through the channel's SMTP server. The Message-ID is derived from the command id, so a
     redelivered command produces the same message."""
 
-    def __init__(self, threads: EmailThreadRepository, blobs: BlobStore, policy: RetryPolicy,
+    def __init__(self, threads: EmailThreadRepository, blobs: MediaBlobs, policy: RetryPolicy,
                  timeout_s: float = 30.0) -> None:
         self.threads = threads
         self.blobs = blobs
