@@ -159,14 +159,14 @@ class PropertyRun:
                 await asyncio.gather(*(self._deliver(self._msg(channel, contact)) for _ in range(4)))
             elif roll < 0.65:
                 kind = "status"
-                await r.set_status(self.rng.choice(self.agents), StatusChange(self.rng.choice(STATUSES), None))
+                await r.set_status(self.rng.choice(self.agents), StatusChange(status=self.rng.choice(STATUSES)))
                 self.stats.events += 1
             elif roll < 0.80:
                 kind = "close"
                 assigned = await self._open("assigned")
                 if assigned:
                     c = self.rng.choice(assigned)
-                    await r.close(c["id"], Closure(c["agent"], "ok", {}))
+                    await r.close(c["id"], Closure(agent_id=c["agent"], typification_id="ok"))
                     self.stats.events += 1
             elif roll < 0.87:
                 kind = "transfer"
@@ -174,9 +174,9 @@ class PropertyRun:
                 if assigned:
                     c = self.rng.choice(assigned)
                     if self.rng.random() < 0.5:
-                        t = Transfer(c["agent"], self.rng.choice(self.agents), None)
+                        t = Transfer(agent_id=c["agent"], to_agent_id=self.rng.choice(self.agents))
                     else:
-                        t = Transfer(c["agent"], None, self.rng.choice([x["id"] for x in self.camps]))
+                        t = Transfer(agent_id=c["agent"], to_campaign_id=self.rng.choice([x["id"] for x in self.camps]))
                     self.stats.events += 1
                     await r.transfer(c["id"], t)
             elif roll < 0.95:
@@ -198,7 +198,7 @@ class PropertyRun:
                 if opened:
                     c = self.rng.choice(opened)
                     self.stats.events += 1
-                    await r.close(c["id"], Closure(f"intruder-{self.run}", "ok", {}))
+                    await r.close(c["id"], Closure(agent_id=f"intruder-{self.run}", typification_id="ok"))
         except AppError:
             self.stats.refused += 1
         self.stats.steps += 1

@@ -8,7 +8,6 @@ naming the field, in one place, instead of a 500 deep in a repository.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -18,32 +17,12 @@ from aiohttp.helpers import parse_mimetype
 from aiohttp.http_exceptions import HttpProcessingError
 
 from libs.core.errors import Invalid
+from libs.core.validation import UNSTORABLE, check_text, text_problem
 
-# PostgreSQL ``text`` cannot hold NUL; a lone surrogate (from a ``\ud800`` JSON escape, or from bytes that are not
-# UTF-8 in a request line, which aiohttp decodes with ``surrogateescape``) cannot even be encoded as UTF-8.
-UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+__all__ = ["UNSTORABLE", "check_text", "text_problem"]
+
 MAX_FORM_PARTS = 16
 UPLOAD_CHUNK = 64 * 1024
-
-
-def text_problem(value: str) -> str | None:
-    """Why ``value`` cannot be stored as text, or ``None`` when it can."""
-    found = UNSTORABLE.search(value)
-    if found is None:
-        return None
-    return "contains a NUL character" if found.group() == "\x00" else "is not valid Unicode text (a lone surrogate)"
-
-
-def check_text(value: str, field: str) -> str:
-    """``value`` when PostgreSQL can store it.
-
-    Raises:
-        Invalid: it holds a NUL character or a lone surrogate; the error names ``field``.
-    """
-    problem = text_problem(value)
-    if problem is not None:
-        raise Invalid(f"{field} {problem}", field=field)
-    return value
 
 
 def json_text_problem(value: Any, field: str = "body") -> tuple[str, str] | None:

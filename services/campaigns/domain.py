@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import string
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from libs.contracts.campaigns import (
     CampaignSnapshot,
@@ -24,6 +24,7 @@ from libs.contracts.campaigns import (
 from libs.contracts.messages import ChannelType
 from libs.contracts.schedule import DateException, Schedule, TimeInterval
 from libs.core.errors import Forbidden, Invalid, Unauthorized
+from libs.core.validation import Strict, blame
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 
@@ -38,12 +39,6 @@ TAB_PLACEHOLDERS: frozenset[str] = frozenset({
     "contact_id", "contact_address", "contact_name", "conversation_id", "campaign_id", "channel_id",
     "channel_type", "agent_id", "case_id",
 })
-
-
-class Strict(BaseModel):
-    """Input models refuse unknown fields, so a typo is a 400 that names it instead of a silent no-op."""
-
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
 # ------------------------------------------------------------------------------------------ who is asking
@@ -67,52 +62,6 @@ class Actor:
         if self.role != "admin":
             raise Forbidden(f"only an admin can change campaign configuration, not a {self.role}",
                             field="X-Sb-Role")
-
-
-# ----------------------------------------------------------------------------------------------- errors
-
-def field_path(loc: Iterable[int | str]) -> str:
-    """``("tabs", 0, "url_template")`` -> ``tabs[0].url_template``."""
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif part:
-            out += f".{part}" if out else str(part)
-    return out
-
-
-def invalid_from(exc: ValidationError, prefix: str = "") -> Invalid:
-    """The first pydantic error as an ``Invalid`` naming the field; every error goes into ``details``."""
-    errors = []
-    for err in exc.errors(include_url=False):
-        path = field_path([prefix, *err["loc"]])
-        msg = err["msg"].removeprefix("Value error, ")
-        if msg.startswith(_BLAME) and ": " in msg:
-            # A model validator blames a field inside its model (see ``blame``).
-            blamed, msg = msg[len(_BLAME):].split(": ", 1)
-            path = f"{path}.{blamed}" if path else blamed
-        errors.append({"field": path or "body", "message": msg})
-    first = errors[0]
-    return Invalid(f"{first['field']}: {first['message']}", field=first["field"], details=errors)
-
-
-_BLAME = "@"
-
-
-def blame(field: str, message: str) -> ValueError:
-    """A model validator's error that names a field inside the model (see ``invalid_from``)."""
-    return ValueError(f"{_BLAME}{field}: {message}")
-
-
-def parse(model: type[BaseModel], data: Any, prefix: str = "") -> Any:
-    """Validate ``data`` into ``model`` or raise ``Invalid`` naming the field."""
-    if not isinstance(data, dict):
-        raise Invalid("a JSON object is expected", field=prefix or "body")
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise invalid_from(exc, prefix) from exc
 
 
 # ------------------------------------------------------------------------------------- clients, projects
@@ -394,7 +343,7 @@ class CampaignQuery:
     created_from: date | None = None
     created_to: date | None = None
     limit: int = 100
-    offset: int = 0
+    after: tuple[str, ...] | None = None  # the sort values of the previous page's last campaign
 
 
 def diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, dict[str, Any]]:

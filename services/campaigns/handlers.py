@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import asyncpg
@@ -16,10 +16,13 @@ from libs.contracts.campaigns import CampaignSnapshot, Typification
 from libs.contracts.schedule import Schedule
 from libs.core.errors import AppError, Conflict, Invalid, NotFound
 from libs.core.logging import get_logger
+from libs.core.validation import decode_cursor, page_of, parse_body
 from services.campaigns.adapters.kv import ChannelDirectory, SnapshotStore
 from services.campaigns.adapters.postgres import (
+    CAMPAIGN_ORDER,
     CLIENTS,
     FIELDS,
+    HISTORY_ORDER,
     PROJECTS,
     SCHEDULES,
     TYPIFICATIONS,
@@ -40,7 +43,6 @@ from services.campaigns.domain import (
     compile_snapshot,
     diff,
     merge_patch,
-    parse,
     typification_label,
 )
 
@@ -115,7 +117,7 @@ class CampaignsService:
     async def create(self, kind: str, body: Any, actor: Actor) -> dict[str, Any]:
         actor.require_admin()
         e = ENTITIES[kind]
-        item = parse(e.model, body)
+        item = parse_body(e.model, body)
         data = item.model_dump(mode="json")
         key = data.pop(e.table.key, None) or new_key(e.prefix)
         async with self._tx() as repo:
@@ -133,11 +135,14 @@ class CampaignsService:
             row = found(await Repository(conn).get(e.table, key), e.name, key)
         return _public(e, row)
 
-    async def list_items(self, kind: str, filters: dict[str, Any], limit: int, offset: int) -> list[dict[str, Any]]:
+    async def list_items(self, kind: str, filters: dict[str, Any], limit: int, cursor: str | None
+                         ) -> dict[str, Any]:
+        """A page of a catalog: ``{"items", "next_cursor"}``."""
         e = ENTITIES[kind]
+        after = _after(cursor, e.table.order)
         async with self.pool.acquire() as conn:
-            rows = await Repository(conn).rows(e.table, filters, limit, offset)
-        return [_public(e, r) for r in rows]
+            rows = await Repository(conn).rows(e.table, filters, limit, after)
+        return _page(rows, limit, lambda r: _public(e, r))
 
     async def update(self, kind: str, key: str, body: Any, actor: Actor, *, replace: bool) -> dict[str, Any]:
         """PATCH merges the given top-level fields; PUT replaces the whole entity. Both re-validate it whole."""
@@ -146,13 +151,13 @@ class CampaignsService:
         async with self._tx() as repo:
             row = found(await repo.get(e.table, key, for_update=True), e.name, key)
             current = {k: row[k] for k in (e.table.key, *e.table.columns)}
-            current = parse(e.model, current).model_dump(mode="json")
+            current = parse_body(e.model, current).model_dump(mode="json")
             if replace and isinstance(body, dict):
                 body = {e.table.key: key, **body}
                 for f in e.immutable:
                     body.setdefault(f, current.get(f))
             merged = merge_patch(current, body, e.model, e.immutable)
-            data = parse(e.model, merged).model_dump(mode="json")
+            data = parse_body(e.model, merged).model_dump(mode="json")
             changes = diff(current, data)
             if not changes:
                 return _public(e, row)
@@ -181,9 +186,12 @@ class CampaignsService:
                 raise Conflict(f"{e.name} {key!r} is still referenced ({exc.table_name})", field="id") from exc
             await repo.record_change(e.name, key, row["version"] + 1, "delete", actor.user_id, {})
 
-    async def history(self, kind: str, key: str) -> list[dict[str, Any]]:
+    async def history(self, kind: str, key: str, limit: int = 200, cursor: str | None = None) -> dict[str, Any]:
+        """A page of an entity's changes, newest first."""
+        after = _after(cursor, HISTORY_ORDER)
         async with self.pool.acquire() as conn:
-            return await Repository(conn).history(kind, key)
+            rows = await Repository(conn).history(kind, key, limit, after)
+        return _page(rows, limit, dict)
 
     async def _check_refs(self, repo: Repository, e: Entity, data: dict[str, Any]) -> None:
         if e is PROJECT and not await repo.get(CLIENTS, data["client_id"]):
@@ -205,7 +213,7 @@ class CampaignsService:
     async def create_campaign(self, body: Any, actor: Actor) -> dict[str, Any]:
         actor.require_admin()
         raw = await self._with_channel_types(body)
-        spec = parse(CampaignIn, raw)
+        spec = parse_body(CampaignIn, raw)
         cid = spec.id or new_key("cmp")
         spec = spec.model_copy(update={"id": cid})
         data = spec.model_dump(mode="json")
@@ -239,7 +247,7 @@ class CampaignsService:
                 merged = {"status": current["status"], **body, "id": cid}
             else:
                 merged = merge_patch(current, body, CampaignIn)
-            spec = parse(CampaignIn, merged)
+            spec = parse_body(CampaignIn, merged)
             data = spec.model_dump(mode="json")
             changes = diff(current, data)
             if not changes:
@@ -284,15 +292,17 @@ class CampaignsService:
             row = found(await repo.get_campaign(cid), "campaign", cid)
             return await self._campaign_view(repo, row)
 
-    async def list_campaigns(self, query: CampaignQuery) -> list[dict[str, Any]]:
+    async def list_campaigns(self, query: CampaignQuery, cursor: str | None = None) -> dict[str, Any]:
+        """A page of campaigns matching ``query``: ``{"items", "next_cursor"}``."""
+        query = replace(query, after=_after(cursor, CAMPAIGN_ORDER))
         async with self._read() as repo:
             ids = await repo.list_campaigns(query)
-            out = []
+            views = {}
             for r in ids:
                 row = await repo.get_campaign(r["id"])
                 if row is not None:
-                    out.append(await self._campaign_view(repo, row))
-            return out
+                    views[r["id"]] = await self._campaign_view(repo, row)
+        return _page([r for r in ids if r["id"] in views], query.limit, lambda r: views[r["id"]])
 
     async def snapshot(self, cid: str) -> CampaignSnapshot:
         async with self._read() as repo:
@@ -460,6 +470,18 @@ class CampaignsService:
                                  closed: bool) -> None:
         async with self.pool.acquire() as conn:
             await Repository(conn).track_conversation(conversation_id, campaign_id, seq, closed)
+
+
+def _after(cursor: str | None, order: tuple[tuple[str, str], ...]) -> tuple[str, ...] | None:
+    return tuple(decode_cursor(cursor, (str,) * len(order))) if cursor else None
+
+
+def _page(rows: list[dict[str, Any]], limit: int, public: Callable[[dict[str, Any]], dict[str, Any]]
+          ) -> dict[str, Any]:
+    """The one list shape; the rows' ``_sort`` values make the cursor and are not shown."""
+    page = page_of(rows, limit, lambda r: r["_sort"])
+    page["items"] = [public({k: v for k, v in r.items() if k != "_sort"}) for r in page["items"]]
+    return page
 
 
 def _duplicate(e: Entity, exc: asyncpg.UniqueViolationError) -> AppError:

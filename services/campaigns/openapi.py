@@ -8,6 +8,7 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from libs.contracts.campaigns import CampaignSnapshot
+from libs.core.http import respond
 from services.campaigns.domain import CampaignIn, ClientIn, FieldIn, ProjectIn, ScheduleIn, TypificationIn
 
 MODELS: dict[str, type[BaseModel]] = {
@@ -60,6 +61,12 @@ def _query(*names: str) -> list[dict[str, Any]]:
     return [{"name": n, "in": "query", "required": False, "schema": {"type": "string"}} for n in names]
 
 
+# Every list answers one shape: a page of items and the cursor of the next page (null on the last).
+PAGE = {"type": "object", "required": ["items", "next_cursor"],
+        "properties": {"items": {"type": "array", "items": {"type": "object"}},
+                       "next_cursor": {"type": ["string", "null"]}}}
+
+
 def build_openapi() -> dict[str, Any]:
     paths: dict[str, Any] = {}
     filters = {"clients": ("status",), "projects": ("client_id", "status"), "schedules": (),
@@ -67,7 +74,7 @@ def build_openapi() -> dict[str, Any]:
     for segment, (schema_name, _) in CATALOG.items():
         one, item, model = _path_param(), {"type": "object"}, schema_name.lower()
         paths[f"/{segment}"] = {
-            "get": _op(f"List {segment}", out={"type": "array"}, params=_query(*filters[segment], "limit", "offset")),
+            "get": _op(f"List {segment}", out=PAGE, params=_query(*filters[segment], "limit", "cursor")),
             "post": _op(f"Create a {model}", 201, schema_name, item, write=True),
         }
         paths[f"/{segment}/{{id}}"] = {
@@ -78,16 +85,17 @@ def build_openapi() -> dict[str, Any]:
             "delete": _op(f"Delete a {model} (409 while campaigns use it)", 204, write=True),
         }
         paths[f"/{segment}/{{id}}/history"] = {"parameters": [one],
-                                               "get": _op("Who changed what, when", out={"type": "array"})}
-    paths["/typifications/tree"] = {"get": _op("Typifications by category", out={"type": "array"})}
+                                               "get": _op("Who changed what, when", out=PAGE,
+                                                                          params=_query("limit", "cursor"))}
+    paths["/typifications/tree"] = {"get": _op("Typifications by category", out=PAGE)}
     paths["/schedules/{id}/status"] = {"parameters": [_path_param()], "get": _op(
         "Open now (or at ?at=) and the next opening", params=_query("at"),
         out={"type": "object", "properties": {"open": {"type": "boolean"}, "next_opening": {}}})}
     campaign = {"type": "object"}
     paths["/campaigns"] = {
-        "get": _op("Query campaigns", out={"type": "array"}, params=_query(
+        "get": _op("Query campaigns", out=PAGE, params=_query(
             "from", "to", "campaign", "channel_id", "client_id", "project_id", "agent_id", "supervisor_id", "status",
-            "limit", "offset")),
+            "limit", "cursor")),
         "post": _op("Create a campaign", 201, "Campaign", campaign, write=True),
     }
     cid = [_path_param()]
@@ -103,7 +111,8 @@ def build_openapi() -> dict[str, Any]:
         "Deactivate (409 with agents or active conversations)", out=campaign, write=True)}
     paths["/campaigns/{id}/snapshot"] = {"parameters": cid, "get": _op(
         "The compiled snapshot, as in the KV bucket", out=_ref("CampaignSnapshot"))}
-    paths["/campaigns/{id}/history"] = {"parameters": cid, "get": _op("Change history", out={"type": "array"})}
+    paths["/campaigns/{id}/history"] = {"parameters": cid, "get": _op("Change history", out=PAGE,
+                                                                           params=_query("limit", "cursor"))}
     schemas: dict[str, Any] = {}
     for name, cls in MODELS.items():
         schema = cls.model_json_schema(ref_template="#/components/schemas/{model}")
@@ -117,6 +126,6 @@ def openapi_route() -> web.RouteDef:
     document = build_openapi()
 
     async def handler(request: web.Request) -> web.Response:
-        return web.json_response(document)
+        return respond(document)
 
     return web.get("/openapi.json", handler)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, date, datetime
 from typing import Any
 
 from aiohttp import web
 
 from libs.core.errors import Invalid
+from libs.core.http import respond
 from libs.core.service import read_json
 from services.campaigns.domain import Actor, CampaignQuery
 from services.campaigns.handlers import CampaignsService
@@ -25,29 +25,14 @@ CATALOG: dict[str, tuple[str, tuple[str, ...]]] = {
 }
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, default=_default)
-
-
-def _default(value: Any) -> Any:
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if hasattr(value, "model_dump"):
-        return value.model_dump(mode="json")
-    raise TypeError(f"not JSON serializable: {type(value).__name__}")
-
-
-def respond(data: Any, status: int = 200) -> web.Response:
-    return web.json_response(data, status=status, dumps=_dumps)
-
-
 def actor(request: web.Request) -> Actor:
     return Actor(user_id=request.headers.get("X-Sb-User") or None,
                  role=(request.headers.get("X-Sb-Role") or "").strip().lower() or None)
 
 
-def paging(request: web.Request) -> tuple[int, int]:
-    return _int(request, "limit", 100, 1, 500), _int(request, "offset", 0, 0, 10**9)
+def paging(request: web.Request) -> tuple[int, str | None]:
+    """``limit`` and ``cursor`` of a list (every list answers ``{"items", "next_cursor"}``)."""
+    return _int(request, "limit", 100, 1, 500), request.query.get("cursor") or None
 
 
 def _int(request: web.Request, name: str, default: int, lo: int, hi: int) -> int:
@@ -90,9 +75,9 @@ def _instant(request: web.Request, name: str) -> datetime:
 
 def catalog_routes(segment: str, kind: str, filters: tuple[str, ...]) -> list[web.RouteDef]:
     async def list_(request: web.Request) -> web.Response:
-        limit, offset = paging(request)
+        limit, cursor = paging(request)
         found = {f: request.query.get(f) for f in filters}
-        return respond(await request.app[SERVICE].list_items(kind, found, limit, offset))
+        return respond(await request.app[SERVICE].list_items(kind, found, limit, cursor))
 
     async def create(request: web.Request) -> web.Response:
         return respond(await request.app[SERVICE].create(kind, await read_json(request), actor(request)), 201)
@@ -115,7 +100,8 @@ def catalog_routes(segment: str, kind: str, filters: tuple[str, ...]) -> list[we
         return web.Response(status=204)
 
     async def history(request: web.Request) -> web.Response:
-        return respond(await request.app[SERVICE].history(kind, request.match_info["id"]))
+        limit, cursor = paging(request)
+        return respond(await request.app[SERVICE].history(kind, request.match_info["id"], limit, cursor))
 
     base = f"/{segment}"
     return [
@@ -140,7 +126,7 @@ async def schedule_status(request: web.Request) -> web.Response:
 
 async def typification_tree(request: web.Request) -> web.Response:
     """The typification catalog as categories with their subcategories."""
-    rows = await request.app[SERVICE].list_items("typification", {}, 10_000, 0)
+    rows = (await request.app[SERVICE].list_items("typification", {}, 10_000, None))["items"]
     tree: dict[str, dict[str, Any]] = {}
     for r in rows:
         node = tree.setdefault(r["category"], {"category": r["category"], "id": None, "subcategories": []})
@@ -148,13 +134,14 @@ async def typification_tree(request: web.Request) -> web.Response:
             node["id"] = r["id"]
         else:
             node["subcategories"].append({"id": r["id"], "subcategory": r["subcategory"], "label": r["label"]})
-    return respond(list(tree.values()))
+    # The whole catalog's tree in one answer: a derived view, not a list that pages.
+    return respond({"items": list(tree.values()), "next_cursor": None})
 
 
 # ----------------------------------------------------------------------------------------------- campaigns
 
 async def list_campaigns(request: web.Request) -> web.Response:
-    limit, offset = paging(request)
+    limit, cursor = paging(request)
     q = request.query
     status = q.get("status") or None
     if status and status not in ("active", "paused", "archived"):
@@ -166,8 +153,8 @@ async def list_campaigns(request: web.Request) -> web.Response:
         status=status, client_id=q.get("client_id") or None, project_id=q.get("project_id") or None,
         channel_id=q.get("channel_id") or q.get("channel") or None, agent_id=q.get("agent_id") or None,
         supervisor_id=q.get("supervisor_id") or None, text=q.get("campaign") or q.get("q") or None,
-        created_from=start, created_to=end, limit=limit, offset=offset)
-    return respond(await request.app[SERVICE].list_campaigns(query))
+        created_from=start, created_to=end, limit=limit)
+    return respond(await request.app[SERVICE].list_campaigns(query, cursor))
 
 
 async def create_campaign(request: web.Request) -> web.Response:
@@ -208,7 +195,8 @@ async def campaign_snapshot(request: web.Request) -> web.Response:
 
 
 async def campaign_history(request: web.Request) -> web.Response:
-    return respond(await request.app[SERVICE].history("campaign", request.match_info["id"]))
+    limit, cursor = paging(request)
+    return respond(await request.app[SERVICE].history("campaign", request.match_info["id"], limit, cursor))
 
 
 def routes() -> list[web.RouteDef]:

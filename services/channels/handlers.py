@@ -70,9 +70,13 @@ class ChannelRegistry:
         self._remember(ch)
         return ch
 
-    async def list(self, type_: str | None = None, active: bool | None = None) -> list[Channel]:
-        return [c for c in await self.repo.all()
-                if (type_ is None or c.type == type_) and (active is None or c.active == active)]
+    async def list(self, type_: str | None = None, active: bool | None = None, *, after: str | None = None,
+                   limit: int | None = None) -> list[Channel]:
+        """Channels by id, those after the id ``after`` (a list cursor), at most ``limit``."""
+        found = [c for c in await self.repo.all()
+                 if (type_ is None or c.type == type_) and (active is None or c.active == active)
+                 and (after is None or c.id > after)]
+        return found[:limit] if limit is not None else found
 
     # ---- writes ----------------------------------------------------------------------------------
     async def create(self, body: Any) -> Channel:

@@ -10,6 +10,7 @@ from aiohttp import web
 
 from libs.contracts import Contract
 from libs.core.errors import Forbidden, Invalid, NotFound, Unauthorized
+from libs.core.http import page_args, respond, respond_page
 from libs.core.inputs import loads_json
 from libs.core.service import SETTINGS, read_json
 from libs.messaging import JETSTREAM
@@ -37,23 +38,24 @@ async def list_channels(request: web.Request) -> web.Response:
     if active_q not in (None, "true", "false"):
         raise Invalid("active must be true or false", field="active")
     active = None if active_q is None else active_q == "true"
-    items = await request.app[REGISTRY].list(type_, active)
-    return web.json_response({"items": [c.masked() for c in items]})
+    limit, after = page_args(request, (str,), default=500)
+    items = await request.app[REGISTRY].list(type_, active, after=after[0] if after else None, limit=limit)
+    return respond_page([c.masked() for c in items], limit, lambda c: (c["id"],))
 
 
 async def create_channel(request: web.Request) -> web.Response:
     ch = await request.app[REGISTRY].create(await read_json(request))
-    return web.json_response(ch.masked(), status=201, headers={"Location": f"/channels/{ch.id}"})
+    return respond(ch.masked(), status=201, headers={"Location": f"/channels/{ch.id}"})
 
 
 async def get_channel(request: web.Request) -> web.Response:
     ch = await request.app[REGISTRY].get(request.match_info["channel_id"])
-    return web.json_response(ch.masked())
+    return respond(ch.masked())
 
 
 async def update_channel(request: web.Request) -> web.Response:
     ch = await request.app[REGISTRY].update(request.match_info["channel_id"], await read_json(request))
-    return web.json_response(ch.masked())
+    return respond(ch.masked())
 
 
 async def delete_channel(request: web.Request) -> web.Response:
@@ -62,16 +64,16 @@ async def delete_channel(request: web.Request) -> web.Response:
 
 
 async def dead_letters(request: web.Request) -> web.Response:
-    """``GET /dead-letters?consumer=&channel_id=&limit=``: what a consumer of this service gave up on, and why."""
-    raw_limit = request.query.get("limit", "50")
-    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= 500:
-        raise Invalid("limit must be 1..500", field="limit")
+    """``GET /dead-letters?consumer=&channel_id=&limit=&cursor=``: what a consumer of this service gave up on,
+    and why; newest first, a page at a time."""
+    limit, before = page_args(request, (int,))
     consumer = request.query.get("consumer", OUTBOUND_DURABLE)
     if consumer not in DURABLES:
         raise Invalid(f"consumer must be one of {sorted(DURABLES)}", field="consumer")
     items = await read_dead_letters(request.app[JETSTREAM], DURABLES[consumer], consumer,
-                                    channel_id=request.query.get("channel_id"), limit=int(raw_limit))
-    return web.json_response({"items": items})
+                                    channel_id=request.query.get("channel_id"), limit=limit,
+                                    before=before[0] if before else None)
+    return respond_page(items, limit, lambda d: (d["sequence"],))
 
 
 async def get_blob(request: web.Request) -> web.Response:
@@ -100,7 +102,7 @@ def webhook_channel(request: web.Request, channel_type: str) -> Channel:
 
 async def accepted(request: web.Request, items: list[Contract]) -> web.Response:
     counts = await request.app[PUBLISHER].publish(items)
-    return web.json_response({"status": "accepted", **counts})
+    return respond({"status": "accepted", **counts})
 
 
 def meta_webhook(channel_type: str, parser: Parser) -> Callable[[web.Request], Awaitable[web.Response]]:
@@ -193,7 +195,7 @@ async def voice_event(request: web.Request) -> web.Response:
         if not meta_signature_ok(ch.secret("app_secret"), raw, request.headers.get("X-Hub-Signature-256")):
             raise Unauthorized("missing or bad X-Hub-Signature-256", field="X-Hub-Signature-256")
         events = guarded(voice.parse_ari, ch.id, loads_json(raw))
-        return web.json_response({"status": "accepted", **await request.app[CALLS].ingest(events)})
+        return respond({"status": "accepted", **await request.app[CALLS].ingest(events)})
     event = guarded(voice.parse_twilio, ch.id, await twilio_form(request, ch))
     await request.app[CALLS].ingest([event] if event else [])
     return web.Response(text=TWIML_EMPTY, content_type="text/xml")

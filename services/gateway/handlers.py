@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterable, Callable, Mapping
+from collections.abc import AsyncIterable, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 from urllib.parse import quote
@@ -11,6 +11,7 @@ from urllib.parse import quote
 from libs.core import demo
 from libs.core.errors import Forbidden, Invalid, NotFound, RateLimited, Unauthorized
 from libs.core.logging import get_logger
+from libs.core.validation import is_page
 from services.gateway.adapters.postgres import UsersRepo
 from services.gateway.adapters.redis import LoginLimiter, RefreshLedger
 from services.gateway.adapters.upstream import Upstream
@@ -57,26 +58,6 @@ class Upstreams:
     campaigns: Upstream
     crm: Upstream
     channels: Upstream
-
-
-def items_of(body: Any) -> list[dict[str, Any]]:
-    """A list answer of another service, whether a bare list or ``{"items"|"conversations": [...]}``."""
-    if isinstance(body, list):
-        return [x for x in body if isinstance(x, dict)]
-    if isinstance(body, dict):
-        for key in ("items", "conversations", "data"):
-            if isinstance(body.get(key), list):
-                return [x for x in body[key] if isinstance(x, dict)]
-    return []
-
-
-def filter_items(body: Any, keep: Callable[[dict[str, Any]], bool]) -> Any:
-    """A list answer with only the items ``keep`` accepts (same shape as it came)."""
-    if isinstance(body, list):
-        return [x for x in body if isinstance(x, dict) and keep(x)]
-    if isinstance(body, dict) and isinstance(body.get("items"), list):
-        return {**body, "items": [x for x in body["items"] if isinstance(x, dict) and keep(x)]}
-    return body
 
 
 def _seg(value: str) -> str:
@@ -174,8 +155,8 @@ class Gateway:
             *(self.up.router.get("/conversations", {"agent_id": a}, caller=p) for a in sorted(agents))
         )
         seen: dict[str, dict[str, Any]] = {}
-        for body in answers:
-            for conv in items_of(body):
+        for body in answers:  # an agent's open conversations: one page, bounded by their capacity
+            for conv in body["items"]:
                 seen.setdefault(str(conv.get("id")), conv)
         items = [
             c
@@ -184,7 +165,7 @@ class Gateway:
             and (not wanted or c.get("campaign_id") == wanted)
             and (not query.get("status") or c.get("state") == query["status"])
         ]
-        return {"items": items}
+        return {"items": items, "next_cursor": None}
 
     async def get_conversation(self, p: Principal, conversation_id: str) -> dict[str, Any]:
         conv = await self.up.router.get(f"/conversations/{_seg(conversation_id)}", caller=p)
@@ -285,8 +266,9 @@ class Gateway:
             content_type=upload.content_type if upload else None,
             downloads=method == "GET",
         )
-        if method == "GET" and endpoint.is_view and rule.scope in ("campaign", "case", "owned") and not p.is_admin:
-            answer = filter_items(answer, lambda item: may_see_item(p, rule, item, self.directory))
+        if (method == "GET" and endpoint.is_view and is_page(answer) and rule.scope in ("campaign", "case", "owned")
+                and not p.is_admin):
+            answer = {**answer, "items": [x for x in answer["items"] if may_see_item(p, rule, x, self.directory)]}
         return status, answer
 
     def _check_scope(self, p: Principal, rule: Rule, seg: str) -> None:
@@ -306,10 +288,12 @@ class Gateway:
 
     # --- users -------------------------------------------------------------------------------------
 
-    async def list_users(self, p: Principal, role: str | None) -> dict[str, Any]:
+    async def list_users(self, p: Principal, role: str | None, limit: int, after: str | None
+                         ) -> list[dict[str, Any]]:
+        """A page of users by username, those after ``after``."""
         if p.role == "agent":
             raise Forbidden("only supervisors and admins list users")
-        return {"items": [u.public() for u in await self.users.list(role)]}
+        return [u.public() for u in await self.users.list(role, limit=limit, after=after)]
 
     async def get_user(self, p: Principal, user_id: str) -> dict[str, Any]:
         if p.role == "agent" and user_id != p.user_id:

@@ -20,10 +20,11 @@ def _ref(name: str) -> dict[str, Any]:
 
 
 ANY_OBJECT: dict[str, Any] = {"type": "object", "additionalProperties": True}
+# Every list answers one shape: a page of items and the cursor of the next page (null on the last one).
 ITEMS: dict[str, Any] = {
     "type": "object",
-    "required": ["items"],
-    "properties": {"items": {"type": "array", "items": ANY_OBJECT}},
+    "required": ["items", "next_cursor"],
+    "properties": {"items": {"type": "array", "items": ANY_OBJECT}, "next_cursor": {"type": ["string", "null"]}},
 }
 
 STATIC_SCHEMAS: dict[str, Any] = {
@@ -218,7 +219,8 @@ OPERATIONS += (
         "Users (supervisors, admins)",
         "users",
         response=ITEMS,
-        params=(("role", "query", "only this role"),),
+        params=(("role", "query", "only this role"), ("limit", "query", "page size (default and most: 500)"),
+                ("cursor", "query", "the `next_cursor` of the previous page")),
     ),
     Op("post", "/users", "Create a user (admins)", "users", schemas.UserIn, _ref("User"), status=201),
     Op("get", "/users/{id}", "One user (agents: only themselves)", "users", response=_ref("User"), params=_USER_ID),

@@ -15,8 +15,10 @@ from aiohttp import WSMsgType, web
 from nats.js import JetStreamContext
 
 from libs.core.errors import AppError, Forbidden, Invalid, Unauthorized
+from libs.core.http import page_args, respond, respond_page
 from libs.core.logging import get_logger
 from libs.core.service import read_json
+from libs.core.validation import parse_body
 from services.gateway import schemas
 from services.gateway.adapters.events import Feed, last_seq, replay
 from services.gateway.adapters.upstream import Download, is_json
@@ -119,14 +121,14 @@ def principal(request: web.Request) -> Principal:
 
 
 async def login(request: web.Request) -> web.Response:
-    body = schemas.parse(schemas.LoginIn, await read_json(request))
+    body = parse_body(schemas.LoginIn, await read_json(request))
     pair = await request.app[GATEWAY].login(body.username, body.password, request.remote or "unknown")
-    return web.json_response(pair)
+    return respond(pair)
 
 
 async def refresh(request: web.Request) -> web.Response:
-    body = schemas.parse(schemas.RefreshIn, await read_json(request))
-    return web.json_response(await request.app[GATEWAY].refresh(body.refresh_token))
+    body = parse_body(schemas.RefreshIn, await read_json(request))
+    return respond(await request.app[GATEWAY].refresh(body.refresh_token))
 
 
 async def me(request: web.Request) -> web.Response:
@@ -135,25 +137,25 @@ async def me(request: web.Request) -> web.Response:
     user = await gw.users.get(p.user_id)
     visible = gw.directory.visible_campaigns(p)
     campaigns = sorted(gw.directory.campaigns) if visible is None else sorted(visible)
-    return web.json_response({**user.public(), "campaigns": campaigns})
+    return respond({**user.public(), "campaigns": campaigns})
 
 
 async def put_status(request: web.Request) -> web.Response:
-    body = schemas.parse(schemas.StatusIn, await read_json(request))
+    body = parse_body(schemas.StatusIn, await read_json(request))
     answer = await request.app[GATEWAY].set_status(principal(request), body.status, body.reason)
-    return web.json_response(answer if answer is not None else {"status": body.status, "reason": body.reason})
+    return respond(answer if answer is not None else {"status": body.status, "reason": body.reason})
 
 
 # --- conversations -----------------------------------------------------------------------------------
 
 
 async def list_conversations(request: web.Request) -> web.Response:
-    return web.json_response(await request.app[GATEWAY].list_conversations(principal(request), request.query))
+    return respond(await request.app[GATEWAY].list_conversations(principal(request), request.query))
 
 
 async def get_conversation(request: web.Request) -> web.Response:
     conv = await request.app[GATEWAY].get_conversation(principal(request), request.match_info["id"])
-    return web.json_response(conv)
+    return respond(conv)
 
 
 _ACTION_BODIES: dict[str, type[schemas.Body]] = {
@@ -170,14 +172,14 @@ async def conversation_action(request: web.Request) -> web.Response:
     model = _ACTION_BODIES[action]
     raw = await request.read()
     data: Any = {} if not raw.strip() and model in (schemas.EmptyIn, schemas.RejectIn) else await read_json(request)
-    body = schemas.parse(model, data).model_dump(mode="json", exclude_none=True, exclude_defaults=True)
+    body = parse_body(model, data).model_dump(mode="json", exclude_none=True, exclude_defaults=True)
     answer = await request.app[GATEWAY].act(principal(request), request.match_info["id"], action, body)
     status = 201 if action == "messages" else 200
-    return web.json_response(answer if answer is not None else {"ok": True}, status=status)
+    return respond(answer if answer is not None else {"ok": True}, status=status)
 
 
 async def decisions(request: web.Request) -> web.Response:
-    return web.json_response(await request.app[GATEWAY].decisions(principal(request), request.match_info["id"]))
+    return respond(await request.app[GATEWAY].decisions(principal(request), request.match_info["id"]))
 
 
 # --- users -------------------------------------------------------------------------------------------
@@ -187,28 +189,30 @@ async def list_users(request: web.Request) -> web.Response:
     role = request.query.get("role") or None
     if role is not None and role not in ROLES:
         raise Invalid(f"role must be one of {list(ROLES)}", field="role")
-    return web.json_response(await request.app[GATEWAY].list_users(principal(request), role))
+    limit, after = page_args(request, (str,), default=500)
+    users = await request.app[GATEWAY].list_users(principal(request), role, limit, after[0] if after else None)
+    return respond_page(users, limit, lambda u: (u["username"],))
 
 
 async def get_user(request: web.Request) -> web.Response:
-    return web.json_response(await request.app[GATEWAY].get_user(principal(request), request.match_info["id"]))
+    return respond(await request.app[GATEWAY].get_user(principal(request), request.match_info["id"]))
 
 
 async def create_user(request: web.Request) -> web.Response:
     p = principal(request)
     if not p.is_admin:  # before reading the body: a non-admin learns nothing from validation errors
         raise Forbidden("only admins create users")
-    body = schemas.parse(schemas.UserIn, await read_json(request))
-    return web.json_response(await request.app[GATEWAY].create_user(p, body.model_dump()), status=201)
+    body = parse_body(schemas.UserIn, await read_json(request))
+    return respond(await request.app[GATEWAY].create_user(p, body.model_dump()), status=201)
 
 
 async def patch_user(request: web.Request) -> web.Response:
     p = principal(request)
     if not p.is_admin:
         raise Forbidden("only admins change users")
-    body = schemas.parse(schemas.UserPatch, await read_json(request))
+    body = parse_body(schemas.UserPatch, await read_json(request))
     user = await request.app[GATEWAY].update_user(p, request.match_info["id"], body.model_dump(exclude_none=True))
-    return web.json_response(user)
+    return respond(user)
 
 
 # --- the facade over the other services --------------------------------------------------------------
@@ -234,7 +238,7 @@ def facade_handler(rule: Rule, endpoint: Endpoint) -> Callable[[web.Request], Aw
             return await _stream_download(request, answer)
         if answer is None:
             return web.Response(status=status)
-        return web.json_response(answer, status=status)
+        return respond(answer, status=status)
 
     return handle
 
@@ -253,7 +257,7 @@ async def _stream_download(request: web.Request, download: Download) -> web.Stre
 
 
 async def openapi(request: web.Request) -> web.Response:
-    return web.json_response(openapi_document())
+    return respond(openapi_document())
 
 
 # --- live events -------------------------------------------------------------------------------------

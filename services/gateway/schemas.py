@@ -2,28 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal, TypeVar
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, model_validator
 
 from libs.contracts import Presence
-from libs.core.errors import Invalid
-
-M = TypeVar("M", bound=BaseModel)
+from libs.core.validation import Strict
 
 
-class Body(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-    # The field named by an error of a whole-body rule (a model validator).
-    BODY_FIELD: ClassVar[str | None] = None
-
-    @field_validator("*")
-    @classmethod
-    def _no_nul(cls, v: Any) -> Any:
-        # PostgreSQL text cannot hold NUL, and no name, reason or message needs one.
-        if isinstance(v, str) and "\x00" in v:
-            raise ValueError("must not contain NUL characters")
-        return v
+class Body(Strict):
+    """A request body of the public API."""
 
 
 class LoginIn(Body):
@@ -101,20 +89,3 @@ class UserPatch(Body):
     role: Literal["admin", "supervisor", "agent"] | None = None
     password: str | None = Field(None, min_length=8, max_length=256)
     active: bool | None = None
-
-
-def parse(model: type[M], data: Any) -> M:
-    """Validate a JSON body; the first problem becomes an ``Invalid`` naming its field."""
-    if not isinstance(data, dict):
-        raise Invalid("a JSON object is expected", field="body")
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        errors = exc.errors()
-        first = errors[0]
-        field = ".".join(str(x) for x in first["loc"]) or getattr(model, "BODY_FIELD", None)
-        message = first["msg"].removeprefix("Value error, ")
-        if first["type"] == "extra_forbidden":
-            message = "unknown field"
-        details = [{"field": ".".join(str(x) for x in e["loc"]), "message": e["msg"]} for e in errors]
-        raise Invalid(f"{field}: {message}" if field else message, field=field, details=details) from exc

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal, get_args
+from typing import Annotated, Any, Literal
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator, model_validator
 
 from libs.contracts import CampaignSnapshot, MediaRef, Presence
 from libs.core.errors import Invalid
-
-PRESENCES: tuple[str, ...] = get_args(Presence)
+from libs.core.validation import blame, problems_error
 
 
 class CampaignDirectory:
@@ -111,94 +109,77 @@ def _ms(seconds: float | None) -> int:
     return int(seconds * 1000) if seconds else 0
 
 
-# ---- request validation: every error names its field ---------------------------------------------
+# ---- request bodies: parsed by ``libs.core.validation.parse_body``, every error names its field --------
 
-def _obj(body: Any) -> dict[str, Any]:
-    if not isinstance(body, dict):
-        raise Invalid("JSON object expected", field="body")
-    return body
+Text = Annotated[str, Field(min_length=1, max_length=200, pattern=r"\S")]
 
 
-def _text(body: dict[str, Any], name: str, *, required: bool = True, max_len: int = 200) -> str | None:
-    value = body.get(name)
-    if value is None:
-        if required:
-            raise Invalid(f"{name} is required", field=name)
-        return None
-    if not isinstance(value, str) or not value.strip():
-        raise Invalid(f"{name} must be a non-empty string", field=name)
-    if len(value) > max_len:
-        raise Invalid(f"{name} is longer than {max_len} characters", field=name)
-    return value
+class Body(BaseModel):
+    """A request body of the router's internal API. Fields it does not read are ignored: the gateway
+    forwards the caller's whole request (``reason``, ``by_user_id``)."""
+
+    model_config = ConfigDict(extra="ignore")
 
 
-@dataclass(frozen=True)
-class StatusChange:
-    status: str
-    reason: str | None
+class StatusChange(Body):
+    status: Presence
+    reason: Text | None = None
 
 
-def parse_status(body: Any) -> StatusChange:
-    b = _obj(body)
-    status = b.get("status")
-    if status not in PRESENCES:
-        raise Invalid(f"status must be one of {list(PRESENCES)}", field="status")
-    return StatusChange(status, _text(b, "reason", required=False))
-
-
-@dataclass(frozen=True)
-class Reply:
-    agent_id: str
-    text: str | None
-    media: list[MediaRef]
+class Reply(Body):
+    agent_id: Text
+    text: str | None = Field(None, max_length=4096)
+    media: list[MediaRef] = Field(default_factory=list)
     # The client's own id of this reply: a retry with the same id sends nothing new (None: no retry safety).
-    client_message_id: str | None = None
+    client_message_id: str | None = Field(None, pattern=r"^[A-Za-z0-9._:-]{1,128}$")
+
+    @field_validator("media", mode="before")
+    @classmethod
+    def _no_media(cls, v: Any) -> Any:
+        return [] if v is None else v
+
+    @model_validator(mode="after")
+    def _something(self) -> Reply:
+        if not (self.text and self.text.strip()) and not self.media:
+            raise blame("text", "a reply needs text or media")
+        return self
 
 
-CLIENT_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+class Closure(Body):
+    agent_id: Text | None = None
+    typification_id: str | None = None
+    fields: dict[str, object] = Field(default_factory=dict)
+
+    @field_validator("fields", mode="before")
+    @classmethod
+    def _no_fields(cls, v: Any) -> Any:
+        return {} if v is None else v
 
 
-def parse_reply(body: Any) -> Reply:
-    b = _obj(body)
-    agent = _text(b, "agent_id")
-    text = b.get("text")
-    if text is not None and (not isinstance(text, str) or len(text) > 4096):
-        raise Invalid("text must be a string of at most 4096 characters", field="text")
-    raw_media = b.get("media")
-    raw_media = [] if raw_media is None else raw_media
-    if not isinstance(raw_media, list):
-        raise Invalid("media must be a list", field="media")
-    try:
-        media = [MediaRef.model_validate(m) for m in raw_media]
-    except ValidationError as exc:
-        raise Invalid(f"media is invalid: {exc.errors()[0]['msg']}", field="media") from exc
-    if not (text and text.strip()) and not media:
-        raise Invalid("a reply needs text or media", field="text")
-    client_id = b.get("client_message_id")
-    if client_id is not None and (not isinstance(client_id, str) or not CLIENT_ID.fullmatch(client_id)):
-        raise Invalid("client_message_id must be 1 to 128 letters, digits or . _ : -", field="client_message_id")
-    assert agent is not None
-    return Reply(agent, text, media, client_id)
+class AgentClosure(Closure):
+    """A close through the HTTP API names the acting agent."""
+
+    agent_id: Text
 
 
-@dataclass(frozen=True)
-class Closure:
-    agent_id: str | None
-    typification_id: str | None
-    fields: dict[str, object]
+class OfferAnswer(Body):
+    agent_id: Text
 
 
-def parse_closure(body: Any, *, agent_required: bool = True) -> Closure:
-    b = _obj(body)
-    agent = _text(b, "agent_id", required=agent_required)
-    typ = b.get("typification_id")
-    if typ is not None and not isinstance(typ, str):
-        raise Invalid("typification_id must be a string", field="typification_id")
-    fields = b.get("fields")
-    fields = {} if fields is None else fields
-    if not isinstance(fields, dict):
-        raise Invalid("fields must be an object", field="fields")
-    return Closure(agent, typ, fields)
+class Transfer(Body):
+    agent_id: Text
+    to_agent_id: Text | None = None
+    to_campaign_id: Text | None = None
+
+    @model_validator(mode="after")
+    def _one_target(self) -> Transfer:
+        if (self.to_agent_id is None) == (self.to_campaign_id is None):
+            raise blame("to_agent_id", "exactly one of to_agent_id or to_campaign_id is required")
+        return self
+
+
+class PriorityChange(Body):
+    priority: StrictInt = Field(ge=-50, le=50)
 
 
 def check_closure(campaign: CampaignSnapshot | None, closure: Closure, kind: str = "message") -> None:
@@ -213,26 +194,7 @@ def check_closure(campaign: CampaignSnapshot | None, closure: Closure, kind: str
         return
     problems = campaign.closure_problems(closure.typification_id, closure.fields)
     if problems:
-        field, message = problems[0]
-        raise Invalid(message, field=field, details=[{"field": f, "message": m} for f, m in problems])
-
-
-@dataclass(frozen=True)
-class Transfer:
-    agent_id: str
-    to_agent_id: str | None
-    to_campaign_id: str | None
-
-
-def parse_transfer(body: Any) -> Transfer:
-    b = _obj(body)
-    agent = _text(b, "agent_id")
-    to_agent = _text(b, "to_agent_id", required=False)
-    to_campaign = _text(b, "to_campaign_id", required=False)
-    if (to_agent is None) == (to_campaign is None):
-        raise Invalid("exactly one of to_agent_id or to_campaign_id is required", field="to_agent_id")
-    assert agent is not None
-    return Transfer(agent, to_agent, to_campaign)
+        raise problems_error(problems)
 
 
 def check_transfer(campaign: CampaignSnapshot | None, t: Transfer, directory: CampaignDirectory) -> None:
@@ -255,11 +217,3 @@ def check_transfer(campaign: CampaignSnapshot | None, t: Transfer, directory: Ca
         raise Invalid(f"campaign {t.to_campaign_id!r} does not exist or is not active", field="to_campaign_id")
     if t.to_campaign_id == campaign.id:
         raise Invalid("the conversation is already in that campaign", field="to_campaign_id")
-
-
-def parse_priority(body: Any) -> int:
-    b = _obj(body)
-    p = b.get("priority")
-    if not isinstance(p, int) or isinstance(p, bool) or not -50 <= p <= 50:
-        raise Invalid("priority must be an integer from -50 to 50", field="priority")
-    return p

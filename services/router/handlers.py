@@ -362,7 +362,9 @@ class Router:
     # ---- commands from the AGENTS stream ------------------------------------------------------------
     async def on_agent_command(self, cmd: Contract) -> None:
         if isinstance(cmd, SetPresence):
-            await self.set_status(cmd.agent_id, StatusChange(cmd.status, cmd.reason))
+            await self.set_status(cmd.agent_id, StatusChange.model_construct(status=cmd.status, reason=cmd.reason))
         elif isinstance(cmd, CloseConversation):
-            await self.close(cmd.conversation_id, Closure(cmd.agent_id, cmd.typification_id, cmd.fields),
-                             reason="agent", idempotent=True)
+            # Already validated as a contract: no second validation pass.
+            closure = Closure.model_construct(agent_id=cmd.agent_id, typification_id=cmd.typification_id,
+                                              fields=cmd.fields)
+            await self.close(cmd.conversation_id, closure, reason="agent", idempotent=True)

@@ -5,8 +5,10 @@ from __future__ import annotations
 from aiohttp import web
 
 from libs.core.errors import Invalid
+from libs.core.http import respond
 from libs.core.service import read_json
-from services.router.domain import parse_closure, parse_priority, parse_reply, parse_status, parse_transfer
+from libs.core.validation import parse_body
+from services.router.domain import AgentClosure, OfferAnswer, PriorityChange, Reply, StatusChange, Transfer
 from services.router.handlers import Router
 
 ROUTER = web.AppKey("router", Router)
@@ -17,48 +19,47 @@ def _router(request: web.Request) -> Router:
 
 
 async def put_agent_status(request: web.Request) -> web.Response:
-    change = parse_status(await read_json(request))
-    return web.json_response(await _router(request).set_status(request.match_info["agent_id"], change))
+    change = parse_body(StatusChange, await read_json(request))
+    return respond(await _router(request).set_status(request.match_info["agent_id"], change))
 
 
 async def get_agent(request: web.Request) -> web.Response:
-    return web.json_response(await _router(request).agent_view(request.match_info["agent_id"]))
+    return respond(await _router(request).agent_view(request.match_info["agent_id"]))
 
 
 async def list_conversations(request: web.Request) -> web.Response:
     agent_id = request.query.get("agent_id")
     if not agent_id:
         raise Invalid("agent_id query parameter is required", field="agent_id")
-    return web.json_response({"items": await _router(request).conversations_of(agent_id)})
+    # An agent's open conversations: bounded by their capacity, so always one page.
+    return respond({"items": await _router(request).conversations_of(agent_id), "next_cursor": None})
 
 
 async def get_conversation(request: web.Request) -> web.Response:
-    return web.json_response(await _router(request).conversation_view(request.match_info["conversation_id"]))
+    return respond(await _router(request).conversation_view(request.match_info["conversation_id"]))
 
 
 async def get_decisions(request: web.Request) -> web.Response:
     cid = request.match_info["conversation_id"]
-    return web.json_response({"conversation_id": cid, "items": await _router(request).decisions(cid)})
+    # The decisions kept for a conversation are capped by the store: one page.
+    return respond({"conversation_id": cid, "items": await _router(request).decisions(cid), "next_cursor": None})
 
 
 async def post_message(request: web.Request) -> web.Response:
-    reply = parse_reply(await read_json(request))
+    reply = parse_body(Reply, await read_json(request))
     result = await _router(request).reply(request.match_info["conversation_id"], reply)
-    return web.json_response(result, status=201)
+    return respond(result, status=201)
 
 
 async def post_close(request: web.Request) -> web.Response:
-    closure = parse_closure(await read_json(request))
-    return web.json_response(await _router(request).close(request.match_info["conversation_id"], closure))
+    closure = parse_body(AgentClosure, await read_json(request))
+    return respond(await _router(request).close(request.match_info["conversation_id"], closure))
 
 
 async def _offer(request: web.Request, action: str) -> web.Response:
-    body = await read_json(request)
-    agent_id = body.get("agent_id") if isinstance(body, dict) else None
-    if not isinstance(agent_id, str) or not agent_id:
-        raise Invalid("agent_id is required", field="agent_id")
+    answer = parse_body(OfferAnswer, await read_json(request))
     cid = request.match_info["conversation_id"]
-    return web.json_response(await _router(request).answer_offer(cid, agent_id, action))
+    return respond(await _router(request).answer_offer(cid, answer.agent_id, action))
 
 
 async def post_accept(request: web.Request) -> web.Response:
@@ -70,18 +71,18 @@ async def post_reject(request: web.Request) -> web.Response:
 
 
 async def post_transfer(request: web.Request) -> web.Response:
-    transfer = parse_transfer(await read_json(request))
-    return web.json_response(await _router(request).transfer(request.match_info["conversation_id"], transfer))
+    transfer = parse_body(Transfer, await read_json(request))
+    return respond(await _router(request).transfer(request.match_info["conversation_id"], transfer))
 
 
 async def put_priority(request: web.Request) -> web.Response:
-    priority = parse_priority(await read_json(request))
+    change = parse_body(PriorityChange, await read_json(request))
     cid = request.match_info["conversation_id"]
-    return web.json_response(await _router(request).set_priority(cid, priority))
+    return respond(await _router(request).set_priority(cid, change.priority))
 
 
 async def get_queue(request: web.Request) -> web.Response:
-    return web.json_response(await _router(request).queue_view(request.match_info["campaign_id"]))
+    return respond(await _router(request).queue_view(request.match_info["campaign_id"]))
 
 
 def setup_routes(app: web.Application) -> None:

@@ -5,10 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pydantic import ValidationError
-
 from libs.contracts import TimerSet
 from libs.core.errors import Invalid
+from libs.core.validation import parse_body
 
 # A timer further away than this is almost certainly a unit mistake (ms sent as s).
 MAX_HORIZON = timedelta(days=400)
@@ -16,13 +15,7 @@ MAX_HORIZON = timedelta(days=400)
 
 def parse_timer(body: Any) -> TimerSet:
     """A ``TimerSet`` from an HTTP body, with the first problem named by field."""
-    if not isinstance(body, dict):
-        raise Invalid("JSON object expected", field="body")
-    try:
-        timer = TimerSet.model_validate(body)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        raise Invalid(f"{err['msg']}", field=".".join(str(p) for p in err["loc"]) or "body") from exc
+    timer = parse_body(TimerSet, body)
     check_timer(timer)
     return timer
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from libs.core.http import respond
 from libs.core.service import read_json
 from services.scheduler.domain import parse_timer
 from services.scheduler.handlers import Scheduler
@@ -13,17 +14,17 @@ SCHEDULER = web.AppKey("scheduler", Scheduler)
 
 async def post_timer(request: web.Request) -> web.Response:
     timer = parse_timer(await read_json(request))
-    return web.json_response(await request.app[SCHEDULER].set_timer(timer), status=201)
+    return respond(await request.app[SCHEDULER].set_timer(timer), status=201)
 
 
 async def get_timer(request: web.Request) -> web.Response:
     m = request.match_info
-    return web.json_response(await request.app[SCHEDULER].get_timer(m["owner"], m["timer_id"]))
+    return respond(await request.app[SCHEDULER].get_timer(m["owner"], m["timer_id"]))
 
 
 async def delete_timer(request: web.Request) -> web.Response:
     m = request.match_info
-    return web.json_response(await request.app[SCHEDULER].cancel_timer(m["owner"], m["timer_id"]))
+    return respond(await request.app[SCHEDULER].cancel_timer(m["owner"], m["timer_id"]))
 
 
 def setup_routes(app: web.Application) -> None:

@@ -20,10 +20,11 @@ async def test_catalog_crud_happy_path(http: Any, unique: str) -> None:
     _, patched = await http("PATCH", f"/projects/{project['id']}", {"name": "Retail banking"}, expect=200)
     assert patched["name"] == "Retail banking" and patched["version"] == 2
     _, listed = await http("GET", f"/projects?client_id={cid}", expect=200)
-    assert [p["id"] for p in listed] == [project["id"]]
+    assert [p["id"] for p in listed["items"]] == [project["id"]] and listed["next_cursor"] is None
     _, history = await http("GET", f"/projects/{project['id']}/history", expect=200)
-    assert [h["action"] for h in history] == ["update", "create"]
-    assert history[0]["actor"] == "admin-test" and history[0]["diff"]["name"]["to"] == "Retail banking"
+    assert [h["action"] for h in history["items"]] == ["update", "create"]
+    first = history["items"][0]
+    assert first["actor"] == "admin-test" and first["diff"]["name"]["to"] == "Retail banking"
     # A client with projects cannot go; its project can, then it can.
     status, err = await http("DELETE", f"/clients/{cid}")
     assert status == 409 and err["error"]["field"] == "id"
@@ -60,7 +61,41 @@ async def test_catalog_bad_input_names_the_field(http: Any, unique: str) -> None
     assert status == 400 and err["error"]["field"] == "body"
     # Nothing was written by the refused requests.
     _, fields = await http("GET", "/fields?limit=500", expect=200)
-    assert f"f_{unique}" not in {f["key"] for f in fields}
+    assert f"f_{unique}" not in {f["key"] for f in fields["items"]}
+
+
+async def test_every_list_pages_with_a_cursor(http: Any, body: Any, world: Any, unique: str) -> None:
+    """Catalogs, campaigns and histories answer ``{"items", "next_cursor"}`` and page by cursor, each row once."""
+    await http("POST", "/clients", {"id": f"pg-{unique}", "name": f"Paging {unique}"}, expect=201)
+    made = [f"pg-{unique}-{i}" for i in range(5)]
+    for pid in made:
+        await http("POST", "/projects", {"id": pid, "client_id": f"pg-{unique}", "name": pid}, expect=201)
+    await http("PATCH", f"/projects/{made[0]}", {"name": "renamed"}, expect=200)
+    seen: list[str] = []
+    cursor = None
+    for _ in range(5):
+        after = f"&cursor={cursor}" if cursor else ""
+        _, page = await http("GET", f"/projects?client_id=pg-{unique}&limit=2{after}", expect=200)
+        assert len(page["items"]) <= 2
+        seen += [c["id"] for c in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == made
+    _, first = await http("GET", f"/projects/{made[0]}/history?limit=1", expect=200)
+    assert [h["action"] for h in first["items"]] == ["update"] and first["next_cursor"]
+    _, rest = await http("GET", f"/projects/{made[0]}/history?limit=1&cursor={first['next_cursor']}", expect=200)
+    assert [h["action"] for h in rest["items"]] == ["create"]
+    for i in range(3):
+        await http("POST", "/campaigns", body(id=f"pgc-{unique}-{i}", name=f"Paged {unique} {i}", channels=[]),
+                   expect=201)
+    _, one = await http("GET", f"/campaigns?client_id={world['client']}&limit=1", expect=200)
+    _, two = await http("GET", f"/campaigns?client_id={world['client']}&limit=5&cursor={one['next_cursor']}",
+                        expect=200)
+    ids = [c["id"] for c in one["items"] + two["items"]]
+    assert len(ids) == len(set(ids)) and {f"pgc-{unique}-{i}" for i in range(3)} <= set(ids)
+    status, err = await http("GET", "/clients?cursor=garbage")
+    assert status == 400 and err["error"]["field"] == "cursor"
 
 
 async def test_duplicates_conflict(http: Any, unique: str) -> None:
@@ -105,7 +140,7 @@ async def test_campaign_snapshot_appears_changes_and_disappears(http: Any, body:
     assert snap.name == "Renamed" and snap.script == "Hola" and snap.updated_by == "admin-test"
 
     _, history = await http("GET", f"/campaigns/{cid}/history", expect=200)
-    assert history[0]["diff"]["name"] == {"from": payload["name"], "to": "Renamed"}
+    assert history["items"][0]["diff"]["name"] == {"from": payload["name"], "to": "Renamed"}
 
     _, archived = await http("DELETE", f"/campaigns/{cid}", expect=200)
     assert archived["status"] == "archived"
@@ -276,7 +311,7 @@ async def test_query_campaigns_by_filters(http: Any, body: Any, world: Any) -> N
                   f"client_id={world['client']}&from=2000-01-01&to=2999-01-01",
                   f"client_id={world['client']}&to=2000-01-01", f"agent_id=agent-{u}", f"supervisor_id=sup-{u}"):
         _, rows = await http("GET", f"/campaigns?{query}", expect=200)
-        found[query] = sorted(r["id"] for r in rows)
+        found[query] = sorted(r["id"] for r in rows["items"])
     assert found[f"client_id={world['client']}"] == sorted([f"cmp-{u}", f"b-{u}"])
     assert found[f"channel_id=ig-{u}"] == [f"b-{u}"]
     assert found[f"client_id={world['client']}&status=paused"] == [f"b-{u}"]

@@ -70,10 +70,10 @@ async def test_typification_hierarchy_and_catalog_changes(http: Any, body: Any, 
     await http("POST", "/typifications", {"id": f"sale2-{u}", "category": f"Venta {u}", "subcategory": "Abierta"},
                expect=201)
     _, tree = await http("GET", "/typifications/tree", expect=200)
-    node = next(n for n in tree if n["category"] == f"Venta {u}")
+    node = next(n for n in tree["items"] if n["category"] == f"Venta {u}")
     assert sorted(s["subcategory"] for s in node["subcategories"]) == ["Abierta", "Cerrada"]
     _, cats = await http("GET", f"/typifications?category=Venta {u}", expect=200)
-    assert {t["id"] for t in cats} == {world["sale"], f"sale2-{u}"}
+    assert {t["id"] for t in cats["items"]} == {world["sale"], f"sale2-{u}"}
 
     await http("POST", "/campaigns", body(), expect=201)
     snap = await snapshot_at(kv_get, until, f"cmp-{u}", 1)
@@ -90,7 +90,7 @@ async def test_typification_hierarchy_and_catalog_changes(http: Any, body: Any, 
     assert field.type == "select" and field.options == ["CC", "CE"] and field.label == "Documento"
     assert snap.closure_problems(world["sale"], {world["field"]: "XX"})[0][0] == f"fields.{world['field']}"
     _, history = await http("GET", f"/campaigns/cmp-{u}/history", expect=200)
-    assert [h["action"] for h in history] == ["field_changed", "typification_changed", "create"]
+    assert [h["action"] for h in history["items"]] == ["field_changed", "typification_changed", "create"]
     # In use: neither can be deleted.
     for path in (f"/typifications/{world['sale']}", f"/fields/{world['field']}"):
         status, err = await http("DELETE", path)

@@ -6,6 +6,7 @@ import pytest
 
 from libs.contracts import Schedule, Typification
 from libs.core.errors import Forbidden, Invalid, Unauthorized
+from libs.core.validation import field_path, parse_body
 from services.campaigns.domain import (
     Actor,
     CampaignIn,
@@ -13,9 +14,7 @@ from services.campaigns.domain import (
     check_url_template,
     compile_snapshot,
     diff,
-    field_path,
     merge_patch,
-    parse,
 )
 
 BASE = {"id": "c1", "client_id": "cl", "project_id": "pr", "name": "Ventas"}
@@ -45,7 +44,7 @@ def test_diff_lists_only_changed_fields() -> None:
 
 def test_all_errors_are_reported_in_details() -> None:
     with pytest.raises(Invalid) as err:
-        parse(CampaignIn, {**BASE, "name": "", "routing": {"strategy": "x"}})
+        parse_body(CampaignIn, {**BASE, "name": "", "routing": {"strategy": "x"}})
     fields = [d["field"] for d in err.value.details]
     assert fields == ["name", "routing.strategy"] and err.value.field == "name"
 
@@ -76,7 +75,7 @@ def test_roles() -> None:
 
 
 def test_compiler_denormalizes_the_catalogs() -> None:
-    spec = parse(CampaignIn, {
+    spec = parse_body(CampaignIn, {
         **BASE, "channels": [{"id": "ig", "type": "instagram"}], "closing_typifications": ["sale"],
         "transfer_typification": "xfer", "ignore_comment_typification": "ign",
         "custom_fields": [{"key": "doc", "required": True}, {"key": "kind", "label": "Clase"}],

@@ -29,7 +29,7 @@ async def test_create_get_list_never_return_secrets(channels, nats_js, unique):
     for resp in (await channels.get(f"/channels/wa-{unique}"), await channels.get("/channels?type=whatsapp")):
         text = await resp.text()
         assert resp.status == 200 and "s3cret-app" not in text and "tok\"" not in text
-    listed = await (await channels.get("/channels?type=whatsapp")).json()
+    listed = await (await channels.get("/channels?type=whatsapp&limit=500")).json()
     assert f"wa-{unique}" in {c["id"] for c in listed["items"]}
     snap = await _kv(nats_js, f"wa-{unique}")
     assert snap["id"] == f"wa-{unique}" and snap["type"] == "whatsapp" and snap["name"] == "Ventas"

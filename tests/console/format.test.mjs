@@ -6,10 +6,9 @@ import {
   duration, eventsUrl, insertAt, items, jobPercent, query, searchEmojis, shiftDay, withinHours, withOffset, ymd,
 } from "../../services/gateway/console/lib/format.js";
 
-test("items takes bare lists and {items|data} answers", () => {
-  assert.deepEqual(items([1, 2]), [1, 2]);
-  assert.deepEqual(items({ items: [3] }), [3]);
-  assert.deepEqual(items({ data: [4] }), [4]);
+test("items reads the one list shape, {items, next_cursor}", () => {
+  assert.deepEqual(items({ items: [3], next_cursor: null }), [3]);
+  assert.deepEqual(items([1, 2]), []);
   assert.deepEqual(items(null), []);
   assert.deepEqual(items({ other: 1 }), []);
 });

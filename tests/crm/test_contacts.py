@@ -29,15 +29,15 @@ async def test_bad_phone_names_the_field_and_writes_nothing(client, unique):
     resp = await client.post("/contacts", json={"name": f"Bad {unique}", "phones": ["+5491144445555", "12"]})
     assert resp.status == 400
     err = (await resp.json())["error"]
-    assert err["field"] == "phones.1" and "not a valid phone" in err["message"]
+    assert err["field"] == "phones[1]" and "not a valid phone" in err["message"]
     found = await (await client.get("/contacts", params={"q": unique})).json()
     assert found["items"] == []
 
 
 async def test_bad_inputs_are_rejected_with_their_field(client, unique):
     cases = [
-        ({"name": "x", "emails": ["no-at-sign"]}, "emails.0"),
-        ({"name": "x", "handles": [{"network": "Insta gram", "handle": "a"}]}, "handles.0"),
+        ({"name": "x", "emails": ["no-at-sign"]}, "emails[0]"),
+        ({"name": "x", "handles": [{"network": "Insta gram", "handle": "a"}]}, "handles[0]"),
         ({"name": "x", "shoe_size": 42}, "shoe_size"),
         ({"name": "x", "tags": ["ok", "  "]}, "tags"),
         ({"name": "x", "custom": "not-an-object"}, "custom"),
@@ -65,7 +65,7 @@ async def test_edits_are_audited_with_who_and_what(client, unique):
     # A patch that changes nothing records nothing; a bad one changes nothing.
     assert (await client.patch(f"/contacts/{c['id']}", json={"company": None})).status == 200
     bad = await client.patch(f"/contacts/{c['id']}", json={"name": "zzz", "phones": ["nope"]})
-    assert bad.status == 400 and (await bad.json())["error"]["field"] == "phones.0"
+    assert bad.status == 400 and (await bad.json())["error"]["field"] == "phones[0]"
     assert (await client.patch(f"/contacts/{c['id']}", json={})).status == 400
     history = await (await client.get(f"/contacts/{c['id']}/history")).json()
     changes = [i for i in history["items"] if i["kind"] == "change"]
@@ -153,7 +153,7 @@ async def test_delete_contact_takes_its_addresses_accounts_and_memberships(clien
                                                  "number": "N2"})
     assert again.status == 404 and (await again.json())["error"]["field"] == "contact_id"
     late = await client.post(f"/lists/{groups['lists']}/members", json={"contact_ids": [kept["id"], c["id"]]})
-    assert late.status == 400 and (await late.json())["error"]["field"] == "contact_ids.1"
+    assert late.status == 400 and (await late.json())["error"]["field"] == "contact_ids[1]"
 
 
 async def test_accounts_lists_and_batches(client, unique):
@@ -173,7 +173,7 @@ async def test_accounts_lists_and_batches(client, unique):
 
     lst = await (await client.post("/lists", json={"name": f"Base {unique}", "campaign_id": camp})).json()
     bad = await client.post(f"/lists/{lst['id']}/members", json={"contact_ids": [c["id"], "ghost"]})
-    assert bad.status == 400 and (await bad.json())["error"]["field"] == "contact_ids.1"
+    assert bad.status == 400 and (await bad.json())["error"]["field"] == "contact_ids[1]"
     assert (await (await client.get(f"/lists/{lst['id']}")).json())["members"] == 0
     ok = await client.post(f"/lists/{lst['id']}/members", json={"contact_ids": [c["id"]]})
     assert (await ok.json()) == {"added": 1}
@@ -184,3 +184,32 @@ async def test_accounts_lists_and_batches(client, unique):
     assert [b["batch_id"] for b in got["batches"]] == [batch["id"]]
     in_list = await (await client.get("/contacts", params={"list_id": lst["id"]})).json()
     assert [x["id"] for x in in_list["items"]] == [c["id"]]
+
+
+async def test_lists_batches_mappings_and_scripts_page_by_cursor(client, unique):
+    """Every list answers ``{"items", "next_cursor"}``; following the cursors gives each row once."""
+    camp = f"camp-pages-{unique}"
+
+    async def walk(path: str, params: dict[str, str]) -> list[str]:
+        seen: list[str] = []
+        cursor = None
+        for _ in range(10):
+            query = {**params, "limit": "2", **({"cursor": cursor} if cursor else {})}
+            page = await (await client.get(path, params=query)).json()
+            seen += [x["id"] for x in page["items"]]
+            cursor = page["next_cursor"]
+            if cursor is None:
+                return seen
+        raise AssertionError(f"{path} never reached its last page")
+
+    for table in ("lists", "batches"):
+        made = []
+        for i in range(3):
+            resp = await client.post(f"/{table}", json={"name": f"{table} {i}", "campaign_id": camp})
+            made.append((await resp.json())["id"])
+        assert await walk(f"/{table}", {"campaign_id": camp}) == list(reversed(made))  # newest first
+    scripts = [(await (await client.post("/scripts", json={"campaign_id": camp, "kind": "script", "name": f"s{i}",
+                                                          "body": "hola"})).json())["id"] for i in range(3)]
+    assert await walk("/scripts", {"campaign_id": camp}) == scripts
+    bad = await client.get("/lists", params={"cursor": "nope"})
+    assert bad.status == 400 and (await bad.json())["error"]["field"] == "cursor"

@@ -72,7 +72,7 @@ async def test_ticket_bad_inputs(client, unique):
     for body, field in (({"contact_id": person["id"]}, "subject"),
                         ({"contact_id": "ghost", "subject": "s"}, "contact_id"),
                         ({"contact_id": person["id"], "subject": "s", "actions": [{"kind": "k", "status": "later"}]},
-                         "actions.0.status")):
+                         "actions[0].status")):
         resp = await client.post("/tickets", json=body)
         assert resp.status in (400, 404) and (await resp.json())["error"]["field"] == field, body
     assert (await client.patch("/actions/ghost", json={"status": "done"})).status == 404

@@ -64,7 +64,7 @@ class ServicePeer:
         if request.method == "GET" and parts == ["conversations"]:
             items = [c for c in self.conversations.values()
                      if all(c.get(k) == v for k, v in request.query.items() if k in ("agent_id", "campaign_id"))]
-            return web.json_response({"items": items})
+            return web.json_response({"items": items, "next_cursor": None})
         if parts[0] == "conversations" and len(parts) >= 2:
             conv = self.conversations.get(parts[1])
             if conv is None:

@@ -46,7 +46,8 @@ async def world(gw_client, gateway, make_user, nats_js, router_peer, services_pe
         router_peer.conversations[cid] = conv
         services_peer.conversations[cid] = conv  # the CRM's case of the same conversation
     services_peer.answers[("GET", "/campaigns")] = (200, {"items": [
-        {"id": camp_a, "name": "A"}, {"id": camp_b, "name": "B"}, {"id": f"other-{unique}", "name": "C"}]})
+        {"id": camp_a, "name": "A"}, {"id": camp_b, "name": "B"}, {"id": f"other-{unique}", "name": "C"}],
+        "next_cursor": None})
     # Tokens straight from the issuer: logging in is proved elsewhere, and argon2 is slow on purpose.
     tokens = {label: gateway.tokens.issue((await gateway.users.get(uid)).principal, "access")
               for label, uid in users.items()}

@@ -107,3 +107,102 @@ def test_settings_read_prefix_and_shared_urls(monkeypatch):
     monkeypatch.setenv("SB_DEMO_SVC_PORT", "not-a-port")
     with pytest.raises(Exception, match="port"):
         DemoSettings()
+
+
+# ---- the validation kit: one field-path format, one body parser, one list shape ----------------------
+
+def test_field_paths_are_written_one_way():
+    from libs.core.validation import field_path
+
+    assert field_path(("tabs", 0, "url_template")) == "tabs[0].url_template"
+    assert field_path(("weekly", "1", 0, "end")) == "weekly.1[0].end"
+    assert field_path(("phones", 1)) == "phones[1]"
+    assert field_path(("messaging", 0, "sender"), "entry[0]") == "entry[0].messaging[0].sender"
+    assert field_path(("x", "function-after[check(), str]", "y")) == "x.y"  # pydantic's branch names go
+
+
+def test_parse_body_names_the_field_of_every_problem():
+    from pydantic import Field, model_validator
+
+    from libs.core.validation import Strict, blame, parse_body
+
+    class Item(Strict):
+        sku: str = Field(min_length=1)
+
+    class Order(Strict):
+        BODY_FIELD = "items"
+        items: list[Item] = Field(default_factory=list)
+        note: str | None = None
+
+        @model_validator(mode="after")
+        def _rules(self) -> Order:
+            if self.note == "blame":
+                raise blame("note", "not this note")
+            if not self.items:
+                raise ValueError("an order needs items")
+            return self
+
+    with pytest.raises(Invalid) as bad:
+        parse_body(Order, {"items": [{"sku": "a"}, {"sku": ""}], "extra": 1})
+    assert bad.value.field == "items[1].sku"
+    assert [d["field"] for d in bad.value.details] == ["items[1].sku", "extra"]
+    assert bad.value.details[1]["message"] == "unknown field"
+    with pytest.raises(Invalid) as bad:
+        parse_body(Order, {"items": [{"sku": "a"}], "note": "blame"})
+    assert (bad.value.field, bad.value.message) == ("note", "note: not this note")
+    with pytest.raises(Invalid) as bad:
+        parse_body(Order, {})
+    assert (bad.value.field, bad.value.message) == ("items", "items: an order needs items")
+    with pytest.raises(Invalid) as bad:
+        parse_body(Item, {"sku": "a\x00b"})
+    assert bad.value.field == "sku" and "NUL" in bad.value.message
+    with pytest.raises(Invalid) as bad:
+        parse_body(Item, [1], prefix="params")
+    assert bad.value.field == "params"
+    with pytest.raises(Invalid) as bad:
+        parse_body(Item, {"sku": ""}, prefix="params")
+    assert bad.value.field == "params.sku"
+    assert parse_body(Item, {"sku": " x "}).sku == "x"
+
+
+def test_list_pages_carry_a_cursor_until_the_last_one():
+    from datetime import UTC, datetime
+
+    from libs.core.validation import decode_cursor, page_of, parse_limit
+
+    rows = [{"id": f"r{i}", "at": datetime(2025, 1, 1, i, tzinfo=UTC)} for i in range(3)]
+    full = page_of(rows, 3, lambda r: (r["at"], r["id"]))
+    assert full["items"] == rows and decode_cursor(full["next_cursor"], (datetime, str)) == [rows[2]["at"], "r2"]
+    assert page_of(rows[:2], 3, lambda r: (r["id"],)) == {"items": rows[:2], "next_cursor": None}
+    with pytest.raises(Invalid) as bad:
+        decode_cursor("not-a-cursor", (str,))
+    assert bad.value.field == "cursor"
+    with pytest.raises(Invalid) as bad:
+        parse_limit("0")
+    assert bad.value.field == "limit"
+
+
+async def test_respond_encodes_dates_models_and_decimals_one_way():
+    import json
+    from datetime import UTC, date, datetime
+    from decimal import Decimal
+
+    from pydantic import BaseModel
+
+    from libs.core.http import respond, settings_of
+
+    class Point(BaseModel):
+        at: datetime
+
+    at = datetime(2025, 5, 1, 12, tzinfo=UTC)
+    resp = respond({"at": at, "day": date(2025, 5, 1), "p": Point(at=at), "n": Decimal("1.5"), "s": ("á",)})
+    assert json.loads(resp.body) == {"at": "2025-05-01T12:00:00+00:00", "day": "2025-05-01",
+                                     "p": {"at": "2025-05-01T12:00:00Z"}, "n": 1.5, "s": ["á"]}
+    app = create_base_app(DemoSettings())
+    assert settings_of(app, DemoSettings).port == 9999
+
+    class OtherSettings(ServiceSettings):
+        pass
+
+    with pytest.raises(TypeError):
+        settings_of(app, OtherSettings)

@@ -25,7 +25,8 @@ class Table:
     columns: tuple[str, ...]
     json_columns: frozenset[str] = frozenset()
     date_columns: frozenset[str] = frozenset()
-    order: str = "created_at, {key}"
+    # The sort of a list, as (SQL expression, its type): the keyset a list cursor continues after.
+    order: tuple[tuple[str, str], ...] = (("created_at", "timestamptz"), ("{key}", "text"))
 
     @property
     def qualified(self) -> str:
@@ -38,8 +39,28 @@ SCHEDULES = Table("schedules", "id", ("name", "timezone", "always_open", "weekly
                                       "valid_until"), frozenset({"weekly", "exceptions"}),
                   frozenset({"valid_from", "valid_until"}))
 TYPIFICATIONS = Table("typifications", "id", ("category", "subcategory", "label"),
-                      order="lower(category), lower(coalesce(subcategory, '')), id")
-FIELDS = Table("fields", "key", ("label", "type", "options"), frozenset({"options"}), order="key")
+                      order=(("lower(category)", "text"), ("lower(coalesce(subcategory, ''))", "text"),
+                             ("id", "text")))
+FIELDS = Table("fields", "key", ("label", "type", "options"), frozenset({"options"}), order=(("key", "text"),))
+CAMPAIGN_ORDER = (("c.created_at", "timestamptz"), ("c.id", "text"))
+HISTORY_ORDER = (("-seq", "bigint"),)
+
+
+def keyset(order: tuple[tuple[str, str], ...], key: str, after: tuple[str, ...] | None, args: list[Any]
+           ) -> tuple[str, str, str]:
+    """The pieces of a keyset page: the sort values to select (as ``_sort``, text), the condition that
+    starts after the cursor (``after``: those values of the last row of the previous page), and the
+    ORDER BY. Text round-trips through PostgreSQL's own casts, so a cursor sorts exactly like the rows."""
+    exprs = [(e.format(key=key), typ) for e, typ in order]
+    select = "ARRAY[" + ", ".join(f"({e})::text" for e, _ in exprs) + "] AS _sort"
+    cond = ""
+    if after is not None:
+        marks = []
+        for value, (_, typ) in zip(after, exprs, strict=True):
+            args.append(value)
+            marks.append(f"CAST(${len(args)}::text AS {typ})")
+        cond = "(" + ", ".join(e for e, _ in exprs) + ") > (" + ", ".join(marks) + ")"
+    return select, cond, ", ".join(e for e, _ in exprs)
 
 CAMPAIGN_COLUMNS = ("client_id", "project_id", "name", "status", "schedule_id", "out_of_hours",
                     "inactivity_typification", "inactivity_timeout_s", "transfer_typification",
@@ -88,16 +109,22 @@ class Repository:
         row = await self.conn.fetchrow(f"SELECT * FROM {t.qualified} WHERE {t.key} = $1{lock}", key)
         return record(row, t.json_columns)
 
-    async def rows(self, t: Table, filters: dict[str, Any], limit: int, offset: int) -> list[dict[str, Any]]:
-        where, args = [], []
+    async def rows(self, t: Table, filters: dict[str, Any], limit: int, after: tuple[str, ...] | None
+                   ) -> list[dict[str, Any]]:
+        """A page of a catalog list; each row carries its ``_sort`` values (the next page's cursor)."""
+        where: list[str] = []
+        args: list[Any] = []
         for col, value in filters.items():
             if value is not None:
                 args.append(value)
                 where.append(f"{col} = ${len(args)}")
-        sql = f"SELECT * FROM {t.qualified}"
+        select, cond, order = keyset(t.order, t.key, after, args)
+        if cond:
+            where.append(cond)
+        sql = f"SELECT *, {select} FROM {t.qualified}"
         if where:
             sql += " WHERE " + " AND ".join(where)
-        sql += f" ORDER BY {t.order.format(key=t.key)} LIMIT {int(limit)} OFFSET {int(offset)}"
+        sql += f" ORDER BY {order} LIMIT {int(limit)}"
         return [record(r, t.json_columns) for r in await self.conn.fetch(sql, *args)]  # type: ignore[misc]
 
     async def update(self, t: Table, key: str, data: dict[str, Any], actor: str | None) -> dict[str, Any]:
@@ -121,10 +148,15 @@ class Repository:
             " VALUES ($1, $2, $3, $4, $5, $6::jsonb)",
             entity, entity_id, version, action, actor, json.dumps(changes, default=str))
 
-    async def history(self, entity: str, entity_id: str, limit: int = 200) -> list[dict[str, Any]]:
+    async def history(self, entity: str, entity_id: str, limit: int, after: tuple[str, ...] | None
+                      ) -> list[dict[str, Any]]:
+        """A page of an entity's changes, newest first; each row carries its ``_sort`` values."""
+        args: list[Any] = [entity, entity_id]
+        select, cond, order = keyset(HISTORY_ORDER, "", after, args)
         rows = await self.conn.fetch(
-            "SELECT version, action, actor, at, diff FROM campaigns.changes WHERE entity = $1 AND entity_id = $2"
-            " ORDER BY seq DESC LIMIT $3", entity, entity_id, limit)
+            f"SELECT version, action, actor, at, diff, {select} FROM campaigns.changes"
+            f" WHERE entity = $1 AND entity_id = $2{' AND ' + cond if cond else ''}"
+            f" ORDER BY {order} LIMIT {int(limit)}", *args)
         return [record(r, ("diff",)) for r in rows]  # type: ignore[misc]
 
     async def existing(self, t: Table, keys: list[str]) -> set[str]:
@@ -265,7 +297,9 @@ class Repository:
         return {r["id"]: r["status"] for r in rows}
 
     async def list_campaigns(self, q: CampaignQuery) -> list[dict[str, Any]]:
-        where, args = [], []
+        """A page of campaign ids (with their ``_sort`` values) matching the query."""
+        where: list[str] = []
+        args: list[Any] = []
 
         def add(sql: str, value: Any) -> None:
             args.append(value)
@@ -292,10 +326,13 @@ class Repository:
             add("c.created_at >= {n}::date", q.created_from)
         if q.created_to:
             add("c.created_at < ({n}::date + 1)", q.created_to)
-        sql = "SELECT c.id FROM campaigns.campaigns c"
+        select, cond, order = keyset(CAMPAIGN_ORDER, "", q.after, args)
+        if cond:
+            where.append(cond)
+        sql = f"SELECT c.id, {select} FROM campaigns.campaigns c"
         if where:
             sql += " WHERE " + " AND ".join(where)
-        sql += f" ORDER BY c.created_at, c.id LIMIT {int(q.limit)} OFFSET {int(q.offset)}"
+        sql += f" ORDER BY {order} LIMIT {int(q.limit)}"
         return [dict(r) for r in await self.conn.fetch(sql, *args)]
 
     async def unpublished(self) -> list[str]:

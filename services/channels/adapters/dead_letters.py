@@ -14,8 +14,9 @@ from libs.messaging import DLQ_PREFIX, DLQ_STREAM
 
 
 async def read_dead_letters(js: JetStreamContext, stream: str, durable: str, *, channel_id: str | None,
-                            limit: int) -> list[dict[str, Any]]:
-    """The newest ``limit`` dead letters of one consumer, newest first, optionally of one channel."""
+                            limit: int, before: int | None = None) -> list[dict[str, Any]]:
+    """The newest ``limit`` dead letters of one consumer (older than stream sequence ``before``, the list
+    cursor), newest first, optionally of one channel."""
     subject = f"{DLQ_PREFIX}.{stream}.{durable}"
     try:
         info = await js.stream_info(DLQ_STREAM, subjects_filter=subject)
@@ -38,6 +39,8 @@ async def read_dead_letters(js: JetStreamContext, stream: str, durable: str, *, 
             except ValueError:
                 payload = {"raw": msg.data.decode(errors="replace")}
             if channel_id and not (isinstance(payload, dict) and payload.get("channel_id") == channel_id):
+                continue
+            if before is not None and msg.metadata.sequence.stream >= before:
                 continue
             headers = msg.headers or {}
             found.append({"sequence": msg.metadata.sequence.stream, "reason": headers.get("Sb-Dlq-Reason", ""),

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from libs.contracts import ChannelSnapshot, ChannelType
 from libs.core.errors import Invalid
-from services.channels.domain.common import validate
+from libs.core.validation import parse_body
 
 SECRET_FIELDS: tuple[str, ...] = ("app_secret", "verify_token", "access_token", "auth_token", "smtp_password")
 PLAIN_FIELDS: tuple[str, ...] = ("type", "name", "address", "config", "active", "phone_number_id",
@@ -161,7 +161,7 @@ def _requirements(ch: Channel) -> list[tuple[str, str]]:
 def _validated(ch: Channel) -> Channel:
     model = CONFIG_MODELS.get(ch.type)
     if model is not None:
-        validate(model, ch.config, "config")
+        parse_body(model, ch.config, prefix="config")
     problems = _requirements(ch)
     if problems:
         field, message = problems[0]
@@ -177,7 +177,7 @@ def parse_create(body: Any, new_id: str) -> Channel:
     Raises:
         Invalid: naming the first wrong field.
     """
-    data = validate(ChannelCreate, body)
+    data = parse_body(ChannelCreate, body)
     values = data.model_dump(exclude_none=True)
     values["id"] = data.id or new_id
     values = {k: v for k, v in values.items() if not (k in SECRET_FIELDS and v == "")}
@@ -190,7 +190,7 @@ def apply_update(current: Channel, body: Any) -> Channel:
     Raises:
         Invalid: naming the first wrong field.
     """
-    data = validate(ChannelUpdate, body)
+    data = parse_body(ChannelUpdate, body)
     values = current.model_dump()
     for name in data.model_fields_set:
         value = getattr(data, name)

@@ -9,9 +9,8 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from libs.core.errors import Invalid
-from services.channels.domain.errors import invalid_from
+from libs.core.validation import invalid_from
 
-M = TypeVar("M", bound=BaseModel)
 T = TypeVar("T")
 
 # Earliest and latest instants a provider timestamp may plausibly carry (1990 .. 2200).
@@ -39,14 +38,6 @@ def from_unix(value: int | float | str | None) -> datetime | None:
     if not _MIN_S <= seconds <= _MAX_S:
         raise ValueError(f"timestamp {value!r} is out of range")
     return datetime.fromtimestamp(seconds, UTC)
-
-
-def validate(model: type[M], data: Any, prefix: str = "") -> M:
-    """Validate ``data`` or raise ``Invalid`` naming the field under ``prefix``."""
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise invalid_from(exc, prefix) from exc
 
 
 def guarded(fn: Callable[..., T], *args: Any, field: str = "body") -> T:

@@ -9,7 +9,8 @@ from typing import Any, Literal
 from pydantic import Field, field_validator
 
 from libs.contracts import Contract, DeliveryStatus, InboundMessage, MediaRef
-from services.channels.domain.common import MetaModel, from_unix, validate
+from libs.core.validation import parse_body
+from services.channels.domain.common import MetaModel, from_unix
 
 COMMENT_FIELDS = ("comments", "live_comments")
 
@@ -79,18 +80,18 @@ def parse(channel_id: str, payload: Any) -> list[Contract]:
     Raises:
         Invalid: the payload does not have the documented shape; the message names the field.
     """
-    body = validate(IgPayload, payload)
+    body = parse_body(IgPayload, payload)
     out: list[Contract] = []
     for i, entry in enumerate(body.entry):
         for j, raw in enumerate(entry.messaging):
-            event = validate(IgMessaging, raw, f"entry[{i}].messaging[{j}]")
+            event = parse_body(IgMessaging, raw, prefix=f"entry[{i}].messaging[{j}]")
             item = _messaging(channel_id, event, raw)
             if item is not None:
                 out.append(item)
         for j, change in enumerate(entry.changes):
             if change.field not in COMMENT_FIELDS:
                 continue
-            comment = validate(IgComment, change.value, f"entry[{i}].changes[{j}].value")
+            comment = parse_body(IgComment, change.value, prefix=f"entry[{i}].changes[{j}].value")
             if entry.id and comment.from_.id == entry.id:
                 continue  # our own reply to a comment
             out.append(_comment(channel_id, comment, change.field, entry.time))

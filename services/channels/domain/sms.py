@@ -9,7 +9,7 @@ from urllib.parse import parse_qsl
 
 from libs.contracts import DeliveryStatus, InboundMessage, MediaRef
 from libs.core.errors import Invalid
-from libs.core.inputs import check_text
+from libs.core.validation import check_text
 from services.channels.domain.addresses import e164
 
 # Twilio's MessageStatus values that are delivery facts; queued/accepted/sending/... are not reported.

@@ -15,8 +15,9 @@ from pydantic import Field
 
 from libs.contracts import InboundMessage
 from libs.core.errors import Invalid
+from libs.core.validation import parse_body
 from services.channels.domain.addresses import e164
-from services.channels.domain.common import MetaModel, validate
+from services.channels.domain.common import MetaModel
 
 TWILIO_STAGES = {"ringing": "ringing", "in-progress": "answered", "completed": "ended", "busy": "missed",
                  "no-answer": "missed", "failed": "missed", "canceled": "missed"}
@@ -94,7 +95,7 @@ def parse_ari(channel_id: str, payload: Any) -> list[InboundMessage]:
     events = payload if isinstance(payload, list) else [payload]
     out: list[InboundMessage] = []
     for i, raw in enumerate(events):
-        ev = validate(AriEvent, raw, f"[{i}]" if isinstance(payload, list) else "")
+        ev = parse_body(AriEvent, raw, prefix=f"[{i}]" if isinstance(payload, list) else "")
         item = _ari_event(channel_id, ev)
         if item is not None:
             out.append(item)

@@ -9,8 +9,9 @@ from pydantic import Field, field_validator
 
 from libs.contracts import Contract, DeliveryStatus, InboundMessage, MediaRef
 from libs.core.errors import Invalid
+from libs.core.validation import parse_body
 from services.channels.domain.addresses import e164
-from services.channels.domain.common import MetaModel, from_unix, meta_error_text, validate
+from services.channels.domain.common import MetaModel, from_unix, meta_error_text
 
 MEDIA_TYPES = ("image", "audio", "video", "document", "sticker")
 STATUSES = ("sent", "delivered", "read", "failed")
@@ -99,13 +100,13 @@ def parse(channel_id: str, payload: Any) -> list[Contract]:
     Raises:
         Invalid: the payload does not have the documented shape; the message names the field.
     """
-    body = validate(WaPayload, payload)
+    body = parse_body(WaPayload, payload)
     out: list[Contract] = []
     for i, entry in enumerate(body.entry):
         for j, change in enumerate(entry.changes):
             if change.field != "messages":
                 continue
-            value = validate(WaValue, change.value, f"entry[{i}].changes[{j}].value")
+            value = parse_body(WaValue, change.value, prefix=f"entry[{i}].changes[{j}].value")
             names = {c.wa_id: c.profile.name for c in value.contacts if c.wa_id and c.profile}
             phone_id = str((value.metadata or {}).get("phone_number_id") or "")
             out.extend(_message(channel_id, m, names, phone_id) for m in value.messages)

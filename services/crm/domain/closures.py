@@ -6,7 +6,7 @@ from typing import Any
 
 from libs.contracts import CampaignSnapshot
 from libs.core.errors import Conflict, Forbidden
-from services.crm.domain.common import problems_error
+from libs.core.validation import problems_error
 
 
 def may_close(actor_id: str, role: str, snapshot: CampaignSnapshot, assigned: str | None) -> bool:

@@ -217,18 +217,18 @@ def addresses_of(patch: ContactPatch, region: str) -> tuple[list[Address] | None
         try:
             out.append(Address("phone", normalize_phone(p.number, region), p.number, label=p.label))
         except BadAddress as exc:
-            problems.append((f"phones.{i}", str(exc)))
+            problems.append((f"phones[{i}]", str(exc)))
     for i, e in enumerate(patch.emails or []):
         try:
             out.append(Address("email", normalize_email(e.address), e.address, label=e.label))
         except BadAddress as exc:
-            problems.append((f"emails.{i}", str(exc)))
+            problems.append((f"emails[{i}]", str(exc)))
     for i, h in enumerate(patch.handles or []):
         try:
             net, handle = normalize_handle(h.network, h.handle)
             out.append(Address("handle", handle, h.handle, network=net))
         except BadAddress as exc:
-            problems.append((f"handles.{i}", str(exc)))
+            problems.append((f"handles[{i}]", str(exc)))
     return _dedupe(out), problems
 
 

@@ -9,9 +9,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from libs.contracts import new_id
 from libs.core.errors import Conflict, Invalid, NotFound
+from libs.core.validation import parse_body
 from services.crm.adapters.postgres import accounts as repo
 from services.crm.adapters.postgres import base
-from services.crm.domain.common import diff, parse_model
+from services.crm.domain.common import diff
 from services.crm.handlers import Actor, Crm
 
 Group = Literal["lists", "batches"]
@@ -36,7 +37,7 @@ class AccountPatch(BaseModel):
 
 
 async def create_account(crm: Crm, body: Any, actor: Actor) -> dict[str, Any]:
-    data = parse_model(AccountIn, body)
+    data = parse_body(AccountIn, body)
     async with crm.pool.acquire() as conn, conn.transaction():
         if await repo.missing_contacts(conn, [data.contact_id]):
             raise NotFound(f"contact {data.contact_id} not found", field="contact_id")
@@ -57,7 +58,7 @@ async def get_account(crm: Crm, account_id: str) -> dict[str, Any]:
 
 
 async def update_account(crm: Crm, account_id: str, body: Any, actor: Actor) -> dict[str, Any]:
-    patch = parse_model(AccountPatch, body)
+    patch = parse_body(AccountPatch, body)
     if not patch.model_fields_set:
         raise Invalid("nothing to change: send at least one field", field="body")
     fields = {k: getattr(patch, k) for k in patch.model_fields_set}
@@ -112,7 +113,7 @@ def _noun(table: Group) -> str:
 
 
 async def create_group(crm: Crm, table: Group, body: Any, actor: Actor) -> dict[str, Any]:
-    data = parse_model(GroupIn, body)
+    data = parse_body(GroupIn, body)
     async with crm.pool.acquire() as conn, conn.transaction():
         group = await repo.insert_group(conn, table, new_id(), data.name, data.campaign_id)
         await base.audit(conn, _noun(table), group["id"], "created", actor.id, {"name": [None, data.name]})
@@ -127,21 +128,22 @@ async def get_group(crm: Crm, table: Group, group_id: str) -> dict[str, Any]:
     return group
 
 
-async def list_groups(crm: Crm, table: Group, campaign_id: str | None) -> list[dict[str, Any]]:
+async def list_groups(crm: Crm, table: Group, campaign_id: str | None, limit: int,
+                      after: tuple[Any, ...] | None) -> list[dict[str, Any]]:
     async with crm.pool.acquire() as conn:
-        return await repo.list_groups(conn, table, campaign_id)
+        return await repo.list_groups(conn, table, campaign_id, limit, after)
 
 
 async def add_members(crm: Crm, table: Group, group_id: str, body: Any, actor: Actor) -> dict[str, Any]:
     """Add contacts to a list or batch: all of them, or none when one is unknown."""
-    data = parse_model(MembersIn, body)
+    data = parse_body(MembersIn, body)
     async with crm.pool.acquire() as conn, conn.transaction():
         if await repo.get_group(conn, table, group_id) is None:
             raise NotFound(f"{_noun(table)} {group_id} not found", field=f"{_noun(table)}_id")
         missing = await repo.missing_contacts(conn, data.contact_ids)
         if missing:
             raise Invalid(f"unknown contacts: {', '.join(missing[:10])}",
-                          field=f"contact_ids.{data.contact_ids.index(missing[0])}")
+                          field=f"contact_ids[{data.contact_ids.index(missing[0])}]")
         added = await repo.add_members(conn, table, group_id, data.contact_ids, data.batch_id)
         await base.audit(conn, _noun(table), group_id, "members_added", actor.id, {"added": added})
     return {"added": added}

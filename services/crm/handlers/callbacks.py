@@ -14,11 +14,11 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from libs.contracts import TimerCancel, TimerDue, TimerSet, new_id
 from libs.core.errors import Invalid, NotFound
 from libs.core.logging import get_logger
+from libs.core.validation import parse_body
 from services.crm.adapters.postgres import base
 from services.crm.adapters.postgres import callbacks as repo
 from services.crm.adapters.postgres import cases as cases_repo
 from services.crm.adapters.postgres import contacts as contacts_repo
-from services.crm.domain.common import parse_model
 from services.crm.domain.work import CalendarView, calendar_range, zone
 from services.crm.handlers import Actor, Crm
 
@@ -62,7 +62,7 @@ def timer_for(callback: dict[str, Any]) -> TimerSet:
 
 
 async def create(crm: Crm, body: Any, actor: Actor) -> dict[str, Any]:
-    data = parse_model(CallbackIn, body)
+    data = parse_body(CallbackIn, body)
     if not data.contact_id and not data.case_id:
         raise Invalid("a callback needs a contact_id or a case_id", field="contact_id")
     callback_id = new_id()
@@ -93,7 +93,7 @@ async def get(crm: Crm, callback_id: str) -> dict[str, Any]:
 
 
 async def update(crm: Crm, callback_id: str, body: Any, actor: Actor) -> dict[str, Any]:
-    patch = parse_model(CallbackPatch, body)
+    patch = parse_body(CallbackPatch, body)
     fields = {k: getattr(patch, k) for k in patch.model_fields_set}
     if not fields:
         raise Invalid("nothing to change: send at least one field", field="body")

@@ -9,12 +9,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from libs.contracts import ConversationEvent, new_id, utcnow
 from libs.core.errors import Conflict, Invalid, NotFound
+from libs.core.validation import parse_body
 from services.crm.adapters.postgres import base
 from services.crm.adapters.postgres import calls as repo
 from services.crm.adapters.postgres import cases as cases_repo
 from services.crm.adapters.postgres import contacts as contacts_repo
 from services.crm.adapters.postgres.base import Conn
-from services.crm.domain.common import parse_model
 from services.crm.domain.contacts import BadAddress, normalize_phone
 from services.crm.domain.work import call_classifiable
 from services.crm.handlers import Actor, Crm
@@ -48,7 +48,7 @@ async def _contact_for(conn: Conn, phone: str) -> str | None:
 
 async def register_call(crm: Crm, body: Any, actor: Actor) -> dict[str, Any]:
     """Record a call; the contact is linked when exactly one holds the number."""
-    data = parse_model(CallIn, body)
+    data = parse_body(CallIn, body)
     try:
         phone = normalize_phone(data.phone, crm.settings.default_region)
     except BadAddress as exc:
@@ -77,7 +77,7 @@ async def register_call(crm: Crm, body: Any, actor: Actor) -> dict[str, Any]:
 
 async def classify(crm: Crm, call_id: str, body: Any, actor: Actor) -> dict[str, Any]:
     """Save a call's disposition and comment; an unclassified call expires after the configured window."""
-    data = parse_model(ClassifyIn, body)
+    data = parse_body(ClassifyIn, body)
     async with crm.pool.acquire() as conn, conn.transaction():
         call = await repo.get(conn, call_id, for_update=True)
         if call is None:

@@ -9,11 +9,12 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from libs.contracts import OutboundMessage, new_id, utcnow
 from libs.core.errors import Conflict, Forbidden, Invalid, NotFound
+from libs.core.validation import parse_body
 from services.crm.adapters.postgres import cases as repo
 from services.crm.adapters.postgres import contacts as contacts_repo
 from services.crm.adapters.postgres.base import Conn
 from services.crm.domain.closures import check_closure, may_close
-from services.crm.domain.common import diff, parse_model
+from services.crm.domain.common import diff
 from services.crm.domain.contacts import BadAddress, ContactFilter, normalize_email
 from services.crm.domain.work import PriorityName, priority_name, priority_value
 from services.crm.handlers import Actor, Crm
@@ -91,7 +92,7 @@ async def _load(conn: Conn, case_id: str, *, for_update: bool = False) -> dict[s
 
 
 async def create_case(crm: Crm, body: Any, actor: Actor) -> dict[str, Any]:
-    data = parse_model(CaseIn, body)
+    data = parse_body(CaseIn, body)
     async with crm.pool.acquire() as conn, conn.transaction():
         if await contacts_repo.get(conn, data.contact_id) is None:
             raise NotFound(f"contact {data.contact_id} not found", field="contact_id")
@@ -115,7 +116,7 @@ async def get_case(crm: Crm, case_id: str) -> dict[str, Any]:
 
 
 async def update_case(crm: Crm, case_id: str, body: Any, actor: Actor) -> dict[str, Any]:
-    patch = parse_model(CasePatch, body)
+    patch = parse_body(CasePatch, body)
     if not patch.model_fields_set:
         raise Invalid("nothing to change: send at least one field", field="body")
     async with crm.pool.acquire() as conn, conn.transaction():
@@ -136,7 +137,7 @@ async def update_case(crm: Crm, case_id: str, body: Any, actor: Actor) -> dict[s
 
 async def add_note(crm: Crm, case_id: str, kind: str, body: Any, actor: Actor) -> dict[str, Any]:
     """A comment or an action in the case's history; a comment can be e-mailed to the contact (CC/BCC)."""
-    data = parse_model(NoteIn, body)
+    data = parse_body(NoteIn, body)
     if data.email is not None and kind != "comment":
         raise Invalid("only a comment can be e-mailed", field="email")
     async with crm.pool.acquire() as conn, conn.transaction():
@@ -253,7 +254,7 @@ async def _attend(crm: Crm, conn: Conn, case: dict[str, Any], actor: Actor) -> N
 async def save(crm: Crm, case_id: str, body: Any, actor: Actor) -> dict[str, Any]:
     """"Guardar" / "Guardar y siguiente". Finishing needs a result allowed by the campaign and its required
     fields; a comment alone keeps the item open. With ``next``, the next item is attended and returned."""
-    data = parse_model(SaveIn, body)
+    data = parse_body(SaveIn, body)
     if not data.finish and not (data.comment or "").strip():
         raise Invalid("write a comment, or finish with a result", field="comment")
     if data.finish and not data.result:

@@ -6,9 +6,10 @@ from typing import Any
 
 from libs.contracts import new_id
 from libs.core.errors import Invalid, NotFound
+from libs.core.validation import parse_body, problems_error
 from services.crm.adapters.postgres import base
 from services.crm.adapters.postgres import contacts as repo
-from services.crm.domain.common import diff, parse_model, problems_error
+from services.crm.domain.common import diff
 from services.crm.domain.contacts import (
     Address,
     BadAddress,
@@ -49,7 +50,7 @@ def _validated(crm: Crm, patch: ContactPatch) -> list[Address] | None:
 
 
 async def create_contact(crm: Crm, body: Any, actor: Actor) -> dict[str, Any]:
-    data = parse_model(ContactIn, body)
+    data = parse_body(ContactIn, body)
     addresses = _validated(crm, data) or []
     if not (data.name or "").strip() and not addresses:
         raise Invalid("a contact needs a name or at least one phone, e-mail or handle", field="name")
@@ -75,7 +76,7 @@ async def get_contact(crm: Crm, contact_id: str) -> dict[str, Any]:
 
 
 async def update_contact(crm: Crm, contact_id: str, body: Any, actor: Actor) -> dict[str, Any]:
-    patch = parse_model(ContactPatch, body)
+    patch = parse_body(ContactPatch, body)
     if not patch.model_fields_set:
         raise Invalid("nothing to change: send at least one field", field="body")
     addresses = _validated(crm, patch)
@@ -167,10 +168,10 @@ async def add_address(crm: Crm, contact_id: str, body: Any, actor: Actor) -> dic
     if kind not in ADDRESS_FIELDS:
         raise Invalid("kind must be phone, email or handle", field="kind")
     if kind == "handle":
-        h = parse_model(HandleIn, {"network": body.get("network"), "handle": body.get("value")})
+        h = parse_body(HandleIn, {"network": body.get("network"), "handle": body.get("value")})
         patch = ContactPatch(handles=[h])
     else:
-        patch = parse_model(ContactPatch, {ADDRESS_FIELDS[kind]: [body.get("value")]})
+        patch = parse_body(ContactPatch, {ADDRESS_FIELDS[kind]: [body.get("value")]})
     addresses, problems = addresses_of(patch, crm.settings.default_region)
     if problems:
         raise Invalid(problems[0][1], field="value")

@@ -23,12 +23,12 @@ from libs.contracts import (
 )
 from libs.core.errors import Conflict, NotFound
 from libs.core.logging import get_logger
+from libs.core.validation import parse_body
 from services.crm.adapters.postgres import base
 from services.crm.adapters.postgres import contacts as contacts_repo
 from services.crm.adapters.postgres import conversations as repo
 from services.crm.adapters.postgres.base import Conn
 from services.crm.domain.closures import check_closure
-from services.crm.domain.common import parse_model
 from services.crm.domain.contacts import address_of_channel, match_result
 from services.crm.handlers import Actor, Crm, calls
 
@@ -125,7 +125,7 @@ class LinkIn(BaseModel):
 
 async def link(crm: Crm, conversation_id: str, body: Any, actor: Actor) -> dict[str, Any]:
     """The agent chose (or created) the contact of a conversation."""
-    data = parse_model(LinkIn, body)
+    data = parse_body(LinkIn, body)
     async with crm.pool.acquire() as conn, conn.transaction():
         conv = await repo.get(conn, conversation_id, for_update=True)
         if conv is None:
@@ -155,7 +155,7 @@ def snapshot_of(crm: Crm, campaign_id: str | None) -> CampaignSnapshot:
 async def close(crm: Crm, conversation_id: str, body: Any, actor: Actor) -> dict[str, Any]:
     """Close a conversation with a typification through the campaign's rules, record who and when, and
     ask the router to close it (``CloseConversation``). Nothing is written when a rule fails."""
-    data = parse_model(CloseIn, body)
+    data = parse_body(CloseIn, body)
     async with crm.pool.acquire() as conn, conn.transaction():
         await close_in(crm, conn, conversation_id, data, actor, source="crm")
     return await get_conversation(crm, conversation_id)

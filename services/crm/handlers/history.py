@@ -35,7 +35,8 @@ async def contact_history(crm: Crm, contact_id: str, campaign_id: str | None = N
                    "closed_at": k["closed_at"]}
                   for k in await cases_repo.for_contact(conn, contact_id, campaigns, since)]
     items.sort(key=lambda i: i["at"], reverse=True)
-    return {"contact_id": contact_id, "items": items}
+    # The history merges four sources within the campaign's window: one page (no cursor yet).
+    return {"contact_id": contact_id, "items": items, "next_cursor": None}
 
 
 async def _conversations(conn: Conn, contact_id: str, campaigns: list[str] | None, since: Any

@@ -8,8 +8,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from libs.contracts import new_id
 from libs.core.errors import Invalid, NotFound
+from libs.core.validation import parse_body
 from services.crm.adapters.postgres import processes as repo
-from services.crm.domain.common import parse_model
 from services.crm.handlers import Actor, Crm
 
 
@@ -30,7 +30,7 @@ class ScriptPatch(BaseModel):
 
 
 async def create(crm: Crm, body: Any, actor: Actor) -> dict[str, Any]:
-    data = parse_model(ScriptIn, body)
+    data = parse_body(ScriptIn, body)
     async with crm.pool.acquire() as conn, conn.transaction():
         row = await repo.insert_script(conn, data.model_dump() | {"id": new_id()})
         await repo.audit_json(conn, "script", row["id"], "created", actor.id, {"name": [None, data.name]})
@@ -38,7 +38,7 @@ async def create(crm: Crm, body: Any, actor: Actor) -> dict[str, Any]:
 
 
 async def update(crm: Crm, script_id: str, body: Any, actor: Actor) -> dict[str, Any]:
-    patch = parse_model(ScriptPatch, body)
+    patch = parse_body(ScriptPatch, body)
     fields = {k: getattr(patch, k) for k in patch.model_fields_set}
     if not fields or any(v is None for v in fields.values()):
         raise Invalid("send name, screen or body (not null)", field="body")
@@ -65,6 +65,7 @@ async def delete(crm: Crm, script_id: str, actor: Actor) -> None:
         await repo.audit_json(conn, "script", script_id, "deleted", actor.id, {})
 
 
-async def search(crm: Crm, campaign_id: str | None) -> list[dict[str, Any]]:
+async def search(crm: Crm, campaign_id: str | None, limit: int, after: tuple[Any, ...] | None
+                 ) -> list[dict[str, Any]]:
     async with crm.pool.acquire() as conn:
-        return await repo.scripts(conn, campaign_id)
+        return await repo.scripts(conn, campaign_id, limit, after)

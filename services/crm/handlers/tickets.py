@@ -9,11 +9,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from libs.contracts import new_id, utcnow
 from libs.core.errors import Conflict, Invalid, NotFound
+from libs.core.validation import parse_body
 from services.crm.adapters.postgres import base
 from services.crm.adapters.postgres import contacts as contacts_repo
 from services.crm.adapters.postgres import tickets as repo
 from services.crm.adapters.postgres.base import Conn
-from services.crm.domain.common import diff, parse_model
+from services.crm.domain.common import diff
 from services.crm.domain.work import PriorityName, priority_name, priority_value
 from services.crm.handlers import Actor, Crm
 
@@ -97,7 +98,7 @@ async def _add_action(conn: Conn, ticket_id: str, action: ActionIn, actor: Actor
 
 
 async def create_ticket(crm: Crm, body: Any, actor: Actor) -> dict[str, Any]:
-    data = parse_model(TicketIn, body)
+    data = parse_body(TicketIn, body)
     ticket_id = new_id()
     async with crm.pool.acquire() as conn, conn.transaction():
         if await contacts_repo.get(conn, data.contact_id) is None:
@@ -123,7 +124,7 @@ async def get_ticket(crm: Crm, ticket_id: str) -> dict[str, Any]:
 
 
 async def update_ticket(crm: Crm, ticket_id: str, body: Any, actor: Actor) -> dict[str, Any]:
-    patch = parse_model(TicketPatch, body)
+    patch = parse_body(TicketPatch, body)
     if not patch.model_fields_set:
         raise Invalid("nothing to change: send at least one field", field="body")
     async with crm.pool.acquire() as conn, conn.transaction():
@@ -150,7 +151,7 @@ async def update_ticket(crm: Crm, ticket_id: str, body: Any, actor: Actor) -> di
 
 
 async def add_action(crm: Crm, ticket_id: str, body: Any, actor: Actor) -> dict[str, Any]:
-    data = parse_model(ActionIn, body)
+    data = parse_body(ActionIn, body)
     async with crm.pool.acquire() as conn, conn.transaction():
         ticket = await repo.get_ticket(conn, ticket_id, for_update=True)
         if ticket is None:
@@ -162,7 +163,7 @@ async def add_action(crm: Crm, ticket_id: str, body: Any, actor: Actor) -> dict[
 
 
 async def update_action(crm: Crm, action_id: str, body: Any, actor: Actor) -> dict[str, Any]:
-    patch = parse_model(ActionPatch, body)
+    patch = parse_body(ActionPatch, body)
     if not patch.model_fields_set:
         raise Invalid("nothing to change: send at least one field", field="body")
     async with crm.pool.acquire() as conn, conn.transaction():

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from libs.core.http import page_args, query, respond, respond_page
 from libs.core.service import read_json
 from services.crm.handlers import accounts
-from services.crm.routes import actor_of, crm_of, page, page_args, q, respond
+from services.crm.routes import actor_of, crm_of
 
 
 async def create_account(request: web.Request) -> web.Response:
@@ -16,9 +17,9 @@ async def create_account(request: web.Request) -> web.Response:
 
 async def list_accounts(request: web.Request) -> web.Response:
     limit, after = page_args(request)
-    items = await accounts.list_accounts(crm_of(request), q(request, "contact_id"), q(request, "campaign_id"),
+    items = await accounts.list_accounts(crm_of(request), query(request, "contact_id"), query(request, "campaign_id"),
                                          limit, after)
-    return page(items, limit, lambda a: (a["created_at"], a["id"]))
+    return respond_page(items, limit, lambda a: (a["created_at"], a["id"]))
 
 
 async def get_account(request: web.Request) -> web.Response:
@@ -44,7 +45,9 @@ def _group_routes(app: web.Application, table: accounts.Group) -> None:
         return respond(await accounts.create_group(crm_of(request), table, body, actor_of(request)), 201)
 
     async def index(request: web.Request) -> web.Response:
-        return respond({"items": await accounts.list_groups(crm_of(request), table, q(request, "campaign_id"))})
+        limit, after = page_args(request)
+        items = await accounts.list_groups(crm_of(request), table, query(request, "campaign_id"), limit, after)
+        return respond_page(items, limit, lambda g: (g["created_at"], g["id"]))
 
     async def one(request: web.Request) -> web.Response:
         return respond(await accounts.get_group(crm_of(request), table, request.match_info["id"]))
@@ -69,7 +72,7 @@ def _group_routes(app: web.Application, table: accounts.Group) -> None:
 async def list_members(request: web.Request) -> web.Response:
     limit, after = page_args(request, (str,))
     items = await accounts.list_members(crm_of(request), request.match_info["id"], limit, after)
-    return page(items, limit, lambda m: (m["contact_id"],))
+    return respond_page(items, limit, lambda m: (m["contact_id"],))
 
 
 def setup(app: web.Application) -> None:

@@ -7,20 +7,21 @@ from typing import Any
 from aiohttp import web
 
 from libs.core.errors import Invalid
+from libs.core.http import page_args, query, respond, respond_page
 from libs.core.service import read_json
 from services.crm.adapters.spreadsheets import MEDIA_TYPES
 from services.crm.domain.common import parse_choice, parse_date, parse_datetime
 from services.crm.handlers import callbacks, calls, exports
-from services.crm.routes import actor_of, crm_of, page, page_args, q, respond, send_stream
+from services.crm.routes import actor_of, crm_of, send_stream
 
 
 def _call_filter(request: web.Request) -> dict[str, Any]:
-    direction = parse_choice(q(request, "type"), "type", ("in", "out", "all"), "all")
+    direction = parse_choice(query(request, "type"), "type", ("in", "out", "all"), "all")
     return {"direction": None if direction == "all" else direction,
-            "start": parse_datetime(q(request, "from"), "from"), "end": parse_datetime(q(request, "to"), "to"),
-            "contact_id": q(request, "contact_id"), "disposition": q(request, "disposition"),
-            "agent_id": q(request, "agent_id"), "company": q(request, "company"),
-            "campaign_id": q(request, "campaign_id"), "list_id": q(request, "list_id")}
+            "start": parse_datetime(query(request, "from"), "from"), "end": parse_datetime(query(request, "to"), "to"),
+            "contact_id": query(request, "contact_id"), "disposition": query(request, "disposition"),
+            "agent_id": query(request, "agent_id"), "company": query(request, "company"),
+            "campaign_id": query(request, "campaign_id"), "list_id": query(request, "list_id")}
 
 
 async def register_call(request: web.Request) -> web.Response:
@@ -31,18 +32,18 @@ async def register_call(request: web.Request) -> web.Response:
 async def list_calls(request: web.Request) -> web.Response:
     limit, after = page_args(request)
     items = await calls.search(crm_of(request), _call_filter(request), limit, after)
-    return page(items, limit, lambda c: (c["started_at"], c["id"]))
+    return respond_page(items, limit, lambda c: (c["started_at"], c["id"]))
 
 
 async def pending_calls(request: web.Request) -> web.Response:
     limit, after = page_args(request)
-    agent = q(request, "agent_id") or actor_of(request).id
+    agent = query(request, "agent_id") or actor_of(request).id
     items = await calls.pending(crm_of(request), agent, limit, after)
-    return page(items, limit, lambda c: (c["started_at"], c["id"]))
+    return respond_page(items, limit, lambda c: (c["started_at"], c["id"]))
 
 
 async def export_calls(request: web.Request) -> web.StreamResponse:
-    fmt = exports.check_format(q(request, "format"))
+    fmt = exports.check_format(query(request, "format"))
     sql, args = calls.export_query(_call_filter(request))
     return await send_stream(request, exports.export(crm_of(request), sql, args, fmt, "calls"),
                              MEDIA_TYPES[fmt], f"calls.{fmt}")
@@ -63,7 +64,7 @@ async def create_callback(request: web.Request) -> web.Response:
 
 
 def _users(request: web.Request) -> list[str] | None:
-    raw = q(request, "users") or q(request, "owner_id")
+    raw = query(request, "users") or query(request, "owner_id")
     return [u.strip() for u in raw.split(",") if u.strip()] if raw else None
 
 
@@ -71,19 +72,19 @@ async def list_callbacks(request: web.Request) -> web.Response:
     limit, after = page_args(request)
     items = await callbacks.search(
         crm_of(request), owners=_users(request),
-        status=parse_choice(q(request, "status"), "status", ("pending", "due", "done", "cancelled")),
-        start=parse_datetime(q(request, "from"), "from"), end=parse_datetime(q(request, "to"), "to"),
+        status=parse_choice(query(request, "status"), "status", ("pending", "due", "done", "cancelled")),
+        start=parse_datetime(query(request, "from"), "from"), end=parse_datetime(query(request, "to"), "to"),
         limit=limit, after=after)
-    return page(items, limit, lambda c: (c["due_at"], c["id"]))
+    return respond_page(items, limit, lambda c: (c["due_at"], c["id"]))
 
 
 async def calendar(request: web.Request) -> web.Response:
-    view = parse_choice(q(request, "view"), "view", ("day", "week", "month"), "week")
-    day = parse_date(q(request, "date"), "date")
+    view = parse_choice(query(request, "view"), "view", ("day", "week", "month"), "week")
+    day = parse_date(query(request, "date"), "date")
     if day is None:
         raise Invalid("date is required (YYYY-MM-DD)", field="date")
     return respond(await callbacks.calendar(crm_of(request), _users(request) or [], view, day,  # type: ignore[arg-type]
-                                            q(request, "tz")))
+                                            query(request, "tz")))
 
 
 async def get_callback(request: web.Request) -> web.Response:

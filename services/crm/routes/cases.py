@@ -7,12 +7,13 @@ from datetime import datetime
 from aiohttp import web
 
 from libs.core.errors import Invalid
+from libs.core.http import page_args, query, respond, respond_page
 from libs.core.inputs import read_upload
 from libs.core.service import read_json
 from services.crm.domain.common import parse_choice
 from services.crm.domain.work import PRIORITIES
 from services.crm.handlers import cases
-from services.crm.routes import actor_of, crm_of, page, page_args, q, respond, send_stream
+from services.crm.routes import actor_of, crm_of, send_stream
 
 
 async def create_case(request: web.Request) -> web.Response:
@@ -23,11 +24,11 @@ async def create_case(request: web.Request) -> web.Response:
 async def list_cases(request: web.Request) -> web.Response:
     limit, after = page_args(request)
     items = await cases.search_cases(
-        crm_of(request), campaign_id=q(request, "campaign_id"), contact_id=q(request, "contact_id"),
-        status=parse_choice(q(request, "status"), "status", ("open", "in_progress", "closed")),
-        assigned_user=q(request, "assigned_user"),
-        priority=parse_choice(q(request, "priority"), "priority", PRIORITIES), limit=limit, after=after)
-    return page(items, limit, lambda c: (c["created_at"], c["id"]))
+        crm_of(request), campaign_id=query(request, "campaign_id"), contact_id=query(request, "contact_id"),
+        status=parse_choice(query(request, "status"), "status", ("open", "in_progress", "closed")),
+        assigned_user=query(request, "assigned_user"),
+        priority=parse_choice(query(request, "priority"), "priority", PRIORITIES), limit=limit, after=after)
+    return respond_page(items, limit, lambda c: (c["created_at"], c["id"]))
 
 
 async def get_case(request: web.Request) -> web.Response:
@@ -58,18 +59,19 @@ async def save(request: web.Request) -> web.Response:
 
 
 async def panel(request: web.Request) -> web.Response:
-    campaign_id = q(request, "campaign_id")
+    campaign_id = query(request, "campaign_id")
     if not campaign_id:
         raise Invalid("campaign_id is required", field="campaign_id")
     limit, after = page_args(request, (int, datetime, str))
-    items = await cases.panel(crm_of(request), campaign_id, q(request, "agent_id"), actor_of(request),
-                              q(request, "q"), q(request, "result"), limit, after)
-    return page(items, limit, lambda c: (["low", "medium", "high"].index(c["priority"]), c["created_at"], c["id"]))
+    items = await cases.panel(crm_of(request), campaign_id, query(request, "agent_id"), actor_of(request),
+                              query(request, "q"), query(request, "result"), limit, after)
+    return respond_page(items, limit,
+                        lambda c: (["low", "medium", "high"].index(c["priority"]), c["created_at"], c["id"]))
 
 
 async def global_search(request: web.Request) -> web.Response:
     limit, _ = page_args(request)
-    return respond(await cases.global_search(crm_of(request), q(request, "q") or "", limit))
+    return respond(await cases.global_search(crm_of(request), query(request, "q") or "", limit))
 
 
 def _attach(owner_kind: str):

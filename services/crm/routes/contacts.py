@@ -4,28 +4,30 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from libs.core.http import page_args, query, respond, respond_page
 from libs.core.service import read_json
 from services.crm.adapters.spreadsheets import MEDIA_TYPES
 from services.crm.domain.common import parse_datetime
 from services.crm.domain.contacts import ContactFilter
 from services.crm.handlers import contacts, conversations, exports, history
-from services.crm.routes import actor_of, crm_of, page, page_args, q, respond, send_stream
+from services.crm.routes import actor_of, crm_of, send_stream
 
 
 def contact_filter(request: web.Request) -> ContactFilter:
     """The contact filters of a query string (search and export share them)."""
     return ContactFilter(
-        q=q(request, "q"), phone=q(request, "phone"), email=q(request, "email"), handle=q(request, "handle"),
-        network=q(request, "network"), company=q(request, "company"), tag=q(request, "tag"),
-        assigned_user=q(request, "assigned_user"), disposition=q(request, "disposition"),
-        list_id=q(request, "list_id"), batch_id=q(request, "batch_id"),
-        activity_from=parse_datetime(q(request, "activity_from"), "activity_from"),
-        activity_to=parse_datetime(q(request, "activity_to"), "activity_to"))
+        q=query(request, "q"), phone=query(request, "phone"), email=query(request, "email"),
+        handle=query(request, "handle"),
+        network=query(request, "network"), company=query(request, "company"), tag=query(request, "tag"),
+        assigned_user=query(request, "assigned_user"), disposition=query(request, "disposition"),
+        list_id=query(request, "list_id"), batch_id=query(request, "batch_id"),
+        activity_from=parse_datetime(query(request, "activity_from"), "activity_from"),
+        activity_to=parse_datetime(query(request, "activity_to"), "activity_to"))
 
 
 async def export_contacts(request: web.Request) -> web.StreamResponse:
     crm = crm_of(request)
-    fmt = exports.check_format(q(request, "format"))
+    fmt = exports.check_format(query(request, "format"))
     sql, args = contacts.export_query(contacts.normalize_filter_addresses(crm, contact_filter(request)))
     return await send_stream(request, exports.export(crm, sql, args, fmt, "contacts"), MEDIA_TYPES[fmt],
                              f"contacts.{fmt}")
@@ -41,7 +43,7 @@ async def list_contacts(request: web.Request) -> web.Response:
     limit, after = page_args(request)
     f = contacts.normalize_filter_addresses(crm, contact_filter(request))
     items = await contacts.search_contacts(crm, f, limit, after)
-    return page(items, limit, lambda c: (c["created_at"], c["id"]))
+    return respond_page(items, limit, lambda c: (c["created_at"], c["id"]))
 
 
 async def match_contacts(request: web.Request) -> web.Response:
@@ -70,15 +72,15 @@ async def add_address(request: web.Request) -> web.Response:
 
 async def contact_history(request: web.Request) -> web.Response:
     return respond(await history.contact_history(crm_of(request), request.match_info["id"],
-                                                 q(request, "campaign_id")))
+                                                 query(request, "campaign_id")))
 
 
 async def list_conversations(request: web.Request) -> web.Response:
     limit, after = page_args(request)
     items = await conversations.search(
-        crm_of(request), contact_id=q(request, "contact_id"), campaign_id=q(request, "campaign_id"),
-        agent_id=q(request, "agent_id"), status=q(request, "status"), limit=limit, after=after)
-    return page(items, limit, lambda c: (c["opened_at"], c["id"]))
+        crm_of(request), contact_id=query(request, "contact_id"), campaign_id=query(request, "campaign_id"),
+        agent_id=query(request, "agent_id"), status=query(request, "status"), limit=limit, after=after)
+    return respond_page(items, limit, lambda c: (c["opened_at"], c["id"]))
 
 
 async def get_conversation(request: web.Request) -> web.Response:

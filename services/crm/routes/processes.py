@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from libs.core.http import page_args, query, respond, respond_page
 from libs.core.inputs import read_upload
 from libs.core.service import read_json
 from services.crm.adapters.spreadsheets import MEDIA_TYPES
 from services.crm.domain.common import parse_choice
 from services.crm.handlers import exports, processes, scripts
 from services.crm.handlers.processes.runner import JobRunner
-from services.crm.routes import actor_of, crm_of, page, page_args, q, respond, send_stream
+from services.crm.routes import actor_of, crm_of, send_stream
 
 RUNNER = web.AppKey("job_runner", JobRunner)
 STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
@@ -18,7 +19,7 @@ STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
 
 async def upload(request: web.Request) -> web.Response:
     up = await read_upload(request)
-    row = await processes.upload(crm_of(request), up.filename, up.chunks, actor_of(request), q(request, "encoding"))
+    row = await processes.upload(crm_of(request), up.filename, up.chunks, actor_of(request), query(request, "encoding"))
     return respond(row, 201)
 
 
@@ -27,8 +28,8 @@ async def get_upload(request: web.Request) -> web.Response:
 
 
 async def template(request: web.Request) -> web.StreamResponse:
-    kind = q(request, "kind") or "import_accounts"
-    chunks = processes.template(crm_of(request), kind, q(request, "campaign_id"))
+    kind = query(request, "kind") or "import_accounts"
+    chunks = processes.template(crm_of(request), kind, query(request, "campaign_id"))
     return await send_stream(request, chunks, MEDIA_TYPES["xlsx"], f"{kind}_template.xlsx")
 
 
@@ -38,7 +39,10 @@ async def save_mapping(request: web.Request) -> web.Response:
 
 
 async def list_mappings(request: web.Request) -> web.Response:
-    return respond({"items": await processes.list_mappings(crm_of(request), q(request, "kind"))})
+    limit, after = page_args(request, (str,))
+    kind = query(request, "kind")
+    items = await processes.list_mappings(crm_of(request), kind, limit, after[0] if after else None)
+    return respond_page(items, limit, lambda m: (m["name"],))
 
 
 async def create_job(request: web.Request) -> web.Response:
@@ -51,9 +55,9 @@ async def create_job(request: web.Request) -> web.Response:
 
 async def list_jobs(request: web.Request) -> web.Response:
     limit, after = page_args(request)
-    items = await processes.list_jobs(crm_of(request), q(request, "kind"),
-                                      parse_choice(q(request, "status"), "status", STATUSES), limit, after)
-    return page(items, limit, lambda j: (j["created_at"], j["id"]))
+    items = await processes.list_jobs(crm_of(request), query(request, "kind"),
+                                      parse_choice(query(request, "status"), "status", STATUSES), limit, after)
+    return respond_page(items, limit, lambda j: (j["created_at"], j["id"]))
 
 
 async def get_job(request: web.Request) -> web.Response:
@@ -66,7 +70,7 @@ async def cancel_job(request: web.Request) -> web.Response:
 
 async def outcome(request: web.Request) -> web.StreamResponse:
     crm = crm_of(request)
-    fmt = exports.check_format(q(request, "format"))
+    fmt = exports.check_format(query(request, "format"))
     sql, args = await processes.outcome_query(crm, request.match_info["id"])
     return await send_stream(request, exports.export(crm, sql, args, fmt, "outcome"), MEDIA_TYPES[fmt],
                              f"outcome-{request.match_info['id']}.{fmt}")
@@ -86,7 +90,9 @@ async def create_script(request: web.Request) -> web.Response:
 
 
 async def list_scripts(request: web.Request) -> web.Response:
-    return respond({"items": await scripts.search(crm_of(request), q(request, "campaign_id"))})
+    limit, after = page_args(request, (str, str, str, str))
+    items = await scripts.search(crm_of(request), query(request, "campaign_id"), limit, after)
+    return respond_page(items, limit, lambda s: (s["campaign_id"] or "", s["kind"], s["name"], s["id"]))
 
 
 async def get_script(request: web.Request) -> web.Response:

@@ -6,28 +6,29 @@ from typing import Any
 
 from aiohttp import web
 
+from libs.core.http import page_args, query, respond, respond_page
 from libs.core.service import read_json
 from services.crm.adapters.spreadsheets import MEDIA_TYPES
 from services.crm.domain.common import parse_choice, parse_datetime
 from services.crm.domain.work import PRIORITIES
 from services.crm.handlers import exports, tickets
-from services.crm.routes import actor_of, crm_of, page, page_args, q, respond, send_stream
+from services.crm.routes import actor_of, crm_of, send_stream
 
 
 def _common(request: web.Request) -> dict[str, Any]:
-    return {"start": parse_datetime(q(request, "from"), "from"), "end": parse_datetime(q(request, "to"), "to"),
-            "contact_id": q(request, "contact_id"), "agent_id": q(request, "agent_id"),
-            "company": q(request, "company"),
-            "priority": parse_choice(q(request, "priority"), "priority", PRIORITIES)}
+    return {"start": parse_datetime(query(request, "from"), "from"), "end": parse_datetime(query(request, "to"), "to"),
+            "contact_id": query(request, "contact_id"), "agent_id": query(request, "agent_id"),
+            "company": query(request, "company"),
+            "priority": parse_choice(query(request, "priority"), "priority", PRIORITIES)}
 
 
 def _status(request: web.Request, choices: tuple[str, ...]) -> str | None:
-    status = parse_choice(q(request, "status"), "status", (*choices, "all"), "all")
+    status = parse_choice(query(request, "status"), "status", (*choices, "all"), "all")
     return None if status == "all" else status
 
 
 def _pending(request: web.Request) -> bool | None:
-    raw = parse_choice(q(request, "pending"), "pending", ("true", "false"))
+    raw = parse_choice(query(request, "pending"), "pending", ("true", "false"))
     return None if raw is None else raw == "true"
 
 
@@ -40,11 +41,11 @@ async def list_tickets(request: web.Request) -> web.Response:
     limit, after = page_args(request)
     items = await tickets.search_tickets(crm_of(request), status=_status(request, ("open", "closed")),
                                          pending=_pending(request), limit=limit, after=after, **_common(request))
-    return page(items, limit, lambda t: (t["created_at"], t["id"]))
+    return respond_page(items, limit, lambda t: (t["created_at"], t["id"]))
 
 
 async def export_tickets(request: web.Request) -> web.StreamResponse:
-    fmt = exports.check_format(q(request, "format"))
+    fmt = exports.check_format(query(request, "format"))
     sql, args = tickets.export_query(status=_status(request, ("open", "closed")), **_common(request))
     return await send_stream(request, exports.export(crm_of(request), sql, args, fmt, "tickets"),
                              MEDIA_TYPES[fmt], f"tickets.{fmt}")
@@ -70,7 +71,7 @@ async def list_actions(request: web.Request) -> web.Response:
     limit, after = page_args(request)
     items = await tickets.search_actions(crm_of(request), status=_status(request, ("pending", "done", "cancelled")),
                                          limit=limit, after=after, **_common(request))
-    return page(items, limit, lambda a: (a["created_at"], a["id"]))
+    return respond_page(items, limit, lambda a: (a["created_at"], a["id"]))
 
 
 async def patch_action(request: web.Request) -> web.Response:

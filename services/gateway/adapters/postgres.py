@@ -71,10 +71,12 @@ class UsersRepo:
             raise NotFound(f"user {user_id!r} not found", field="id")
         return user
 
-    async def list(self, role: str | None = None) -> list[User]:
+    async def list(self, role: str | None = None, *, limit: int = 500, after: str | None = None) -> list[User]:
+        """Users by username (those after ``after``, at most ``limit``)."""
         rows = await self._pool.fetch(
-            f"SELECT {_COLUMNS} FROM gateway.users WHERE ($1::text IS NULL OR role = $1) ORDER BY username",
-            role,
+            f"SELECT {_COLUMNS} FROM gateway.users WHERE ($1::text IS NULL OR role = $1)"
+            " AND ($2::text IS NULL OR username > $2) ORDER BY username LIMIT $3",
+            role, after, limit,
         )
         return [u for u in map(_user, rows) if u is not None]
 

@@ -72,11 +72,15 @@ async def get_group(conn: Conn, table: str, group_id: str) -> dict[str, Any] | N
     return as_dict(row)
 
 
-async def list_groups(conn: Conn, table: str, campaign_id: str | None) -> list[dict[str, Any]]:
+async def list_groups(conn: Conn, table: str, campaign_id: str | None, limit: int,
+                      after: tuple[Any, ...] | None) -> list[dict[str, Any]]:
+    """Lists or batches, newest first, those older than ``after`` (``created_at``, ``id``)."""
     assert table in ("lists", "batches")
+    at, last = after or (None, None)
     rows = await conn.fetch(f"SELECT id, name, campaign_id, created_at FROM crm.{table} "
-                            f"WHERE ($1::text IS NULL OR campaign_id = $1) ORDER BY created_at DESC LIMIT 1000",
-                            campaign_id)
+                            "WHERE ($1::text IS NULL OR campaign_id = $1) "
+                            "AND ($2::timestamptz IS NULL OR (created_at, id) < ($2, $3)) "
+                            "ORDER BY created_at DESC, id DESC LIMIT $4", campaign_id, at, last, limit)
     return as_dicts(rows)
 
 

@@ -143,7 +143,8 @@ async def get_mapping(conn: Conn, mapping_id: str) -> dict[str, Any] | None:
                    ("mapping",))
 
 
-async def list_mappings(conn: Conn, kind: str | None) -> list[dict[str, Any]]:
+async def list_mappings(conn: Conn, kind: str | None, limit: int, after: str | None) -> list[dict[str, Any]]:
+    """Saved import mappings by name, those after the name ``after``."""
     rows = await conn.fetch("SELECT * FROM crm.import_mappings WHERE ($1::text IS NULL OR kind = $1) "
-                            "ORDER BY name", kind)
+                            "AND ($2::text IS NULL OR name > $2) ORDER BY name LIMIT $3", kind, after, limit)
     return as_dicts(rows, ("mapping",))

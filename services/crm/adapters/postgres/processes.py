@@ -102,9 +102,14 @@ async def delete_script(conn: Conn, script_id: str) -> bool:
     return await conn.execute("DELETE FROM crm.scripts WHERE id = $1", script_id) == "DELETE 1"
 
 
-async def scripts(conn: Conn, campaign_id: str | None) -> list[dict[str, Any]]:
-    rows = await conn.fetch("SELECT * FROM crm.scripts WHERE ($1::text IS NULL OR campaign_id = $1) "
-                            "ORDER BY campaign_id, kind, name", campaign_id)
+async def scripts(conn: Conn, campaign_id: str | None, limit: int | None = None,
+                  after: tuple[Any, ...] | None = None) -> list[dict[str, Any]]:
+    """Scripts, tabs and forms by campaign, kind and name, those after ``after`` (those three and the id);
+    all of them without a ``limit``."""
+    key = "(coalesce(campaign_id, ''), kind, name, id)"
+    rows = await conn.fetch(f"SELECT * FROM crm.scripts WHERE ($1::text IS NULL OR campaign_id = $1) "
+                            f"AND ($2::text[] IS NULL OR {key} > ($2[1], $2[2], $2[3], $2[4])) "
+                            f"ORDER BY {key} LIMIT $3", campaign_id, list(after) if after else None, limit)
     return as_dicts(rows)
 
 

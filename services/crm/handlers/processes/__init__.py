@@ -11,9 +11,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from libs.contracts import new_id
 from libs.core.errors import Conflict, Invalid, NotFound
+from libs.core.validation import parse_body
 from services.crm.adapters.postgres import jobs as repo
 from services.crm.adapters.spreadsheets import RowReader, xlsx_chunks
-from services.crm.domain.common import parse_model
 from services.crm.domain.imports import ACCOUNT_FIELDS, CONTACT_FIELDS, SAMPLE_BYTES, clean_columns, sniff, spec_for
 from services.crm.handlers import Actor, Crm
 from services.crm.handlers.processes import closing, finder, imports, lists
@@ -109,7 +109,7 @@ class MappingIn(BaseModel):
 
 
 async def save_mapping(crm: Crm, body: Any, actor: Actor) -> dict[str, Any]:
-    data = parse_model(MappingIn, body)
+    data = parse_body(MappingIn, body)
     importers = [k.name for k in imports.KINDS]
     if data.kind not in importers:
         raise Invalid(f"kind must be an import: {', '.join(importers)}", field="kind")
@@ -124,9 +124,9 @@ async def save_mapping(crm: Crm, body: Any, actor: Actor) -> dict[str, Any]:
     return row
 
 
-async def list_mappings(crm: Crm, kind: str | None) -> list[dict[str, Any]]:
+async def list_mappings(crm: Crm, kind: str | None, limit: int, after: str | None) -> list[dict[str, Any]]:
     async with crm.pool.acquire() as conn:
-        return await repo.list_mappings(conn, kind)
+        return await repo.list_mappings(conn, kind, limit, after)
 
 
 class JobIn(BaseModel):
@@ -140,11 +140,11 @@ class JobIn(BaseModel):
 
 async def create_job(crm: Crm, body: Any, actor: Actor) -> dict[str, Any]:
     """Check a process's parameters (and file) now, then queue it; the runner does the work."""
-    data = parse_model(JobIn, body)
+    data = parse_body(JobIn, body)
     kind = KINDS.get(data.kind)
     if kind is None:
         raise Invalid(f"kind must be one of {', '.join(sorted(KINDS))}", field="kind")
-    params = parse_model(kind.params, data.params, prefix="params.")
+    params = parse_body(kind.params, data.params, prefix="params")
     if data.run_at is not None and data.run_at.tzinfo is None:
         raise Invalid("run_at needs a time zone offset", field="run_at")
     campaign_id = getattr(params, "campaign_id", None)
@@ -199,5 +199,5 @@ async def outcome_query(crm: Crm, job_id: str) -> tuple[str, list[Any]]:
 
 
 async def recycle_count(crm: Crm, query: dict[str, Any]) -> int:
-    params = parse_model(lists.RecycleParams, query)
+    params = parse_body(lists.RecycleParams, query)
     return await lists.recycle_count(crm, params)

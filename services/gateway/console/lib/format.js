@@ -1,7 +1,7 @@
 // Pure helpers (no DOM, no globals): unit-tested with node --test in tests/console/.
 
-// The items of a list answer, whether a bare list or {"items"|"data": [...]}.
-export const items = (data) => (Array.isArray(data) ? data : (data && (data.items || data.data)) || []);
+// The items of a list answer: every list answers {"items", "next_cursor"}.
+export const items = (data) => (data && data.items) || [];
 
 export const locale = (lang) => (lang === "es" ? "es-ES" : "en-GB");
 
