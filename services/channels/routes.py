@@ -10,9 +10,9 @@ from aiohttp import web
 
 from libs.contracts import Contract
 from libs.core.errors import Forbidden, Invalid, NotFound, Unauthorized
-from libs.core.http import page_args, respond, respond_page
+from libs.core.http import page_args, respond, respond_page, settings_of
 from libs.core.inputs import loads_json
-from libs.core.service import SETTINGS, read_json
+from libs.core.service import read_json
 from libs.messaging import JETSTREAM
 from services.channels.adapters.blobs import MediaBlobs
 from services.channels.adapters.dead_letters import read_dead_letters
@@ -22,6 +22,7 @@ from services.channels.domain.channels import Channel
 from services.channels.domain.common import guarded
 from services.channels.domain.signatures import meta_signature_ok, twilio_signature_ok
 from services.channels.handlers import CallEvents, ChannelRegistry, Publisher
+from services.channels.settings import ChannelsSettings
 
 REGISTRY = web.AppKey("registry", ChannelRegistry)
 BLOBS = web.AppKey("blobs", MediaBlobs)
@@ -142,7 +143,7 @@ TWIML_EMPTY = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 def public_url(request: web.Request) -> str:
     """The URL the provider called, as it signed it: ``public_base_url`` + the path and query exactly as they came
     (still percent-encoded) when set; else the URL of the request as this process sees it (development)."""
-    base = request.app[SETTINGS].public_base_url  # type: ignore[attr-defined]
+    base = settings_of(request.app, ChannelsSettings).public_base_url
     origin = base.rstrip("/") if base else f"{request.scheme}://{request.host}"
     return origin + request.raw_path
 

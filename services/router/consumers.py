@@ -7,8 +7,8 @@ import time
 from aiohttp import web
 
 from libs.contracts import Contract, InboundMessage, TimerDue
+from libs.core.http import settings_of
 from libs.core.logging import get_logger
-from libs.core.service import SETTINGS
 from libs.messaging import JETSTREAM, start_consumer
 from services.router.handlers import Router
 from services.router.routes import ROUTER
@@ -24,8 +24,7 @@ def start_consumers(app: web.Application) -> None:
     """Spawn the router's consumers as lifecycle tasks (SIGTERM finishes the message in hand)."""
     router: Router = app[ROUTER]
     js = app[JETSTREAM]
-    settings = app[SETTINGS]
-    assert isinstance(settings, RouterSettings)
+    settings = settings_of(app, RouterSettings)
     last_refresh = [0.0]
 
     async def refresh() -> None:
