@@ -28,6 +28,12 @@ class CrmSettings(ServiceSettings):
     unclassified_call_hours: float = 24.0
     # Uploads bigger than this are refused (a 1,000,000-row CSV is ~100 MB).
     max_upload_mb: int = 512
+    # Uploaded workbooks are hostile input: what an XLSX may hold; more is refused (400 `file`) before the memory
+    # or the time is spent. Rows count the header; empty styled cells right of the last column are ignored.
+    xlsx_max_rows: int = 1_000_001
+    xlsx_max_columns: int = 1024
+    xlsx_max_shared_strings: int = 2_000_000
+    xlsx_max_unpacked_mb: int = 2048
     # Background jobs: rows per committed chunk, and how long a runner's lease lasts without a heartbeat.
     job_chunk_rows: int = 10_000
     job_lease_s: float = 30.0

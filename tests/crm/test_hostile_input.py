@@ -103,3 +103,22 @@ async def test_a_cursor_carrying_a_nul_is_refused(client):
     cursor = base64.urlsafe_b64encode(json.dumps(["2024-01-01T00:00:00+00:00", "a\x00"]).encode()).decode()
     err = await _error(await client.get("/contacts", params={"cursor": cursor}, headers=SOFIA))
     assert err["field"] == "cursor"
+
+
+async def test_an_upload_declaring_a_huge_sheet_is_a_400_naming_file(client):
+    import io
+    import zipfile
+
+    main = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("xl/workbook.xml", f'<workbook xmlns="{main}"><sheets><sheet name="A" sheetId="1"/></sheets>'
+                                       "</workbook>")
+        zf.writestr("xl/worksheets/sheet1.xml", f'<worksheet xmlns="{main}"><dimension ref="A1:XFD1048576"/>'
+                    '<sheetData><row r="1"><c r="A1" t="inlineStr"><is><t>name</t></is></c></row></sheetData>'
+                    "</worksheet>")
+    assert len(buf.getvalue()) < 2048
+    resp = await client.post("/imports", params={"filename": "huge.xlsx"}, data=buf.getvalue(),
+                             headers={**SOFIA, "Content-Type": "application/octet-stream"})
+    err = await _error(resp)
+    assert err["field"] == "file" and "1,048,576" in err["message"], err

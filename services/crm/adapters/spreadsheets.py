@@ -15,7 +15,7 @@ from xml.sax.saxutils import escape as xml_escape
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
 from libs.core.errors import Invalid
-from services.crm.adapters.xlsx import XlsxError, XlsxReader
+from services.crm.adapters.xlsx import XlsxError, XlsxLimits, XlsxReader
 from services.crm.domain.exports import cell
 
 FILE_CHUNK = 256 * 1024
@@ -148,14 +148,29 @@ def chunks_for(fmt: str, header: Sequence[str], batches: AsyncIterator[Sequence[
 # --- reading uploads ----------------------------------------------------------------------------------
 
 
+CSV_MAX_LINE = 1024 * 1024
+
+
+def _bounded_lines(fh: IO[str], limit: int = CSV_MAX_LINE) -> Iterator[str]:
+    """The lines of a text file, refusing one longer than ``limit`` characters before it is read whole."""
+    while line := fh.readline(limit):
+        if len(line) == limit and not line.endswith(("\n", "\r")):
+            raise csv.Error(f"a line is longer than {limit:,} characters")
+        yield line
+
+
 class RowReader:
     """Rows of an uploaded CSV or XLSX file, read in chunks (synchronously: call it in a thread).
 
-    Row numbers are the file's: the header is row 1. Memory stays bounded whatever the file's size.
+    Row numbers are the file's: the header is row 1. Memory stays bounded whatever the file's size: a CSV line
+    is at most ``CSV_MAX_LINE`` characters, a row at most ``limits.max_columns`` values (both formats), and an
+    XLSX is read within ``limits``.
     """
 
-    def __init__(self, path: str, fmt: str, encoding: str | None = None, delimiter: str | None = None) -> None:
+    def __init__(self, path: str, fmt: str, encoding: str | None = None, delimiter: str | None = None,
+                 limits: XlsxLimits | None = None) -> None:
         self.path, self.fmt, self.encoding, self.delimiter = path, fmt, encoding, delimiter
+        self.limits = limits or XlsxLimits()
         self._rows: Iterator[list[Any]] | None = None
         self._close: Any = None
         self.row_no = 0
@@ -164,24 +179,28 @@ class RowReader:
         if self.fmt == "csv":
             fh = open(self.path, encoding=self.encoding or "utf-8", newline="", errors="strict")
             self._close = fh.close
-            return csv.reader(fh, delimiter=self.delimiter or ",")
+            return csv.reader(_bounded_lines(fh), delimiter=self.delimiter or ",")
         bfh = open(self.path, "rb")
         try:
-            book = XlsxReader(bfh)
+            rows = XlsxReader(bfh, self.limits).rows()
         except XlsxError as exc:
             bfh.close()
             raise Invalid(f"not a valid XLSX workbook: {exc}", field="file") from None
         self._close = bfh.close
-        return book.rows()
+        return rows
 
     def chunk(self, size: int) -> list[tuple[int, list[Any]]]:
         """The next ``size`` rows as ``(row number, values)``; empty at the end."""
         if self._rows is None:
             self._rows = self._open()
         out: list[tuple[int, list[Any]]] = []
+        max_columns = self.limits.max_columns
         try:
             for values in itertools.islice(self._rows, size):
                 self.row_no += 1
+                if len(values) > max_columns:
+                    raise Invalid(f"row {self.row_no}: {len(values):,} columns; at most {max_columns:,} are read",
+                                  field="file")
                 out.append((self.row_no, values))
                 if not self.row_no & 255:
                     time.sleep(0)  # hand the GIL over now and then: the event loop may be waiting for it
@@ -190,7 +209,9 @@ class RowReader:
                           field="encoding") from None
         except csv.Error as exc:
             raise Invalid(f"row {self.row_no + 1}: {exc}", field="file") from None
-        except (zipfile.BadZipFile, KeyError, ValueError, XlsxError) as exc:
+        except XlsxError as exc:
+            raise Invalid(f"not a valid XLSX workbook: {exc}", field="file") from None
+        except (zipfile.BadZipFile, KeyError, ValueError) as exc:
             raise Invalid(f"row {self.row_no + 1}: the workbook is damaged ({exc})", field="file") from None
         return out
 
@@ -205,7 +226,7 @@ class RowReader:
             self._close = None
 
 
-def estimate_rows(path: str, fmt: str) -> int | None:
+def estimate_rows(path: str, fmt: str, limits: XlsxLimits | None = None) -> int | None:
     """Data rows of a file without parsing it: newlines for CSV, the sheet's dimension for XLSX."""
     if fmt == "csv":
         count, last = 0, b"\n"
@@ -216,7 +237,7 @@ def estimate_rows(path: str, fmt: str) -> int | None:
         return max(0, count + (last != b"\n") - 1)
     try:
         with open(path, "rb") as fh:
-            rows = XlsxReader(fh).dimension_rows()
+            rows = XlsxReader(fh, limits).dimension_rows()
     except (XlsxError, OSError):
         return None
     return max(0, rows - 1) if rows else None

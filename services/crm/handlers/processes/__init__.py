@@ -17,7 +17,7 @@ from services.crm.adapters.spreadsheets import RowReader, xlsx_chunks
 from services.crm.domain.imports import ACCOUNT_FIELDS, CONTACT_FIELDS, SAMPLE_BYTES, clean_columns, sniff, spec_for
 from services.crm.handlers import Actor, Crm
 from services.crm.handlers.processes import closing, finder, imports, lists
-from services.crm.handlers.processes.runner import JobRunner, ProcessKind
+from services.crm.handlers.processes.runner import JobRunner, ProcessKind, xlsx_limits
 
 KINDS: dict[str, ProcessKind] = {k.name: k for k in (*imports.KINDS, *lists.KINDS, *closing.KINDS,
                                                       *finder.KINDS)}
@@ -45,7 +45,7 @@ async def upload(crm: Crm, filename: str, chunks: AsyncIterator[bytes], actor: A
         path = str(await crm.blobs.fetch_local(key))
         head = await asyncio.to_thread(_head, path)
         sniffed = sniff(head, filename, encoding)
-        reader = RowReader(path, sniffed.format, sniffed.encoding, sniffed.delimiter)
+        reader = RowReader(path, sniffed.format, sniffed.encoding, sniffed.delimiter, xlsx_limits(crm))
         try:
             first = await asyncio.to_thread(reader.chunk, 6)
         finally:

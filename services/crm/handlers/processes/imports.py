@@ -36,7 +36,7 @@ from services.crm.domain.imports import (
 from services.crm.domain.work import PriorityName, priority_value
 from services.crm.handlers import Crm
 from services.crm.handlers.processes.lists import check_groups
-from services.crm.handlers.processes.runner import JobContext, ProcessKind, Step
+from services.crm.handlers.processes.runner import JobContext, ProcessKind, Step, xlsx_limits
 
 ContactKey = Literal["document", "phone", "email"]
 IDENTITY: tuple[ContactKey, ...] = ("document", "phone", "email")
@@ -538,7 +538,7 @@ async def _noop(step: Step) -> Step:
 async def _estimate(ctx: JobContext) -> int | None:
     assert ctx.upload is not None
     path = await ctx.crm.blobs.fetch_local(ctx.upload["blob_key"])
-    return await asyncio.to_thread(estimate_rows, str(path), ctx.upload["format"])
+    return await asyncio.to_thread(estimate_rows, str(path), ctx.upload["format"], xlsx_limits(ctx.crm))
 
 
 async def _matched_chunk(ctx: JobContext, conn: Conn, parsed: Parsed, mapping: Mapping, keys: list[str]

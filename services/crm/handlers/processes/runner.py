@@ -25,6 +25,7 @@ from libs.core.logging import bound_contextvars, get_logger
 from services.crm.adapters.postgres import jobs as repo
 from services.crm.adapters.postgres.base import Conn
 from services.crm.adapters.spreadsheets import RowReader
+from services.crm.adapters.xlsx import XlsxLimits
 from services.crm.handlers import Crm
 
 log = get_logger(__name__)
@@ -118,13 +119,22 @@ class JobContext:
         """The upload's data rows after the cursor (``cursor["row"]``, the header being row 1), in chunks."""
         assert self.upload is not None
         path = str(await self.crm.blobs.fetch_local(self.upload["blob_key"]))
-        reader = RowReader(path, self.upload["format"], self.upload["encoding"], self.upload["delimiter"])
+        reader = RowReader(path, self.upload["format"], self.upload["encoding"], self.upload["delimiter"],
+                           xlsx_limits(self.crm))
         try:
             await asyncio.to_thread(reader.skip_to, max(int(self.cursor.get("row", 1)), 1))
             while chunk := await asyncio.to_thread(reader.chunk, size):
                 yield chunk
         finally:
             reader.close()
+
+
+def xlsx_limits(crm: Crm) -> XlsxLimits:
+    """What an uploaded workbook may hold, from the settings."""
+    s = crm.settings
+    return XlsxLimits(max_rows=s.xlsx_max_rows, max_columns=s.xlsx_max_columns,
+                      max_shared_strings=s.xlsx_max_shared_strings,
+                      max_unpacked_bytes=s.xlsx_max_unpacked_mb * 1024 * 1024)
 
 
 class _Collector:
