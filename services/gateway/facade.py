@@ -65,6 +65,9 @@ class Rule:
     # Actions on an item (its second path segment) an agent may take only on their own items, even on
     # items they may see (nobody's of their campaign, the whole campaign's when it allows viewing all).
     own_only: frozenset[str] = frozenset()
+    # Where an item is fetched for the scope check: ``/<target>/<id><item_suffix>`` (an attachment's
+    # ``/meta``, since the item itself is the file).
+    item_suffix: str = ""
 
     def upstream_template(self, endpoint: Endpoint) -> str:
         """``/contacts/{id}/history``: the service's path of ``endpoint``, with its placeholders."""
@@ -139,7 +142,8 @@ RULES: tuple[Rule, ...] = (
         (
             ep("GET", "", ALL, summary="search"), ep("POST", "", ALL, summary="create"),
             ep("GET", "match", ALL, summary="contacts matching a phone, e-mail or handle"),
-            ep("GET", "export", STAFF, summary="export (CSV/XLSX)"),
+            # Agents download what they may search (seed 001, Contactos: "Descargar"), same filters.
+            ep("GET", "export", ALL, summary="export (CSV/XLSX) with the search's filters"),
             ep("GET", "{id}", ALL, summary="one"), ep("PATCH", "{id}", ALL, summary="edit"),
             ep("DELETE", "{id}", STAFF, summary="delete"),
             ep("POST", "{id}/addresses", ALL, summary="add a phone, e-mail or handle"),
@@ -189,6 +193,25 @@ RULES: tuple[Rule, ...] = (
         ),
         "owned",
         "Tickets and their actions",
+    ),
+    Rule(
+        "actions", "crm", "actions",
+        (
+            ep("GET", "", ALL, summary="search (`?status=pending|done|cancelled|all&from=&to=&contact_id=&agent_id="
+               "&priority=&company=`)"),
+            ep("GET", "{id}", ALL, summary="one, with its ticket's subject and its change log"),
+            ep("PATCH", "{id}", ALL, summary="edit (status, subject, priority, agent, due date; a comment goes to the "
+               "change log)"),
+        ),
+        "owned",
+        "Ticket actions across tickets (agents: their own, and nobody's)",
+    ),
+    Rule(
+        "attachments", "crm", "attachments",
+        (ep("GET", "{id}", ALL, summary="download the file"),),
+        "owned",
+        "Attachments of work items, tickets and calls (checked against the item they belong to)",
+        item_suffix="/meta",
     ),
     Rule(
         "calls", "crm", "calls",

@@ -245,7 +245,7 @@ class Gateway:
         seg = "" if endpoint.is_view else values[endpoint.parts[0][1:-1]]
         self._check_scope(p, rule, seg)
         if seg and rule.scope in ("case", "owned") and not p.is_admin:
-            item = await up.get(f"/{rule.target}/{_seg(seg)}", caller=p)
+            item = await up.get(f"/{rule.target}/{_seg(seg)}{rule.item_suffix}", caller=p)
             if not isinstance(item, dict) or not may_see_item(p, rule, item, self.directory):
                 raise NotFound(f"{rule.public} {seg!r} not found", field="id")
             if method != "GET" and must_own(p, rule, endpoint, item):

@@ -137,11 +137,16 @@ async def me(request: web.Request) -> web.Response:
     user = await gw.users.get(p.user_id)
     visible = gw.directory.visible_campaigns(p)
     campaigns = sorted(gw.directory.campaigns) if visible is None else sorted(visible)
-    return respond({**user.public(), "campaigns": campaigns})
+    reasons = request.app[GW_SETTINGS].break_reasons
+    return respond({**user.public(), "campaigns": campaigns, "break_reasons": reasons})
 
 
 async def put_status(request: web.Request) -> web.Response:
     body = parse_body(schemas.StatusIn, await read_json(request))
+    reasons = request.app[GW_SETTINGS].break_reasons
+    if body.status == "break" and reasons and body.reason not in reasons:
+        raise Invalid(f"a break needs one of the configured reasons: {reasons}", field="reason",
+                      details={"allowed": reasons})
     answer = await request.app[GATEWAY].set_status(principal(request), body.status, body.reason)
     return respond(answer if answer is not None else {"status": body.status, "reason": body.reason})
 

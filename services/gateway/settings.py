@@ -35,6 +35,10 @@ class GatewaySettings(ServiceSettings):
     ws_queue_size: int = 1000
     ws_heartbeat_s: float = 25.0
     ws_auth_timeout_s: float = 5.0
+    # The reasons an agent may give for a break (JSON list in SB_GATEWAY_BREAK_REASONS); empty: any text.
+    break_reasons: list[str] = Field(
+        default_factory=lambda: ["Almuerzo", "Café", "Formación", "Reunión", "Baño", "Otro"]
+    )
 
     demo_seed: bool = Field(False, validation_alias=AliasChoices("SB_DEMO_SEED", "SB_GATEWAY_DEMO_SEED", "demo_seed"))
 

@@ -6,18 +6,46 @@ import aiohttp
 
 from libs.core.errors import Transient
 from services.gateway.adapters.upstream import Upstream
+from services.gateway.routes import GW_SETTINGS
 
 from .conftest import bearer
 
 
 async def test_status_is_forwarded_for_the_caller(gw_client, login_as, make_user, router_peer):
     ana = await make_user("agent")
-    resp = await gw_client.put("/api/v1/me/status", json={"status": "break", "reason": "almuerzo"},
+    resp = await gw_client.put("/api/v1/me/status", json={"status": "break", "reason": "Almuerzo"},
                                headers=bearer(await login_as(ana)))
     assert resp.status == 200
     assert (await resp.json())["agent_id"] == ana
     sent = router_peer.received("PUT", f"/agents/{ana}/status")
-    assert [r["body"] for r in sent] == [{"status": "break", "reason": "almuerzo"}]
+    assert [r["body"] for r in sent] == [{"status": "break", "reason": "Almuerzo"}]
+
+
+async def test_break_reasons_come_from_the_configured_list(gw_client, login_as, make_user, router_peer,
+                                                            monkeypatch):
+    ana = await make_user("agent")
+    token = await login_as(ana)
+    me = await (await gw_client.get("/api/v1/me", headers=bearer(token))).json()
+    assert me["break_reasons"] == ["Almuerzo", "Café", "Formación", "Reunión", "Baño", "Otro"]
+    # A reason outside the list is refused before the router, naming the field.
+    resp = await gw_client.put("/api/v1/me/status", json={"status": "break", "reason": "siesta"}, headers=bearer(token))
+    assert resp.status == 400 and (await resp.json())["error"]["field"] == "reason"
+    # Another list: its reasons are offered and accepted, the old ones refused.
+    settings = gw_client.app[GW_SETTINGS]
+    monkeypatch.setattr(settings, "break_reasons", ["Pausa activa", "siesta"])
+    me = await (await gw_client.get("/api/v1/me", headers=bearer(token))).json()
+    assert me["break_reasons"] == ["Pausa activa", "siesta"]
+    ok = await gw_client.put("/api/v1/me/status", json={"status": "break", "reason": "siesta"}, headers=bearer(token))
+    assert ok.status == 200
+    old = await gw_client.put("/api/v1/me/status", json={"status": "break", "reason": "Café"}, headers=bearer(token))
+    assert old.status == 400
+    # An empty list: any reason.
+    monkeypatch.setattr(settings, "break_reasons", [])
+    free = await gw_client.put("/api/v1/me/status", json={"status": "break", "reason": "lo que sea"},
+                               headers=bearer(token))
+    assert free.status == 200
+    sent = [r["body"]["reason"] for r in router_peer.received("PUT", f"/agents/{ana}/status")]
+    assert sent == ["siesta", "lo que sea"]
 
 
 async def test_bad_status_is_refused_before_the_router(gw_client, login_as, make_user, router_peer):

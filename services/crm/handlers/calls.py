@@ -106,8 +106,9 @@ async def get(crm: Crm, call_id: str) -> dict[str, Any]:
     """One call (the gateway checks who owns it before classifying it)."""
     async with crm.pool.acquire() as conn:
         call = await repo.get(conn, call_id)
-    if call is None:
-        raise NotFound(f"call {call_id} not found", field="call_id")
+        if call is None:
+            raise NotFound(f"call {call_id} not found", field="call_id")
+        call["attachments"] = await cases_repo.attachments(conn, "call", call_id)
     return call
 
 

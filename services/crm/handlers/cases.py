@@ -207,6 +207,26 @@ async def attachment(crm: Crm, attachment_id: str) -> dict[str, Any]:
     return row
 
 
+async def attachment_meta(crm: Crm, attachment_id: str, actor: Actor) -> dict[str, Any]:
+    """An attachment without its storage key, with whom its owner (case, ticket or call) belongs to:
+    ``agent_id`` and ``campaign_id``, so the gateway can check the caller may see it before a download.
+
+    An agent named as actor may see only an attachment of their own, or of nobody's item."""
+    row = await attachment(crm, attachment_id)
+    async with crm.pool.acquire() as conn:
+        owner = await repo.attachment_owner(conn, row["owner_kind"], row["owner_id"])
+    meta = {k: v for k, v in row.items() if k != "blob_key"} | owner
+    if actor.role == "agent" and meta.get("agent_id") not in (None, actor.id) and not _sees_campaign(crm, actor, meta):
+        raise NotFound(f"attachment {attachment_id} not found", field="attachment_id")
+    return meta
+
+
+def _sees_campaign(crm: Crm, actor: Actor, item: dict[str, Any]) -> bool:
+    """An agent sees a colleague's item only in a campaign of theirs that allows viewing all cases."""
+    snapshot = crm.campaigns.get(item.get("campaign_id"))
+    return bool(snapshot and actor.id in snapshot.agents and snapshot.permissions.view_all_cases)
+
+
 def _panel_scope(crm: Crm, campaign_id: str, actor: Actor) -> bool:
     """Whether the caller sees every open item of the campaign (supervisors, or ``view_all_cases``)."""
     snapshot = crm.campaigns.get(campaign_id)

@@ -11,6 +11,7 @@ from libs.contracts import new_id, utcnow
 from libs.core.errors import Conflict, Invalid, NotFound
 from libs.core.validation import parse_body
 from services.crm.adapters.postgres import base
+from services.crm.adapters.postgres import cases as cases_repo
 from services.crm.adapters.postgres import contacts as contacts_repo
 from services.crm.adapters.postgres import tickets as repo
 from services.crm.adapters.postgres.base import Conn
@@ -120,6 +121,7 @@ async def get_ticket(crm: Crm, ticket_id: str) -> dict[str, Any]:
             raise NotFound(f"ticket {ticket_id} not found", field="ticket_id")
         ticket["actions"] = [_present(a) for a in await repo.actions_of(conn, ticket_id)]
         ticket["log"] = await base.audit_entries(conn, "ticket", ticket_id)
+        ticket["attachments"] = await cases_repo.attachments(conn, "ticket", ticket_id)
     return _present(ticket)
 
 
@@ -184,6 +186,19 @@ async def update_action(crm: Crm, action_id: str, body: Any, actor: Actor) -> di
             await base.audit(conn, "ticket", before["ticket_id"], "action_updated", actor.id,
                              {"action_id": action_id, **changes})
     return _present(await _action(crm, action_id))
+
+
+async def get_action(crm: Crm, action_id: str) -> dict[str, Any]:
+    """One action with its ticket's subject, contact and change log entries."""
+    async with crm.pool.acquire() as conn:
+        action = await repo.get_action(conn, action_id)
+        if action is None:
+            raise NotFound(f"action {action_id} not found", field="action_id")
+        ticket = await repo.get_ticket(conn, action["ticket_id"])
+        log = [e for e in await base.audit_entries(conn, "ticket", action["ticket_id"])
+               if (e.get("changes") or {}).get("action_id") == action_id]
+    assert ticket is not None
+    return _present(action) | {"ticket_subject": ticket["subject"], "contact_id": ticket["contact_id"], "log": log}
 
 
 async def _action(crm: Crm, action_id: str) -> dict[str, Any]:

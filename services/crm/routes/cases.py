@@ -84,6 +84,10 @@ def _attach(owner_kind: str):
     return handler
 
 
+async def attachment_meta(request: web.Request) -> web.Response:
+    return respond(await cases.attachment_meta(crm_of(request), request.match_info["id"], actor_of(request)))
+
+
 async def download_attachment(request: web.Request) -> web.StreamResponse:
     crm = crm_of(request)
     row = await cases.attachment(crm, request.match_info["id"])
@@ -109,3 +113,4 @@ def setup(app: web.Application) -> None:
     r.add_post("/tickets/{id}/attachments", _attach("ticket"))
     r.add_post("/calls/{id}/attachments", _attach("call"))
     r.add_get("/attachments/{id}", download_attachment)
+    r.add_get("/attachments/{id}/meta", attachment_meta)

@@ -74,6 +74,10 @@ async def list_actions(request: web.Request) -> web.Response:
     return respond_page(items, limit, lambda a: (a["created_at"], a["id"]))
 
 
+async def get_action(request: web.Request) -> web.Response:
+    return respond(await tickets.get_action(crm_of(request), request.match_info["id"]))
+
+
 async def patch_action(request: web.Request) -> web.Response:
     body = await read_json(request)
     return respond(await tickets.update_action(crm_of(request), request.match_info["id"], body,
@@ -89,4 +93,5 @@ def setup(app: web.Application) -> None:
     r.add_patch("/tickets/{id}", patch_ticket)
     r.add_post("/tickets/{id}/actions", add_action)
     r.add_get("/actions", list_actions)
+    r.add_get("/actions/{id}", get_action)
     r.add_patch("/actions/{id}", patch_action)

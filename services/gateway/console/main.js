@@ -14,18 +14,24 @@ import { enc } from "./views/common.js";
 import {
   conversationsView, loadConversations, markStatus, onMessage, removeConv, transferring, upsertConv,
 } from "./views/conversations.js";
+import { actionsView } from "./views/actions.js";
+import { contactsView } from "./views/contacts.js";
+import { historyView } from "./views/history.js";
 import { importsView } from "./views/imports.js";
 import { operatorView } from "./views/operator.js";
 import { queuesView } from "./views/queues.js";
+import { ticketsView } from "./views/tickets.js";
 
 const VIEWS = {
-  conversations: conversationsView, work: operatorView, calls: callsView, callbacks: calendarView,
+  conversations: conversationsView, work: operatorView, calls: callsView, contacts: contactsView,
+  actions: actionsView, tickets: ticketsView, history: historyView, callbacks: calendarView,
   queues: queuesView, imports: importsView, admin: adminView,
 };
 
 function tabList() {
   const role = me().role;
-  const list = ["conversations", "work", "calls", "callbacks"];
+  // Seed 001's six sections, named as the seed names them, after the conversations and the operator panel.
+  const list = ["conversations", "work", "calls", "contacts", "actions", "tickets", "history", "callbacks"];
   if (role !== "agent") list.push("queues", "imports");
   if (role === "admin") list.push("admin");
   return list;

@@ -142,6 +142,19 @@ async def attachment(conn: Conn, attachment_id: str) -> dict[str, Any] | None:
     return as_dict(await conn.fetchrow("SELECT * FROM crm.attachments WHERE id = $1", attachment_id))
 
 
+_OWNERS = {
+    "case": "SELECT assigned_user AS agent_id, campaign_id FROM crm.cases WHERE id = $1",
+    "ticket": "SELECT agent_id, NULL::text AS campaign_id FROM crm.tickets WHERE id = $1",
+    "call": "SELECT agent_id, campaign_id FROM crm.calls WHERE id = $1",
+}
+
+
+async def attachment_owner(conn: Conn, owner_kind: str, owner_id: str) -> dict[str, Any]:
+    """``{agent_id, campaign_id}`` of the item an attachment belongs to (both ``None`` when it is gone)."""
+    row = await conn.fetchrow(_OWNERS[owner_kind], owner_id) if owner_kind in _OWNERS else None
+    return dict(row) if row is not None else {"agent_id": None, "campaign_id": None}
+
+
 async def account_summary(conn: Conn, account_id: str) -> dict[str, Any] | None:
     row = await conn.fetchrow("SELECT id, number, product, fields FROM crm.accounts WHERE id = $1", account_id)
     return as_dict(row, ("fields",))
