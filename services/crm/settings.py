@@ -38,6 +38,11 @@ class CrmSettings(ServiceSettings):
     job_chunk_rows: int = 10_000
     job_lease_s: float = 30.0
     job_poll_s: float = 1.0
+    # A job that fails this many attempts in a row without progress (its runner's process dies, or it raises an
+    # unexpected or transient error) ends as failed with the reason; a failed attempt is retried after this
+    # backoff times the failures so far.
+    job_max_attempts: int = Field(3, ge=1)
+    job_retry_backoff_s: float = 5.0
     # Run the background job runner in this process.
     run_jobs: bool = True
     # Seed the CRM part of the demo tenant (SB_DEMO_SEED).

@@ -8,7 +8,8 @@ from typing import Any
 from services.crm.adapters.postgres.base import Conn, Where, as_dict, as_dicts, dumps
 
 JOB_COLS = ("id, kind, status, dry_run, params, upload_id, total, done, counts, cursor, cancel_requested, "
-            "lease_owner, lease_until, attempts, error, created_by, created_role, created_at, started_at, finished_at")
+            "lease_owner, lease_until, attempts, failures, error, created_by, created_role, created_at, started_at, "
+            "finished_at")
 JSON_COLS = ("params", "counts", "cursor")
 
 
@@ -42,18 +43,70 @@ async def search(conn: Conn, kind: str | None, status: str | None, limit: int, a
     return as_dicts(rows, JSON_COLS)
 
 
-async def claim(conn: Conn, owner: str, lease_s: float, job_id: str | None = None) -> dict[str, Any] | None:
-    """Take the oldest runnable job (queued and due, or running with an expired lease: its runner died)."""
+GAVE_UP = "'gave up after ' || {n} || ' failed attempts; the last: ' || coalesce({reason}, 'unknown')"
+
+
+def _qualified(alias: str) -> str:
+    return ", ".join(f"{alias}.{c.strip()}" for c in JOB_COLS.split(","))
+
+
+async def claim(conn: Conn, owner: str, lease_s: float, max_failures: int, job_id: str | None = None
+                ) -> dict[str, Any] | None:
+    """Take the oldest runnable job: queued and due, or running with an expired lease.
+
+    An expired lease with an owner means that runner died holding the job: a failed attempt. When the job has
+    failed ``max_failures`` times since its last progress it is not run again but ends as failed, with the reason
+    (the returned row has status ``failed``). An expired lease without an owner is a job released on purpose (a
+    retry after its backoff, or one interrupted by a shutdown).
+    """
     row = await conn.fetchrow(
-        f"""UPDATE crm.jobs SET status = 'running', lease_owner = $1,
-                lease_until = now() + make_interval(secs => $2), attempts = attempts + 1,
-                started_at = coalesce(started_at, now())
-            WHERE id = (SELECT id FROM crm.jobs
-                        WHERE (($3::text IS NULL AND created_at <= now()) OR id = $3)
-                          AND (status = 'queued' OR (status = 'running' AND lease_until < now()))
-                        ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED)
-            RETURNING {JOB_COLS}""", owner, lease_s, job_id)
+        f"""WITH picked AS (
+                SELECT id, (status = 'running' AND lease_owner IS NOT NULL) AS died FROM crm.jobs
+                WHERE (($3::text IS NULL AND created_at <= now()) OR id = $3)
+                  AND (status = 'queued' OR (status = 'running' AND lease_until < now()))
+                ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED),
+            counted AS (
+                SELECT j.id, j.failures + p.died::int AS failures,
+                       CASE WHEN p.died THEN 'the runner ' || j.lease_owner || ' stopped during attempt ' || j.attempts
+                            || coalesce(' at row ' || (j.cursor ->> 'row'), '')
+                            || ' without finishing (its process died, or lost the database)'
+                            ELSE j.last_error END AS last_error
+                FROM crm.jobs j JOIN picked p USING (id)),
+            decided AS (SELECT c.*, c.failures >= $4 AS give_up FROM counted c)
+            UPDATE crm.jobs j SET failures = d.failures, last_error = d.last_error,
+                status = CASE WHEN d.give_up THEN 'failed' ELSE 'running' END,
+                error = CASE WHEN d.give_up THEN {GAVE_UP.format(n="d.failures", reason="d.last_error")} END,
+                lease_owner = CASE WHEN d.give_up THEN NULL ELSE $1 END,
+                lease_until = CASE WHEN d.give_up THEN NULL ELSE now() + make_interval(secs => $2) END,
+                attempts = j.attempts + (NOT d.give_up)::int,
+                started_at = coalesce(j.started_at, now()),
+                finished_at = CASE WHEN d.give_up THEN now() END
+            FROM decided d WHERE j.id = d.id
+            RETURNING {_qualified("j")}""", owner, lease_s, job_id, max_failures)
     return as_dict(row, JSON_COLS)
+
+
+async def fail_attempt(conn: Conn, job_id: str, owner: str, reason: str, max_failures: int, backoff_s: float
+                       ) -> dict[str, Any] | None:
+    """Record a failed attempt of a job this runner holds: retried after ``backoff_s`` times the failures so far
+    by any runner, or failed for good once it has failed ``max_failures`` times since its last progress."""
+    row = await conn.fetchrow(
+        f"""UPDATE crm.jobs SET failures = failures + 1, last_error = $3,
+                status = CASE WHEN failures + 1 >= $4 THEN 'failed' ELSE status END,
+                error = CASE WHEN failures + 1 >= $4 THEN {GAVE_UP.format(n="(failures + 1)", reason="$3")} END,
+                lease_owner = NULL,
+                lease_until = CASE WHEN failures + 1 >= $4 THEN NULL
+                                   ELSE now() + make_interval(secs => $5 * (failures + 1)) END,
+                finished_at = CASE WHEN failures + 1 >= $4 THEN now() END
+            WHERE id = $1 AND lease_owner = $2 AND status = 'running' RETURNING {JOB_COLS}""",
+        job_id, owner, reason, max_failures, backoff_s)
+    return as_dict(row, JSON_COLS)
+
+
+async def release(conn: Conn, job_id: str, owner: str) -> None:
+    """Give a running job back at once without counting a failure (this runner is shutting down)."""
+    await conn.execute("UPDATE crm.jobs SET lease_owner = NULL, lease_until = now() "
+                       "WHERE id = $1 AND lease_owner = $2 AND status = 'running'", job_id, owner)
 
 
 async def plan_per_call(conn: Conn) -> None:
@@ -66,7 +119,7 @@ async def progress(conn: Conn, job_id: str, *, done: int, counts: dict[str, int]
                    total: int | None, lease_s: float) -> None:
     await conn.execute(
         "UPDATE crm.jobs SET done = $2, counts = $3::jsonb, cursor = $4::jsonb, total = coalesce($5, total), "
-        "lease_until = now() + make_interval(secs => $6) WHERE id = $1",
+        "lease_until = now() + make_interval(secs => $6), failures = 0 WHERE id = $1",
         job_id, done, dumps(counts), dumps(cursor), total, lease_s)
 
 

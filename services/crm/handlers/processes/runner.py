@@ -20,7 +20,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from libs.contracts import new_id
-from libs.core.errors import AppError
+from libs.core.errors import AppError, StreamAction
 from libs.core.logging import bound_contextvars, get_logger
 from services.crm.adapters.postgres import jobs as repo
 from services.crm.adapters.postgres.base import Conn
@@ -165,7 +165,8 @@ def few_collections() -> Iterator[None]:
 
 def progress_of(job: dict[str, Any]) -> dict[str, Any]:
     return {"id": job["id"], "kind": job["kind"], "status": job["status"], "done": job["done"],
-            "total": job["total"], "counts": job["counts"], "dry_run": job["dry_run"]}
+            "total": job["total"], "counts": job["counts"], "dry_run": job["dry_run"],
+            **({"error": job["error"]} if job.get("error") else {})}
 
 
 class JobRunner:
@@ -181,12 +182,11 @@ class JobRunner:
         while not stopping.is_set():
             try:
                 job = await self.claim()
+                if job is not None:
+                    await self.execute(job, stopping)
+                    continue
             except Exception as exc:  # the database is away: try again later, never spin
-                log.warning("job_claim_failed", error=repr(exc))
-                job = None
-            if job is not None:
-                await self.execute(job, stopping)
-                continue
+                log.warning("job_runner_failed", error=repr(exc))
             self.wake.clear()
             waits = [asyncio.ensure_future(self.wake.wait()), asyncio.ensure_future(stopping.wait())]
             await asyncio.wait(waits, timeout=self.crm.settings.job_poll_s, return_when=asyncio.FIRST_COMPLETED)
@@ -194,37 +194,74 @@ class JobRunner:
                 w.cancel()
 
     async def claim(self, job_id: str | None = None) -> dict[str, Any] | None:
+        """The next job to run, or ``None``. A job whose runners kept dying comes back already failed: it is
+        reported here and not run."""
+        settings = self.crm.settings
         async with self.crm.pool.acquire() as conn:
-            return await repo.claim(conn, self.owner, self.crm.settings.job_lease_s, job_id)
+            job = await repo.claim(conn, self.owner, settings.job_lease_s, settings.job_max_attempts, job_id)
+        if job is not None and job["status"] == "failed":
+            log.error("job_gave_up", job_id=job["id"], job_kind=job["kind"], error=job["error"])
+            await self.crm.publisher.progress(job["id"], progress_of(job))
+            return None
+        return job
 
     async def execute(self, job: dict[str, Any], stopping: asyncio.Event) -> None:
+        """Run a claimed job to its end, or until it must stop. Permanent errors fail it at once; a transient or
+        unexpected error is a failed attempt, retried after a backoff until ``job_max_attempts`` (an attempt
+        whose process dies counts too, when the next runner finds its lease expired)."""
         kind = self.kinds.get(job["kind"])
         with bound_contextvars(job_id=job["id"], job_kind=job["kind"]):
             if kind is None:
                 await self._finish(job, "failed", f"unknown process kind {job['kind']!r}")
                 return
-            upload = None
-            if job["upload_id"]:
-                async with self.crm.pool.acquire() as conn:
-                    upload = await repo.get_upload(conn, job["upload_id"])
-            ctx = JobContext(self.crm, job, kind.params.model_validate(job["params"]), upload, self.owner, stopping)
-            log.info("job_started", attempt=job["attempts"], resume_from=job["cursor"])
+            log.info("job_started", attempt=job["attempts"], failures=job["failures"], resume_from=job["cursor"])
             try:
+                upload = None
+                if job["upload_id"]:
+                    async with self.crm.pool.acquire() as conn:
+                        upload = await repo.get_upload(conn, job["upload_id"])
+                params = kind.params.model_validate(job["params"])
+                ctx = JobContext(self.crm, job, params, upload, self.owner, stopping)
                 with few_collections():
                     await kind.run(ctx)
             except Cancelled:
                 await self._finish(job, "cancelled", None)
             except Interrupted:
                 log.info("job_interrupted", done=job["done"])
+                await self._release(job)
             except LeaseLost:
                 log.warning("job_lease_lost")
             except AppError as err:
-                await self._finish(job, "failed", err.message)
+                if err.action is StreamAction.TERM:
+                    await self._finish(job, "failed", err.message)
+                else:
+                    await self._failed_attempt(job, err.message)
             except Exception as exc:
                 log.exception("job_crashed")
-                await self._finish(job, "failed", f"internal error: {exc!r}"[:1000])
+                await self._failed_attempt(job, f"internal error: {exc!r}"[:1000])
             else:
                 await self._finish(job, "succeeded", None)
+
+    async def _failed_attempt(self, job: dict[str, Any], reason: str) -> None:
+        settings = self.crm.settings
+        async with self.crm.pool.acquire() as conn:
+            state = await repo.fail_attempt(conn, job["id"], self.owner, reason, settings.job_max_attempts,
+                                            settings.job_retry_backoff_s)
+        if state is None:  # no longer ours
+            return
+        job.update(state)
+        if state["status"] == "failed":
+            log.error("job_gave_up", error=state["error"])
+            await self.crm.publisher.progress(job["id"], progress_of(job))
+        else:
+            log.warning("job_attempt_failed", failures=state["failures"], error=reason)
+
+    async def _release(self, job: dict[str, Any]) -> None:
+        try:
+            async with self.crm.pool.acquire() as conn:
+                await repo.release(conn, job["id"], self.owner)
+        except Exception as exc:  # its lease expires instead (counted as a failed attempt)
+            log.warning("job_release_failed", error=repr(exc))
 
     async def _finish(self, job: dict[str, Any], status: str, error: str | None) -> None:
         async with self.crm.pool.acquire() as conn, conn.transaction():
