@@ -44,8 +44,9 @@ def json_text_problem(value: Any, field: str = "body") -> tuple[str, str] | None
     return None
 
 
-def loads_json(raw: bytes, field: str = "body") -> Any:
-    """Decode a JSON body whose every key and string PostgreSQL can store.
+def loads_json(raw: bytes, field: str = "body", *, storable: bool = True) -> Any:
+    """Decode a JSON body whose every key and string PostgreSQL can store (``storable=False``: the caller checks
+    the text of each part it keeps, as a webhook batch does per item).
 
     Raises:
         Invalid: empty, malformed or too deeply nested JSON, or text that cannot be stored; the error names the
@@ -61,7 +62,7 @@ def loads_json(raw: bytes, field: str = "body") -> Any:
         raise Invalid("JSON nested too deeply", field=field) from None
     # Only an escape (``\u0000``, ``\ud800``) can put either character in a string: raw control characters are
     # refused by the decoder and the bytes were strict UTF-8. Most bodies skip the walk.
-    if b"\\u" in raw and (found := json_text_problem(value, field)) is not None:
+    if storable and b"\\u" in raw and (found := json_text_problem(value, field)) is not None:
         path, problem = found
         raise Invalid(f"{path} {problem}", field=path)
     return value

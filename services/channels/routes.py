@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -15,11 +16,16 @@ from libs.core.inputs import loads_json
 from libs.core.service import read_json
 from libs.messaging import JETSTREAM
 from services.channels.adapters.blobs import MediaBlobs
-from services.channels.adapters.dead_letters import read_dead_letters
+from services.channels.adapters.dead_letters import (
+    WEBHOOK_CONSUMER,
+    WEBHOOK_STREAM,
+    dead_letter_webhook_items,
+    read_dead_letters,
+)
 from services.channels.consumers import DURABLES, OUTBOUND_DURABLE
 from services.channels.domain import instagram, sms, voice, whatsapp
 from services.channels.domain.channels import Channel
-from services.channels.domain.common import guarded
+from services.channels.domain.common import Batch, Rejected, guarded
 from services.channels.domain.signatures import meta_signature_ok, twilio_signature_ok
 from services.channels.handlers import CallEvents, ChannelRegistry, Publisher
 from services.channels.settings import ChannelsSettings
@@ -29,7 +35,9 @@ BLOBS = web.AppKey("blobs", MediaBlobs)
 CALLS = web.AppKey("calls", CallEvents)
 PUBLISHER = web.AppKey("publisher", Publisher)
 
-Parser = Callable[[str, Any], list[Contract]]
+Parser = Callable[[str, Any], Batch]
+# Whose dead letters an operator may read: the consumers, and the webhooks' rejected items.
+READABLE = {**DURABLES, WEBHOOK_CONSUMER: WEBHOOK_STREAM}
 
 
 # ---- registry (internal) ---------------------------------------------------------------------------
@@ -69,9 +77,9 @@ async def dead_letters(request: web.Request) -> web.Response:
     and why; newest first, a page at a time."""
     limit, before = page_args(request, (int,))
     consumer = request.query.get("consumer", OUTBOUND_DURABLE)
-    if consumer not in DURABLES:
-        raise Invalid(f"consumer must be one of {sorted(DURABLES)}", field="consumer")
-    items = await read_dead_letters(request.app[JETSTREAM], DURABLES[consumer], consumer,
+    if consumer not in READABLE:
+        raise Invalid(f"consumer must be one of {sorted(READABLE)}", field="consumer")
+    items = await read_dead_letters(request.app[JETSTREAM], READABLE[consumer], consumer,
                                     channel_id=request.query.get("channel_id"), limit=limit,
                                     before=before[0] if before else None)
     return respond_page(items, limit, lambda d: (d["sequence"],))
@@ -107,17 +115,40 @@ async def accepted(request: web.Request, items: list[Contract]) -> web.Response:
 
 
 def meta_webhook(channel_type: str, parser: Parser) -> Callable[[web.Request], Awaitable[web.Response]]:
-    """POST handler for Meta's webhooks: signature, then JSON, then every entry, then publish."""
+    """POST handler for Meta's webhooks: signature, then JSON, then every item of every entry, then publish.
+
+    A signed batch with malformed items is answered 200: the valid items are published, and each bad item goes
+    to the dead-letter stream with its reason (``rejected`` counts them). A signed body whose envelope is wrong
+    is refused whole (400), and kept in the dead-letter stream too.
+    """
 
     async def handler(request: web.Request) -> web.Response:
         ch = webhook_channel(request, channel_type)
         raw = await request.read()
         if not meta_signature_ok(ch.secret("app_secret"), raw, request.headers.get("X-Hub-Signature-256")):
             raise Unauthorized("missing or bad X-Hub-Signature-256", field="X-Hub-Signature-256")
-        items = guarded(parser, ch.id, loads_json(raw))
-        return await accepted(request, items)
+        js = request.app[JETSTREAM]
+        try:
+            batch = guarded(parser, ch.id, loads_json(raw, storable=False))
+        except Invalid as err:
+            whole = Rejected(err.field or "body", err.message, _as_item(raw))
+            await dead_letter_webhook_items(js, channel_id=ch.id, channel_type=channel_type, body=raw,
+                                            rejected=[whole])
+            raise
+        counts = await request.app[PUBLISHER].publish(batch.items)
+        if batch.rejected:
+            await dead_letter_webhook_items(js, channel_id=ch.id, channel_type=channel_type, body=raw,
+                                            rejected=batch.rejected)
+        return respond({"status": "accepted", **counts, "rejected": len(batch.rejected)})
 
     return handler
+
+
+def _as_item(raw: bytes) -> Any:
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError):
+        return raw.decode("utf-8", "replace")
 
 
 def meta_verify(channel_type: str) -> Callable[[web.Request], Awaitable[web.Response]]:

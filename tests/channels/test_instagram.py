@@ -90,9 +90,13 @@ async def test_reads_become_statuses_and_unknown_events_are_recorded(channels, i
 async def test_bad_input_is_refused_and_publishes_nothing(channels, ig_channel, streams):
     body = (IG / "ig_dm_inbound_text.courier.json").read_bytes()
     assert (await _post(channels, ig_channel, body, headers={})).status == 401
+    bad = json.dumps({"object": "twitter", "entry": []}).encode()
+    resp = await _post(channels, ig_channel, bad)
+    assert resp.status == 400 and (await resp.json())["error"]["field"] == "object"
+    # A bad event inside a good envelope is set aside (dead-lettered), not published.
     bad = json.dumps({"object": "instagram", "entry": [{"messaging": [{"message": {"mid": "x"}}]}]}).encode()
     resp = await _post(channels, ig_channel, bad)
-    assert resp.status == 400 and (await resp.json())["error"]["field"] == "entry[0].messaging[0].sender"
+    assert resp.status == 200 and (await resp.json())["rejected"] == 1
     assert await streams.count("INBOUND", f"sb.inbound.instagram.{ig_channel}") == 0
     q = {"hub.mode": "subscribe", "hub.verify_token": "vt", "hub.challenge": "42"}
     resp = await channels.get(f"/webhooks/instagram/{ig_channel}", params=q)

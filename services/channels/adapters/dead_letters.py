@@ -1,8 +1,11 @@
-"""Reading this service's dead letters back from the DEADLETTER stream, for operators."""
+"""This service's dead letters in the DEADLETTER stream: webhook items it could not normalize, written here, and
+reading them back for operators."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from nats.errors import TimeoutError as NatsTimeout
@@ -10,7 +13,46 @@ from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from libs.core.errors import Transient
+from libs.core.logging import get_logger
 from libs.messaging import DLQ_PREFIX, DLQ_STREAM
+from services.channels.domain.common import Rejected
+
+log = get_logger(__name__)
+
+# The webhooks are no JetStream consumer, but their dead letters carry the same headers as run_consumer's, as if
+# a consumer of this name had terminated them on their way into INBOUND.
+WEBHOOK_CONSUMER = "channels-webhooks"
+WEBHOOK_STREAM = "INBOUND"
+
+
+async def dead_letter_webhook_items(js: JetStreamContext, *, channel_id: str, channel_type: str, body: bytes,
+                                    rejected: Sequence[Rejected], timeout_s: float = 5.0) -> None:
+    """Store each rejected item of a signed webhook body in the dead-letter stream with its reason.
+
+    The payload is ``{"channel_id", "channel_type", "path", "item"}`` (``item`` as the provider sent it); a
+    provider's retry of the same body stores nothing twice (``Nats-Msg-Id`` is the body's hash and the path).
+
+    Raises:
+        Transient: JetStream did not acknowledge: the provider must retry.
+    """
+    digest = hashlib.sha256(body).hexdigest()[:32]
+    subject = f"{DLQ_PREFIX}.{WEBHOOK_STREAM}.{WEBHOOK_CONSUMER}"
+    for r in rejected:
+        # ensure_ascii: an item may hold a lone surrogate, which only an escape can carry.
+        data = json.dumps({"channel_id": channel_id, "channel_type": channel_type, "path": r.path, "item": r.item})
+        headers = {
+            "Sb-Dlq-Reason": r.reason[:1000].replace("\n", " "),
+            "Sb-Dlq-Subject": f"sb.inbound.{channel_type}.{channel_id}",
+            "Sb-Dlq-Stream": WEBHOOK_STREAM,
+            "Sb-Dlq-Consumer": WEBHOOK_CONSUMER,
+            "Sb-Dlq-Deliveries": "1",
+            "Nats-Msg-Id": f"dlq:webhook:{channel_id}:{digest}:{r.path}"[:250],
+        }
+        try:
+            await js.publish(subject, data.encode(), headers=headers, timeout=timeout_s)
+        except Exception as exc:
+            raise Transient(f"the dead-letter stream did not acknowledge: {type(exc).__name__}") from exc
+        log.warning("webhook_item_dead_lettered", channel_id=channel_id, path=r.path, reason=r.reason)
 
 
 async def read_dead_letters(js: JetStreamContext, stream: str, durable: str, *, channel_id: str | None,

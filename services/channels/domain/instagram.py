@@ -10,7 +10,7 @@ from pydantic import Field, field_validator
 
 from libs.contracts import Contract, DeliveryStatus, InboundMessage, MediaRef
 from libs.core.validation import parse_body
-from services.channels.domain.common import MetaModel, from_unix
+from services.channels.domain.common import Batch, MetaModel, from_unix, parse_entries
 
 COMMENT_FIELDS = ("comments", "live_comments")
 
@@ -63,39 +63,49 @@ class IgChange(MetaModel):
 class IgEntry(MetaModel):
     id: str | None = None
     time: datetime | None = None
-    messaging: list[dict[str, Any]] = Field(default_factory=list)
-    changes: list[IgChange] = Field(default_factory=list)
+    messaging: list[Any] = Field(default_factory=list)
+    changes: list[Any] = Field(default_factory=list)
 
     _ts = field_validator("time", mode="before")(lambda v: from_unix(v))
 
 
 class IgPayload(MetaModel):
     object: Literal["instagram", "page"]
-    entry: list[IgEntry]
+    entry: list[Any]
 
 
-def parse(channel_id: str, payload: Any) -> list[Contract]:
-    """Every routable item of every entry of a webhook POST, in order.
+def parse(channel_id: str, payload: Any) -> Batch:
+    """Every routable item of every entry of a webhook POST, in order. An entry, a messaging event or a change
+    that is malformed is set aside with its reason (``Batch.rejected``); the others stand.
 
     Raises:
-        Invalid: the payload does not have the documented shape; the message names the field.
+        Invalid: the envelope (``object``, ``entry``) does not have the documented shape.
     """
-    body = parse_body(IgPayload, payload)
-    out: list[Contract] = []
-    for i, entry in enumerate(body.entry):
-        for j, raw in enumerate(entry.messaging):
-            event = parse_body(IgMessaging, raw, prefix=f"entry[{i}].messaging[{j}]")
-            item = _messaging(channel_id, event, raw)
-            if item is not None:
-                out.append(item)
-        for j, change in enumerate(entry.changes):
-            if change.field not in COMMENT_FIELDS:
-                continue
-            comment = parse_body(IgComment, change.value, prefix=f"entry[{i}].changes[{j}].value")
-            if entry.id and comment.from_.id == entry.id:
-                continue  # our own reply to a comment
-            out.append(_comment(channel_id, comment, change.field, entry.time))
-    return out
+    return parse_entries(IgPayload, payload, channel_id, _entry)
+
+
+def _entry(channel_id: str, raw: Any, path: str, batch: Batch) -> None:
+    entry = parse_body(IgEntry, raw, prefix=path)
+    for j, event in enumerate(entry.messaging):
+        where = f"{path}.messaging[{j}]"
+        batch.add(where, event, _messaging_of, channel_id, event, where)
+    for j, change in enumerate(entry.changes):
+        where = f"{path}.changes[{j}]"
+        batch.add(where, change, _change_of, channel_id, change, where, entry)
+
+
+def _messaging_of(channel_id: str, raw: Any, path: str) -> Contract | None:
+    return _messaging(channel_id, parse_body(IgMessaging, raw, prefix=path), raw)
+
+
+def _change_of(channel_id: str, raw: Any, path: str, entry: IgEntry) -> InboundMessage | None:
+    change = parse_body(IgChange, raw, prefix=path)
+    if change.field not in COMMENT_FIELDS:
+        return None
+    comment = parse_body(IgComment, change.value, prefix=f"{path}.value")
+    if entry.id and comment.from_.id == entry.id:
+        return None  # our own reply to a comment
+    return _comment(channel_id, comment, change.field, entry.time)
 
 
 def _messaging(channel_id: str, ev: IgMessaging, raw: dict[str, Any]) -> Contract | None:

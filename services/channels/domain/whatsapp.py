@@ -7,11 +7,11 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
-from libs.contracts import Contract, DeliveryStatus, InboundMessage, MediaRef
+from libs.contracts import DeliveryStatus, InboundMessage, MediaRef
 from libs.core.errors import Invalid
 from libs.core.validation import parse_body
 from services.channels.domain.addresses import e164
-from services.channels.domain.common import MetaModel, from_unix, meta_error_text
+from services.channels.domain.common import Batch, MetaModel, from_unix, meta_error_text, parse_entries
 
 MEDIA_TYPES = ("image", "audio", "video", "document", "sticker")
 STATUSES = ("sent", "delivered", "read", "failed")
@@ -73,10 +73,12 @@ class WaContact(MetaModel):
 
 
 class WaValue(MetaModel):
+    """A change's value; its messages and statuses are normalized one by one (``Batch.add``)."""
+
     metadata: dict[str, Any] | None = None
-    contacts: list[WaContact] = Field(default_factory=list)
-    messages: list[WaMessage] = Field(default_factory=list)
-    statuses: list[WaStatus] = Field(default_factory=list)
+    contacts: list[Any] = Field(default_factory=list)
+    messages: list[Any] = Field(default_factory=list)
+    statuses: list[Any] = Field(default_factory=list)
 
 
 class WaChange(MetaModel):
@@ -86,32 +88,62 @@ class WaChange(MetaModel):
 
 class WaEntry(MetaModel):
     id: str | None = None
-    changes: list[WaChange] = Field(default_factory=list)
+    changes: list[Any] = Field(default_factory=list)
 
 
 class WaPayload(MetaModel):
     object: Literal["whatsapp_business_account"]
-    entry: list[WaEntry]
+    entry: list[Any]
 
 
-def parse(channel_id: str, payload: Any) -> list[Contract]:
-    """Every message and status of every entry and change of a webhook POST, in order.
+def parse(channel_id: str, payload: Any) -> Batch:
+    """Every message and status of every entry and change of a webhook POST, in order. An entry, a change, a
+    message or a status that is malformed is set aside with its reason (``Batch.rejected``); the others stand.
 
     Raises:
-        Invalid: the payload does not have the documented shape; the message names the field.
+        Invalid: the envelope (``object``, ``entry``) does not have the documented shape.
     """
-    body = parse_body(WaPayload, payload)
-    out: list[Contract] = []
-    for i, entry in enumerate(body.entry):
-        for j, change in enumerate(entry.changes):
-            if change.field != "messages":
-                continue
-            value = parse_body(WaValue, change.value, prefix=f"entry[{i}].changes[{j}].value")
-            names = {c.wa_id: c.profile.name for c in value.contacts if c.wa_id and c.profile}
-            phone_id = str((value.metadata or {}).get("phone_number_id") or "")
-            out.extend(_message(channel_id, m, names, phone_id) for m in value.messages)
-            out.extend(s for s in (_status(channel_id, s) for s in value.statuses) if s is not None)
-    return out
+    return parse_entries(WaPayload, payload, channel_id, _entry)
+
+
+def _entry(channel_id: str, raw: Any, path: str, batch: Batch) -> None:
+    entry = parse_body(WaEntry, raw, prefix=path)
+    for j, raw_change in enumerate(entry.changes):
+        where = f"{path}.changes[{j}]"
+        batch.add(where, raw_change, _change, channel_id, raw_change, where, batch)
+
+
+def _change(channel_id: str, raw: Any, path: str, batch: Batch) -> None:
+    change = parse_body(WaChange, raw, prefix=path)
+    if change.field != "messages":
+        return
+    value = parse_body(WaValue, change.value, prefix=f"{path}.value")
+    contacts = [c for c in (_contact(c) for c in value.contacts) if c is not None]
+    names = {c.wa_id: c.profile.name for c in contacts if c.wa_id and c.profile}
+    phone_id = str((value.metadata or {}).get("phone_number_id") or "")
+    for k, m in enumerate(value.messages):
+        where = f"{path}.value.messages[{k}]"
+        batch.add(where, m, _message_of, channel_id, m, where, names, phone_id)
+    for k, st in enumerate(value.statuses):
+        where = f"{path}.value.statuses[{k}]"
+        batch.add(where, st, _status_of, channel_id, st, where)
+
+
+def _contact(raw: Any) -> WaContact | None:
+    """A contact card (it only lends its name to the messages): a malformed one is ignored."""
+    try:
+        return parse_body(WaContact, raw)
+    except Invalid:
+        return None
+
+
+def _message_of(channel_id: str, raw: Any, path: str, names: dict[str, str | None], phone_id: str
+                ) -> InboundMessage:
+    return _message(channel_id, parse_body(WaMessage, raw, prefix=path), names, phone_id)
+
+
+def _status_of(channel_id: str, raw: Any, path: str) -> DeliveryStatus | None:
+    return _status(channel_id, parse_body(WaStatus, raw, prefix=path))
 
 
 def _message(channel_id: str, m: WaMessage, names: dict[str, str | None], phone_id: str) -> InboundMessage:
