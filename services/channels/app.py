@@ -37,7 +37,7 @@ from services.channels.handlers import (
 )
 from services.channels.routes import BLOBS, CALLS, PUBLISHER, REGISTRY, setup_routes
 from services.channels.settings import ChannelsSettings
-from services.channels.smtp import smtp_ctx
+from services.channels.smtp import SmtpLimits, smtp_ctx
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 CleanupCtx = Callable[[web.Application], AsyncIterator[None]]
@@ -54,10 +54,16 @@ def create_app(settings: ChannelsSettings) -> web.Application:
     app.cleanup_ctx.append(_wiring_ctx(settings))
     if settings.smtp_enabled:
         app.cleanup_ctx.append(smtp_ctx(EMAIL_INGEST, host=settings.smtp_host, port=settings.smtp_port,
-                                        hostname=settings.smtp_hostname, max_bytes=settings.max_email_bytes))
+                                        hostname=settings.smtp_hostname, limits=smtp_limits(settings)))
     app.on_shutdown.append(_drain)
     setup_routes(app)
     return app
+
+
+def smtp_limits(settings: ChannelsSettings) -> SmtpLimits:
+    return SmtpLimits(max_message_bytes=settings.max_email_bytes, max_recipients=settings.smtp_max_recipients,
+                      max_sessions=settings.smtp_max_sessions, idle_timeout_s=settings.smtp_idle_timeout_s,
+                      session_timeout_s=settings.smtp_session_timeout_s, max_commands=settings.smtp_max_commands)
 
 
 async def _drain(app: web.Application) -> None:

@@ -36,6 +36,13 @@ class ChannelsSettings(ServiceSettings):
     smtp_port: int = 2525
     smtp_hostname: str = "switchboard.local"
     max_email_bytes: int = 10 * 1024 * 1024
+    # SMTP sessions are hostile input too: recipients per message, sessions at once, idle and whole-session time,
+    # and how often each command may be sent in one session.
+    smtp_max_recipients: int = 50
+    smtp_max_sessions: int = 100
+    smtp_idle_timeout_s: float = 60.0
+    smtp_session_timeout_s: float = 600.0
+    smtp_max_commands: int = 100
     blob_dir: Path = Path(".data/blobs")
 
     # Webhooks and outbound delivery.
