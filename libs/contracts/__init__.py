@@ -41,6 +41,7 @@ __all__ = [
 
 from libs.contracts.campaigns import (
     CampaignSnapshot,
+    CaseOptions,
     ChannelSnapshot,
     CustomField,
     Permissions,
@@ -51,6 +52,7 @@ from libs.contracts.schedule import DateException, Schedule, TimeInterval
 
 __all__ += [
     "CampaignSnapshot",
+    "CaseOptions",
     "ChannelSnapshot",
     "CustomField",
     "DateException",

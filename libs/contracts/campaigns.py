@@ -92,6 +92,9 @@ class CaseOptions(BaseModel):
     transfer_notification: bool = False
     show_other_campaigns_info: bool = False
     mass_close_by_agents: bool = False
+    # Where a case comment may be e-mailed (To, CC, BCC) besides the case's own contact: these domains, exactly
+    # (lower-case; a subdomain must be listed itself). Empty: only the contact. Enforced by the CRM.
+    comment_email_domains: list[str] = Field(default_factory=list)
 
 
 class Tab(BaseModel):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import string
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -183,8 +184,26 @@ class PermissionsIn(Strict, Permissions):
     history_hours: int = Field(24, ge=0, le=24 * 365)
 
 
+DOMAIN_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
+
+
 class CaseOptionsIn(Strict, CaseOptions):
-    pass
+    comment_email_domains: list[str] = Field(default_factory=list, max_length=100)
+
+    @field_validator("comment_email_domains")
+    @classmethod
+    def _domains(cls, domains: list[str]) -> list[str]:
+        out: list[str] = []
+        for i, raw in enumerate(domains):
+            domain = raw.strip().lower().rstrip(".")
+            labels = domain.split(".")
+            if len(domain) > 253 or len(labels) < 2 or not all(DOMAIN_LABEL.fullmatch(x) for x in labels):
+                raise blame(f"[{i}]", f"{raw!r} is not a domain name such as example.com (an internationalized "
+                                      "one in its xn-- form)")
+            if domain in out:
+                raise blame(f"[{i}]", f"{domain!r} is listed twice")
+            out.append(domain)
+        return out
 
 
 class RoutingIn(Strict, Routing):

@@ -38,7 +38,7 @@ async def test_full_configuration_reaches_the_snapshot(http: Any, body: Any, wor
                          "interact_with_other_contact_data": True, "interactions_only_from_assigned_channels": True,
                          "close_without_work_record": True, "close_without_customer_info": True,
                          "transfer_notification": True, "show_other_campaigns_info": True,
-                         "mass_close_by_agents": True},
+                         "mass_close_by_agents": True, "comment_email_domains": ["example.com", "xn--bcher-kva.ch"]},
     }
     _, updated = await http("PATCH", f"/campaigns/cmp-{u}", config, expect=200)
     for key, value in config.items():
@@ -56,6 +56,7 @@ async def test_full_configuration_reaches_the_snapshot(http: Any, body: Any, wor
     assert snap.routing.offer_in_after_call_work and not snap.routing.queue_assignment
     assert snap.weight("voice") == 4 and snap.weight("email") == 2 and snap.weight("whatsapp") == 1
     assert snap.case_options.mass_close_by_agents and snap.case_options.combine_cases
+    assert snap.case_options.comment_email_domains == ["example.com", "xn--bcher-kva.ch"]
     # The snapshot endpoint shows the same compiled view.
     _, compiled = await http("GET", f"/campaigns/cmp-{u}/snapshot", expect=200)
     assert CampaignSnapshot.model_validate(compiled) == snap

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from libs.contracts import CampaignSnapshot, CustomField, Typification
+from libs.contracts import CampaignSnapshot, CaseOptions, CustomField, Typification
 
 
 def _campaign(unique: str, **extra) -> CampaignSnapshot:
@@ -112,30 +112,64 @@ async def test_case_bad_inputs(client, h, unique):
     assert resp.status == 409 and (await resp.json())["error"]["field"] == "campaign_id"
 
 
-async def test_comment_emailed_to_the_contact_with_cc_and_bcc(client, nc, unique):
-    person = await _contact(client, f"Mail {unique}", emails=[f"cli.{unique}@example.com"])
-    case = await _case(client, f"camp-{unique}", person["id"], title="Reclamo")
+async def test_comment_emailed_to_the_contact_with_cc_and_bcc(client, h, nc, unique):
+    camp = await h.put_campaign(_campaign(unique, case_options=CaseOptions(comment_email_domains=["example.com"])))
+    person = await _contact(client, f"Mail {unique}", emails=[f"cli.{unique}@cliente.test"])
+    case = await _case(client, camp.id, person["id"], title="Reclamo")
     sub = await nc.subscribe("sb.outbound.email.crm-test-email")
     resp = await client.post(f"/cases/{case['id']}/comments", json={
         "text": "Adjuntamos el detalle", "email": {"cc": ["Jefe@Example.com"], "bcc": ["audit@example.com"]}},
-        headers={"X-User-Id": "ana"})
+        headers=h.agent("ana"))
     assert resp.status == 201, await resp.text()
     out = json.loads((await sub.next_msg(timeout=5)).data)
     await sub.unsubscribe()
     assert out["type"] == "outbound.message" and out["channel_type"] == "email"
-    assert out["to"] == f"cli.{unique}@example.com" and out["cc"] == ["jefe@example.com"]
+    assert out["to"] == f"cli.{unique}@cliente.test" and out["cc"] == ["jefe@example.com"]
     assert out["bcc"] == ["audit@example.com"] and out["text"] == "Adjuntamos el detalle"
     assert out["subject_line"] == "Reclamo"
     bad = await client.post(f"/cases/{case['id']}/comments", json={"text": "x", "email": {"cc": ["nope"]}})
     assert bad.status == 400 and (await bad.json())["error"]["field"] == "email.cc"
     nobody = await _contact(client, f"NoMail {unique}")
-    other = await _case(client, f"camp-{unique}", nobody["id"])
+    other = await _case(client, camp.id, nobody["id"])
     resp = await client.post(f"/cases/{other['id']}/comments", json={"text": "hola", "email": {}})
     assert resp.status == 400 and (await resp.json())["error"]["field"] == "email.to"
     got = await (await client.get(f"/cases/{other['id']}")).json()
     assert [e["kind"] for e in got["history"]] == ["created"]  # nothing half-written
     got = await (await client.get(f"/cases/{case['id']}")).json()
     assert [e["kind"] for e in got["history"]] == ["created", "comment", "email"]
+
+
+async def test_comment_email_goes_only_to_the_contact_and_the_campaigns_domains(client, h, nc, unique):
+    camp = await h.put_campaign(_campaign(unique, case_options=CaseOptions(comment_email_domains=["example.com"])))
+    person = await _contact(client, f"Dom {unique}", emails=[f"a.{unique}@cliente.test", f"b.{unique}@otro.test"])
+    case = await _case(client, camp.id, person["id"])
+    refused = [({"to": ["x@evil.test"]}, "email.to[0]"),
+               ({"cc": ["ok@example.com", "spy@evil.test"]}, "email.cc[1]"),
+               ({"bcc": ["leak@mail.example.com"]}, "email.bcc[0]"),  # a subdomain is another domain
+               ({"to": [f"a.{unique}@cliente.test"], "bcc": [f"c.{unique}@cliente.test"]}, "email.bcc[0]")]
+    for email, field in refused:
+        resp = await client.post(f"/cases/{case['id']}/comments", json={"text": "x", "email": email})
+        assert resp.status == 403, (email, await resp.text())
+        err = (await resp.json())["error"]
+        assert err["field"] == field and "example.com" in err["message"], err
+    # The contact's own addresses, any of them, and the campaign's domains go through.
+    sub = await nc.subscribe("sb.outbound.email.crm-test-email")
+    resp = await client.post(f"/cases/{case['id']}/comments", json={"text": "ok", "email": {
+        "to": [f"B.{unique}@otro.test"], "cc": ["jefe@EXAMPLE.com"]}})
+    assert resp.status == 201, await resp.text()
+    out = json.loads((await sub.next_msg(timeout=5)).data)
+    await sub.unsubscribe()
+    assert out["to"] == f"b.{unique}@otro.test" and out["cc"] == ["jefe@example.com"]
+    history = (await (await client.get(f"/cases/{case['id']}")).json())["history"]
+    assert [e["kind"] for e in history] == ["created", "comment", "email"]  # the refusals wrote nothing
+    # The option both ways: without domains only the contact; a campaign the CRM does not know allows none.
+    await h.put_campaign(_campaign(unique, version=2))
+    resp = await client.post(f"/cases/{case['id']}/comments", json={"text": "x", "email": {"cc": ["j@example.com"]}})
+    assert resp.status == 403 and (await resp.json())["error"]["field"] == "email.cc[0]"
+    unknown = await _case(client, f"ghost-{unique}", person["id"])
+    resp = await client.post(f"/cases/{unknown['id']}/comments", json={"text": "x", "email": {
+        "cc": ["j@example.com"]}})
+    assert resp.status == 403 and "no campaign" in (await resp.json())["error"]["message"]
 
 
 async def test_attachments_go_to_the_blob_store(client, unique):

@@ -154,12 +154,12 @@ async def _email(crm: Crm, conn: Conn, case: dict[str, Any], text: str, email: E
     if not channel_id:
         raise Invalid("no e-mail channel: give email.channel_id (or set SB_CRM_EMAIL_CHANNEL_ID)",
                       field="email.channel_id")
-    to = list(email.to)
-    if not to:
-        contact = await contacts_repo.get(conn, case["contact_id"])
-        to = [e["address"] for e in (contact or {}).get("emails", [])][:1]
+    contact = await contacts_repo.get(conn, case["contact_id"]) if case["contact_id"] else None
+    own = [e["address"].lower() for e in (contact or {}).get("emails", [])]
+    to = list(email.to) or own[:1]
     if not to:
         raise Invalid("the contact has no e-mail address; give email.to", field="email.to")
+    _check_recipients(crm, case, own, {"email.to": to, "email.cc": email.cc, "email.bcc": email.bcc})
     out = OutboundMessage(channel_id=channel_id, channel_type="email", to=", ".join(to), text=text,
                           cc=email.cc, bcc=email.bcc, agent_id=actor.id, conversation_id=case["conversation_id"],
                           subject_line=email.subject or (case["title"] or f"Case {case['id']}"))
@@ -168,6 +168,24 @@ async def _email(crm: Crm, conn: Conn, case: dict[str, Any], text: str, email: E
     # Published inside the transaction: if JetStream does not acknowledge, the comment is not saved either.
     await crm.publisher.publish(out)
     return sent
+
+
+def _check_recipients(crm: Crm, case: dict[str, Any], own: list[str], fields: dict[str, list[str]]) -> None:
+    """A case comment goes by e-mail only to the case's contact and to the domains its campaign allows.
+
+    Raises:
+        Forbidden: a recipient is neither; the error names it (``email.cc[1]``).
+    """
+    snapshot = crm.campaigns.get(case["campaign_id"]) if case.get("campaign_id") else None
+    allowed = set(snapshot.case_options.comment_email_domains) if snapshot else set()
+    for field, addresses in fields.items():
+        for i, address in enumerate(addresses):
+            if address.lower() in own or address.rpartition("@")[2].lower() in allowed:
+                continue
+            where = f"campaign {snapshot.name!r} allows" if snapshot else "no campaign of this case allows"
+            raise Forbidden(f"{address} is not the case's contact, and {where} e-mail to its domain (allowed: "
+                            f"{', '.join(sorted(allowed)) or 'none'}; see case_options.comment_email_domains)",
+                            field=f"{field}[{i}]")
 
 
 async def attach(crm: Crm, owner_kind: str, owner_id: str, filename: str, mime_type: str,
