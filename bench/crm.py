@@ -59,11 +59,11 @@ async def _load(pool: asyncpg.Pool, run: str, total: int) -> float:
 
 
 def _crm(pool: asyncpg.Pool) -> Any:
-    from services.crm.adapters.campaigns import CampaignCache
+    from libs.messaging import SnapshotDirectory
     from services.crm.handlers import Crm
     from services.crm.settings import CrmSettings
 
-    return Crm(settings=CrmSettings(default_region="AR"), pool=pool, campaigns=CampaignCache(),
+    return Crm(settings=CrmSettings(default_region="AR"), pool=pool, campaigns=SnapshotDirectory(),
                publisher=None, blobs=None)  # type: ignore[arg-type]
 
 

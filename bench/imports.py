@@ -67,13 +67,13 @@ class NullPublisher:
 
 async def _child(dsn: str, path: str, blob_dir: str) -> None:
     from libs.contracts import CampaignSnapshot
+    from libs.messaging import SnapshotDirectory
     from libs.storage.blobs import BlobStore
-    from services.crm.adapters.campaigns import CampaignCache
     from services.crm.handlers import Actor, Crm, processes
     from services.crm.settings import CrmSettings
 
     pool = await asyncpg.create_pool(dsn, min_size=1, max_size=4)
-    campaigns = CampaignCache()
+    campaigns = SnapshotDirectory()
     campaigns.put(CampaignSnapshot(id="bench-imports", name="Bench"))
     crm = Crm(settings=CrmSettings(default_region="AR", blob_dir=blob_dir), pool=pool, campaigns=campaigns,
               publisher=NullPublisher(), blobs=BlobStore.folder(blob_dir))  # type: ignore[arg-type]

@@ -297,11 +297,10 @@ async def drive(run: PropertyRun, events: int, message_check_every: int = 500,
 async def main(args: argparse.Namespace) -> int:
     from libs.core.logging import configure_logging
     from libs.devstack import DevStack
-    from libs.messaging import nats_session
+    from libs.messaging import SnapshotDirectory, nats_session
     from libs.storage import connect_redis
     from services.router.adapters.nats import Publisher
     from services.router.adapters.redis import RouterStore
-    from services.router.domain import CampaignDirectory
     from services.router.settings import RouterSettings
 
     configure_logging("bench", level="warning")
@@ -317,7 +316,7 @@ async def main(args: argparse.Namespace) -> int:
             replicas = []
             for _ in range(3):
                 store = RouterStore(redis, settings.key_prefix)
-                replicas.append(Router(store, Publisher(js, store), CampaignDirectory(), settings))
+                replicas.append(Router(store, Publisher(js, store), SnapshotDirectory(), settings))
             await replicas[0].store.set_epoch()
             # Independent tenants (own campaigns, agents, contacts) run side by side on the same replicas.
             runs = [PropertyRun(replicas, f"{run_id}{k}", args.seed + k) for k in range(args.parallel)]

@@ -6,7 +6,8 @@ campaign id) on every change. The router, CRM and gateway keep the snapshots in 
 
 from __future__ import annotations
 
-from datetime import datetime
+import re
+from datetime import datetime, timedelta
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -15,6 +16,35 @@ from libs.contracts.messages import ChannelType
 from libs.contracts.schedule import Schedule
 
 Strategy = Literal["longest_idle", "least_busy", "round_robin", "sticky"]
+Problems = list[tuple[str, str]]  # (field, message) pairs; empty when the action may go ahead
+
+# Pictographs, dingbats, flags, skin tones and the variation selector that turns a symbol into an emoji.
+_EMOJI = re.compile("[\U0001f000-\U0001faff\u2600-\u27bf\u2b00-\u2bff\ufe0f\U0001f1e6-\U0001f1ff]")
+_DIGIT = re.compile(r"\d")
+# Roles that see a contact's number even where the campaign hides it from agents.
+SEES_NUMBERS = frozenset({"admin", "supervisor", "system"})
+
+
+def has_emoji(text: str) -> bool:
+    return bool(_EMOJI.search(text))
+
+
+def mask_number(address: str) -> str:
+    """A phone number with the four digits before its last four hidden, spacing kept:
+    ``+54 9 11 1234 3456`` -> ``+54 9 11 •••• 3456``. Addresses with fewer than eight digits (e-mail
+    addresses, handles) are left as they are."""
+    digits = len(_DIGIT.findall(address))
+    if digits < 8:
+        return address
+    seen = 0
+    out = []
+    for ch in address:
+        if ch.isdigit():
+            seen += 1
+            out.append("•" if digits - 8 < seen <= digits - 4 else ch)
+        else:
+            out.append(ch)
+    return "".join(out)
 
 
 class Typification(BaseModel):
@@ -157,6 +187,44 @@ class CampaignSnapshot(BaseModel):
             elif value is not None and cf.type == "select" and cf.options and value not in cf.options:
                 problems.append((f"fields.{cf.key}", f"{value!r} is not one of {cf.options}"))
         return problems
+
+    # ---- seed 004 permissions: one home for each rule, called by the service that carries out the action ----
+
+    def reply_problems(self, text: str | None, has_media: bool) -> Problems:
+        """What the campaign refuses in an agent's reply: media, emojis (the router sends replies)."""
+        problems: Problems = []
+        if has_media and not self.permissions.media:
+            problems.append(("media", f"campaign {self.name!r} does not allow media"))
+        if text and not self.permissions.emojis and has_emoji(text):
+            problems.append(("text", f"campaign {self.name!r} does not allow emojis"))
+        return problems
+
+    def transfer_problems(self, *, to_agent: bool, to_campaign: bool) -> Problems:
+        """Whether the campaign allows this kind of transfer (the router transfers)."""
+        problems: Problems = []
+        if to_agent and not self.permissions.transfer_between_agents:
+            problems.append(("to_agent_id", f"campaign {self.name!r} does not allow transfers between agents"))
+        if to_campaign and not self.permissions.transfer_between_campaigns:
+            problems.append(("to_campaign_id",
+                             f"campaign {self.name!r} does not allow transfers between campaigns"))
+        return problems
+
+    def close_without_reply_problems(self, replied: bool | None) -> Problems:
+        """A close of a conversation nobody replied to (``replied`` False; None: unknown, allowed)."""
+        if replied is False and not self.permissions.close_without_reply:
+            return [("reply", f"campaign {self.name!r} does not allow closing a conversation without a reply")]
+        return []
+
+    def history_since(self, now: datetime) -> datetime:
+        """The oldest instant of a contact's history an agent of this campaign sees (``history_hours`` back;
+        0 hours: nothing before now)."""
+        return now - timedelta(hours=self.permissions.history_hours)
+
+    def contact_number_for(self, address: str, role: str) -> str:
+        """The contact's number as ``role`` may see it: whole, or masked for agents when the campaign hides it."""
+        if self.permissions.show_contact_number or role in SEES_NUMBERS:
+            return address
+        return mask_number(address)
 
 
 class ChannelSnapshot(BaseModel):

@@ -1,6 +1,6 @@
 """Messaging over NATS JetStream: connection, stream setup, typed publish, consumers and KV watch."""
 
-from libs.messaging.client import connect, nats_session, publish, publish_many, watch_kv
+from libs.messaging.client import connect, nats_session, publish, publish_many, read_kv, watch_kv
 from libs.messaging.consumer import dead_letter, ensure_consumer, run_consumer
 from libs.messaging.streams import DLQ_PREFIX, DLQ_STREAM, STREAMS, ensure_kv, ensure_streams
 
@@ -16,10 +16,12 @@ __all__ = [
     "nats_session",
     "publish",
     "publish_many",
+    "read_kv",
     "run_consumer",
     "watch_kv",
 ]
 
-from libs.messaging.app import JETSTREAM, NATS_CONN, nats_ctx, start_consumer
+from libs.messaging.app import JETSTREAM, NATS_CONN, nats_ctx, start_consumer, watch_snapshots
+from libs.messaging.snapshots import SnapshotDirectory
 
-__all__ += ["JETSTREAM", "NATS_CONN", "nats_ctx", "start_consumer"]
+__all__ += ["JETSTREAM", "NATS_CONN", "SnapshotDirectory", "nats_ctx", "start_consumer", "watch_snapshots"]

@@ -11,8 +11,9 @@ from nats.js import JetStreamContext
 
 from libs.contracts import Contract
 from libs.core.service import LIFECYCLE
-from libs.messaging.client import nats_session
+from libs.messaging.client import nats_session, watch_kv
 from libs.messaging.consumer import run_consumer
+from libs.messaging.snapshots import BUCKET, SnapshotDirectory
 
 NATS_CONN = web.AppKey("nats", NATS)
 JETSTREAM = web.AppKey("jetstream", JetStreamContext)
@@ -44,3 +45,13 @@ def start_consumer(app: web.Application, *, stream: str, durable: str,
     lc = app[LIFECYCLE]
     lc.spawn(run_consumer(app[JETSTREAM], stream=stream, durable=durable, handler=handler, stop=lc.stopping,
                           **kwargs), name=f"consumer:{durable}")
+
+
+def watch_snapshots(app: web.Application, directory: SnapshotDirectory, *,
+                    on_change: Callable[[str, Any], object] | None = None) -> None:
+    """Keep ``directory`` current from the ``campaigns`` bucket as a lifecycle task; ``directory.ready`` is
+    set once the first pass is in memory. ``on_change`` replaces ``directory.on_change`` when the service
+    does more with a change (the router mirrors routing config into Redis)."""
+    lc = app[LIFECYCLE]
+    lc.spawn(watch_kv(app[JETSTREAM], BUCKET, on_change or directory.on_change, stop=lc.stopping,
+                      ready=directory.ready), name=f"watch:{BUCKET}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -123,10 +123,31 @@ async def publish_many(js: JetStreamContext, msgs: list[Contract], *, timeout: f
                 ack.cancel()
 
 
+async def read_kv(js: JetStreamContext, bucket: str) -> dict[str, Any]:
+    """Every current key of a bucket with its JSON value, read directly (a watch may lag a moment behind)."""
+    kv = await js.key_value(bucket)
+    try:
+        keys = await kv.keys()
+    except Exception:  # an empty bucket answers "no keys found"
+        return {}
+    out: dict[str, Any] = {}
+    for key in keys:
+        try:
+            entry = await kv.get(key)
+        except Exception:  # deleted meanwhile
+            continue
+        if entry.value:
+            try:
+                out[key] = json.loads(entry.value)
+            except json.JSONDecodeError:
+                log.error("kv_value_not_json", bucket=bucket, key=key)
+    return out
+
+
 async def watch_kv(
     js: JetStreamContext,
     bucket: str,
-    on_change: Callable[[str, Any | None], Awaitable[None] | None],
+    on_change: Callable[[str, Any | None], object],
     *,
     stop: asyncio.Event,
     ready: asyncio.Event | None = None,

@@ -8,10 +8,9 @@ from pathlib import Path
 from aiohttp import web
 
 from libs.core.service import LIFECYCLE, create_base_app
-from libs.messaging import JETSTREAM, NATS_CONN, nats_ctx
+from libs.messaging import JETSTREAM, NATS_CONN, SnapshotDirectory, nats_ctx
 from libs.storage import PG_POOL, BlobStore, pg_pool_ctx
 from services.crm import consumers, demo
-from services.crm.adapters.campaigns import CampaignCache
 from services.crm.adapters.publisher import Publisher
 from services.crm.handlers import Crm
 from services.crm.handlers import processes as process_handlers
@@ -49,7 +48,7 @@ def _blobs_ctx(settings: CrmSettings):
 
 def _crm_ctx(settings: CrmSettings):
     async def ctx(app: web.Application) -> AsyncIterator[None]:
-        crm = Crm(settings=settings, pool=app[PG_POOL], campaigns=CampaignCache(),
+        crm = Crm(settings=settings, pool=app[PG_POOL], campaigns=SnapshotDirectory(),
                   publisher=Publisher(app[NATS_CONN], app[JETSTREAM]), blobs=app[BLOBS])
         app[CRM] = crm
         if settings.demo_seed:

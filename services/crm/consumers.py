@@ -6,7 +6,7 @@ from aiohttp import web
 
 from libs.contracts import Contract, TimerDue
 from libs.core.service import LIFECYCLE
-from libs.messaging import JETSTREAM, start_consumer, watch_kv
+from libs.messaging import start_consumer, watch_snapshots
 from services.crm.handlers import Crm, callbacks, conversations
 
 CONVERSATIONS_DURABLE = "crm-conversations"
@@ -16,8 +16,7 @@ TIMERS_DURABLE = "crm-timers"
 def start(app: web.Application, crm: Crm) -> None:
     """Start the campaign snapshot watch and the conversation consumer as lifecycle tasks."""
     lc = app[LIFECYCLE]
-    lc.spawn(watch_kv(app[JETSTREAM], "campaigns", crm.campaigns.on_change, stop=lc.stopping,
-                      ready=crm.campaigns.ready), name="watch:campaigns")
+    watch_snapshots(app, crm.campaigns)
 
     async def on_conversation(event: Contract) -> None:
         await conversations.on_event(crm, event)

@@ -5,21 +5,18 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 from aiohttp import web
-from pydantic import ValidationError
 
 from libs.core.logging import get_logger
 from libs.core.service import LIFECYCLE, create_base_app
-from libs.messaging import JETSTREAM, nats_ctx, watch_kv
+from libs.messaging import JETSTREAM, SnapshotDirectory, nats_ctx, watch_snapshots
 from libs.storage import PG_POOL, REDIS, pg_pool_ctx, redis_ctx
 from services.gateway.adapters.events import Feed, subscribe_live
 from services.gateway.adapters.postgres import UsersRepo
 from services.gateway.adapters.redis import LoginLimiter, RefreshLedger
 from services.gateway.adapters.upstream import Upstream
-from services.gateway.domain import CampaignDirectory
 from services.gateway.fanout import AGENTS, CONVERSATIONS, Hub
 from services.gateway.handlers import Gateway, Upstreams, seed_demo_users
 from services.gateway.headers import setup_security_headers
@@ -56,7 +53,7 @@ async def _gateway_ctx(app: web.Application) -> AsyncIterator[None]:
     s = app[GW_SETTINGS]
     lc = app[LIFECYCLE]
     js = app[JETSTREAM]
-    directory = CampaignDirectory()
+    directory = SnapshotDirectory()
     redis = app[REDIS]
     gw = Gateway(
         users=UsersRepo(app[PG_POOL]),
@@ -70,21 +67,14 @@ async def _gateway_ctx(app: web.Application) -> AsyncIterator[None]:
     if s.demo_seed:
         await seed_demo_users(gw.users)
 
-    def on_campaign(key: str, value: Any) -> None:
-        try:
-            directory.put(key, value)
-        except ValidationError as exc:
-            log.error("campaign_snapshot_invalid", campaign_id=key, error=str(exc))
-
-    snapshots_ready = asyncio.Event()
-    lc.spawn(watch_kv(js, "campaigns", on_campaign, stop=lc.stopping, ready=snapshots_ready), name="kv:campaigns")
+    watch_snapshots(app, directory)
     hub = Hub(directory)
     app[HUB] = hub
     app[EVENTS_JS] = js
     app[FEEDS] = {f.name: f for f in FEED_LIST}
     subs = [await subscribe_live(js, feed, hub.dispatch) for feed in FEED_LIST]
     try:
-        await asyncio.wait_for(snapshots_ready.wait(), 10)
+        await asyncio.wait_for(directory.ready.wait(), 10)
     except TimeoutError:
         log.warning("campaign_snapshots_not_ready")
     yield

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Literal
 
-from libs.contracts import CampaignSnapshot
+from libs.messaging.snapshots import SnapshotDirectory
 
 Role = Literal["admin", "supervisor", "agent"]
 ROLES: tuple[Role, ...] = ("admin", "supervisor", "agent")
@@ -29,42 +28,13 @@ class Principal:
         return self.role == "admin"
 
 
-@dataclass
-class CampaignDirectory:
-    """Campaign snapshots by id, kept current from the ``campaigns`` KV bucket."""
-
-    campaigns: dict[str, CampaignSnapshot] = field(default_factory=dict)
-
-    def put(self, campaign_id: str, value: Mapping[str, Any] | None) -> None:
-        if value is None:
-            self.campaigns.pop(campaign_id, None)
-        else:
-            self.campaigns[campaign_id] = CampaignSnapshot.model_validate(value)
-
-    def get(self, campaign_id: str | None) -> CampaignSnapshot | None:
-        return self.campaigns.get(campaign_id) if campaign_id else None
-
-    def supervised_by(self, user_id: str) -> set[str]:
-        return {c.id for c in self.campaigns.values() if user_id in c.supervisors}
-
-    def of_agent(self, user_id: str) -> set[str]:
-        return {c.id for c in self.campaigns.values() if user_id in c.agents}
-
-    def agents_of(self, campaign_ids: Iterable[str]) -> set[str]:
-        out: set[str] = set()
-        for cid in campaign_ids:
-            snap = self.campaigns.get(cid)
-            if snap is not None:
-                out.update(snap.agents)
-        return out
-
-    def visible_campaigns(self, p: Principal) -> set[str] | None:
-        """The campaigns a principal may see; ``None`` means every campaign (admin)."""
-        if p.is_admin:
-            return None
-        if p.role == "supervisor":
-            return self.supervised_by(p.user_id)
-        return self.of_agent(p.user_id)
+def visible_campaigns(p: Principal, directory: SnapshotDirectory) -> set[str] | None:
+    """The campaigns a principal may see; ``None`` means every campaign (admin)."""
+    if p.is_admin:
+        return None
+    if p.role == "supervisor":
+        return directory.supervised_by(p.user_id)
+    return set(directory.campaigns_of(p.user_id))
 
 
 def event_agents(event: Mapping[str, Any]) -> set[str]:
@@ -72,7 +42,7 @@ def event_agents(event: Mapping[str, Any]) -> set[str]:
     return {str(event[f]) for f in AGENT_FIELDS if event.get(f)}
 
 
-def can_view_conversation(p: Principal, conv: Mapping[str, Any], directory: CampaignDirectory) -> bool:
+def can_view_conversation(p: Principal, conv: Mapping[str, Any], directory: SnapshotDirectory) -> bool:
     """Admins see all; supervisors their campaigns'; agents their own, or the campaign's with "view all"."""
     if p.is_admin:
         return True
@@ -85,7 +55,7 @@ def can_view_conversation(p: Principal, conv: Mapping[str, Any], directory: Camp
     return snap is not None and p.user_id in snap.agents and snap.permissions.view_all_cases
 
 
-def can_manage_conversation(p: Principal, conv: Mapping[str, Any], directory: CampaignDirectory) -> bool:
+def can_manage_conversation(p: Principal, conv: Mapping[str, Any], directory: SnapshotDirectory) -> bool:
     """Reply, transfer, close: the assigned agent, a supervisor of the campaign, or an admin."""
     if p.is_admin:
         return True
@@ -129,7 +99,7 @@ class ConversationOwners:
         return agents
 
 
-def receives_event(p: Principal, event: Mapping[str, Any], agents: set[str], directory: CampaignDirectory) -> bool:
+def receives_event(p: Principal, event: Mapping[str, Any], agents: set[str], directory: SnapshotDirectory) -> bool:
     """Whether a live event whose audience is ``agents`` goes to this principal's WebSocket.
 
     Agents get the events addressed to them. Supervisors also get every event of the campaigns they
@@ -143,11 +113,3 @@ def receives_event(p: Principal, event: Mapping[str, Any], agents: set[str], dir
     if any(event.get(f) in supervised for f in ("campaign_id", "from_campaign_id", "to_campaign_id")):
         return True
     return bool(agents & directory.agents_of(supervised))
-
-
-# Pictographs, dingbats, flags, skin tones and the variation selector that turns a symbol into an emoji.
-_EMOJI = re.compile("[\U0001f000-\U0001faff\u2600-\u27bf\u2b00-\u2bff\ufe0f\U0001f1e6-\U0001f1ff]")
-
-
-def has_emoji(text: str) -> bool:
-    return bool(_EMOJI.search(text))

@@ -9,7 +9,8 @@ from typing import Any, Literal
 from urllib.parse import quote, unquote, unquote_to_bytes
 
 from libs.core.errors import Invalid
-from services.gateway.domain import CampaignDirectory, Principal, Role, can_view_conversation
+from libs.messaging.snapshots import SnapshotDirectory
+from services.gateway.domain import Principal, Role, can_view_conversation, visible_campaigns
 
 Scope = Literal["none", "campaign", "queue", "agent", "case", "owned"]
 ALL: frozenset[Role] = frozenset({"admin", "supervisor", "agent"})
@@ -349,12 +350,12 @@ def decode_path(raw_path: str) -> list[str]:
     return [decode_segment(s) for s in raw_path[1:].split("/")]
 
 
-def may_see_campaign(p: Principal, campaign_id: str, directory: CampaignDirectory) -> bool:
-    visible = directory.visible_campaigns(p)
+def may_see_campaign(p: Principal, campaign_id: str, directory: SnapshotDirectory) -> bool:
+    visible = visible_campaigns(p, directory)
     return visible is None or campaign_id in visible
 
 
-def may_see_agent(p: Principal, agent_id: str, directory: CampaignDirectory) -> bool:
+def may_see_agent(p: Principal, agent_id: str, directory: SnapshotDirectory) -> bool:
     if p.is_admin or agent_id == p.user_id:
         return True
     return p.role == "supervisor" and agent_id in directory.agents_of(directory.supervised_by(p.user_id))
@@ -365,7 +366,7 @@ def owner_of(rule: Rule, item: Mapping[str, Any]) -> str | None:
     return str(owner) if owner else None
 
 
-def may_see_item(p: Principal, rule: Rule, item: Mapping[str, Any], directory: CampaignDirectory) -> bool:
+def may_see_item(p: Principal, rule: Rule, item: Mapping[str, Any], directory: SnapshotDirectory) -> bool:
     """Whether one item of a scoped list (or a fetched item) is visible to the caller."""
     if p.is_admin:
         return True
@@ -380,7 +381,7 @@ def may_see_item(p: Principal, rule: Rule, item: Mapping[str, Any], directory: C
     return True
 
 
-def _may_see_owned(p: Principal, owner: str | None, campaign_id: Any, directory: CampaignDirectory) -> bool:
+def _may_see_owned(p: Principal, owner: str | None, campaign_id: Any, directory: SnapshotDirectory) -> bool:
     """Owned items (tickets, calls, callbacks, work items): the owner; nobody's item of one of the caller's
     campaigns (work waiting to be attended); supervisors: their campaigns' and their agents'; agents: the
     whole campaign when it allows viewing all cases."""
@@ -404,7 +405,7 @@ def must_own(p: Principal, rule: Rule, endpoint: Endpoint, item: Mapping[str, An
     return p.role == "agent" and len(parts) > 1 and parts[1] in rule.own_only and owner_of(rule, item) != p.user_id
 
 
-def agent_filter(p: Principal, rule: Rule, query: Mapping[str, str], directory: CampaignDirectory) -> dict[str, str]:
+def agent_filter(p: Principal, rule: Rule, query: Mapping[str, str], directory: SnapshotDirectory) -> dict[str, str]:
     """Query parameters to add so an agent's list is narrowed at the source (their own items)."""
     if p.role != "agent" or rule.scope not in ("case", "owned"):
         return {}
@@ -415,7 +416,7 @@ def agent_filter(p: Principal, rule: Rule, query: Mapping[str, str], directory: 
     return {rule.owner_param if rule.scope == "owned" else "agent_id": p.user_id}
 
 
-def foreign_owners(p: Principal, rule: Rule, query: Mapping[str, str], directory: CampaignDirectory) -> list[str]:
+def foreign_owners(p: Principal, rule: Rule, query: Mapping[str, str], directory: SnapshotDirectory) -> list[str]:
     """The owners a supervisor names in a list query (``agent_id=``, ``users=a,b``) who are neither
     themself nor an agent of a campaign they supervise."""
     if p.role != "supervisor" or rule.scope != "owned" or not query.get(rule.owner_param):

@@ -12,7 +12,8 @@ import asyncio
 from collections.abc import Mapping
 from typing import Any
 
-from services.gateway.domain import CampaignDirectory, ConversationOwners, Principal, receives_event
+from libs.messaging.snapshots import SnapshotDirectory
+from services.gateway.domain import ConversationOwners, Principal, receives_event
 
 CONVERSATIONS = "conversations"
 AGENTS = "agents"
@@ -139,7 +140,7 @@ class Hub:
     HAND_OVER = ("conversation.offered", "conversation.assigned", "conversation.transferred")
     ENDS = ("conversation.assigned", "conversation.closed")
 
-    def __init__(self, directory: CampaignDirectory, owners: ConversationOwners | None = None) -> None:
+    def __init__(self, directory: SnapshotDirectory, owners: ConversationOwners | None = None) -> None:
         self.directory = directory
         self.owners = owners or ConversationOwners()
         self.backlog = Backlog()

@@ -12,16 +12,16 @@ from libs.core import demo
 from libs.core.errors import Forbidden, Invalid, NotFound, RateLimited, Unauthorized
 from libs.core.logging import get_logger
 from libs.core.validation import is_page
+from libs.messaging.snapshots import SnapshotDirectory
 from services.gateway.adapters.postgres import UsersRepo
 from services.gateway.adapters.redis import LoginLimiter, RefreshLedger
-from services.gateway.adapters.upstream import Upstream
+from services.gateway.adapters.upstream import Upstream, UpstreamError
 from services.gateway.domain import (
-    CampaignDirectory,
     Principal,
     Role,
     can_manage_conversation,
     can_view_conversation,
-    has_emoji,
+    visible_campaigns,
 )
 from services.gateway.facade import (
     Endpoint,
@@ -38,6 +38,8 @@ from services.gateway.security import TokenIssuer, hash_password, verify_passwor
 log = get_logger(__name__)
 
 CONVERSATION_ACTIONS = ("accept", "reject", "transfer", "close", "messages")
+# A transfer's target as the router names it -> as the public API names it.
+PUBLIC_TARGETS = {"to_agent_id": "agent_id", "to_campaign_id": "campaign_id"}
 
 
 class BadCredentials(Unauthorized):
@@ -75,7 +77,7 @@ class Gateway:
         limiter: LoginLimiter,
         ledger: RefreshLedger,
         upstreams: Upstreams,
-        directory: CampaignDirectory,
+        directory: SnapshotDirectory,
     ) -> None:
         self.users = users
         self.tokens = tokens
@@ -138,14 +140,14 @@ class Gateway:
         if p.role == "agent":
             agents = {p.user_id}
             if query.get("scope") == "all":
-                for cid in self.directory.of_agent(p.user_id):
+                for cid in self.directory.campaigns_of(p.user_id):
                     snap = self.directory.get(cid)
                     if snap is not None and snap.permissions.view_all_cases and (not wanted or wanted == cid):
                         agents.update(snap.agents)
         else:
             if wanted and not (p.is_admin or wanted in self.directory.supervised_by(p.user_id)):
                 raise Forbidden(f"you do not supervise campaign {wanted!r}", field="campaign_id")
-            campaigns = {wanted} if wanted else (self.directory.visible_campaigns(p) or set())
+            campaigns = {wanted} if wanted else (visible_campaigns(p, self.directory) or set())
             agents = self.directory.agents_of(campaigns)
             if query.get("agent_id"):
                 agents &= {query["agent_id"]}
@@ -189,7 +191,8 @@ class Gateway:
                 raise Forbidden("this conversation is not assigned to you", field="conversation_id")
             if p.role != "agent":
                 agent_id = str(conv.get("agent_id") or p.user_id)
-            self._check_permissions(conv, action, body)
+        # What the campaign allows (media, emojis, transfers, the closure) is checked by the router, which
+        # carries the action out, with the rules of ``CampaignSnapshot``.
         payload = {k: v for k, v in body.items() if k not in ("agent_id", "campaign_id")}
         if action == "transfer":  # the public names of the target, the router's names
             payload.update({"to_agent_id": body.get("agent_id"), "to_campaign_id": body.get("campaign_id")})
@@ -197,28 +200,11 @@ class Gateway:
         payload["agent_id"] = agent_id
         if agent_id != p.user_id:
             payload["by_user_id"] = p.user_id
-        return await self.up.router.post(f"/conversations/{_seg(conversation_id)}/{action}", payload, caller=p)
-
-    def _check_permissions(self, conv: Mapping[str, Any], action: str, body: Mapping[str, Any]) -> None:
-        """What the campaign allows, checked before the router for a clear, field-named refusal."""
-        snap = self.directory.get(conv.get("campaign_id"))
-        if snap is None:
-            return  # the router checks against its own snapshot
-        perms = snap.permissions
-        if action == "close":
-            self._check_closure(conv, body)
-        elif action == "messages":
-            if body.get("media") and not perms.media:
-                raise Invalid(f"campaign {snap.name!r} does not allow media", field="media")
-            if not perms.emojis and has_emoji(str(body.get("text") or "")):
-                raise Invalid(f"campaign {snap.name!r} does not allow emojis", field="text")
-        elif action == "transfer":
-            if body.get("agent_id") and not perms.transfer_between_agents:
-                raise Invalid(f"campaign {snap.name!r} does not allow transfers between agents", field="agent_id")
-            if body.get("campaign_id") and not perms.transfer_between_campaigns:
-                raise Invalid(
-                    f"campaign {snap.name!r} does not allow transfers to other campaigns", field="campaign_id"
-                )
+        try:
+            return await self.up.router.post(f"/conversations/{_seg(conversation_id)}/{action}", payload, caller=p)
+        except UpstreamError as err:
+            err.field = PUBLIC_TARGETS.get(err.field or "", err.field) if action == "transfer" else err.field
+            raise
 
     # --- the REST facade over the other services ---------------------------------------------------
 
@@ -326,16 +312,6 @@ class Gateway:
         user = await self.users.update(user_id, changes)
         log.info("user_updated", user_id=user_id, by=p.user_id, fields=sorted(changes))
         return user.public()
-
-    def _check_closure(self, conv: Mapping[str, Any], body: Mapping[str, Any]) -> None:
-        snap = self.directory.get(conv.get("campaign_id"))
-        if snap is None:
-            return  # the router and the CRM check it against their own snapshot
-        fields = body.get("fields") or {}
-        problems = snap.closure_problems(body.get("typification_id"), dict(fields))
-        if problems:
-            field, message = problems[0]
-            raise Invalid(message, field=field, details=[{"field": f, "message": m} for f, m in problems])
 
 
 async def seed_demo_users(users: UsersRepo) -> list[str]:

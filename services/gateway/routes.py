@@ -22,7 +22,7 @@ from libs.core.validation import parse_body
 from services.gateway import schemas
 from services.gateway.adapters.events import Feed, last_seq, replay
 from services.gateway.adapters.upstream import Download, is_json
-from services.gateway.domain import ROLES, Principal, Role
+from services.gateway.domain import ROLES, Principal, Role, visible_campaigns
 from services.gateway.facade import ADMIN, NOBODY, RULES, STAFF, Endpoint, Rule, decode_path
 from services.gateway.fanout import AGENTS, CONVERSATIONS, Connection, Hub
 from services.gateway.handlers import Gateway, Upload
@@ -135,8 +135,8 @@ async def me(request: web.Request) -> web.Response:
     p = principal(request)
     gw = request.app[GATEWAY]
     user = await gw.users.get(p.user_id)
-    visible = gw.directory.visible_campaigns(p)
-    campaigns = sorted(gw.directory.campaigns) if visible is None else sorted(visible)
+    visible = visible_campaigns(p, gw.directory)
+    campaigns = sorted(c.id for c in gw.directory) if visible is None else sorted(visible)
     reasons = request.app[GW_SETTINGS].break_reasons
     return respond({**user.public(), "campaigns": campaigns, "break_reasons": reasons})
 

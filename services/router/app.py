@@ -9,13 +9,12 @@ from aiohttp import web
 
 from libs.core.logging import get_logger
 from libs.core.service import LIFECYCLE, create_base_app
-from libs.messaging import JETSTREAM, nats_ctx, watch_kv
+from libs.messaging import JETSTREAM, SnapshotDirectory, nats_ctx, watch_snapshots
 from libs.storage import REDIS, redis_ctx
 from services.router.adapters.nats import Publisher
 from services.router.adapters.rebuild import Rebuilder
 from services.router.adapters.redis import RouterStore
 from services.router.consumers import start_consumers
-from services.router.domain import CampaignDirectory
 from services.router.handlers import Router
 from services.router.routes import ROUTER, setup_routes
 from services.router.settings import RouterSettings
@@ -41,12 +40,11 @@ def _router_ctx(settings: RouterSettings) -> Callable[[web.Application], AsyncIt
         js = app[JETSTREAM]
         store = RouterStore(app[REDIS], settings.key_prefix)
         publisher = Publisher(js, store)
-        directory = CampaignDirectory()
-        rebuilder = Rebuilder(js, store, publisher)
+        directory = SnapshotDirectory()
+        rebuilder = Rebuilder(js, store, directory, resync=lambda: router.resync_all())
         router = Router(store, publisher, directory, settings, rebuild=rebuilder.rebuild)
-        rebuilder.router = router
         app[ROUTER] = router
-        loaded = asyncio.Event()
+        loaded = directory.ready
         ready = asyncio.Event()
         app[ROUTER_READY] = ready
 
@@ -54,8 +52,7 @@ def _router_ctx(settings: RouterSettings) -> Callable[[web.Application], AsyncIt
             return ready.is_set()
 
         lc.checks.append(is_ready)
-        lc.spawn(watch_kv(js, "campaigns", router.on_campaign_change, stop=lc.stopping, ready=loaded),
-                 name="watch:campaigns")
+        watch_snapshots(app, directory, on_change=router.on_campaign_change)
         lc.spawn(publisher.sweep_forever(int(settings.outbox_grace_s * 1000), settings.outbox_sweep_s,
                                          lc.stopping), name="outbox-sweeper")
 

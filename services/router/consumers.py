@@ -9,7 +9,7 @@ from aiohttp import web
 from libs.contracts import Contract, InboundMessage, TimerDue
 from libs.core.http import settings_of
 from libs.core.logging import get_logger
-from libs.messaging import JETSTREAM, start_consumer
+from libs.messaging import JETSTREAM, read_kv, start_consumer
 from services.router.handlers import Router
 from services.router.routes import ROUTER
 from services.router.settings import RouterSettings
@@ -31,7 +31,8 @@ def start_consumers(app: web.Application) -> None:
         # A channel unknown to the watch: re-read the bucket, at most once a second.
         if time.monotonic() - last_refresh[0] > 1.0:
             last_refresh[0] = time.monotonic()
-            await router.refresh_campaigns(js)
+            for key, value in (await read_kv(js, "campaigns")).items():
+                await router.on_campaign_change(key, value)
 
     async def on_inbound(event: Contract) -> None:
         if isinstance(event, InboundMessage):

@@ -1,4 +1,4 @@
-"""Pure routing rules: the campaign directory, the business-hours decision, and request validation."""
+"""Pure routing rules: the business-hours decision, routing config, request bodies and action checks."""
 
 from __future__ import annotations
 
@@ -13,51 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator, m
 from libs.contracts import CampaignSnapshot, MediaRef, Presence
 from libs.core.errors import Invalid
 from libs.core.validation import blame, problems_error
-
-
-class CampaignDirectory:
-    """The campaign snapshots in memory, indexed by channel and by agent.
-
-    Only active campaigns route: a channel belongs to at most one active campaign.
-    """
-
-    def __init__(self) -> None:
-        self.by_id: dict[str, CampaignSnapshot] = {}
-        self._by_channel: dict[str, str] = {}
-        self._by_agent: dict[str, set[str]] = {}
-
-    def apply(self, key: str, value: dict[str, Any] | None) -> CampaignSnapshot | None:
-        """Apply a KV change; returns the new snapshot (``None`` when deleted).
-
-        Raises:
-            ValueError: the value is not a valid ``CampaignSnapshot``.
-        """
-        new = CampaignSnapshot.model_validate(value) if value is not None else None
-        old = self.by_id.pop(key, None)
-        if old is not None:
-            for ch in old.channels:
-                if self._by_channel.get(ch.id) == key:
-                    del self._by_channel[ch.id]
-            for agent in old.agents:
-                self._by_agent.get(agent, set()).discard(key)
-        if new is not None:
-            self.by_id[key] = new
-            if new.status == "active":
-                for ch in new.channels:
-                    self._by_channel[ch.id] = key
-            for agent in new.agents:
-                self._by_agent.setdefault(agent, set()).add(key)
-        return new
-
-    def get(self, campaign_id: str) -> CampaignSnapshot | None:
-        return self.by_id.get(campaign_id)
-
-    def for_channel(self, channel_id: str) -> CampaignSnapshot | None:
-        cid = self._by_channel.get(channel_id)
-        return self.by_id.get(cid) if cid else None
-
-    def campaigns_of(self, agent_id: str) -> list[str]:
-        return sorted(self._by_agent.get(agent_id, ()))
+from libs.messaging.snapshots import SnapshotDirectory
 
 
 @dataclass(frozen=True)
@@ -182,6 +138,12 @@ class PriorityChange(Body):
     priority: StrictInt = Field(ge=-50, le=50)
 
 
+def check_reply(campaign: CampaignSnapshot | None, reply: Reply) -> None:
+    """Raise ``Invalid`` when the campaign refuses the reply's media or emojis."""
+    if campaign is not None and (problems := campaign.reply_problems(reply.text, bool(reply.media))):
+        raise problems_error(problems)
+
+
 def check_closure(campaign: CampaignSnapshot | None, closure: Closure, kind: str = "message") -> None:
     """Raise ``Invalid`` naming the first problem of a closure against its campaign.
 
@@ -197,19 +159,15 @@ def check_closure(campaign: CampaignSnapshot | None, closure: Closure, kind: str
         raise problems_error(problems)
 
 
-def check_transfer(campaign: CampaignSnapshot | None, t: Transfer, directory: CampaignDirectory) -> None:
-    """Transfers happen only where the campaign allows them."""
+def check_transfer(campaign: CampaignSnapshot | None, t: Transfer, directory: SnapshotDirectory) -> None:
+    """Transfers happen only where the campaign allows them, to a linked, active campaign."""
     if campaign is None:
         raise Invalid("the conversation's campaign no longer exists", field="conversation_id")
-    if t.to_agent_id is not None:
-        if not campaign.permissions.transfer_between_agents:
-            raise Invalid(f"campaign {campaign.name!r} does not allow transfers between agents",
-                          field="to_agent_id")
+    problems = campaign.transfer_problems(to_agent=t.to_agent_id is not None, to_campaign=t.to_campaign_id is not None)
+    if problems:
+        raise problems_error(problems)
+    if t.to_campaign_id is None:
         return
-    assert t.to_campaign_id is not None
-    if not campaign.permissions.transfer_between_campaigns:
-        raise Invalid(f"campaign {campaign.name!r} does not allow transfers between campaigns",
-                      field="to_campaign_id")
     if campaign.linked_campaigns and t.to_campaign_id not in campaign.linked_campaigns:
         raise Invalid(f"campaign {t.to_campaign_id!r} is not linked to {campaign.name!r}", field="to_campaign_id")
     target = directory.get(t.to_campaign_id)

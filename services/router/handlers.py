@@ -21,17 +21,18 @@ from libs.contracts import (
     new_id,
     utcnow,
 )
-from libs.core.errors import Invalid, NotFound
+from libs.core.errors import NotFound
 from libs.core.logging import bound_contextvars, get_logger
+from libs.messaging import SnapshotDirectory
 from services.router.adapters.nats import Publisher
 from services.router.adapters.redis import RouterStore, StateLost, now_ms
 from services.router.domain import (
-    CampaignDirectory,
     Closure,
     Reply,
     StatusChange,
     Transfer,
     check_closure,
+    check_reply,
     check_transfer,
     route_new_conversation,
     routing_config,
@@ -54,7 +55,7 @@ def _iso(ms: str | int | None) -> str | None:
 class Router:
     """The routing engine's use cases over the Redis store, the publisher and the campaign directory."""
 
-    def __init__(self, store: RouterStore, publisher: Publisher, directory: CampaignDirectory,
+    def __init__(self, store: RouterStore, publisher: Publisher, directory: SnapshotDirectory,
                  settings: RouterSettings, rebuild: Callable[[], Coroutine[Any, Any, Any]] | None = None) -> None:
         self.store = store
         self.publisher = publisher
@@ -114,8 +115,7 @@ class Router:
         self._synced_snaps[key] = snap
         if snap.schedule is None or snap.schedule.is_open(utcnow()):
             # A schedule that opened (or was removed) releases the out-of-hours backlog now.
-            held = await self.store.r.zcard(self.store.key("hold", key))
-            if held:
+            if await self.store.held_count(key):
                 await self._release(key, snap)
 
     async def _ensure_synced(self, snap: CampaignSnapshot) -> None:
@@ -125,20 +125,11 @@ class Router:
         if self._synced.get(snap.id) != digest:
             await self.sync_campaign(snap.id, snap)
 
-    async def refresh_campaigns(self, js: Any) -> None:
-        """Read the whole bucket directly: the watch may lag behind a snapshot written a moment ago."""
-        kv = await js.key_value("campaigns")
-        try:
-            keys = await kv.keys()
-        except Exception:
-            return
-        for k in keys:
-            try:
-                entry = await kv.get(k)
-            except Exception:
-                continue
-            if entry.value:
-                await self.on_campaign_change(k, json.loads(entry.value))
+    async def resync_all(self) -> None:
+        """Mirror every snapshot into Redis again (after the live state was rebuilt)."""
+        self.forget_synced()
+        for snap in self.directory:
+            await self.sync_campaign(snap.id, snap)
 
     # ---- inbound ------------------------------------------------------------------------------------
     async def handle_inbound(self, msg: InboundMessage, *, refresh: Callable[[], Awaitable[None]] | None = None
@@ -257,9 +248,7 @@ class Router:
 
     async def reply(self, cid: str, r: Reply) -> dict[str, Any]:
         conv = await self._conv(cid)
-        snap = self.directory.get(conv.get("campaign", ""))
-        if r.media and snap is not None and not snap.permissions.media:
-            raise Invalid(f"campaign {snap.name!r} does not allow media", field="media")
+        check_reply(self.directory.get(conv.get("campaign", "")), r)
         out = OutboundMessage(conversation_id=cid, channel_id=conv["channel"], channel_type=conv["ctype"],
                               to=conv["contact"], text=r.text, media=r.media, agent_id=r.agent_id)
         if r.client_message_id:

@@ -16,6 +16,7 @@ import pytest
 
 from libs.contracts import CampaignSnapshot, ConversationMessage, ConversationOffered, ConversationQueued, CustomField
 from libs.contracts.campaigns import Typification
+from libs.core.validation import problems_error
 from libs.messaging import publish
 
 from .conftest import PASSWORD
@@ -135,7 +136,10 @@ async def test_agent_shift_in_the_console(browser, gw_client, gateway, shift, na
     assert sent[-1]["body"] == {"text": "¡Claro! Te ayudo 😊", "agent_id": agent}
     await shot(page, "02-conversation")
 
-    # Close: refused without the required field, then accepted.
+    # Close: refused without the required field (by the router, which closes, with the campaign's rule:
+    # the peer answers what the router answers), then accepted.
+    close_path = ("POST", f"/conversations/{conv}/close")
+    router_peer.answers[close_path] = (400, problems_error(shift["snap"].closure_problems("sale", {})).to_dict())
     await page.get_by_test_id("close-open").click()
     await page.get_by_test_id("close-typification").select_option("sale")
     await page.get_by_test_id("close-submit").click()
@@ -143,7 +147,8 @@ async def test_agent_shift_in_the_console(browser, gw_client, gateway, shift, na
     await error.get_by_test_id("error-text").get_by_text("Falta o no es válido el campo «DNI»").wait_for()
     assert "DNI" in await error.get_by_test_id("error-detail").inner_text()  # the server's own words
     await shot(page, "03-close-refused")
-    assert router_peer.received("POST", f"/conversations/{conv}/close") == []
+    assert router_peer.received(*close_path)[-1]["body"] == {"typification_id": "sale", "agent_id": agent}
+    del router_peer.answers[close_path]
     await page.get_by_test_id("field-document_number").fill("12345678Z")
     await page.get_by_test_id("close-submit").click()
     await page.get_by_test_id("toast-info").get_by_text("Conversación cerrada").wait_for()

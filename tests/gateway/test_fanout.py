@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from libs.contracts import CampaignSnapshot
-from services.gateway.domain import CampaignDirectory, Principal
+from libs.messaging import SnapshotDirectory
+from services.gateway.domain import Principal
 from services.gateway.fanout import AGENTS, CONVERSATIONS, Connection, Hub
 
 
@@ -14,10 +15,10 @@ def drain(conn: Connection) -> list[dict]:
     return out
 
 
-def directory() -> CampaignDirectory:
-    d = CampaignDirectory()
-    d.campaigns["camp-a"] = CampaignSnapshot(id="camp-a", name="A", agents=["ana", "bob"], supervisors=["sofia"])
-    d.campaigns["camp-b"] = CampaignSnapshot(id="camp-b", name="B", agents=["carla"], supervisors=["other-sup"])
+def directory() -> SnapshotDirectory:
+    d = SnapshotDirectory()
+    d.put(CampaignSnapshot(id="camp-a", name="A", agents=["ana", "bob"], supervisors=["sofia"]))
+    d.put(CampaignSnapshot(id="camp-b", name="B", agents=["carla"], supervisors=["other-sup"]))
     return d
 
 
@@ -42,7 +43,7 @@ def test_live_events_reach_the_named_agent_supervisors_and_admins_only():
 
 
 def test_transfer_reaches_both_agents_and_unnamed_events_follow_the_holder():
-    hub = Hub(CampaignDirectory())
+    hub = Hub(SnapshotDirectory())
     ana, bob = Connection(Principal("ana", "ana", "agent"), queue_size=10), \
         Connection(Principal("bob", "bob", "agent"), queue_size=10)
     hub.register(ana)
@@ -57,7 +58,7 @@ def test_transfer_reaches_both_agents_and_unnamed_events_follow_the_holder():
 
 
 def test_resume_buffers_live_events_and_sends_each_once_in_order():
-    hub = Hub(CampaignDirectory())
+    hub = Hub(SnapshotDirectory())
     conn = Connection(Principal("ana", "ana", "agent"), queue_size=100, cursors={CONVERSATIONS: 10}, resuming=True)
     hub.register(conn)
 
@@ -88,7 +89,7 @@ def test_a_client_that_cannot_keep_up_is_marked_for_disconnection():
 
 
 def test_the_contracts_own_seq_is_kept_as_conversation_seq():
-    hub = Hub(CampaignDirectory())
+    hub = Hub(SnapshotDirectory())
     conn = Connection(Principal("ana", "ana", "agent"), queue_size=10)
     hub.register(conn)
     hub.dispatch(CONVERSATIONS, 99, {"type": "conversation.message", "conversation_id": "x", "agent_id": "ana",
@@ -100,7 +101,7 @@ def test_the_contracts_own_seq_is_kept_as_conversation_seq():
 
 
 def test_messages_before_the_offer_reach_each_agent_it_is_offered_to_once():
-    hub = Hub(CampaignDirectory())
+    hub = Hub(SnapshotDirectory())
     ana, bob = Connection(Principal("ana", "ana", "agent"), queue_size=20), \
         Connection(Principal("bob", "bob", "agent"), queue_size=20)
     hub.register(ana)

@@ -186,3 +186,29 @@ async def test_a_reply_retried_with_its_client_id_is_sent_once(nats_js, router, 
     assert [m["text"] for m in conv["messages"]] == ["hola", "Te ayudo"]
     resp = await router.post(f"/conversations/{cid}/messages", json={**body, "client_message_id": "a b"})
     assert resp.status == 400 and (await resp.json())["error"]["field"] == "client_message_id"
+
+
+async def test_replies_follow_the_campaigns_media_and_emoji_rules(nats_js, router, events, unique, kit):
+    """The router, which sends replies, enforces the campaign's media and emoji permissions on every path
+    (not only behind the gateway); the other campaign, which allows both, sends them."""
+    _, js = nats_js
+    agent = f"agent-{unique}"
+    await kit.put_campaign(js, kit.campaign(unique, permissions={"media": False, "emojis": False}))
+    await kit.status(router, agent, "available")
+    await kit.send(js, kit.inbound(f"ch-{unique}", "+5491100000009", 1))
+    [assigned] = await events.wait_for("conversation.assigned", channel_id=f"ch-{unique}")
+    cid = assigned.conversation_id
+    photo = {"kind": "image", "url": "https://example.com/a.png"}
+    for body, field in (({"text": "Listo 😊"}, "text"), ({"text": "mira", "media": [photo]}, "media")):
+        resp = await router.post(f"/conversations/{cid}/messages", json={"agent_id": agent, **body})
+        assert resp.status == 400 and (await resp.json())["error"]["field"] == field, body
+    assert events.of("outbound.message", conversation_id=cid) == []
+    await kit.put_campaign(js, kit.campaign(unique, permissions={"media": True, "emojis": True}))
+    for _ in range(100):  # the watch applies the new snapshot
+        resp = await router.post(f"/conversations/{cid}/messages", json={"agent_id": agent, "text": "Listo 😊"})
+        if resp.status == 201:
+            break
+        await asyncio.sleep(0.05)
+    assert resp.status == 201, await resp.text()
+    [out] = await events.wait_for("outbound.message", conversation_id=cid)
+    assert out.text == "Listo 😊"

@@ -38,6 +38,6 @@ def check_closure(snapshot: CampaignSnapshot, *, actor_id: str, role: str, assig
                 for f, m in snapshot.closure_problems(typification_id, fields)]
     if problems:
         raise problems_error(problems)
-    if replied is False and not snapshot.permissions.close_without_reply:
-        raise Conflict(f"campaign {snapshot.name!r} does not allow closing a conversation without a reply",
-                       field="reply")
+    if refused := snapshot.close_without_reply_problems(replied):
+        field, message = refused[0]
+        raise Conflict(message, field=field)

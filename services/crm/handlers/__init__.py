@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from libs.messaging.snapshots import SnapshotDirectory
 from libs.storage.blobs import BlobStore
-from services.crm.adapters.campaigns import CampaignCache
 from services.crm.adapters.publisher import Publisher
 from services.crm.settings import CrmSettings
 
@@ -18,7 +18,7 @@ class Crm:
 
     settings: CrmSettings
     pool: asyncpg.Pool
-    campaigns: CampaignCache
+    campaigns: SnapshotDirectory
     publisher: Publisher
     blobs: BlobStore
 

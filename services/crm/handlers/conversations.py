@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -201,4 +201,4 @@ def history_window(snapshot: CampaignSnapshot | None) -> tuple[list[str] | None,
     if snapshot is None:
         return None, None
     campaigns = [snapshot.id, *snapshot.linked_campaigns]
-    return campaigns, utcnow() - timedelta(hours=snapshot.permissions.history_hours)
+    return campaigns, snapshot.history_since(utcnow())

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
@@ -30,10 +31,8 @@ from libs.contracts import (
     decode,
 )
 from libs.core.logging import get_logger
+from libs.messaging import SnapshotDirectory
 from services.router.adapters.redis import RouterStore, now_ms
-
-if TYPE_CHECKING:
-    from services.router.handlers import Router
 
 log = get_logger(__name__)
 
@@ -102,11 +101,14 @@ def fold(events: list[Any]) -> tuple[dict[str, _Conv], dict[str, AgentStatusChan
 
 
 class Rebuilder:
-    def __init__(self, js: JetStreamContext, store: RouterStore, publisher: Any) -> None:
+    """Rebuilds the live state; then ``resync`` (the router's campaign sync) mirrors the snapshots again."""
+
+    def __init__(self, js: JetStreamContext, store: RouterStore, directory: SnapshotDirectory,
+                 resync: Callable[[], Awaitable[None]] | None = None) -> None:
         self.js = js
         self.store = store
-        self.publisher = publisher
-        self.router: Router | None = None
+        self.directory = directory
+        self.resync = resync
 
     async def ensure_state(self) -> None:
         if not await self.store.has_epoch():
@@ -119,8 +121,8 @@ class Rebuilder:
                 if await self.store.has_epoch():
                     break
                 await asyncio.sleep(0.1)
-            if self.router is not None:
-                await self._resync()
+            if self.resync is not None:
+                await self.resync()
             return {}
         try:
             if await self.store.has_epoch():
@@ -134,15 +136,9 @@ class Rebuilder:
             log.warning("router_rebuild_done", conversations=len(convs), agents=len(agents), events=len(events))
         finally:
             await self.store.unlock(LOCK)
-        if self.router is not None:
-            await self._resync()
+        if self.resync is not None:
+            await self.resync()
         return {"conversations": len(convs), "agents": len(agents)}
-
-    async def _resync(self) -> None:
-        assert self.router is not None
-        self.router.forget_synced()
-        for cid, snap in list(self.router.directory.by_id.items()):
-            await self.router.sync_campaign(cid, snap)
 
     async def _read(self, stream: str, subject: str) -> list[Any]:
         out: list[Any] = []
@@ -168,11 +164,11 @@ class Rebuilder:
         return out
 
     def _weight(self, c: _Conv) -> int:
-        snap = self.router.directory.get(c.campaign) if self.router else None
+        snap = self.directory.get(c.campaign)
         return snap.weight(c.ctype) if snap else 1
 
     def _priority(self, c: _Conv) -> int:
-        snap = self.router.directory.get(c.campaign) if self.router else None
+        snap = self.directory.get(c.campaign)
         return snap.routing.priority if snap else 0
 
     async def _write(self, convs: dict[str, _Conv], agents: dict[str, AgentStatusChanged]) -> None:

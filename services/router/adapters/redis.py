@@ -121,6 +121,10 @@ class RouterStore:
     async def messages(self, cid: str) -> list[dict[str, Any]]:
         return [json.loads(m) for m in await self.r.lrange(self.key("msgs", cid), 0, -1)]
 
+    async def held_count(self, campaign_id: str) -> int:
+        """How many conversations of a campaign wait out of hours."""
+        return int(await self.r.zcard(self.key("hold", campaign_id)))
+
     async def decisions(self, cid: str) -> list[dict[str, Any]]:
         return [json.loads(d) for d in await self.r.lrange(self.key("dec", cid), 0, -1)]
 
