@@ -33,7 +33,8 @@ lint: $(STAMP) $(NODE_STAMP)
 	$(BIN)/ruff check libs services tests bench
 	$(BIN)/lint-imports
 	$(BIN)/mypy
-	npx --no-install eslint services/gateway/console tests/console eslint.config.js
+	npx --no-install eslint services/gateway/console tests/console scripts/vendor-console.mjs eslint.config.js
+	node scripts/vendor-console.mjs --check
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

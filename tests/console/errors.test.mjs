@@ -17,6 +17,7 @@ const table = {
 test("the template: code:field, then code:prefix.*, then code, then http status, then unknown", () => {
   assert.deepEqual(errorTemplate(table, "invalid", "result", 400), [table["invalid:result"], true]);
   assert.deepEqual(errorTemplate(table, "invalid", "fields.dni", 400), [table["invalid:fields.*"], true]);
+  assert.deepEqual(errorTemplate(table, "invalid", "fields[0].dni", 400), [table["invalid:fields.*"], true]);
   assert.deepEqual(errorTemplate(table, "invalid", "phone", 400), [table.invalid, false]);
   assert.deepEqual(errorTemplate(table, "weird", "", 413), [table.http_413, false]);
   assert.deepEqual(errorTemplate(table, "weird", "", 500), [table.unknown, false]);

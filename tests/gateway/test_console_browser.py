@@ -127,9 +127,13 @@ async def test_agent_shift_in_the_console(browser, gw_client, gateway, shift, na
                                           message_id="m2", text="¿Sigues ahí?", seq=2))
     await page.get_by_test_id("msg-in").get_by_text("¿Sigues ahí?").wait_for()
 
-    # Reply, with an emoji.
+    # Reply, with an emoji from the full picker (emojibase-data, served by the gateway), found by its
+    # Spanish name.
     await page.get_by_test_id("reply-text").fill("¡Claro! Te ayudo")
-    await page.locator(".emoji").first.click()
+    await page.get_by_test_id("emoji-open").click()
+    await page.get_by_test_id("emoji").nth(100).wait_for()  # the whole first group, not a fixed handful
+    await page.get_by_test_id("emoji-search").fill("ojos sonrientes feliz")
+    await page.get_by_role("button", name="cara feliz con ojos sonrientes", exact=True).click()
     await page.get_by_test_id("reply-send").click()
     await page.get_by_test_id("msg-out").get_by_text("¡Claro! Te ayudo 😊").wait_for()
     sent = await eventually(lambda: router_peer.received("POST", f"/conversations/{conv}/messages"), "reply")

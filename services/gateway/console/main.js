@@ -3,16 +3,17 @@
 import { api, endSession, onSessionEnd, saveSession, session } from "./lib/api.js";
 import { $, clear, createScope, h, labelled, toast } from "./lib/dom.js";
 import { connectEvents, disconnectEvents } from "./lib/events.js";
+import { askPermissionOnce } from "./lib/notify.js";
 import { errorText, getLang, setLang, showError, statusText, t } from "./lib/i18n.js";
 import { mapDelete, mapSet } from "./lib/store.js";
 import { isAgent, me, store } from "./state.js";
 import { adminView } from "./views/admin.js";
-import { alertsRegion } from "./views/alerts.js";
+import { alertsRegion, announceOffer, answerOffer } from "./views/alerts.js";
 import { calendarView } from "./views/calendar.js";
 import { callsView } from "./views/calls.js";
 import { enc } from "./views/common.js";
 import {
-  conversationsView, loadConversations, markStatus, onMessage, removeConv, transferring, upsertConv,
+  conversationsView, loadConversations, markStatus, onMessage, removeConv, select, transferring, upsertConv,
 } from "./views/conversations.js";
 import { actionsView } from "./views/actions.js";
 import { contactsView } from "./views/contacts.js";
@@ -44,11 +45,18 @@ function onEvent(ev) {
   const offers = store.get("offers");
   switch (ev.type) {
     case "conversation.offered":
-      if (ev.agent_id === uid) store.update({ offers: mapSet(offers, cid, ev) });
+      if (ev.agent_id === uid && !offers.has(cid)) {
+        store.update({ offers: mapSet(offers, cid, ev) });
+        announceOffer(ev);
+      }
       break;
     case "conversation.assigned":
       store.update({ offers: mapDelete(offers, cid) });
       if (ev.agent_id === uid || !isAgent()) upsertConv(cid, { ...ev, id: cid, state: "assigned" });
+      if (ev.agent_id === uid && ev.channel_type === "voice") { // an inbound call: shown in green over any section
+        store.update({ calls: mapSet(store.get("calls") || new Map(), cid, { id: cid, direction: "in", phone: ev.contact_address,
+          campaign_id: ev.campaign_id, contact_name: ev.contact_name }) });
+      }
       break;
     case "conversation.queued":
       store.update({ offers: mapDelete(offers, cid) });
@@ -120,6 +128,7 @@ function loginView() {
       e.preventDefault();
       err.textContent = "";
       const fd = new FormData(form);
+      askPermissionOnce(); // a user gesture: the one time the console asks for desktop notifications
       try {
         saveSession(await api("POST", "/auth/login", { username: fd.get("username"), password: fd.get("password") }));
         store.update({ user: session.user });
@@ -138,15 +147,16 @@ function loginView() {
   return h("main", {}, form);
 }
 
-const REASONS = ["reason_lunch", "reason_coffee", "reason_training", "reason_other"];
-
 function header(scope) {
   const user = me();
   const statusSel = h("select", { id: "status", "data-testid": "status-select" },
     ["available", "break", "after_call_work", "offline"].map((s) => h("option", { value: s }, statusText(s))));
   statusSel.value = store.get("status");
-  const reasonSel = h("select", { id: "break-reason", "data-testid": "break-reason" },
-    REASONS.map((r) => h("option", { value: t(r) }, t(r))));
+  // The configured list (SB_GATEWAY_BREAK_REASONS, from GET /me), shown as the operator wrote it.
+  const reasons = (store.get("me") && store.get("me").break_reasons) || [];
+  const reasonSel = reasons.length
+    ? h("select", { id: "break-reason", "data-testid": "break-reason", "data-field": "reason" }, reasons.map((r) => h("option", { value: r }, r)))
+    : h("input", { id: "break-reason", "data-testid": "break-reason", "data-field": "reason" });
   const reasonBox = labelled(t("break_reason"), reasonSel, { class: "reason", hidden: store.get("status") !== "break" });
   statusSel.onchange = () => { reasonBox.hidden = statusSel.value !== "break"; };
   const now = h("b", { id: "status-now", "data-testid": "status-now" }, statusText(store.get("status")));
@@ -160,6 +170,7 @@ function header(scope) {
       } catch (ex) { toast(errorText(ex), "error"); }
     },
   }, t("set_status"));
+  apply.setAttribute("aria-describedby", "shortcuts");
   const link = h("span", { id: "link", role: "status" });
   const showLink = () => {
     const up = store.get("linkUp");
@@ -174,7 +185,8 @@ function header(scope) {
     h("span", { class: "who", "data-testid": "who" }, `${user.username} · ${t(`role_${user.role}`)}`),
     h("span", { class: "status-box" }, `${t("status")}: `, now, labelled(t("status_new"), statusSel, { class: "inline" }), reasonBox, apply),
     link, langButton(),
-    h("button", { type: "button", onclick: logout, "data-testid": "logout" }, t("logout")));
+    h("button", { type: "button", onclick: logout, "data-testid": "logout" }, t("logout")),
+    h("small", { id: "shortcuts", class: "shortcuts" }, t("shortcuts")));
 }
 
 function tabs(scope) {
@@ -194,7 +206,7 @@ function tabs(scope) {
 function logout() {
   disconnectEvents();
   endSession();
-  store.update({ user: null, me: null, selected: null, convs: new Map(), offers: new Map(), linkUp: false });
+  store.update({ user: null, me: null, selected: null, convs: new Map(), offers: new Map(), calls: new Map(), linkUp: false });
   render();
 }
 
@@ -212,5 +224,29 @@ async function start() {
   connectEvents(onEvent, (up) => store.update({ linkUp: up }));
 }
 
+// Keyboard: Alt+A accepts the first offer, Ctrl+Enter (or Alt+S) sends the reply, Alt+C opens the closing
+// form, Alt+N moves to the next conversation (unread first).
+function onKey(e) {
+  if (!session.token) return;
+  const key = e.key.toLowerCase();
+  if (e.altKey && key === "a") {
+    const first = store.get("offers").keys().next();
+    if (!first.done) { e.preventDefault(); answerOffer(first.value, "accept"); }
+  } else if ((e.ctrlKey && key === "enter") || (e.altKey && key === "s")) {
+    const form = $('[data-testid="reply-form"]');
+    if (form) { e.preventDefault(); form.requestSubmit(); }
+  } else if (e.altKey && key === "c") {
+    const panel = $('[data-testid="close-panel"]');
+    if (panel) { e.preventDefault(); panel.open = true; $('[data-testid="close-typification"]').focus(); }
+  } else if (e.altKey && key === "n") {
+    const ids = [...store.get("convs").entries()].sort((a, b) => (b[1].unread || 0) - (a[1].unread || 0)).map(([id]) => id);
+    if (!ids.length) return;
+    e.preventDefault();
+    const cur = ids.indexOf(store.get("selected"));
+    select(ids[(cur + 1) % ids.length]);
+  }
+}
+
 onSessionEnd(() => logout());
+document.addEventListener("keydown", onKey);
 window.addEventListener("DOMContentLoaded", () => { if (session.token) start(); else render(); });

@@ -13,7 +13,8 @@ export class ApiError extends Error {
 // The message template of an error: `code:field`, then `code:prefix.*` for a nested field, then `code`,
 // then `http_<status>`, then `unknown`. Returns [template, whether it was specific to the field].
 export function errorTemplate(table, code, field, status) {
-  const generic = field && field.includes(".") ? `${field.split(".")[0]}.*` : field;
+  // "fields.dni", "actions[0].kind", "phones[0]": any field under the same name.
+  const generic = field && /[.[]/.test(field) ? `${field.split(/[.[]/)[0]}.*` : field;
   for (const [key, specific] of [[`${code}:${field}`, true], [`${code}:${generic}`, true], [code, false],
     [`http_${status}`, false], ["unknown", false]]) {
     if (key && table[key]) return [table[key], specific && !!field];

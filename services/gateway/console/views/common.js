@@ -4,6 +4,7 @@ import { api, download } from "../lib/api.js";
 import { add, clear, h, labelled, toast } from "../lib/dom.js";
 import { items, localIso } from "../lib/format.js";
 import { errorText, showError, t } from "../lib/i18n.js";
+import { mapSet } from "../lib/store.js";
 import { currentCampaign, me, myCampaigns, store } from "../state.js";
 
 export const enc = encodeURIComponent;
@@ -47,7 +48,8 @@ export async function dial(phone, extra = {}) {
     const made = await api("POST", "/calls", { direction: "out", phone, agent_id: me().id,
       campaign_id: currentCampaign() || null, ...extra });
     toast(`${t("calling")} ${phone}`);
-    store.update({ dialed: made });
+    // The call pops up over any section, in blue, until the agent ignores or parametrizes it.
+    store.update({ dialed: made, calls: mapSet(store.get("calls") || new Map(), made.id, { ...made, direction: "out" }) });
     return made;
   } catch (ex) { toast(errorText(ex), "error"); return null; }
 }

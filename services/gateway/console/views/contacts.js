@@ -50,7 +50,8 @@ function search(form, inputs, box, err) {
 function newContact(done) {
   const field = (key, attrs = {}) => h("input", { name: key, "data-field": key, "data-testid": `new-contact-${key}`, ...attrs });
   const name = field("name"); const doc = field("document"); const company = field("company");
-  const phone = field("phones.0", { type: "tel" }); const email = field("emails.0", { type: "email" });
+  const phone = field("phones[0]", { type: "tel", "data-testid": "new-contact-phone" });
+  const email = field("emails[0]", { type: "email", "data-testid": "new-contact-email" });
   const err = h("p", { class: "error", id: "new-contact-error", "data-testid": "new-contact-error" });
   const form = h("form", {
     class: "form", novalidate: true,

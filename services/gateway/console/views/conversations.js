@@ -5,9 +5,10 @@ import { fmtTime, items, withinHours } from "../lib/format.js";
 import { clearErrors, errorText, getLang, showError, stateText, statusText, t } from "../lib/i18n.js";
 import { mapDelete, mapMerge } from "../lib/store.js";
 import { isAgent, me, store } from "../state.js";
+import { scriptPanel } from "./alerts.js";
 import { customFields, enc, fieldValues, snapshot, typificationOptions } from "./common.js";
+import { emojiPicker } from "./emoji.js";
 
-const EMOJIS = ["😊", "👍", "🙏", "😀", "🎉", "❤️", "👋", "✅"];
 export const transferring = new Set();
 
 export async function loadConversations() {
@@ -97,7 +98,10 @@ async function renderConvView(view) {
       h("div", { class: "thread" },
         h("div", { id: "msgs", class: "msgs", "data-testid": "messages", role: "log", "aria-label": t("messages") }),
         replyForm(id, perms)),
-      h("div", { class: "side" }, contactCard(id, conv, perms), transferForm(id, snap, perms), closeForm(id, snap))));
+      h("div", { class: "side" }, contactCard(id, conv, perms),
+        h("details", { class: "panel", "data-testid": "script-open" }, h("summary", {}, t("script_tabs")),
+          scriptPanel(snap, { contact_address: conv.contact_address || "", conversation_id: id, campaign_id: conv.campaign_id || "" })),
+        transferForm(id, snap, perms), closeForm(id, snap))));
   for (const m of conv.messages || []) appendMessage(m);
 }
 
@@ -133,12 +137,9 @@ function replyForm(id, perms) {
       } catch (ex) { toast(errorText(ex, form), "error"); }
     },
   }, text,
-  perms.emojis === false ? null : h("div", { class: "emojis" }, EMOJIS.map((em) => h("button", {
-    type: "button", class: "emoji", "aria-label": em,
-    onclick: () => { text.value += (text.value && !text.value.endsWith(" ") ? " " : "") + em; text.focus(); },
-  }, em))),
+  perms.emojis === false ? null : emojiPicker(text),
   perms.media === false ? null : media,
-  h("button", { type: "submit", "data-testid": "reply-send" }, t("send")));
+  h("button", { type: "submit", "data-testid": "reply-send", "aria-keyshortcuts": "Control+Enter" }, t("send")));
   return form;
 }
 

@@ -74,9 +74,12 @@ export function filterQuery(inputs, extra = {}) {
 // result from `row` (or "no items").
 export async function runSearch(path, form, inputs, box, err, row, extra = {}) {
   clearErrors(form, err);
+  const turn = (Number(box.dataset.turn) || 0) + 1; // only the latest search of this box is shown
+  box.dataset.turn = String(turn);
   let list;
   try { list = items(await api("GET", `${path}?${filterQuery(inputs, { limit: 100, ...extra })}`)); }
   catch (ex) { showError(err, ex, form); return; }
+  if (box.dataset.turn !== String(turn)) return;
   clear(box);
   if (!list.length) box.append(h("p", { class: "muted" }, t("no_items")));
   for (const it of list) box.append(row(it));

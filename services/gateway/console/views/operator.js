@@ -5,6 +5,7 @@ import { fmtTime } from "../lib/format.js";
 import { clearErrors, errorText, getLang, showError, stateText, t } from "../lib/i18n.js";
 import { currentCampaign } from "../state.js";
 import { callbackForm, campaignPicker, customFields, dialButton, enc, fieldValues, snapshot, typificationOptions } from "./common.js";
+import { attachmentsPanel } from "./tickets.js";
 
 const work = { q: "", current: null, item: null };
 
@@ -125,6 +126,10 @@ async function renderItem(box, list) {
     h("p", {}, `${t("phone")}: `, phones.length ? phones.map((ph) => dialButton(ph)) : "—"),
     kase.account ? h("p", {}, `${t("plan")}: ${kase.account.number || ""} · ${kase.account.product || ""}`) : null,
     form,
+    attachmentsPanel(`/work-items/${enc(kase.id)}/attachments`, kase.attachments || [], async () => {
+      work.item = await api("GET", `/work-items/${enc(kase.id)}`);
+      renderItem(box, list);
+    }),
     callbackForm({ case_id: kase.id }),
     h("h4", {}, t("history")),
     h("ul", { class: "history", "data-testid": "work-history" },

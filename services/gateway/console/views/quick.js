@@ -116,7 +116,7 @@ export function prioritySelect(field, testid, value = "medium") {
 
 // One action of a new ticket: its kind, subject, status (Pendiente / Realizado), priority, due date.
 function actionEditor(i) {
-  const prefix = `actions.${i}`;
+  const prefix = `actions[${i}]`;
   const kind = h("input", { name: "kind", "data-field": `${prefix}.kind`, "data-testid": "action-kind" });
   const subject = h("input", { name: "subject", "data-field": `${prefix}.subject`, "data-testid": "action-subject" });
   const status = h("select", { name: "status", "data-field": `${prefix}.status`, "data-testid": "action-status" },
