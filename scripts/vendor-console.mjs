@@ -24,7 +24,7 @@ for (const lang of ["es", "en"]) {
   const path = `${root}services/gateway/console/vendor/emoji-${lang}.json`;
   const text = `${JSON.stringify(build(lang))}\n`;
   if (check) {
-    let current = "";
+    let current;
     try { current = readFileSync(path, "utf8"); } catch { current = ""; }
     if (current !== text) { console.error(`${path} differs from emojibase-data@${pkg.version}: run node scripts/vendor-console.mjs`); stale = true; }
   } else {
