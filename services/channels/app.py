@@ -86,7 +86,9 @@ def _http_ctx(settings: ChannelsSettings) -> CleanupCtx:
 def _wiring_ctx(settings: ChannelsSettings) -> CleanupCtx:
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         pool, js = app[PG_POOL], app[JETSTREAM]
-        registry = ChannelRegistry(ChannelRepository(pool), SnapshotPublisher(js))
+        channel_rows = ChannelRepository(pool, settings.secret_box())
+        await channel_rows.seal_stored_secrets()
+        registry = ChannelRegistry(channel_rows, SnapshotPublisher(js))
         deliveries, threads = DeliveryRepository(pool), EmailThreadRepository(pool)
         blobs = MediaBlobs(BlobStore.from_settings(settings, settings.blob_dir))
         publisher = Publisher(js, deliveries, settings.publish_timeout_s)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, model_validator
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from libs.core.secretbox import DEV_KEY, SecretBox, SecretBoxError
 from libs.core.settings import ServiceSettings
 
 
@@ -45,6 +46,10 @@ class ChannelsSettings(ServiceSettings):
     smtp_max_commands: int = 100
     blob_dir: Path = Path(".data/blobs")
 
+    # Keys that encrypt the channels' credentials at rest: "<id>:<base64 of 32 bytes>" separated by commas, the
+    # first one current (new values), every one readable. Empty outside production: a development key.
+    secret_keys: SecretStr = SecretStr("")
+
     # Webhooks and outbound delivery.
     max_webhook_bytes: int = 1024 * 1024
     publish_timeout_s: float = 5.0
@@ -60,3 +65,23 @@ class ChannelsSettings(ServiceSettings):
             raise ValueError("SB_CHANNELS_PUBLIC_BASE_URL must be set to the public URL providers call "
                              "(e.g. https://hooks.example.com) in production")
         return self
+
+    @model_validator(mode="after")
+    def _keys_in_production(self) -> ChannelsSettings:
+        box = self.secret_box()  # a malformed key list is refused here, at start
+        if self.env == "production" and (not self.secret_keys.get_secret_value().strip()
+                                         or any(key == DEV_KEY for _, key in box.keys)):
+            raise ValueError("SB_CHANNELS_SECRET_KEYS must be set in production (the channels' credentials are "
+                             "encrypted with it): '<id>:<base64 of 32 random bytes>', e.g. from "
+                             "python -m libs.core.secretbox <id>")
+        return self
+
+    def secret_box(self) -> SecretBox:
+        """The keys of the credentials at rest (a development key when none is set)."""
+        spec = self.secret_keys.get_secret_value()
+        if not spec.strip():
+            return SecretBox.development()
+        try:
+            return SecretBox.parse(spec)
+        except SecretBoxError as exc:
+            raise ValueError(f"SB_CHANNELS_SECRET_KEYS: {exc}") from None

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from libs.core.secretbox import new_key_spec
 from services.channels.domain.signatures import (
     meta_signature,
     meta_signature_ok,
@@ -81,9 +82,11 @@ def test_meta_signature_is_exactly_sha256_of_the_raw_body():
 
 
 def test_production_needs_the_public_base_url():
+    keys = new_key_spec("k1")
     with pytest.raises(ValueError, match="SB_CHANNELS_PUBLIC_BASE_URL"):
-        ChannelsSettings(env="production")
-    assert ChannelsSettings(env="production", public_base_url="https://hooks.example.com").public_base_url
+        ChannelsSettings(env="production", secret_keys=keys)
+    assert ChannelsSettings(env="production", public_base_url="https://hooks.example.com",
+                            secret_keys=keys).public_base_url
     assert ChannelsSettings(env="development").public_base_url == ""
 
 

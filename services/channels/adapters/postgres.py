@@ -1,36 +1,33 @@
-"""All SQL of the channels service: the channel registry."""
+"""All SQL of the channels service: the channel registry (its secrets encrypted at rest)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any
 
 import asyncpg
 
 from libs.core.errors import Conflict
+from libs.core.logging import get_logger
+from libs.core.secretbox import SecretBox
 from services.channels.domain.channels import SECRET_FIELDS, Channel
+
+log = get_logger(__name__)
 
 _COLUMNS = ("id", "type", "name", "address", "config", "active", "phone_number_id", "account_sid", "base_url",
             *SECRET_FIELDS, "revision")
 _SELECT = f"SELECT {', '.join(_COLUMNS)} FROM channels.channel"
 
 
-def _row_to_channel(row: asyncpg.Record) -> Channel:
-    data = dict(row)
-    data["config"] = json.loads(data["config"]) if isinstance(data["config"], str) else data["config"]
-    return Channel.model_validate(data)
+def _where(channel_id: str, column: str) -> str:
+    """What a stored secret is bound to: a value moved to another row or column does not decrypt."""
+    return f"channels.channel:{channel_id}:{column}"
 
 
-def _values(ch: Channel) -> list[Any]:
-    out: list[Any] = []
-    for name in _COLUMNS:
-        if name in SECRET_FIELDS:
-            out.append(ch.secret(name))
-        elif name == "config":
-            out.append(json.dumps(ch.config))
-        else:
-            out.append(getattr(ch, name))
-    return out
+
+
+_SEAL_LOCK = int.from_bytes(hashlib.sha256(b"switchboard:channels:seal-secrets").digest()[:8], "big", signed=True)
 
 
 def _address_taken(ch: Channel) -> Conflict:
@@ -38,20 +35,86 @@ def _address_taken(ch: Channel) -> Conflict:
 
 
 class ChannelRepository:
-    """The ``channels.channel`` table. Writes take a connection so the caller owns the transaction."""
+    """The ``channels.channel`` table. Writes take a connection so the caller owns the transaction.
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    Secrets are encrypted with ``box`` on the way in and decrypted on the way out: the table never holds one in
+    plaintext (its ``channel_secrets_sealed`` constraint refuses it).
+    """
+
+    def __init__(self, pool: asyncpg.Pool, box: SecretBox) -> None:
         self.pool = pool
+        self.box = box
+
+    def _row_to_channel(self, row: asyncpg.Record) -> Channel:
+        data = dict(row)
+        data["config"] = json.loads(data["config"]) if isinstance(data["config"], str) else data["config"]
+        for name in SECRET_FIELDS:
+            if data[name] is not None:
+                data[name] = self.box.decrypt(data[name], _where(data["id"], name))
+        return Channel.model_validate(data)
+
+    def _values(self, ch: Channel) -> list[Any]:
+        out: list[Any] = []
+        for name in _COLUMNS:
+            if name in SECRET_FIELDS:
+                value = ch.secret(name)
+                out.append(None if value is None else self.box.encrypt(value, _where(ch.id, name)))
+            elif name == "config":
+                out.append(json.dumps(ch.config))
+            else:
+                out.append(getattr(ch, name))
+        return out
+
+    async def seal_stored_secrets(self) -> int:
+        """Encrypt the secrets stored in plaintext (rows written before encryption at rest) and re-encrypt those of
+        keys that are no longer current, then validate the table's constraint. Returns how many rows changed.
+
+        Run at start, under a lock, by every replica (the later ones find nothing to do).
+
+        Raises:
+            SecretBoxError: a secret was encrypted with a key that is not configured (or was changed).
+        """
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", _SEAL_LOCK)
+            rows = await conn.fetch(f"SELECT id, {', '.join(SECRET_FIELDS)} FROM channels.channel FOR UPDATE")
+            changed, plaintext, retired = 0, 0, set()
+            for row in rows:
+                sealed: dict[str, str] = {}
+                for name in SECRET_FIELDS:
+                    stored = row[name]
+                    if stored is None:
+                        continue
+                    kid = SecretBox.key_id(stored)
+                    if kid == self.box.current:
+                        continue
+                    where = _where(row["id"], name)
+                    if kid is None:
+                        plaintext += 1
+                        value = stored
+                    else:
+                        retired.add(kid)
+                        value = self.box.decrypt(stored, where)
+                    sealed[name] = self.box.encrypt(value, where)
+                if sealed:
+                    sets = ", ".join(f"{name} = ${i}" for i, name in enumerate(sealed, start=2))
+                    await conn.execute(f"UPDATE channels.channel SET {sets} WHERE id = $1", row["id"],
+                                       *sealed.values())
+                    changed += 1
+            await conn.execute("ALTER TABLE channels.channel VALIDATE CONSTRAINT channel_secrets_sealed")
+        if changed:
+            log.info("channel_secrets_sealed", rows=changed, plaintext=plaintext, from_keys=sorted(retired),
+                     key=self.box.current)
+        return changed
 
     async def all(self) -> list[Channel]:
         rows = await self.pool.fetch(f"{_SELECT} ORDER BY id")
-        return [_row_to_channel(r) for r in rows]
+        return [self._row_to_channel(r) for r in rows]
 
     async def get(self, channel_id: str, conn: asyncpg.Connection | None = None,
                   *, for_update: bool = False) -> Channel | None:
         sql = f"{_SELECT} WHERE id = $1" + (" FOR UPDATE" if for_update else "")
         row = await (conn or self.pool).fetchrow(sql, channel_id)
-        return _row_to_channel(row) if row else None
+        return self._row_to_channel(row) if row else None
 
     async def insert(self, conn: asyncpg.Connection, ch: Channel, *, if_absent: bool = False) -> bool:
         """Insert a channel; ``if_absent`` makes an existing id a no-op (returns False) instead of a conflict.
@@ -64,7 +127,7 @@ class ChannelRepository:
         if if_absent:
             sql += " ON CONFLICT (id) DO NOTHING"
         try:
-            status = await conn.execute(sql, *_values(ch))
+            status = await conn.execute(sql, *self._values(ch))
         except asyncpg.UniqueViolationError as exc:
             if exc.constraint_name == "channel_email_address":
                 raise _address_taken(ch) from exc
@@ -75,7 +138,7 @@ class ChannelRepository:
         sets = ", ".join(f"{name} = ${i}" for i, name in enumerate(_COLUMNS[1:], start=2))
         try:
             await conn.execute(f"UPDATE channels.channel SET {sets}, updated_at = now() WHERE id = $1",
-                               *_values(ch))
+                               *self._values(ch))
         except asyncpg.UniqueViolationError as exc:
             raise _address_taken(ch) from exc
 
