@@ -17,31 +17,12 @@ from aiohttp.helpers import parse_mimetype
 from aiohttp.http_exceptions import HttpProcessingError
 
 from libs.core.errors import Invalid
-from libs.core.validation import UNSTORABLE, check_text, text_problem
+from libs.core.validation import UNSTORABLE, check_text, json_text_problem, text_problem
 
-__all__ = ["UNSTORABLE", "check_text", "text_problem"]
+__all__ = ["UNSTORABLE", "check_text", "json_text_problem", "text_problem"]
 
 MAX_FORM_PARTS = 16
 UPLOAD_CHUNK = 64 * 1024
-
-
-def json_text_problem(value: Any, field: str = "body") -> tuple[str, str] | None:
-    """The first key or string of a decoded JSON document that cannot be stored as text, as
-    ``(field path, reason)``; ``None`` when every one can. Iterative: depth costs no stack."""
-    stack: list[tuple[str, Any]] = [(field, value)]
-    while stack:
-        path, item = stack.pop()
-        if isinstance(item, str):
-            if (problem := text_problem(item)) is not None:
-                return path, problem
-        elif isinstance(item, dict):
-            for key, child in item.items():
-                if (problem := text_problem(key)) is not None:
-                    return path, f"has a key that {problem}"
-                stack.append((key if path == "body" else f"{path}.{key}", child))
-        elif isinstance(item, list):
-            stack.extend((f"{path}[{i}]", child) for i, child in enumerate(item))
-    return None
 
 
 def loads_json(raw: bytes, field: str = "body", *, storable: bool = True) -> Any:

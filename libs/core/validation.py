@@ -44,6 +44,25 @@ def check_text(value: str, field: str) -> str:
     return value
 
 
+def json_text_problem(value: Any, field: str = "body") -> tuple[str, str] | None:
+    """The first key or string of a decoded JSON document that cannot be stored as text, as
+    ``(field path, reason)``; ``None`` when every one can. Iterative: depth costs no stack."""
+    stack: list[tuple[str, Any]] = [(field, value)]
+    while stack:
+        path, item = stack.pop()
+        if isinstance(item, str):
+            if (problem := text_problem(item)) is not None:
+                return path, problem
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                if (problem := text_problem(key)) is not None:
+                    return path, f"has a key that {problem}"
+                stack.append((key if path == "body" else f"{path}.{key}", child))
+        elif isinstance(item, list):
+            stack.extend((f"{path}[{i}]", child) for i, child in enumerate(item))
+    return None
+
+
 MAX_LIMIT = 500
 # A model validator's message that starts with this names a field inside its model (see ``blame``).
 _BLAME = "@"

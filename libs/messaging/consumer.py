@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, TypeVar
 
 from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeout
@@ -21,9 +21,27 @@ from libs.messaging.streams import DLQ_PREFIX
 log = get_logger(__name__)
 
 C = TypeVar("C", bound=Contract)
+S = TypeVar("S")
 Handler = Callable[[C], Awaitable[None]]
+# A service's ``HANDLERS``: the use case of each message type, as a function of the service object.
+HandlerTable = Mapping[type[Contract], Callable[[S, Any], Awaitable[None]]]
 
 BACKOFF_S = (0.5, 2.0, 5.0, 15.0, 30.0, 60.0)
+
+
+def dispatch(service: S, handlers: HandlerTable[S]) -> Callable[[Contract], Awaitable[None]]:
+    """The consumer handler of a service: the use case its ``HANDLERS`` table registers for the message's
+    type (one dict lookup, no ``isinstance`` chain). A type the service does not handle is logged and
+    acknowledged: a stream may carry other services' messages too."""
+
+    async def handle(event: Contract) -> None:
+        use_case = handlers.get(type(event))
+        if use_case is None:
+            log.warning("message_not_handled", type=event.type)
+            return
+        await use_case(service, event)
+
+    return handle
 
 
 def backoff_for(attempt: int) -> float:

@@ -40,9 +40,7 @@ async def _service_ctx(app: web.Application) -> AsyncIterator[None]:
     if settings.conversation_consumer:
         start_consumer(app, stream=CONVERSATIONS_STREAM, durable=settings.conversation_durable,
                        handler=conversation_handler(svc), filter_subject=CONVERSATIONS_FILTER)
-    yield
-    # ``serve`` has drained already on SIGTERM; an app run another way (tests) stops its tasks here.
-    await lc.drain(settings.shutdown_budget_s / 2)
+    yield  # create_base_app's on_shutdown has drained the lifecycle (outbox loop, consumer) by now
 
 
 def create_app(settings: CampaignsSettings) -> web.Application:

@@ -8,7 +8,7 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
-from libs.core.service import LIFECYCLE, SETTINGS, create_base_app
+from libs.core.service import create_base_app
 from libs.messaging import JETSTREAM, nats_ctx
 from libs.storage import PG_POOL, pg_pool_ctx
 from libs.storage.blobs import BlobStore
@@ -35,15 +35,13 @@ from services.channels.handlers import (
     Publisher,
     Sender,
 )
-from services.channels.routes import BLOBS, CALLS, PUBLISHER, REGISTRY, setup_routes
+from services.channels.keys import BLOBS, CALLS, DELIVERER, EMAIL_INGEST, HTTP, PUBLISHER, REGISTRY
+from services.channels.routes import setup_routes
 from services.channels.settings import ChannelsSettings
 from services.channels.smtp import SmtpLimits, smtp_ctx
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 CleanupCtx = Callable[[web.Application], AsyncIterator[None]]
-HTTP = web.AppKey("http", aiohttp.ClientSession)
-DELIVERER = web.AppKey("deliverer", Deliverer)
-EMAIL_INGEST = web.AppKey("email_ingest", EmailIngest)
 
 
 def create_app(settings: ChannelsSettings) -> web.Application:
@@ -55,7 +53,6 @@ def create_app(settings: ChannelsSettings) -> web.Application:
     if settings.smtp_enabled:
         app.cleanup_ctx.append(smtp_ctx(EMAIL_INGEST, host=settings.smtp_host, port=settings.smtp_port,
                                         hostname=settings.smtp_hostname, limits=smtp_limits(settings)))
-    app.on_shutdown.append(_drain)
     setup_routes(app)
     return app
 
@@ -64,13 +61,6 @@ def smtp_limits(settings: ChannelsSettings) -> SmtpLimits:
     return SmtpLimits(max_message_bytes=settings.max_email_bytes, max_recipients=settings.smtp_max_recipients,
                       max_sessions=settings.smtp_max_sessions, idle_timeout_s=settings.smtp_idle_timeout_s,
                       session_timeout_s=settings.smtp_session_timeout_s, max_commands=settings.smtp_max_commands)
-
-
-async def _drain(app: web.Application) -> None:
-    # run_service drains before cleanup; an app run any other way (a TestServer, an embedding runner)
-    # still stops its consumers and watchers before the NATS connection drains.
-    settings = app[SETTINGS]
-    await app[LIFECYCLE].drain(settings.shutdown_budget_s / 2)
 
 
 def _http_ctx(settings: ChannelsSettings) -> CleanupCtx:

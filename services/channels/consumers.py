@@ -12,10 +12,7 @@ from libs.core.service import LIFECYCLE
 from libs.messaging import JETSTREAM, start_consumer, watch_kv
 from services.channels.adapters.kv import BUCKET
 from services.channels.handlers import CallConnector, ChannelRegistry, Deliverer
-
-OUTBOUND_DURABLE = "channels-outbound"
-VOICE_DURABLE = "channels-voice-assigned"
-DURABLES = {OUTBOUND_DURABLE: "OUTBOUND", VOICE_DURABLE: "CONVERSATIONS"}
+from services.channels.keys import OUTBOUND_DURABLE, VOICE_DURABLE
 
 
 def start_outbound(app: web.Application, deliverer: Deliverer, *, max_deliver: int,

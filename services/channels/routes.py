@@ -15,25 +15,18 @@ from libs.core.http import page_args, respond, respond_page, settings_of
 from libs.core.inputs import loads_json
 from libs.core.service import read_json
 from libs.messaging import JETSTREAM
-from services.channels.adapters.blobs import MediaBlobs
 from services.channels.adapters.dead_letters import (
     WEBHOOK_CONSUMER,
     WEBHOOK_STREAM,
     dead_letter_webhook_items,
     read_dead_letters,
 )
-from services.channels.consumers import DURABLES, OUTBOUND_DURABLE
 from services.channels.domain import instagram, sms, voice, whatsapp
 from services.channels.domain.channels import Channel
 from services.channels.domain.common import Batch, Rejected, guarded
 from services.channels.domain.signatures import meta_signature_ok, twilio_signature_ok
-from services.channels.handlers import CallEvents, ChannelRegistry, Publisher
+from services.channels.keys import BLOBS, CALLS, DURABLES, OUTBOUND_DURABLE, PUBLISHER, REGISTRY
 from services.channels.settings import ChannelsSettings
-
-REGISTRY = web.AppKey("registry", ChannelRegistry)
-BLOBS = web.AppKey("blobs", MediaBlobs)
-CALLS = web.AppKey("calls", CallEvents)
-PUBLISHER = web.AppKey("publisher", Publisher)
 
 Parser = Callable[[str, Any], Batch]
 # Whose dead letters an operator may read: the consumers, and the webhooks' rejected items.

@@ -10,7 +10,7 @@ import aiohttp
 from aiohttp import web
 
 from libs.core.logging import get_logger
-from libs.core.service import LIFECYCLE, create_base_app
+from libs.core.service import create_base_app
 from libs.messaging import JETSTREAM, SnapshotDirectory, nats_ctx, watch_snapshots
 from libs.storage import PG_POOL, REDIS, pg_pool_ctx, redis_ctx
 from services.gateway.adapters.events import Feed, subscribe_live
@@ -51,7 +51,6 @@ def _upstreams(session: aiohttp.ClientSession, s: GatewaySettings) -> Upstreams:
 
 async def _gateway_ctx(app: web.Application) -> AsyncIterator[None]:
     s = app[GW_SETTINGS]
-    lc = app[LIFECYCLE]
     js = app[JETSTREAM]
     directory = SnapshotDirectory()
     redis = app[REDIS]
@@ -78,7 +77,6 @@ async def _gateway_ctx(app: web.Application) -> AsyncIterator[None]:
     except TimeoutError:
         log.warning("campaign_snapshots_not_ready")
     yield
-    await lc.drain(s.shutdown_budget_s / 2)  # no-op when serve() already drained; needed in-process
     for sub in subs:
         try:
             await sub.unsubscribe()

@@ -16,13 +16,12 @@ from services.router.adapters.rebuild import Rebuilder
 from services.router.adapters.redis import RouterStore
 from services.router.consumers import start_consumers
 from services.router.handlers import Router
-from services.router.routes import ROUTER, setup_routes
+from services.router.keys import ROUTER, ROUTER_READY
+from services.router.routes import setup_routes
 from services.router.settings import RouterSettings
 
 log = get_logger(__name__)
 
-# Set once the snapshots are loaded, the live state is intact (or rebuilt) and the consumers run.
-ROUTER_READY = web.AppKey("router_ready", asyncio.Event)
 
 
 def create_app(settings: RouterSettings) -> web.Application:
@@ -70,8 +69,7 @@ def _router_ctx(settings: RouterSettings) -> Callable[[web.Application], AsyncIt
                 log.info("router_consuming")
 
         lc.spawn(start_when_loaded(), name="router-start")
-        yield
-        await lc.drain(settings.shutdown_budget_s / 2)
+        yield  # create_base_app's on_shutdown has drained the lifecycle (consumers, watch, sweeper) by now
         await publisher.close()
 
     return ctx

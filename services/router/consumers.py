@@ -11,7 +11,7 @@ from libs.core.http import settings_of
 from libs.core.logging import get_logger
 from libs.messaging import JETSTREAM, read_kv, start_consumer
 from services.router.handlers import Router
-from services.router.routes import ROUTER
+from services.router.keys import ROUTER
 from services.router.settings import RouterSettings
 
 log = get_logger(__name__)

@@ -10,8 +10,7 @@ from libs.core.service import read_json
 from libs.core.validation import parse_body
 from services.router.domain import AgentClosure, OfferAnswer, PriorityChange, Reply, StatusChange, Transfer
 from services.router.handlers import Router
-
-ROUTER = web.AppKey("router", Router)
+from services.router.keys import ROUTER
 
 
 def _router(request: web.Request) -> Router:

@@ -11,11 +11,14 @@ from aiohttp import web
 from libs.core.service import LIFECYCLE, create_base_app
 from libs.messaging import JETSTREAM, nats_ctx
 from libs.storage import PG_POOL, pg_pool_ctx
+from services.scheduler.adapters.nats import JetStreamDuePublisher
 from services.scheduler.adapters.postgres import NOTIFY_CHANNEL, TimerRepository
 from services.scheduler.consumers import start_consumers
 from services.scheduler.handlers import Scheduler
-from services.scheduler.routes import SCHEDULER, setup_routes
+from services.scheduler.keys import SCHEDULER, VIEWS
+from services.scheduler.routes import setup_routes
 from services.scheduler.settings import SchedulerSettings
+from services.scheduler.views import TimerViews
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -32,15 +35,16 @@ def create_app(settings: SchedulerSettings) -> web.Application:
 def _scheduler_ctx(settings: SchedulerSettings) -> Callable[[web.Application], AsyncIterator[None]]:
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         lc = app[LIFECYCLE]
-        scheduler = Scheduler(TimerRepository(app[PG_POOL]), app[JETSTREAM], settings)
+        store = TimerRepository(app[PG_POOL])
+        scheduler = Scheduler(store, JetStreamDuePublisher(app[JETSTREAM]), settings)
         app[SCHEDULER] = scheduler
+        app[VIEWS] = TimerViews(store)
         # A dedicated connection listens for new timers, so a replica wakes at once, without polling.
         listener = await asyncpg.connect(settings.database_url)
         await listener.add_listener(NOTIFY_CHANNEL, scheduler.on_notify)
         start_consumers(app)
         lc.spawn(scheduler.run(lc.stopping), name="timer-loop")
-        yield
-        await lc.drain(settings.shutdown_budget_s / 2)
+        yield  # create_base_app's on_shutdown has drained the lifecycle (consumers, the loop) by now
         await listener.close()
 
     return ctx

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from nats.js import JetStreamContext
-
 from libs.contracts import Contract, TimerCancel, TimerDue, TimerSet
-from libs.core.errors import NotFound
 from libs.core.logging import get_logger
-from libs.messaging import publish_many
-from services.scheduler.adapters.postgres import TimerRepository
+from services.scheduler.adapters.ports import DuePublisher, TimerStore
 from services.scheduler.domain import check_timer
 from services.scheduler.settings import SchedulerSettings
 
@@ -23,39 +20,29 @@ PURGE_EVERY_S = 600.0
 
 
 class Scheduler:
-    def __init__(self, repo: TimerRepository, js: JetStreamContext, settings: SchedulerSettings) -> None:
-        self.repo = repo
-        self.js = js
+    """The scheduler's use cases: set and cancel timers (over HTTP or from the TIMERS stream), and the
+    firing loop every replica runs."""
+
+    def __init__(self, store: TimerStore, publisher: DuePublisher, settings: SchedulerSettings) -> None:
+        self.store = store
+        self.publisher = publisher
         self.settings = settings
         self.wake = asyncio.Event()
 
-    async def set_timer(self, timer: TimerSet) -> dict[str, Any]:
+    async def set_timer(self, timer: TimerSet) -> None:
+        """Set (or move) a timer; the firing loop wakes at once."""
         check_timer(timer)
-        await self.repo.upsert(timer)
+        await self.store.upsert(timer)
         self.wake.set()
-        return await self.get_timer(timer.owner, timer.timer_id)
 
-    async def cancel_timer(self, owner: str, timer_id: str) -> dict[str, Any]:
-        await self.repo.cancel(owner, timer_id)
-        return await self.get_timer(owner, timer_id)
+    async def cancel_timer(self, owner: str, timer_id: str) -> None:
+        await self.store.cancel(owner, timer_id)
 
-    async def get_timer(self, owner: str, timer_id: str) -> dict[str, Any]:
-        row = await self.repo.get(owner, timer_id)
-        if row is None:
-            raise NotFound(f"timer {owner}/{timer_id} not found", field="timer_id")
-        return {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in row.items()}
-
-    async def on_command(self, cmd: Contract) -> None:
-        """Timer commands from the TIMERS stream (``sb.timer.cmd.>``)."""
-        if isinstance(cmd, TimerSet):
-            check_timer(cmd)
-            await self.repo.upsert(cmd)
-            self.wake.set()
-        elif isinstance(cmd, TimerCancel):
-            await self.repo.cancel(cmd.owner, cmd.timer_id)
+    async def on_cancel(self, cmd: TimerCancel) -> None:
+        await self.cancel_timer(cmd.owner, cmd.timer_id)
 
     async def _publish(self, due: list[TimerDue]) -> None:
-        await publish_many(self.js, list(due))
+        await self.publisher.publish(due)
         for d in due:
             late_ms = (datetime.now(UTC) - d.fire_at).total_seconds() * 1000
             log.info("timer_fired", timer_id=d.timer_id, owner=d.owner, purpose=d.purpose, late_ms=round(late_ms))
@@ -69,13 +56,13 @@ class Scheduler:
         while not stop.is_set():
             self.wake.clear()
             try:
-                fired = await self.repo.fire_due(self._publish, self.settings.replica_id, self.settings.batch)
+                fired = await self.store.fire_due(self._publish, self.settings.replica_id, self.settings.batch)
                 if fired:
                     continue
-                nxt = await self.repo.next_due()
+                nxt = await self.store.next_due()
                 if time.monotonic() - last_purge > PURGE_EVERY_S:
                     last_purge = time.monotonic()
-                    await self.repo.purge_finished()
+                    await self.store.purge_finished()
             except Exception as exc:
                 log.warning("timer_loop_failed", error=repr(exc))
                 nxt = None
@@ -85,6 +72,13 @@ class Scheduler:
                 # Due but held by another replica: look again shortly, in case it dies holding them.
                 delay = min(delay, until if until > 0 else self.settings.contended_retry_s)
             await _wait_any(self.wake, stop, delay)
+
+
+# The use case of each message type on ``sb.timer.cmd.>`` (registered by ``consumers``).
+HANDLERS: dict[type[Contract], Callable[[Scheduler, Any], Awaitable[None]]] = {
+    TimerSet: Scheduler.set_timer,
+    TimerCancel: Scheduler.on_cancel,
+}
 
 
 async def _wait_any(a: asyncio.Event, b: asyncio.Event, timeout: float) -> None:

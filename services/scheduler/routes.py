@@ -7,24 +7,24 @@ from aiohttp import web
 from libs.core.http import respond
 from libs.core.service import read_json
 from services.scheduler.domain import parse_timer
-from services.scheduler.handlers import Scheduler
-
-SCHEDULER = web.AppKey("scheduler", Scheduler)
+from services.scheduler.keys import SCHEDULER, VIEWS
 
 
 async def post_timer(request: web.Request) -> web.Response:
     timer = parse_timer(await read_json(request))
-    return respond(await request.app[SCHEDULER].set_timer(timer), status=201)
+    await request.app[SCHEDULER].set_timer(timer)
+    return respond(await request.app[VIEWS].timer(timer.owner, timer.timer_id), status=201)
 
 
 async def get_timer(request: web.Request) -> web.Response:
     m = request.match_info
-    return respond(await request.app[SCHEDULER].get_timer(m["owner"], m["timer_id"]))
+    return respond(await request.app[VIEWS].timer(m["owner"], m["timer_id"]))
 
 
 async def delete_timer(request: web.Request) -> web.Response:
     m = request.match_info
-    return respond(await request.app[SCHEDULER].cancel_timer(m["owner"], m["timer_id"]))
+    await request.app[SCHEDULER].cancel_timer(m["owner"], m["timer_id"])
+    return respond(await request.app[VIEWS].timer(m["owner"], m["timer_id"]))
 
 
 def setup_routes(app: web.Application) -> None:

@@ -6,7 +6,7 @@ import asyncio
 import json
 
 from libs.core import demo
-from services.channels.routes import REGISTRY
+from services.channels.keys import REGISTRY
 
 
 async def _kv(nats_js, key):

@@ -16,7 +16,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from libs.contracts import CampaignSnapshot, Contract, InboundMessage, decode
 from libs.core.service import LIFECYCLE
 from libs.messaging import publish
-from services.router.app import ROUTER_READY, create_app
+from services.router.app import create_app
+from services.router.keys import ROUTER_READY
 from services.router.settings import RouterSettings
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 
 from bench.router_property import PropertyRun, drive
-from services.router.routes import ROUTER
+from services.router.keys import ROUTER
 
 
 async def test_random_events_keep_the_invariants(nats_js, routers, unique, kit):

@@ -26,7 +26,7 @@ async def test_live_state_is_rebuilt_after_redis_loses_it(nats_js, router_settin
         assert third.conversation_id == waiting[0]
 
         # Redis loses everything of this router.
-        store = router.app[__import__("services.router.routes", fromlist=["ROUTER"]).ROUTER].store
+        store = router.app[__import__("services.router.keys", fromlist=["ROUTER"]).ROUTER].store
         keys = [k async for k in store.r.scan_iter(match=f"sb:r{unique}:*", count=1000)]
         await store.r.delete(*keys)
 

@@ -11,8 +11,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from libs.contracts import Contract
 from libs.core.errors import Invalid
-from libs.core.inputs import json_text_problem
-from libs.core.validation import invalid_from, parse_body
+from libs.core.validation import invalid_from, json_text_problem, parse_body
 
 T = TypeVar("T")
 

@@ -1,0 +1,1 @@
+"""Campaigns adapters: PostgreSQL and the KV buckets."""
