@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from typing import Any
+from urllib.parse import quote
 
+import aiohttp
 from aiohttp import web
 
 from libs.core.logging import get_logger
@@ -13,7 +16,7 @@ from libs.messaging import JETSTREAM, SnapshotDirectory, nats_ctx, watch_snapsho
 from libs.storage import REDIS, redis_ctx
 from services.router.adapters.nats import Publisher
 from services.router.adapters.rebuild import Rebuilder
-from services.router.adapters.redis import RouterStore
+from services.router.adapters.redis import RouterStore, epoch_guard
 from services.router.consumers import start_consumers
 from services.router.handlers import Router
 from services.router.keys import ROUTER, ROUTER_READY
@@ -26,11 +29,41 @@ log = get_logger(__name__)
 
 def create_app(settings: RouterSettings) -> web.Application:
     app = create_base_app(settings)
-    app.cleanup_ctx.append(redis_ctx(settings.redis_url))
+    # Every new Redis connection checks the state it finds was written by that server (epoch_guard).
+    app.cleanup_ctx.append(redis_ctx(settings.redis_url, redis_connect_func=epoch_guard(settings.key_prefix)))
     app.cleanup_ctx.append(nats_ctx(settings.nats_url, settings.service_name))
     app.cleanup_ctx.append(_router_ctx(settings))
     setup_routes(app)
     return app
+
+
+class CrmRecord:
+    """The CRM's durable record of conversations, read by the rebuild (``SB_ROUTER_CRM_URL``)."""
+
+    PAGE = 500
+
+    def __init__(self, http: aiohttp.ClientSession, base_url: str) -> None:
+        self.http = http
+        self.base_url = base_url.rstrip("/")
+
+    async def _get(self, path: str, params: dict[str, str] | None = None) -> Any:
+        async with self.http.get(f"{self.base_url}{path}", params=params) as r:
+            if r.status != 200:
+                raise RuntimeError(f"CRM GET {path}: HTTP {r.status} {(await r.text())[:300]}")
+            return await r.json()
+
+    async def open_conversations(self) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = []
+        params = {"status": "open", "limit": str(self.PAGE)}
+        while True:
+            page = await self._get("/conversations", params)
+            rows += page.get("items") or []
+            if not page.get("next_cursor"):
+                return rows
+            params["cursor"] = page["next_cursor"]
+
+    async def conversation(self, conversation_id: str) -> dict[str, Any]:
+        return dict(await self._get(f"/conversations/{quote(conversation_id, safe='')}"))
 
 
 def _router_ctx(settings: RouterSettings) -> Callable[[web.Application], AsyncIterator[None]]:
@@ -40,7 +73,12 @@ def _router_ctx(settings: RouterSettings) -> Callable[[web.Application], AsyncIt
         store = RouterStore(app[REDIS], settings.key_prefix)
         publisher = Publisher(js, store)
         directory = SnapshotDirectory()
-        rebuilder = Rebuilder(js, store, directory, resync=lambda: router.resync_all())
+        http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=settings.crm_timeout_s))
+        crm = CrmRecord(http, settings.crm_url)
+        rebuilder = Rebuilder(js, store, directory, publisher, resync=lambda: router.resync_all(),
+                              dedup_ttl_ms=settings.dedup_ttl_s * 1000,
+                              crm_open=crm.open_conversations if settings.crm_url else None,
+                              crm_record=crm.conversation if settings.crm_url else None)
         router = Router(store, publisher, directory, settings, rebuild=rebuilder.rebuild)
         app[ROUTER] = router
         loaded = directory.ready
@@ -71,5 +109,6 @@ def _router_ctx(settings: RouterSettings) -> Callable[[web.Application], AsyncIt
         lc.spawn(start_when_loaded(), name="router-start")
         yield  # create_base_app's on_shutdown has drained the lifecycle (consumers, watch, sweeper) by now
         await publisher.close()
+        await http.close()
 
     return ctx

@@ -67,17 +67,21 @@ class Router:
         self._rebuild = rebuild
         self._rebuilding: asyncio.Task[Any] | None = None
 
-    async def _decide(self, script: str, *, wait: bool = True, **args: Any) -> Any:
-        """Run one decision and publish its facts. Facts left unpublished are swept later.
+    async def _decide(self, script: str, **args: Any) -> Any:
+        """Run one decision and publish its facts; return once JetStream has acknowledged all of them.
 
-        ``wait=False`` returns before JetStream acknowledges them (the outbox still covers a failure).
+        So whoever waits on this (the inbound ack, an HTTP answer, a timer's ack) never reports a decision
+        whose facts live only in Redis: Redis losing its last writes then loses nothing acknowledged.
+
+        Raises:
+            Transient: Redis or JetStream failed; facts left unpublished stay in the outbox for the sweeper.
         """
         try:
             result, facts = await self.store.run(script, **args)
         except StateLost:
             self._start_rebuild()
             raise
-        await self.publisher.publish(facts, wait=wait)
+        await self.publisher.publish(facts)
         return result
 
     def _start_rebuild(self) -> None:
@@ -153,7 +157,7 @@ class Router:
                 "sent_at": msg.sent_at.isoformat() if msg.sent_at else None}
         with bound_contextvars(campaign_id=snap.id, channel_id=msg.channel_id):
             result = await self._decide(
-                "ingest", wait=False, msg_id=msg.msg_id(), cid=new_id(), channel=msg.channel_id, ctype=msg.channel_type,
+                "ingest", msg_id=msg.msg_id(), cid=new_id(), channel=msg.channel_id, ctype=msg.channel_type,
                 contact=msg.contact_address, cname=msg.contact_name, campaign=snap.id, msg=json.dumps(data),
                 mode=route.mode, reply=route.reply, release_at=_ms(route.release_at),
                 prio=snap.routing.priority, weight=snap.weight(msg.channel_type), kind=msg.kind,
@@ -161,7 +165,11 @@ class Router:
                 # Queue age counts from when the platform received the message, not from when a replica
                 # got to it, so replicas working in parallel keep arrival order.
                 arrived=min(_ms(msg.occurred_at) or now_ms(), now_ms()))
-        if result.get("new"):
+        if result.get("duplicate"):
+            # Seen before: its first delivery decided, but may have died before JetStream had the facts, which
+            # then wait in the outbox. Publish what waits there before this delivery is acknowledged.
+            await self.publisher.sweep(0)
+        elif result.get("new"):
             log.info("conversation_opened", conversation_id=result["conversation_id"], mode=route.mode)
         return dict(result)
 
@@ -247,13 +255,17 @@ class Router:
         return await self.store.decisions(cid)
 
     async def reply(self, cid: str, r: Reply) -> dict[str, Any]:
+        if r.client_message_id:  # a retry gets the first answer, even once the conversation is gone from Redis
+            message_id = f"{cid}-{r.client_message_id}"
+            if (seq := await self.store.sent_seq(message_id)) is not None:
+                return {"conversation_id": cid, "message_id": message_id, "seq": seq}
         conv = await self._conv(cid)
         check_reply(self.directory.get(conv.get("campaign", "")), r)
         out = OutboundMessage(conversation_id=cid, channel_id=conv["channel"], channel_type=conv["ctype"],
                               to=conv["contact"], text=r.text, media=r.media, agent_id=r.agent_id)
         if r.client_message_id:
             # The same id for a retry, so the script, the OUTBOUND stream and channels all see one reply.
-            out.id = f"{cid}-{r.client_message_id}"
+            out.id = message_id
         data = {"direction": "out", "message_id": out.id, "text": r.text,
                 "media": [m.model_dump(exclude_none=True) for m in r.media], "agent_id": r.agent_id,
                 "kind": "message", "at": out.occurred_at.isoformat()}

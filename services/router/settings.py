@@ -27,5 +27,7 @@ class RouterSettings(ServiceSettings):
     inbound_ack_wait_s: float = 30.0
     # Out-of-hours backlog release: one batch per interval, ``release_rate_per_agent`` per available agent.
     release_interval_s: float = 60.0
-    # Rebuild the live state from the CONVERSATIONS stream when Redis has lost it.
-    rebuild_on_loss: bool = True
+    # The CRM's internal API: the rebuild reads from it the open conversations older than the stream's retention.
+    # Empty: the rebuild reads the streams alone (a router tested without a CRM).
+    crm_url: str = "http://127.0.0.1:8085"
+    crm_timeout_s: float = 10.0

@@ -24,7 +24,7 @@ from services.router.settings import RouterSettings
 @pytest.fixture
 def router_settings(stack) -> RouterSettings:
     return RouterSettings(nats_url=stack.nats_url, redis_url=stack.redis_url, database_url=stack.database_url,
-                          env="test", log_level="warning")
+                          env="test", log_level="warning", crm_url="")
 
 
 async def _start(settings: RouterSettings) -> TestClient:
@@ -136,12 +136,14 @@ async def send(js: Any, msg: InboundMessage) -> None:
 
 
 class EventLog:
-    """Every contract seen on the router's output subjects (core NATS subscription, set up first)."""
+    """Every contract seen on the router's output subjects (core NATS subscription, set up first), once per
+    ``Nats-Msg-Id`` as JetStream stores them."""
 
     SUBJECTS = ("sb.conv.>", "sb.outbound.>", "sb.agent.event.>", "sb.timer.cmd.>")
 
     def __init__(self) -> None:
         self.events: list[Contract] = []
+        self._seen: set[str] = set()
         self._changed = asyncio.Event()
         self._subs: list[Any] = []
 
@@ -151,9 +153,14 @@ class EventLog:
 
     async def _on_msg(self, msg: Any) -> None:
         try:
-            self.events.append(decode(msg.data))
+            event = decode(msg.data)
         except ValueError:
             return
+        # A re-published fact (the outbox sweeper, a redelivery) reaches core NATS again; JetStream keeps one.
+        if event.msg_id() in self._seen:
+            return
+        self._seen.add(event.msg_id())
+        self.events.append(event)
         self._changed.set()
 
     async def stop(self) -> None:

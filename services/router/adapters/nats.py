@@ -25,7 +25,7 @@ from libs.contracts import (
 )
 from libs.core.logging import get_logger
 from libs.messaging import publish_many
-from services.router.adapters.redis import Fact, RouterStore
+from services.router.adapters.redis import Fact, RouterStore, now_ms
 
 log = get_logger(__name__)
 
@@ -97,55 +97,20 @@ class Publisher:
         self.js = js
         self.store = store
 
-    async def publish(self, facts: list[Fact], *, wait: bool = True) -> list[Contract]:
-        """Publish the facts; with ``wait``, return once JetStream acknowledged them all.
-
-        Without ``wait`` the acks are collected in the background, so the caller's next write (the inbound
-        ack) leaves in the same socket write as these publishes. Either way, facts JetStream did not
-        acknowledge stay in the outbox for the sweeper (their ids are deterministic, so it dedups).
+    async def publish(self, facts: list[Fact]) -> list[Contract]:
+        """Publish the facts (pipelined) and return once JetStream acknowledged them all; their outbox entries
+        are then deleted by the next decision's script. Facts not acknowledged stay in the outbox for the
+        sweeper (their ids are deterministic, so a re-publish dedups).
 
         Raises:
-            Transient: with ``wait``, JetStream did not acknowledge.
+            Transient: JetStream did not acknowledge.
         """
         if not facts:
             return []
         contracts = [to_contract(json.loads(body)) for _, body in facts]
-        ids = [i for i, _ in facts]
-        if wait:
-            await publish_many(self.js, contracts, timeout=self.ACK_TIMEOUT_S)
-            # Deleted by the next decision's script (or the sweeper): no round trip of its own.
-            self.store.published(ids)
-            return contracts
-        acks = [await self.js.publish_async(c.subject(), c.model_dump_json().encode(),
-                                            headers={"Nats-Msg-Id": c.msg_id()}) for c in contracts]
-        self._collect(acks, ids)
+        await publish_many(self.js, contracts, timeout=self.ACK_TIMEOUT_S)
+        self.store.published([i for i, _ in facts])
         return contracts
-
-    def _collect(self, acks: list[asyncio.Future[Any]], ids: list[str]) -> None:
-        """Mark ``ids`` published once every ack arrived; give up (leave them to the sweeper) after the timeout."""
-        loop = asyncio.get_running_loop()
-        left = [len(acks)]
-
-        def expire() -> None:
-            for ack in acks:
-                ack.cancel()
-
-        timer = loop.call_later(self.ACK_TIMEOUT_S, expire)
-
-        def one_done(ack: asyncio.Future[Any]) -> None:
-            left[0] -= 1
-            if left[0]:
-                return
-            timer.cancel()
-            failed = next((a for a in acks if a.cancelled() or a.exception() is not None), None)
-            if failed is None:
-                self.store.published(ids)
-            else:
-                log.info("publish_unacknowledged", count=len(ids),
-                         error="timeout" if failed.cancelled() else repr(failed.exception()))
-
-        for ack in acks:
-            ack.add_done_callback(one_done)
 
     async def close(self, budget_s: float = 1.0) -> None:
         """At shutdown: wait a little for outstanding acks, then delete what was published."""
@@ -157,13 +122,20 @@ class Publisher:
             log.info("outbox_flush_failed", error=repr(exc))
 
     async def sweep(self, grace_ms: int) -> int:
-        """Re-publish outbox entries older than ``grace_ms`` (their decision's publisher died)."""
+        """Re-publish every outbox entry older than ``grace_ms`` (their decision's publisher died or failed).
+
+        Raises:
+            Transient: JetStream did not acknowledge (what is left stays for the next sweep).
+        """
         await self.store.flush_published()  # what was published must not be re-published
-        facts = await self.store.outbox_older_than(grace_ms)
-        if facts:
+        total = 0
+        upto = now_ms() - grace_ms
+        while facts := await self.store.outbox_until(upto):
             log.warning("outbox_sweep", count=len(facts))
             await self.publish(facts)
-        return len(facts)
+            await self.store.flush_published()
+            total += len(facts)
+        return total
 
     async def sweep_forever(self, grace_ms: int, every_s: float, stop: asyncio.Event) -> None:
         while not stop.is_set():

@@ -1,17 +1,29 @@
 """Rebuild of the live state from the durable record when Redis has lost it (the epoch key is gone).
 
-The CONVERSATIONS stream holds every fact the router published (opened, messages, queued, offered,
-assigned, transferred, closed), and AGENTS holds every presence change. Folding them gives the open
-conversations, their messages and sequence numbers, the queues and the agents' loads. Campaign
-membership and routing config come back from the snapshots (the campaign sync).
+The epoch goes when Redis comes back empty, and also when it comes back from its files or from a replica
+(``epoch_guard``: another server holds the state, which may have lost its last writes). One replica (lock)
+then:
+
+1. publishes whatever the outbox still holds, so every decision Redis kept is in the stream;
+2. reads the CONVERSATIONS stream (every fact the router published: opened, messages, queued, offered,
+   assigned, transferred, closed) and AGENTS (presence), waiting until no straggling publish arrives;
+3. asks the CRM for open conversations whose opening is older than the stream's retention, and folds the
+   stream's events on top of what the CRM recorded;
+4. wipes the router's keys (a partial state is not trusted) and writes the open conversations, their messages
+   and ``seq``, queues, out-of-hours backlogs, agent loads and presence, and the dedup keys of every inbound
+   message and reply in the stream;
+5. sets the epoch. Campaign membership and routing config come back from the snapshots (the campaign sync).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from nats.errors import TimeoutError as NatsTimeout
@@ -37,6 +49,11 @@ from services.router.adapters.redis import RouterStore, now_ms
 log = get_logger(__name__)
 
 LOCK = "rebuild"
+DAY_MS = 24 * 3600 * 1000
+# The CRM's open conversations, page by page: a dict per conversation (``GET /conversations?status=open``),
+# and one conversation with its messages (``GET /conversations/{id}``).
+OpenConversations = Callable[[], Awaitable[list[dict[str, Any]]]]
+ConversationRecord = Callable[[str], Awaitable[dict[str, Any]]]
 
 
 @dataclass
@@ -54,39 +71,96 @@ class _Conv:
     queue: str = "q"
     agent: str = ""
     messages: list[dict[str, Any]] = field(default_factory=list)
-    dedup: list[str] = field(default_factory=list)
+    # Events up to ``base_seq`` are in the CRM's record already; state follows the highest ``state_seq``.
+    base_seq: int = 0
+    state_seq: int = 0
+
+
+@dataclass
+class Marks:
+    """Dedup keys to restore: inbound message ids (-> conversation) and replies sent (-> seq), with their age."""
+
+    inbound: dict[str, tuple[str, int]] = field(default_factory=dict)
+    replies: dict[str, tuple[int, int]] = field(default_factory=dict)
 
 
 def _ms(e: ConversationEvent | AgentStatusChanged) -> int:
     return int(e.occurred_at.timestamp() * 1000)
 
 
-def fold(events: list[Any]) -> tuple[dict[str, _Conv], dict[str, AgentStatusChanged]]:
-    """Replay events in stream order into the open conversations and the agents' last presence."""
+def _iso_ms(value: Any) -> int:
+    if isinstance(value, str) and value:
+        return int(datetime.fromisoformat(value).timestamp() * 1000)
+    return 0
+
+
+def seed_from_crm(row: dict[str, Any], messages: list[dict[str, Any]]) -> _Conv:
+    """An open conversation as the CRM recorded it (its opening is no longer in the stream)."""
+    status = row.get("status") or "queued"
+    state = status if status in ("queued", "offered", "assigned") else "queued"
+    c = _Conv(row["id"], row.get("campaign_id") or "", row["channel_id"], row["channel_type"], row["contact_address"],
+              created=_iso_ms(row.get("opened_at")), seq=int(row.get("last_seq") or 0), state=state,
+              queue="q" if state == "queued" else "", agent=(row.get("agent_id") or "") if state != "queued" else "")
+    c.base_seq = c.state_seq = c.seq
+    for m in messages:
+        c.messages.append({"seq": m.get("seq"), "direction": m.get("direction"), "message_id": m.get("id"),
+                           "provider_message_id": m.get("provider_message_id"), "text": m.get("text"),
+                           "media": m.get("media") or [], "kind": m.get("kind") or "message",
+                           "at": m.get("occurred_at")})
+        if m.get("direction") == "in":
+            c.last_in = max(c.last_in, _iso_ms(m.get("occurred_at")))
+    c.last_in = c.last_in or c.created
+    return c
+
+
+def fold(events: list[Any], seeds: dict[str, _Conv] | None = None
+         ) -> tuple[dict[str, _Conv], dict[str, AgentStatusChanged], Marks]:
+    """Replay events in stream order into the open conversations, the agents' last presence and the dedup marks.
+
+    ``seeds`` are conversations opened before the stream's first event (from the CRM): an event of one of them
+    applies only when it is newer (``seq``) than what the seed already holds.
+    """
+    seeds = dict(seeds or {})
     convs: dict[str, _Conv] = {}
     agents: dict[str, AgentStatusChanged] = {}
+    marks = Marks()
     for e in events:
         if isinstance(e, AgentStatusChanged):
             agents[e.agent_id] = e
             continue
         if not isinstance(e, ConversationEvent):
             continue
+        if isinstance(e, ConversationMessage):
+            if e.direction == "in" and e.provider_message_id:
+                marks.inbound[f"in:{e.channel_id}:{e.provider_message_id}"] = (e.conversation_id, _ms(e))
+            elif e.direction == "out":
+                marks.replies[e.message_id] = (e.seq, _ms(e))
         if isinstance(e, ConversationOpened):
+            seeds.pop(e.conversation_id, None)
             convs[e.conversation_id] = _Conv(e.conversation_id, e.campaign_id or "", e.channel_id, e.channel_type,
                                              e.contact_address, e.contact_name or "", _ms(e), _ms(e))
         c = convs.get(e.conversation_id)
-        if c is None:
+        if c is None and e.conversation_id in seeds:
+            c = convs[e.conversation_id] = seeds.pop(e.conversation_id)
+        if c is None or e.seq <= c.base_seq:
             continue
         c.seq = max(c.seq, e.seq)
+        if isinstance(e, ConversationClosed):
+            del convs[e.conversation_id]
+            continue
         if isinstance(e, ConversationMessage):
-            c.messages.append({"seq": e.seq, "direction": e.direction, "message_id": e.message_id,
-                               "provider_message_id": e.provider_message_id, "text": e.text, "media": e.media,
-                               "kind": e.kind, "at": e.occurred_at.isoformat()})
+            # Every message counts, whatever order the stream holds them in (a re-published one comes late).
+            if all(m["seq"] != e.seq for m in c.messages[-8:]):
+                c.messages.append({"seq": e.seq, "direction": e.direction, "message_id": e.message_id,
+                                   "provider_message_id": e.provider_message_id, "text": e.text, "media": e.media,
+                                   "kind": e.kind, "at": e.occurred_at.isoformat()})
             if e.direction == "in":
-                c.last_in = _ms(e)
-                if e.provider_message_id:
-                    c.dedup.append(f"in:{e.channel_id}:{e.provider_message_id}")
-        elif isinstance(e, ConversationQueued):
+                c.last_in = max(c.last_in, _ms(e))
+            continue
+        if e.seq < c.state_seq:  # a state change published late: a newer one is already applied
+            continue
+        c.state_seq = e.seq
+        if isinstance(e, ConversationQueued):
             c.state, c.agent = "queued", ""
             c.queue = "hold" if e.reason == "out_of_hours" else "q"
             c.campaign = e.campaign_id or c.campaign
@@ -95,20 +169,37 @@ def fold(events: list[Any]) -> tuple[dict[str, _Conv], dict[str, AgentStatusChan
                                          e.agent_id or "", "")
         elif isinstance(e, ConversationTransferred):
             c.campaign = e.to_campaign_id or c.campaign
-        elif isinstance(e, ConversationClosed):
-            del convs[e.conversation_id]
-    return convs, agents
+    convs.update(seeds)  # open in the CRM, and nothing of them in the stream
+    for c in convs.values():
+        c.messages.sort(key=lambda m: m["seq"] or 0)
+    return convs, agents, marks
 
 
 class Rebuilder:
-    """Rebuilds the live state; then ``resync`` (the router's campaign sync) mirrors the snapshots again."""
+    """Rebuilds the live state once across replicas; then ``resync`` (the router's campaign sync) mirrors the
+    snapshots again.
 
-    def __init__(self, js: JetStreamContext, store: RouterStore, directory: SnapshotDirectory,
-                 resync: Callable[[], Awaitable[None]] | None = None) -> None:
+    Args:
+        crm_open: the CRM's open conversations (None: the stream alone, e.g. in tests without a CRM).
+        crm_record: one conversation with its messages, from the CRM.
+        dedup_ttl_ms: how long an inbound message id is remembered (``SB_ROUTER_DEDUP_TTL_S``).
+    """
+
+    QUIET_S = 1.0  # no straggling router event for this long: every publish in flight has landed
+    STRAGGLERS_MAX_S = 6.0
+    CRM_ATTEMPTS = 30
+
+    def __init__(self, js: JetStreamContext, store: RouterStore, directory: SnapshotDirectory, publisher: Any, *,
+                 resync: Callable[[], Awaitable[None]] | None = None, crm_open: OpenConversations | None = None,
+                 crm_record: ConversationRecord | None = None, dedup_ttl_ms: int = 7 * DAY_MS) -> None:
         self.js = js
         self.store = store
         self.directory = directory
+        self.publisher = publisher
         self.resync = resync
+        self.crm_open = crm_open
+        self.crm_record = crm_record
+        self.dedup_ttl_ms = dedup_ttl_ms
 
     async def ensure_state(self) -> None:
         if not await self.store.has_epoch():
@@ -116,49 +207,109 @@ class Rebuilder:
 
     async def rebuild(self) -> dict[str, int]:
         """Rebuild once across replicas: one takes the lock, the others wait for the epoch."""
-        if not await self.store.try_lock(LOCK, 120):
-            for _ in range(1200):
+        if not await self.store.try_lock(LOCK, 600):
+            for _ in range(6000):
                 if await self.store.has_epoch():
                     break
                 await asyncio.sleep(0.1)
             if self.resync is not None:
                 await self.resync()
             return {}
+        began = time.monotonic()
         try:
             if await self.store.has_epoch():
                 return {}
             log.warning("router_rebuild_started")
-            events = await self._read("CONVERSATIONS", "sb.conv.>") + await self._read("AGENTS",
-                                                                                       "sb.agent.event.status.>")
-            convs, agents = fold(events)
-            await self._write(convs, agents)
+            flushed = await self.publisher.sweep(0)
+            events = await self._read("CONVERSATIONS", "sb.conv.>", settle=True)
+            events += await self._read("AGENTS", "sb.agent.event.status.>")
+            convs, agents, marks = fold(events)
+            seeds = await self._crm_seeds(convs, events)
+            if seeds:
+                convs, agents, marks = fold(events, seeds)
+            wiped = await self.store.wipe()
+            await self._write(convs, agents, marks)
             await self.store.set_epoch()
-            log.warning("router_rebuild_done", conversations=len(convs), agents=len(agents), events=len(events))
+            log.warning("router_rebuild_done", conversations=len(convs), from_crm=len(seeds), agents=len(agents),
+                        events=len(events), outbox_published=flushed, keys_wiped=wiped,
+                        seconds=round(time.monotonic() - began, 2))
         finally:
             await self.store.unlock(LOCK)
         if self.resync is not None:
             await self.resync()
-        return {"conversations": len(convs), "agents": len(agents)}
+        return {"conversations": len(convs), "agents": len(agents), "from_crm": len(seeds)}
 
-    async def _read(self, stream: str, subject: str) -> list[Any]:
+    async def _crm_seeds(self, convs: dict[str, _Conv], events: list[Any]) -> dict[str, _Conv]:
+        """Open conversations the CRM has recorded but whose opening the stream no longer holds."""
+        if self.crm_open is None or self.crm_record is None:
+            return {}
+        state = (await self.js.stream_info("CONVERSATIONS")).state
+        if state.first_seq <= 1 and not state.num_deleted:
+            return {}  # nothing ever left the stream: every conversation's opening is in it
+        record_of = self.crm_record
+        known = {e.conversation_id for e in events if isinstance(e, ConversationOpened)}
+        rows = await self._from_crm(self.crm_open)
+        seeds: dict[str, _Conv] = {}
+        for row in rows:
+            cid = row.get("id")
+            if not isinstance(cid, str) or cid in known or cid in convs:
+                continue
+            record = await self._from_crm(functools.partial(record_of, cid))
+            seeds[cid] = seed_from_crm(row, record.get("messages") or [])
+        return seeds
+
+    async def _from_crm(self, call: Callable[[], Awaitable[Any]]) -> Any:
+        """The CRM's answer; while it is down, wait for it (the state is not rebuilt without its record)."""
+        for attempt in range(self.CRM_ATTEMPTS):
+            try:
+                return await call()
+            except Exception as exc:
+                if attempt == self.CRM_ATTEMPTS - 1:
+                    raise
+                log.warning("router_rebuild_crm_unavailable", error=repr(exc)[:300])
+                await asyncio.sleep(min(5.0, 0.5 * (attempt + 1)))
+        raise AssertionError("unreachable")
+
+    async def _read(self, stream: str, subject: str, *, settle: bool = False) -> list[Any]:
+        """Every message of ``subject``; with ``settle``, keep reading until no router event arrived for
+        ``QUIET_S`` (a publish in flight when the state went lands before the state is rebuilt)."""
         out: list[Any] = []
-        # No per-subject counts: a stream holds one subject per conversation, too many to list.
-        if (await self.js.stream_info(stream)).state.messages == 0:
+        empty = (await self.js.stream_info(stream)).state.messages == 0
+        if empty and not settle:
             return out
         sub = await self.js.subscribe(subject, stream=stream, ordered_consumer=True,
-                                      deliver_policy=DeliverPolicy.ALL)
+                                      deliver_policy=DeliverPolicy.ALL, pending_msgs_limit=100_000)
+        loop = asyncio.get_running_loop()
+        caught_up, last_router_event = empty, loop.time()
+        deadline = last_router_event + self.STRAGGLERS_MAX_S
         try:
             while True:
+                if caught_up:
+                    wait = min(last_router_event + self.QUIET_S, deadline) - loop.time()
+                    if wait <= 0:
+                        break
+                else:
+                    wait = 2.0
                 try:
-                    msg = await sub.next_msg(timeout=2.0)
-                except NatsTimeout:
-                    break
+                    msg = await sub.next_msg(timeout=wait)
+                except (NatsTimeout, TimeoutError):
+                    if caught_up or not settle:
+                        break
+                    caught_up, last_router_event = True, loop.time()
+                    deadline = last_router_event + self.STRAGGLERS_MAX_S
+                    continue
                 try:
-                    out.append(decode(msg.data))
+                    event = decode(msg.data)
                 except ValueError:
-                    pass
-                if msg.metadata.num_pending == 0:
-                    break
+                    continue
+                out.append(event)
+                if caught_up and isinstance(event, ConversationEvent):
+                    last_router_event = loop.time()
+                if msg.metadata.num_pending == 0 and not caught_up:
+                    if not settle:
+                        break
+                    caught_up, last_router_event = True, loop.time()
+                    deadline = last_router_event + self.STRAGGLERS_MAX_S
         finally:
             await sub.unsubscribe()
         return out
@@ -171,10 +322,11 @@ class Rebuilder:
         snap = self.directory.get(c.campaign)
         return snap.routing.priority if snap else 0
 
-    async def _write(self, convs: dict[str, _Conv], agents: dict[str, AgentStatusChanged]) -> None:
+    async def _write(self, convs: dict[str, _Conv], agents: dict[str, AgentStatusChanged], marks: Marks) -> None:
         s = self.store
         pipe = s.r.pipeline(transaction=False)
         loads: dict[str, int] = {}
+        now = now_ms()
         for c in convs.values():
             w = self._weight(c)
             prio = self._priority(c)
@@ -186,14 +338,11 @@ class Rebuilder:
                 "contact": c.contact, "cname": c.cname, "agent": agent, "prio": prio, "weight": w, "seq": c.seq,
                 "created": c.created, "arrived": c.created, "last_in": c.last_in, "kind": "message",
                 "queue": queue, "replied": 1, "offers": 0, "assigns": 0})
-            pipe.delete(s.key("msgs", c.id))
             if c.messages:
                 pipe.rpush(s.key("msgs", c.id), *(json.dumps(m) for m in c.messages))
             pipe.set(s.key("open", c.channel, c.contact), c.id)
             pipe.sadd(s.key("copen", c.campaign), c.id)
             pipe.sadd(s.p + "open_all", c.id)
-            for d in c.dedup:
-                pipe.set(s.key("dedup", d), c.id, px=24 * 3600 * 1000)
             if state == "queued" and queue == "hold":
                 pipe.zadd(s.key("hold", c.campaign), {c.id: c.created})
             elif state == "queued":
@@ -201,7 +350,12 @@ class Rebuilder:
             elif agent:
                 loads[agent] = loads.get(agent, 0) + w
                 pipe.sadd(s.key("aconv", agent), c.id)
-        now = now_ms()
+        for msg_id, (cid, at) in marks.inbound.items():
+            if (ttl := self.dedup_ttl_ms - (now - at)) > 0:
+                pipe.set(s.key("dedup", msg_id), cid, px=ttl)
+        for message_id, (seq, at) in marks.replies.items():
+            if (ttl := DAY_MS - (now - at)) > 0:
+                pipe.set(s.key("sent", message_id), seq, px=ttl)
         for aid in set(agents) | set(loads):
             a = agents.get(aid)
             pipe.hset(s.key("agent", aid), mapping={

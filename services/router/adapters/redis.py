@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, cast
 
@@ -12,6 +13,9 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from libs.core.errors import AppError, Conflict, Forbidden, Invalid, NotFound, Transient
+from libs.core.logging import get_logger
+
+log = get_logger(__name__)
 
 LUA = Path(__file__).parent / "lua"
 SCRIPTS = ("ingest", "presence", "close", "send", "offer", "timer", "transfer", "sync", "priority")
@@ -29,6 +33,40 @@ Fact = tuple[str, str]  # (outbox entry id, fact JSON)
 
 class StateLost(Transient):
     """Redis has lost the live state; the router rebuilds it and the caller retries."""
+
+
+# Compare-and-delete: the epoch goes only if it is still the one found stale (a rebuild may have just set one).
+_DROP_EPOCH = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
+
+
+def epoch_guard(prefix: str) -> Callable[[Any], Awaitable[None]]:
+    """A ``redis_connect_func``: on every new connection, before any command, check the epoch was set by this
+    Redis server (its ``run_id``).
+
+    Another server means Redis restarted from its files (AOF, RDB: the last writes may be lost) or failed
+    over to a replica (which may lag): the live state is a prefix of what it was. Dropping the epoch makes
+    every decision refuse (``state_lost``) until one replica has rebuilt it from the durable record.
+    """
+    key = prefix + "epoch"
+
+    async def on_connect(conn: Any) -> None:
+        await conn.on_connect()
+        await conn.send_command("INFO", "server")
+        info = str(await conn.read_response())
+        server = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("run_id:")), "")
+        await conn.send_command("GET", key)
+        epoch = await conn.read_response()
+        if epoch is None or not server:
+            return
+        holder = str(epoch).partition(":")[2]
+        if holder == server:
+            return
+        await conn.send_command("EVAL", _DROP_EPOCH, 1, key, epoch)
+        if await conn.read_response():
+            log.warning("router_state_unverified", reason="redis restarted or failed over",
+                        epoch_server=holder or "unknown", server=server)
+
+    return on_connect
 
 
 def now_ms() -> int:
@@ -86,7 +124,24 @@ class RouterStore:
         return bool(await self.r.exists(self.p + "epoch"))
 
     async def set_epoch(self) -> None:
-        await self.r.set(self.p + "epoch", str(now_ms()))
+        """Mark the live state complete, as held by this Redis server (see :func:`epoch_guard`)."""
+        server = (await self.r.info("server")).get("run_id", "")
+        await self.r.set(self.p + "epoch", f"{now_ms()}:{server}")
+
+    async def wipe(self) -> int:
+        """Delete every key of the live state but the rebuild lock: what a partial loss left is not trusted."""
+        lock = self.p + "lock:rebuild"
+        n = 0
+        batch: list[str] = []
+        async for k in self.r.scan_iter(match=self.p + "*", count=2000):
+            if k != lock:
+                batch.append(k)
+            if len(batch) >= 2000:
+                n += await self.r.unlink(*batch)
+                batch = []
+        if batch:
+            n += await self.r.unlink(*batch)
+        return n
 
     async def try_lock(self, name: str, ttl_s: int) -> bool:
         return bool(await self.r.set(self.p + "lock:" + name, "1", nx=True, ex=ttl_s))
@@ -108,9 +163,10 @@ class RouterStore:
             self._published.extend(ids)
             raise
 
-    async def outbox_older_than(self, age_ms: int, count: int = 500) -> list[Fact]:
+    async def outbox_until(self, until_ms: int, count: int = 500) -> list[Fact]:
+        """The oldest outbox entries written up to ``until_ms``."""
         entries = cast(list[tuple[str, dict[str, str]]],
-                       await self.r.xrange(self.p + "outbox", "-", str(now_ms() - age_ms), count=count))
+                       await self.r.xrange(self.p + "outbox", "-", str(until_ms), count=count))
         return [(i, fields["f"]) for i, fields in entries]
 
     # ---- reads --------------------------------------------------------------------------------------
@@ -124,6 +180,11 @@ class RouterStore:
     async def held_count(self, campaign_id: str) -> int:
         """How many conversations of a campaign wait out of hours."""
         return int(await self.r.zcard(self.key("hold", campaign_id)))
+
+    async def sent_seq(self, message_id: str) -> int | None:
+        """The ``seq`` of a reply already sent with this message id (a client's retry), if any."""
+        seq = await self.r.get(self.key("sent", message_id))
+        return None if seq is None else int(seq)
 
     async def decisions(self, cid: str) -> list[dict[str, Any]]:
         return [json.loads(d) for d in await self.r.lrange(self.key("dec", cid), 0, -1)]

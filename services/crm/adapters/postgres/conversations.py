@@ -110,9 +110,11 @@ async def search(conn: Conn, *, contact_id: str | None, campaign_id: str | None,
                  after: tuple[datetime, str] | None) -> list[dict[str, Any]]:
     w = Where()
     for col, value in (("contact_id", contact_id), ("campaign_id", campaign_id), ("agent_id", agent_id),
-                       ("status", status)):
+                       ("status", None if status == "open" else status)):
         if value:
             w.add(f"c.{col} = {{}}", value)
+    if status == "open":  # every state but closed (the router's rebuild asks for these)
+        w.add("c.status <> {}", "closed")
     if campaigns is not None:
         w.add("c.campaign_id = ANY({}::text[])", campaigns)
     if since is not None:
