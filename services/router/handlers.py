@@ -203,6 +203,9 @@ class Router:
     async def _conv(self, cid: str) -> dict[str, str]:
         conv = await self.store.conversation(cid)
         if conv is None:
+            if not await self.store.has_epoch():  # not known while the state is being rebuilt: not "not found"
+                self._start_rebuild()
+                raise StateLost("router live state is being rebuilt")
             raise NotFound(f"conversation {cid} not found", field="conversation_id")
         return conv
 

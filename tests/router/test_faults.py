@@ -207,3 +207,25 @@ async def test_after_a_rebuild_a_redelivered_message_of_a_closed_conversation_is
                                  json={"agent_id": agent, "text": "hola", "client_message_id": "r1"})
         assert resp.status == 201
         assert len(events.of("outbound.message", conversation_id=assigned.conversation_id)) == 1
+
+
+async def test_an_offer_the_rebuild_turns_back_into_queued_says_so(nats_js, router_settings, events, unique, kit):
+    """An offer pending when Redis lost the state is offered anew after the rebuild; the record must show it was
+    taken back first (``conversation.queued``), or it reads as offered to two agents at once."""
+    _, js = nats_js
+    agent, ch = f"agent-{unique}", f"ch-{unique}"
+    await kit.put_campaign(js, kit.campaign(unique, routing={"offer_timeout_s": 120}))
+    settings = router_settings.model_copy(update={"key_prefix": f"sb:r{unique}:"})
+    async with kit.running_router(settings) as router:
+        await kit.status(router, agent, "available")
+        await kit.send(js, kit.inbound(ch, "+5001", 1, "hola"))
+        [offered] = await events.wait_for("conversation.offered", channel_id=ch)
+        store = router.app[__import__("services.router.routes", fromlist=["ROUTER"]).ROUTER].store
+        await store.r.delete(*[k async for k in store.r.scan_iter(match=f"sb:r{unique}:*", count=1000)])
+        await kit.send(js, kit.inbound(ch, "+5002", 1, "hola"))  # the next message finds the state gone
+        [requeued] = await events.wait_for("conversation.queued", conversation_id=offered.conversation_id,
+                                           reason="offer_lost", timeout=30)
+        assert requeued.seq == offered.seq + 1 and requeued.agent_id is None
+        again = await events.wait_for("conversation.offered", 2, conversation_id=offered.conversation_id, timeout=30)
+        assert again[1].seq > requeued.seq
+        assert (await kit.get_json(router, f"/agents/{agent}"))["load"] >= 1

@@ -32,6 +32,7 @@ from nats.js.api import DeliverPolicy
 
 from libs.contracts import (
     AgentStatusChanged,
+    Contract,
     ConversationAssigned,
     ConversationClosed,
     ConversationEvent,
@@ -43,7 +44,7 @@ from libs.contracts import (
     decode,
 )
 from libs.core.logging import get_logger
-from libs.messaging import SnapshotDirectory
+from libs.messaging import SnapshotDirectory, publish_many
 from services.router.adapters.redis import RouterStore, now_ms
 
 log = get_logger(__name__)
@@ -228,7 +229,9 @@ class Rebuilder:
             if seeds:
                 convs, agents, marks = fold(events, seeds)
             wiped = await self.store.wipe()
-            await self._write(convs, agents, marks)
+            requeued = await self._write(convs, agents, marks)
+            # Offers pending at the loss are offered anew: say so, or the record keeps them offered to the agent.
+            await publish_many(self.js, list[Contract](requeued), timeout=10.0)
             await self.store.set_epoch()
             log.warning("router_rebuild_done", conversations=len(convs), from_crm=len(seeds), agents=len(agents),
                         events=len(events), outbox_published=flushed, keys_wiped=wiped,
@@ -322,17 +325,24 @@ class Rebuilder:
         snap = self.directory.get(c.campaign)
         return snap.routing.priority if snap else 0
 
-    async def _write(self, convs: dict[str, _Conv], agents: dict[str, AgentStatusChanged], marks: Marks) -> None:
+    async def _write(self, convs: dict[str, _Conv], agents: dict[str, AgentStatusChanged], marks: Marks
+                     ) -> list[ConversationQueued]:
+        """Write the state; return the ``conversation.queued`` events of the offers it turned back into queued."""
         s = self.store
         pipe = s.r.pipeline(transaction=False)
         loads: dict[str, int] = {}
         now = now_ms()
+        requeued: list[ConversationQueued] = []
         for c in convs.values():
             w = self._weight(c)
             prio = self._priority(c)
             state, queue, agent = c.state, c.queue, c.agent
             if state == "offered":  # the offer's timer is gone with the state: offer it anew
                 state, queue, agent = "queued", "q", ""
+                c.seq += 1
+                requeued.append(ConversationQueued(
+                    id=f"{c.id}-{c.seq}", conversation_id=c.id, campaign_id=c.campaign or None, channel_id=c.channel,
+                    channel_type=c.ctype, contact_address=c.contact, seq=c.seq, reason="offer_lost"))
             pipe.hset(s.key("conv", c.id), mapping={
                 "id": c.id, "state": state, "campaign": c.campaign, "channel": c.channel, "ctype": c.ctype,
                 "contact": c.contact, "cname": c.cname, "agent": agent, "prio": prio, "weight": w, "seq": c.seq,
@@ -364,3 +374,4 @@ class Rebuilder:
                 # Status event ids continue above any published before the loss (they dedup by id).
                 "ver": now})
         await pipe.execute()
+        return requeued
