@@ -26,6 +26,10 @@ ARTIFACTS = Path(os.environ.get("SB_TEST_ARTIFACTS", Path(__file__).resolve().pa
 
 
 async def shot(page: Any, name: str) -> None:
+    """A screenshot of the screen, after checking it with axe-core (no serious or critical violation)."""
+    from .console_kit import axe_check
+
+    await axe_check(page, name)
     folder = ARTIFACTS / "gateway"
     folder.mkdir(parents=True, exist_ok=True)
     await page.screenshot(path=str(folder / f"{name}.png"), full_page=True)

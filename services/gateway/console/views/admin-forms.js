@@ -110,10 +110,12 @@ function intervalsEditor(list, prefix) {
   const draw = () => {
     clear(box);
     list.forEach((iv, i) => {
-      const start = input(`${prefix}[${i}].start`, iv.start, { type: "time", oninput: (e) => { iv.start = e.target.value; } });
-      const end = input(`${prefix}[${i}].end`, iv.end, { type: "time", oninput: (e) => { iv.end = e.target.value; } });
+      const start = input(`${prefix}[${i}].start`, iv.start, { type: "time", "aria-label": `${t("interval_start")} ${i + 1}`,
+        oninput: (e) => { iv.start = e.target.value; } });
+      const end = input(`${prefix}[${i}].end`, iv.end, { type: "time", "aria-label": `${t("interval_end")} ${i + 1}`,
+        oninput: (e) => { iv.end = e.target.value; } });
       box.append(h("span", { class: "interval" }, start, "–", end, h("button", {
-        type: "button", class: "secondary", "data-testid": `remove-${prefix}[${i}]`, title: t("remove"),
+        type: "button", class: "secondary", "data-testid": `remove-${prefix}[${i}]`, title: t("remove"), "aria-label": t("remove"),
         onclick: () => { list.splice(i, 1); draw(); },
       }, "✕")));
     });

@@ -5,7 +5,7 @@ import { clear, h, toast } from "../lib/dom.js";
 import { announce } from "../lib/notify.js";
 import { fmtTime } from "../lib/format.js";
 import { errorText, getLang, t } from "../lib/i18n.js";
-import { mapDelete } from "../lib/store.js";
+import { mapDelete, mapSet } from "../lib/store.js";
 import { store } from "../state.js";
 import { dial, enc, snapshot } from "./common.js";
 import { select, upsertConv } from "./conversations.js";
@@ -85,6 +85,10 @@ export async function answerOffer(id, action) {
     store.update({ offers: mapDelete(store.get("offers"), id) });
     if (action === "accept") {
       upsertConv(id, { ...(ev || {}), ...(result || {}), id, state: "assigned" });
+      if (ev && isCall(ev)) { // an inbound call taken: it stays over every section, in green, until saved or ignored
+        store.update({ calls: mapSet(store.get("calls") || new Map(), id, { id, direction: "in", phone: ev.contact_address,
+          campaign_id: ev.campaign_id, contact_name: ev.contact_name }) });
+      }
       select(id);
     }
   } catch (ex) {

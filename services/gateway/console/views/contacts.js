@@ -14,7 +14,7 @@ export function contactsView() {
   const [toBox, to] = dateFilter("activity_to", "activity_to", true);
   const [qBox, q] = textFilter("search_text", "q", { type: "search" });
   const [listBox, list] = textFilter("list", "list_id");
-  const [dispBox, disp] = textFilter("disposition", "disposition");
+  const [dispBox, disp] = textFilter("disposition_filter", "disposition");
   const [companyBox, company] = textFilter("company", "company");
   const inputs = { q, activity_from: from, activity_to: to, list_id: list, disposition: disp, company };
   const results = h("div", { class: "results", "data-testid": "contacts-results", "aria-live": "polite" });
@@ -40,7 +40,7 @@ function search(form, inputs, box, err) {
       h("dl", { class: "facts" },
         h("dt", {}, t("document")), h("dd", {}, c.document || "—"),
         h("dt", {}, t("company")), h("dd", {}, c.company || "—"),
-        h("dt", {}, t("disposition")), h("dd", {}, c.last_disposition || c.disposition || "—"),
+        h("dt", {}, t("disposition_filter")), h("dd", {}, c.last_disposition || c.disposition || "—"),
         h("dt", {}, t("last_activity")), h("dd", {}, fmtTime(c.last_activity_at, getLang()) || "—"),
         h("dt", {}, t("phone")), h("dd", {}, phoneOf(c) || "—")),
       quickActions({ contact_id: c.id, phone: phoneOf(c), contact_name: c.name })));

@@ -18,7 +18,7 @@ export function historyView() {
   const [fromBox, from] = dateFilter("start", "from");
   const [toBox, to] = dateFilter("end", "to", true);
   const [contactBox, contact] = contactFilter(preset);
-  const [dispBox, disposition] = textFilter("disposition", "disposition");
+  const [dispBox, disposition] = textFilter("disposition_filter", "disposition");
   const [agentBox, agent] = agentFilter();
   const [companyBox, company] = textFilter("company", "company");
   const [campBox, campaign] = textFilter("call_center", "campaign_id");
