@@ -12,6 +12,7 @@ from aiohttp import web
 
 from libs.core.errors import AppError
 from libs.core.inputs import input_middleware, loads_json
+from libs.core.intake import server_options
 from libs.core.logging import configure_logging, get_logger
 from libs.core.settings import ServiceSettings
 
@@ -143,7 +144,7 @@ async def serve(app: web.Application, host: str, port: int, budget_s: float) -> 
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=budget_s / 2)
+    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=budget_s / 2, **server_options(app))
     await runner.setup()
     site = web.TCPSite(runner, host, port, reuse_address=True)
     await site.start()

@@ -8,6 +8,7 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
+from libs.core.intake import IntakeLimits, limit_intake
 from libs.core.service import create_base_app
 from libs.messaging import JETSTREAM, nats_ctx
 from libs.storage import PG_POOL, pg_pool_ctx
@@ -46,6 +47,8 @@ CleanupCtx = Callable[[web.Application], AsyncIterator[None]]
 
 def create_app(settings: ChannelsSettings) -> web.Application:
     app = create_base_app(settings, client_max_size=settings.max_webhook_bytes)
+    limit_intake(app, IntakeLimits(header_timeout_s=settings.webhook_header_timeout_s,
+                                   body_timeout_s=settings.webhook_body_timeout_s))
     app.cleanup_ctx.append(pg_pool_ctx(settings.database_url, migrations=("channels", MIGRATIONS)))
     app.cleanup_ctx.append(nats_ctx(settings.nats_url, settings.service_name))
     app.cleanup_ctx.append(_http_ctx(settings))

@@ -50,8 +50,11 @@ class ChannelsSettings(ServiceSettings):
     # first one current (new values), every one readable. Empty outside production: a development key.
     secret_keys: SecretStr = SecretStr("")
 
-    # Webhooks and outbound delivery.
+    # Webhooks and outbound delivery. A webhook client must send a request's head within the header timeout (also
+    # the idle keep-alive) and its body within the body timeout; heads and bodies are bounded in size.
     max_webhook_bytes: int = 1024 * 1024
+    webhook_header_timeout_s: float = 10.0
+    webhook_body_timeout_s: float = 15.0
     publish_timeout_s: float = 5.0
     provider_timeout_s: float = 10.0
     provider_attempts: int = 4
