@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
-from typing import Any
-from urllib.parse import quote
 
 import aiohttp
 from aiohttp import web
@@ -14,6 +12,7 @@ from libs.core.logging import get_logger
 from libs.core.service import LIFECYCLE, create_base_app
 from libs.messaging import JETSTREAM, SnapshotDirectory, nats_ctx, watch_snapshots
 from libs.storage import REDIS, redis_ctx
+from services.router.adapters.crm import CrmRecord
 from services.router.adapters.nats import Publisher
 from services.router.adapters.rebuild import Rebuilder
 from services.router.adapters.redis import RouterStore, epoch_guard
@@ -26,7 +25,6 @@ from services.router.settings import RouterSettings
 log = get_logger(__name__)
 
 
-
 def create_app(settings: RouterSettings) -> web.Application:
     app = create_base_app(settings)
     # Every new Redis connection checks the state it finds was written by that server (epoch_guard).
@@ -35,35 +33,6 @@ def create_app(settings: RouterSettings) -> web.Application:
     app.cleanup_ctx.append(_router_ctx(settings))
     setup_routes(app)
     return app
-
-
-class CrmRecord:
-    """The CRM's durable record of conversations, read by the rebuild (``SB_ROUTER_CRM_URL``)."""
-
-    PAGE = 500
-
-    def __init__(self, http: aiohttp.ClientSession, base_url: str) -> None:
-        self.http = http
-        self.base_url = base_url.rstrip("/")
-
-    async def _get(self, path: str, params: dict[str, str] | None = None) -> Any:
-        async with self.http.get(f"{self.base_url}{path}", params=params) as r:
-            if r.status != 200:
-                raise RuntimeError(f"CRM GET {path}: HTTP {r.status} {(await r.text())[:300]}")
-            return await r.json()
-
-    async def open_conversations(self) -> list[dict[str, Any]]:
-        rows: list[dict[str, Any]] = []
-        params = {"status": "open", "limit": str(self.PAGE)}
-        while True:
-            page = await self._get("/conversations", params)
-            rows += page.get("items") or []
-            if not page.get("next_cursor"):
-                return rows
-            params["cursor"] = page["next_cursor"]
-
-    async def conversation(self, conversation_id: str) -> dict[str, Any]:
-        return dict(await self._get(f"/conversations/{quote(conversation_id, safe='')}"))
 
 
 def _router_ctx(settings: RouterSettings) -> Callable[[web.Application], AsyncIterator[None]]:
