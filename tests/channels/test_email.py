@@ -142,6 +142,12 @@ async def test_unknown_recipient_oversized_and_senderless_mail_are_refused(mail_
     with pytest.raises(aiosmtplib.SMTPResponseException) as err:
         await _deliver(mail_app, b"Subject: no sender\r\n\r\nhello\r\n", f"care-{unique}@example.com")
     assert err.value.code == 554
+    # Text PostgreSQL cannot store: refused for good (554 naming where), not deferred for the sender to retry.
+    for raw, where in ((b"From: a@example.org\r\nSubject: x\r\n\r\nhola\x00 mundo\r\n", "body"),
+                       (b"From: a@example.org\r\nMessage-ID: <a\x00b@x>\r\n\r\nhola\r\n", "Message-ID")):
+        with pytest.raises(aiosmtplib.SMTPResponseException) as err:
+            await _deliver(mail_app, raw, f"care-{unique}@example.com")
+        assert err.value.code == 554 and where in err.value.message, err.value.message
     assert await streams.count("INBOUND", f"sb.inbound.email.{mail_channel}") == 0
 
 

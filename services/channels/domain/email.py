@@ -16,6 +16,7 @@ from html.parser import HTMLParser
 
 from libs.contracts import InboundMessage, MediaRef
 from libs.core.errors import Invalid
+from libs.core.validation import check_text
 
 _MSG_ID = re.compile(r"<([^<>\s]+)>")
 
@@ -75,12 +76,26 @@ def parse_mail(raw: bytes) -> ParsedMail:
     text, html = _body(msg, "plain"), _body(msg, "html")
     if text is None and html is not None:
         text = html_to_text(html)
-    return ParsedMail(
+    mail = ParsedMail(
         message_id=message_id, from_addr=addr.lower(), from_name=name or None,
         subject=_header(msg, "Subject") or "", sent_at=_date(_header(msg, "Date")),
         text=text.replace("\r\n", "\n").strip() if text else None, html=html,
         in_reply_to=reply_ids[0] if reply_ids else None,
         references=message_ids(_header(msg, "References")), attachments=_attachments(msg))
+    _storable(mail)
+    return mail
+
+
+def _storable(mail: ParsedMail) -> None:
+    """Refuse a message carrying text PostgreSQL cannot store (RFC 5322 has no NUL in a message either): else it
+    would fail every later step, and the sending server would retry it for days."""
+    fields = {"From": mail.from_addr, "From.name": mail.from_name, "Message-ID": mail.message_id,
+              "Subject": mail.subject, "body": mail.text, "body.html": mail.html, "In-Reply-To": mail.in_reply_to,
+              **{f"References[{i}]": r for i, r in enumerate(mail.references)},
+              **{f"attachments[{i}].filename": a.filename for i, a in enumerate(mail.attachments)}}
+    for name, value in fields.items():
+        if value is not None:
+            check_text(value, name)
 
 
 def to_inbound(channel_id: str, mail: ParsedMail, media: list[MediaRef]) -> InboundMessage:
