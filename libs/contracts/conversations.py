@@ -91,3 +91,10 @@ class ConversationClosed(ConversationEvent):
     reason: str = "agent"
     typification_id: str | None = None
     fields: dict[str, object] = Field(default_factory=dict)
+
+
+# Every conversation event type, for a consumer that folds them all (``HANDLERS`` tables).
+CONVERSATION_EVENTS: tuple[type[ConversationEvent], ...] = (
+    ConversationOpened, ConversationQueued, ConversationOffered, ConversationTransferred, ConversationAssigned,
+    ConversationMessage, ConversationClosed,
+)

@@ -31,13 +31,13 @@ BACKOFF_S = (0.5, 2.0, 5.0, 15.0, 30.0, 60.0)
 
 def dispatch(service: S, handlers: HandlerTable[S]) -> Callable[[Contract], Awaitable[None]]:
     """The consumer handler of a service: the use case its ``HANDLERS`` table registers for the message's
-    type (one dict lookup, no ``isinstance`` chain). A type the service does not handle is logged and
-    acknowledged: a stream may carry other services' messages too."""
+    type (one dict lookup, no ``isinstance`` chain). A type the service does not handle is acknowledged
+    (a stream carries other types too: delivery statuses among conversation events)."""
 
     async def handle(event: Contract) -> None:
         use_case = handlers.get(type(event))
         if use_case is None:
-            log.warning("message_not_handled", type=event.type)
+            log.debug("message_not_handled", type=event.type)
             return
         await use_case(service, event)
 

@@ -1,24 +1,20 @@
-"""JetStream subscriptions: fold the router's conversation events into the open-conversation count."""
+"""JetStream subscription of the campaigns service: conversation events, dispatched by ``HANDLERS``."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from aiohttp import web
 
-from libs.contracts import Contract, ConversationClosed, ConversationEvent
-from services.campaigns.handlers import CampaignsService
+from libs.messaging import dispatch, start_consumer
+from services.campaigns.handlers import HANDLERS
+from services.campaigns.keys import CAMPAIGNS_SETTINGS, SERVICE
 
 CONVERSATIONS_STREAM = "CONVERSATIONS"
 CONVERSATIONS_FILTER = "sb.conv.>"
 
 
-def conversation_handler(svc: CampaignsService) -> Callable[[Contract], Awaitable[None]]:
-    """Deactivation needs to know whether a campaign has active conversations; delivery statuses and other
-    messages on the stream are not conversation events and are skipped."""
-
-    async def handle(event: Contract) -> None:
-        if not isinstance(event, ConversationEvent):
-            return
-        await svc.track_conversation(event.conversation_id, event.campaign_id, event.seq,
-                                     closed=isinstance(event, ConversationClosed))
-
-    return handle
+def start_consumers(app: web.Application) -> None:
+    """The open-conversation count follows the router's conversation events (deactivation needs it)."""
+    settings = app[CAMPAIGNS_SETTINGS]
+    if settings.conversation_consumer:
+        start_consumer(app, stream=CONVERSATIONS_STREAM, durable=settings.conversation_durable,
+                       handler=dispatch(app[SERVICE], HANDLERS), filter_subject=CONVERSATIONS_FILTER)

@@ -53,7 +53,7 @@ def demo_campaign() -> dict[str, Any]:
 
 async def _ensure(svc: CampaignsService, kind: str, key: str, body: dict[str, Any]) -> None:
     try:
-        await svc.get(kind, key)
+        await svc.views.get(kind, key)
     except NotFound:
         try:
             await svc.create(kind, body, SYSTEM)
@@ -70,7 +70,7 @@ async def seed_demo(svc: CampaignsService) -> None:
         await _ensure(svc, "typification", typ["id"], typ)
     await _ensure(svc, "field", DOCUMENT_FIELD, {"key": DOCUMENT_FIELD, "label": "Número de documento"})
     try:
-        await svc.get_campaign(demo.CAMPAIGN_ID)
+        await svc.views.get_campaign(demo.CAMPAIGN_ID)
     except NotFound:
         try:
             await svc.create_campaign(demo_campaign(), SYSTEM)

@@ -3,114 +3,64 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, replace
 from typing import Any
 
-import asyncpg
-from pydantic import BaseModel
-
-from libs.contracts.campaigns import CampaignSnapshot, Typification
-from libs.contracts.schedule import Schedule
-from libs.core.errors import AppError, Conflict, Invalid, NotFound
+from libs.contracts import Contract, ConversationEvent
+from libs.contracts.conversations import CONVERSATION_EVENTS
+from libs.core.errors import AppError, Conflict, Invalid
 from libs.core.logging import get_logger
-from libs.core.validation import decode_cursor, page_of, parse_body
-from services.campaigns.adapters.kv import ChannelDirectory, SnapshotStore
-from services.campaigns.adapters.postgres import (
-    CAMPAIGN_ORDER,
+from libs.core.validation import parse_body
+from services.campaigns.adapters.ports import (
     CLIENTS,
     FIELDS,
-    HISTORY_ORDER,
     PROJECTS,
     SCHEDULES,
     TYPIFICATIONS,
-    Repository,
-    Table,
-    channel_in_conflict,
+    CampaignRepository,
+    ChannelTaken,
+    ChannelTypes,
+    SnapshotSink,
+    UnitOfWorkFactory,
 )
-from services.campaigns.domain import (
-    Actor,
-    CampaignIn,
-    CampaignQuery,
-    ClientIn,
-    FieldDef,
-    FieldIn,
-    ProjectIn,
-    ScheduleIn,
-    TypificationIn,
-    compile_snapshot,
-    diff,
-    merge_patch,
-    typification_label,
+from services.campaigns.domain import Actor, CampaignIn, diff, merge_patch
+from services.campaigns.views import (
+    ENTITIES,
+    PROJECT,
+    CampaignViews,
+    Entity,
+    campaign_spec,
+    campaign_view,
+    compiled,
+    found,
+    new_key,
+    public,
 )
 
 log = get_logger(__name__)
-
-
-@dataclass(frozen=True)
-class Entity:
-    """A catalog entity: its table, input model, id prefix, and how campaigns refer to it."""
-
-    name: str
-    table: Table
-    model: type[BaseModel]
-    prefix: str
-    used_as: str | None  # the ``Repository.campaigns_using`` reference, when campaigns embed it
-    immutable: tuple[str, ...] = ("id",)
-
-
-CLIENT = Entity("client", CLIENTS, ClientIn, "cli", "client_id")
-PROJECT = Entity("project", PROJECTS, ProjectIn, "prj", "project_id", ("id", "client_id"))
-SCHEDULE = Entity("schedule", SCHEDULES, ScheduleIn, "sch", "schedule_id")
-TYPIFICATION = Entity("typification", TYPIFICATIONS, TypificationIn, "typ", "typification")
-FIELD = Entity("field", FIELDS, FieldIn, "", "field", ("key",))
-ENTITIES = {e.name: e for e in (CLIENT, PROJECT, SCHEDULE, TYPIFICATION, FIELD)}
-
-
-def found(row: dict[str, Any] | None, what: str, key: str) -> dict[str, Any]:
-    """The row, or a 404 naming what is missing."""
-    if row is None:
-        raise NotFound(f"{what} {key!r} does not exist", field="id")
-    return row
-
-
-def new_key(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:12]}"
-
-
-def _public(entity: Entity, row: dict[str, Any]) -> dict[str, Any]:
-    out = {k: v for k, v in row.items() if k not in ("created_by",)}
-    if entity is SCHEDULE:
-        out = {**out, **Schedule.model_validate(_schedule_data(row)).model_dump(mode="json")}
-    return out
-
-
-def _schedule_data(row: dict[str, Any]) -> dict[str, Any]:
-    keys = ("id", "name", "timezone", "always_open", "weekly", "exceptions", "valid_from", "valid_until")
-    return {k: row[k] for k in keys}
 
 
 class CampaignsService:
     """Every use case. One transaction per write; snapshots are published after the commit and an
     outbox mark (``published_version``) lets a background loop finish what a failed publish left."""
 
-    def __init__(self, pool: asyncpg.Pool, snapshots: SnapshotStore, channels: ChannelDirectory) -> None:
-        self.pool = pool
+    def __init__(self, uow: UnitOfWorkFactory, snapshots: SnapshotSink, channels: ChannelTypes) -> None:
+        self.uow = uow
         self.snapshots = snapshots
         self.channels = channels
+        self.views = CampaignViews(uow)
         self._publish_lock = asyncio.Lock()
 
     @asynccontextmanager
-    async def _tx(self) -> AsyncIterator[Repository]:
-        async with self.pool.acquire() as conn, conn.transaction():
-            yield Repository(conn)
+    async def _tx(self) -> AsyncIterator[CampaignRepository]:
+        async with self.uow() as uow:
+            yield uow.repo
 
     @asynccontextmanager
-    async def _read(self) -> AsyncIterator[Repository]:
-        async with self.pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
-            yield Repository(conn)
+    async def _read(self) -> AsyncIterator[CampaignRepository]:
+        async with self.uow(readonly=True) as uow:
+            yield uow.repo
 
     # ---------------------------------------------------------------------------------- catalog entities
 
@@ -122,27 +72,9 @@ class CampaignsService:
         key = data.pop(e.table.key, None) or new_key(e.prefix)
         async with self._tx() as repo:
             await self._check_refs(repo, e, data)
-            try:
-                row = await repo.insert(e.table, key, data, actor.user_id)
-            except asyncpg.UniqueViolationError as exc:
-                raise _duplicate(e, exc) from exc
+            row = await repo.insert(e.table, key, data, actor.user_id)
             await repo.record_change(e.name, key, row["version"], "create", actor.user_id, data)
-        return _public(e, row)
-
-    async def get(self, kind: str, key: str) -> dict[str, Any]:
-        e = ENTITIES[kind]
-        async with self.pool.acquire() as conn:
-            row = found(await Repository(conn).get(e.table, key), e.name, key)
-        return _public(e, row)
-
-    async def list_items(self, kind: str, filters: dict[str, Any], limit: int, cursor: str | None
-                         ) -> dict[str, Any]:
-        """A page of a catalog: ``{"items", "next_cursor"}``."""
-        e = ENTITIES[kind]
-        after = _after(cursor, e.table.order)
-        async with self.pool.acquire() as conn:
-            rows = await Repository(conn).rows(e.table, filters, limit, after)
-        return _page(rows, limit, lambda r: _public(e, r))
+        return public(e, row)
 
     async def update(self, kind: str, key: str, body: Any, actor: Actor, *, replace: bool) -> dict[str, Any]:
         """PATCH merges the given top-level fields; PUT replaces the whole entity. Both re-validate it whole."""
@@ -160,16 +92,13 @@ class CampaignsService:
             data = parse_body(e.model, merged).model_dump(mode="json")
             changes = diff(current, data)
             if not changes:
-                return _public(e, row)
+                return public(e, row)
             await self._check_refs(repo, e, data)
-            try:
-                row = await repo.update(e.table, key, data, actor.user_id)
-            except asyncpg.UniqueViolationError as exc:
-                raise _duplicate(e, exc) from exc
+            row = await repo.update(e.table, key, data, actor.user_id)
             await repo.record_change(e.name, key, row["version"], "update", actor.user_id, changes)
             bumped = await self._bump_users(repo, e, key, actor, {e.name: {"id": key, "changes": changes}})
         await self.publish(bumped)
-        return _public(e, row)
+        return public(e, row)
 
     async def delete(self, kind: str, key: str, actor: Actor) -> None:
         actor.require_admin()
@@ -180,24 +109,14 @@ class CampaignsService:
                 users = await repo.campaigns_using(e.used_as, key)
                 if users:
                     raise Conflict(f"{e.name} {key!r} is used by campaign(s) {', '.join(users)}", field="id")
-            try:
-                await repo.delete(e.table, key)
-            except asyncpg.ForeignKeyViolationError as exc:
-                raise Conflict(f"{e.name} {key!r} is still referenced ({exc.table_name})", field="id") from exc
+            await repo.delete(e.table, key)
             await repo.record_change(e.name, key, row["version"] + 1, "delete", actor.user_id, {})
 
-    async def history(self, kind: str, key: str, limit: int = 200, cursor: str | None = None) -> dict[str, Any]:
-        """A page of an entity's changes, newest first."""
-        after = _after(cursor, HISTORY_ORDER)
-        async with self.pool.acquire() as conn:
-            rows = await Repository(conn).history(kind, key, limit, after)
-        return _page(rows, limit, dict)
-
-    async def _check_refs(self, repo: Repository, e: Entity, data: dict[str, Any]) -> None:
+    async def _check_refs(self, repo: CampaignRepository, e: Entity, data: dict[str, Any]) -> None:
         if e is PROJECT and not await repo.get(CLIENTS, data["client_id"]):
             raise Invalid(f"client_id: client {data['client_id']!r} does not exist", field="client_id")
 
-    async def _bump_users(self, repo: Repository, e: Entity, key: str, actor: Actor,
+    async def _bump_users(self, repo: CampaignRepository, e: Entity, key: str, actor: Actor,
                           why: dict[str, Any]) -> list[str]:
         """A schedule, typification or field changed: campaigns embedding it get a new version."""
         if e.used_as not in ("schedule_id", "typification", "field"):
@@ -224,11 +143,11 @@ class CampaignsService:
             try:
                 await repo.insert_campaign(cid, data, actor.user_id)
                 await repo.replace_children(cid, data, active=spec.status == "active")
-            except asyncpg.UniqueViolationError as exc:
-                raise _channel_conflict(exc, spec) from exc
+            except ChannelTaken as taken:
+                raise _channel_field(taken, spec) from taken
             await repo.record_change("campaign", cid, 1, "create", actor.user_id, data)
         await self.publish([cid])
-        return await self.get_campaign(cid)
+        return await self.views.get_campaign(cid)
 
     async def update_campaign(self, cid: str, body: Any, actor: Actor, *, replace: bool = False) -> dict[str, Any]:
         actor.require_admin()
@@ -238,7 +157,7 @@ class CampaignsService:
             row = found(await repo.get_campaign(cid, for_update=True), "campaign", cid)
             if row["status"] == "archived":
                 raise Conflict(f"campaign {cid!r} is archived and cannot change", field="status")
-            current = await self._spec_dict(repo, row)
+            current = await campaign_spec(repo, row)
             if replace:
                 if not isinstance(body, dict):
                     raise Invalid("a JSON object is expected", field="body")
@@ -251,18 +170,18 @@ class CampaignsService:
             data = spec.model_dump(mode="json")
             changes = diff(current, data)
             if not changes:
-                return await self._campaign_view(repo, row)
+                return await campaign_view(repo, row)
             if row["status"] == "active" and spec.status == "paused":
                 await self._check_can_deactivate(repo, cid, spec.agents)
             await self._check_campaign(repo, cid, spec)
             try:
                 version = await repo.update_campaign(cid, data, actor.user_id)
                 await repo.replace_children(cid, data, active=spec.status == "active")
-            except asyncpg.UniqueViolationError as exc:
-                raise _channel_conflict(exc, spec) from exc
+            except ChannelTaken as taken:
+                raise _channel_field(taken, spec) from taken
             await repo.record_change("campaign", cid, version, "update", actor.user_id, changes)
         await self.publish([cid])
-        return await self.get_campaign(cid)
+        return await self.views.get_campaign(cid)
 
     async def set_campaign_status(self, cid: str, status: str, actor: Actor) -> dict[str, Any]:
         return await self.update_campaign(cid, {"status": status}, actor)
@@ -273,7 +192,7 @@ class CampaignsService:
         async with self._tx() as repo:
             row = found(await repo.get_campaign(cid, for_update=True), "campaign", cid)
             if row["status"] == "archived":
-                return await self._campaign_view(repo, row)
+                return await campaign_view(repo, row)
             children = await repo.campaign_children(cid)
             await self._check_can_deactivate(repo, cid, children["agents"])
             version = await repo.set_status(cid, "archived", actor.user_id)
@@ -285,44 +204,7 @@ class CampaignsService:
                 await repo.record_change("campaign", other, v, "update", actor.user_id,
                                          {"linked_campaigns": {"removed": cid}})
         await self.publish([cid, *linked_by])
-        return await self.get_campaign(cid)
-
-    async def get_campaign(self, cid: str) -> dict[str, Any]:
-        async with self._read() as repo:
-            row = found(await repo.get_campaign(cid), "campaign", cid)
-            return await self._campaign_view(repo, row)
-
-    async def list_campaigns(self, query: CampaignQuery, cursor: str | None = None) -> dict[str, Any]:
-        """A page of campaigns matching ``query``: ``{"items", "next_cursor"}``."""
-        query = replace(query, after=_after(cursor, CAMPAIGN_ORDER))
-        async with self._read() as repo:
-            ids = await repo.list_campaigns(query)
-            views = {}
-            for r in ids:
-                row = await repo.get_campaign(r["id"])
-                if row is not None:
-                    views[r["id"]] = await self._campaign_view(repo, row)
-        return _page([r for r in ids if r["id"] in views], query.limit, lambda r: views[r["id"]])
-
-    async def snapshot(self, cid: str) -> CampaignSnapshot:
-        async with self._read() as repo:
-            row = found(await repo.get_campaign(cid), "campaign", cid)
-            return await self._compile(repo, row)
-
-    async def _campaign_view(self, repo: Repository, row: dict[str, Any]) -> dict[str, Any]:
-        spec = await self._spec_dict(repo, row)
-        meta = {k: row[k] for k in ("status", "version", "published_version", "created_at", "updated_at",
-                                    "created_by", "updated_by")}
-        return {**spec, **meta}
-
-    async def _spec_dict(self, repo: Repository, row: dict[str, Any]) -> dict[str, Any]:
-        children = await repo.campaign_children(row["id"])
-        base = {k: row[k] for k in ("id", "client_id", "project_id", "name", "schedule_id", "out_of_hours",
-                                    "inactivity_typification", "inactivity_timeout_s", "transfer_typification",
-                                    "ignore_comment_typification", "permissions", "routing", "case_options",
-                                    "script")}
-        base["status"] = row["status"] if row["status"] != "archived" else "paused"
-        return CampaignIn.model_validate({**base, **children}).model_dump(mode="json")
+        return await self.views.get_campaign(cid)
 
     async def _with_channel_types(self, body: Any) -> Any:
         """Fill a channel's missing ``type`` from the channels service's KV bucket."""
@@ -341,7 +223,7 @@ class CampaignsService:
             channels.append(ch)
         return {**body, "channels": channels}
 
-    async def _check_campaign(self, repo: Repository, cid: str, spec: CampaignIn) -> None:
+    async def _check_campaign(self, repo: CampaignRepository, cid: str, spec: CampaignIn) -> None:
         """References must exist: client, project of that client, schedule, catalogs, linked campaigns."""
         client = await repo.get(CLIENTS, spec.client_id)
         if client is None:
@@ -383,7 +265,7 @@ class CampaignsService:
                     raise Conflict(f"channel {ch.id!r} already serves active campaign {owners[ch.id]!r}",
                                    field=f"channels[{i}].id")
 
-    async def _check_can_deactivate(self, repo: Repository, cid: str, agents: list[str]) -> None:
+    async def _check_can_deactivate(self, repo: CampaignRepository, cid: str, agents: list[str]) -> None:
         """Seed 004: no agents assigned and no active conversations."""
         if agents:
             raise Conflict(f"campaign {cid!r} still has agents assigned ({', '.join(agents)}); remove them first",
@@ -392,23 +274,6 @@ class CampaignsService:
         if open_count:
             raise Conflict(f"campaign {cid!r} has {open_count} active conversation(s); close them first",
                            field="status")
-
-    async def _compile(self, repo: Repository, row: dict[str, Any]) -> CampaignSnapshot:
-        spec = CampaignIn.model_validate(await self._spec_dict(repo, row))
-        schedule = None
-        if spec.schedule_id:
-            srow = await repo.get(SCHEDULES, spec.schedule_id)
-            schedule = Schedule.model_validate(_schedule_data(srow)) if srow else None
-        typ_ids = [t for t in (*spec.closing_typifications, spec.inactivity_typification,
-                               spec.transfer_typification, spec.ignore_comment_typification) if t]
-        typs = {t["id"]: Typification(id=t["id"], category=t["category"], subcategory=t["subcategory"],
-                                      label=typification_label(t["category"], t["subcategory"], t["label"]))
-                for t in await repo.typifications(typ_ids)}
-        catalog = {f["key"]: FieldDef.model_validate(f)
-                   for f in await repo.fields([f.key for f in spec.custom_fields])}
-        return compile_snapshot(spec, campaign_id=row["id"], status=row["status"], version=row["version"],
-                                schedule=schedule, typifications=typs, catalog=catalog, channel_types={},
-                                updated_at=row["updated_at"], updated_by=row["updated_by"])
 
     # --------------------------------------------------------------------------------------- publishing
 
@@ -426,27 +291,27 @@ class CampaignsService:
             row = await repo.get_campaign(cid)
             if row is None:
                 return
-            snap = None if row["status"] == "archived" else await self._compile(repo, row)
+            snap = None if row["status"] == "archived" else await compiled(repo, row)
         if snap is None:
             await self.snapshots.delete(cid)
         else:
             await self.snapshots.put(snap)
-        async with self.pool.acquire() as conn:
-            await Repository(conn).mark_published(cid, row["version"])
+        async with self.uow() as uow:
+            await uow.repo.mark_published(cid, row["version"])
         log.info("snapshot_published", campaign_id=cid, version=row["version"], deleted=snap is None)
 
     async def publish_pending(self) -> int:
         async with self._publish_lock:
-            async with self.pool.acquire() as conn:
-                ids = await Repository(conn).unpublished()
+            async with self._read() as repo:
+                ids = await repo.unpublished()
             await self.publish(ids)
             return len(ids)
 
     async def publish_all(self) -> int:
         """Rebuild the bucket from PostgreSQL (on startup)."""
         async with self._publish_lock:
-            async with self.pool.acquire() as conn:
-                ids = await Repository(conn).all_campaign_ids()
+            async with self._read() as repo:
+                ids = await repo.all_campaign_ids()
             await self.publish(ids)
             return len(ids)
 
@@ -466,36 +331,21 @@ class CampaignsService:
 
     # ------------------------------------------------------------------------------------ conversations
 
-    async def track_conversation(self, conversation_id: str, campaign_id: str | None, seq: int,
-                                 closed: bool) -> None:
-        async with self.pool.acquire() as conn:
-            await Repository(conn).track_conversation(conversation_id, campaign_id, seq, closed)
+    async def track_conversation(self, event: ConversationEvent) -> None:
+        """Fold a conversation event into the open-conversation count (deactivation needs it)."""
+        async with self.uow() as uow:
+            await uow.repo.track_conversation(event.conversation_id, event.campaign_id, event.seq,
+                                              closed=event.type == "conversation.closed")
 
 
-def _after(cursor: str | None, order: tuple[tuple[str, str], ...]) -> tuple[str, ...] | None:
-    return tuple(decode_cursor(cursor, (str,) * len(order))) if cursor else None
+def _channel_field(taken: ChannelTaken, spec: CampaignIn) -> AppError:
+    """The channel another campaign took, named by its place in the request."""
+    idx = next((i for i, c in enumerate(spec.channels) if c.id == taken.channel_id), 0)
+    return Conflict(taken.message, field=f"channels[{idx}].id")
 
 
-def _page(rows: list[dict[str, Any]], limit: int, public: Callable[[dict[str, Any]], dict[str, Any]]
-          ) -> dict[str, Any]:
-    """The one list shape; the rows' ``_sort`` values make the cursor and are not shown."""
-    page = page_of(rows, limit, lambda r: r["_sort"])
-    page["items"] = [public({k: v for k, v in r.items() if k != "_sort"}) for r in page["items"]]
-    return page
-
-
-def _duplicate(e: Entity, exc: asyncpg.UniqueViolationError) -> AppError:
-    field = e.table.key if (exc.constraint_name or "").endswith("_pkey") else "name"
-    if e is TYPIFICATION and field == "name":
-        field = "subcategory"
-        return Conflict("subcategory: another typification already has this category and subcategory",
-                        field=field)
-    return Conflict(f"{field}: another {e.name} already has this {field}", field=field)
-
-
-def _channel_conflict(exc: asyncpg.UniqueViolationError, spec: CampaignIn) -> AppError:
-    channel = channel_in_conflict(exc)
-    if channel is None:
-        raise exc
-    idx = next((i for i, c in enumerate(spec.channels) if c.id == channel), 0)
-    return Conflict(f"channel {channel!r} already serves another active campaign", field=f"channels[{idx}].id")
+# The use case of each message type the service consumes (registered by ``consumers``): every conversation
+# event moves the open-conversation count.
+HANDLERS: dict[type[Contract], Callable[[CampaignsService, Any], Awaitable[None]]] = {
+    kind: CampaignsService.track_conversation for kind in CONVERSATION_EVENTS
+}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import Any
 
 from aiohttp import web
 
@@ -11,9 +10,7 @@ from libs.core.errors import Invalid
 from libs.core.http import respond
 from libs.core.service import read_json
 from services.campaigns.domain import Actor, CampaignQuery
-from services.campaigns.handlers import CampaignsService
-
-SERVICE = web.AppKey("campaigns_service", CampaignsService)
+from services.campaigns.keys import SERVICE, VIEWS
 
 # URL segment -> entity kind, and the query filters each list accepts.
 CATALOG: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -77,13 +74,13 @@ def catalog_routes(segment: str, kind: str, filters: tuple[str, ...]) -> list[we
     async def list_(request: web.Request) -> web.Response:
         limit, cursor = paging(request)
         found = {f: request.query.get(f) for f in filters}
-        return respond(await request.app[SERVICE].list_items(kind, found, limit, cursor))
+        return respond(await request.app[VIEWS].list_items(kind, found, limit, cursor))
 
     async def create(request: web.Request) -> web.Response:
         return respond(await request.app[SERVICE].create(kind, await read_json(request), actor(request)), 201)
 
     async def get(request: web.Request) -> web.Response:
-        return respond(await request.app[SERVICE].get(kind, request.match_info["id"]))
+        return respond(await request.app[VIEWS].get(kind, request.match_info["id"]))
 
     async def patch(request: web.Request) -> web.Response:
         body = await read_json(request)
@@ -101,7 +98,7 @@ def catalog_routes(segment: str, kind: str, filters: tuple[str, ...]) -> list[we
 
     async def history(request: web.Request) -> web.Response:
         limit, cursor = paging(request)
-        return respond(await request.app[SERVICE].history(kind, request.match_info["id"], limit, cursor))
+        return respond(await request.app[VIEWS].history(kind, request.match_info["id"], limit, cursor))
 
     base = f"/{segment}"
     return [
@@ -113,29 +110,12 @@ def catalog_routes(segment: str, kind: str, filters: tuple[str, ...]) -> list[we
 
 async def schedule_status(request: web.Request) -> web.Response:
     """Whether a schedule is open at ``at`` (default now) and when it next opens."""
-    from libs.contracts.schedule import Schedule
-
-    at = _instant(request, "at")
-    row = await request.app[SERVICE].get("schedule", request.match_info["id"])
-    schedule = Schedule.model_validate({k: row[k] for k in Schedule.model_fields})
-    nxt = schedule.next_opening(at)
-    # Shown in the schedule's own zone: it is what an administrator reads.
-    return respond({"at": at, "open": schedule.is_open(at), "timezone": schedule.timezone,
-                    "next_opening": nxt.astimezone(schedule.tz) if nxt else None})
+    return respond(await request.app[VIEWS].schedule_status(request.match_info["id"], _instant(request, "at")))
 
 
 async def typification_tree(request: web.Request) -> web.Response:
     """The typification catalog as categories with their subcategories."""
-    rows = (await request.app[SERVICE].list_items("typification", {}, 10_000, None))["items"]
-    tree: dict[str, dict[str, Any]] = {}
-    for r in rows:
-        node = tree.setdefault(r["category"], {"category": r["category"], "id": None, "subcategories": []})
-        if r["subcategory"] is None:
-            node["id"] = r["id"]
-        else:
-            node["subcategories"].append({"id": r["id"], "subcategory": r["subcategory"], "label": r["label"]})
-    # The whole catalog's tree in one answer: a derived view, not a list that pages.
-    return respond({"items": list(tree.values()), "next_cursor": None})
+    return respond(await request.app[VIEWS].typification_tree())
 
 
 # ----------------------------------------------------------------------------------------------- campaigns
@@ -154,7 +134,7 @@ async def list_campaigns(request: web.Request) -> web.Response:
         channel_id=q.get("channel_id") or q.get("channel") or None, agent_id=q.get("agent_id") or None,
         supervisor_id=q.get("supervisor_id") or None, text=q.get("campaign") or q.get("q") or None,
         created_from=start, created_to=end, limit=limit)
-    return respond(await request.app[SERVICE].list_campaigns(query, cursor))
+    return respond(await request.app[VIEWS].list_campaigns(query, cursor))
 
 
 async def create_campaign(request: web.Request) -> web.Response:
@@ -162,7 +142,7 @@ async def create_campaign(request: web.Request) -> web.Response:
 
 
 async def get_campaign(request: web.Request) -> web.Response:
-    return respond(await request.app[SERVICE].get_campaign(request.match_info["id"]))
+    return respond(await request.app[VIEWS].get_campaign(request.match_info["id"]))
 
 
 async def patch_campaign(request: web.Request) -> web.Response:
@@ -191,12 +171,12 @@ async def deactivate_campaign(request: web.Request) -> web.Response:
 
 
 async def campaign_snapshot(request: web.Request) -> web.Response:
-    return respond((await request.app[SERVICE].snapshot(request.match_info["id"])).model_dump(mode="json"))
+    return respond((await request.app[VIEWS].snapshot(request.match_info["id"])).model_dump(mode="json"))
 
 
 async def campaign_history(request: web.Request) -> web.Response:
     limit, cursor = paging(request)
-    return respond(await request.app[SERVICE].history("campaign", request.match_info["id"], limit, cursor))
+    return respond(await request.app[VIEWS].history("campaign", request.match_info["id"], limit, cursor))
 
 
 def routes() -> list[web.RouteDef]:

@@ -13,8 +13,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from nats.js.errors import KeyNotFoundError
 
 from libs.devstack import StackInfo
+from libs.storage import PG_POOL
 from services.campaigns.app import create_app
-from services.campaigns.routes import SERVICE
 from services.campaigns.settings import CampaignsSettings
 
 ADMIN = {"X-Sb-Role": "admin", "X-Sb-User": "admin-test"}
@@ -35,8 +35,9 @@ async def api(stack: StackInfo) -> AsyncIterator[TestClient]:
 
 
 @pytest.fixture
-def service(api: TestClient) -> Any:
-    return api.app[SERVICE]
+def pool(api: TestClient) -> Any:
+    """The app's PostgreSQL pool, for a test that reads or edits rows behind the service's back."""
+    return api.app[PG_POOL]
 
 
 async def call(api: TestClient, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None,

@@ -268,7 +268,7 @@ async def test_concurrent_claims_of_a_channel_let_one_win(http: Any, body: Any, 
 
 async def test_deactivation_needs_no_agents_and_no_active_conversations(http: Any, body: Any, world: Any,
                                                                          nats_js: Any, until: Any,
-                                                                         service: Any) -> None:
+                                                                         pool: Any) -> None:
     from libs.contracts import ConversationClosed, ConversationOpened
     from libs.messaging import publish
 
@@ -286,7 +286,7 @@ async def test_deactivation_needs_no_agents_and_no_active_conversations(http: An
     await publish(js, ConversationOpened(**common, seq=1))
 
     async def open_count() -> int:
-        async with service.pool.acquire() as conn:
+        async with pool.acquire() as conn:
             return await conn.fetchval("SELECT count(*) FROM campaigns.open_conversations WHERE campaign_id = $1"
                                        " AND NOT closed", f"cmp-{u}")
 

@@ -9,12 +9,12 @@ from services.campaigns.adapters.kv import SnapshotStore
 
 
 async def test_outbox_publishes_what_a_failed_publish_left_behind(http: Any, body: Any, world: Any,
-                                                                   service: Any, kv_get: Any, until: Any) -> None:
+                                                                   pool: Any, kv_get: Any, until: Any) -> None:
     u = world["u"]
     await http("POST", "/campaigns", body(), expect=201)
     await until(lambda: kv_get(f"cmp-{u}"))
     # As if a change committed and its publish then failed: the row is ahead of the bucket.
-    async with service.pool.acquire() as conn:
+    async with pool.acquire() as conn:
         await conn.execute("UPDATE campaigns.campaigns SET version = version + 1, name = 'Offline edit'"
                            " WHERE id = $1", f"cmp-{u}")
 
@@ -24,7 +24,7 @@ async def test_outbox_publishes_what_a_failed_publish_left_behind(http: Any, bod
 
     snap = await until(caught_up, timeout=10)
     assert snap["name"] == "Offline edit"
-    async with service.pool.acquire() as conn:
+    async with pool.acquire() as conn:
         assert await conn.fetchval("SELECT published_version FROM campaigns.campaigns WHERE id = $1",
                                    f"cmp-{u}") == 2
 

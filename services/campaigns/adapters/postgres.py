@@ -1,52 +1,30 @@
-"""All SQL of the campaigns service: catalog entities, campaigns and their child rows, changes, conversations."""
+"""All SQL of the campaigns service: catalog entities, campaigns and their child rows, changes, conversations;
+the unit of work that opens one transaction and exposes the repository; driver errors become ``Conflict``."""
 
 from __future__ import annotations
 
 import json
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
-from datetime import date, datetime
-from typing import Any
+from datetime import date
+from types import TracebackType
+from typing import Any, Self
 
 import asyncpg
 
 from libs.core.errors import Conflict
+from services.campaigns.adapters.ports import CAMPAIGN_ORDER, HISTORY_ORDER, ChannelTaken, Order, Table
 from services.campaigns.domain import CampaignQuery
 
-# The catalog entities share one shape: a key column, data columns, version and audit columns.
-# Table and column names below are constants of this module, never user input.
+# Table and column names below are constants (``adapters.ports``), never user input.
+CAMPAIGN_COLUMNS = ("client_id", "project_id", "name", "status", "schedule_id", "out_of_hours",
+                    "inactivity_typification", "inactivity_timeout_s", "transfer_typification",
+                    "ignore_comment_typification", "permissions", "routing", "case_options", "script")
+CAMPAIGN_JSON = frozenset({"out_of_hours", "permissions", "routing", "case_options"})
+_CHANNEL_KEY = re.compile(r"\(channel_id\)=\((?P<channel>[^)]*)\)")
 
 
-@dataclass(frozen=True)
-class Table:
-    name: str
-    key: str
-    columns: tuple[str, ...]
-    json_columns: frozenset[str] = frozenset()
-    date_columns: frozenset[str] = frozenset()
-    # The sort of a list, as (SQL expression, its type): the keyset a list cursor continues after.
-    order: tuple[tuple[str, str], ...] = (("created_at", "timestamptz"), ("{key}", "text"))
-
-    @property
-    def qualified(self) -> str:
-        return f"campaigns.{self.name}"
-
-
-CLIENTS = Table("clients", "id", ("name", "status"))
-PROJECTS = Table("projects", "id", ("client_id", "name", "status"))
-SCHEDULES = Table("schedules", "id", ("name", "timezone", "always_open", "weekly", "exceptions", "valid_from",
-                                      "valid_until"), frozenset({"weekly", "exceptions"}),
-                  frozenset({"valid_from", "valid_until"}))
-TYPIFICATIONS = Table("typifications", "id", ("category", "subcategory", "label"),
-                      order=(("lower(category)", "text"), ("lower(coalesce(subcategory, ''))", "text"),
-                             ("id", "text")))
-FIELDS = Table("fields", "key", ("label", "type", "options"), frozenset({"options"}), order=(("key", "text"),))
-CAMPAIGN_ORDER = (("c.created_at", "timestamptz"), ("c.id", "text"))
-HISTORY_ORDER = (("-seq", "bigint"),)
-
-
-def keyset(order: tuple[tuple[str, str], ...], key: str, after: tuple[str, ...] | None, args: list[Any]
+def keyset(order: Order, key: str, after: tuple[str, ...] | None, args: list[Any]
            ) -> tuple[str, str, str]:
     """The pieces of a keyset page: the sort values to select (as ``_sort``, text), the condition that
     starts after the cursor (``after``: those values of the last row of the previous page), and the
@@ -62,11 +40,6 @@ def keyset(order: tuple[tuple[str, str], ...], key: str, after: tuple[str, ...] 
         cond = "(" + ", ".join(e for e, _ in exprs) + ") > (" + ", ".join(marks) + ")"
     return select, cond, ", ".join(e for e, _ in exprs)
 
-CAMPAIGN_COLUMNS = ("client_id", "project_id", "name", "status", "schedule_id", "out_of_hours",
-                    "inactivity_typification", "inactivity_timeout_s", "transfer_typification",
-                    "ignore_comment_typification", "permissions", "routing", "case_options", "script")
-CAMPAIGN_JSON = frozenset({"out_of_hours", "permissions", "routing", "case_options"})
-_CHANNEL_KEY = re.compile(r"\(channel_id\)=\((?P<channel>[^)]*)\)")
 
 
 def _encode(table_json: frozenset[str], column: str, value: Any, dates: frozenset[str] = frozenset()) -> Any:
@@ -100,8 +73,11 @@ class Repository:
         cols = [t.key, *t.columns, "created_by", "updated_by"]
         values = [key, *(_encode(t.json_columns, c, data.get(c), t.date_columns) for c in t.columns), actor, actor]
         marks = ", ".join(f"${i}::jsonb" if c in t.json_columns else f"${i}" for i, c in enumerate(cols, 1))
-        row = await self.conn.fetchrow(
-            f"INSERT INTO {t.qualified} ({', '.join(cols)}) VALUES ({marks}) RETURNING *", *values)
+        try:
+            row = await self.conn.fetchrow(
+                f"INSERT INTO {t.qualified} ({', '.join(cols)}) VALUES ({marks}) RETURNING *", *values)
+        except asyncpg.UniqueViolationError as exc:
+            raise _duplicate(t, exc) from exc
         return record(row, t.json_columns)  # type: ignore[return-value]
 
     async def get(self, t: Table, key: str, *, for_update: bool = False) -> dict[str, Any] | None:
@@ -134,12 +110,19 @@ class Repository:
                 args.append(_encode(t.json_columns, col, data[col], t.date_columns))
                 sets.append(f"{col} = ${len(args)}" + ("::jsonb" if col in t.json_columns else ""))
         sets += ["version = version + 1", "updated_at = now()", "updated_by = $2"]
-        row = await self.conn.fetchrow(
-            f"UPDATE {t.qualified} SET {', '.join(sets)} WHERE {t.key} = $1 RETURNING *", *args)
+        try:
+            row = await self.conn.fetchrow(
+                f"UPDATE {t.qualified} SET {', '.join(sets)} WHERE {t.key} = $1 RETURNING *", *args)
+        except asyncpg.UniqueViolationError as exc:
+            raise _duplicate(t, exc) from exc
         return record(row, t.json_columns)  # type: ignore[return-value]
 
     async def delete(self, t: Table, key: str) -> bool:
-        return (await self.conn.execute(f"DELETE FROM {t.qualified} WHERE {t.key} = $1", key)) != "DELETE 0"
+        """Delete a row; ``Conflict`` while another row still refers to it."""
+        try:
+            return (await self.conn.execute(f"DELETE FROM {t.qualified} WHERE {t.key} = $1", key)) != "DELETE 0"
+        except asyncpg.ForeignKeyViolationError as exc:
+            raise Conflict(f"{t.entity} {key!r} is still referenced ({exc.table_name})", field="id") from exc
 
     async def record_change(self, entity: str, entity_id: str, version: int, action: str, actor: str | None,
                             changes: dict[str, Any]) -> None:
@@ -225,7 +208,10 @@ class Repository:
         cols = ["id", *CAMPAIGN_COLUMNS, "created_by", "updated_by"]
         values = [campaign_id, *(_encode(CAMPAIGN_JSON, c, data[c]) for c in CAMPAIGN_COLUMNS), actor, actor]
         marks = ", ".join(f"${i}::jsonb" if c in CAMPAIGN_JSON else f"${i}" for i, c in enumerate(cols, 1))
-        await self.conn.execute(f"INSERT INTO campaigns.campaigns ({', '.join(cols)}) VALUES ({marks})", *values)
+        try:
+            await self.conn.execute(f"INSERT INTO campaigns.campaigns ({', '.join(cols)}) VALUES ({marks})", *values)
+        except asyncpg.UniqueViolationError as exc:
+            raise Conflict(f"id: campaign {campaign_id!r} already exists", field="id") from exc
 
     async def update_campaign(self, campaign_id: str, data: dict[str, Any], actor: str | None) -> int:
         sets = [f"{c} = ${i}" + ("::jsonb" if c in CAMPAIGN_JSON else "") for i, c in enumerate(CAMPAIGN_COLUMNS, 3)]
@@ -235,7 +221,21 @@ class Repository:
             " updated_by = $2 WHERE id = $1 RETURNING version", campaign_id, actor, *values))
 
     async def replace_children(self, campaign_id: str, data: dict[str, Any], active: bool) -> None:
-        """Rewrite every child row of a campaign from its spec."""
+        """Rewrite every child row of a campaign from its spec.
+
+        Raises:
+            ChannelTaken: another active campaign serves one of its channels (a concurrent write won).
+        """
+        try:
+            await self._replace_children(campaign_id, data, active)
+        except asyncpg.UniqueViolationError as exc:
+            channel = channel_in_conflict(exc)
+            if channel is None:
+                raise Conflict(f"campaign {campaign_id!r} repeats a child row ({exc.constraint_name})",
+                               field="id") from exc
+            raise ChannelTaken(channel) from exc
+
+    async def _replace_children(self, campaign_id: str, data: dict[str, Any], active: bool) -> None:
         c = self.conn
         for table in ("campaign_channels", "campaign_typifications", "campaign_fields", "campaign_members",
                       "campaign_tabs", "campaign_links"):
@@ -265,9 +265,12 @@ class Repository:
             [(campaign_id, lc, i) for i, lc in enumerate(data["linked_campaigns"])])
 
     async def set_status(self, campaign_id: str, status: str, actor: str | None) -> int:
-        await self.conn.execute(
-            "UPDATE campaigns.campaign_channels SET campaign_active = $2 WHERE campaign_id = $1",
-            campaign_id, status == "active")
+        try:
+            await self.conn.execute(
+                "UPDATE campaigns.campaign_channels SET campaign_active = $2 WHERE campaign_id = $1",
+                campaign_id, status == "active")
+        except asyncpg.UniqueViolationError as exc:
+            raise ChannelTaken(channel_in_conflict(exc) or "?") from exc
         return int(await self.conn.fetchval(
             "UPDATE campaigns.campaigns SET status = $2, version = version + 1, updated_at = now(),"
             " updated_by = $3 WHERE id = $1 RETURNING version", campaign_id, status, actor))
@@ -374,9 +377,54 @@ def channel_in_conflict(exc: asyncpg.UniqueViolationError) -> str | None:
     return m.group("channel") if m else "?"
 
 
-def unique_conflict(exc: asyncpg.UniqueViolationError, what: str, field: str) -> Conflict:
-    return Conflict(f"{field}: another {what} already has this {field}", field=field)
+def _duplicate(t: Table, exc: asyncpg.UniqueViolationError) -> Conflict:
+    """A unique index refused a catalog row: its key, or the other unique column of the table."""
+    if (exc.constraint_name or "").endswith("_pkey"):
+        return Conflict(f"{t.key}: another {t.entity} already has this {t.key}", field=t.key)
+    if t.unique_field == "subcategory":
+        return Conflict("subcategory: another typification already has this category and subcategory",
+                        field="subcategory")
+    return Conflict(f"{t.unique_field}: another {t.entity} already has this {t.unique_field}",
+                    field=t.unique_field)
 
 
-def as_datetime(value: Any) -> datetime | None:
-    return value if isinstance(value, datetime) else None
+class PgUnitOfWork:
+    """One connection and one transaction, exposing the repository: commit on a normal exit, rollback when
+    the block raises. ``readonly`` reads a consistent snapshot (repeatable read)."""
+
+    def __init__(self, pool: asyncpg.Pool, *, readonly: bool = False) -> None:
+        self._pool = pool
+        self._readonly = readonly
+        self._conn: Any = None
+        self._tx: Any = None
+
+    async def __aenter__(self) -> Self:
+        self._conn = await self._pool.acquire()
+        try:
+            self._tx = (self._conn.transaction(isolation="repeatable_read", readonly=True) if self._readonly
+                        else self._conn.transaction())
+            await self._tx.start()
+        except BaseException:
+            await self._pool.release(self._conn)
+            raise
+        self.repo = Repository(self._conn)
+        return self
+
+    async def __aexit__(self, et: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        try:
+            if et is None:
+                await self._tx.commit()
+            else:
+                await self._tx.rollback()
+        finally:
+            await self._pool.release(self._conn)
+
+
+def unit_of_work(pool: asyncpg.Pool) -> Any:
+    """The ``UnitOfWorkFactory`` over a pool."""
+
+    def open_uow(*, readonly: bool = False) -> PgUnitOfWork:
+        return PgUnitOfWork(pool, readonly=readonly)
+
+    return open_uow
