@@ -33,6 +33,7 @@ from services.channels.adapters.postgres import (
 from services.channels.adapters.providers.ari import AriOriginator
 from services.channels.domain import email
 from services.channels.domain.channels import Channel, apply_update, parse_create
+from services.channels.domain.outbound import idempotency_key
 
 log = get_logger(__name__)
 
@@ -236,6 +237,11 @@ class Deliverer:
             raise Invalid(f"no sender for {ch.type} channels", field="channel_type")
         ids = await self.deliveries.sent_ids(msg.id)
         if not ids:
+            # Pending first: a crash between the provider's answer and the record below sends again, with the
+            # same idempotency key (the command's id), so the provider does not create the message twice.
+            attempts = await self.deliveries.begin(ch.id, msg.id, idempotency_key(msg.id))
+            if attempts > 1:
+                log.warning("outbound_in_doubt_sent_again", channel_id=ch.id, outbound_id=msg.id, attempts=attempts)
             ids = await sender.send(ch, msg)
             await self.deliveries.record(ch.id, ids, msg.id, msg.conversation_id, msg.agent_id)
             log.info("outbound_sent", channel_id=ch.id, outbound_id=msg.id, provider_ids=ids)

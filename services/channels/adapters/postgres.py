@@ -159,13 +159,33 @@ class DeliveryRepository:
             outbound_id)
         return [r["provider_message_id"] for r in rows]
 
+    async def begin(self, channel_id: str, outbound_id: str, idempotency_key: str) -> int:
+        """Record a send as pending, before the provider is called (committed on return); return how many
+        calls of it there have been, this one included: more than 1 means an earlier one may have reached the
+        provider."""
+        return int(await self.pool.fetchval(
+            """INSERT INTO channels.outbound_send (outbound_id, channel_id, idempotency_key)
+               VALUES ($1, $2, $3)
+               ON CONFLICT (outbound_id) DO UPDATE SET attempts = channels.outbound_send.attempts + 1
+               RETURNING attempts""", outbound_id, channel_id, idempotency_key))
+
     async def record(self, channel_id: str, provider_ids: list[str], outbound_id: str,
                      conversation_id: str | None, agent_id: str | None) -> None:
-        await self.pool.executemany(
-            """INSERT INTO channels.delivery
-                   (channel_id, provider_message_id, outbound_id, conversation_id, agent_id)
-               VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING""",
-            [(channel_id, pid, outbound_id, conversation_id, agent_id) for pid in provider_ids])
+        """What the provider answered, and the send no longer pending (one transaction)."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.executemany(
+                """INSERT INTO channels.delivery
+                       (channel_id, provider_message_id, outbound_id, conversation_id, agent_id)
+                   VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING""",
+                [(channel_id, pid, outbound_id, conversation_id, agent_id) for pid in provider_ids])
+            await conn.execute("UPDATE channels.outbound_send SET state = 'sent', sent_at = now() "
+                               "WHERE outbound_id = $1", outbound_id)
+
+    async def send_state(self, outbound_id: str) -> dict[str, Any] | None:
+        row = await self.pool.fetchrow(
+            "SELECT state, attempts, idempotency_key FROM channels.outbound_send WHERE outbound_id = $1",
+            outbound_id)
+        return dict(row) if row else None
 
     async def find(self, channel_id: str, provider_message_id: str) -> dict[str, str | None] | None:
         row = await self.pool.fetchrow(

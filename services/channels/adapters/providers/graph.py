@@ -11,6 +11,7 @@ from libs.core.errors import Invalid
 from services.channels.adapters.providers.http import Reply, RetryPolicy, request
 from services.channels.domain.channels import Channel
 from services.channels.domain.common import meta_error_text
+from services.channels.domain.outbound import IDEMPOTENCY_HEADER, idempotency_key
 
 WA_MEDIA = ("image", "audio", "video", "document", "sticker")
 
@@ -91,9 +92,9 @@ class GraphSender:
         else:
             node, bodies = (ch.address or "me"), instagram_bodies(msg)
         url = f"{ch.base_url or self.base_url}/{self.version}/{node}/messages"
-        headers = {"Authorization": f"Bearer {token}"}
         ids: list[str] = []
-        for body in bodies:
+        for part, body in enumerate(bodies):
+            headers = {"Authorization": f"Bearer {token}", IDEMPOTENCY_HEADER: idempotency_key(msg.id, part)}
             reply = await request(self.session, "POST", url, self.policy, json=body, headers=headers)
             if reply.status >= 300:
                 raise Invalid(f"graph API refused the message (HTTP {reply.status}): {graph_error(reply)}")

@@ -8,6 +8,7 @@ from libs.contracts import OutboundMessage
 from libs.core.errors import Invalid
 from services.channels.adapters.providers.http import Reply, RetryPolicy, request
 from services.channels.domain.channels import Channel
+from services.channels.domain.outbound import IDEMPOTENCY_HEADER, idempotency_key
 
 
 def twilio_error(reply: Reply) -> str:
@@ -53,7 +54,8 @@ class TwilioSender:
             form.append(("StatusCallback", f"{self.public_base_url}/webhooks/sms/{ch.id}/status"))
         url = f"{ch.base_url or self.base_url}/2010-04-01/Accounts/{sid}/Messages.json"
         reply = await request(self.session, "POST", url, self.policy, data=form,
-                              headers={"Authorization": aiohttp.encode_basic_auth(sid, token)})
+                              headers={"Authorization": aiohttp.encode_basic_auth(sid, token),
+                                       IDEMPOTENCY_HEADER: idempotency_key(msg.id)})
         if reply.status >= 300:
             raise Invalid(f"twilio refused the message (HTTP {reply.status}): {twilio_error(reply)}")
         body = reply.json()
