@@ -15,10 +15,13 @@ from libs.storage import PG_POOL, pg_pool_ctx
 from libs.storage.blobs import BlobStore
 from services.channels.adapters.blobs import MediaBlobs
 from services.channels.adapters.kv import SnapshotPublisher
+from services.channels.adapters.nats import JetStreamPublisher
+from services.channels.adapters.ports import Sender
 from services.channels.adapters.postgres import (
     ChannelRepository,
     DeliveryRepository,
     EmailThreadRepository,
+    PgUnitOfWork,
     VoiceCallRepository,
 )
 from services.channels.adapters.providers.ari import AriOriginator
@@ -34,7 +37,6 @@ from services.channels.handlers import (
     Deliverer,
     EmailIngest,
     Publisher,
-    Sender,
 )
 from services.channels.keys import BLOBS, CALLS, DELIVERER, EMAIL_INGEST, HTTP, PUBLISHER, REGISTRY
 from services.channels.routes import setup_routes
@@ -81,10 +83,10 @@ def _wiring_ctx(settings: ChannelsSettings) -> CleanupCtx:
         pool, js = app[PG_POOL], app[JETSTREAM]
         channel_rows = ChannelRepository(pool, settings.secret_box())
         await channel_rows.seal_stored_secrets()
-        registry = ChannelRegistry(channel_rows, SnapshotPublisher(js))
+        registry = ChannelRegistry(channel_rows, lambda: PgUnitOfWork(channel_rows), SnapshotPublisher(js))
         deliveries, threads = DeliveryRepository(pool), EmailThreadRepository(pool)
         blobs = MediaBlobs(BlobStore.from_settings(settings, settings.blob_dir))
-        publisher = Publisher(js, deliveries, settings.publish_timeout_s)
+        publisher = Publisher(JetStreamPublisher(js, settings.publish_timeout_s), deliveries)
         policy = RetryPolicy(attempts=settings.provider_attempts, max_wait_s=settings.provider_max_wait_s,
                              max_total_s=settings.provider_attempts * (settings.provider_timeout_s
                                                                        + settings.provider_max_wait_s))

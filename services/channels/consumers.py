@@ -9,22 +9,22 @@ from typing import Any
 from aiohttp import web
 
 from libs.core.service import LIFECYCLE
-from libs.messaging import JETSTREAM, start_consumer, watch_kv
+from libs.messaging import JETSTREAM, dispatch, start_consumer, watch_kv
 from services.channels.adapters.kv import BUCKET
-from services.channels.handlers import CallConnector, ChannelRegistry, Deliverer
+from services.channels.handlers import OUTBOUND_HANDLERS, VOICE_HANDLERS, CallConnector, ChannelRegistry, Deliverer
 from services.channels.keys import OUTBOUND_DURABLE, VOICE_DURABLE
 
 
 def start_outbound(app: web.Application, deliverer: Deliverer, *, max_deliver: int,
                    ack_wait_s: float) -> None:
     # One subject per channel: a provider that is down or slow delays only its own channel's sends.
-    start_consumer(app, stream="OUTBOUND", durable=OUTBOUND_DURABLE, handler=deliverer.handle,
+    start_consumer(app, stream="OUTBOUND", durable=OUTBOUND_DURABLE, handler=dispatch(deliverer, OUTBOUND_HANDLERS),
                    filter_subject="sb.outbound.>", max_deliver=max_deliver, ack_wait_s=ack_wait_s,
                    parallel_subjects=True)
 
 
 def start_call_connector(app: web.Application, connector: CallConnector, *, ack_wait_s: float) -> None:
-    start_consumer(app, stream="CONVERSATIONS", durable=VOICE_DURABLE, handler=connector.handle,
+    start_consumer(app, stream="CONVERSATIONS", durable=VOICE_DURABLE, handler=dispatch(connector, VOICE_HANDLERS),
                    filter_subject="sb.conv.assigned.>", ack_wait_s=ack_wait_s)
 
 

@@ -4,10 +4,9 @@ delivering outbound commands."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
-from typing import Any, Protocol
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
 
-from nats.js import JetStreamContext
 from pydantic import SecretStr
 
 from libs.contracts import (
@@ -21,16 +20,18 @@ from libs.contracts import (
 from libs.core import demo
 from libs.core.errors import Invalid, NotFound, Transient
 from libs.core.logging import get_logger
-from libs.messaging import publish_many
-from services.channels.adapters.blobs import MediaBlobs
-from services.channels.adapters.kv import SnapshotPublisher
-from services.channels.adapters.postgres import (
-    ChannelRepository,
-    DeliveryRepository,
-    EmailThreadRepository,
-    VoiceCallRepository,
+from services.channels.adapters.ports import (
+    CallOriginator,
+    ChannelStore,
+    DeliveryLog,
+    EmailThreads,
+    MediaStore,
+    Sender,
+    SnapshotSink,
+    StreamPublisher,
+    UnitOfWorkFactory,
+    VoiceCalls,
 )
-from services.channels.adapters.providers.ari import AriOriginator
 from services.channels.domain import email
 from services.channels.domain.channels import Channel, apply_update, parse_create
 from services.channels.domain.outbound import idempotency_key
@@ -46,8 +47,9 @@ class ChannelRegistry:
     update and reload the channel from PostgreSQL.
     """
 
-    def __init__(self, repo: ChannelRepository, snapshots: SnapshotPublisher) -> None:
-        self.repo = repo
+    def __init__(self, store: ChannelStore, uow: UnitOfWorkFactory, snapshots: SnapshotSink) -> None:
+        self.repo = store
+        self.uow = uow
         self.snapshots = snapshots
         self._cache: dict[str, Channel] = {}
         self._by_email: dict[str, Channel] = {}
@@ -82,20 +84,20 @@ class ChannelRegistry:
     # ---- writes ----------------------------------------------------------------------------------
     async def create(self, body: Any) -> Channel:
         ch = parse_create(body, new_id()[:16])
-        async with self.repo.pool.acquire() as conn, conn.transaction():
-            await self.repo.insert(conn, ch)
+        async with self.uow() as uow:
+            await uow.channels.insert(ch)
             await self.snapshots.put(ch)
         self._remember(ch)
         log.info("channel_created", channel_id=ch.id, channel_type=ch.type)
         return ch
 
     async def update(self, channel_id: str, body: Any) -> Channel:
-        async with self.repo.pool.acquire() as conn, conn.transaction():
-            current = await self.repo.get(channel_id, conn, for_update=True)
+        async with self.uow() as uow:
+            current = await uow.channels.get(channel_id, for_update=True)
             if current is None:
                 raise NotFound(f"channel {channel_id!r} not found", field="channel_id")
             ch = apply_update(current, body)
-            await self.repo.update(conn, ch)
+            await uow.channels.update(ch)
             await self.snapshots.put(ch)
         self._forget(channel_id)
         self._remember(ch)
@@ -103,8 +105,8 @@ class ChannelRegistry:
         return ch
 
     async def delete(self, channel_id: str) -> None:
-        async with self.repo.pool.acquire() as conn, conn.transaction():
-            if not await self.repo.delete(conn, channel_id):
+        async with self.uow() as uow:
+            if not await uow.channels.delete(channel_id):
                 raise NotFound(f"channel {channel_id!r} not found", field="channel_id")
             await self.snapshots.delete(channel_id)
         self._forget(channel_id)
@@ -118,9 +120,9 @@ class ChannelRegistry:
                      app_secret=SecretStr(demo.WHATSAPP_APP_SECRET),
                      verify_token=SecretStr(demo.WHATSAPP_VERIFY_TOKEN),
                      access_token=SecretStr(demo.WHATSAPP_ACCESS_TOKEN))
-        async with self.repo.pool.acquire() as conn, conn.transaction():
-            await self.repo.insert(conn, ch, if_absent=True)
-            stored = await self.repo.get(ch.id, conn)
+        async with self.uow() as uow:
+            await uow.channels.insert(ch, if_absent=True)
+            stored = await uow.channels.get(ch.id)
             assert stored is not None
             await self.snapshots.put(stored)
         self._remember(stored)
@@ -162,10 +164,9 @@ class ChannelRegistry:
 class Publisher:
     """Publishes what a webhook brought and returns only once JetStream acknowledged all of it."""
 
-    def __init__(self, js: JetStreamContext, deliveries: DeliveryRepository, timeout_s: float = 5.0) -> None:
-        self.js = js
+    def __init__(self, stream: StreamPublisher, deliveries: DeliveryLog) -> None:
+        self.stream = stream
         self.deliveries = deliveries
-        self.timeout_s = timeout_s
 
     async def publish(self, items: Iterable[Contract]) -> dict[str, int]:
         """Publish every item (one per ``Nats-Msg-Id``); statuses are enriched with what we sent.
@@ -180,11 +181,11 @@ class Publisher:
         for item in batch:
             if isinstance(item, DeliveryStatus) and item.provider_message_id and item.outbound_id is None:
                 await self._enrich(item)
-        acks = await publish_many(self.js, batch, timeout=self.timeout_s)
+        duplicates = await self.stream.publish(batch)
         counts = {"messages": 0, "statuses": 0, "duplicates": 0}
-        for item, ack in zip(batch, acks, strict=True):
+        for item, duplicate in zip(batch, duplicates, strict=True):
             counts["statuses" if isinstance(item, DeliveryStatus) else "messages"] += 1
-            counts["duplicates"] += int(bool(ack.duplicate))
+            counts["duplicates"] += int(duplicate)
         return counts
 
     async def _enrich(self, status: DeliveryStatus) -> None:
@@ -199,24 +200,15 @@ class Publisher:
             status.agent_id = sent["agent_id"]
 
 
-class Sender(Protocol):
-    async def send(self, ch: Channel, msg: OutboundMessage) -> list[str]: ...
-
-
 class Deliverer:
     """Delivers ``OutboundMessage`` commands through the channel's provider, once, and reports ``sent``."""
 
-    def __init__(self, registry: ChannelRegistry, deliveries: DeliveryRepository, senders: dict[str, Sender],
+    def __init__(self, registry: ChannelRegistry, deliveries: DeliveryLog, senders: dict[str, Sender],
                  publisher: Publisher) -> None:
         self.registry = registry
         self.deliveries = deliveries
         self.senders = senders
         self.publisher = publisher
-
-    async def handle(self, event: Contract) -> None:
-        if not isinstance(event, OutboundMessage):
-            raise Invalid(f"channels-outbound cannot handle {event.type}", field="type")
-        await self.deliver(event)
 
     async def deliver(self, msg: OutboundMessage) -> list[str]:
         """Send a command (or, if it was already sent, only report it again).
@@ -256,8 +248,8 @@ class EmailIngest:
     """An e-mail from the SMTP listener: parsed, attachments stored as references, threading recorded, and
     one ``InboundMessage`` per receiving channel published."""
 
-    def __init__(self, registry: ChannelRegistry, publisher: Publisher, threads: EmailThreadRepository,
-                 blobs: MediaBlobs) -> None:
+    def __init__(self, registry: ChannelRegistry, publisher: Publisher, threads: EmailThreads,
+                 blobs: MediaStore) -> None:
         self.registry = registry
         self.publisher = publisher
         self.threads = threads
@@ -296,7 +288,7 @@ class EmailIngest:
 class CallEvents:
     """Call events from the voice webhook: the call's stage is recorded, then the events are published."""
 
-    def __init__(self, calls: VoiceCallRepository, publisher: Publisher) -> None:
+    def __init__(self, calls: VoiceCalls, publisher: Publisher) -> None:
         self.calls = calls
         self.publisher = publisher
 
@@ -315,13 +307,13 @@ class CallConnector:
     """When the router assigns a voice conversation, ask the phone system to connect the caller's call in
     progress to the agent's extension."""
 
-    def __init__(self, registry: ChannelRegistry, calls: VoiceCallRepository, ari: AriOriginator) -> None:
+    def __init__(self, registry: ChannelRegistry, calls: VoiceCalls, ari: CallOriginator) -> None:
         self.registry = registry
         self.calls = calls
         self.ari = ari
 
-    async def handle(self, event: Contract) -> None:
-        if not isinstance(event, ConversationAssigned) or event.channel_type != "voice" or not event.agent_id:
+    async def on_assigned(self, event: ConversationAssigned) -> None:
+        if event.channel_type != "voice" or not event.agent_id:
             return
         ch = self.registry.cached(event.channel_id)
         if ch is None:
@@ -333,3 +325,13 @@ class CallConnector:
             return
         endpoint = await self.ari.connect_to_agent(ch, call_id, event.agent_id)
         log.info("call_connected_to_agent", call_id=call_id, agent_id=event.agent_id, endpoint=endpoint)
+
+
+# The use case of each message type the consumers take (registered through ``libs.messaging.dispatch``):
+# outbound commands go to the deliverer, assignments of calls to the call connector.
+OUTBOUND_HANDLERS: dict[type[Contract], Callable[[Deliverer, Any], Awaitable[Any]]] = {
+    OutboundMessage: Deliverer.deliver,
+}
+VOICE_HANDLERS: dict[type[Contract], Callable[[CallConnector, Any], Awaitable[None]]] = {
+    ConversationAssigned: CallConnector.on_assigned,
+}

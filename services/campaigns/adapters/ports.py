@@ -104,7 +104,8 @@ class CampaignRepository(Protocol):
 class UnitOfWork(Protocol):
     """One transaction: committed when the block ends normally, rolled back when it raises."""
 
-    repo: CampaignRepository
+    @property
+    def repo(self) -> CampaignRepository: ...
 
     async def __aenter__(self) -> Self: ...
 

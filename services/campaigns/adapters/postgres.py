@@ -392,6 +392,8 @@ class PgUnitOfWork:
     """One connection and one transaction, exposing the repository: commit on a normal exit, rollback when
     the block raises. ``readonly`` reads a consistent snapshot (repeatable read)."""
 
+    repo: Repository
+
     def __init__(self, pool: asyncpg.Pool, *, readonly: bool = False) -> None:
         self._pool = pool
         self._readonly = readonly

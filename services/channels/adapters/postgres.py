@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
+from types import TracebackType
+from typing import Any, Self
 
 import asyncpg
 
@@ -145,6 +146,59 @@ class ChannelRepository:
     async def delete(self, conn: asyncpg.Connection, channel_id: str) -> bool:
         status = await conn.execute("DELETE FROM channels.channel WHERE id = $1", channel_id)
         return status.endswith(" 1")
+
+
+class _TxChannels:
+    """``ChannelWrites`` on the connection of a unit of work."""
+
+    def __init__(self, repo: ChannelRepository, conn: asyncpg.Connection) -> None:
+        self._repo = repo
+        self._conn = conn
+
+    async def get(self, channel_id: str, *, for_update: bool = False) -> Channel | None:
+        return await self._repo.get(channel_id, self._conn, for_update=for_update)
+
+    async def insert(self, ch: Channel, *, if_absent: bool = False) -> bool:
+        return await self._repo.insert(self._conn, ch, if_absent=if_absent)
+
+    async def update(self, ch: Channel) -> None:
+        await self._repo.update(self._conn, ch)
+
+    async def delete(self, channel_id: str) -> bool:
+        return await self._repo.delete(self._conn, channel_id)
+
+
+class PgUnitOfWork:
+    """One connection and one transaction over the registry: commit on a normal exit, rollback when the block
+    raises."""
+
+    channels: _TxChannels
+
+    def __init__(self, repo: ChannelRepository) -> None:
+        self._repo = repo
+        self._conn: Any = None
+        self._tx: Any = None
+
+    async def __aenter__(self) -> Self:
+        self._conn = await self._repo.pool.acquire()
+        try:
+            self._tx = self._conn.transaction()
+            await self._tx.start()
+        except BaseException:
+            await self._repo.pool.release(self._conn)
+            raise
+        self.channels = _TxChannels(self._repo, self._conn)
+        return self
+
+    async def __aexit__(self, et: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        try:
+            if et is None:
+                await self._tx.commit()
+            else:
+                await self._tx.rollback()
+        finally:
+            await self._repo.pool.release(self._conn)
 
 
 class DeliveryRepository:
