@@ -99,15 +99,23 @@ class FakeStream:
 class FakeDeliveryLog:
     def __init__(self) -> None:
         self.rows: list[dict[str, Any]] = []
+        self.sends: dict[str, dict[str, Any]] = {}  # outbound id -> the pending or sent send
 
     async def sent_ids(self, outbound_id: str) -> list[str]:
         return [r["provider_message_id"] for r in self.rows if r["outbound_id"] == outbound_id]
+
+    async def begin(self, channel_id: str, outbound_id: str, idempotency_key: str) -> int:
+        send = self.sends.setdefault(outbound_id, {"state": "pending", "attempts": 0, "key": idempotency_key})
+        send["attempts"] += 1
+        return int(send["attempts"])
 
     async def record(self, channel_id: str, provider_ids: list[str], outbound_id: str,
                      conversation_id: str | None, agent_id: str | None) -> None:
         for pid in provider_ids:
             self.rows.append({"channel_id": channel_id, "provider_message_id": pid, "outbound_id": outbound_id,
                               "conversation_id": conversation_id, "agent_id": agent_id})
+        if outbound_id in self.sends:
+            self.sends[outbound_id]["state"] = "sent"
 
     async def find(self, channel_id: str, provider_message_id: str) -> dict[str, str | None] | None:
         for r in self.rows:

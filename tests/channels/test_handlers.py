@@ -82,6 +82,7 @@ async def test_an_outbound_command_is_sent_once_and_reported_each_time(w: World)
     await handle(cmd)
     await handle(cmd)  # redelivered after a crash before the ack: not sent again
     assert w.provider.sent == [("+5491100000001", "Hola")]
+    assert (w.log.sends[cmd.id]["state"], w.log.sends[cmd.id]["attempts"]) == ("sent", 1)
     [status] = [m for m in w.stream.messages if isinstance(m, DeliveryStatus)]
     assert (status.status, status.outbound_id, status.provider_message_id) == ("sent", cmd.id, "wamid.1")
     for bad, field in ((outbound(channel_type="sms"), "channel_type"), (outbound(text=None), "text")):

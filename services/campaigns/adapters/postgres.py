@@ -7,12 +7,12 @@ import json
 import re
 from collections.abc import Iterable
 from datetime import date
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import asyncpg
 
 from libs.core.errors import Conflict
+from libs.storage.uow import PgUnitOfWork as BaseUnitOfWork
 from services.campaigns.adapters.ports import CAMPAIGN_ORDER, HISTORY_ORDER, ChannelTaken, Order, Table
 from services.campaigns.domain import CampaignQuery
 
@@ -388,39 +388,13 @@ def _duplicate(t: Table, exc: asyncpg.UniqueViolationError) -> Conflict:
                     field=t.unique_field)
 
 
-class PgUnitOfWork:
-    """One connection and one transaction, exposing the repository: commit on a normal exit, rollback when
-    the block raises. ``readonly`` reads a consistent snapshot (repeatable read)."""
+class PgUnitOfWork(BaseUnitOfWork):
+    """The campaigns repository on one transaction (``libs.storage.uow``)."""
 
     repo: Repository
 
-    def __init__(self, pool: asyncpg.Pool, *, readonly: bool = False) -> None:
-        self._pool = pool
-        self._readonly = readonly
-        self._conn: Any = None
-        self._tx: Any = None
-
-    async def __aenter__(self) -> Self:
-        self._conn = await self._pool.acquire()
-        try:
-            self._tx = (self._conn.transaction(isolation="repeatable_read", readonly=True) if self._readonly
-                        else self._conn.transaction())
-            await self._tx.start()
-        except BaseException:
-            await self._pool.release(self._conn)
-            raise
-        self.repo = Repository(self._conn)
-        return self
-
-    async def __aexit__(self, et: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
-        try:
-            if et is None:
-                await self._tx.commit()
-            else:
-                await self._tx.rollback()
-        finally:
-            await self._pool.release(self._conn)
+    def bind(self, conn: asyncpg.Connection) -> None:
+        self.repo = Repository(conn)
 
 
 def unit_of_work(pool: asyncpg.Pool) -> Any:

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import asyncpg
 
 from libs.core.errors import Conflict
 from libs.core.logging import get_logger
 from libs.core.secretbox import SecretBox
+from libs.storage.uow import PgUnitOfWork as BaseUnitOfWork
 from services.channels.domain.channels import SECRET_FIELDS, Channel
 
 log = get_logger(__name__)
@@ -168,37 +168,17 @@ class _TxChannels:
         return await self._repo.delete(self._conn, channel_id)
 
 
-class PgUnitOfWork:
-    """One connection and one transaction over the registry: commit on a normal exit, rollback when the block
-    raises."""
+class PgUnitOfWork(BaseUnitOfWork):
+    """The registry's writes on one transaction (``libs.storage.uow``)."""
 
     channels: _TxChannels
 
     def __init__(self, repo: ChannelRepository) -> None:
+        super().__init__(repo.pool)
         self._repo = repo
-        self._conn: Any = None
-        self._tx: Any = None
 
-    async def __aenter__(self) -> Self:
-        self._conn = await self._repo.pool.acquire()
-        try:
-            self._tx = self._conn.transaction()
-            await self._tx.start()
-        except BaseException:
-            await self._repo.pool.release(self._conn)
-            raise
-        self.channels = _TxChannels(self._repo, self._conn)
-        return self
-
-    async def __aexit__(self, et: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
-        try:
-            if et is None:
-                await self._tx.commit()
-            else:
-                await self._tx.rollback()
-        finally:
-            await self._repo.pool.release(self._conn)
+    def bind(self, conn: asyncpg.Connection) -> None:
+        self.channels = _TxChannels(self._repo, conn)
 
 
 class DeliveryRepository:
