@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import re
 import signal
+import time
+import uuid
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 from aiohttp import web
 
+from libs.core import metrics, tracing
 from libs.core.errors import AppError
 from libs.core.inputs import input_middleware, loads_json
 from libs.core.intake import server_options
-from libs.core.logging import configure_logging, get_logger
+from libs.core.logging import bound_contextvars, configure_logging, get_logger
 from libs.core.settings import ServiceSettings
 
 log = get_logger(__name__)
@@ -23,26 +27,62 @@ class Lifecycle:
     """Readiness and the background work a service must finish before it stops.
 
     Consumers loop ``while not lifecycle.stopping.is_set()``: shutdown waits for the message in hand,
-    not for the next one.
+    not for the next one. A long-lived task that ends while the service is not stopping (it crashed, or
+    returned) is recorded in ``failed``, and ``/readyz`` answers 503 naming it: a replica that consumes
+    nothing must not look ready.
     """
 
     def __init__(self) -> None:
         self.ready = False
         self.stopping = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._essential: set[asyncio.Task[Any]] = set()
         self.checks: list[Callable[[], Awaitable[bool]]] = []
+        self.failed: dict[str, str] = {}
 
-    def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
-        """Run a long-lived background task (a consumer, a watcher) owned by the service."""
+    def spawn(self, coro: Coroutine[Any, Any, Any], name: str, *, essential: bool = True) -> asyncio.Task[Any]:
+        """Run a background task owned by the service.
+
+        Args:
+            essential: a loop meant to run until shutdown (a consumer, a watcher, a sweeper); if it ends
+                early, readiness fails. Pass ``False`` for one-shot start-up work.
+        """
         task = asyncio.create_task(coro, name=name)
         self._tasks.add(task)
+        if essential:
+            self._essential.add(task)
         task.add_done_callback(self._task_done)
         return task
 
     def _task_done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None and not self.stopping.is_set():
-            log.error("background_task_failed", task=task.get_name(), error=repr(task.exception()))
+        essential = task in self._essential
+        self._essential.discard(task)
+        if self.stopping.is_set():
+            return
+        error = None if task.cancelled() else task.exception()
+        if error is not None:
+            log.error("background_task_failed", task=task.get_name(), error=repr(error))
+        if essential:
+            reason = "cancelled" if task.cancelled() else repr(error) if error is not None else "returned"
+            self.failed[task.get_name()] = reason
+            log.error("background_task_ended", task=task.get_name(), reason=reason)
+
+    async def unready_reasons(self) -> list[str]:
+        """Why ``/readyz`` is 503 now: starting, draining, ended background tasks, failing checks; [] if ready."""
+        if self.stopping.is_set():
+            return ["stopping"]
+        if not self.ready:
+            return ["starting"]
+        reasons = [f"task {name} ended: {why}" for name, why in sorted(self.failed.items())]
+        for check in self.checks:
+            try:
+                ok = await asyncio.wait_for(check(), 2.0)
+            except Exception:
+                ok = False
+            if not ok:
+                reasons.append(f"check {getattr(check, '__name__', 'check')} failed")
+        return reasons
 
     async def drain(self, budget_s: float) -> None:
         """Stop taking work, then wait up to ``budget_s`` for background tasks to finish."""
@@ -103,29 +143,107 @@ async def _healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
 
-async def _readyz(request: web.Request) -> web.Response:
-    lc = request.app[LIFECYCLE]
-    if not lc.ready or lc.stopping.is_set():
-        return web.json_response({"status": "unavailable"}, status=503)
-    for check in lc.checks:
-        try:
-            ok = await asyncio.wait_for(check(), 2.0)
-        except Exception:
-            ok = False
-        if not ok:
-            return web.json_response({"status": "unavailable"}, status=503)
-    return web.json_response({"status": "ready"})
+def readyz_handler(lc: Lifecycle) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """``GET /readyz``: 200 when ready, else 503 with ``reasons`` naming what is wrong."""
+
+    async def readyz(request: web.Request) -> web.Response:
+        reasons = await lc.unready_reasons()
+        if reasons:
+            return web.json_response({"status": "unavailable", "reasons": reasons}, status=503)
+        return web.json_response({"status": "ready"})
+
+    return readyz
 
 
-def create_base_app(settings: ServiceSettings, *, client_max_size: int = 4 * 1024 * 1024) -> web.Application:
-    """The app every service starts from: settings, lifecycle, health routes and the error middleware."""
-    app = web.Application(middlewares=[error_middleware, input_middleware], client_max_size=client_max_size)
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+REQUEST_ID_HEADER = "X-Request-Id"
+
+
+def observe_middleware(service: str, *, access_log: bool) -> Any:
+    """Request id (taken from ``X-Request-Id`` when sane, else made), bound to every log line of the request
+    with the trace id when tracing is on; ``sb_http_*`` metrics by matched route pattern; optional access log."""
+    requests, seconds = metrics.HTTP_REQUESTS, metrics.HTTP_SECONDS
+
+    @web.middleware
+    async def observe(request: web.Request,
+                      handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+        given = request.headers.get(REQUEST_ID_HEADER, "")
+        request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+        resource = request.match_info.route.resource
+        route = resource.canonical if resource is not None else "unmatched"
+        ids = {"request_id": request_id}
+        trace_id = tracing.current_trace_id()
+        if trace_id:
+            ids["trace_id"] = trace_id
+        start = time.perf_counter()
+        status = 500
+        with bound_contextvars(**ids):
+            try:
+                response = await handler(request)
+                status = response.status
+                if not response.prepared:
+                    response.headers[REQUEST_ID_HEADER] = request_id
+                return response
+            except web.HTTPException as exc:
+                status = exc.status
+                raise
+            finally:
+                elapsed = time.perf_counter() - start
+                requests.labels(service, route, str(status)).inc()
+                seconds.labels(service, route).observe(elapsed)
+                if access_log:
+                    log.info("http_request", method=request.method, route=route, path=request.path,
+                             status=status, duration_ms=round(elapsed * 1000, 2), remote=request.remote)
+
+    return observe
+
+
+def create_base_app(settings: ServiceSettings, *, client_max_size: int = 4 * 1024 * 1024,
+                    metrics_route: bool = True) -> web.Application:
+    """The app every service starts from: settings, lifecycle, health routes, metrics and the middlewares.
+
+    ``/metrics`` is served on this app unless ``metrics_route`` is false (the gateway, whose port is public,
+    serves it on ``metrics_port`` instead, see ``add_metrics_site``).
+    """
+    middlewares: list[Any] = [observe_middleware(settings.service_name, access_log=settings.access_log),
+                              error_middleware, input_middleware]
+    if tracing.enabled():
+        middlewares.insert(0, tracing.server_middleware())
+    app = web.Application(middlewares=middlewares, client_max_size=client_max_size)
     app[SETTINGS] = settings
-    app[LIFECYCLE] = Lifecycle()
+    lc = app[LIFECYCLE] = Lifecycle()
+    app[metrics.REFRESHERS] = [_readiness_gauges(settings.service_name, lc)]
+    app[SIDE_SITES] = []
     app.router.add_get("/healthz", _healthz)
-    app.router.add_get("/readyz", _readyz)
+    app.router.add_get("/readyz", readyz_handler(lc))
+    if metrics_route:
+        app.router.add_get("/metrics", metrics.metrics_handler)
     app.on_shutdown.append(_drain_on_shutdown)
     return app
+
+
+def _readiness_gauges(service: str, lc: Lifecycle) -> metrics.Refresher:
+    ready, failed = metrics.READY.labels(service), metrics.TASKS_FAILED.labels(service)
+
+    async def refresh() -> None:
+        ready.set(0 if await lc.unready_reasons() else 1)
+        failed.set(len(lc.failed))
+
+    return refresh
+
+
+# Extra listening sockets of a service, each with its own small app: (port, app).
+SIDE_SITES = web.AppKey("side_sites", list[tuple[int, web.Application]])
+
+
+def add_metrics_site(app: web.Application, port: int) -> None:
+    """Serve ``/metrics``, ``/healthz`` and ``/readyz`` of ``app`` on a second, internal port as well."""
+    side = web.Application()
+    side[metrics.REFRESHERS] = app[metrics.REFRESHERS]
+    side.router.add_get("/metrics", metrics.metrics_handler)
+    side.router.add_get("/healthz", _healthz)
+    side.router.add_get("/readyz", readyz_handler(app[LIFECYCLE]))
+    app[SIDE_SITES].append((port, side))
 
 
 async def _drain_on_shutdown(app: web.Application) -> None:
@@ -144,10 +262,24 @@ async def serve(app: web.Application, host: str, port: int, budget_s: float) -> 
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=budget_s / 2, **server_options(app))
+    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=budget_s / 2, access_log=None,
+                           **server_options(app))
     await runner.setup()
     site = web.TCPSite(runner, host, port, reuse_address=True)
     await site.start()
+    side_runners = []
+    for side_port, side_app in app[SIDE_SITES]:
+        side_runner = web.AppRunner(side_app, handle_signals=False, access_log=None)
+        await side_runner.setup()
+        side_runners.append(side_runner)
+        try:
+            await web.TCPSite(side_runner, host, side_port, reuse_address=True).start()
+        except OSError as exc:
+            # Several gateways on one machine (tests, benchmarks) share the default port: outside production
+            # the others go on without it. In production a port that cannot be bound is a failure.
+            if app[SETTINGS].env == "production":
+                raise
+            log.warning("side_port_unavailable", port=side_port, error=str(exc))
     lc = app[LIFECYCLE]
     # Everything built at start-up lives as long as the process: move it out of the collector's sight, so
     # full collections under load walk only what requests create (they stalled services for 35-85 ms).
@@ -159,6 +291,8 @@ async def serve(app: web.Application, host: str, port: int, budget_s: float) -> 
     log.info("service_stopping", budget_s=budget_s)
     await lc.drain(budget_s / 2)
     await runner.cleanup()
+    for side_runner in side_runners:
+        await side_runner.cleanup()
     log.info("service_stopped")
 
 
@@ -168,6 +302,7 @@ S = TypeVar("S", bound=ServiceSettings)
 def run_service(factory: Callable[[S], Awaitable[web.Application] | web.Application], settings: S) -> None:
     """Entry point used by each ``services/<name>/__main__.py``."""
     configure_logging(settings.service_name, settings.env, settings.log_level)
+    tracing.configure(settings.service_name)
 
     async def main() -> None:
         made = factory(settings)

@@ -50,3 +50,9 @@ class ServiceSettings(BaseSettings):
     shutdown_budget_s: float = Field(
         20.0, validation_alias=AliasChoices("SB_SHUTDOWN_BUDGET_S", "shutdown_budget_s")
     )
+    # One JSON line per HTTP request (method, route, status, duration, request id); off by default.
+    access_log: bool = Field(False, validation_alias=AliasChoices("SB_ACCESS_LOG", "access_log"))
+    # Every N seconds each consumer reads its JetStream num_pending into sb_consumer_pending.
+    consumer_pending_every_s: float = Field(
+        15.0, validation_alias=AliasChoices("SB_CONSUMER_PENDING_EVERY_S", "consumer_pending_every_s")
+    )

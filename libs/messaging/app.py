@@ -10,7 +10,7 @@ from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 
 from libs.contracts import Contract
-from libs.core.service import LIFECYCLE
+from libs.core.service import LIFECYCLE, SETTINGS
 from libs.messaging.client import nats_session, watch_kv
 from libs.messaging.consumer import run_consumer
 from libs.messaging.snapshots import BUCKET, SnapshotDirectory
@@ -33,16 +33,17 @@ def nats_ctx(url: str, name: str) -> Callable[[web.Application], AsyncIterator[N
 
 
 def _connected(nc: NATS) -> Callable[[], Awaitable[bool]]:
-    async def check() -> bool:
+    async def nats_connected() -> bool:
         return bool(nc.is_connected)
 
-    return check
+    return nats_connected
 
 
 def start_consumer(app: web.Application, *, stream: str, durable: str,
                    handler: Callable[[Contract], Awaitable[None]], **kwargs: Any) -> None:
     """Spawn ``run_consumer`` as a lifecycle task; SIGTERM stops its fetching and waits for it."""
     lc = app[LIFECYCLE]
+    kwargs.setdefault("pending_every_s", app[SETTINGS].consumer_pending_every_s)
     lc.spawn(run_consumer(app[JETSTREAM], stream=stream, durable=durable, handler=handler, stop=lc.stopping,
                           **kwargs), name=f"consumer:{durable}")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -24,6 +25,7 @@ from tenacity import (
 )
 
 from libs.contracts import Contract
+from libs.core import metrics, tracing
 from libs.core.errors import Transient
 from libs.core.logging import get_logger
 from libs.messaging.streams import JetStreamLayout, ensure_streams, layout_from_settings
@@ -31,8 +33,21 @@ from libs.messaging.streams import JetStreamLayout, ensure_streams, layout_from_
 log = get_logger(__name__)
 
 
+async def _on_error(exc: Exception) -> None:
+    # nats-py's default logs a traceback for every failed reconnect attempt; one line says as much.
+    log.warning("nats_error", error=repr(exc))
+
+
+async def _on_disconnected() -> None:
+    log.warning("nats_disconnected")
+
+
+async def _on_reconnected() -> None:
+    log.info("nats_reconnected")
+
+
 async def connect(url: str, name: str, *, attempts: int = 10, max_delay_s: float = 30.0) -> NATS:
-    """Connect to NATS, retrying with jitter a bounded number of times."""
+    """Connect to NATS, retrying with jitter a bounded number of times; later, reconnect forever."""
     async for attempt in AsyncRetrying(
         retry=retry_if_exception_type((OSError, NatsTimeout, nats.errors.NoServersError)),
         stop=stop_after_attempt(attempts) | stop_after_delay(max_delay_s),
@@ -47,6 +62,9 @@ async def connect(url: str, name: str, *, attempts: int = 10, max_delay_s: float
                 max_reconnect_attempts=-1,
                 reconnect_time_wait=0.5,
                 allow_reconnect=True,
+                error_cb=_on_error,
+                disconnected_cb=_on_disconnected,
+                reconnected_cb=_on_reconnected,
             )
     raise AssertionError("unreachable")
 
@@ -76,21 +94,38 @@ _UNACKED = (TimeoutError, NatsTimeout, NoRespondersError, NoStreamResponseError,
 _UNACKED_MANY = (*_UNACKED, TooManyStalledMsgsError)
 
 
+_PUBLISH_SECONDS: dict[str, Any] = {}
+
+
+def _observe_publish(stream: str, seconds: float) -> None:
+    child = _PUBLISH_SECONDS.get(stream)
+    if child is None:
+        child = _PUBLISH_SECONDS[stream] = metrics.PUBLISH_SECONDS.labels(stream)
+    child.observe(seconds)
+
+
+def message_headers(msg: Contract) -> dict[str, str]:
+    """``Nats-Msg-Id`` of the contract, plus ``traceparent`` of the current span when tracing is on."""
+    headers = {"Nats-Msg-Id": msg.msg_id()}
+    if tracing.enabled():
+        tracing.inject(headers)
+    return headers
+
+
 async def publish(js: JetStreamContext, msg: Contract, *, timeout: float = 5.0) -> PubAck:
     """Publish a contract on its subject with ``Nats-Msg-Id`` and wait for the JetStream ack.
 
     Raises:
         Transient: JetStream did not acknowledge in time; the caller must not report success.
     """
+    started = time.perf_counter()
     try:
-        return await js.publish(
-            msg.subject(),
-            msg.model_dump_json().encode(),
-            timeout=timeout,
-            headers={"Nats-Msg-Id": msg.msg_id()},
-        )
+        ack = await js.publish(msg.subject(), msg.model_dump_json().encode(), timeout=timeout,
+                               headers=message_headers(msg))
     except _UNACKED as exc:
         raise Transient(f"JetStream did not acknowledge {msg.subject()}: {type(exc).__name__}") from exc
+    _observe_publish(ack.stream, time.perf_counter() - started)
+    return ack
 
 
 async def publish_many(js: JetStreamContext, msgs: list[Contract], *, timeout: float = 5.0) -> list[PubAck]:
@@ -108,12 +143,15 @@ async def publish_many(js: JetStreamContext, msgs: list[Contract], *, timeout: f
     if len(msgs) <= 1:
         return [await publish(js, m, timeout=timeout) for m in msgs]
     acks: list[asyncio.Future[PubAck]] = []
+    started = time.perf_counter()
     try:
         async with asyncio.timeout(timeout):
             for m in msgs:
-                acks.append(await js.publish_async(
-                    m.subject(), m.model_dump_json().encode(), headers={"Nats-Msg-Id": m.msg_id()}))
-            return list(await asyncio.gather(*acks))
+                acks.append(await js.publish_async(m.subject(), m.model_dump_json().encode(),
+                                                   headers=message_headers(m)))
+            done = list(await asyncio.gather(*acks))
+            _observe_publish(done[0].stream, time.perf_counter() - started)
+            return done
     except _UNACKED_MANY as exc:
         raise Transient(f"JetStream did not acknowledge {len(msgs)} messages "
                         f"({msgs[0].subject()}...): {type(exc).__name__}") from exc
@@ -151,20 +189,52 @@ async def watch_kv(
     *,
     stop: asyncio.Event,
     ready: asyncio.Event | None = None,
+    check_every_s: float = 10.0,
 ) -> None:
     """Call ``on_change(key, value)`` for every current and future key of a bucket (``None`` on delete).
 
     Values are JSON. ``ready`` is set once the initial values have been delivered, so a service can turn
     ready only when its in-memory config is complete.
+
+    The watch outlives NATS: if the watcher fails, or its (ephemeral) consumer is gone after a server
+    restart (checked every ``check_every_s`` without updates), it is made again with backoff, and every
+    key is delivered again, so nothing changed meanwhile is missed. An ``on_change`` that raises is
+    logged and the watch goes on.
     """
+    delay = 0.5
+    while not stop.is_set():
+        try:
+            await _watch_once(js, bucket, on_change, stop, ready, check_every_s)
+            return
+        except Exception as exc:
+            if stop.is_set():
+                return
+            metrics.CONSUMER_ERRORS.labels(f"kv:{bucket}", "watch").inc()
+            log.warning("kv_watch_failed", bucket=bucket, error=repr(exc), retry_in_s=delay)
+            try:
+                await asyncio.wait_for(stop.wait(), delay)
+            except TimeoutError:
+                pass
+            delay = min(delay * 2, 10.0)
+
+
+async def _watch_once(js: JetStreamContext, bucket: str,
+                      on_change: Callable[[str, Any | None], object], stop: asyncio.Event,
+                      ready: asyncio.Event | None, check_every_s: float) -> None:
     kv = await js.key_value(bucket)
     watcher = await kv.watchall()
+    quiet_since = time.monotonic()
     try:
         while not stop.is_set():
             try:
                 entry = await watcher.updates(timeout=1.0)
             except (NatsTimeout, TimeoutError):
+                if time.monotonic() - quiet_since > check_every_s:
+                    quiet_since = time.monotonic()
+                    if watcher._sub is not None:  # raises NotFoundError when the server forgot it
+                        await watcher._sub.consumer_info()
                 continue
+            quiet_since = time.monotonic()
             if entry is None:
                 if ready is not None:
                     ready.set()
@@ -176,8 +246,14 @@ async def watch_kv(
                 except json.JSONDecodeError:
                     log.error("kv_value_not_json", bucket=bucket, key=entry.key)
                     continue
-            result = on_change(entry.key, value)
-            if asyncio.iscoroutine(result):
-                await result
+            try:
+                result = on_change(entry.key, value)
+                if asyncio.iscoroutine(result):
+                    await result
+            except Exception:
+                log.exception("kv_change_failed", bucket=bucket, key=entry.key)
     finally:
-        await watcher.stop()
+        try:
+            await watcher.stop()
+        except Exception:
+            pass

@@ -1,9 +1,19 @@
-"""run_consumer: fetch, decode, handle, then ack; nak with backoff; or terminate into the dead-letter stream."""
+"""run_consumer: fetch, decode, handle, then ack; nak with backoff; or terminate into the dead-letter stream.
+
+The loop is built to outlive its dependencies: an error while acking, nak'ing, terminating or
+dead-lettering is logged, counted (``sb_consumer_errors_total``) and left to JetStream's redelivery; a
+JetStream error while creating or binding the consumer, or NATS going away, is retried with backoff
+until ``stop`` is set. A message that exhausts ``max_deliver`` without any outcome (its handler hung
+past ``ack_wait``, the process died, its ack was lost) is announced by JetStream's ``MAX_DELIVERIES``
+advisory; the loop listens for it and copies the message, fetched by its stream sequence, to the
+dead-letter stream with the reason.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
@@ -11,9 +21,12 @@ from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import NotFoundError
 from pydantic import ValidationError
+from tenacity import AsyncRetrying, stop_after_attempt, stop_after_delay, wait_random_exponential
 
 from libs.contracts import Contract, decode
+from libs.core import metrics, tracing
 from libs.core.errors import AppError, StreamAction
 from libs.core.logging import bound_contextvars, get_logger
 from libs.messaging.streams import DLQ_PREFIX
@@ -27,6 +40,12 @@ Handler = Callable[[C], Awaitable[None]]
 HandlerTable = Mapping[type[Contract], Callable[[S, Any], Awaitable[None]]]
 
 BACKOFF_S = (0.5, 2.0, 5.0, 15.0, 30.0, 60.0)
+# A replayed dead letter is published on its original subject with this header: only the named
+# consumer handles it; every other consumer of the subject acks it unseen.
+REPLAY_FOR = "Sb-Replay-For"
+ADVISORY_MAX_DELIVERIES = "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES"
+# Loop restarts (setup or repeated fetch failures) back off up to this many seconds.
+MAX_RESTART_DELAY_S = 10.0
 
 
 def dispatch(service: S, handlers: HandlerTable[S]) -> Callable[[Contract], Awaitable[None]]:
@@ -49,18 +68,31 @@ def backoff_for(attempt: int) -> float:
     return BACKOFF_S[min(attempt, len(BACKOFF_S)) - 1]
 
 
+def dlq_headers(*, reason: str, subject: str, stream: str, durable: str, deliveries: int, stream_seq: int,
+                original: dict[str, str] | None = None) -> dict[str, str]:
+    """The headers of a dead letter; ``Nats-Msg-Id`` makes a second copy of the same message a no-op."""
+    headers = {
+        "Sb-Dlq-Reason": reason[:1000].replace("\n", " "),
+        "Sb-Dlq-Subject": subject,
+        "Sb-Dlq-Stream": stream,
+        "Sb-Dlq-Consumer": durable,
+        "Sb-Dlq-Deliveries": str(deliveries),
+        "Sb-Dlq-Sequence": str(stream_seq),
+        "Nats-Msg-Id": f"dlq:{stream}:{stream_seq}",
+    }
+    for name in ("traceparent", "tracestate"):  # a replay continues the message's trace
+        if original and name in original:
+            headers[name] = original[name]
+    return headers
+
+
 async def dead_letter(js: JetStreamContext, msg: Msg, reason: str, stream: str, durable: str) -> None:
     """Copy a message into the dead-letter stream with why it failed."""
     meta = msg.metadata
-    headers = {
-        "Sb-Dlq-Reason": reason[:1000].replace("\n", " "),
-        "Sb-Dlq-Subject": msg.subject,
-        "Sb-Dlq-Stream": stream,
-        "Sb-Dlq-Consumer": durable,
-        "Sb-Dlq-Deliveries": str(meta.num_delivered),
-        "Nats-Msg-Id": f"dlq:{stream}:{meta.sequence.stream}",
-    }
+    headers = dlq_headers(reason=reason, subject=msg.subject, stream=stream, durable=durable,
+                          deliveries=meta.num_delivered, stream_seq=meta.sequence.stream, original=msg.headers)
     await js.publish(f"{DLQ_PREFIX}.{stream}.{durable}", msg.data, headers=headers, timeout=5)
+    metrics.DEAD_LETTERS.labels(stream, durable).inc()
     log.warning("message_dead_lettered", subject=msg.subject, reason=reason, stream=stream, consumer=durable)
 
 
@@ -73,8 +105,14 @@ async def ensure_consumer(
     max_deliver: int = 8,
     ack_wait_s: float = 30.0,
     max_ack_pending: int = 1000,
+    attempts: int = 5,
+    max_delay_s: float = 20.0,
 ) -> None:
-    """Create or update a durable pull consumer."""
+    """Create or update a durable pull consumer, retrying a JetStream that is starting or electing a leader.
+
+    Raises:
+        Exception: the last error, once ``attempts`` or ``max_delay_s`` are spent.
+    """
     cfg = ConsumerConfig(
         durable_name=durable,
         ack_policy=AckPolicy.EXPLICIT,
@@ -84,7 +122,38 @@ async def ensure_consumer(
         ack_wait=ack_wait_s,
         max_ack_pending=max_ack_pending,
     )
-    await js.add_consumer(stream, cfg)
+    async for attempt in AsyncRetrying(stop=stop_after_attempt(attempts) | stop_after_delay(max_delay_s),
+                                       wait=wait_random_exponential(multiplier=0.2, max=3), reraise=True):
+        with attempt:
+            await js.add_consumer(stream, cfg)
+
+
+class _Instruments:
+    """The metric children of one consumer, bound once: the per-message cost is an increment."""
+
+    def __init__(self, stream: str, durable: str) -> None:
+        outcome = metrics.CONSUMER_MESSAGES
+        self.ack = outcome.labels(stream, durable, "ack")
+        self.nak = outcome.labels(stream, durable, "nak")
+        self.term = outcome.labels(stream, durable, "term")
+        self.dead_letter = outcome.labels(stream, durable, "dead_letter")
+        self.seconds = metrics.CONSUMER_SECONDS.labels(durable)
+        self.pending = metrics.CONSUMER_PENDING.labels(stream, durable)
+        self.durable = durable
+
+    def error(self, operation: str) -> None:
+        metrics.CONSUMER_ERRORS.labels(self.durable, operation).inc()
+
+
+class _Rebind(Exception):
+    """The pull subscription looks broken (consumer gone, fetches keep failing): set it up again."""
+
+
+async def _pause(stop: asyncio.Event, seconds: float) -> None:
+    try:
+        await asyncio.wait_for(stop.wait(), seconds)
+    except TimeoutError:
+        pass
 
 
 async def run_consumer(
@@ -99,6 +168,7 @@ async def run_consumer(
     max_deliver: int = 8,
     ack_wait_s: float = 30.0,
     parallel_subjects: bool = False,
+    pending_every_s: float = 15.0,
 ) -> None:
     """Consume a durable pull consumer until ``stop`` is set.
 
@@ -114,77 +184,240 @@ async def run_consumer(
     ``parallel_subjects`` the batch's subjects are handled concurrently, each still in order: one slow
     subject (a provider that hangs, for one channel) then does not hold up the others of the batch. The
     messages in hand are always finished before the loop looks at ``stop``.
+
+    The loop returns only when ``stop`` is set: setup and fetch failures are retried with backoff (see the
+    module docstring). Every ``pending_every_s`` it reads the consumer's ``num_pending`` into
+    ``sb_consumer_pending``.
     """
-    await ensure_consumer(js, stream, durable, filter_subject, max_deliver=max_deliver, ack_wait_s=ack_wait_s)
-    sub = await js.pull_subscribe_bind(durable, stream=stream)
+    inst = _Instruments(stream, durable)
+    advisories = None
+    delay = 0.5
     log.info("consumer_started", stream=stream, consumer=durable)
     try:
         while not stop.is_set():
             try:
-                msgs = await sub.fetch(batch, timeout=1.0)
-            except (NatsTimeout, TimeoutError):  # nothing to fetch this second
-                continue
-            except Exception as exc:  # connection hiccup: back off, never spin
+                if advisories is None:
+                    advisories = await watch_max_deliveries(js, stream, durable)
+                await ensure_consumer(js, stream, durable, filter_subject, max_deliver=max_deliver,
+                                      ack_wait_s=ack_wait_s)
+                sub = await js.pull_subscribe_bind(durable, stream=stream)
+            except Exception as exc:
                 if stop.is_set():
                     break
-                log.warning("consumer_fetch_failed", consumer=durable, error=repr(exc))
-                await asyncio.sleep(0.5)
+                inst.error("setup")
+                log.warning("consumer_setup_failed", stream=stream, consumer=durable, error=repr(exc),
+                            retry_in_s=delay)
+                await _pause(stop, delay)
+                delay = min(delay * 2, MAX_RESTART_DELAY_S)
                 continue
-            groups: dict[str, list[Msg]] = {}
-            for msg in msgs:
-                groups.setdefault(msg.subject if parallel_subjects else "", []).append(msg)
-            await asyncio.gather(*(_handle_in_order(js, group, handler, stream, durable, max_deliver)
-                                   for group in groups.values()))
+            try:
+                await _consume(js, sub, handler, stop, inst, stream, durable, batch, max_deliver,
+                               parallel_subjects, pending_every_s)
+                delay = 0.5
+            except _Rebind as why:
+                inst.error("rebind")
+                log.warning("consumer_rebinding", stream=stream, consumer=durable, reason=str(why),
+                            retry_in_s=delay)
+                await _pause(stop, delay)
+                delay = min(delay * 2, MAX_RESTART_DELAY_S)
+            finally:
+                try:
+                    await sub.unsubscribe()
+                except Exception:
+                    pass
     finally:
-        try:
-            await sub.unsubscribe()
-        except Exception:
-            pass
+        if advisories is not None:
+            try:
+                await advisories.unsubscribe()
+            except Exception:
+                pass
         log.info("consumer_stopped", stream=stream, consumer=durable)
 
 
+async def _consume(js: JetStreamContext, sub: Any, handler: Callable[[Contract], Awaitable[None]],
+                   stop: asyncio.Event, inst: _Instruments, stream: str, durable: str, batch: int,
+                   max_deliver: int, parallel_subjects: bool, pending_every_s: float) -> None:
+    failures = 0
+    next_pending = 0.0
+    while not stop.is_set():
+        now = time.monotonic()
+        if now >= next_pending:
+            next_pending = now + pending_every_s
+            await _read_pending(sub, inst)
+        try:
+            msgs = await sub.fetch(batch, timeout=1.0)
+        except (NatsTimeout, TimeoutError):  # nothing to fetch this second
+            failures = 0
+            continue
+        except Exception as exc:  # connection hiccup, consumer gone: back off, never spin
+            if stop.is_set():
+                return
+            failures += 1
+            inst.error("fetch")
+            log.warning("consumer_fetch_failed", consumer=durable, error=repr(exc), failures=failures)
+            if failures >= 5:
+                raise _Rebind(f"{failures} fetches failed, last: {exc!r}") from exc
+            await _pause(stop, min(0.25 * 2 ** failures, 5.0))
+            continue
+        failures = 0
+        if parallel_subjects:
+            groups: dict[str, list[Msg]] = {}
+            for msg in msgs:
+                groups.setdefault(msg.subject, []).append(msg)
+            await asyncio.gather(*(_handle_in_order(js, group, handler, inst, stream, durable, max_deliver)
+                                   for group in groups.values()))
+        else:
+            await _handle_in_order(js, msgs, handler, inst, stream, durable, max_deliver)
+
+
+async def _read_pending(sub: Any, inst: _Instruments) -> None:
+    try:
+        info = await sub.consumer_info()
+    except NotFoundError as exc:
+        raise _Rebind("the consumer no longer exists") from exc
+    except Exception:  # NATS away: the fetch loop says so; the gauge keeps its last value
+        return
+    inst.pending.set(info.num_pending)
+
+
 async def _handle_in_order(js: JetStreamContext, msgs: list[Msg], handler: Callable[[Contract], Awaitable[None]],
-                           stream: str, durable: str, max_deliver: int) -> None:
+                           inst: _Instruments, stream: str, durable: str, max_deliver: int) -> None:
     for msg in msgs:
-        await _handle_one(js, msg, handler, stream, durable, max_deliver)
+        await _handle_one(js, msg, handler, inst, stream, durable, max_deliver)
+
+
+async def _settle(inst: _Instruments, operation: str, action: Awaitable[None]) -> bool:
+    """Ack, nak or term; a failure is logged and counted, and JetStream redelivers after ``ack_wait``."""
+    try:
+        await action
+        return True
+    except Exception as exc:
+        inst.error(operation)
+        log.warning("consumer_settle_failed", consumer=inst.durable, operation=operation, error=repr(exc))
+        return False
+
+
+async def _give_up(js: JetStreamContext, msg: Msg, inst: _Instruments, reason: str, stream: str,
+                   durable: str, attempt: int, *, exhausted: bool = False) -> None:
+    """Dead-letter then term; if the dead-letter copy fails, nak so the message comes back (and, past
+    ``max_deliver``, the MAX_DELIVERIES advisory still dead-letters it).
+
+    Counted as outcome ``term`` for a permanent error (bad payload, refused by the domain) and
+    ``dead_letter`` for a message that exhausted its deliveries; both are in the dead-letter stream.
+    """
+    try:
+        await dead_letter(js, msg, reason, stream, durable)
+    except Exception as exc:
+        inst.error("dead_letter")
+        log.warning("dead_letter_failed", consumer=durable, error=repr(exc))
+        if await _settle(inst, "nak", msg.nak(delay=backoff_for(attempt))):
+            inst.nak.inc()
+        return
+    (inst.dead_letter if exhausted else inst.term).inc()
+    await _settle(inst, "term", msg.term())
 
 
 async def _handle_one(
     js: JetStreamContext,
     msg: Msg,
     handler: Callable[[Contract], Awaitable[None]],
+    inst: _Instruments,
     stream: str,
     durable: str,
     max_deliver: int,
 ) -> None:
+    headers = msg.headers
+    if headers and headers.get(REPLAY_FOR, durable) != durable:  # another consumer's replay
+        if await _settle(inst, "ack", msg.ack()):
+            inst.ack.inc()
+        return
     attempt = msg.metadata.num_delivered
     try:
         event = decode(msg.data)
     except (ValueError, ValidationError, json.JSONDecodeError) as exc:
-        await dead_letter(js, msg, f"undecodable: {exc}", stream, durable)
-        await msg.term()
+        await _give_up(js, msg, inst, f"undecodable: {exc}", stream, durable, attempt)
         return
     with bound_contextvars(event_type=event.type, event_id=event.id):
+        if tracing.enabled():
+            with tracing.consumer_span(f"{durable} process", headers, **{"messaging.destination.name": msg.subject}):
+                await _process(js, msg, event, handler, inst, stream, durable, max_deliver, attempt)
+        else:
+            await _process(js, msg, event, handler, inst, stream, durable, max_deliver, attempt)
+
+
+async def _process(js: JetStreamContext, msg: Msg, event: Contract, handler: Callable[[Contract], Awaitable[None]],
+                   inst: _Instruments, stream: str, durable: str, max_deliver: int, attempt: int) -> None:
+    started = time.perf_counter()
+    try:
+        await handler(event)
+    except AppError as err:
+        inst.seconds.observe(time.perf_counter() - started)
+        if err.action is StreamAction.NAK and attempt < max_deliver:
+            delay = max(err.retry_after_s or 0.0, backoff_for(attempt))
+            log.info("message_retry", reason=err.message, attempt=attempt, delay_s=delay)
+            if await _settle(inst, "nak", msg.nak(delay=delay)):
+                inst.nak.inc()
+            return
+        if err.action is StreamAction.ACK:
+            if await _settle(inst, "ack", msg.ack()):
+                inst.ack.inc()
+            return
+        await _give_up(js, msg, inst, f"{err.code}: {err.message}", stream, durable, attempt,
+                       exhausted=err.action is StreamAction.NAK)
+        return
+    except Exception as exc:
+        inst.seconds.observe(time.perf_counter() - started)
+        if attempt >= max_deliver:
+            await _give_up(js, msg, inst, f"exhausted {attempt} deliveries: {exc!r}", stream, durable, attempt,
+                           exhausted=True)
+            return
+        log.exception("message_handler_failed", attempt=attempt)
+        if await _settle(inst, "nak", msg.nak(delay=backoff_for(attempt))):
+            inst.nak.inc()
+        return
+    inst.seconds.observe(time.perf_counter() - started)
+    if await _settle(inst, "ack", msg.ack()):
+        inst.ack.inc()
+
+
+async def watch_max_deliveries(js: JetStreamContext, stream: str, durable: str) -> Any:
+    """Dead-letter every message of ``durable`` that JetStream announces as past ``max_deliver``.
+
+    The advisory is a core NATS message: a queue group makes one replica of the service copy each
+    message, and the ``Nats-Msg-Id`` of the copy makes a second copy (from our own handler path, or a
+    replica that saw it too) a no-op.
+    """
+    nc = js._nc  # the JetStream context's connection; nats-py has no public accessor
+
+    async def on_advisory(adv: Msg) -> None:
         try:
-            await handler(event)
-        except AppError as err:
-            if err.action is StreamAction.NAK and attempt < max_deliver:
-                delay = max(err.retry_after_s or 0.0, backoff_for(attempt))
-                log.info("message_retry", reason=err.message, attempt=attempt, delay_s=delay)
-                await msg.nak(delay=delay)
-                return
-            if err.action is StreamAction.ACK:
-                await msg.ack()
-                return
-            await dead_letter(js, msg, f"{err.code}: {err.message}", stream, durable)
-            await msg.term()
+            body = json.loads(adv.data)
+            seq, deliveries = int(body["stream_seq"]), int(body.get("deliveries", 0))
+        except (ValueError, KeyError, TypeError):
+            log.warning("advisory_unreadable", subject=adv.subject)
             return
+        try:
+            await dead_letter_sequence(js, stream, durable, seq, deliveries,
+                                       f"max_deliver exhausted after {deliveries} deliveries without an outcome "
+                                       "(handler timed out, process died, or the ack was lost)")
         except Exception as exc:
-            if attempt >= max_deliver:
-                await dead_letter(js, msg, f"exhausted {attempt} deliveries: {exc!r}", stream, durable)
-                await msg.term()
-                return
-            log.exception("message_handler_failed", attempt=attempt)
-            await msg.nak(delay=backoff_for(attempt))
-            return
-        await msg.ack()
+            metrics.CONSUMER_ERRORS.labels(durable, "advisory").inc()
+            log.error("advisory_dead_letter_failed", stream=stream, consumer=durable, stream_seq=seq,
+                      error=repr(exc))
+
+    return await nc.subscribe(f"{ADVISORY_MAX_DELIVERIES}.{stream}.{durable}", queue=f"sb-dlq.{durable}",
+                              cb=on_advisory)
+
+
+async def dead_letter_sequence(js: JetStreamContext, stream: str, durable: str, seq: int, deliveries: int,
+                               reason: str) -> None:
+    """Copy the message at ``stream``/``seq`` to the dead-letter stream (used for MAX_DELIVERIES advisories)."""
+    raw = await js.get_msg(stream, seq)
+    headers = dlq_headers(reason=reason, subject=raw.subject or "", stream=stream, durable=durable,
+                          deliveries=deliveries, stream_seq=seq, original=dict(raw.headers or {}))
+    ack = await js.publish(f"{DLQ_PREFIX}.{stream}.{durable}", raw.data or b"", headers=headers, timeout=5)
+    if not ack.duplicate:
+        metrics.DEAD_LETTERS.labels(stream, durable).inc()
+        metrics.CONSUMER_MESSAGES.labels(stream, durable, "dead_letter").inc()
+    log.warning("message_dead_lettered", subject=raw.subject, reason=reason, stream=stream, consumer=durable,
+                stream_seq=seq, duplicate=bool(ack.duplicate))

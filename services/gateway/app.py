@@ -10,7 +10,7 @@ import aiohttp
 from aiohttp import web
 
 from libs.core.logging import get_logger
-from libs.core.service import create_base_app
+from libs.core.service import add_metrics_site, create_base_app
 from libs.messaging import JETSTREAM, SnapshotDirectory, nats_ctx, watch_snapshots
 from libs.storage import PG_POOL, REDIS, pg_pool_ctx, redis_ctx
 from services.gateway.adapters.events import Feed, subscribe_live
@@ -86,7 +86,8 @@ async def _gateway_ctx(app: web.Application) -> AsyncIterator[None]:
 
 def create_app(settings: GatewaySettings) -> web.Application:
     """Build the gateway app."""
-    app = create_base_app(settings)
+    app = create_base_app(settings, metrics_route=False)
+    add_metrics_site(app, settings.metrics_port)
     app.middlewares.append(auth_middleware)
     app[GW_SETTINGS] = settings
     app.cleanup_ctx.append(pg_pool_ctx(settings.database_url, migrations=("gateway", MIGRATIONS)))

@@ -17,6 +17,8 @@ class GatewaySettings(ServiceSettings):
 
     service_name: str = "gateway"
     port: int = 8080
+    # The gateway's port is public (console and /api/v1): /metrics is served on this internal port only.
+    metrics_port: int = 8087
 
     jwt_secret: str = DEV_JWT_SECRET
     jwt_issuer: str = "switchboard"

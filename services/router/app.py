@@ -75,7 +75,7 @@ def _router_ctx(settings: RouterSettings) -> Callable[[web.Application], AsyncIt
                 ready.set()
                 log.info("router_consuming")
 
-        lc.spawn(start_when_loaded(), name="router-start")
+        lc.spawn(start_when_loaded(), name="router-start", essential=False)
         yield  # create_base_app's on_shutdown has drained the lifecycle (consumers, watch, sweeper) by now
         await publisher.close()
         await http.close()

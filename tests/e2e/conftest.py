@@ -25,7 +25,8 @@ class Platform:
         self.env = {**os.environ, **stack.env(), "SB_ENV": "test", "SB_DEMO_SEED": "true",
                     "SB_CHANNELS_GRAPH_BASE_URL": graph_url, "SB_CHANNELS_SMTP_PORT": str(free_port()),
                     "SB_CHANNELS_BLOB_DIR": str(tmp / "blobs"), "SB_CRM_BLOB_DIR": str(tmp / "blobs"),
-                    "SB_SHUTDOWN_BUDGET_S": "10", "PYTHONUNBUFFERED": "1"}
+                    "SB_SHUTDOWN_BUDGET_S": "10", "PYTHONUNBUFFERED": "1",
+                    "SB_GATEWAY_METRICS_PORT": str(free_port())}
         for name, port in self.ports.items():
             self.env[f"SB_{name.upper()}_PORT"] = str(port)
             self.env[f"SB_GATEWAY_{name.upper()}_URL"] = f"http://127.0.0.1:{port}"
