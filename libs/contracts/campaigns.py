@@ -107,6 +107,10 @@ class Routing(BaseModel):
     queue_assignment: bool = True  # assign through the campaign queue (off: offers go to no one automatically)
     sticky_fallback: bool = True  # sticky: another agent when the assigned one is unavailable
     offer_in_after_call_work: bool = False  # inbound calls may reach agents in after-call work
+    # Service level: the share of contacts answered within the threshold that the campaign aims for
+    # (80/20 = 80 % within 20 s). The dashboard, the reports and the staffing forecast measure against it.
+    service_level_threshold_s: int = 20
+    service_level_target_pct: int = 80
 
 
 class CaseOptions(BaseModel):

@@ -215,6 +215,8 @@ class RoutingIn(Strict, Routing):
     sticky_window_h: float = Field(72.0, gt=0, le=24 * 365)
     max_wait_s: float | None = Field(None, gt=0)
     release_rate_per_agent: int = Field(2, ge=1, le=1000)
+    service_level_threshold_s: int = Field(20, ge=1, le=3600)
+    service_level_target_pct: int = Field(80, ge=1, le=100)
 
     @field_validator("weights")
     @classmethod

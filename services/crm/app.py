@@ -14,7 +14,7 @@ from services.crm import consumers, demo
 from services.crm.adapters.publisher import Publisher
 from services.crm.handlers import Crm
 from services.crm.handlers import processes as process_handlers
-from services.crm.routes import CRM, accounts, calls, cases, contacts, exports, processes, tickets
+from services.crm.routes import CRM, accounts, calls, cases, contacts, exports, processes, reports, tickets
 from services.crm.routes.processes import RUNNER
 from services.crm.settings import CrmSettings
 
@@ -35,6 +35,7 @@ def create_app(settings: CrmSettings) -> web.Application:
     calls.setup(app)
     processes.setup(app)
     exports.setup(app)
+    reports.setup(app)
     return app
 
 

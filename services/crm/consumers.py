@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from libs.contracts import Contract, TimerDue
+from libs.contracts import AgentStatusChanged, Contract, TimerDue
 from libs.core.service import LIFECYCLE
 from libs.messaging import start_consumer, watch_snapshots
-from services.crm.handlers import Crm, callbacks, conversations
+from services.crm.handlers import Crm, callbacks, conversations, reports
 
 CONVERSATIONS_DURABLE = "crm-conversations"
 TIMERS_DURABLE = "crm-timers"
+AGENTS_DURABLE = "crm-agents"
 
 
 def start(app: web.Application, crm: Crm) -> None:
@@ -30,6 +31,14 @@ def start(app: web.Application, crm: Crm) -> None:
 
     start_consumer(app, stream="TIMERS", durable=TIMERS_DURABLE, handler=on_timer,
                    filter_subject="sb.timer.due.crm.>")
+
+    async def on_agent(event: Contract) -> None:
+        if isinstance(event, AgentStatusChanged):
+            await reports.on_agent_event(crm, event)
+
+    # The agents' status changes: the reports' logged-in time (occupancy).
+    start_consumer(app, stream="AGENTS", durable=AGENTS_DURABLE, handler=on_agent,
+                   filter_subject="sb.agent.event.status.>")
 
     async def snapshots_loaded() -> bool:
         return crm.campaigns.ready.is_set()

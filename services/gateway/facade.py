@@ -12,7 +12,8 @@ from libs.core.errors import Invalid
 from libs.messaging.snapshots import SnapshotDirectory
 from services.gateway.domain import Principal, Role, can_view_conversation, visible_campaigns
 
-Scope = Literal["none", "campaign", "queue", "agent", "case", "owned"]
+# campaign_query: every campaign named in ``?campaign_id=a,b`` must be one the caller may see.
+Scope = Literal["none", "campaign", "queue", "agent", "case", "owned", "campaign_query"]
 ALL: frozenset[Role] = frozenset({"admin", "supervisor", "agent"})
 STAFF: frozenset[Role] = frozenset({"admin", "supervisor"})
 ADMIN: frozenset[Role] = frozenset({"admin"})
@@ -282,6 +283,19 @@ RULES: tuple[Rule, ...] = (
          "Live queue of a campaign: waiting, longest wait, agents by state"),
     Rule("agents", "router", "agents", (ep("GET", "{id}", ALL, summary="one agent"),), "agent",
          "An agent's live status and load"),
+    Rule(
+        "reports", "crm", "reports",
+        (
+            ep("GET", "kpis", STAFF, summary="KPIs by interval (`?from=&to=&interval=15|30|60|day&group=total|"
+               "campaign|agent|channel&campaign_id=a,b&tz=&format=json|csv|xlsx`)"),
+            ep("GET", "dashboard", STAFF, summary="today so far (`?campaign_id=&tz=&date=`): totals, per campaign and "
+               "agent, 15-minute series"),
+            ep("GET", "forecast", STAFF, summary="staffing by Erlang C and A per interval (`?campaign_id=&date="
+               "&interval=&tz=`)"),
+        ),
+        "campaign_query",
+        "Reports from the durable record (supervisors: their campaigns)",
+    ),
 )
 
 

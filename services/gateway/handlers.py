@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, cast
 from urllib.parse import quote
 
@@ -127,6 +129,23 @@ class Gateway:
         body = {"status": status, "reason": reason}
         return await self.up.router.request("PUT", f"/agents/{_seg(p.user_id)}/status", json_body=body, caller=p)
 
+    def check_agent(self, p: Principal, agent_id: str) -> None:
+        """Supervisors act on the agents of the campaigns they supervise; admins on anybody.
+
+        Raises:
+            Forbidden: naming ``agent_id``.
+        """
+        if p.role == "agent" or not may_see_agent(p, agent_id, self.directory):
+            raise Forbidden(f"agent {agent_id!r} is not in a campaign you supervise", field="agent_id")
+
+    async def set_agent_status(self, p: Principal, agent_id: str, status: str, reason: str | None) -> Any:
+        """A supervisor's or admin's change of an agent's state, carried out by the router as the caller."""
+        self.check_agent(p, agent_id)
+        body = {"status": status, "reason": reason}
+        answer = await self.up.router.request("PUT", f"/agents/{_seg(agent_id)}/status", json_body=body, caller=p)
+        log.info("agent_status_set_by", agent_id=agent_id, by=p.user_id, status=status)
+        return answer
+
     # --- conversations -----------------------------------------------------------------------------
 
     async def list_conversations(self, p: Principal, query: Mapping[str, str]) -> dict[str, Any]:
@@ -229,7 +248,7 @@ class Gateway:
             raise Forbidden(f"a {p.role} may not {method} /{rule.public}/{endpoint.path}".rstrip("/"))
         up: Upstream = getattr(self.up, rule.upstream)
         seg = "" if endpoint.is_view else values[endpoint.parts[0][1:-1]]
-        self._check_scope(p, rule, seg)
+        self._check_scope(p, rule, seg, query)
         if seg and rule.scope in ("case", "owned") and not p.is_admin:
             item = await up.get(f"/{rule.target}/{_seg(seg)}{rule.item_suffix}", caller=p)
             if not isinstance(item, dict) or not may_see_item(p, rule, item, self.directory):
@@ -257,7 +276,11 @@ class Gateway:
             answer = {**answer, "items": [x for x in answer["items"] if may_see_item(p, rule, x, self.directory)]}
         return status, answer
 
-    def _check_scope(self, p: Principal, rule: Rule, seg: str) -> None:
+    def _check_scope(self, p: Principal, rule: Rule, seg: str, query: Mapping[str, str] | None = None) -> None:
+        if rule.scope == "campaign_query" and not p.is_admin:
+            for cid in (x.strip() for x in (query or {}).get("campaign_id", "").split(",")):
+                if cid and not may_see_campaign(p, cid, self.directory):
+                    raise Forbidden(f"campaign {cid!r} is not one of yours", field="campaign_id")
         if rule.scope in ("campaign", "queue") and seg and not may_see_campaign(p, seg, self.directory):
             raise Forbidden(f"campaign {seg!r} is not one of yours", field="campaign_id")
         if rule.scope == "agent" and not may_see_agent(p, seg, self.directory):
@@ -271,6 +294,79 @@ class Gateway:
         if not can_manage_conversation(p, conv, self.directory):
             raise Forbidden("you do not supervise this conversation's campaign")
         return await self.up.router.get(f"/conversations/{_seg(conversation_id)}/decisions", caller=p)
+
+    # --- the supervisor's dashboard -----------------------------------------------------------------
+
+    async def dashboard(self, p: Principal, query: Mapping[str, str]) -> dict[str, Any]:
+        """The live state of the caller's campaigns (or the ``campaign_id`` ones): waiting now and the longest
+        wait, agents by name with their state, time in state, load and conversations (router), beside today's
+        KPIs and series from the durable record (CRM ``/reports/dashboard``)."""
+        if p.role == "agent":
+            raise Forbidden("the dashboard is for supervisors and admins")
+        visible = visible_campaigns(p, self.directory)
+        requested = [x.strip() for x in query.get("campaign_id", "").split(",") if x.strip()]
+        for cid in requested:
+            if visible is not None and cid not in visible:
+                raise Forbidden(f"campaign {cid!r} is not one of yours", field="campaign_id")
+        campaigns = requested or sorted(visible if visible is not None else (c.id for c in self.directory))
+        params = {k: v for k, v in query.items() if k in ("tz", "date")}
+        queues, kpis = await asyncio.gather(
+            asyncio.gather(*(self._queue(p, cid) for cid in campaigns)),
+            self.up.crm.get("/reports/dashboard", {**params, "campaign_id": ",".join(campaigns)}, caller=p)
+            if campaigns else _nothing(),
+        )
+        agents: dict[str, dict[str, Any]] = {}
+        waiting: list[dict[str, Any]] = []
+        rows = []
+        for cid, q in zip(campaigns, queues, strict=True):
+            snap = self.directory.get(cid)
+            items = q.get("items") or []
+            waiting += [{**i, "campaign_id": cid} for i in items]
+            rows.append({"id": cid, "name": snap.name if snap else cid, "waiting": q.get("queued", 0),
+                         "longest_wait_s": max((i.get("waiting_s") or 0 for i in items), default=0),
+                         "out_of_hours": q.get("out_of_hours", 0), "agents_with_room": q.get("agents_with_room"),
+                         "target": {"threshold_s": snap.routing.service_level_threshold_s if snap else 20,
+                                    "target_pct": snap.routing.service_level_target_pct if snap else 80},
+                         "kpis": (kpis.get("by_campaign") or {}).get(cid) if kpis else None})
+            for a in q.get("agents") or []:
+                entry = agents.setdefault(a["agent_id"], {**a, "campaigns": []})
+                entry["campaigns"].append(cid)
+        convs = await asyncio.gather(*(self.up.router.get("/conversations", {"agent_id": a}, caller=p)
+                                       for a in sorted(agents)))
+        names = await self.users.names(sorted(agents))
+        now = time.time()
+        for aid, body in zip(sorted(agents), convs, strict=True):
+            entry = agents[aid]
+            entry["name"] = names.get(aid, aid)
+            since = entry.get("since")
+            entry["time_in_state_s"] = round(now - datetime.fromisoformat(since).timestamp()) if since else None
+            entry["conversations"] = [
+                {"id": c.get("id"), "state": c.get("state"), "campaign_id": c.get("campaign_id"),
+                 "channel_type": c.get("channel_type"), "contact_name": c.get("contact_name"),
+                 "contact_address": c.get("contact_address"), "created_at": c.get("created_at")}
+                for c in body.get("items", []) if c.get("campaign_id") in campaigns]
+            entry["kpis"] = (kpis.get("by_agent") or {}).get(aid) if kpis else None
+        waiting.sort(key=lambda i: -(i.get("waiting_s") or 0))
+        return {
+            "campaigns": rows,
+            "waiting": sum(r["waiting"] for r in rows),
+            "longest_wait_s": max((r["longest_wait_s"] for r in rows), default=0),
+            "queue": waiting[:200],
+            "agents": sorted(agents.values(), key=lambda a: a["name"].lower()),
+            "totals": kpis.get("totals") if kpis else None,
+            "series": kpis.get("series", []) if kpis else [],
+            "date": kpis.get("date") if kpis else None,
+            "as_of": kpis.get("as_of") if kpis else None,
+        }
+
+    async def _queue(self, p: Principal, campaign_id: str) -> dict[str, Any]:
+        try:
+            answer = await self.up.router.get(f"/queues/{_seg(campaign_id)}", caller=p)
+        except UpstreamError as err:
+            if err.status == 404:  # a campaign the router has not seen yet: nothing waits
+                return {}
+            raise
+        return answer if isinstance(answer, dict) else {}
 
     # --- users -------------------------------------------------------------------------------------
 
@@ -312,6 +408,10 @@ class Gateway:
         user = await self.users.update(user_id, changes)
         log.info("user_updated", user_id=user_id, by=p.user_id, fields=sorted(changes))
         return user.public()
+
+
+async def _nothing() -> dict[str, Any]:
+    return {}
 
 
 async def seed_demo_users(users: UsersRepo) -> list[str]:

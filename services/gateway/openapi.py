@@ -214,6 +214,23 @@ OPERATIONS += (
         params=_ID,
     ),
     Op(
+        "put",
+        "/agents/{id}/status",
+        "Set an agent's state (supervisors: the agents of their campaigns; admins: anybody)",
+        "supervision",
+        schemas.StatusIn,
+        params=(("id", "path", "agent (user) id"),),
+    ),
+    Op(
+        "get",
+        "/dashboard",
+        "The supervisor's dashboard: waiting now, longest wait, agents by name with state, time in state, load and "
+        "conversations (live), with today's KPIs and 15-minute series from the durable record",
+        "supervision",
+        params=(("campaign_id", "query", "campaign ids, comma-separated (default: all of yours)"),
+                ("tz", "query", "time zone of the day (Area/City)"), ("date", "query", "the day (YYYY-MM-DD)")),
+    ),
+    Op(
         "get",
         "/users",
         "Users (supervisors, admins)",

@@ -141,14 +141,29 @@ async def me(request: web.Request) -> web.Response:
     return respond({**user.public(), "campaigns": campaigns, "break_reasons": reasons})
 
 
-async def put_status(request: web.Request) -> web.Response:
-    body = parse_body(schemas.StatusIn, await read_json(request))
+def _status_body(request: web.Request, data: Any) -> schemas.StatusIn:
+    body = parse_body(schemas.StatusIn, data)
     reasons = request.app[GW_SETTINGS].break_reasons
     if body.status == "break" and reasons and body.reason not in reasons:
         raise Invalid(f"a break needs one of the configured reasons: {reasons}", field="reason",
                       details={"allowed": reasons})
+    return body
+
+
+async def put_status(request: web.Request) -> web.Response:
+    body = _status_body(request, await read_json(request))
     answer = await request.app[GATEWAY].set_status(principal(request), body.status, body.reason)
     return respond(answer if answer is not None else {"status": body.status, "reason": body.reason})
+
+
+async def put_agent_status(request: web.Request) -> web.Response:
+    """A supervisor sets the state of an agent of one of their campaigns (admins: anybody's)."""
+    p = principal(request)
+    gw = request.app[GATEWAY]
+    agent_id = request.match_info["id"]
+    gw.check_agent(p, agent_id)  # before reading the body: nothing is learnt about agents not yours
+    body = _status_body(request, await read_json(request))
+    return respond(await gw.set_agent_status(p, agent_id, body.status, body.reason))
 
 
 # --- conversations -----------------------------------------------------------------------------------
@@ -185,6 +200,10 @@ async def conversation_action(request: web.Request) -> web.Response:
 
 async def decisions(request: web.Request) -> web.Response:
     return respond(await request.app[GATEWAY].decisions(principal(request), request.match_info["id"]))
+
+
+async def dashboard(request: web.Request) -> web.Response:
+    return respond(await request.app[GATEWAY].dashboard(principal(request), request.query))
 
 
 # --- users -------------------------------------------------------------------------------------------
@@ -443,6 +462,8 @@ def setup_routes(app: web.Application) -> None:
     _add(app, "GET", f"{API}/conversations", list_conversations, EVERYBODY)
     _add(app, "GET", f"{API}/conversations/{{id}}", get_conversation, EVERYBODY)
     _add(app, "GET", f"{API}/conversations/{{id}}/decisions", decisions, STAFF)
+    _add(app, "GET", f"{API}/dashboard", dashboard, STAFF)
+    _add(app, "PUT", f"{API}/agents/{{id}}/status", put_agent_status, STAFF)
     _add(app, "GET", f"{API}/users", list_users, STAFF)
     _add(app, "POST", f"{API}/users", create_user, ADMIN)
     _add(app, "GET", f"{API}/users/{{id}}", get_user, EVERYBODY)

@@ -335,7 +335,7 @@ class Router:
             "items": [item(cid, i + 1) for i, cid in enumerate(q["queued"])],
             "held": [item(cid, None) for cid in q["held"]],
             "agents": [{"agent_id": aid, "status": a.get("status", "offline"), "reason": a.get("reason") or None,
-                        "load": int(a.get("load", 0)),
+                        "since": _iso(a.get("since")), "load": int(a.get("load", 0)),
                         "capacity": snap.routing.agent_capacity if snap else None}
                        for aid, a in zip(members, agents, strict=True)],
             "agents_with_room": q["available_with_room"],

@@ -85,4 +85,6 @@ async def test_queue_position_priority_and_estimated_wait(nats_js, router, event
     assert waiting["position"] == 1 and waiting["estimated_wait_s"] is not None
     view = await kit.get_json(router, f"/queues/camp-{unique}")
     assert view["queued"] == 1 and view["assigned_total"] == 3
+    since = view["agents"][0].pop("since")
     assert view["agents"] == [{"agent_id": agent, "status": "available", "reason": None, "load": 1, "capacity": 1}]
+    assert since is not None  # when the agent became available: the dashboard's time in state

@@ -71,6 +71,12 @@ class UsersRepo:
             raise NotFound(f"user {user_id!r} not found", field="id")
         return user
 
+    async def names(self, user_ids: list[str]) -> dict[str, str]:
+        """Display names (the username when empty) of the given users that exist."""
+        rows = await self._pool.fetch("SELECT id, display_name, username FROM gateway.users WHERE id = ANY($1::text[])",
+                                      [u for u in user_ids if "\x00" not in u])
+        return {r["id"]: r["display_name"] or r["username"] for r in rows}
+
     async def list(self, role: str | None = None, *, limit: int = 500, after: str | None = None) -> list[User]:
         """Users by username (those after ``after``, at most ``limit``)."""
         rows = await self._pool.fetch(
