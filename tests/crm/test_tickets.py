@@ -23,8 +23,17 @@ async def test_ticket_with_actions_log_and_pending_state(client, unique):
     closing = await client.patch(f"/tickets/{ticket['id']}", json={"status": "closed"})
     assert closing.status == 409 and (await closing.json())["error"]["field"] == "status"
     pending_id = ticket["actions"][0]["id"]
+    # Another agent does not reach ana's action; ana and a supervisor do.
+    for method in ("GET", "PATCH"):
+        other = await client.request(method, f"/actions/{pending_id}",
+                                     json={"status": "done"} if method == "PATCH" else None,
+                                     headers={"X-User-Id": f"bob-{unique}", "X-User-Role": "agent"})
+        assert other.status == 404 and (await other.json())["error"]["field"] == "action_id"
+    own = await client.get(f"/actions/{pending_id}", headers={"X-User-Id": f"ana-{unique}", "X-User-Role": "agent"})
+    assert own.status == 200 and (await own.json())["ticket_subject"] == "Reporte problemas con telefonía"
     upd = await client.patch(f"/actions/{pending_id}", json={"status": "done", "comment": "resuelto por teléfono",
-                                                              "priority": "low"}, headers={"X-User-Id": "sofia"})
+                                                              "priority": "low"},
+                             headers={"X-User-Id": "sofia", "X-User-Role": "supervisor"})
     assert upd.status == 200 and (await upd.json())["status"] == "done"
     ticket = await (await client.get(f"/tickets/{ticket['id']}")).json()
     assert ticket["pending"] is False

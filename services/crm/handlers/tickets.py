@@ -169,9 +169,7 @@ async def update_action(crm: Crm, action_id: str, body: Any, actor: Actor) -> di
     if not patch.model_fields_set:
         raise Invalid("nothing to change: send at least one field", field="body")
     async with crm.pool.acquire() as conn, conn.transaction():
-        before = await repo.get_action(conn, action_id, for_update=True)
-        if before is None:
-            raise NotFound(f"action {action_id} not found", field="action_id")
+        before = _check_owner(actor, await repo.get_action(conn, action_id, for_update=True), action_id)
         fields = _columns({k: getattr(patch, k) for k in patch.model_fields_set if k != "comment"})
         if "status" in fields:
             if fields["status"] is None:
@@ -188,12 +186,17 @@ async def update_action(crm: Crm, action_id: str, body: Any, actor: Actor) -> di
     return _present(await _action(crm, action_id))
 
 
-async def get_action(crm: Crm, action_id: str) -> dict[str, Any]:
+def _check_owner(actor: Actor, action: dict[str, Any] | None, action_id: str) -> dict[str, Any]:
+    """An agent reaches only their own actions and nobody's (the gateway checks the same first)."""
+    if action is None or (actor.role == "agent" and action.get("agent_id") not in (None, actor.id)):
+        raise NotFound(f"action {action_id} not found", field="action_id")
+    return action
+
+
+async def get_action(crm: Crm, action_id: str, actor: Actor) -> dict[str, Any]:
     """One action with its ticket's subject, contact and change log entries."""
     async with crm.pool.acquire() as conn:
-        action = await repo.get_action(conn, action_id)
-        if action is None:
-            raise NotFound(f"action {action_id} not found", field="action_id")
+        action = _check_owner(actor, await repo.get_action(conn, action_id), action_id)
         ticket = await repo.get_ticket(conn, action["ticket_id"])
         log = [e for e in await base.audit_entries(conn, "ticket", action["ticket_id"])
                if (e.get("changes") or {}).get("action_id") == action_id]

@@ -75,7 +75,7 @@ async def list_actions(request: web.Request) -> web.Response:
 
 
 async def get_action(request: web.Request) -> web.Response:
-    return respond(await tickets.get_action(crm_of(request), request.match_info["id"]))
+    return respond(await tickets.get_action(crm_of(request), request.match_info["id"], actor_of(request)))
 
 
 async def patch_action(request: web.Request) -> web.Response:
