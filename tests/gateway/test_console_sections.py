@@ -40,7 +40,8 @@ async def test_the_six_sections(browser, crm_gw, real_crm, gateway, make_user, n
     theirs = await call(crm_gw, a2, "POST", "/tickets", {
         "contact_id": o.contacts[1], "subject": "Ajeno", "agent_id": o.users["a2"],
         "actions": [{"kind": "Secreto de otro", "agent_id": o.users["a2"]}]}, status=201)
-    inbound = await call(crm_gw, a1, "POST", "/calls", {"direction": "in", "phone": "+34 600 111 222",
+    caller = f"+34 622 {int(unique[:6], 16) % 10**6:06d}"  # a number no contact of any test holds
+    inbound = await call(crm_gw, a1, "POST", "/calls", {"direction": "in", "phone": caller,
                                                          "agent_id": o.users["a1"], "campaign_id": o.camp,
                                                          "duration_s": 73}, status=201)
     await call(crm_gw, a2, "POST", "/calls", {"direction": "in", "phone": "+34 600 999 999", "agent_id": o.users["a2"],
@@ -164,7 +165,7 @@ async def test_the_six_sections(browser, crm_gw, real_crm, gateway, make_user, n
     # saved with a disposition.
     await page.get_by_test_id("tab-calls").click()
     card = page.locator(f'[data-testid="pending-in"][data-call-id="{inbound["id"]}"]')
-    await card.get_by_test_id("classify").locator("summary").click()
+    await card.get_by_test_id("classify").locator(":scope > summary").click()
     await card.get_by_test_id("call-contact-name").fill(f"Llamante {unique}")
     await card.get_by_test_id("call-contact-create").click()
     await card.get_by_test_id("call-contact-status").get_by_text(f"Llamante {unique}").wait_for()
