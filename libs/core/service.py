@@ -207,8 +207,6 @@ def create_base_app(settings: ServiceSettings, *, client_max_size: int = 4 * 102
     """
     middlewares: list[Any] = [observe_middleware(settings.service_name, access_log=settings.access_log),
                               error_middleware, input_middleware]
-    if tracing.enabled():
-        middlewares.insert(0, tracing.server_middleware())
     app = web.Application(middlewares=middlewares, client_max_size=client_max_size)
     app[SETTINGS] = settings
     lc = app[LIFECYCLE] = Lifecycle()

@@ -15,15 +15,15 @@ hot paths pay one boolean check.
 from __future__ import annotations
 
 import os
+from collections import OrderedDict
 from collections.abc import Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
 from typing import Any
 
-from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.trace import Span, SpanKind
 
-_state = {"on": False}
+_state: dict[str, Any] = {"on": False, "provider": None}
 TRACER_NAME = "switchboard"
 
 
@@ -65,17 +65,31 @@ def configure(service: str, env: Mapping[str, str] | None = None, *, exporter: A
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
 
-    provider = TracerProvider(resource=Resource.create({"service.name": env.get("OTEL_SERVICE_NAME")
-                                                        or f"switchboard-{service}"}))
+    provider = _state["provider"]
+    if provider is None:  # the global provider can be set once per process
+        provider = TracerProvider(resource=Resource.create({"service.name": env.get("OTEL_SERVICE_NAME")
+                                                            or f"switchboard-{service}"}))
+        trace.set_tracer_provider(provider)
+        _state["provider"] = provider
     if exporter is not None:  # tests: spans are exported as they end, so assertions see them at once
         provider.add_span_processor(SimpleSpanProcessor(exporter))
     else:
         for name in (x.strip().lower() for x in env.get("OTEL_TRACES_EXPORTER", "otlp").split(",") if x.strip()):
             provider.add_span_processor(BatchSpanProcessor(_exporter(name, env)))
-    trace.set_tracer_provider(provider)
     _instrument_libraries()
     _state["on"] = True
     return True
+
+
+def switch_off() -> None:
+    """Stop recording (tests that switched tracing on for themselves): no spans, libraries uninstrumented.
+
+    Spans already started finish normally; exporters added stay attached but receive nothing new.
+    """
+    _state["on"] = False
+    for instrumentor in _instrumentors():
+        if instrumentor.is_instrumented_by_opentelemetry:
+            instrumentor.uninstrument()
 
 
 def _exporter(name: str, env: Mapping[str, str]) -> Any:
@@ -95,21 +109,26 @@ def _exporter(name: str, env: Mapping[str, str]) -> Any:
     return OTLPSpanExporter()
 
 
-def _instrument_libraries() -> None:
+# Probes and scrapes make no spans unless the operator says otherwise.
+EXCLUDED_URLS = "/healthz,/readyz,/metrics"
+
+
+def _instrumentors() -> list[Any]:
     from opentelemetry.instrumentation.aiohttp_client import AioHttpClientInstrumentor
+    from opentelemetry.instrumentation.aiohttp_server import AioHttpServerInstrumentor
     from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
     from opentelemetry.instrumentation.redis import RedisInstrumentor
 
-    for instrumentor in (AioHttpClientInstrumentor(), AsyncPGInstrumentor(), RedisInstrumentor()):
+    return [AioHttpServerInstrumentor(), AioHttpClientInstrumentor(), AsyncPGInstrumentor(), RedisInstrumentor()]
+
+
+def _instrument_libraries() -> None:
+    # The server instrumentor makes every aiohttp ``web.Application`` created from now on open a SERVER span
+    # per request (continuing an incoming ``traceparent``): configure before building the app.
+    os.environ.setdefault("OTEL_PYTHON_AIOHTTP_SERVER_EXCLUDED_URLS", EXCLUDED_URLS)
+    for instrumentor in _instrumentors():
         if not instrumentor.is_instrumented_by_opentelemetry:
             instrumentor.instrument()
-
-
-def server_middleware() -> Any:
-    """The aiohttp server middleware that opens a SERVER span per request (continuing a ``traceparent``)."""
-    from opentelemetry.instrumentation.aiohttp_server import create_aiohttp_middleware
-
-    return create_aiohttp_middleware()
 
 
 def tracer() -> trace.Tracer:
@@ -159,6 +178,21 @@ def current_headers() -> dict[str, str]:
     return dict(inject({})) if _state["on"] else {}
 
 
-def detach_all() -> None:
-    """Forget the current context (a long-lived loop must not run inside a finished request's span)."""
-    otel_context.attach(otel_context.Context())
+class ContextMemory:
+    """The last trace context seen per key (a conversation), bounded, so later work on the same key (the
+    agent's reply) continues the trace of the message that started it. Empty while tracing is off."""
+
+    def __init__(self, size: int = 10_000) -> None:
+        self.size = size
+        self._items: OrderedDict[str, dict[str, str]] = OrderedDict()
+
+    def remember(self, key: str, headers: Mapping[str, str] | None) -> None:
+        if not _state["on"] or not headers or "traceparent" not in headers:
+            return
+        self._items[key] = {k: headers[k] for k in ("traceparent", "tracestate") if k in headers}
+        self._items.move_to_end(key)
+        while len(self._items) > self.size:
+            self._items.popitem(last=False)
+
+    def get(self, key: str) -> dict[str, str] | None:
+        return self._items.get(key)

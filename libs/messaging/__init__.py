@@ -1,6 +1,14 @@
 """Messaging over NATS JetStream: connection, stream setup, typed publish, consumers and KV watch."""
 
-from libs.messaging.client import connect, nats_session, publish, publish_many, read_kv, watch_kv
+from libs.messaging.client import (
+    connect,
+    message_headers,
+    nats_session,
+    publish,
+    publish_many,
+    read_kv,
+    watch_kv,
+)
 from libs.messaging.consumer import HandlerTable, dead_letter, dispatch, ensure_consumer, run_consumer
 from libs.messaging.streams import DLQ_PREFIX, DLQ_STREAM, STREAMS, ensure_kv, ensure_streams
 
@@ -15,6 +23,7 @@ __all__ = [
     "ensure_consumer",
     "ensure_kv",
     "ensure_streams",
+    "message_headers",
     "nats_session",
     "publish",
     "publish_many",

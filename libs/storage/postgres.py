@@ -11,7 +11,10 @@ import asyncpg
 from aiohttp import web
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_random_exponential
 
+from libs.core import metrics
 from libs.core.logging import get_logger
+from libs.core.service import SETTINGS
+from libs.core.settings import ServiceSettings
 
 log = get_logger(__name__)
 
@@ -42,10 +45,20 @@ def pg_pool_ctx(dsn: str, *, migrations: tuple[str, Path] | None = None
         if migrations is not None:
             await migrate(pool, *migrations)
         app[PG_POOL] = pool
+        metrics.add_refresher(app, _pool_gauge(pool, app.get(SETTINGS)))
         yield
         await pool.close()
 
     return ctx
+
+
+def _pool_gauge(pool: asyncpg.Pool, settings: ServiceSettings | None) -> metrics.Refresher:
+    gauge = metrics.DB_POOL_IN_USE.labels(settings.service_name if settings else "unknown")
+
+    def refresh() -> None:
+        gauge.set(pool.get_size() - pool.get_idle_size())
+
+    return refresh
 
 
 def _advisory_key(service: str) -> int:

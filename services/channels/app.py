@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import aiohttp
 from aiohttp import web
 
+from libs.core import metrics
 from libs.core.intake import IntakeLimits, limit_intake
 from libs.core.service import create_base_app
 from libs.messaging import JETSTREAM, nats_ctx
@@ -49,6 +50,7 @@ CleanupCtx = Callable[[web.Application], AsyncIterator[None]]
 
 def create_app(settings: ChannelsSettings) -> web.Application:
     app = create_base_app(settings, client_max_size=settings.max_webhook_bytes)
+    app.middlewares.insert(0, webhook_metrics)
     limit_intake(app, IntakeLimits(header_timeout_s=settings.webhook_header_timeout_s,
                                    body_timeout_s=settings.webhook_body_timeout_s))
     app.cleanup_ctx.append(pg_pool_ctx(settings.database_url, migrations=("channels", MIGRATIONS)))
@@ -60,6 +62,27 @@ def create_app(settings: ChannelsSettings) -> web.Application:
                                         hostname=settings.smtp_hostname, limits=smtp_limits(settings)))
     setup_routes(app)
     return app
+
+
+@web.middleware
+async def webhook_metrics(request: web.Request,
+                          handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+    """``sb_webhook_requests_total{channel_type,status}`` for ``/webhooks/<channel_type>/...`` (matched routes
+    only, so the label is one of the five types)."""
+    resource = request.match_info.route.resource
+    if resource is None or not resource.canonical.startswith("/webhooks/"):
+        return await handler(request)
+    channel_type = resource.canonical.split("/", 3)[2]
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except web.HTTPException as exc:
+        status = exc.status
+        raise
+    finally:
+        metrics.WEBHOOKS.labels(channel_type, str(status)).inc()
 
 
 def smtp_limits(settings: ChannelsSettings) -> SmtpLimits:

@@ -17,8 +17,8 @@ from libs.contracts import (
     OutboundMessage,
     new_id,
 )
-from libs.core import demo
-from libs.core.errors import Invalid, NotFound, Transient
+from libs.core import demo, metrics
+from libs.core.errors import AppError, Invalid, NotFound, StreamAction, Transient
 from libs.core.logging import get_logger
 from services.channels.adapters.ports import (
     CallOriginator,
@@ -200,6 +200,21 @@ class Publisher:
             status.agent_id = sent["agent_id"]
 
 
+async def _counted_send(sender: Sender, ch: Channel, msg: OutboundMessage) -> list[str]:
+    """``sender.send``, counted in ``sb_outbound_sends_total{channel_type,result}``: ``sent``, ``retry`` (the
+    provider is unavailable or throttles), ``refused`` (it said no for good) or ``error`` (a bug)."""
+    try:
+        ids = await sender.send(ch, msg)
+    except AppError as err:
+        metrics.OUTBOUND_SENDS.labels(ch.type, "retry" if err.action is StreamAction.NAK else "refused").inc()
+        raise
+    except Exception:
+        metrics.OUTBOUND_SENDS.labels(ch.type, "error").inc()
+        raise
+    metrics.OUTBOUND_SENDS.labels(ch.type, "sent").inc()
+    return ids
+
+
 class Deliverer:
     """Delivers ``OutboundMessage`` commands through the channel's provider, once, and reports ``sent``."""
 
@@ -234,7 +249,7 @@ class Deliverer:
             attempts = await self.deliveries.begin(ch.id, msg.id, idempotency_key(msg.id))
             if attempts > 1:
                 log.warning("outbound_in_doubt_sent_again", channel_id=ch.id, outbound_id=msg.id, attempts=attempts)
-            ids = await sender.send(ch, msg)
+            ids = await _counted_send(sender, ch, msg)
             await self.deliveries.record(ch.id, ids, msg.id, msg.conversation_id, msg.agent_id)
             log.info("outbound_sent", channel_id=ch.id, outbound_id=msg.id, provider_ids=ids)
         await self.publisher.publish(

@@ -9,6 +9,7 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
+from libs.core import metrics, tracing
 from libs.core.logging import get_logger
 from libs.core.service import add_metrics_site, create_base_app
 from libs.messaging import JETSTREAM, SnapshotDirectory, nats_ctx, watch_snapshots
@@ -20,7 +21,16 @@ from services.gateway.adapters.upstream import Upstream
 from services.gateway.fanout import AGENTS, CONVERSATIONS, Hub
 from services.gateway.handlers import Gateway, Upstreams, seed_demo_users
 from services.gateway.headers import setup_security_headers
-from services.gateway.routes import EVENTS_JS, FEEDS, GATEWAY, GW_SETTINGS, HUB, auth_middleware, setup_routes
+from services.gateway.routes import (
+    EVENTS_JS,
+    FEEDS,
+    GATEWAY,
+    GW_SETTINGS,
+    HUB,
+    TRACES,
+    auth_middleware,
+    setup_routes,
+)
 from services.gateway.security import TokenIssuer
 from services.gateway.settings import GatewaySettings
 
@@ -69,9 +79,11 @@ async def _gateway_ctx(app: web.Application) -> AsyncIterator[None]:
     watch_snapshots(app, directory)
     hub = Hub(directory)
     app[HUB] = hub
+    metrics.add_refresher(app, lambda: metrics.WS_CONNECTIONS.set(hub.connections))
     app[EVENTS_JS] = js
     app[FEEDS] = {f.name: f for f in FEED_LIST}
-    subs = [await subscribe_live(js, feed, hub.dispatch) for feed in FEED_LIST]
+    traces = app[TRACES] = tracing.ContextMemory()
+    subs = [await subscribe_live(js, feed, hub.dispatch, traces) for feed in FEED_LIST]
     try:
         await asyncio.wait_for(directory.ready.wait(), 10)
     except TimeoutError:

@@ -14,6 +14,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 from nats.js import JetStreamContext
 
+from libs.core import tracing
 from libs.core.errors import AppError, Forbidden, Invalid, Unauthorized
 from libs.core.http import page_args, respond, respond_page
 from libs.core.logging import get_logger
@@ -34,6 +35,8 @@ log = get_logger(__name__)
 
 API = "/api/v1"
 GATEWAY = web.AppKey("gateway", Gateway)
+# The trace context of each conversation's last pushed event: an agent's action continues that trace.
+TRACES = web.AppKey("traces", tracing.ContextMemory)
 HUB = web.AppKey("hub", Hub)
 GW_SETTINGS = web.AppKey("gateway_settings", GatewaySettings)
 FEEDS = web.AppKey("feeds", dict[str, Feed])
@@ -193,7 +196,11 @@ async def conversation_action(request: web.Request) -> web.Response:
     raw = await request.read()
     data: Any = {} if not raw.strip() and model in (schemas.EmptyIn, schemas.RejectIn) else await read_json(request)
     body = parse_body(model, data).model_dump(mode="json", exclude_none=True, exclude_defaults=True)
-    answer = await request.app[GATEWAY].act(principal(request), request.match_info["id"], action, body)
+    cid = request.match_info["id"]
+    traces = request.app.get(TRACES)
+    with tracing.span(f"agent {action}", parent_headers=traces.get(cid) if traces else None,
+                      **{"conversation.id": cid}):
+        answer = await request.app[GATEWAY].act(principal(request), cid, action, body)
     status = 201 if action == "messages" else 200
     return respond(answer if answer is not None else {"ok": True}, status=status)
 

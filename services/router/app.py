@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Callable
 import aiohttp
 from aiohttp import web
 
+from libs.core import metrics
 from libs.core.logging import get_logger
 from libs.core.service import LIFECYCLE, create_base_app
 from libs.messaging import JETSTREAM, SnapshotDirectory, nats_ctx, watch_snapshots
@@ -35,6 +36,35 @@ def create_app(settings: RouterSettings) -> web.Application:
     return app
 
 
+PRESENCES = ("available", "break", "after_call_work", "offline")
+
+
+def _gauges(store: RouterStore, directory: SnapshotDirectory) -> metrics.Refresher:
+    """Before a scrape: ``sb_router_queue_depth`` and ``sb_agents`` of every campaign, read from Redis (every
+    replica reports the same shared state: aggregate with ``max``)."""
+    shown: set[str] = set()
+
+    async def refresh() -> None:
+        ids = [snap.id for snap in directory]
+        try:
+            depth, agents = await store.gauges(ids)
+        except Exception as exc:  # Redis away: /readyz says so; the gauges keep their last values
+            log.info("router_gauges_failed", error=repr(exc))
+            return
+        for gone in shown - set(ids):
+            metrics.ROUTER_QUEUE_DEPTH.remove(gone)
+            for status in PRESENCES:
+                metrics.AGENTS.remove(gone, status)
+        shown.clear()
+        shown.update(ids)
+        for cid in ids:
+            metrics.ROUTER_QUEUE_DEPTH.labels(cid).set(depth[cid])
+            for status in PRESENCES:
+                metrics.AGENTS.labels(cid, status).set(agents[cid].get(status, 0))
+
+    return refresh
+
+
 def _router_ctx(settings: RouterSettings) -> Callable[[web.Application], AsyncIterator[None]]:
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         lc = app[LIFECYCLE]
@@ -58,6 +88,7 @@ def _router_ctx(settings: RouterSettings) -> Callable[[web.Application], AsyncIt
             return ready.is_set()
 
         lc.checks.append(is_ready)
+        metrics.add_refresher(app, _gauges(store, directory))
         watch_snapshots(app, directory, on_change=router.on_campaign_change)
         lc.spawn(publisher.sweep_forever(int(settings.outbox_grace_s * 1000), settings.outbox_sweep_s,
                                          lc.stopping), name="outbox-sweeper")

@@ -12,8 +12,10 @@ from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 
+from libs.core import tracing
 from libs.core.errors import Transient
 from libs.core.logging import get_logger
+from libs.messaging.consumer import REPLAY_FOR
 
 log = get_logger(__name__)
 
@@ -28,6 +30,8 @@ class Feed:
 
 
 def _payload(msg: Msg | Any) -> dict[str, Any] | None:
+    if msg.headers and REPLAY_FOR in msg.headers:  # a dead letter replayed for one durable consumer, not us
+        return None
     try:
         value = json.loads(msg.data or b"")
     except (json.JSONDecodeError, UnicodeDecodeError):
@@ -35,20 +39,29 @@ def _payload(msg: Msg | Any) -> dict[str, Any] | None:
     return value if isinstance(value, dict) and value.get("type") else None
 
 
-async def subscribe_live(js: JetStreamContext, feed: Feed, on_event: Callable[[str, int, dict[str, Any]], None]) -> Any:
+async def subscribe_live(js: JetStreamContext, feed: Feed, on_event: Callable[[str, int, dict[str, Any]], None],
+                         traces: tracing.ContextMemory | None = None) -> Any:
     """Every new event of ``feed``, in order, to ``on_event(name, stream_seq, payload)``.
 
     An ordered consumer is ephemeral and per connection: each replica sees every event, and nothing
-    is left on the server when the replica goes away.
+    is left on the server when the replica goes away. With tracing on, each push is a span of the event's
+    trace, and ``traces`` remembers it per conversation (the agent's reply continues it).
     """
 
     async def cb(msg: Msg) -> None:
         payload = _payload(msg)
         if payload is None:
-            log.warning("event_not_json", subject=msg.subject)
+            if not (msg.headers and REPLAY_FOR in msg.headers):
+                log.warning("event_not_json", subject=msg.subject)
             return
         try:
-            on_event(feed.name, msg.metadata.sequence.stream, payload)
+            if tracing.enabled():
+                with tracing.consumer_span("gateway push", msg.headers, **{"messaging.destination.name": msg.subject}):
+                    if traces is not None and payload.get("conversation_id"):
+                        traces.remember(str(payload["conversation_id"]), tracing.current_headers())
+                    on_event(feed.name, msg.metadata.sequence.stream, payload)
+            else:
+                on_event(feed.name, msg.metadata.sequence.stream, payload)
         except Exception:
             log.exception("event_dispatch_failed", subject=msg.subject)
 

@@ -12,6 +12,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from libs.core import metrics
 from libs.core.errors import AppError, Conflict, Forbidden, Invalid, NotFound, Transient
 from libs.core.logging import get_logger
 
@@ -87,6 +88,7 @@ class RouterStore:
         lib = (LUA / "lib.lua").read_text().replace("__P__", prefix)
         self._scripts = {name: redis.register_script(lib + "\n" + (LUA / f"{name}.lua").read_text())
                          for name in SCRIPTS}
+        self._seconds = {name: metrics.ROUTER_DECISION_SECONDS.labels(name) for name in SCRIPTS}
         # Outbox entries already on JetStream: deleted by the next decision's script (no round trip of
         # their own), or by flush_published when no decision comes first.
         self._published: list[str] = []
@@ -106,11 +108,13 @@ class RouterStore:
         if published:
             args["del"] = published
         payload = json.dumps({k: v for k, v in args.items() if v is not None})
+        started = time.perf_counter()
         try:
             raw = await self._scripts[name](args=[payload])
         except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
             self._published.extend(published)
             raise Transient(f"redis unavailable: {exc}") from exc
+        self._seconds[name].observe(time.perf_counter() - started)
         res = json.loads(raw)
         if "err" in res:
             if res["err"] == "state_lost":
@@ -213,6 +217,29 @@ class RouterStore:
         q, qn, hold, hn, stats, members, avail = await pipe.execute()
         return {"queued": q, "queued_count": qn, "held": hold, "held_count": hn, "stats": stats,
                 "members": sorted(members), "available_with_room": avail}
+
+    async def gauges(self, campaign_ids: list[str]) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
+        """Per campaign: conversations queued, and its agents by presence status (for ``/metrics``)."""
+        pipe = self.r.pipeline(transaction=False)
+        for cid in campaign_ids:
+            pipe.zcard(self.key("q", cid))
+            pipe.smembers(self.key("cmembers", cid))
+        found = await pipe.execute()
+        depth = {cid: int(found[2 * i]) for i, cid in enumerate(campaign_ids)}
+        members = {cid: sorted(found[2 * i + 1]) for i, cid in enumerate(campaign_ids)}
+        pipe = self.r.pipeline(transaction=False)
+        for aids in members.values():
+            for aid in aids:
+                pipe.hget(self.key("agent", aid), "status")
+        statuses = iter(await pipe.execute())
+        agents: dict[str, dict[str, int]] = {}
+        for cid, aids in members.items():
+            counts: dict[str, int] = {}
+            for _ in aids:
+                status = next(statuses) or "offline"
+                counts[status] = counts.get(status, 0) + 1
+            agents[cid] = counts
+        return depth, agents
 
     async def position(self, campaign_id: str, cid: str) -> int | None:
         rank = cast(int | None, await self.r.zrank(self.key("q", campaign_id), cid))

@@ -20,6 +20,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from libs.contracts import new_id
+from libs.core import metrics
 from libs.core.errors import AppError, StreamAction
 from libs.core.logging import bound_contextvars, get_logger
 from services.crm.adapters.postgres import jobs as repo
@@ -112,6 +113,9 @@ class JobContext:
                                 cursor=cursor, total=step.total, lease_s=self.crm.settings.job_lease_s)
         self.job.update(done=state["done"] + step.done, counts=dict(counts), cursor=cursor,
                         total=step.total if step.total is not None else state["total"])
+        if not self.dry_run:
+            for outcome, n in step.counts.items():
+                metrics.JOBS_ROWS.labels(self.job["kind"], outcome).inc(n)
         await self.crm.publisher.progress(self.job["id"], progress_of(self.job))
         return step
 
@@ -251,6 +255,7 @@ class JobRunner:
             return
         job.update(state)
         if state["status"] == "failed":
+            metrics.JOBS.labels(job["kind"], "failed").inc()
             log.error("job_gave_up", error=state["error"])
             await self.crm.publisher.progress(job["id"], progress_of(job))
         else:
@@ -270,5 +275,6 @@ class JobRunner:
                 return
             await repo.finish(conn, job["id"], status, error)
         job.update(status=status, error=error)
+        metrics.JOBS.labels(job["kind"], status).inc()
         log.info("job_finished", status=status, error=error, done=job["done"])
         await self.crm.publisher.progress(job["id"], progress_of(job))
