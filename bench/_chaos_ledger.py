@@ -25,7 +25,7 @@ RELEASES = ("conversation.queued", "conversation.closed", "conversation.transfer
 SAME_STATE = {"opened": "queued", "new": "queued"}
 
 
-@dataclass
+@dataclass(slots=True)
 class Event:
     """One conversation event as stored in CONVERSATIONS, with when the router decided it (``at``, seconds)."""
 
