@@ -1,4 +1,5 @@
-"""The ``switchboard`` command: ``up`` runs the whole platform on the embedded stack; ``demo`` exercises it."""
+"""The ``switchboard`` command: ``up`` runs the whole platform on the embedded stack; ``demo`` exercises it; the
+operator commands (``migrate``, ``dlq``, ``streams``, ``user``, ``config check``) run against any installation."""
 
 from __future__ import annotations
 
@@ -17,8 +18,7 @@ SERVICES: dict[str, int] = {
     "crm": 8085,
     "gateway": 8080,
 }
-SANDBOX_PORT = 8090
-COLORS = ["cyan", "magenta", "green", "yellow", "blue", "red"]
+SANDBOX_PORT = int(os.environ.get("SB_SANDBOX_PORT", "8090"))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -28,6 +28,8 @@ def main(argv: list[str] | None = None) -> None:
     up.add_argument("--data", default=".data", help="folder for the embedded servers' data (default .data)")
     up.add_argument("--no-demo", action="store_true", help="do not seed the demo tenant")
     up.add_argument("--only", nargs="*", choices=sorted(SERVICES), help="run only these services")
+    up.add_argument("--exit-on-crash", action="store_true",
+                    help="stop everything when a service dies (CI) instead of restarting it with backoff")
     demo = sub.add_parser("demo", help="send a sample WhatsApp conversation through the running platform")
     demo.add_argument("--gateway", default="http://127.0.0.1:8080")
     demo.add_argument("--channels", default="http://127.0.0.1:8081")
@@ -46,9 +48,22 @@ def main(argv: list[str] | None = None) -> None:
     proc.add_argument("id")
     proc.add_argument("--cancel", action="store_true")
     proc.add_argument("--crm", default="http://127.0.0.1:8085")
+    from libs.cli import config_check, ops
+
+    ops.add_parsers(sub)
+    config_check.add_parser(sub)
     args = parser.parse_args(argv)
     if args.command == "up":
         sys.exit(asyncio.run(_up(args)))
+    commands = {"migrate": ops.migrate, "dlq": ops.dlq, "streams": ops.streams, "config": config_check.run}
+    if args.command in commands:
+        from libs.core.logging import configure_logging
+
+        # Results go to stdout; the libraries' logs, if any, to stderr.
+        configure_logging("cli", os.environ.get("SB_ENV", "development"), os.environ.get("SB_LOG_LEVEL", "warning"))
+        sys.exit(asyncio.run(commands[args.command](args)))
+    if args.command == "user":
+        sys.exit(ops.user(args))
     if args.command in ("import", "process"):
         sys.exit(asyncio.run(_process(args)))
     from libs.cli.demo import run_demo
@@ -61,6 +76,7 @@ async def _up(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
+    from libs.cli.supervise import Supervisor
     from libs.devstack import DevStack
     from libs.devstack.sandbox import create_sandbox
 
@@ -83,15 +99,8 @@ async def _up(args: argparse.Namespace) -> int:
         env.setdefault(f"SB_{name.upper()}_PORT", str(port))
         env.setdefault(f"SB_GATEWAY_{name.upper()}_URL", f"http://127.0.0.1:{port}")
     names = args.only or list(SERVICES)
-    procs: dict[str, asyncio.subprocess.Process] = {}
-    pumps = []
-    for i, name in enumerate(names):
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", f"services.{name}", env=env,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
-        procs[name] = proc
-        pumps.append(asyncio.create_task(_pump(console, name, COLORS[i % len(COLORS)], proc)))
-
+    supervisor = Supervisor(names, env, console, exit_on_crash=args.exit_on_crash)
+    await supervisor.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -101,7 +110,7 @@ async def _up(args: argparse.Namespace) -> int:
     async with ClientSession(timeout=ClientTimeout(total=2)) as http:
         for _ in range(240):
             for name in names:
-                status[name] = await _probe(http, int(env[f"SB_{name.upper()}_PORT"]), procs[name])
+                status[name] = await _probe(http, int(env[f"SB_{name.upper()}_PORT"]), supervisor.procs()[name])
             if all(s in ("ready", "exited") for s in status.values()) or stop.is_set():
                 break
             await asyncio.sleep(0.5)
@@ -121,24 +130,16 @@ async def _up(args: argparse.Namespace) -> int:
     console.print("Demo logins: ana / ana-demo-pass (agent), sofia / sofia-demo-pass (supervisor), "
                   "admin / admin-demo-pass. Try [bold]switchboard demo[/] in another terminal. Ctrl-C stops.")
 
-    waiters = [asyncio.create_task(p.wait()) for p in procs.values()]
     stopper = asyncio.create_task(stop.wait())
-    await asyncio.wait([stopper, *waiters], return_when=asyncio.FIRST_COMPLETED)
+    crashed = asyncio.create_task(supervisor.stopping.wait())
+    await asyncio.wait([stopper, crashed], return_when=asyncio.FIRST_COMPLETED)
     console.print("[bold]Stopping[/] services (SIGTERM, graceful)…")
-    for proc in procs.values():
-        if proc.returncode is None:
-            proc.send_signal(signal.SIGTERM)
-    await asyncio.wait(waiters, timeout=30)
-    for proc in procs.values():
-        if proc.returncode is None:
-            proc.kill()
-    for t in pumps:
-        t.cancel()
+    await supervisor.stop()
+    stopper.cancel()
     await sandbox.cleanup()
     await asyncio.to_thread(stack.stop)
     console.print("Stopped.")
-    failed = [n for n, p in procs.items() if p.returncode not in (0, -signal.SIGTERM, None)]
-    return 1 if failed and not stop.is_set() else 0
+    return 1 if supervisor.crashed else 0
 
 
 async def _process(args: argparse.Namespace) -> int:
@@ -172,25 +173,14 @@ def _prepare(data: Path) -> None:
     os.chmod(data, 0o755)
 
 
-async def _probe(http: object, port: int, proc: asyncio.subprocess.Process) -> str:
-    if proc.returncode is not None:
+async def _probe(http: object, port: int, proc: asyncio.subprocess.Process | None) -> str:
+    if proc is None or proc.returncode is not None:
         return "exited"
     try:
         async with http.get(f"http://127.0.0.1:{port}/readyz") as r:  # type: ignore[attr-defined]
             return "ready" if r.status == 200 else "starting"
     except Exception:
         return "starting"
-
-
-async def _pump(console: object, name: str, color: str, proc: asyncio.subprocess.Process) -> None:
-    from rich.markup import escape
-
-    assert proc.stdout is not None
-    width = max(len(n) for n in SERVICES)
-    async for raw in proc.stdout:
-        line = escape(raw.decode(errors="replace").rstrip())
-        console.print(f"[{color}]{name:<{width}}[/] | {line}", markup=True, highlight=False,  # type: ignore[attr-defined]
-                      soft_wrap=True)
 
 
 if __name__ == "__main__":

@@ -246,7 +246,7 @@ class ReplayAudit:
 
     async def record(self, done: Replay, *, actor: str, via: str) -> dict[str, Any]:
         row = await self.pool.fetchrow(
-            """INSERT INTO dead_letter_replays (dlq_sequence, stream, consumer, subject, reason, actor, via,
+            """INSERT INTO ops.dead_letter_replays (dlq_sequence, stream, consumer, subject, reason, actor, via,
                                                 published_sequence, duplicate)
                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
                RETURNING id, replayed_at""",
@@ -262,7 +262,7 @@ class ReplayAudit:
         rows = await self.pool.fetch(
             """SELECT id, dlq_sequence, stream, consumer, subject, reason, actor, via, published_sequence,
                       duplicate, replayed_at
-                 FROM dead_letter_replays
+                 FROM ops.dead_letter_replays
                 WHERE ($1::bigint IS NULL OR dlq_sequence = $1) AND ($2::text IS NULL OR actor = $2)
                 ORDER BY id DESC LIMIT $3""", sequence, actor, limit)
         return [{**dict(r), "replayed_at": r["replayed_at"].isoformat()} for r in rows]
@@ -272,6 +272,6 @@ class ReplayAudit:
         if not sequences:
             return {}
         rows = await self.pool.fetch(
-            """SELECT dlq_sequence, count(*) AS n FROM dead_letter_replays
+            """SELECT dlq_sequence, count(*) AS n FROM ops.dead_letter_replays
                 WHERE dlq_sequence = ANY($1::bigint[]) AND NOT duplicate GROUP BY dlq_sequence""", sequences)
         return {r["dlq_sequence"]: r["n"] for r in rows}

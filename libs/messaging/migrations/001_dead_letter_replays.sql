@@ -1,5 +1,6 @@
 -- Who replayed which dead letter of the DEADLETTER stream, when, and through what (api or cli).
-CREATE TABLE IF NOT EXISTS dead_letter_replays (
+CREATE SCHEMA IF NOT EXISTS ops;
+CREATE TABLE IF NOT EXISTS ops.dead_letter_replays (
     id                 bigserial PRIMARY KEY,
     dlq_sequence       bigint      NOT NULL,
     stream             text        NOT NULL,
@@ -12,4 +13,4 @@ CREATE TABLE IF NOT EXISTS dead_letter_replays (
     duplicate          boolean     NOT NULL,
     replayed_at        timestamptz NOT NULL DEFAULT now()
 );
-CREATE INDEX IF NOT EXISTS dead_letter_replays_sequence ON dead_letter_replays (dlq_sequence);
+CREATE INDEX IF NOT EXISTS dead_letter_replays_sequence ON ops.dead_letter_replays (dlq_sequence);
