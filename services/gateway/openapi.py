@@ -252,6 +252,23 @@ OPERATIONS += (
     ),
 )
 
+_DLQ_FILTERS = (("stream", "query", "only this stream (INBOUND, OUTBOUND, ...)"),
+                ("consumer", "query", "only this durable consumer"),
+                ("reason", "query", "reason contains this text (any case)"),
+                ("limit", "query", "page size (default 50, at most 500)"),
+                ("cursor", "query", "the `next_cursor` of the previous page"))
+OPERATIONS += (
+    Op("get", "/dead-letters", "Dead letters of every service, newest first, with how often each was replayed "
+       "(admins)", "operations", response=ITEMS, params=_DLQ_FILTERS),
+    Op("get", "/dead-letters/replays", "Who replayed which dead letter, newest first (admins)", "operations",
+       response=ITEMS, params=(("sequence", "query", "only this dead letter"), ("actor", "query", "only this user"),
+                               ("limit", "query", "at most this many (default 100, at most 500)"))),
+    Op("post", "/dead-letters/replay", "Replay dead letters for their consumer only; each one audited (admins). "
+       "207 when some failed: each result says why", "operations", schemas.DeadLetterReplayIn),
+    Op("get", "/dead-letters/{id}", "One dead letter with its payload and its replays (admins)", "operations",
+       params=(("id", "path", "sequence in the DEADLETTER stream"),)),
+)
+
 
 FILE_CONTENT: dict[str, Any] = {
     "multipart/form-data": {

@@ -89,3 +89,9 @@ class UserPatch(Body):
     role: Literal["admin", "supervisor", "agent"] | None = None
     password: str | None = Field(None, min_length=8, max_length=256)
     active: bool | None = None
+
+
+class DeadLetterReplayIn(Body):
+    """Dead letters to replay, by their DEADLETTER sequence (at most 100 at once)."""
+
+    sequences: list[int] = Field(min_length=1, max_length=100)
