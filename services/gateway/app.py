@@ -22,16 +22,8 @@ from services.gateway.adapters.upstream import Upstream
 from services.gateway.fanout import AGENTS, CONVERSATIONS, Hub
 from services.gateway.handlers import Gateway, Upstreams, seed_demo_users
 from services.gateway.headers import setup_security_headers
-from services.gateway.routes import (
-    EVENTS_JS,
-    FEEDS,
-    GATEWAY,
-    GW_SETTINGS,
-    HUB,
-    TRACES,
-    auth_middleware,
-    setup_routes,
-)
+from services.gateway.keys import EVENTS_JS, FEEDS, GATEWAY, GW_SETTINGS, HTTP, HUB, TRACES
+from services.gateway.routes import auth_middleware, setup_routes
 from services.gateway.security import TokenIssuer
 from services.gateway.settings import GatewaySettings
 
@@ -39,7 +31,6 @@ log = get_logger(__name__)
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 FEED_LIST = (Feed("CONVERSATIONS", "sb.conv.>", CONVERSATIONS), Feed("AGENTS", "sb.agent.event.>", AGENTS))
-HTTP = web.AppKey("http", aiohttp.ClientSession)
 
 
 async def _http_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -28,6 +28,29 @@ class Principal:
         return self.role == "admin"
 
 
+@dataclass(frozen=True)
+class User:
+    id: str
+    username: str
+    display_name: str
+    role: Role
+    password_hash: str
+    active: bool
+
+    @property
+    def principal(self) -> Principal:
+        return Principal(user_id=self.id, username=self.username, role=self.role)
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "username": self.username,
+            "display_name": self.display_name,
+            "role": self.role,
+            "active": self.active,
+        }
+
+
 def visible_campaigns(p: Principal, directory: SnapshotDirectory) -> set[str] | None:
     """The campaigns a principal may see; ``None`` means every campaign (admin)."""
     if p.is_admin:

@@ -15,9 +15,7 @@ from libs.core.errors import Forbidden, Invalid, NotFound, RateLimited, Unauthor
 from libs.core.logging import get_logger
 from libs.core.validation import is_page
 from libs.messaging.snapshots import SnapshotDirectory
-from services.gateway.adapters.postgres import UsersRepo
-from services.gateway.adapters.redis import LoginLimiter, RefreshLedger
-from services.gateway.adapters.upstream import Upstream, UpstreamError
+from services.gateway.adapters.ports import LoginLimits, RefreshTokens, Service, UpstreamError, UserStore
 from services.gateway.domain import (
     Principal,
     Role,
@@ -58,10 +56,10 @@ class Upload:
 
 @dataclass
 class Upstreams:
-    router: Upstream
-    campaigns: Upstream
-    crm: Upstream
-    channels: Upstream
+    router: Service
+    campaigns: Service
+    crm: Service
+    channels: Service
 
 
 def _seg(value: str) -> str:
@@ -74,10 +72,10 @@ class Gateway:
     def __init__(
         self,
         *,
-        users: UsersRepo,
+        users: UserStore,
         tokens: TokenIssuer,
-        limiter: LoginLimiter,
-        ledger: RefreshLedger,
+        limiter: LoginLimits,
+        ledger: RefreshTokens,
         upstreams: Upstreams,
         directory: SnapshotDirectory,
     ) -> None:
@@ -246,7 +244,7 @@ class Gateway:
         method = endpoint.method
         if p.role not in endpoint.roles:
             raise Forbidden(f"a {p.role} may not {method} /{rule.public}/{endpoint.path}".rstrip("/"))
-        up: Upstream = getattr(self.up, rule.upstream)
+        up: Service = getattr(self.up, rule.upstream)
         seg = "" if endpoint.is_view else values[endpoint.parts[0][1:-1]]
         self._check_scope(p, rule, seg, query)
         if seg and rule.scope in ("case", "owned") and not p.is_admin:
@@ -414,7 +412,7 @@ async def _nothing() -> dict[str, Any]:
     return {}
 
 
-async def seed_demo_users(users: UsersRepo) -> list[str]:
+async def seed_demo_users(users: UserStore) -> list[str]:
     """Create the demo users of ``libs/core/demo.py`` that do not exist yet; idempotent."""
     created: list[str] = []
     for user_id, username, password, role in demo.USERS:

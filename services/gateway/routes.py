@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import WSMsgType, web
-from nats.js import JetStreamContext
 
 from libs.core import tracing
 from libs.core.errors import AppError, Forbidden, Invalid, Unauthorized
@@ -21,26 +20,19 @@ from libs.core.logging import get_logger
 from libs.core.service import read_json
 from libs.core.validation import parse_body
 from services.gateway import schemas
-from services.gateway.adapters.events import Feed, last_seq, replay
+from services.gateway.adapters.events import last_seq, replay
 from services.gateway.adapters.upstream import Download, is_json
 from services.gateway.domain import ROLES, Principal, Role, visible_campaigns
 from services.gateway.facade import ADMIN, NOBODY, RULES, STAFF, Endpoint, Rule, decode_path
 from services.gateway.fanout import AGENTS, CONVERSATIONS, Connection, Hub
 from services.gateway.handlers import Gateway, Upload
+from services.gateway.keys import EVENTS_JS, FEEDS, GATEWAY, GW_SETTINGS, HUB, TRACES
 from services.gateway.openapi import openapi_document
 from services.gateway.security import TokenClaims
-from services.gateway.settings import GatewaySettings
 
 log = get_logger(__name__)
 
 API = "/api/v1"
-GATEWAY = web.AppKey("gateway", Gateway)
-# The trace context of each conversation's last pushed event: an agent's action continues that trace.
-TRACES = web.AppKey("traces", tracing.ContextMemory)
-HUB = web.AppKey("hub", Hub)
-GW_SETTINGS = web.AppKey("gateway_settings", GatewaySettings)
-FEEDS = web.AppKey("feeds", dict[str, Feed])
-EVENTS_JS = web.AppKey("events_js", JetStreamContext)
 CLAIMS = web.RequestKey("claims", TokenClaims)
 
 PUBLIC = {f"{API}/auth/login", f"{API}/auth/refresh", f"{API}/openapi.json"}

@@ -6,11 +6,10 @@ import time
 
 from aiohttp import web
 
-from libs.contracts import Contract, InboundMessage, TimerDue
 from libs.core.http import settings_of
 from libs.core.logging import get_logger
-from libs.messaging import JETSTREAM, read_kv, start_consumer
-from services.router.handlers import Router
+from libs.messaging import JETSTREAM, dispatch, read_kv, start_consumer
+from services.router.handlers import HANDLERS, Router
 from services.router.keys import ROUTER
 from services.router.settings import RouterSettings
 
@@ -34,22 +33,15 @@ def start_consumers(app: web.Application) -> None:
             for key, value in (await read_kv(js, "campaigns")).items():
                 await router.on_campaign_change(key, value)
 
-    async def on_inbound(event: Contract) -> None:
-        if isinstance(event, InboundMessage):
-            await router.handle_inbound(event, refresh=refresh)
-        else:
-            log.warning("inbound_unexpected_type", type=event.type)
-
-    async def on_timer(event: Contract) -> None:
-        if isinstance(event, TimerDue):
-            await router.on_timer(event)
+    router.refresh_snapshots = refresh
+    handle = dispatch(router, HANDLERS)
 
     # Several pull loops on one durable: a decision waits on Redis and NATS round trips, so loops overlap
     # them. Each decision is atomic, so this is as safe as several replicas.
     for _ in range(settings.inbound_concurrency):
-        start_consumer(app, stream="INBOUND", durable=settings.inbound_durable, handler=on_inbound,
+        start_consumer(app, stream="INBOUND", durable=settings.inbound_durable, handler=handle,
                        batch=settings.inbound_batch, ack_wait_s=settings.inbound_ack_wait_s)
     start_consumer(app, stream="AGENTS", durable=AGENT_COMMANDS, filter_subject="sb.agent.cmd.>",
-                   handler=router.on_agent_command)
+                   handler=handle)
     start_consumer(app, stream="TIMERS", durable=TIMERS, filter_subject="sb.timer.due.router.>",
-                   handler=on_timer)
+                   handler=handle)

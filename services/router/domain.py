@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -59,6 +60,11 @@ def routing_config(campaign: CampaignSnapshot) -> tuple[dict[str, Any], str]:
     }
     raw = json.dumps({"cfg": cfg, "agents": sorted(campaign.agents)}, sort_keys=True)
     return cfg, hashlib.sha256(raw.encode()).hexdigest()[:16]
+
+
+def now_ms() -> int:
+    """The wall clock in milliseconds, as the live state's scores and the outbox count time."""
+    return int(time.time() * 1000)
 
 
 def _ms(seconds: float | None) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Awaitable, Callable, Coroutine
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
@@ -23,9 +23,8 @@ from libs.contracts import (
 )
 from libs.core.errors import NotFound
 from libs.core.logging import bound_contextvars, get_logger
-from libs.messaging import SnapshotDirectory
-from services.router.adapters.nats import Publisher
-from services.router.adapters.redis import RouterStore, StateLost, now_ms
+from libs.messaging.snapshots import SnapshotDirectory
+from services.router.adapters.ports import FactPublisher, LiveState, StateLost
 from services.router.domain import (
     Closure,
     Reply,
@@ -34,10 +33,12 @@ from services.router.domain import (
     check_closure,
     check_reply,
     check_transfer,
+    now_ms,
     route_new_conversation,
     routing_config,
 )
 from services.router.settings import RouterSettings
+from services.router.views import RouterViews
 
 log = get_logger(__name__)
 
@@ -46,16 +47,10 @@ def _ms(at: datetime | None) -> int | None:
     return int(at.timestamp() * 1000) if at else None
 
 
-def _iso(ms: str | int | None) -> str | None:
-    if not ms:
-        return None
-    return datetime.fromtimestamp(int(ms) / 1000, UTC).isoformat()
-
-
 class Router:
     """The routing engine's use cases over the Redis store, the publisher and the campaign directory."""
 
-    def __init__(self, store: RouterStore, publisher: Publisher, directory: SnapshotDirectory,
+    def __init__(self, store: LiveState, publisher: FactPublisher, directory: SnapshotDirectory,
                  settings: RouterSettings, rebuild: Callable[[], Coroutine[Any, Any, Any]] | None = None) -> None:
         self.store = store
         self.publisher = publisher
@@ -65,6 +60,9 @@ class Router:
         # The snapshot objects last found in sync: the per-message check is then one identity test.
         self._synced_snaps: dict[str, CampaignSnapshot] = {}
         self._rebuild = rebuild
+        self.views = RouterViews(store, directory, self._start_rebuild)
+        # Re-reads the campaigns bucket when a channel is unknown to the watch (set by ``consumers``).
+        self.refresh_snapshots: Callable[[], Awaitable[None]] | None = None
         self._rebuilding: asyncio.Task[Any] | None = None
 
     async def _decide(self, script: str, **args: Any) -> Any:
@@ -136,16 +134,15 @@ class Router:
             await self.sync_campaign(snap.id, snap)
 
     # ---- inbound ------------------------------------------------------------------------------------
-    async def handle_inbound(self, msg: InboundMessage, *, refresh: Callable[[], Awaitable[None]] | None = None
-                             ) -> dict[str, Any]:
+    async def handle_inbound(self, msg: InboundMessage) -> dict[str, Any]:
         """Find or open the conversation, append the message, and route a new conversation.
 
         Raises:
             NotFound: the channel belongs to no active campaign (the message is dead-lettered).
         """
         snap = self.directory.for_channel(msg.channel_id)
-        if snap is None and refresh is not None:
-            await refresh()
+        if snap is None and self.refresh_snapshots is not None:
+            await self.refresh_snapshots()
             snap = self.directory.for_channel(msg.channel_id)
         if snap is None:
             raise NotFound(f"channel {msg.channel_id} has no active campaign", field="channel_id")
@@ -182,87 +179,15 @@ class Router:
                 await self._ensure_synced(snap)
         result = await self._decide("presence", agent=agent_id, status=change.status, reason=change.reason)
         log.info("agent_status_set", agent_id=agent_id, status=change.status, previous=result["previous"])
-        return await self.agent_view(agent_id)
-
-    async def agent_view(self, agent_id: str) -> dict[str, Any]:
-        a = await self.store.agent(agent_id)
-        camps = self.directory.campaigns_of(agent_id)
-        return {
-            "agent_id": agent_id,
-            "status": a.get("status", "offline"),
-            "reason": a.get("reason") or None,
-            "since": _iso(a.get("since")),
-            "load": int(a.get("load", 0)),
-            "capacity": {c: s.routing.agent_capacity for c in camps if (s := self.directory.get(c))},
-            "missed_offers": int(a.get("missed", 0)),
-            "campaigns": camps,
-            "conversations": await self.store.agent_conversations(agent_id),
-        }
+        return await self.views.agent_view(agent_id)
 
     # ---- conversations ------------------------------------------------------------------------------
-    async def _conv(self, cid: str) -> dict[str, str]:
-        conv = await self.store.conversation(cid)
-        if conv is None:
-            if not await self.store.has_epoch():  # not known while the state is being rebuilt: not "not found"
-                self._start_rebuild()
-                raise StateLost("router live state is being rebuilt")
-            raise NotFound(f"conversation {cid} not found", field="conversation_id")
-        return conv
-
-    async def conversation_view(self, cid: str, *, with_messages: bool = True) -> dict[str, Any]:
-        conv = await self._conv(cid)
-        view = await self._summary(conv)
-        if with_messages:
-            # In the order they were sent; seq (processing order) breaks ties.
-            view["messages"] = sorted(await self.store.messages(cid), key=lambda m: (m.get("at") or "", m["seq"]))
-        return view
-
-    async def _summary(self, conv: dict[str, str]) -> dict[str, Any]:
-        queue = {"q": "queue", "hold": "out_of_hours"}.get(conv.get("queue", ""))
-        view: dict[str, Any] = {
-            "id": conv["id"],
-            "state": conv.get("state"),
-            "queue": queue,
-            "agent_id": conv.get("agent") or None,
-            "campaign_id": conv.get("campaign"),
-            "channel_id": conv.get("channel"),
-            "channel_type": conv.get("ctype"),
-            "contact_address": conv.get("contact"),
-            "contact_name": conv.get("cname") or None,
-            "priority": int(conv.get("prio", 0)),
-            "created_at": _iso(conv.get("created")),
-            "last_customer_message_at": _iso(conv.get("last_in")),
-            "closed_at": _iso(conv.get("closed_at")),
-            "close_reason": conv.get("close_reason") or None,
-            "offer_expires_at": _iso(conv.get("offer_until")) if conv.get("state") == "offered" else None,
-        }
-        if queue == "queue":
-            pos = await self.store.position(conv["campaign"], conv["id"])
-            view["position"] = pos
-            view["estimated_wait_s"] = await self._estimate(conv["campaign"], pos)
-        return view
-
-    async def _estimate(self, campaign_id: str, position: int | None) -> float | None:
-        """Position times the recent interval between assignments of the campaign (an EWMA)."""
-        if position is None:
-            return None
-        gap = float((await self.store.stats(campaign_id)).get("gap_ms", 0) or 0)
-        return round(position * gap / 1000, 1) if gap else None
-
-    async def conversations_of(self, agent_id: str) -> list[dict[str, Any]]:
-        convs = await self.store.conversations(await self.store.agent_conversations(agent_id))
-        return [await self._summary(c) for c in convs]
-
-    async def decisions(self, cid: str) -> list[dict[str, Any]]:
-        await self._conv(cid)
-        return await self.store.decisions(cid)
-
     async def reply(self, cid: str, r: Reply) -> dict[str, Any]:
         if r.client_message_id:  # a retry gets the first answer, even once the conversation is gone from Redis
             message_id = f"{cid}-{r.client_message_id}"
             if (seq := await self.store.sent_seq(message_id)) is not None:
                 return {"conversation_id": cid, "message_id": message_id, "seq": seq}
-        conv = await self._conv(cid)
+        conv = await self.views.conversation(cid)
         check_reply(self.directory.get(conv.get("campaign", "")), r)
         out = OutboundMessage(conversation_id=cid, channel_id=conv["channel"], channel_type=conv["ctype"],
                               to=conv["contact"], text=r.text, media=r.media, agent_id=r.agent_id)
@@ -278,20 +203,20 @@ class Router:
 
     async def close(self, cid: str, c: Closure, *, reason: str = "agent", idempotent: bool = False
                     ) -> dict[str, Any]:
-        conv = await self._conv(cid)
+        conv = await self.views.conversation(cid)
         check_closure(self.directory.get(conv.get("campaign", "")), c, conv.get("kind", "message"))
         await self._decide("close", cid=cid, agent=c.agent_id, reason=reason, typ=c.typification_id,
                            fields=json.dumps(c.fields), idempotent=idempotent)
         log.info("conversation_closed", conversation_id=cid, reason=reason)
-        return await self.conversation_view(cid, with_messages=False)
+        return await self.views.conversation_view(cid, with_messages=False)
 
     async def answer_offer(self, cid: str, agent_id: str, action: str) -> dict[str, Any]:
-        await self._conv(cid)
+        await self.views.conversation(cid)
         await self._decide("offer", cid=cid, agent=agent_id, action=action)
-        return await self.conversation_view(cid, with_messages=False)
+        return await self.views.conversation_view(cid, with_messages=False)
 
     async def transfer(self, cid: str, t: Transfer) -> dict[str, Any]:
-        conv = await self._conv(cid)
+        conv = await self.views.conversation(cid)
         snap = self.directory.get(conv.get("campaign", ""))
         check_transfer(snap, t, self.directory)
         assert snap is not None
@@ -301,46 +226,14 @@ class Router:
             await self._ensure_synced(target)
         await self._decide("transfer", cid=cid, agent=t.agent_id, to_agent=t.to_agent_id,
                            to_campaign=t.to_campaign_id, typ=snap.transfer_typification)
-        return await self.conversation_view(cid, with_messages=False)
+        return await self.views.conversation_view(cid, with_messages=False)
 
     async def set_priority(self, cid: str, priority: int) -> dict[str, Any]:
-        await self._conv(cid)
+        await self.views.conversation(cid)
         await self._decide("priority", cid=cid, priority=priority)
-        return await self.conversation_view(cid, with_messages=False)
+        return await self.views.conversation_view(cid, with_messages=False)
 
     # ---- queues -------------------------------------------------------------------------------------
-    async def queue_view(self, campaign_id: str) -> dict[str, Any]:
-        snap = self.directory.get(campaign_id)
-        q = await self.store.queue(campaign_id)
-        if snap is None and not q["queued_count"] and not q["held_count"]:
-            raise NotFound(f"campaign {campaign_id} not found", field="campaign_id")
-        convs = {c["id"]: c for c in await self.store.conversations(q["queued"] + q["held"])}
-        now = now_ms()
-        gap = float(q["stats"].get("gap_ms", 0) or 0)
-
-        def item(cid: str, pos: int | None) -> dict[str, Any]:
-            c = convs.get(cid, {})
-            return {"conversation_id": cid, "position": pos, "priority": int(c.get("prio", 0)),
-                    "channel_type": c.get("ctype"), "waiting_s": round((now - int(c.get("arrived", now))) / 1000, 1),
-                    "estimated_wait_s": round(pos * gap / 1000, 1) if (gap and pos) else None}
-
-        members = sorted(set(q["members"]) | set(snap.agents if snap else []))
-        agents = await self.store.agents(members)
-        return {
-            "campaign_id": campaign_id,
-            "queued": q["queued_count"],
-            "out_of_hours": q["held_count"],
-            "average_wait_s": round(float(q["stats"].get("wait_ms", 0) or 0) / 1000, 1),
-            "assigned_total": int(q["stats"].get("assigned", 0) or 0),
-            "items": [item(cid, i + 1) for i, cid in enumerate(q["queued"])],
-            "held": [item(cid, None) for cid in q["held"]],
-            "agents": [{"agent_id": aid, "status": a.get("status", "offline"), "reason": a.get("reason") or None,
-                        "since": _iso(a.get("since")), "load": int(a.get("load", 0)),
-                        "capacity": snap.routing.agent_capacity if snap else None}
-                       for aid, a in zip(members, agents, strict=True)],
-            "agents_with_room": q["available_with_room"],
-        }
-
     # ---- timers -------------------------------------------------------------------------------------
     async def on_timer(self, due: TimerDue) -> None:
         ref = str(due.data.get("ref", ""))
@@ -364,11 +257,20 @@ class Router:
         log.info("backlog_release", campaign_id=campaign_id, result=result.get("result"))
 
     # ---- commands from the AGENTS stream ------------------------------------------------------------
-    async def on_agent_command(self, cmd: Contract) -> None:
-        if isinstance(cmd, SetPresence):
-            await self.set_status(cmd.agent_id, StatusChange.model_construct(status=cmd.status, reason=cmd.reason))
-        elif isinstance(cmd, CloseConversation):
-            # Already validated as a contract: no second validation pass.
-            closure = Closure.model_construct(agent_id=cmd.agent_id, typification_id=cmd.typification_id,
-                                              fields=cmd.fields)
-            await self.close(cmd.conversation_id, closure, reason="agent", idempotent=True)
+    # Already validated as contracts: no second validation pass (model_construct).
+    async def on_set_presence(self, cmd: SetPresence) -> None:
+        await self.set_status(cmd.agent_id, StatusChange.model_construct(status=cmd.status, reason=cmd.reason))
+
+    async def on_close_command(self, cmd: CloseConversation) -> None:
+        closure = Closure.model_construct(agent_id=cmd.agent_id, typification_id=cmd.typification_id,
+                                          fields=cmd.fields)
+        await self.close(cmd.conversation_id, closure, reason="agent", idempotent=True)
+
+
+# The use case of each message type the router consumes (registered by ``consumers`` through ``dispatch``).
+HANDLERS: dict[type[Contract], Callable[[Router, Any], Awaitable[Any]]] = {
+    InboundMessage: Router.handle_inbound,
+    TimerDue: Router.on_timer,
+    SetPresence: Router.on_set_presence,
+    CloseConversation: Router.on_close_command,
+}

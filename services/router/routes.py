@@ -11,10 +11,15 @@ from libs.core.validation import parse_body
 from services.router.domain import AgentClosure, OfferAnswer, PriorityChange, Reply, StatusChange, Transfer
 from services.router.handlers import Router
 from services.router.keys import ROUTER
+from services.router.views import RouterViews
 
 
 def _router(request: web.Request) -> Router:
     return request.app[ROUTER]
+
+
+def _views(request: web.Request) -> RouterViews:
+    return request.app[ROUTER].views
 
 
 async def put_agent_status(request: web.Request) -> web.Response:
@@ -23,7 +28,7 @@ async def put_agent_status(request: web.Request) -> web.Response:
 
 
 async def get_agent(request: web.Request) -> web.Response:
-    return respond(await _router(request).agent_view(request.match_info["agent_id"]))
+    return respond(await _views(request).agent_view(request.match_info["agent_id"]))
 
 
 async def list_conversations(request: web.Request) -> web.Response:
@@ -31,17 +36,17 @@ async def list_conversations(request: web.Request) -> web.Response:
     if not agent_id:
         raise Invalid("agent_id query parameter is required", field="agent_id")
     # An agent's open conversations: bounded by their capacity, so always one page.
-    return respond({"items": await _router(request).conversations_of(agent_id), "next_cursor": None})
+    return respond({"items": await _views(request).conversations_of(agent_id), "next_cursor": None})
 
 
 async def get_conversation(request: web.Request) -> web.Response:
-    return respond(await _router(request).conversation_view(request.match_info["conversation_id"]))
+    return respond(await _views(request).conversation_view(request.match_info["conversation_id"]))
 
 
 async def get_decisions(request: web.Request) -> web.Response:
     cid = request.match_info["conversation_id"]
     # The decisions kept for a conversation are capped by the store: one page.
-    return respond({"conversation_id": cid, "items": await _router(request).decisions(cid), "next_cursor": None})
+    return respond({"conversation_id": cid, "items": await _views(request).decisions(cid), "next_cursor": None})
 
 
 async def post_message(request: web.Request) -> web.Response:
@@ -81,7 +86,7 @@ async def put_priority(request: web.Request) -> web.Response:
 
 
 async def get_queue(request: web.Request) -> web.Response:
-    return respond(await _router(request).queue_view(request.match_info["campaign_id"]))
+    return respond(await _views(request).queue_view(request.match_info["campaign_id"]))
 
 
 def setup_routes(app: web.Application) -> None:

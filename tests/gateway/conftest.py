@@ -18,7 +18,7 @@ from libs.devstack import StackInfo
 from services.gateway.adapters.postgres import UsersRepo
 from services.gateway.app import create_app
 from services.gateway.handlers import Gateway
-from services.gateway.routes import GATEWAY
+from services.gateway.keys import GATEWAY
 from services.gateway.security import hash_password
 from services.gateway.settings import GatewaySettings
 

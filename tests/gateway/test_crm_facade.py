@@ -16,7 +16,7 @@ import pytest
 from libs.contracts import CampaignSnapshot, CustomField
 from libs.contracts.campaigns import Typification
 from services.crm.routes import CRM
-from services.gateway.routes import GATEWAY
+from services.gateway.keys import GATEWAY
 
 from .conftest import bearer
 from .test_console_browser import eventually

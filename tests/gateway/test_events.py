@@ -10,7 +10,7 @@ from aiohttp import WSMsgType, WSServerHandshakeError
 
 from libs.contracts import AgentStatusChanged, ConversationAssigned, ConversationMessage, DeliveryStatus
 from libs.messaging import publish
-from services.gateway.routes import GW_SETTINGS
+from services.gateway.keys import GW_SETTINGS
 
 
 async def recv(ws: Any, timeout: float = 10.0) -> dict[str, Any]:

@@ -6,7 +6,7 @@ import aiohttp
 
 from libs.core.errors import Transient
 from services.gateway.adapters.upstream import Upstream
-from services.gateway.routes import GW_SETTINGS
+from services.gateway.keys import GW_SETTINGS
 
 from .conftest import bearer
 

@@ -2,38 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
 
 from libs.core.errors import Conflict, NotFound
-from services.gateway.domain import Principal, Role
+from services.gateway.domain import Role, User
 
 _COLUMNS = "id, username, display_name, role, password_hash, active, created_at, updated_at"
-
-
-@dataclass(frozen=True)
-class User:
-    id: str
-    username: str
-    display_name: str
-    role: Role
-    password_hash: str
-    active: bool
-
-    @property
-    def principal(self) -> Principal:
-        return Principal(user_id=self.id, username=self.username, role=self.role)
-
-    def public(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "username": self.username,
-            "display_name": self.display_name,
-            "role": self.role,
-            "active": self.active,
-        }
 
 
 def _user(row: asyncpg.Record | None) -> User | None:

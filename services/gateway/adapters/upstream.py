@@ -12,18 +12,12 @@ from yarl import URL
 
 from libs.core.errors import AppError, Transient
 from libs.core.logging import get_logger
+from services.gateway.adapters.ports import UpstreamError
 from services.gateway.domain import Principal
 
+__all__ = ["BadGateway", "Download", "Upstream", "UpstreamError", "is_json"]
+
 log = get_logger(__name__)
-
-
-class UpstreamError(AppError):
-    """An error answered by another service, passed through with its status, code and field."""
-
-    def __init__(self, status: int, code: str, message: str, field: str | None = None) -> None:
-        super().__init__(message, field=field)
-        self.status = status
-        self.code = code
 
 
 class BadGateway(AppError):

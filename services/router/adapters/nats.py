@@ -25,7 +25,9 @@ from libs.contracts import (
 )
 from libs.core.logging import get_logger
 from libs.messaging import publish_many
-from services.router.adapters.redis import Fact, RouterStore, now_ms
+from services.router.adapters.ports import Fact
+from services.router.adapters.redis import RouterStore
+from services.router.domain import now_ms
 
 log = get_logger(__name__)
 

@@ -45,7 +45,8 @@ from libs.contracts import (
 )
 from libs.core.logging import get_logger
 from libs.messaging import SnapshotDirectory, publish_many
-from services.router.adapters.redis import RouterStore, now_ms
+from services.router.adapters.redis import RouterStore
+from services.router.domain import now_ms
 
 log = get_logger(__name__)
 

@@ -15,6 +15,8 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from libs.core import metrics
 from libs.core.errors import AppError, Conflict, Forbidden, Invalid, NotFound, Transient
 from libs.core.logging import get_logger
+from services.router.adapters.ports import Fact, StateLost
+from services.router.domain import now_ms
 
 log = get_logger(__name__)
 
@@ -28,12 +30,6 @@ _ERRORS: dict[str, type[AppError]] = {
     "invalid": Invalid,
     "state_lost": Transient,
 }
-
-Fact = tuple[str, str]  # (outbox entry id, fact JSON)
-
-
-class StateLost(Transient):
-    """Redis has lost the live state; the router rebuilds it and the caller retries."""
 
 
 # Compare-and-delete: the epoch goes only if it is still the one found stale (a rebuild may have just set one).
@@ -68,10 +64,6 @@ def epoch_guard(prefix: str) -> Callable[[Any], Awaitable[None]]:
                         epoch_server=holder or "unknown", server=server)
 
     return on_connect
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 class RouterStore:
