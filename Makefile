@@ -33,8 +33,9 @@ lint: $(STAMP) $(NODE_STAMP)
 	$(BIN)/ruff check libs services tests bench
 	$(BIN)/lint-imports
 	$(BIN)/mypy
-	npx --no-install eslint services/gateway/console tests/console scripts/vendor-console.mjs eslint.config.js
+	npx --no-install eslint services/gateway/console tests/console scripts/vendor-console.mjs scripts/vendor-charts.mjs eslint.config.js
 	node scripts/vendor-console.mjs --check
+	node scripts/vendor-charts.mjs --check
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

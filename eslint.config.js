@@ -3,6 +3,7 @@ import js from "@eslint/js";
 import globals from "globals";
 
 export default [
+  { ignores: ["services/gateway/console/vendor/**"] }, // vendored from npm as published (scripts/vendor-*.mjs)
   js.configs.recommended,
   {
     files: ["services/gateway/console/**/*.js"],

@@ -262,11 +262,18 @@ RULES: tuple[Rule, ...] = (
         (
             ep("POST", "", STAFF, summary="upload a CSV/XLSX file (`?filename=` with raw bytes, or a multipart "
                "`file`)", files=True),
-            ep("GET", "template", STAFF, summary="the XLSX template (`?kind=&campaign_id=`)"),
+            ep("GET", "template", STAFF, summary="the XLSX template (`?kind=&campaign_id=`); `kind=import_updates` "
+               "builds it from a contact search (its filters) with `keys` and `fields` columns"),
             ep("GET", "{id}", STAFF, summary="an upload: format, columns, sample rows"),
         ),
         summary="Imports",
     ),
+    Rule("batches", "crm", "batches", (ep("GET", "", STAFF, summary="list (lotes: seed 000's processes choose one)"),),
+         summary="Import batches (lotes)"),
+    Rule("import-mappings", "crm", "import-mappings",
+         (ep("GET", "", STAFF, summary="saved column mappings (`?kind=`)"),
+          ep("POST", "", STAFF, summary="save a mapping `{name, kind, mapping: {field: column}}`")),
+         summary="Saved column mappings of the imports"),
     Rule("exports", "crm", "exports", (ep("GET", "{kind}", STAFF, summary="contacts, calls or tickets"),),
          summary="Exports"),
     Rule(

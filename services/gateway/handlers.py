@@ -339,7 +339,7 @@ class Gateway:
             since = entry.get("since")
             entry["time_in_state_s"] = round(now - datetime.fromisoformat(since).timestamp()) if since else None
             entry["conversations"] = [
-                {"id": c.get("id"), "state": c.get("state"), "campaign_id": c.get("campaign_id"),
+                {"id": c.get("id"), "state": c.get("state"), "campaign_id": c.get("campaign_id"), "agent_id": aid,
                  "channel_type": c.get("channel_type"), "contact_name": c.get("contact_name"),
                  "contact_address": c.get("contact_address"), "created_at": c.get("created_at")}
                 for c in body.get("items", []) if c.get("campaign_id") in campaigns]

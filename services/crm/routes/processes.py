@@ -9,9 +9,10 @@ from libs.core.inputs import read_upload
 from libs.core.service import read_json
 from services.crm.adapters.spreadsheets import MEDIA_TYPES
 from services.crm.domain.common import parse_choice
-from services.crm.handlers import exports, processes, scripts
+from services.crm.handlers import contacts, exports, processes, scripts
 from services.crm.handlers.processes.runner import JobRunner
 from services.crm.routes import actor_of, crm_of, send_stream
+from services.crm.routes.contacts import contact_filter
 
 RUNNER = web.AppKey("job_runner", JobRunner)
 STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
@@ -29,6 +30,13 @@ async def get_upload(request: web.Request) -> web.Response:
 
 async def template(request: web.Request) -> web.StreamResponse:
     kind = query(request, "kind") or "import_accounts"
+    if kind == "import_updates":  # built from a contact search, with its key and update columns
+        crm = crm_of(request)
+        f = contacts.normalize_filter_addresses(crm, contact_filter(request))
+        keys, fields = ([x.strip() for x in (query(request, name) or "").split(",") if x.strip()]
+                        for name in ("keys", "fields"))
+        chunks = processes.update_template(crm, f, keys, fields)
+        return await send_stream(request, chunks, MEDIA_TYPES["xlsx"], "import_updates_template.xlsx")
     chunks = processes.template(crm_of(request), kind, query(request, "campaign_id"))
     return await send_stream(request, chunks, MEDIA_TYPES["xlsx"], f"{kind}_template.xlsx")
 

@@ -20,20 +20,22 @@ import { contactsView } from "./views/contacts.js";
 import { historyView } from "./views/history.js";
 import { importsView } from "./views/imports.js";
 import { operatorView } from "./views/operator.js";
-import { queuesView } from "./views/queues.js";
+import { processesView } from "./views/processes.js";
+import { reportsView } from "./views/reports.js";
+import { supervisorView } from "./views/supervisor.js";
 import { ticketsView } from "./views/tickets.js";
 
 const VIEWS = {
   conversations: conversationsView, work: operatorView, calls: callsView, contacts: contactsView,
   actions: actionsView, tickets: ticketsView, history: historyView, callbacks: calendarView,
-  queues: queuesView, imports: importsView, admin: adminView,
+  queues: supervisorView, reports: reportsView, processes: processesView, imports: importsView, admin: adminView,
 };
 
 function tabList() {
   const role = me().role;
   // Seed 001's six sections, named as the seed names them, after the conversations and the operator panel.
   const list = ["conversations", "work", "calls", "contacts", "actions", "tickets", "history", "callbacks"];
-  if (role !== "agent") list.push("queues", "imports");
+  if (role !== "agent") list.push("queues", "reports", "processes", "imports");
   if (role === "admin") list.push("admin");
   return list;
 }

@@ -178,3 +178,27 @@ async def touch_activity(conn: Conn, contact_id: str, at: datetime, disposition:
     await conn.execute(
         "UPDATE crm.contacts SET last_activity_at = GREATEST(coalesce(last_activity_at, $2), $2), "
         "disposition = coalesce($3, disposition) WHERE id = $1", contact_id, at, disposition)
+
+
+# What an update template can show of a contact (seed 000, "Actualización de Datos"): the import's field names.
+UPDATE_COLUMNS = {
+    "name": "c.name", "document": "c.document", "company": "c.company", "assigned_user": "c.assigned_user",
+    "tags": "array_to_string(c.tags, ',')",
+    "phone": "(SELECT a.raw FROM crm.contact_addresses a WHERE a.contact_id = c.id AND a.kind = 'phone' "
+             "ORDER BY a.position LIMIT 1)",
+    "email": "(SELECT a.value FROM crm.contact_addresses a WHERE a.contact_id = c.id AND a.kind = 'email' "
+             "ORDER BY a.position LIMIT 1)",
+}
+
+
+def update_template_query(f: ContactFilter, columns: list[str]) -> tuple[str, list[Any]]:
+    """One row per contact the search finds, with the named columns (import field names, ``custom.<key>`` too)."""
+    w = where_of(f)
+    select = []
+    for name in columns:
+        if name.startswith("custom."):
+            select.append(f'c.custom ->> {w.arg(name[7:])} AS "{name}"')
+        else:
+            select.append(f'{UPDATE_COLUMNS[name]} AS "{name}"')
+    sql = f"SELECT {', '.join(select)} FROM crm.contacts c {w.sql()} ORDER BY c.created_at DESC, c.id DESC"
+    return sql, w.args

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
@@ -12,10 +13,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from libs.contracts import new_id
 from libs.core.errors import Conflict, Invalid, NotFound
 from libs.core.validation import parse_body
+from services.crm.adapters.postgres import contacts as contacts_repo
 from services.crm.adapters.postgres import jobs as repo
+from services.crm.adapters.postgres.contacts import ContactFilter
 from services.crm.adapters.spreadsheets import RowReader, xlsx_chunks
 from services.crm.domain.imports import ACCOUNT_FIELDS, CONTACT_FIELDS, SAMPLE_BYTES, clean_columns, sniff, spec_for
-from services.crm.handlers import Actor, Crm
+from services.crm.handlers import Actor, Crm, exports
 from services.crm.handlers.processes import closing, finder, imports, lists
 from services.crm.handlers.processes.runner import JobRunner, ProcessKind, xlsx_limits
 
@@ -99,6 +102,36 @@ def template(crm: Crm, kind: str, campaign_id: str | None) -> AsyncIterator[byte
             yield []
 
     return xlsx_chunks(header, no_rows(), "template")
+
+
+CUSTOM_KEY = re.compile(r"^custom\.[a-z][a-z0-9_]{0,63}$")
+
+
+def update_template_columns(keys: list[str], fields: list[str]) -> list[str]:
+    """The columns of an update template: its key columns, then the columns to update; each an import field.
+
+    Raises:
+        Invalid: none or too many, a repeat, or a name the update import does not know (naming ``keys`` or
+            ``fields``).
+    """
+    for name, values, most in (("keys", keys, 5), ("fields", fields, 100)):
+        if not values or len(values) > most:
+            raise Invalid(f"{name}: give 1 to {most} columns", field=name)
+        for v in values:
+            if v not in contacts_repo.UPDATE_COLUMNS and not CUSTOM_KEY.match(v):
+                known = ", ".join(sorted(contacts_repo.UPDATE_COLUMNS))
+                raise Invalid(f"{name}: {v!r} is not a contact field ({known}, custom.<key>)", field=name)
+    both = [*keys, *fields]
+    if len(set(both)) != len(both):
+        raise Invalid("fields: a column is both a key and a field, or repeats", field="fields")
+    return both
+
+
+def update_template(crm: Crm, f: ContactFilter, keys: list[str], fields: list[str]) -> AsyncIterator[bytes]:
+    """"Actualización de Datos": an XLSX of the contacts a search finds, with the key columns and the current
+    values of the columns to update, for the update import to read back with the same keys and fields."""
+    sql, args = contacts_repo.update_template_query(f, update_template_columns(keys, fields))
+    return exports.export(crm, sql, args, "xlsx", "update")
 
 
 class MappingIn(BaseModel):

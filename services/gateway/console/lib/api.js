@@ -51,7 +51,7 @@ export function refreshTokens() {
 }
 
 // fetch with the access token; a 401 refreshes the tokens once and retries, else ends the session.
-async function authed(path, init) {
+export async function authed(path, init) {
   const call = () => fetch(`/api/v1${path}`, { ...init, headers: { ...(init.headers || {}), ...authHeaders() } });
   let res = await call();
   if (res.status === 401 && session.refresh && !path.startsWith("/auth/")) {

@@ -1,8 +1,11 @@
 // English texts of the console. locales/es.js and locales/en.js have the same keys (tests/gateway/test_console_locales.py).
 // texts: what the screens say; errors: the server's error `code` (or `code:field`, "fields.*" for any custom field)
 // to a message, `{field}` being the field's name on screen; fields: names of fields the server names in errors.
+import supervisor from "./en-supervisor.js";
+
 export default {
   texts: {
+    ...supervisor,
     accept: "Accept",
     action: "Action",
     action_cancelled: "Cancelled",

@@ -5,6 +5,7 @@ import { api } from "../lib/api.js";
 import { clear, h, toast } from "../lib/dom.js";
 import { items } from "../lib/format.js";
 import { errorText, showError, t } from "../lib/i18n.js";
+import { CATALOG_FORMS, campaignSearch, setDone } from "./admin-catalog.js";
 
 let done = () => {};
 
@@ -25,27 +26,27 @@ const CONFIG = {
 
 // ---- small form builders -----------------------------------------------------------------------------
 const testid = (field) => `f-${field}`;
-function input(field, value, attrs = {}) {
+export function input(field, value, attrs = {}) {
   return h("input", { name: field, "data-field": field, "data-testid": testid(field), value: value ?? "", ...attrs });
 }
-function checkbox(field, checked, attrs = {}) {
+export function checkbox(field, checked, attrs = {}) {
   return h("input", { type: "checkbox", name: field, "data-field": field, "data-testid": testid(field), checked, ...attrs });
 }
-function select(field, options, value, attrs = {}) {
+export function select(field, options, value, attrs = {}) {
   const el = h("select", { name: field, "data-field": field, "data-testid": testid(field), ...attrs },
     options.map(([v, text]) => h("option", { value: v }, text)));
   el.value = value ?? "";
   return el;
 }
-const field = (key, el, ...more) => h("label", {}, t(key), " ", el, ...more);
-const checkField = (key, el) => h("label", { class: "check" }, el, t(key));
-const section = (key, ...children) => h("fieldset", { "data-section": key }, h("legend", {}, t(key)), ...children);
-const num = (v) => (v === "" || v === null || v === undefined ? null : Number(v));
-const str = (v) => (v === "" ? null : v);
+export const field = (key, el, ...more) => h("label", {}, t(key), " ", el, ...more);
+export const checkField = (key, el) => h("label", { class: "check" }, el, t(key));
+export const section = (key, ...children) => h("fieldset", { "data-section": key }, h("legend", {}, t(key)), ...children);
+export const num = (v) => (v === "" || v === null || v === undefined ? null : Number(v));
+export const str = (v) => (v === "" ? null : v);
 const byId = (list) => new Map(list.map((x) => [x.id, x]));
 const typName = (ty) => (ty.subcategory ? `${ty.category} / ${ty.subcategory}` : ty.category) + (ty.label ? ` (${ty.label})` : "");
 
-async function fetchList(path) {
+export async function fetchList(path) {
   try { return items(await api("GET", path)); } catch { return []; }
 }
 
@@ -74,7 +75,7 @@ class FormError extends Error {
 }
 
 // A form with a save button: `collect()` gives the body; create POSTs, edit uses `method` on the item.
-function editor({ kind, item, body, collect, method = "PATCH" }) {
+export function editor({ kind, item, body, collect, method = "PATCH", after = null }) {
   const err = h("p", { class: "error", "data-testid": "admin-error" });
   const form = h("form", {
     class: "admin-form", "data-testid": `form-${kind}`,
@@ -83,8 +84,8 @@ function editor({ kind, item, body, collect, method = "PATCH" }) {
       err.textContent = "";
       try {
         const data = collect();
-        if (item) await api(method, `/${kind}/${enc(item.id)}`, data);
-        else await api("POST", `/${kind}`, data);
+        const saved = item ? await api(method, `/${kind}/${enc(item.id)}`, data) : await api("POST", `/${kind}`, data);
+        if (after) await after(saved || data);
         toast(t("saved")); done();
       } catch (ex) { fieldErrors(form, err, ex); }
     },
@@ -93,7 +94,7 @@ function editor({ kind, item, body, collect, method = "PATCH" }) {
   return form;
 }
 
-function listRows(kind, list, label, open) {
+export function listRows(kind, list, label, open) {
   if (!list.length) return h("p", { class: "muted" }, t("no_items"));
   return list.map((it) => h("div", { class: "card row", "data-testid": `row-${kind}`, "data-id": it.id },
     h("b", {}, label(it)), h("small", {}, ` ${it.id} ${it.status || it.type || ""}`),
@@ -273,7 +274,7 @@ function channelForm(item) {
 }
 
 // ---- campaigns ---------------------------------------------------------------------------------------
-function checkList(prefix, options, chosen, testPrefix) {
+export function checkList(prefix, options, chosen, testPrefix) {
   const set = new Set(chosen || []);
   const box = h("div", { class: "checks", "data-field": prefix });
   for (const [value, text] of options) {
@@ -293,12 +294,84 @@ function checkList(prefix, options, chosen, testPrefix) {
   return box;
 }
 
+// Seed 002's advanced configuration: Parámetros adicionales (routing limits and the service-level goal), Asignación
+// usando cola, linked call queues, Opciones del caso, and the script and tabs.
+const CASE_OPTIONS = ["combine_cases", "send_transcripts", "autocomplete", "interact_with_other_contact_data",
+  "interactions_only_from_assigned_channels", "close_without_work_record", "close_without_customer_info",
+  "transfer_notification", "show_other_campaigns_info", "mass_close_by_agents"];
+
+function campaignExtras(c, r, campaignsAll) {
+  const n = (key, value, attrs = {}) => input(`routing.${key}`, value, { type: "number", ...attrs });
+  const slThreshold = n("service_level_threshold_s", r.service_level_threshold_s ?? 20, { min: 1 });
+  const slTarget = n("service_level_target_pct", r.service_level_target_pct ?? 80, { min: 1, max: 100 });
+  const missed = n("max_missed_offers", r.max_missed_offers ?? 3, { min: 1 });
+  const stickyH = n("sticky_window_h", r.sticky_window_h ?? 72, { min: 1 });
+  const maxWait = n("max_wait_s", r.max_wait_s, { min: 1, placeholder: t("optional") });
+  const firstReply = n("first_reply_timeout_s", r.first_reply_timeout_s, { min: 1, placeholder: t("optional") });
+  const release = n("release_rate_per_agent", r.release_rate_per_agent ?? 2, { min: 1 });
+  const voice = input("routing.weights.voice", (r.weights || {}).voice ?? 3, { type: "number", min: 1 });
+  const onOffline = select("routing.on_agent_offline", ["requeue", "keep"].map((x) => [x, t(`offline_${x}`)]), r.on_agent_offline || "requeue");
+  const overflow = select("routing.overflow", ["none", "campaign", "close"].map((x) => [x, t(`overflow_${x}`)]), r.overflow || "none");
+  const others = campaignsAll.filter((x) => x.id !== c.id).map((x) => [x.id, x.name || x.id]);
+  const overflowTo = select("routing.overflow_campaign_id", [["", "—"], ...others], r.overflow_campaign_id || "");
+  const queueAssign = checkbox("routing.queue_assignment", r.queue_assignment ?? true);
+  const fallback = checkbox("routing.sticky_fallback", r.sticky_fallback ?? true);
+  const inAcw = checkbox("routing.offer_in_after_call_work", r.offer_in_after_call_work ?? false);
+  const linked = checkList("linked_campaigns", others, c.linked_campaigns || [], "linked");
+  const co = c.case_options || {};
+  const caseBoxes = Object.fromEntries(CASE_OPTIONS.map((k) => [k, checkbox(`case_options.${k}`, !!co[k])]));
+  const domains = input("case_options.comment_email_domains", (co.comment_email_domains || []).join(", "), { placeholder: "example.com" });
+  const script = h("textarea", { name: "script", "data-field": "script", "data-testid": "f-script", rows: 5 }, c.script || "");
+  const tabs = (c.tabs || []).map((x) => ({ ...x }));
+  const tabBox = h("div", { "data-field": "tabs" });
+  const drawTabs = () => {
+    clear(tabBox);
+    tabs.forEach((tab, i) => tabBox.append(h("div", { class: "row" },
+      field("name", input(`tabs[${i}].name`, tab.name, { oninput: (e) => { tab.name = e.target.value; } })),
+      field("url_template", input(`tabs[${i}].url_template`, tab.url_template, { oninput: (e) => { tab.url_template = e.target.value; } })),
+      h("button", { type: "button", class: "secondary", onclick: () => { tabs.splice(i, 1); drawTabs(); } }, t("remove")))));
+    tabBox.append(h("button", { type: "button", class: "secondary", "data-testid": "add-tab",
+      onclick: () => { tabs.push({ name: "", url_template: "https://" }); drawTabs(); } }, `+ ${t("add_tab")}`));
+  };
+  drawTabs();
+  return {
+    sections: [
+      section("additional_parameters", h("div", { class: "grid2" },
+        field("service_level_threshold_s", slThreshold), field("service_level_target_pct", slTarget),
+        field("max_missed_offers", missed), field("sticky_window_h", stickyH), field("max_wait_s", maxWait),
+        field("first_reply_timeout_s", firstReply), field("release_rate_per_agent", release), field("voice_weight", voice),
+        field("on_agent_offline", onOffline), field("overflow", overflow), field("overflow_campaign_id", overflowTo))),
+      section("queue_assignment", checkField("queue_assignment_on", queueAssign), checkField("sticky_fallback", fallback),
+        checkField("offer_in_after_call_work", inAcw)),
+      section("linked_queues", linked),
+      section("case_options", h("div", { class: "grid2" }, CASE_OPTIONS.map((k) => checkField(`co_${k}`, caseBoxes[k]))),
+        field("comment_email_domains", domains)),
+      section("script_and_tabs", field("script", script), tabBox),
+    ],
+    routing: () => ({
+      service_level_threshold_s: num(slThreshold.value), service_level_target_pct: num(slTarget.value),
+      max_missed_offers: num(missed.value), sticky_window_h: num(stickyH.value), max_wait_s: num(maxWait.value),
+      first_reply_timeout_s: num(firstReply.value), release_rate_per_agent: num(release.value),
+      weights: { ...(r.weights || {}), voice: num(voice.value) }, on_agent_offline: onOffline.value,
+      overflow: overflow.value, overflow_campaign_id: str(overflowTo.value),
+      queue_assignment: queueAssign.checked, sticky_fallback: fallback.checked, offer_in_after_call_work: inAcw.checked,
+    }),
+    collect: () => ({
+      linked_campaigns: linked.collect(),
+      case_options: { ...co, ...Object.fromEntries(CASE_OPTIONS.map((k) => [k, caseBoxes[k].checked])),
+        comment_email_domains: domains.value.split(/[,\s]+/).map((x) => x.trim()).filter(Boolean) },
+      script: script.value.trim() ? script.value : null,
+      tabs: tabs.map((x) => ({ name: x.name.trim(), url_template: x.url_template.trim() })),
+    }),
+  };
+}
+
 async function campaignForm(item) {
   const c = item || { status: "active", permissions: {}, routing: {}, out_of_hours: {}, custom_fields: [] };
-  const [clients, channels, schedules, typs, fields, agents, sups] = await Promise.all([
+  const [clients, channels, schedules, typs, fields, agents, sups, campaignsAll] = await Promise.all([
     fetchList("/clients?limit=500"), fetchList("/channels"), fetchList("/schedules?limit=500"),
     fetchList("/typifications?limit=500"), fetchList("/fields?limit=500"), fetchList("/users?role=agent"),
-    fetchList("/users?role=supervisor")]);
+    fetchList("/users?role=supervisor"), fetchList("/campaigns?limit=500")]);
   const id = item ? null : input("id", "", { placeholder: t("optional") });
   const name = input("name", c.name);
   const client = select("client_id", [["", "—"], ...clients.map((x) => [x.id, x.name])], c.client_id);
@@ -336,6 +409,7 @@ async function campaignForm(item) {
       cfBox.append(h("div", { class: "row custom-field" },
         field("field", select(`${p}.key`, fieldOptions, cf.key, { onchange: (e) => { cf.key = e.target.value; } })),
         field("label", input(`${p}.label`, cf.label, { oninput: (e) => { cf.label = e.target.value; } })),
+        field("integration_key", input(`${p}.integration_key`, cf.integration_key, { oninput: (e) => { cf.integration_key = e.target.value; } })),
         checkField("required", checkbox(`${p}.required`, cf.required, { onchange: (e) => { cf.required = e.target.checked; } })),
         h("button", { type: "button", class: "secondary", onclick: () => { customs.splice(i, 1); drawCustoms(); } }, t("remove"))));
     });
@@ -355,6 +429,7 @@ async function campaignForm(item) {
   const capacity = input("routing.agent_capacity", r.agent_capacity ?? 3, { type: "number", min: 1 });
   const priority = input("routing.priority", r.priority ?? 0, { type: "number" });
   const offerTimeout = input("routing.offer_timeout_s", r.offer_timeout_s, { type: "number", min: 1, placeholder: t("optional") });
+  const extra = campaignExtras(c, r, campaignsAll);
   const body = h("div", {},
     section("general", id ? field("id", id) : null, field("name", name), field("client", client), field("project", project),
       field("status", status)),
@@ -368,7 +443,8 @@ async function campaignForm(item) {
     section("permissions", PERMISSIONS.map((k) => checkField(`perm_${k}`, permBoxes[k])), field("history_hours", history)),
     section("agents", agentList), section("supervisors", supList),
     section("routing", field("strategy", strategy), field("agent_capacity", capacity), field("priority", priority),
-      field("offer_timeout_s", offerTimeout)));
+      field("offer_timeout_s", offerTimeout)),
+    extra.sections);
   const collect = () => {
     const data = {
       name: name.value.trim(), client_id: client.value, project_id: project.value, status: status.value,
@@ -377,11 +453,12 @@ async function campaignForm(item) {
       closing_typifications: closing.collect(), inactivity_typification: str(inactivity.value),
       inactivity_timeout_s: num(inactivityS.value), transfer_typification: str(transfer.value),
       ignore_comment_typification: str(ignore.value),
-      custom_fields: customs.map((cf) => ({ ...cf, label: cf.label || "", required: !!cf.required })),
+      custom_fields: customs.map((cf) => ({ ...cf, label: cf.label || "", required: !!cf.required, integration_key: cf.integration_key || null })),
       permissions: { ...perms, ...Object.fromEntries(PERMISSIONS.map((k) => [k, permBoxes[k].checked])), history_hours: num(history.value) ?? 0 },
       agents: agentList.collect(), supervisors: supList.collect(),
       routing: { ...r, strategy: strategy.value, agent_capacity: num(capacity.value), priority: num(priority.value) ?? 0,
-        offer_timeout_s: num(offerTimeout.value) },
+        offer_timeout_s: num(offerTimeout.value), ...extra.routing() },
+      ...extra.collect(),
     };
     if (id && id.value.trim()) data.id = id.value.trim();
     return data;
@@ -391,22 +468,24 @@ async function campaignForm(item) {
 
 // ---- the admin screens -------------------------------------------------------------------------------
 export const FORMS = {
-  campaigns: { form: campaignForm, list: "/campaigns?limit=500", label: (x) => x.name || x.id },
+  campaigns: { form: campaignForm, list: "/campaigns?limit=500", label: (x) => x.name || x.id, listView: campaignSearch },
   schedules: { form: scheduleForm, list: "/schedules?limit=500", label: (x) => `${x.name || x.id} · ${x.timezone}` },
   typifications: { form: typificationForm },
   channels: { form: channelForm, list: "/channels", label: (x) => `${x.name || x.id} · ${x.address || ""}` },
+  ...CATALOG_FORMS,
 };
 
 // The screen of one resource: its list (the typifications as a tree) and its form below.
 export function formView(res, rerender) {
   done = rerender;
+  setDone(rerender);
   const spec = FORMS[res];
   const listBox = h("div", { class: "list-panel", "data-testid": `list-${res}` });
   const formBox = h("div", { id: "editor" });
   let extra = [];
   const open = async (item) => {
     let full = item;
-    if (item && res !== "typifications") {
+    if (item && res !== "typifications" && !spec.noFetch) {
       try { full = await api("GET", `/${res}/${enc(item.id)}`); } catch { full = item; }
     }
     clear(formBox).append(await spec.form(full, extra));
@@ -414,6 +493,7 @@ export function formView(res, rerender) {
   };
   (async () => {
     if (res === "typifications") extra = await typificationsView(listBox, open);
+    else if (spec.listView) spec.listView(listBox, open);
     else listBox.append(h("div", {}, listRows(res, await fetchList(spec.list), spec.label, open)));
   })();
   return h("div", {}, h("button", { type: "button", "data-testid": "admin-new", onclick: () => open(null) }, t("new")), listBox, formBox);
