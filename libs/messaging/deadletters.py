@@ -13,6 +13,7 @@ that is reported as ``duplicate``. The dead letter itself stays in the stream (u
 
 from __future__ import annotations
 
+import base64
 import json
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -192,7 +193,21 @@ async def _raw(js: JetStreamContext, sequence: int) -> Any:
         raise Transient(f"dead letters unavailable: {type(exc).__name__}") from exc
     if not (raw.subject or "").startswith(f"{DLQ_PREFIX}."):
         raise NotFound(f"no dead letter {sequence}", field="sequence")
+    raw.headers = _utf8_headers(raw.hdrs)
     return raw
+
+
+def _utf8_headers(hdrs: bytes | None) -> dict[str, str]:
+    """The headers of a stored message, read as UTF-8 (nats-py's ``get_msg`` parses them as e-mail headers,
+    which turns a reason with an accent into an ``email.header.Header``)."""
+    if not hdrs:
+        return {}
+    out: dict[str, str] = {}
+    for line in base64.b64decode(hdrs).decode(errors="replace").split("\r\n")[1:]:
+        name, sep, value = line.partition(":")
+        if sep and name.strip():
+            out.setdefault(name.strip(), value.strip())
+    return out
 
 
 @dataclass(frozen=True)

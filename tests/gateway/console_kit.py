@@ -28,10 +28,11 @@ async def axe_check(page: Any, screen: str) -> None:
 
 async def assert_spanish(page: Any, screen: str) -> None:
     """The screen's text has no English status or error word (the server's own message, shown under a
-    translated error as its detail, excepted)."""
+    translated error as its detail, and identifiers marked ``translate="no"``, such as a NATS subject or a
+    payload, excepted)."""
     text = await page.evaluate("""() => {
         const copy = document.body.cloneNode(true);
-        copy.querySelectorAll('.error-detail').forEach((el) => el.remove());
+        copy.querySelectorAll('.error-detail, [translate="no"]').forEach((el) => el.remove());
         return copy.innerText;
     }""")
     assert english_words(text) == [], f"{screen}: {english_words(text)}"

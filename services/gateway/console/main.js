@@ -17,6 +17,7 @@ import {
 } from "./views/conversations.js";
 import { actionsView } from "./views/actions.js";
 import { contactsView } from "./views/contacts.js";
+import { deadLettersView } from "./views/deadletters.js";
 import { historyView } from "./views/history.js";
 import { importsView } from "./views/imports.js";
 import { operatorView } from "./views/operator.js";
@@ -29,6 +30,7 @@ const VIEWS = {
   conversations: conversationsView, work: operatorView, calls: callsView, contacts: contactsView,
   actions: actionsView, tickets: ticketsView, history: historyView, callbacks: calendarView,
   queues: supervisorView, reports: reportsView, processes: processesView, imports: importsView, admin: adminView,
+  deadletters: deadLettersView,
 };
 
 function tabList() {
@@ -36,7 +38,7 @@ function tabList() {
   // Seed 001's six sections, named as the seed names them, after the conversations and the operator panel.
   const list = ["conversations", "work", "calls", "contacts", "actions", "tickets", "history", "callbacks"];
   if (role !== "agent") list.push("queues", "reports", "processes", "imports");
-  if (role === "admin") list.push("admin");
+  if (role === "admin") list.push("admin", "deadletters");
   return list;
 }
 
