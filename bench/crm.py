@@ -64,7 +64,7 @@ def _crm(pool: asyncpg.Pool) -> Any:
     from services.crm.settings import CrmSettings
 
     return Crm(settings=CrmSettings(default_region="AR"), pool=pool, campaigns=SnapshotDirectory(),
-               publisher=None, blobs=None)  # type: ignore[arg-type]
+               publisher=None, blobs=None, exports=None)  # type: ignore[arg-type]
 
 
 async def _lookups(pool: asyncpg.Pool, total: int) -> list[float]:
@@ -85,16 +85,16 @@ async def _lookups(pool: asyncpg.Pool, total: int) -> list[float]:
 
 
 async def _export_child(dsn: str, fmt: str) -> None:
+    from services.crm.adapters.postgres.exports import ExportRows
     from services.crm.domain.contacts import ContactFilter
-    from services.crm.handlers import contacts, exports
+    from services.crm.handlers import exports
 
     pool = await asyncpg.create_pool(dsn, min_size=1, max_size=2)
-    crm = _crm(pool)
-    sql, args = contacts.export_query(ContactFilter(company=EXPORT_COMPANY))
+    rows = ExportRows(pool).contacts(ContactFilter(company=EXPORT_COMPANY))
     size = 0
     t0 = time.perf_counter()
     with open(os.devnull, "wb") as sink:
-        async for chunk in exports.export(crm, sql, args, fmt, "contacts"):
+        async for chunk in exports.export(rows, fmt, "contacts"):
             size += len(chunk)
             sink.write(chunk)
     elapsed = time.perf_counter() - t0

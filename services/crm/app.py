@@ -11,6 +11,7 @@ from libs.core.service import LIFECYCLE, create_base_app
 from libs.messaging import JETSTREAM, NATS_CONN, SnapshotDirectory, nats_ctx
 from libs.storage import PG_POOL, BlobStore, pg_pool_ctx
 from services.crm import consumers, demo
+from services.crm.adapters.postgres.exports import ExportRows
 from services.crm.adapters.publisher import Publisher
 from services.crm.handlers import Crm
 from services.crm.handlers import processes as process_handlers
@@ -49,7 +50,7 @@ def _blobs_ctx(settings: CrmSettings):
 
 def _crm_ctx(settings: CrmSettings):
     async def ctx(app: web.Application) -> AsyncIterator[None]:
-        crm = Crm(settings=settings, pool=app[PG_POOL], campaigns=SnapshotDirectory(),
+        crm = Crm(settings=settings, pool=app[PG_POOL], campaigns=SnapshotDirectory(), exports=ExportRows(app[PG_POOL]),
                   publisher=Publisher(app[NATS_CONN], app[JETSTREAM]), blobs=app[BLOBS])
         app[CRM] = crm
         if settings.demo_seed:

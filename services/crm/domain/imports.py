@@ -364,3 +364,91 @@ def merge_tags(existing: list[str], incoming: list[str], mode: str) -> list[str]
     if mode == "remove":
         return [t for t in existing if t not in incoming]
     return existing + [t for t in incoming if t not in existing]
+
+
+# --- the plan of an account or contact import chunk ----------------------------------------------------
+
+IDENTITY: tuple[str, ...] = ("document", "phone", "email")
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A good row of an account or contact import, as the planner sees it."""
+
+    row: int
+    key: str  # its deduplication key's value
+    ident: tuple[str, str] | None  # (document | phone | email, value): who the customer is
+    number: str | None = None  # the account number (account imports)
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """What happens to one row. ``outcome`` is ``write`` (create or update, ``duplicate`` says which) or the
+    outcome line of a row that is not written: ``invalid``, ``skipped``, or in a dry run ``new`` /
+    ``duplicate``."""
+
+    row: int
+    key: str
+    outcome: str
+    contact_id: str | None = None
+    duplicate: bool = False
+    reason: str | None = None
+
+
+def lookups_needed(candidates: list[Candidate], dedup_key: str) -> dict[str, set[str]]:
+    """The contact lookups a chunk needs: each row's identity, and its deduplication key when it is one."""
+    wanted: dict[str, set[str]] = {}
+    for c in candidates:
+        if c.ident:
+            wanted.setdefault(c.ident[0], set()).add(c.ident[1])
+        if dedup_key in IDENTITY:
+            wanted.setdefault(dedup_key, set()).add(c.key)
+    return wanted
+
+
+def plan_import(candidates: list[Candidate], *, known: dict[tuple[str, str], list[str]],
+                existing_accounts: dict[str, tuple[str, str]], dedup_key: str, accounts: bool,
+                replace_duplicates: bool, dry_run: bool) -> list[Verdict]:
+    """Decide every row of a chunk, given the contacts found by ``lookups_needed`` (``known``: (kind, value) ->
+    contact ids) and, for account imports, the campaign's accounts by number (-> (account id, contact id)).
+
+    A row's customer is its account's, else the contact its identity finds. It is a duplicate when its
+    account exists (``dedup_key`` ``account_number``) or a contact has its key. An account of another
+    customer, or a number twice in the chunk, is invalid; a duplicate is skipped unless
+    ``replace_duplicates``; a dry run only says what would happen.
+    """
+    verdicts: list[Verdict] = []
+    numbers: dict[str, int] = {}  # account number -> its first row in this chunk
+    for c in candidates:
+        account = existing_accounts.get(c.number or "") if accounts else None
+        if account:
+            contact_id: str | None = account[1]
+        else:
+            ids = known.get(c.ident, []) if c.ident else []
+            contact_id = ids[0] if ids else None
+        if accounts and dedup_key == "account_number":
+            duplicate = account is not None
+        else:
+            ids = known.get((dedup_key, c.key), [])
+            duplicate = bool(ids)
+            contact_id = ids[0] if ids else contact_id
+        if accounts and not duplicate and account and account[1] != contact_id:
+            verdicts.append(Verdict(c.row, c.key, "invalid", reason=f"account {c.number!r} belongs to another "
+                                                                      "customer"))
+            continue
+        if accounts:
+            first = numbers.setdefault(c.number or "", c.row)
+            if first != c.row:
+                verdicts.append(Verdict(c.row, c.key, "invalid", reason=f"account {c.number!r} appears twice in the "
+                                                                          f"file (first at row {first})"))
+                continue
+        if duplicate and not replace_duplicates:
+            verdicts.append(Verdict(c.row, c.key, "duplicate" if dry_run else "skipped", contact_id, True,
+                                    f"already exists (contact {contact_id}); replace_duplicates is off"))
+            continue
+        if dry_run:
+            verdicts.append(Verdict(c.row, c.key, "duplicate" if duplicate else "new", contact_id, duplicate,
+                                    "would replace the existing data" if duplicate else None))
+            continue
+        verdicts.append(Verdict(c.row, c.key, "write", contact_id, duplicate))
+    return verdicts

@@ -8,7 +8,7 @@ import asyncpg
 
 from libs.messaging.snapshots import SnapshotDirectory
 from libs.storage.blobs import BlobStore
-from services.crm.adapters.publisher import Publisher
+from services.crm.adapters.ports import EventPublisher, ExportSource
 from services.crm.settings import CrmSettings
 
 
@@ -19,8 +19,9 @@ class Crm:
     settings: CrmSettings
     pool: asyncpg.Pool
     campaigns: SnapshotDirectory
-    publisher: Publisher
+    publisher: EventPublisher
     blobs: BlobStore
+    exports: ExportSource
 
 
 @dataclass(frozen=True)

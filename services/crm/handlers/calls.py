@@ -135,5 +135,4 @@ async def on_voice_event(conn: Conn, event: ConversationEvent, conv: dict[str, A
                               disposition=getattr(event, "typification_id", None) if closed else None)
 
 
-def export_query(f: dict[str, Any]) -> tuple[str, list[Any]]:
-    return repo.export_query(f)
+

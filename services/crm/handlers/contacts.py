@@ -188,5 +188,4 @@ async def add_address(crm: Crm, contact_id: str, body: Any, actor: Actor) -> dic
     return after
 
 
-def export_query(f: ContactFilter) -> tuple[str, list[Any]]:
-    return repo.export_query(f)
+

@@ -230,5 +230,6 @@ async def search_actions(crm: Crm, *, status: str | None, limit: int, after: tup
     return [_present(r) for r in rows]
 
 
-def export_query(*, status: str | None, **f: Any) -> tuple[str, list[Any]]:
-    return repo.export_query(status=status, **_filters(f))
+def export_filters(f: dict[str, Any]) -> dict[str, Any]:
+    """The filters of a ticket export as the repository takes them (priority by its stored value)."""
+    return _filters(f)

@@ -44,9 +44,8 @@ async def pending_calls(request: web.Request) -> web.Response:
 
 async def export_calls(request: web.Request) -> web.StreamResponse:
     fmt = exports.check_format(query(request, "format"))
-    sql, args = calls.export_query(_call_filter(request))
-    return await send_stream(request, exports.export(crm_of(request), sql, args, fmt, "calls"),
-                             MEDIA_TYPES[fmt], f"calls.{fmt}")
+    rows = crm_of(request).exports.calls(_call_filter(request))
+    return await send_stream(request, exports.export(rows, fmt, "calls"), MEDIA_TYPES[fmt], f"calls.{fmt}")
 
 
 async def get_call(request: web.Request) -> web.Response:

@@ -28,9 +28,8 @@ def contact_filter(request: web.Request) -> ContactFilter:
 async def export_contacts(request: web.Request) -> web.StreamResponse:
     crm = crm_of(request)
     fmt = exports.check_format(query(request, "format"))
-    sql, args = contacts.export_query(contacts.normalize_filter_addresses(crm, contact_filter(request)))
-    return await send_stream(request, exports.export(crm, sql, args, fmt, "contacts"), MEDIA_TYPES[fmt],
-                             f"contacts.{fmt}")
+    rows = crm.exports.contacts(contacts.normalize_filter_addresses(crm, contact_filter(request)))
+    return await send_stream(request, exports.export(rows, fmt, "contacts"), MEDIA_TYPES[fmt], f"contacts.{fmt}")
 
 
 async def create_contact(request: web.Request) -> web.Response:

@@ -79,8 +79,8 @@ async def cancel_job(request: web.Request) -> web.Response:
 async def outcome(request: web.Request) -> web.StreamResponse:
     crm = crm_of(request)
     fmt = exports.check_format(query(request, "format"))
-    sql, args = await processes.outcome_query(crm, request.match_info["id"])
-    return await send_stream(request, exports.export(crm, sql, args, fmt, "outcome"), MEDIA_TYPES[fmt],
+    rows = await processes.outcome_rows(crm, request.match_info["id"])
+    return await send_stream(request, exports.export(rows, fmt, "outcome"), MEDIA_TYPES[fmt],
                              f"outcome-{request.match_info['id']}.{fmt}")
 
 

@@ -46,9 +46,9 @@ async def list_tickets(request: web.Request) -> web.Response:
 
 async def export_tickets(request: web.Request) -> web.StreamResponse:
     fmt = exports.check_format(query(request, "format"))
-    sql, args = tickets.export_query(status=_status(request, ("open", "closed")), **_common(request))
-    return await send_stream(request, exports.export(crm_of(request), sql, args, fmt, "tickets"),
-                             MEDIA_TYPES[fmt], f"tickets.{fmt}")
+    rows = crm_of(request).exports.tickets(status=_status(request, ("open", "closed")),
+                                           **tickets.export_filters(_common(request)))
+    return await send_stream(request, exports.export(rows, fmt, "tickets"), MEDIA_TYPES[fmt], f"tickets.{fmt}")
 
 
 async def get_ticket(request: web.Request) -> web.Response:

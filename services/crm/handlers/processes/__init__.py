@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from libs.contracts import new_id
 from libs.core.errors import Conflict, Invalid, NotFound
 from libs.core.validation import parse_body
+from services.crm.adapters.ports import RowStream
 from services.crm.adapters.postgres import contacts as contacts_repo
 from services.crm.adapters.postgres import jobs as repo
 from services.crm.adapters.postgres.contacts import ContactFilter
@@ -130,8 +131,7 @@ def update_template_columns(keys: list[str], fields: list[str]) -> list[str]:
 def update_template(crm: Crm, f: ContactFilter, keys: list[str], fields: list[str]) -> AsyncIterator[bytes]:
     """"Actualización de Datos": an XLSX of the contacts a search finds, with the key columns and the current
     values of the columns to update, for the update import to read back with the same keys and fields."""
-    sql, args = contacts_repo.update_template_query(f, update_template_columns(keys, fields))
-    return exports.export(crm, sql, args, "xlsx", "update")
+    return exports.export(crm.exports.update_template(f, update_template_columns(keys, fields)), "xlsx", "update")
 
 
 class MappingIn(BaseModel):
@@ -226,9 +226,10 @@ async def cancel_job(crm: Crm, job_id: str) -> dict[str, Any]:
     return await get_job(crm, job_id)
 
 
-async def outcome_query(crm: Crm, job_id: str) -> tuple[str, list[Any]]:
+async def outcome_rows(crm: Crm, job_id: str) -> RowStream:
+    """The per-row outcome of a job, streamed (404 when there is no such job)."""
     await get_job(crm, job_id)
-    return repo.outcome_query(job_id)
+    return crm.exports.outcome(job_id)
 
 
 async def recycle_count(crm: Crm, query: dict[str, Any]) -> int:

@@ -25,12 +25,16 @@ from services.crm.adapters.spreadsheets import estimate_rows
 from services.crm.domain.imports import (
     ACCOUNT_FIELDS,
     CONTACT_FIELDS,
+    IDENTITY,
+    Candidate,
     FieldSpec,
     FieldType,
     Mapping,
     build_mapping,
     dedup_value,
+    lookups_needed,
     merge_tags,
+    plan_import,
     read_row,
 )
 from services.crm.domain.work import PriorityName, priority_value
@@ -38,8 +42,7 @@ from services.crm.handlers import Crm
 from services.crm.handlers.processes.lists import check_groups
 from services.crm.handlers.processes.runner import JobContext, ProcessKind, Step, xlsx_limits
 
-ContactKey = Literal["document", "phone", "email"]
-IDENTITY: tuple[ContactKey, ...] = ("document", "phone", "email")
+ContactKey = Literal["document", "phone", "email"]  # the keys of IDENTITY
 
 
 class ImportParams(BaseModel):
@@ -361,60 +364,26 @@ class _ContactsChunk:
         return step
 
     async def _classify(self, conn: Conn, step: Step, rows: list[ImportRow]) -> list[Planned]:
-        """Each row's customer and whether it is a duplicate; the rows refused here get their outcome."""
-        params, accounts, dry_run = self.params, self.accounts, self.ctx.dry_run
+        """Each row's customer and whether it is a duplicate (``plan_import``); the rows refused here get their
+        outcome."""
+        params, accounts = self.params, self.accounts
         existing_accounts = (await repo.accounts_by_number(conn, params.campaign_id,
                                                            [r.account[0] for r in rows])  # type: ignore[index]
                              if accounts else {})
-        # Look up each row's identity (document, else phone, else e-mail) and its deduplication key.
-        wanted: dict[str, set[str]] = {}
-        by_key = params.dedup_key in IDENTITY
-        for r in rows:
-            if r.ident:
-                wanted.setdefault(r.ident[0], set()).add(r.ident[1])
-            if by_key:
-                wanted.setdefault(params.dedup_key, set()).add(r.key)
+        candidates = [Candidate(r.row, r.key, r.ident, r.account[0] if r.account else None) for r in rows]
         known: dict[tuple[str, str], list[str]] = {}
-        for kind, values in wanted.items():
+        for kind, values in lookups_needed(candidates, params.dedup_key).items():
             for value, found_ids in (await repo.contacts_by(conn, kind, sorted(values))).items():
                 known[(kind, value)] = found_ids
-
         plan: list[Planned] = []
-        numbers: dict[str, int] = {}  # account number -> its first row in this chunk
-        for r in rows:
-            row_no, key, ident = r.row, r.key, r.ident
-            number = r.account[0] if r.account else None
-            account = existing_accounts.get(number or "") if accounts else None
-            if account:
-                contact_id: str | None = account[1]
+        for r, v in zip(rows, plan_import(candidates, known=known, existing_accounts=existing_accounts,
+                                          dedup_key=params.dedup_key, accounts=accounts,
+                                          replace_duplicates=params.replace_duplicates, dry_run=self.ctx.dry_run),
+                        strict=True):
+            if v.outcome == "write":
+                plan.append((r, v.contact_id, v.duplicate))
             else:
-                ids: list[str] | tuple[()] = known.get(ident, ()) if ident else ()
-                contact_id = ids[0] if ids else None
-            if accounts and params.dedup_key == "account_number":
-                duplicate = account is not None
-            else:
-                ids = known.get((params.dedup_key, key), ())
-                duplicate = bool(ids)
-                contact_id = ids[0] if ids else contact_id
-            if accounts and not duplicate and account and account[1] != contact_id:
-                step.outcome(row_no, "invalid", f"account {number!r} belongs to another customer", key=key)
-                continue
-            if accounts:
-                first = numbers.setdefault(number or "", row_no)
-                if first != row_no:
-                    step.outcome(row_no, "invalid", f"account {number!r} appears twice in the file (first at row "
-                                                    f"{first})", key=key)
-                    continue
-            if duplicate and not params.replace_duplicates:
-                step.outcome(row_no, "duplicate" if dry_run else "skipped",
-                             f"already exists (contact {contact_id}); replace_duplicates is off", ref=contact_id,
-                             key=key)
-                continue
-            if dry_run:
-                step.outcome(row_no, "duplicate" if duplicate else "new",
-                             "would replace the existing data" if duplicate else None, ref=contact_id, key=key)
-                continue
-            plan.append((r, contact_id, duplicate))
+                step.outcome(v.row, v.outcome, v.reason, ref=v.contact_id, key=v.key)
         self.existing_accounts = existing_accounts
         return plan
 
