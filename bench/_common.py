@@ -9,8 +9,10 @@ does not share the server's event loop. Running this module measures nothing.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import functools
+import hashlib
 import json
 import math
 import multiprocessing
@@ -50,11 +52,18 @@ def bench_stack() -> Iterator[tuple[StackInfo, Path]]:
             stack.stop()
 
 
+# What production makes channels require, for benchmark runs (a fixed key: a run may reuse a database).
+PRODUCTION_CHANNELS = {
+    "SB_CHANNELS_PUBLIC_BASE_URL": "http://127.0.0.1",
+    "SB_CHANNELS_SECRET_KEYS": "bench:" + base64.urlsafe_b64encode(hashlib.sha256(b"sb bench").digest()).decode(),
+}
+
+
 def service_env(info: StackInfo, tmp: Path, ports: dict[str, int], **extra: str) -> dict[str, str]:
     """The environment of a production-like service run: JSON logs at warning level, demo tenant seeded."""
     env = {**os.environ, **info.env(), "SB_ENV": "production", "SB_LOG_LEVEL": "warning", "SB_DEMO_SEED": "true",
            "SB_CHANNELS_SMTP_PORT": str(free_port()), "SB_CHANNELS_BLOB_DIR": str(tmp / "blobs"),
-           "PYTHONUNBUFFERED": "1"}
+           "PYTHONUNBUFFERED": "1", **PRODUCTION_CHANNELS}
     for name, port in ports.items():
         env[f"SB_{name.upper()}_PORT"] = str(port)
     env.update(extra)
