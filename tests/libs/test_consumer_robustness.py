@@ -266,3 +266,31 @@ async def test_a_replay_is_handled_only_by_the_consumer_it_names(nats_js, unique
     finally:
         stop.set()
         await asyncio.gather(*tasks)
+
+
+async def test_a_kv_watch_recovers_when_nats_is_killed_and_comes_back(nats_server, unique):
+    from libs.messaging import ensure_kv, watch_kv
+
+    seen: dict[str, object] = {}
+    stop, ready = asyncio.Event(), asyncio.Event()
+    async with nats_session(nats_server.url, "robust-kv") as (nc, js):
+        bucket = "campaigns"
+        await ensure_kv(js, bucket)
+        kv = await js.key_value(bucket)
+        await kv.put(f"before-{unique}", b'{"n": 1}')
+        task = asyncio.create_task(watch_kv(js, bucket, lambda k, v: seen.__setitem__(k, v), stop=stop, ready=ready,
+                                            check_every_s=1.0))
+        try:
+            await asyncio.wait_for(ready.wait(), 10)
+            assert seen[f"before-{unique}"] == {"n": 1}
+            await nats_server.stop(signal.SIGKILL)
+            await asyncio.sleep(2)
+            assert not task.done()
+            await nats_server.start()
+            await _wait_for(lambda: nc.is_connected, timeout=30)
+            await kv.put(f"after-{unique}", b'{"n": 2}')
+            await _wait_for(lambda: seen.get(f"after-{unique}") == {"n": 2}, timeout=40)
+            assert not task.done()
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 10)
