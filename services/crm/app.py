@@ -15,12 +15,11 @@ from services.crm.adapters.postgres.exports import ExportRows
 from services.crm.adapters.publisher import Publisher
 from services.crm.handlers import Crm
 from services.crm.handlers import processes as process_handlers
-from services.crm.routes import CRM, accounts, calls, cases, contacts, exports, processes, reports, tickets
-from services.crm.routes.processes import RUNNER
+from services.crm.keys import BLOBS, CRM, RUNNER
+from services.crm.routes import accounts, calls, cases, contacts, exports, processes, reports, tickets
 from services.crm.settings import CrmSettings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-BLOBS = web.AppKey("crm_blobs", BlobStore)
 
 
 def create_app(settings: CrmSettings) -> web.Application:

@@ -15,7 +15,7 @@ from libs.core.service import LIFECYCLE
 from libs.messaging import nats_session
 from services.crm.app import create_app
 from services.crm.handlers import Crm
-from services.crm.routes import CRM
+from services.crm.keys import CRM
 from services.crm.settings import CrmSettings
 
 

@@ -13,8 +13,8 @@ import pytest_asyncio
 from aiohttp import web
 
 from libs.storage.blobs import BlobStore
-from services.crm.app import BLOBS, _blobs_ctx
-from services.crm.routes import CRM
+from services.crm.app import _blobs_ctx
+from services.crm.keys import BLOBS, CRM
 from services.crm.settings import CrmSettings
 
 MB = 1024 * 1024

@@ -15,7 +15,7 @@ import pytest
 
 from libs.contracts import CampaignSnapshot, CustomField
 from libs.contracts.campaigns import Typification
-from services.crm.routes import CRM
+from services.crm.keys import CRM
 from services.gateway.keys import GATEWAY
 
 from .conftest import bearer

@@ -10,7 +10,7 @@ import io
 
 from libs.contracts import CampaignSnapshot
 from libs.contracts.campaigns import Routing
-from services.crm.routes import CRM
+from services.crm.keys import CRM
 from services.gateway.routes import GATEWAY
 
 from ..crm.test_reports import DAY, DAY_TOTAL, synthetic_day

@@ -10,7 +10,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from libs.contracts import (
     CampaignSnapshot,
     CloseConversation,
-    Contract,
     ConversationAssigned,
     ConversationClosed,
     ConversationEvent,
@@ -45,10 +44,8 @@ STATUS_OF: dict[type, str | None] = {
 }
 
 
-async def on_event(crm: Crm, event: Contract) -> None:
+async def on_event(crm: Crm, event: ConversationEvent) -> None:
     """Persist one conversation event. A redelivered event (same id) changes nothing."""
-    if not isinstance(event, ConversationEvent):
-        return  # delivery statuses share the stream; nothing of ours to do
     async with crm.pool.acquire() as conn, conn.transaction():
         fresh = await repo.record_event(conn, event.id, event.conversation_id, event.type, event.seq,
                                         event.occurred_at, event.agent_id, event.model_dump_json())

@@ -7,8 +7,7 @@ from typing import Any
 from aiohttp import web
 
 from services.crm.handlers import Actor, Crm
-
-CRM = web.AppKey("crm", Crm)
+from services.crm.keys import CRM
 
 
 def crm_of(request: web.Request) -> Crm:

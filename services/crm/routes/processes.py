@@ -10,11 +10,10 @@ from libs.core.service import read_json
 from services.crm.adapters.spreadsheets import MEDIA_TYPES
 from services.crm.domain.common import parse_choice
 from services.crm.handlers import contacts, exports, processes, scripts
-from services.crm.handlers.processes.runner import JobRunner
+from services.crm.keys import RUNNER
 from services.crm.routes import actor_of, crm_of, send_stream
 from services.crm.routes.contacts import contact_filter
 
-RUNNER = web.AppKey("job_runner", JobRunner)
 STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
 
 
