@@ -7,8 +7,11 @@ campaign id) on every change. The router, CRM and gateway keep the snapshots in 
 from __future__ import annotations
 
 import re
+import string
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Literal
+from urllib.parse import quote
 
 from pydantic import BaseModel, Field
 
@@ -23,6 +26,10 @@ _EMOJI = re.compile("[\U0001f000-\U0001faff\u2600-\u27bf\u2b00-\u2bff\ufe0f\U000
 _DIGIT = re.compile(r"\d")
 # Roles that see a contact's number even where the campaign hides it from agents.
 SEES_NUMBERS = frozenset({"admin", "supervisor", "system"})
+
+
+# What a value must look like to be a phone number the masking rule hides (not an e-mail address or handle).
+_PHONE_LIKE = re.compile(r"^[+\d\s().\-•]+$")
 
 
 def has_emoji(text: str) -> bool:
@@ -45,6 +52,12 @@ def mask_number(address: str) -> str:
         else:
             out.append(ch)
     return "".join(out)
+
+
+def mask_phone(value: str) -> str:
+    """``value`` masked by :func:`mask_number` when it is a phone number; e-mail addresses, handles and other
+    text are left as they are."""
+    return mask_number(value) if _PHONE_LIKE.match(value) else value
 
 
 class Typification(BaseModel):
@@ -132,11 +145,66 @@ class CaseOptions(BaseModel):
 
 
 class Tab(BaseModel):
-    """An extra tab of the conversation view: a name and a URL template such as
-    ``https://crm.example/contacts?phone={contact_address}``."""
+    """An extra tab of the conversation and work-item views: a name and a URL template such as
+    ``https://crm.example/contacts?phone={contact_address}`` (placeholders: ``TAB_PLACEHOLDERS``, plus
+    ``{contact.custom.<key>}``, ``{case.fields.<key>}`` and ``{account.<key>}``)."""
 
     name: str
     url_template: str
+
+
+# The placeholders a tab URL template may use, filled by the CRM from the contact and the case in view.
+TAB_PLACEHOLDERS: frozenset[str] = frozenset({
+    "contact_id", "contact_address", "contact_name", "contact_document", "contact_email", "contact_phone",
+    "contact_company", "conversation_id", "campaign_id", "channel_id", "channel_type", "agent_id", "case_id",
+    "case_title", "account_number",
+})
+# Prefixed placeholders: ``{contact.custom.<key>}``, ``{case.fields.<key>}``, ``{account.<key>}``.
+TAB_PREFIXES: tuple[str, ...] = ("contact.custom.", "case.fields.", "account.")
+
+
+def tab_placeholder_problem(name: str) -> str | None:
+    """Why ``{name}`` cannot be a tab placeholder, or None when it can."""
+    if name in TAB_PLACEHOLDERS:
+        return None
+    for prefix in TAB_PREFIXES:
+        key = name.removeprefix(prefix)
+        if name.startswith(prefix) and re.fullmatch(r"[A-Za-z0-9_]{1,64}", key):
+            return None
+    return (f"unknown placeholder {{{name}}}; use {', '.join(sorted(TAB_PLACEHOLDERS))}, or "
+            f"{', '.join(p + '<key>' for p in TAB_PREFIXES)}")
+
+
+def fill_template(template: str, values: Mapping[str, object]) -> str:
+    """A tab URL with every ``{placeholder}`` replaced by its value, percent-encoded (a missing one: empty)."""
+    out = []
+    for literal, name, _, _ in string.Formatter().parse(template):
+        out.append(literal)
+        if name is not None:
+            value = values.get(name)
+            out.append(quote("" if value is None else str(value), safe=""))
+    return "".join(out)
+
+
+class CallCharges(BaseModel):
+    """Seed 001 "cargos de la llamada": ``rate`` per ``per`` (e.g. 10 col per second); rate 0 is off."""
+
+    rate: float = 0
+    per: Literal["second", "minute"] = "second"
+    currency: str = ""
+
+
+# The fields of a case a campaign may show in the external case view (seed 002, "Vista Externa de Casos").
+EXTERNAL_FIELDS: tuple[str, ...] = ("title", "status", "priority", "result", "created_at", "closed_at",
+                                    "contact_name", "account", "fields", "comments", "history", "attachments")
+
+
+class ExternalView(BaseModel):
+    """A signed, expiring, read-only link to a case for someone outside the platform: which fields it shows."""
+
+    enabled: bool = False
+    fields: list[str] = Field(default_factory=lambda: ["title", "status", "result", "created_at", "closed_at"])
+    ttl_hours: int = 72
 
 
 class ChannelRef(BaseModel):
@@ -169,6 +237,8 @@ class CampaignSnapshot(BaseModel):
     script: str | None = None
     tabs: list[Tab] = Field(default_factory=list)
     case_options: CaseOptions = Field(default_factory=CaseOptions)
+    call_charges: CallCharges = Field(default_factory=CallCharges)
+    external_view: ExternalView = Field(default_factory=ExternalView)
     updated_at: datetime | None = None
     updated_by: str | None = None
 
@@ -224,11 +294,90 @@ class CampaignSnapshot(BaseModel):
         0 hours: nothing before now)."""
         return now - timedelta(hours=self.permissions.history_hours)
 
+    def history_campaigns(self) -> list[str] | None:
+        """The campaigns whose history an agent of this campaign sees: this one and its linked ones, or every
+        campaign (None) when ``case_options.show_other_campaigns_info`` is on."""
+        if self.case_options.show_other_campaigns_info:
+            return None
+        return [self.id, *self.linked_campaigns]
+
+    def hides_numbers_from(self, role: str) -> bool:
+        """Whether a ``role`` of this campaign sees contact numbers masked (agents, when the campaign hides them)."""
+        return not self.permissions.show_contact_number and role not in SEES_NUMBERS
+
     def contact_number_for(self, address: str, role: str) -> str:
         """The contact's number as ``role`` may see it: whole, or masked for agents when the campaign hides it."""
-        if self.permissions.show_contact_number or role in SEES_NUMBERS:
-            return address
-        return mask_number(address)
+        return mask_phone(address) if self.hides_numbers_from(role) else address
+
+    # ---- seed 002 case options ----
+
+    def close_record_problems(self, *, has_work_record: bool, has_customer_info: bool) -> Problems:
+        """A close of an item without a work record (a comment, action, e-mail, attachment, call or reply) or
+        without the customer's information (a linked contact with a name), when the campaign forbids it."""
+        problems: Problems = []
+        if not has_work_record and not self.case_options.close_without_work_record:
+            problems.append(("comment", f"campaign {self.name!r} does not allow closing a case without a work "
+                                        "record (a comment, an action, an e-mail, a call or a reply)"))
+        if not has_customer_info and not self.case_options.close_without_customer_info:
+            problems.append(("contact_id", f"campaign {self.name!r} does not allow closing a case without the "
+                                           "customer's information (a linked contact with a name)"))
+        return problems
+
+    def recipient_problem(self, address: str, *, own: Iterable[str], other_contacts: Iterable[str]) -> str | None:
+        """Why a comment e-mail (To, CC, BCC) may not go to ``address``, or None when it may: the case's own
+        contact always; an address of another contact of the CRM only with
+        ``case_options.interact_with_other_contact_data``; any other address only in a domain of
+        ``case_options.comment_email_domains``."""
+        address = address.lower()
+        if address in {a.lower() for a in own}:
+            return None
+        if address in {a.lower() for a in other_contacts}:
+            if self.case_options.interact_with_other_contact_data:
+                return None
+            return (f"{address} belongs to another contact, and campaign {self.name!r} does not allow interacting "
+                    "with other contacts' data (case_options.interact_with_other_contact_data)")
+        allowed = set(self.case_options.comment_email_domains)
+        if address.rpartition("@")[2] in allowed:
+            return None
+        return (f"{address} is not the case's contact, and campaign {self.name!r} does not allow e-mail to its "
+                f"domain (allowed: {', '.join(sorted(allowed)) or 'none'}; see case_options.comment_email_domains)")
+
+    def channel_problems(self, channel_id: str, *, field: str = "channel_id") -> Problems:
+        """An agent sending through a channel that is not the campaign's, when the campaign allows only its
+        own (``case_options.interactions_only_from_assigned_channels``)."""
+        if self.case_options.interactions_only_from_assigned_channels and \
+                channel_id not in {c.id for c in self.channels}:
+            return [(field, f"campaign {self.name!r} sends only through its own channels "
+                            f"({', '.join(c.id for c in self.channels) or 'none'}), not {channel_id!r}")]
+        return []
+
+    def combine_problems(self) -> Problems:
+        if not self.case_options.combine_cases:
+            return [("case_options.combine_cases", f"campaign {self.name!r} does not allow combining cases")]
+        return []
+
+    def mass_close_problems(self, role: str) -> Problems:
+        """Agents close their own cases in bulk only with ``case_options.mass_close_by_agents``."""
+        if role == "agent" and not self.case_options.mass_close_by_agents:
+            return [("case_ids", f"campaign {self.name!r} does not let agents close cases in bulk")]
+        return []
+
+    def integration_values(self, fields: Mapping[str, object]) -> dict[str, object]:
+        """The closure's custom fields under their ``integration_key`` (seed 004 "Valor"), for integrations."""
+        return {cf.integration_key: fields.get(cf.key) for cf in self.custom_fields
+                if cf.integration_key and cf.key in fields}
+
+    def call_charge(self, duration_s: float | None) -> float | None:
+        """What a call of ``duration_s`` costs at the campaign's rate, rounded to cents; None when no rate."""
+        if not self.call_charges.rate or duration_s is None:
+            return None
+        units = duration_s if self.call_charges.per == "second" else duration_s / 60
+        return round(units * self.call_charges.rate, 2)
+
+    def tabs_for(self, values: Mapping[str, object]) -> list[dict[str, str]]:
+        """The campaign's tabs with their URLs filled from ``values`` (contact, case, account fields)."""
+        return [{"name": t.name, "url": fill_template(t.url_template, values), "url_template": t.url_template}
+                for t in self.tabs]
 
 
 class ChannelSnapshot(BaseModel):

@@ -12,15 +12,19 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from libs.contracts.campaigns import (
+    EXTERNAL_FIELDS,
+    CallCharges,
     CampaignSnapshot,
     CaseOptions,
     ChannelRef,
     CustomField,
+    ExternalView,
     OutOfHours,
     Permissions,
     Routing,
     Tab,
     Typification,
+    tab_placeholder_problem,
 )
 from libs.contracts.messages import ChannelType
 from libs.contracts.schedule import DateException, Schedule, TimeInterval
@@ -35,11 +39,6 @@ def optional_id() -> Any:
     return Field(None, pattern=ID_PATTERN)
 
 CHANNEL_TYPES: tuple[str, ...] = ("whatsapp", "instagram", "sms", "email", "voice")
-# Placeholders a tab URL template may use; the console fills them from the conversation in view.
-TAB_PLACEHOLDERS: frozenset[str] = frozenset({
-    "contact_id", "contact_address", "contact_name", "conversation_id", "campaign_id", "channel_id",
-    "channel_type", "agent_id", "case_id",
-})
 
 
 # ------------------------------------------------------------------------------------------ who is asking
@@ -266,8 +265,29 @@ def check_url_template(template: str) -> None:
     for _, name, spec, conv in parts:
         if name is None:
             continue
-        if name not in TAB_PLACEHOLDERS or spec or conv:
-            raise ValueError(f"unknown placeholder {{{name}}}; use {', '.join(sorted(TAB_PLACEHOLDERS))}")
+        if spec or conv:
+            raise ValueError(f"placeholder {{{name}}} takes no format or conversion")
+        if problem := tab_placeholder_problem(name):
+            raise ValueError(problem)
+
+
+class CallChargesIn(Strict, CallCharges):
+    rate: float = Field(0, ge=0, le=1_000_000)
+    currency: str = Field("", max_length=12)
+
+
+class ExternalViewIn(Strict, ExternalView):
+    ttl_hours: int = Field(72, ge=1, le=24 * 90)
+
+    @field_validator("fields")
+    @classmethod
+    def _fields(cls, v: list[str]) -> list[str]:
+        for i, name in enumerate(v):
+            if name not in EXTERNAL_FIELDS:
+                raise blame(f"[{i}]", f"{name!r} is not a case field the external view can show "
+                                      f"({', '.join(EXTERNAL_FIELDS)})")
+        _no_repeats("", v)
+        return v
 
 
 CampaignStatus = Literal["active", "paused"]
@@ -299,6 +319,8 @@ class CampaignIn(Strict):
     routing: RoutingIn = Field(default_factory=RoutingIn)
     case_options: CaseOptionsIn = Field(default_factory=CaseOptionsIn)
     linked_campaigns: list[Ref] = Field(default_factory=list)
+    call_charges: CallChargesIn = Field(default_factory=CallChargesIn)
+    external_view: ExternalViewIn = Field(default_factory=ExternalViewIn)
 
     @model_validator(mode="after")
     def _rules(self) -> CampaignIn:
@@ -431,6 +453,8 @@ def compile_snapshot(
         script=spec.script,
         tabs=[Tab(name=t.name, url_template=t.url_template) for t in spec.tabs],
         case_options=CaseOptions.model_validate(spec.case_options.model_dump()),
+        call_charges=CallCharges.model_validate(spec.call_charges.model_dump()),
+        external_view=ExternalView.model_validate(spec.external_view.model_dump()),
         updated_at=updated_at,
         updated_by=updated_by,
     )

@@ -17,6 +17,7 @@ from libs.contracts.schedule import Schedule
 from libs.core.errors import NotFound
 from libs.core.validation import decode_cursor, page_of
 from services.campaigns.adapters.ports import (
+    CAMPAIGN_COLUMNS,
     CAMPAIGN_ORDER,
     CLIENTS,
     FIELDS,
@@ -90,10 +91,7 @@ def schedule_data(row: dict[str, Any]) -> dict[str, Any]:
 async def campaign_spec(repo: CampaignRepository, row: dict[str, Any]) -> dict[str, Any]:
     """A campaign as its ``CampaignIn`` (what an admin configures), from its row and child rows."""
     children = await repo.campaign_children(row["id"])
-    base = {k: row[k] for k in ("id", "client_id", "project_id", "name", "schedule_id", "out_of_hours",
-                                "inactivity_typification", "inactivity_timeout_s", "transfer_typification",
-                                "ignore_comment_typification", "permissions", "routing", "case_options",
-                                "script")}
+    base = {k: row[k] for k in ("id", *CAMPAIGN_COLUMNS) if k != "status"}
     base["status"] = row["status"] if row["status"] != "archived" else "paused"
     return CampaignIn.model_validate({**base, **children}).model_dump(mode="json")
 

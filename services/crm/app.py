@@ -17,6 +17,7 @@ from services.crm.handlers import Crm
 from services.crm.handlers import processes as process_handlers
 from services.crm.keys import BLOBS, CRM, RUNNER
 from services.crm.routes import accounts, calls, cases, contacts, exports, processes, reports, tickets
+from services.crm.routes.masking import mask_numbers
 from services.crm.settings import CrmSettings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -24,6 +25,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 def create_app(settings: CrmSettings) -> web.Application:
     app = create_base_app(settings)
+    app.middlewares.append(mask_numbers)
     app.cleanup_ctx.append(pg_pool_ctx(settings.database_url, migrations=("crm", MIGRATIONS)))
     app.cleanup_ctx.append(nats_ctx(settings.nats_url, "crm"))
     app.cleanup_ctx.append(_blobs_ctx(settings))

@@ -13,6 +13,7 @@ from typing import Any, Self
 from libs.contracts.campaigns import CampaignSnapshot
 from libs.core.errors import Conflict
 from services.campaigns.adapters.ports import (
+    CAMPAIGN_COLUMNS,
     CLIENTS,
     FIELDS,
     PROJECTS,
@@ -23,9 +24,6 @@ from services.campaigns.adapters.ports import (
 )
 from services.campaigns.domain import CampaignQuery
 
-CAMPAIGN_COLUMNS = ("client_id", "project_id", "name", "status", "schedule_id", "out_of_hours",
-                    "inactivity_typification", "inactivity_timeout_s", "transfer_typification",
-                    "ignore_comment_typification", "permissions", "routing", "case_options", "script")
 _CLOCK = itertools.count()
 
 

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import {
-  duration, eventsUrl, insertAt, items, jobPercent, query, searchEmojis, shiftDay, withinHours, withOffset, ymd,
+  duration, eventsUrl, insertAt, items, jobPercent, maskNumber, query, searchEmojis, shiftDay, withinHours, withOffset, ymd,
 } from "../../services/gateway/console/lib/format.js";
 
 test("items reads the one list shape, {items, next_cursor}", () => {
@@ -77,4 +77,12 @@ test("insertAt puts text at the caret with a separating space", () => {
   assert.deepEqual(insertAt("", 0, 0, "😀"), ["😀", 2]);
   assert.deepEqual(insertAt("ab cd", 3, 3, "x"), ["ab xcd", 4]);
   assert.deepEqual(insertAt("abXcd", 2, 3, "Y"), ["ab Ycd", 4]);
+});
+
+test("maskNumber hides the four digits before the last four, as the CRM and the router do", () => {
+  assert.equal(maskNumber("+54 9 11 1234 3456"), "+54 9 11 •••• 3456");
+  assert.equal(maskNumber("+5491112343456"), "+54911••••3456");
+  assert.equal(maskNumber("ana@example.com"), "ana@example.com");
+  assert.equal(maskNumber("1234567"), "1234567");
+  assert.equal(maskNumber(null), "");
 });

@@ -68,3 +68,48 @@ def test_permission_rules_each_way() -> None:
     assert deny.contact_number_for("+5491112343456", "agent") == "+54911••••3456"
     assert deny.contact_number_for("+54 9 11 1234 3456", "supervisor") == "+54 9 11 1234 3456"
     assert deny.contact_number_for("ana@example.com", "agent") == "ana@example.com"
+
+
+def test_case_option_rules_each_way() -> None:
+    """Seed 002 case options live on the snapshot too: each rule is proved on and off."""
+    on = snapshot(case_options={"close_without_work_record": True, "close_without_customer_info": True,
+                                "interact_with_other_contact_data": True, "combine_cases": True,
+                                "interactions_only_from_assigned_channels": False, "mass_close_by_agents": True,
+                                "show_other_campaigns_info": True, "comment_email_domains": ["acme.com"]},
+                  linked_campaigns=["c2"])
+    off = snapshot(case_options={"interactions_only_from_assigned_channels": True,
+                                 "comment_email_domains": ["acme.com"]},
+                   channels=[{"id": "mail-1", "type": "email"}], linked_campaigns=["c2"])
+    assert on.close_record_problems(has_work_record=False, has_customer_info=False) == []
+    assert [f for f, _ in off.close_record_problems(has_work_record=False, has_customer_info=False)] == [
+        "comment", "contact_id"]
+    assert off.close_record_problems(has_work_record=True, has_customer_info=True) == []
+    # Recipients: the contact always; another contact's address only with the option; else allowed domains.
+    for s in (on, off):
+        assert s.recipient_problem("Ana@Mail.com", own=["ana@mail.com"], other_contacts=[]) is None
+        assert s.recipient_problem("boss@acme.com", own=[], other_contacts=[]) is None
+        assert s.recipient_problem("x@evil.com", own=[], other_contacts=[]) is not None
+    assert on.recipient_problem("bob@mail.com", own=["ana@mail.com"], other_contacts=["bob@mail.com"]) is None
+    assert "another contact" in (off.recipient_problem("bob@mail.com", own=[], other_contacts=["bob@mail.com"])
+                                 or "")
+    assert on.channel_problems("any") == [] and off.channel_problems("mail-1") == []
+    assert [f for f, _ in off.channel_problems("other", field="email.channel_id")] == ["email.channel_id"]
+    assert on.combine_problems() == [] and off.combine_problems()
+    assert on.mass_close_problems("agent") == [] and off.mass_close_problems("agent")
+    assert off.mass_close_problems("supervisor") == []
+    assert on.history_campaigns() is None and off.history_campaigns() == ["c1", "c2"]
+
+
+def test_integration_keys_charges_and_tabs() -> None:
+    s = snapshot(custom_fields=[{"key": "doc", "label": "Documento", "integration_key": "customer.document"},
+                                {"key": "note", "label": "Nota"}],
+                 call_charges={"rate": 10, "per": "second", "currency": "col"},
+                 tabs=[{"name": "CRM", "url_template": "https://crm.example/c?doc={contact_document}&x={case.fields.kind}"}])
+    assert s.integration_values({"doc": "123", "note": "n"}) == {"customer.document": "123"}
+    assert s.call_charge(19) == 190 and s.call_charge(None) is None
+    assert snapshot().call_charge(60) is None
+    per_minute = snapshot(call_charges={"rate": 3, "per": "minute"})
+    assert per_minute.call_charge(90) == 4.5
+    tab = s.tabs_for({"contact_document": "12 34/5", "case.fields.kind": "a&b"})[0]
+    assert tab["url"] == "https://crm.example/c?doc=12%2034%2F5&x=a%26b"
+    assert s.tabs_for({})[0]["url"] == "https://crm.example/c?doc=&x="

@@ -46,6 +46,13 @@ TYPIFICATIONS = Table("typifications", "typification", "id", ("category", "subca
                              ("id", "text")), unique_field="subcategory")
 FIELDS = Table("fields", "field", "key", ("label", "type", "options"), frozenset({"options"}),
                order=(("key", "text"),))
+# The campaign row's own columns (the rest of a campaign lives in child tables), and its jsonb ones.
+CAMPAIGN_COLUMNS = ("client_id", "project_id", "name", "status", "schedule_id", "out_of_hours",
+                    "inactivity_typification", "inactivity_timeout_s", "transfer_typification",
+                    "ignore_comment_typification", "permissions", "routing", "case_options", "script",
+                    "call_charges", "external_view")
+CAMPAIGN_JSON = frozenset({"out_of_hours", "permissions", "routing", "case_options", "call_charges",
+                           "external_view"})
 CAMPAIGN_ORDER: Order = (("c.created_at", "timestamptz"), ("c.id", "text"))
 HISTORY_ORDER: Order = (("-seq", "bigint"),)
 

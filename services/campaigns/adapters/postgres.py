@@ -13,14 +13,18 @@ import asyncpg
 
 from libs.core.errors import Conflict
 from libs.storage.uow import PgUnitOfWork as BaseUnitOfWork
-from services.campaigns.adapters.ports import CAMPAIGN_ORDER, HISTORY_ORDER, ChannelTaken, Order, Table
+from services.campaigns.adapters.ports import (
+    CAMPAIGN_COLUMNS,
+    CAMPAIGN_JSON,
+    CAMPAIGN_ORDER,
+    HISTORY_ORDER,
+    ChannelTaken,
+    Order,
+    Table,
+)
 from services.campaigns.domain import CampaignQuery
 
 # Table and column names below are constants (``adapters.ports``), never user input.
-CAMPAIGN_COLUMNS = ("client_id", "project_id", "name", "status", "schedule_id", "out_of_hours",
-                    "inactivity_typification", "inactivity_timeout_s", "transfer_typification",
-                    "ignore_comment_typification", "permissions", "routing", "case_options", "script")
-CAMPAIGN_JSON = frozenset({"out_of_hours", "permissions", "routing", "case_options"})
 _CHANNEL_KEY = re.compile(r"\(channel_id\)=\((?P<channel>[^)]*)\)")
 
 

@@ -16,6 +16,7 @@ from services.crm.adapters.postgres import cases as cases_repo
 from services.crm.adapters.postgres import contacts as contacts_repo
 from services.crm.adapters.postgres.base import Conn
 from services.crm.domain.contacts import BadAddress, normalize_phone
+from services.crm.domain.visibility import matches_mask
 from services.crm.domain.work import call_classifiable
 from services.crm.handlers import Actor, Crm
 
@@ -46,11 +47,31 @@ async def _contact_for(conn: Conn, phone: str) -> str | None:
     return found[0] if len(found) == 1 else None
 
 
+async def _unmasked(crm: Crm, data: CallIn) -> str:
+    """The number an agent clicked: they may see it masked (``+54 9 11 •••• 3456``), so it is found among the
+    contact's numbers, which they never receive whole.
+
+    Raises:
+        Invalid: a masked number without ``contact_id``, or one that is not the contact's (field ``phone``).
+    """
+    if "•" not in data.phone:
+        return data.phone
+    if not data.contact_id:
+        raise Invalid("a masked number needs the contact_id it belongs to", field="phone")
+    async with crm.pool.acquire() as conn:
+        contact = await contacts_repo.get(conn, data.contact_id)
+    for entry in (contact or {}).get("phones", []):
+        if matches_mask(data.phone, entry["number"]) or matches_mask(data.phone, entry["raw"] or ""):
+            return str(entry["number"])
+    raise Invalid(f"{data.phone} is not a number of contact {data.contact_id}", field="phone")
+
+
 async def register_call(crm: Crm, body: Any, actor: Actor) -> dict[str, Any]:
     """Record a call; the contact is linked when exactly one holds the number."""
     data = parse_body(CallIn, body)
+    raw = await _unmasked(crm, data)
     try:
-        phone = normalize_phone(data.phone, crm.settings.default_region)
+        phone = normalize_phone(raw, crm.settings.default_region)
     except BadAddress as exc:
         raise Invalid(str(exc), field="phone") from None
     started = data.started_at or utcnow()
@@ -63,7 +84,7 @@ async def register_call(crm: Crm, body: Any, actor: Actor) -> dict[str, Any]:
             raise NotFound(f"contact {contact_id} not found", field="contact_id")
         contact_id = contact_id or await _contact_for(conn, phone)
         classified = {"classified_at": utcnow(), "classified_by": actor.id} if data.disposition else {}
-        await repo.insert(conn, call_id, data.model_dump() | {"phone": phone, "phone_raw": data.phone,
+        await repo.insert(conn, call_id, data.model_dump() | {"phone": phone, "phone_raw": raw,
                                                              "contact_id": contact_id, "started_at": started}
                           | classified)
         if contact_id:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from libs.contracts import utcnow
 from libs.core.errors import NotFound
 from services.crm.adapters.postgres import base
 from services.crm.adapters.postgres import calls as calls_repo
@@ -11,14 +12,35 @@ from services.crm.adapters.postgres import cases as cases_repo
 from services.crm.adapters.postgres import contacts as contacts_repo
 from services.crm.adapters.postgres import conversations as conv_repo
 from services.crm.adapters.postgres.base import Conn
-from services.crm.handlers import Crm
+from services.crm.domain.visibility import EVERYTHING, Window, visible, widest, windows_for
+from services.crm.handlers import Actor, Crm
 from services.crm.handlers.conversations import history_window
 
 
-async def contact_history(crm: Crm, contact_id: str, campaign_id: str | None = None) -> dict[str, Any]:
-    """Everything that happened to a contact. Seen from a campaign, only that campaign and its linked ones,
-    within the campaign's ``history_hours``."""
-    campaigns, since = history_window(crm.campaigns.get(campaign_id)) if campaign_id else (None, None)
+def _windows(crm: Crm, actor: Actor, campaign_id: str | None) -> tuple[Window, ...]:
+    """What part of a contact's history the caller sees. An agent: the windows of their campaigns
+    (``history_hours``, 0 = none; other campaigns only with ``show_other_campaigns_info``), whatever they
+    asked. Staff: everything, or the campaign's window when they look from one (``campaign_id``)."""
+    if actor.role == "agent":
+        return windows_for(actor.id, crm.campaigns, utcnow(), campaign_id)
+    if campaign_id:
+        campaigns, since = history_window(crm.campaigns.get(campaign_id))
+        return (Window(None if campaigns is None else frozenset(campaigns), since),)
+    return EVERYTHING
+
+
+async def contact_history(crm: Crm, contact_id: str, campaign_id: str | None = None, actor: Actor | None = None
+                          ) -> dict[str, Any]:
+    """Everything that happened to a contact that the caller may see (see ``_windows``), newest first."""
+    windows = _windows(crm, actor or Actor(), campaign_id)
+    bounds = widest(windows)
+    if bounds is None:  # an agent whose campaigns show no history (or who works in none)
+        async with crm.pool.acquire() as conn:
+            if await contacts_repo.get(conn, contact_id) is None:
+                raise NotFound(f"contact {contact_id} not found", field="contact_id")
+        return {"contact_id": contact_id, "items": [], "next_cursor": None}
+    campaigns = None if bounds.campaigns is None else sorted(bounds.campaigns)
+    since = bounds.since
     async with crm.pool.acquire() as conn:
         if await contacts_repo.get(conn, contact_id) is None:
             raise NotFound(f"contact {contact_id} not found", field="contact_id")
@@ -34,6 +56,7 @@ async def contact_history(crm: Crm, contact_id: str, campaign_id: str | None = N
                    "status": k["status"], "result": k["result"], "assigned_user": k["assigned_user"],
                    "closed_at": k["closed_at"]}
                   for k in await cases_repo.for_contact(conn, contact_id, campaigns, since)]
+    items = [i for i in items if visible(windows, i.get("campaign_id"), i["at"])]
     items.sort(key=lambda i: i["at"], reverse=True)
     # The history merges four sources within the campaign's window: one page (no cursor yet).
     return {"contact_id": contact_id, "items": items, "next_cursor": None}

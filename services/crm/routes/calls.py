@@ -13,6 +13,7 @@ from services.crm.adapters.spreadsheets import MEDIA_TYPES
 from services.crm.domain.common import parse_choice, parse_date, parse_datetime
 from services.crm.handlers import callbacks, calls, exports
 from services.crm.routes import actor_of, crm_of, send_stream
+from services.crm.routes.masking import export_mask
 
 
 def _call_filter(request: web.Request) -> dict[str, Any]:
@@ -45,7 +46,8 @@ async def pending_calls(request: web.Request) -> web.Response:
 async def export_calls(request: web.Request) -> web.StreamResponse:
     fmt = exports.check_format(query(request, "format"))
     rows = crm_of(request).exports.calls(_call_filter(request))
-    return await send_stream(request, exports.export(rows, fmt, "calls"), MEDIA_TYPES[fmt], f"calls.{fmt}")
+    return await send_stream(request, exports.export(rows, fmt, "calls", export_mask(request)), MEDIA_TYPES[fmt],
+                             f"calls.{fmt}")
 
 
 async def get_call(request: web.Request) -> web.Response:

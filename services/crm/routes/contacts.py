@@ -11,6 +11,7 @@ from services.crm.domain.common import parse_datetime
 from services.crm.domain.contacts import ContactFilter
 from services.crm.handlers import contacts, conversations, exports, history
 from services.crm.routes import actor_of, crm_of, send_stream
+from services.crm.routes.masking import export_mask
 
 
 def contact_filter(request: web.Request) -> ContactFilter:
@@ -29,7 +30,8 @@ async def export_contacts(request: web.Request) -> web.StreamResponse:
     crm = crm_of(request)
     fmt = exports.check_format(query(request, "format"))
     rows = crm.exports.contacts(contacts.normalize_filter_addresses(crm, contact_filter(request)))
-    return await send_stream(request, exports.export(rows, fmt, "contacts"), MEDIA_TYPES[fmt], f"contacts.{fmt}")
+    chunks = exports.export(rows, fmt, "contacts", export_mask(request))
+    return await send_stream(request, chunks, MEDIA_TYPES[fmt], f"contacts.{fmt}")
 
 
 async def create_contact(request: web.Request) -> web.Response:
@@ -71,7 +73,7 @@ async def add_address(request: web.Request) -> web.Response:
 
 async def contact_history(request: web.Request) -> web.Response:
     return respond(await history.contact_history(crm_of(request), request.match_info["id"],
-                                                 query(request, "campaign_id")))
+                                                 query(request, "campaign_id"), actor_of(request)))
 
 
 async def list_conversations(request: web.Request) -> web.Response:

@@ -68,6 +68,17 @@ export function withinHours(list, hours, now = Date.now(), at = (x) => x.at) {
   return list.filter((x) => !at(x) || new Date(at(x)).getTime() >= since);
 }
 
+// A phone number as an agent of a campaign that hides numbers sees it (the CRM's and the router's rule): the
+// four digits before the last four hidden, spacing kept; e-mail addresses, handles and short numbers as they are.
+export function maskNumber(value) {
+  const text = String(value || "");
+  if (!/^[+\d\s().\-•]+$/.test(text)) return text;
+  const digits = (text.match(/\d/g) || []).length;
+  if (digits < 8) return text;
+  let seen = 0;
+  return text.replace(/\d/g, (d) => { seen += 1; return seen > digits - 8 && seen <= digits - 4 ? "•" : d; });
+}
+
 // Emojis whose label or tags contain every word of the query (case- and accent-insensitive).
 const fold = (s) => String(s || "").normalize("NFD").replace(/[\u0300-\u036f]/g, "").toLowerCase();
 export function searchEmojis(list, q, limit = 200) {

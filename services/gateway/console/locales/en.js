@@ -209,6 +209,7 @@ export default {
     history: "History",
     history_hours: "History (hours)",
     history_kinds: "What to show",
+    history_off: "This campaign shows no history",
     hours: "hours",
     id: "Id",
     ignore: "Ignore",

@@ -209,6 +209,7 @@ export default {
     history: "Historial",
     history_hours: "Historial (horas)",
     history_kinds: "Qué mostrar",
+    history_off: "Esta campaña no muestra historial",
     hours: "horas",
     id: "Identificador",
     ignore: "Ignorar",

@@ -1,7 +1,7 @@
 // Conversations: the agent's live list and one conversation (messages, reply, contact, transfer, close).
 import { api } from "../lib/api.js";
 import { $, add, clear, h, labelled, toast } from "../lib/dom.js";
-import { fmtTime, items, withinHours } from "../lib/format.js";
+import { fmtTime, items, maskNumber, withinHours } from "../lib/format.js";
 import { clearErrors, errorText, getLang, showError, stateText, statusText, t } from "../lib/i18n.js";
 import { mapDelete, mapMerge } from "../lib/store.js";
 import { isAgent, me, store } from "../state.js";
@@ -202,7 +202,8 @@ function contactCard(id, conv, perms) {
     const name = h("input", { value: (contact && contact.name) || conv.contact_name || "", "data-testid": "contact-name", "data-field": "name" });
     const doc = h("input", { value: (contact && contact.document) || "", "data-testid": "contact-document", "data-field": "document" });
     add(body,
-      perms.show_contact_number === false ? null : h("p", {}, `${t("phone")}: ${conv.contact_address || ""}`),
+      h("p", { "data-testid": "contact-number" }, `${t("phone")}: ${perms.show_contact_number === false && isAgent()
+        ? maskNumber(conv.contact_address) : (conv.contact_address || "")}`),
       h("label", {}, t("name"), name), h("label", {}, t("document"), doc));
     if (contact) {
       add(body, h("button", {
@@ -212,10 +213,12 @@ function contactCard(id, conv, perms) {
           catch (ex) { toast(errorText(ex, body), "error"); }
         },
       }, t("save")));
-      const hours = perms.history_hours || 24;
+      // 0 hours is "no history" (seed 004): the CRM answers nothing older than the campaign's window anyway.
+      const hours = perms.history_hours ?? 24;
+      if (hours === 0) { body.append(h("p", { class: "muted", "data-testid": "history-off" }, t("history_off"))); return; }
       try {
-        const hist = withinHours(items(await api("GET", `/contacts/${enc(contact.id)}/history`)), hours, Date.now(),
-          (x) => x.at || x.opened_at);
+        const hist = withinHours(items(await api("GET", `/contacts/${enc(contact.id)}/history?campaign_id=${enc(conv.campaign_id || "")}`)),
+          hours, Date.now(), (x) => x.at || x.opened_at);
         body.append(h("h3", {}, `${t("history")} (${hours} ${t("hours")})`),
           h("ul", { class: "history" }, hist.slice(0, 50).map((x) => h("li", {},
             `${fmtTime(x.at || x.opened_at, getLang())} ${stateText("kind", x.kind || x.type)} ${x.text || x.summary || ""}`))));
