@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from libs.contracts import CampaignSnapshot
-from services.crm.routes import CRM
+from services.crm.keys import CRM
 from services.gateway.keys import GATEWAY
 
 from .test_console_browser import eventually
