@@ -64,7 +64,7 @@ def _crm(pool: asyncpg.Pool) -> Any:
     from services.crm.settings import CrmSettings
 
     return Crm(settings=CrmSettings(default_region="AR"), pool=pool, campaigns=SnapshotDirectory(),
-               publisher=None, blobs=None, exports=None)  # type: ignore[arg-type]
+               publisher=None, blobs=None, exports=None, uow=None)  # type: ignore[arg-type]
 
 
 async def _lookups(pool: asyncpg.Pool, total: int) -> list[float]:

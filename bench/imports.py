@@ -77,7 +77,7 @@ async def _child(dsn: str, path: str, blob_dir: str) -> None:
     campaigns.put(CampaignSnapshot(id="bench-imports", name="Bench"))
     crm = Crm(settings=CrmSettings(default_region="AR", blob_dir=blob_dir), pool=pool, campaigns=campaigns,
               publisher=NullPublisher(), blobs=BlobStore.folder(blob_dir),
-              exports=None)  # type: ignore[arg-type]
+              exports=None, uow=None)  # type: ignore[arg-type]
     actor = Actor("bench", "admin")
 
     async def chunks() -> AsyncIterator[bytes]:

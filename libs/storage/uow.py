@@ -6,6 +6,7 @@ cases see only the ``UnitOfWork`` protocol of the service's ``adapters/ports.py`
 
 from __future__ import annotations
 
+import copy
 from types import TracebackType
 from typing import Any, Self
 
@@ -48,3 +49,22 @@ class PgUnitOfWork:
                 await self._tx.rollback()
         finally:
             await self._pool.release(self._conn)
+
+
+class MemoryUnitOfWork:
+    """The in-memory twin of ``PgUnitOfWork`` for the services' fakes (``tests/<service>/fakes.py``): what the
+    block changed in ``state`` (a plain object holding the tables) is undone when it raises, as a rollback
+    would; subclasses expose their repositories over the same state."""
+
+    def __init__(self, state: Any) -> None:
+        self.state = state
+        self._before: dict[str, Any] | None = None
+
+    async def __aenter__(self) -> Self:
+        self._before = copy.deepcopy(self.state.__dict__)
+        return self
+
+    async def __aexit__(self, et: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        if et is not None and self._before is not None:
+            self.state.__dict__.update(self._before)

@@ -12,6 +12,7 @@ from libs.messaging import JETSTREAM, NATS_CONN, SnapshotDirectory, nats_ctx
 from libs.storage import PG_POOL, BlobStore, pg_pool_ctx
 from services.crm import consumers, demo
 from services.crm.adapters.postgres.exports import ExportRows
+from services.crm.adapters.postgres.uow import unit_of_work
 from services.crm.adapters.publisher import Publisher
 from services.crm.handlers import Crm
 from services.crm.handlers import processes as process_handlers
@@ -52,6 +53,7 @@ def _blobs_ctx(settings: CrmSettings):
 def _crm_ctx(settings: CrmSettings):
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         crm = Crm(settings=settings, pool=app[PG_POOL], campaigns=SnapshotDirectory(), exports=ExportRows(app[PG_POOL]),
+                  uow=unit_of_work(app[PG_POOL]),
                   publisher=Publisher(app[NATS_CONN], app[JETSTREAM]), blobs=app[BLOBS])
         app[CRM] = crm
         if settings.demo_seed:

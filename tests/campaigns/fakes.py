@@ -7,11 +7,11 @@ from __future__ import annotations
 import copy
 import itertools
 from datetime import UTC, datetime, timedelta
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 from libs.contracts.campaigns import CampaignSnapshot
 from libs.core.errors import Conflict
+from libs.storage.uow import MemoryUnitOfWork
 from services.campaigns.adapters.ports import (
     CAMPAIGN_COLUMNS,
     CLIENTS,
@@ -269,22 +269,12 @@ class FakeRepository:
             "closed": closed or bool(seen and seen["closed"])}
 
 
-class FakeUnitOfWork:
+class FakeUnitOfWork(MemoryUnitOfWork):
     """A unit of work over the shared ``State``: what the block changed is undone when it raises."""
 
     def __init__(self, state: State) -> None:
-        self.state = state
+        super().__init__(state)
         self.repo = FakeRepository(state)
-        self._before: State | None = None
-
-    async def __aenter__(self) -> Self:
-        self._before = copy.deepcopy(self.state)
-        return self
-
-    async def __aexit__(self, et: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
-        if et is not None and self._before is not None:
-            self.state.__dict__.update(self._before.__dict__)
 
 
 class FakeUnitOfWorkFactory:

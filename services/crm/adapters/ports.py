@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager
-from typing import Any, Protocol
+from types import TracebackType
+from typing import Any, Protocol, Self
 
 from libs.contracts import Contract
 from services.crm.domain.contacts import ContactFilter
@@ -33,3 +34,65 @@ class EventPublisher(Protocol):
     async def publish(self, msg: Contract) -> None: ...
 
     async def progress(self, job_id: str, body: dict[str, Any]) -> None: ...
+
+
+# --- the unit of work and its repositories (``adapters.postgres.uow``) ------------------------------------
+
+class TicketRepository(Protocol):
+    """Tickets and their actions (``adapters.postgres.tickets``)."""
+
+    async def insert_ticket(self, ticket_id: str, d: dict[str, Any]) -> None: ...
+    async def insert_action(self, action_id: str, ticket_id: str, d: dict[str, Any]) -> None: ...
+    async def get_ticket(self, ticket_id: str, *, for_update: bool = False) -> dict[str, Any] | None: ...
+    async def get_action(self, action_id: str, *, for_update: bool = False) -> dict[str, Any] | None: ...
+    async def actions_of(self, ticket_id: str) -> list[dict[str, Any]]: ...
+    async def update_ticket(self, ticket_id: str, fields: dict[str, Any]) -> None: ...
+    async def update_action(self, action_id: str, fields: dict[str, Any]) -> None: ...
+    async def search_tickets(self, *, status: str | None, pending: bool | None, limit: int,
+                             after: tuple[Any, ...] | None, **common: Any) -> list[dict[str, Any]]: ...
+    async def search_actions(self, *, status: str | None, limit: int, after: tuple[Any, ...] | None,
+                             **common: Any) -> list[dict[str, Any]]: ...
+
+
+class AuditLog(Protocol):
+    """Who changed what (``adapters.postgres.base``)."""
+
+    async def audit(self, entity: str, entity_id: str, action: str, actor: str,
+                    changes: Mapping[str, Any] | None = None) -> None: ...
+    async def audit_entries(self, entity: str, entity_id: str) -> list[dict[str, Any]]: ...
+
+
+class ContactLookup(Protocol):
+    """One contact by id (``adapters.postgres.contacts``)."""
+
+    async def get(self, contact_id: str, *, for_update: bool = False) -> dict[str, Any] | None: ...
+
+
+class AttachmentList(Protocol):
+    """The files attached to a case, ticket or call (``adapters.postgres.cases``)."""
+
+    async def attachments(self, owner_kind: str, owner_id: str) -> list[dict[str, Any]]: ...
+
+
+class UnitOfWork(Protocol):
+    """One transaction exposing the repositories: committed when the block ends, rolled back when it raises."""
+
+    @property
+    def tickets(self) -> TicketRepository: ...
+    @property
+    def audit(self) -> AuditLog: ...
+    @property
+    def contacts(self) -> ContactLookup: ...
+    @property
+    def attachments(self) -> AttachmentList: ...
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(self, et: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None: ...
+
+
+class UnitOfWorkFactory(Protocol):
+    """Opens a unit of work; ``readonly`` reads one consistent snapshot."""
+
+    def __call__(self, *, readonly: bool = False) -> UnitOfWork: ...

@@ -8,7 +8,7 @@ import asyncpg
 
 from libs.messaging.snapshots import SnapshotDirectory
 from libs.storage.blobs import BlobStore
-from services.crm.adapters.ports import EventPublisher, ExportSource
+from services.crm.adapters.ports import EventPublisher, ExportSource, UnitOfWorkFactory
 from services.crm.settings import CrmSettings
 
 
@@ -22,6 +22,7 @@ class Crm:
     publisher: EventPublisher
     blobs: BlobStore
     exports: ExportSource
+    uow: UnitOfWorkFactory  # the use cases moved to the unit of work take it instead of the pool
 
 
 @dataclass(frozen=True)

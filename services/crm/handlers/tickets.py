@@ -10,11 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from libs.contracts import new_id, utcnow
 from libs.core.errors import Conflict, Invalid, NotFound
 from libs.core.validation import parse_body
-from services.crm.adapters.postgres import base
-from services.crm.adapters.postgres import cases as cases_repo
-from services.crm.adapters.postgres import contacts as contacts_repo
-from services.crm.adapters.postgres import tickets as repo
-from services.crm.adapters.postgres.base import Conn
+from services.crm.adapters.ports import UnitOfWork
 from services.crm.domain.common import diff
 from services.crm.domain.work import PriorityName, priority_name, priority_value
 from services.crm.handlers import Actor, Crm
@@ -89,11 +85,11 @@ def _columns(fields: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-async def _add_action(conn: Conn, ticket_id: str, action: ActionIn, actor: Actor) -> str:
+async def _add_action(uow: UnitOfWork, ticket_id: str, action: ActionIn, actor: Actor) -> str:
     action_id = new_id()
     values = action.model_dump() | {"priority": priority_value(action.priority)}
-    await repo.insert_action(conn, action_id, ticket_id, values)
-    await base.audit(conn, "ticket", ticket_id, "action_added", actor.id,
+    await uow.tickets.insert_action(action_id, ticket_id, values)
+    await uow.audit.audit("ticket", ticket_id, "action_added", actor.id,
                      {"action_id": action_id, "kind": action.kind, "status": action.status})
     return action_id
 
@@ -101,27 +97,27 @@ async def _add_action(conn: Conn, ticket_id: str, action: ActionIn, actor: Actor
 async def create_ticket(crm: Crm, body: Any, actor: Actor) -> dict[str, Any]:
     data = parse_body(TicketIn, body)
     ticket_id = new_id()
-    async with crm.pool.acquire() as conn, conn.transaction():
-        if await contacts_repo.get(conn, data.contact_id) is None:
+    async with crm.uow() as uow:
+        if await uow.contacts.get(data.contact_id) is None:
             raise NotFound(f"contact {data.contact_id} not found", field="contact_id")
         values = data.model_dump(exclude={"actions"}) | {"priority": priority_value(data.priority),
                                                           "created_by": actor.id}
-        await repo.insert_ticket(conn, ticket_id, values)
-        await base.audit(conn, "ticket", ticket_id, "created", actor.id,
+        await uow.tickets.insert_ticket(ticket_id, values)
+        await uow.audit.audit("ticket", ticket_id, "created", actor.id,
                          {"subject": [None, data.subject], "priority": [None, data.priority]})
         for action in data.actions:
-            await _add_action(conn, ticket_id, action, actor)
+            await _add_action(uow, ticket_id, action, actor)
     return await get_ticket(crm, ticket_id)
 
 
 async def get_ticket(crm: Crm, ticket_id: str) -> dict[str, Any]:
-    async with crm.pool.acquire() as conn:
-        ticket = await repo.get_ticket(conn, ticket_id)
+    async with crm.uow(readonly=True) as uow:
+        ticket = await uow.tickets.get_ticket(ticket_id)
         if ticket is None:
             raise NotFound(f"ticket {ticket_id} not found", field="ticket_id")
-        ticket["actions"] = [_present(a) for a in await repo.actions_of(conn, ticket_id)]
-        ticket["log"] = await base.audit_entries(conn, "ticket", ticket_id)
-        ticket["attachments"] = await cases_repo.attachments(conn, "ticket", ticket_id)
+        ticket["actions"] = [_present(a) for a in await uow.tickets.actions_of(ticket_id)]
+        ticket["log"] = await uow.audit.audit_entries("ticket", ticket_id)
+        ticket["attachments"] = await uow.attachments.attachments("ticket", ticket_id)
     return _present(ticket)
 
 
@@ -129,8 +125,8 @@ async def update_ticket(crm: Crm, ticket_id: str, body: Any, actor: Actor) -> di
     patch = parse_body(TicketPatch, body)
     if not patch.model_fields_set:
         raise Invalid("nothing to change: send at least one field", field="body")
-    async with crm.pool.acquire() as conn, conn.transaction():
-        before = await repo.get_ticket(conn, ticket_id, for_update=True)
+    async with crm.uow() as uow:
+        before = await uow.tickets.get_ticket(ticket_id, for_update=True)
         if before is None:
             raise NotFound(f"ticket {ticket_id} not found", field="ticket_id")
         fields = _columns({k: getattr(patch, k) for k in patch.model_fields_set if k != "comment"})
@@ -147,20 +143,20 @@ async def update_ticket(crm: Crm, ticket_id: str, body: Any, actor: Actor) -> di
         if patch.comment:
             changes["comment"] = patch.comment  # type: ignore[assignment]
         if changes:
-            await repo.update_ticket(conn, ticket_id, fields)
-            await base.audit(conn, "ticket", ticket_id, "updated", actor.id, changes)
+            await uow.tickets.update_ticket(ticket_id, fields)
+            await uow.audit.audit("ticket", ticket_id, "updated", actor.id, changes)
     return await get_ticket(crm, ticket_id)
 
 
 async def add_action(crm: Crm, ticket_id: str, body: Any, actor: Actor) -> dict[str, Any]:
     data = parse_body(ActionIn, body)
-    async with crm.pool.acquire() as conn, conn.transaction():
-        ticket = await repo.get_ticket(conn, ticket_id, for_update=True)
+    async with crm.uow() as uow:
+        ticket = await uow.tickets.get_ticket(ticket_id, for_update=True)
         if ticket is None:
             raise NotFound(f"ticket {ticket_id} not found", field="ticket_id")
         if ticket["status"] == "closed" and data.status == "pending":
             raise Conflict("the ticket is closed; reopen it to add a pending action", field="ticket_id")
-        await _add_action(conn, ticket_id, data, actor)
+        await _add_action(uow, ticket_id, data, actor)
     return await get_ticket(crm, ticket_id)
 
 
@@ -168,8 +164,8 @@ async def update_action(crm: Crm, action_id: str, body: Any, actor: Actor) -> di
     patch = parse_body(ActionPatch, body)
     if not patch.model_fields_set:
         raise Invalid("nothing to change: send at least one field", field="body")
-    async with crm.pool.acquire() as conn, conn.transaction():
-        before = _check_owner(actor, await repo.get_action(conn, action_id, for_update=True), action_id)
+    async with crm.uow() as uow:
+        before = _check_owner(actor, await uow.tickets.get_action(action_id, for_update=True), action_id)
         fields = _columns({k: getattr(patch, k) for k in patch.model_fields_set if k != "comment"})
         if "status" in fields:
             if fields["status"] is None:
@@ -180,8 +176,8 @@ async def update_action(crm: Crm, action_id: str, body: Any, actor: Actor) -> di
         if patch.comment:
             changes["comment"] = patch.comment
         if changes:
-            await repo.update_action(conn, action_id, fields)
-            await base.audit(conn, "ticket", before["ticket_id"], "action_updated", actor.id,
+            await uow.tickets.update_action(action_id, fields)
+            await uow.audit.audit("ticket", before["ticket_id"], "action_updated", actor.id,
                              {"action_id": action_id, **changes})
     return _present(await _action(crm, action_id))
 
@@ -195,18 +191,18 @@ def _check_owner(actor: Actor, action: dict[str, Any] | None, action_id: str) ->
 
 async def get_action(crm: Crm, action_id: str, actor: Actor) -> dict[str, Any]:
     """One action with its ticket's subject, contact and change log entries."""
-    async with crm.pool.acquire() as conn:
-        action = _check_owner(actor, await repo.get_action(conn, action_id), action_id)
-        ticket = await repo.get_ticket(conn, action["ticket_id"])
-        log = [e for e in await base.audit_entries(conn, "ticket", action["ticket_id"])
+    async with crm.uow(readonly=True) as uow:
+        action = _check_owner(actor, await uow.tickets.get_action(action_id), action_id)
+        ticket = await uow.tickets.get_ticket(action["ticket_id"])
+        log = [e for e in await uow.audit.audit_entries("ticket", action["ticket_id"])
                if (e.get("changes") or {}).get("action_id") == action_id]
     assert ticket is not None
     return _present(action) | {"ticket_subject": ticket["subject"], "contact_id": ticket["contact_id"], "log": log}
 
 
 async def _action(crm: Crm, action_id: str) -> dict[str, Any]:
-    async with crm.pool.acquire() as conn:
-        action = await repo.get_action(conn, action_id)
+    async with crm.uow(readonly=True) as uow:
+        action = await uow.tickets.get_action(action_id)
     assert action is not None
     return action
 
@@ -217,16 +213,16 @@ def _filters(f: dict[str, Any]) -> dict[str, Any]:
 
 async def search_tickets(crm: Crm, *, status: str | None, pending: bool | None, limit: int,
                          after: tuple[Any, ...] | None, **f: Any) -> list[dict[str, Any]]:
-    async with crm.pool.acquire() as conn:
-        rows = await repo.search_tickets(conn, status=status, pending=pending, limit=limit, after=after,
+    async with crm.uow(readonly=True) as uow:
+        rows = await uow.tickets.search_tickets(status=status, pending=pending, limit=limit, after=after,
                                          **_filters(f))
     return [_present(r) for r in rows]
 
 
 async def search_actions(crm: Crm, *, status: str | None, limit: int, after: tuple[Any, ...] | None,
                          **f: Any) -> list[dict[str, Any]]:
-    async with crm.pool.acquire() as conn:
-        rows = await repo.search_actions(conn, status=status, limit=limit, after=after, **_filters(f))
+    async with crm.uow(readonly=True) as uow:
+        rows = await uow.tickets.search_actions(status=status, limit=limit, after=after, **_filters(f))
     return [_present(r) for r in rows]
 
 

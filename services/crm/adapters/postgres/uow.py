@@ -1,0 +1,50 @@
+"""The CRM's unit of work: one connection, one transaction, and the repositories bound to it.
+
+The repository modules keep their SQL as functions of a connection; here each module is bound to the unit
+of work's connection, so a use case calls ``uow.tickets.get_ticket(ticket_id)`` and never sees a pool.
+"""
+
+from __future__ import annotations
+
+import functools
+from types import ModuleType
+from typing import Any, cast
+
+import asyncpg
+
+from libs.storage.uow import PgUnitOfWork as BaseUnitOfWork
+from services.crm.adapters.ports import AttachmentList, AuditLog, ContactLookup, TicketRepository
+from services.crm.adapters.postgres import base, cases, contacts, tickets
+
+
+class Bound:
+    """A repository module whose functions take the connection first, bound to one connection."""
+
+    def __init__(self, module: ModuleType, conn: asyncpg.Connection) -> None:
+        self._module = module
+        self._conn = conn
+
+    def __getattr__(self, name: str) -> Any:
+        return functools.partial(getattr(self._module, name), self._conn)
+
+
+class PgUnitOfWork(BaseUnitOfWork):
+    tickets: TicketRepository
+    audit: AuditLog
+    contacts: ContactLookup
+    attachments: AttachmentList
+
+    def bind(self, conn: asyncpg.Connection) -> None:
+        self.tickets = cast(TicketRepository, Bound(tickets, conn))
+        self.audit = cast(AuditLog, Bound(base, conn))
+        self.contacts = cast(ContactLookup, Bound(contacts, conn))
+        self.attachments = cast(AttachmentList, Bound(cases, conn))
+
+
+def unit_of_work(pool: asyncpg.Pool) -> Any:
+    """The ``UnitOfWorkFactory`` over a pool."""
+
+    def open_uow(*, readonly: bool = False) -> PgUnitOfWork:
+        return PgUnitOfWork(pool, readonly=readonly)
+
+    return open_uow

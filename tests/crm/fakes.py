@@ -1,0 +1,141 @@
+"""In-memory stand-ins for the CRM's ports (``services/crm/adapters/ports.py``): a unit of work over dicts that
+rolls back when its block raises, with the repositories the use cases on it need."""
+
+from __future__ import annotations
+
+import copy
+import itertools
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from libs.messaging.snapshots import SnapshotDirectory
+from libs.storage.uow import MemoryUnitOfWork
+from services.crm.handlers import Crm
+from services.crm.settings import CrmSettings
+
+_CLOCK = itertools.count()
+
+
+def _now() -> datetime:
+    return datetime(2026, 1, 1, tzinfo=UTC) + timedelta(microseconds=next(_CLOCK))
+
+
+class State:
+    def __init__(self) -> None:
+        self.contacts: dict[str, dict[str, Any]] = {}
+        self.tickets: dict[str, dict[str, Any]] = {}
+        self.actions: dict[str, dict[str, Any]] = {}
+        self.audit: list[dict[str, Any]] = []
+        self.attachments: list[dict[str, Any]] = []
+
+
+class FakeTickets:
+    """``TicketRepository``: a ticket's ``pending`` is whether it has a pending action, as the SQL computes."""
+
+    def __init__(self, s: State) -> None:
+        self.s = s
+
+    def _ticket(self, row: dict[str, Any]) -> dict[str, Any]:
+        pending = any(a["ticket_id"] == row["id"] and a["status"] == "pending" for a in self.s.actions.values())
+        return {**copy.deepcopy(row), "pending": pending}
+
+    async def insert_ticket(self, ticket_id: str, d: dict[str, Any]) -> None:
+        self.s.tickets[ticket_id] = {"id": ticket_id, "contact_id": d["contact_id"], "subject": d["subject"],
+                                     "description": d.get("description", ""), "priority": d["priority"],
+                                     "agent_id": d.get("agent_id"), "group_name": d.get("group"),
+                                     "forms": d.get("forms") or {}, "status": "open", "closed_at": None,
+                                     "call_id": d.get("call_id"), "case_id": d.get("case_id"),
+                                     "created_by": d["created_by"], "created_at": _now()}
+
+    async def insert_action(self, action_id: str, ticket_id: str, d: dict[str, Any]) -> None:
+        self.s.actions[action_id] = {"id": action_id, "ticket_id": ticket_id, "kind": d["kind"],
+                                     "subject": d.get("subject", ""), "status": d["status"],
+                                     "priority": d["priority"], "agent_id": d.get("agent_id"),
+                                     "group_name": d.get("group"), "forms": d.get("forms") or {},
+                                     "due_at": d.get("due_at"), "done_at": None, "created_at": _now()}
+
+    async def get_ticket(self, ticket_id: str, *, for_update: bool = False) -> dict[str, Any] | None:
+        row = self.s.tickets.get(ticket_id)
+        return self._ticket(row) if row else None
+
+    async def get_action(self, action_id: str, *, for_update: bool = False) -> dict[str, Any] | None:
+        row = self.s.actions.get(action_id)
+        return copy.deepcopy(row) if row else None
+
+    async def actions_of(self, ticket_id: str) -> list[dict[str, Any]]:
+        return [copy.deepcopy(a) for a in self.s.actions.values() if a["ticket_id"] == ticket_id]
+
+    async def update_ticket(self, ticket_id: str, fields: dict[str, Any]) -> None:
+        self.s.tickets[ticket_id].update(copy.deepcopy(fields))
+
+    async def update_action(self, action_id: str, fields: dict[str, Any]) -> None:
+        self.s.actions[action_id].update(copy.deepcopy(fields))
+
+    async def search_tickets(self, *, status: str | None, pending: bool | None, limit: int,
+                             after: tuple[Any, ...] | None, **common: Any) -> list[dict[str, Any]]:
+        rows = [self._ticket(t) for t in self.s.tickets.values()]
+        rows = [t for t in rows if (not status or t["status"] == status)
+                and (pending is None or t["pending"] == pending)
+                and (not common.get("contact_id") or t["contact_id"] == common["contact_id"])]
+        return sorted(rows, key=lambda t: (t["created_at"], t["id"]), reverse=True)[:limit]
+
+    async def search_actions(self, *, status: str | None, limit: int, after: tuple[Any, ...] | None,
+                             **common: Any) -> list[dict[str, Any]]:
+        rows = [copy.deepcopy(a) for a in self.s.actions.values() if not status or a["status"] == status]
+        return sorted(rows, key=lambda a: (a["created_at"], a["id"]), reverse=True)[:limit]
+
+
+class FakeAudit:
+    def __init__(self, s: State) -> None:
+        self.s = s
+
+    async def audit(self, entity: str, entity_id: str, action: str, actor: str,
+                    changes: Mapping[str, Any] | None = None) -> None:
+        self.s.audit.append({"id": len(self.s.audit) + 1, "entity": entity, "entity_id": entity_id,
+                             "action": action, "actor": actor, "changes": copy.deepcopy(dict(changes or {})),
+                             "at": _now()})
+
+    async def audit_entries(self, entity: str, entity_id: str) -> list[dict[str, Any]]:
+        return [{k: e[k] for k in ("id", "action", "actor", "changes", "at")} for e in self.s.audit
+                if e["entity"] == entity and e["entity_id"] == entity_id]
+
+
+class FakeContacts:
+    def __init__(self, s: State) -> None:
+        self.s = s
+
+    async def get(self, contact_id: str, *, for_update: bool = False) -> dict[str, Any] | None:
+        row = self.s.contacts.get(contact_id)
+        return copy.deepcopy(row) if row else None
+
+
+class FakeAttachments:
+    def __init__(self, s: State) -> None:
+        self.s = s
+
+    async def attachments(self, owner_kind: str, owner_id: str) -> list[dict[str, Any]]:
+        return [a for a in self.s.attachments if (a["owner_kind"], a["owner_id"]) == (owner_kind, owner_id)]
+
+
+class FakeUnitOfWork(MemoryUnitOfWork):
+    def __init__(self, state: State) -> None:
+        super().__init__(state)
+        self.tickets, self.audit = FakeTickets(state), FakeAudit(state)
+        self.contacts, self.attachments = FakeContacts(state), FakeAttachments(state)
+
+
+class FakeUnitOfWorkFactory:
+    def __init__(self) -> None:
+        self.state = State()
+
+    def __call__(self, *, readonly: bool = False) -> FakeUnitOfWork:
+        return FakeUnitOfWork(self.state)
+
+
+def fake_crm() -> tuple[Crm, State]:
+    """A ``Crm`` whose unit of work is in memory (the use cases not yet on it must not be called)."""
+    uow = FakeUnitOfWorkFactory()
+    crm = Crm(settings=CrmSettings(default_region="AR"), pool=None, campaigns=SnapshotDirectory(),  # type: ignore[arg-type]
+              publisher=None, blobs=None, exports=None, uow=uow)  # type: ignore[arg-type]
+    return crm, uow.state
