@@ -34,6 +34,11 @@ def main(argv: list[str] | None = None) -> None:
     demo.add_argument("--gateway", default="http://127.0.0.1:8080")
     demo.add_argument("--channels", default="http://127.0.0.1:8081")
     demo.add_argument("--sandbox", default=f"http://127.0.0.1:{SANDBOX_PORT}")
+    demo.add_argument("--traffic", action="store_true",
+                      help="simulate a few hours of contacts and agents in compressed time (libs/cli/traffic.py)")
+    demo.add_argument("--hours", type=float, default=3.0, help="--traffic: simulated hours")
+    demo.add_argument("--speed", type=float, default=60.0, help="--traffic: simulated seconds per real second")
+    demo.add_argument("--rate", type=float, default=60.0, help="--traffic: contacts per simulated hour")
     imp = sub.add_parser("import", help="import an XLSX/CSV file through the CRM, with a progress bar")
     imp.add_argument("file", type=Path)
     imp.add_argument("--campaign", required=True, help="campaign id")
@@ -66,6 +71,11 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(ops.user(args))
     if args.command in ("import", "process"):
         sys.exit(asyncio.run(_process(args)))
+    if args.traffic:
+        from libs.cli.traffic import Plan, run_traffic
+
+        plan = Plan(hours=args.hours, speed=args.speed, contacts_per_hour=args.rate)
+        sys.exit(asyncio.run(run_traffic(args.gateway, args.channels, plan)))
     from libs.cli.demo import run_demo
 
     sys.exit(asyncio.run(run_demo(args.gateway, args.channels, args.sandbox)))

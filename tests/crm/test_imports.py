@@ -42,7 +42,7 @@ async def test_bad_files_are_refused_with_a_reason(jobs, client):
         ("blank.csv", b"\n\n  \n", "file", "empty"),
         ("fake.xlsx", b"name,phone\nA,1\n", "file", "not really an XLSX"),
         ("zip.xlsx", b"PK\x03\x04garbage-not-a-zip", "file", "not a valid XLSX"),
-        ("old.xls", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 100, "file", ".xls"),
+        ("old.xls", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 100, "file", "not a valid XLS"),
         ("bin.csv", b"a,b\n\x00\x01\x02\x81\x8d", "encoding", "NUL"),
         ("mixed.csv", b"a,b\n\x81\x8d\x90", "encoding", "neither UTF-8"),
         ("dup.csv", b"a,b,A\n1,2,3", "columns", "twice"),

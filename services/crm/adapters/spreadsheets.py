@@ -15,6 +15,7 @@ from xml.sax.saxutils import escape as xml_escape
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
 from libs.core.errors import Invalid
+from services.crm.adapters import calamine
 from services.crm.adapters.xlsx import XlsxError, XlsxLimits, XlsxReader
 from services.crm.domain.exports import cell
 
@@ -160,7 +161,8 @@ def _bounded_lines(fh: IO[str], limit: int = CSV_MAX_LINE) -> Iterator[str]:
 
 
 class RowReader:
-    """Rows of an uploaded CSV or XLSX file, read in chunks (synchronously: call it in a thread).
+    """Rows of an uploaded CSV, XLSX, XLS, XLSB or ODS file (the last three through python-calamine), read in
+    chunks (synchronously: call it in a thread).
 
     Row numbers are the file's: the header is row 1. Memory stays bounded whatever the file's size: a CSV line
     is at most ``CSV_MAX_LINE`` characters, a row at most ``limits.max_columns`` values (both formats), and an
@@ -180,6 +182,11 @@ class RowReader:
             fh = open(self.path, encoding=self.encoding or "utf-8", newline="", errors="strict")
             self._close = fh.close
             return csv.reader(_bounded_lines(fh), delimiter=self.delimiter or ",")
+        if self.fmt in calamine.FORMATS:
+            try:
+                return calamine.rows(self.path, self.fmt, self.limits)
+            except XlsxError as exc:
+                raise Invalid(f"not a valid {self.fmt.upper()} workbook: {exc}", field="file") from None
         bfh = open(self.path, "rb")
         try:
             rows = XlsxReader(bfh, self.limits).rows()
@@ -210,7 +217,7 @@ class RowReader:
         except csv.Error as exc:
             raise Invalid(f"row {self.row_no + 1}: {exc}", field="file") from None
         except XlsxError as exc:
-            raise Invalid(f"not a valid XLSX workbook: {exc}", field="file") from None
+            raise Invalid(f"not a valid {self.fmt.upper()} workbook: {exc}", field="file") from None
         except (zipfile.BadZipFile, KeyError, ValueError) as exc:
             raise Invalid(f"row {self.row_no + 1}: the workbook is damaged ({exc})", field="file") from None
         return out
@@ -235,6 +242,8 @@ def estimate_rows(path: str, fmt: str, limits: XlsxLimits | None = None) -> int 
                 count += block.count(b"\n")
                 last = block[-1:]
         return max(0, count + (last != b"\n") - 1)
+    if fmt in calamine.FORMATS:
+        return None  # known once calamine has read the sheet
     try:
         with open(path, "rb") as fh:
             rows = XlsxReader(fh, limits).dimension_rows()

@@ -25,7 +25,7 @@ CP1252_UNDEFINED = frozenset(b"\x81\x8d\x8f\x90\x9d")
 
 @dataclass(frozen=True)
 class Sniffed:
-    format: Literal["csv", "xlsx"]
+    format: Literal["csv", "xlsx", "xls", "xlsb", "ods"]
     encoding: str | None = None
     delimiter: str | None = None
 
@@ -38,10 +38,14 @@ def sniff(head: bytes, filename: str, encoding: str | None = None) -> Sniffed:
     """
     if not head.strip():
         raise Invalid("the file is empty", field="file")
+    name = filename.lower()
     if head.startswith(ZIP_MAGIC):
-        return Sniffed("xlsx")
-    if head.startswith(OLE_MAGIC):
-        raise Invalid("this is an old .xls workbook; save it as .xlsx or .csv", field="file")
+        # An OpenDocument spreadsheet names its type in its first member, "mimetype", stored uncompressed.
+        if b"opendocument.spreadsheet" in head[:200] or name.endswith(".ods"):
+            return Sniffed("ods")
+        return Sniffed("xlsb" if name.endswith(".xlsb") else "xlsx")
+    if head.startswith(OLE_MAGIC):  # Excel 97-2003 (an OLE compound file)
+        return Sniffed("xls")
     if filename.lower().endswith((".xlsx", ".xlsm")):
         raise Invalid("the file is named .xlsx but is not really an XLSX workbook (not a zip archive)",
                       field="file")
