@@ -17,7 +17,17 @@ from services.crm.adapters.publisher import Publisher
 from services.crm.handlers import Crm
 from services.crm.handlers import processes as process_handlers
 from services.crm.keys import BLOBS, CRM, RUNNER
-from services.crm.routes import accounts, calls, cases, contacts, exports, processes, reports, tickets
+from services.crm.routes import (
+    accounts,
+    calls,
+    case_bulk,
+    cases,
+    contacts,
+    exports,
+    processes,
+    reports,
+    tickets,
+)
 from services.crm.routes.masking import mask_numbers
 from services.crm.settings import CrmSettings
 
@@ -34,6 +44,7 @@ def create_app(settings: CrmSettings) -> web.Application:
     contacts.setup(app)
     accounts.setup(app)
     cases.setup(app)
+    case_bulk.setup(app)
     tickets.setup(app)
     calls.setup(app)
     processes.setup(app)

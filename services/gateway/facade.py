@@ -252,6 +252,9 @@ RULES: tuple[Rule, ...] = (
             ep("POST", "{id}/attachments", ALL, summary="attach a file", files=True),
             ep("POST", "{id}/attend", ALL, summary="Atender"),
             ep("POST", "{id}/save", ALL, summary="Guardar (y siguiente)"),
+            ep("POST", "{id}/combine", ALL, summary="merge another case of the contact into this one (seed 002)"),
+            ep("POST", "close", ALL, summary="close several with one result (agents: their own, when the campaign "
+               "allows mass close)"),
         ),
         "owned",
         "Operator panel: work items (CRM cases) of a campaign (`?campaign_id=`), attend, save",

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from libs.contracts import OutboundMessage, new_id, utcnow
+from libs.contracts import CampaignSnapshot, OutboundMessage, new_id, utcnow
 from libs.core.errors import Conflict, Forbidden, Invalid, NotFound
 from libs.core.validation import parse_body
 from services.crm.adapters.postgres import cases as repo
@@ -84,7 +85,7 @@ def present(case: dict[str, Any]) -> dict[str, Any]:
     return case
 
 
-async def _load(conn: Conn, case_id: str, *, for_update: bool = False) -> dict[str, Any]:
+async def load_case(conn: Conn, case_id: str, *, for_update: bool = False) -> dict[str, Any]:
     case = await repo.get(conn, case_id, for_update=for_update)
     if case is None:
         raise NotFound(f"case {case_id} not found", field="case_id")
@@ -106,12 +107,18 @@ async def create_case(crm: Crm, body: Any, actor: Actor) -> dict[str, Any]:
 
 
 async def get_case(crm: Crm, case_id: str) -> dict[str, Any]:
+    """A case with its history, attachments, contact and account; ``prefill`` is the closure form's starting
+    point when the campaign autocompletes (seed 002 "Autocompletar Gestiones"): the case's latest result, else
+    the contact's latest in the campaign (``null`` when off or when there is none)."""
     async with crm.pool.acquire() as conn:
-        case = await _load(conn, case_id)
+        case = await load_case(conn, case_id)
+        snapshot = crm.campaigns.get(case["campaign_id"])
         case["history"] = await repo.events(conn, case_id)
         case["attachments"] = await repo.attachments(conn, "case", case_id)
         case["contact"] = await contacts_repo.get(conn, case["contact_id"])
         case["account"] = await repo.account_summary(conn, case["account_id"]) if case["account_id"] else None
+        case["prefill"] = await repo.latest_result(conn, case_id, case["contact_id"], case["campaign_id"]) \
+            if snapshot is not None and snapshot.case_options.autocomplete else None
     return present(case)
 
 
@@ -120,7 +127,7 @@ async def update_case(crm: Crm, case_id: str, body: Any, actor: Actor) -> dict[s
     if not patch.model_fields_set:
         raise Invalid("nothing to change: send at least one field", field="body")
     async with crm.pool.acquire() as conn, conn.transaction():
-        before = await _load(conn, case_id, for_update=True)
+        before = await load_case(conn, case_id, for_update=True)
         fields = {k: getattr(patch, k) for k in patch.model_fields_set}
         if "priority" in fields:
             if fields["priority"] is None:
@@ -141,7 +148,7 @@ async def add_note(crm: Crm, case_id: str, kind: str, body: Any, actor: Actor) -
     if data.email is not None and kind != "comment":
         raise Invalid("only a comment can be e-mailed", field="email")
     async with crm.pool.acquire() as conn, conn.transaction():
-        case = await _load(conn, case_id, for_update=True)
+        case = await load_case(conn, case_id, for_update=True)
         event = await repo.add_event(conn, case_id, kind, actor.id, data.text)
         if data.email is not None:
             event["email"] = await _email(crm, conn, case, data.text, data.email, actor)
@@ -150,16 +157,24 @@ async def add_note(crm: Crm, case_id: str, kind: str, body: Any, actor: Actor) -
 
 async def _email(crm: Crm, conn: Conn, case: dict[str, Any], text: str, email: EmailIn, actor: Actor
                  ) -> dict[str, Any]:
-    channel_id = email.channel_id or crm.settings.email_channel_id
+    snapshot = crm.campaigns.get(case.get("campaign_id"))
+    own_channel = next((c.id for c in snapshot.channels if c.type == "email"), None) if snapshot else None
+    channel_id = email.channel_id or own_channel or crm.settings.email_channel_id
     if not channel_id:
-        raise Invalid("no e-mail channel: give email.channel_id (or set SB_CRM_EMAIL_CHANNEL_ID)",
+        raise Invalid("no e-mail channel: give email.channel_id (or give the campaign an e-mail channel, or set "
+                      "SB_CRM_EMAIL_CHANNEL_ID)",
                       field="email.channel_id")
     contact = await contacts_repo.get(conn, case["contact_id"]) if case["contact_id"] else None
     own = [e["address"].lower() for e in (contact or {}).get("emails", [])]
     to = list(email.to) or own[:1]
     if not to:
         raise Invalid("the contact has no e-mail address; give email.to", field="email.to")
-    _check_recipients(crm, case, own, {"email.to": to, "email.cc": email.cc, "email.bcc": email.bcc})
+    recipients = {"email.to": to, "email.cc": email.cc, "email.bcc": email.bcc}
+    others = await repo.emails_of_others(conn, [a for group in recipients.values() for a in group], case["contact_id"])
+    _check_recipients(snapshot, own, others, recipients)
+    if snapshot is not None and actor.role == "agent":
+        if refused := snapshot.channel_problems(channel_id, field="email.channel_id"):
+            raise Forbidden(refused[0][1], field=refused[0][0])
     out = OutboundMessage(channel_id=channel_id, channel_type="email", to=", ".join(to), text=text,
                           cc=email.cc, bcc=email.bcc, agent_id=actor.id, conversation_id=case["conversation_id"],
                           subject_line=email.subject or (case["title"] or f"Case {case['id']}"))
@@ -170,22 +185,24 @@ async def _email(crm: Crm, conn: Conn, case: dict[str, Any], text: str, email: E
     return sent
 
 
-def _check_recipients(crm: Crm, case: dict[str, Any], own: list[str], fields: dict[str, list[str]]) -> None:
-    """A case comment goes by e-mail only to the case's contact and to the domains its campaign allows.
+def _check_recipients(snapshot: CampaignSnapshot | None, own: list[str], others: set[str],
+                      fields: dict[str, list[str]]) -> None:
+    """A case comment goes by e-mail to the case's contact, to another contact only when the campaign lets agents
+    interact with other contacts' data, and to other addresses only in the domains the campaign allows
+    (``CampaignSnapshot.recipient_problem``); a campaign the CRM does not know allows only the contact.
 
     Raises:
-        Forbidden: a recipient is neither; the error names it (``email.cc[1]``).
+        Forbidden: a recipient is not allowed; the error names it (``email.cc[1]``).
     """
-    snapshot = crm.campaigns.get(case["campaign_id"]) if case.get("campaign_id") else None
-    allowed = set(snapshot.case_options.comment_email_domains) if snapshot else set()
     for field, addresses in fields.items():
         for i, address in enumerate(addresses):
-            if address.lower() in own or address.rpartition("@")[2].lower() in allowed:
-                continue
-            where = f"campaign {snapshot.name!r} allows" if snapshot else "no campaign of this case allows"
-            raise Forbidden(f"{address} is not the case's contact, and {where} e-mail to its domain (allowed: "
-                            f"{', '.join(sorted(allowed)) or 'none'}; see case_options.comment_email_domains)",
-                            field=f"{field}[{i}]")
+            if snapshot is None:
+                problem = None if address.lower() in own else \
+                    f"{address} is not the case's contact, and no campaign of this case allows e-mail to others"
+            else:
+                problem = snapshot.recipient_problem(address, own=own, other_contacts=others)
+            if problem:
+                raise Forbidden(problem, field=f"{field}[{i}]")
 
 
 async def attach(crm: Crm, owner_kind: str, owner_id: str, filename: str, mime_type: str,
@@ -263,7 +280,7 @@ async def panel(crm: Crm, campaign_id: str, agent_id: str | None, actor: Actor, 
         return [present(r) for r in await repo.panel(conn, w, limit, after)]
 
 
-def _check_access(crm: Crm, case: dict[str, Any], actor: Actor) -> None:
+def check_access(crm: Crm, case: dict[str, Any], actor: Actor) -> None:
     if case["assigned_user"] in (None, actor.id) or actor.privileged:
         return
     snapshot = crm.campaigns.get(case["campaign_id"])
@@ -274,7 +291,7 @@ def _check_access(crm: Crm, case: dict[str, Any], actor: Actor) -> None:
 async def attend(crm: Crm, case_id: str, actor: Actor) -> dict[str, Any]:
     """"Atender": open an item; an unassigned item becomes the agent's."""
     async with crm.pool.acquire() as conn, conn.transaction():
-        case = await _load(conn, case_id, for_update=True)
+        case = await load_case(conn, case_id, for_update=True)
         await _attend(crm, conn, case, actor)
     return await get_case(crm, case_id)
 
@@ -282,7 +299,7 @@ async def attend(crm: Crm, case_id: str, actor: Actor) -> dict[str, Any]:
 async def _attend(crm: Crm, conn: Conn, case: dict[str, Any], actor: Actor) -> None:
     if case["status"] == "closed":
         raise Conflict(f"case {case['id']} is closed", field="case_id")
-    _check_access(crm, case, actor)
+    check_access(crm, case, actor)
     assigned = case["assigned_user"] or (actor.id if not actor.privileged else None)
     await repo.update(conn, case["id"], status="in_progress", attended_at=utcnow(), attended_by=actor.id,
                       assigned_user=assigned)
@@ -299,34 +316,59 @@ async def save(crm: Crm, case_id: str, body: Any, actor: Actor) -> dict[str, Any
         raise Invalid("finishing a case requires a result", field="result")
     next_id: str | None = None
     async with crm.pool.acquire() as conn, conn.transaction():
-        case = await _load(conn, case_id, for_update=True)
+        case = await load_case(conn, case_id, for_update=True)
         if case["status"] == "closed":
             raise Conflict(f"case {case_id} is already closed", field="case_id")
-        _check_access(crm, case, actor)
+        check_access(crm, case, actor)
         now = utcnow()
         if data.finish:
-            snapshot = snapshot_of(crm, case["campaign_id"])
-            check_closure(snapshot, actor_id=actor.id, role=actor.role,
-                          assigned=case["assigned_user"] or actor.id, typification_id=data.result,
-                          fields=data.fields, typification_field="result")
-        if data.comment and data.comment.strip():
+            await finish(crm, conn, case, result=data.result, fields=data.fields, comment=data.comment, actor=actor,
+                         now=now)
+        else:
             await repo.add_event(conn, case_id, "comment", actor.id, data.comment)
-        if data.finish:
-            await repo.update(conn, case_id, status="closed", result=data.result, fields=data.fields,
-                              closed_at=now, closed_by=actor.id, attempts=case["attempts"] + 1)
-            await repo.add_event(conn, case_id, "result", actor.id, data.result,
-                                 {"typification_id": data.result, "fields": data.fields})
-            await repo.bump_list_member(conn, case["contact_id"], case["campaign_id"], None, actor.id,
-                                        data.result, now)
-        await contacts_repo.touch_activity(conn, case["contact_id"], now, data.result if data.finish else None)
+            await contacts_repo.touch_activity(conn, case["contact_id"], now, None)
         if data.next:
             w = repo.panel_where(case["campaign_id"], actor.id, actor.privileged, None, None, exclude=case_id)
             candidates = await repo.panel(conn, w, 1, None, lock=True)
             if candidates:
                 next_id = candidates[0]["id"]
-                await _attend(crm, conn, await _load(conn, next_id), actor)
+                await _attend(crm, conn, await load_case(conn, next_id), actor)
     saved = await get_case(crm, case_id)
     return {"case": saved, "next": await get_case(crm, next_id) if next_id else None}
+
+
+async def finish(crm: Crm, conn: Conn, case: dict[str, Any], *, result: str | None, fields: dict[str, Any],
+                 comment: str | None, actor: Actor, now: datetime) -> None:
+    """Close a case with a result inside the caller's transaction, through every closing rule of its campaign:
+    the typification and its fields, the work record and the customer's information (seed 002). The comment (if
+    any) is recorded first; the attempt counts in the contact's lists."""
+    snapshot = snapshot_of(crm, case["campaign_id"])
+    check_closure(snapshot, actor_id=actor.id, role=actor.role, assigned=case["assigned_user"] or actor.id,
+                  typification_id=result, fields=fields, typification_field="result")
+    commented = bool((comment or "").strip())
+    await _check_record(conn, snapshot, case, commented=commented)
+    if commented:
+        await repo.add_event(conn, case["id"], "comment", actor.id, comment)
+    await repo.update(conn, case["id"], status="closed", result=result, fields=fields, closed_at=now,
+                      closed_by=actor.id, attempts=case["attempts"] + 1)
+    await repo.add_event(conn, case["id"], "result", actor.id, result, {"typification_id": result, "fields": fields})
+    await repo.bump_list_member(conn, case["contact_id"], case["campaign_id"], None, actor.id, result, now)
+    await contacts_repo.touch_activity(conn, case["contact_id"], now, result)
+
+
+async def _check_record(conn: Conn, snapshot: CampaignSnapshot, case: dict[str, Any], *, commented: bool) -> None:
+    """Seed 002 "Cerrar casos sin Gestión / sin información del Cliente": a case closes without work done on it
+    or without its customer's information only when the campaign allows it.
+
+    Raises:
+        Conflict: 409 naming ``comment`` (no work record) or ``contact_id`` (no customer information).
+    """
+    contact = await contacts_repo.get(conn, case["contact_id"])
+    has_info = bool(contact and (contact.get("name") or "").strip())
+    has_work = commented or await repo.has_work_record(conn, case["id"])
+    if problems := snapshot.close_record_problems(has_work_record=has_work, has_customer_info=has_info):
+        raise Conflict("; ".join(m for _, m in problems), field=problems[0][0],
+                       details=[{"field": f, "message": m} for f, m in problems])
 
 
 async def search_cases(crm: Crm, *, campaign_id: str | None, contact_id: str | None, status: str | None,

@@ -8,7 +8,10 @@ from typing import Any
 from services.crm.adapters.postgres.base import Conn, Where, as_dict, as_dicts, contact_window, dumps
 
 CASE_COLS = ("id, campaign_id, contact_id, account_id, conversation_id, title, status, priority, assigned_user, "
-             "result, fields, attempts, created_at, updated_at, attended_at, attended_by, closed_at, closed_by")
+             "result, fields, attempts, created_at, updated_at, attended_at, attended_by, closed_at, closed_by, "
+             "combined_into")
+# Case events that record work done on it (a "gestión", seed 002): not opening it, not its result.
+WORK_KINDS = ("comment", "action", "email", "attachment", "call", "combined")
 
 
 def _cols(alias: str) -> str:
@@ -174,3 +177,49 @@ async def open_cases_of(conn: Conn, contact_ids: list[str]) -> list[dict[str, An
 async def owner_exists(conn: Conn, owner_kind: str, owner_id: str) -> bool:
     table = {"case": "cases", "ticket": "tickets", "call": "calls"}[owner_kind]
     return bool(await conn.fetchval(f"SELECT true FROM crm.{table} WHERE id = $1", owner_id))
+
+
+async def has_work_record(conn: Conn, case_id: str) -> bool:
+    """Whether anything was done on the case: a comment, action, e-mail, attachment or call in its history."""
+    return bool(await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM crm.case_events WHERE case_id = $1 AND kind = ANY($2::text[]))",
+        case_id, list(WORK_KINDS)))
+
+
+async def move_into(conn: Conn, source_id: str, target_id: str) -> int:
+    """Combine: the source case's history and attachments become the target's (each event keeps its time and
+    author, and says where it came from); returns how many events moved."""
+    moved = await conn.execute(
+        "UPDATE crm.case_events SET case_id = $2, data = data || jsonb_build_object('combined_from', $1::text) "
+        "WHERE case_id = $1", source_id, target_id)
+    await conn.execute("UPDATE crm.attachments SET owner_id = $2 WHERE owner_kind = 'case' AND owner_id = $1",
+                       source_id, target_id)
+    return int(moved.split()[-1])
+
+
+async def latest_result(conn: Conn, case_id: str, contact_id: str, campaign_id: str) -> dict[str, Any] | None:
+    """The most recent result given to this case, else to the contact's latest closed case or conversation of
+    the campaign: ``{result, fields, at, case_id | conversation_id}`` (autocomplete)."""
+    row = await conn.fetchrow(
+        "SELECT body AS result, data->'fields' AS fields, at, case_id FROM crm.case_events "
+        "WHERE case_id = $1 AND kind = 'result' ORDER BY id DESC LIMIT 1", case_id)
+    if row is None:
+        row = await conn.fetchrow(
+            "SELECT result, fields, closed_at AS at, id AS case_id FROM crm.cases WHERE contact_id = $1 "
+            "AND campaign_id = $2 AND status = 'closed' AND result IS NOT NULL AND id <> $3 "
+            "ORDER BY closed_at DESC LIMIT 1", contact_id, campaign_id, case_id)
+    conv = await conn.fetchrow(
+        "SELECT cl.typification_id AS result, cl.fields, cl.closed_at AS at, cl.conversation_id "
+        "FROM crm.closures cl JOIN crm.conversations c ON c.id = cl.conversation_id "
+        "WHERE c.contact_id = $1 AND cl.campaign_id = $2 AND cl.typification_id IS NOT NULL "
+        "ORDER BY cl.closed_at DESC LIMIT 1", contact_id, campaign_id)
+    best = row if conv is None or (row is not None and row["at"] >= conv["at"]) else conv
+    return as_dict(best, ("fields",))
+
+
+async def emails_of_others(conn: Conn, addresses: list[str], contact_id: str | None) -> set[str]:
+    """The addresses among ``addresses`` that belong to a contact other than ``contact_id``."""
+    rows = await conn.fetch(
+        "SELECT DISTINCT value FROM crm.contact_addresses WHERE kind = 'email' AND value = ANY($1::text[]) "
+        "AND contact_id IS DISTINCT FROM $2", [a.lower() for a in addresses], contact_id)
+    return {r["value"] for r in rows}
