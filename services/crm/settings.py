@@ -34,6 +34,9 @@ class CrmSettings(ServiceSettings):
     xlsx_max_columns: int = 1024
     xlsx_max_shared_strings: int = 2_000_000
     xlsx_max_unpacked_mb: int = 2048
+    # XLS, XLSB and ODS are read whole into memory (calamine): about how much one read may take (their size is
+    # bounded from it before anything is read: ODS unpacked two thirds of it, XLS and XLSB a seventh).
+    workbook_max_memory_mb: int = 96
     # Background jobs: rows per committed chunk, and how long a runner's lease lasts without a heartbeat.
     job_chunk_rows: int = 10_000
     job_lease_s: float = 30.0

@@ -109,4 +109,4 @@ def test_the_bounds_hold_for_every_format(tmp_path):
     big = tmp_path / "big.xls"
     big.write_bytes(xls_bytes([["a"]]))
     with pytest.raises(XlsxError, match="MB"):
-        calamine.check_container(str(big), "xls", XlsxLimits(max_unpacked_bytes=1000))
+        calamine.check_container(str(big), "xls", XlsxLimits(max_in_memory_bytes=1000))

@@ -48,6 +48,9 @@ class XlsxLimits:
         max_unpacked_bytes: bytes unpacked from the zip, all parts read together (declared and counted).
         max_part_bytes: unpacked bytes of each small part (workbook, relationships, styles).
         max_entries: members of the zip (its central directory is read into memory).
+        max_in_memory_bytes: the memory one read of a format held whole in memory (XLS, XLSB, ODS, through
+            calamine) may take, about; its file or unpacked size is bounded from it before anything is read (see
+            ``calamine.check_container``). XLSX and CSV are streamed and need no such bound.
     """
 
     max_rows: int = 1_000_001
@@ -58,6 +61,7 @@ class XlsxLimits:
     max_unpacked_bytes: int = 2048 * MB
     max_part_bytes: int = 16 * MB
     max_entries: int = 10_000
+    max_in_memory_bytes: int = 96 * MB
 
 
 def _refuse_dtd(*_: Any) -> None:

@@ -138,7 +138,8 @@ def xlsx_limits(crm: Crm) -> XlsxLimits:
     s = crm.settings
     return XlsxLimits(max_rows=s.xlsx_max_rows, max_columns=s.xlsx_max_columns,
                       max_shared_strings=s.xlsx_max_shared_strings,
-                      max_unpacked_bytes=s.xlsx_max_unpacked_mb * 1024 * 1024)
+                      max_unpacked_bytes=s.xlsx_max_unpacked_mb * 1024 * 1024,
+                      max_in_memory_bytes=s.workbook_max_memory_mb * 1024 * 1024)
 
 
 class _Collector:
