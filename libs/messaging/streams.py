@@ -97,7 +97,7 @@ STREAMS: tuple[StreamSpec, ...] = (
     StreamSpec(DLQ_STREAM, [f"{DLQ_PREFIX}.>"], max_age_s=30 * DAY),
 )
 
-KV_BUCKETS: tuple[str, ...] = ("campaigns", "channels")
+KV_BUCKETS: tuple[str, ...] = ("campaigns", "channels", "users")
 
 
 def reconcile(current: StreamConfig, wanted: StreamConfig) -> StreamConfig | None:

@@ -11,10 +11,11 @@ from aiohttp import web
 
 from libs.core import metrics, tracing
 from libs.core.logging import get_logger
-from libs.core.service import add_metrics_site, create_base_app
+from libs.core.service import LIFECYCLE, add_metrics_site, create_base_app
 from libs.messaging import JETSTREAM, SnapshotDirectory, nats_ctx, watch_snapshots
 from libs.storage import PG_POOL, REDIS, pg_pool_ctx, redis_ctx
 from services.gateway import deadletters
+from services.gateway.adapters.directory import UsersKv
 from services.gateway.adapters.events import Feed, subscribe_live
 from services.gateway.adapters.postgres import UsersRepo
 from services.gateway.adapters.redis import LoginLimiter, RefreshLedger
@@ -63,10 +64,12 @@ async def _gateway_ctx(app: web.Application) -> AsyncIterator[None]:
         ledger=RefreshLedger(redis),
         upstreams=_upstreams(app[HTTP], s),
         directory=directory,
+        user_directory=UsersKv(js),
     )
     app[GATEWAY] = gw
     if s.demo_seed:
         await seed_demo_users(gw.users)
+    app[LIFECYCLE].spawn(gw.announce_all(), name="users:announce", essential=False)
 
     watch_snapshots(app, directory)
     hub = Hub(directory)

@@ -36,6 +36,7 @@ class User:
     role: Role
     password_hash: str
     active: bool
+    email: str | None = None
 
     @property
     def principal(self) -> Principal:
@@ -48,7 +49,13 @@ class User:
             "display_name": self.display_name,
             "role": self.role,
             "active": self.active,
+            "email": self.email,
         }
+
+    def directory_entry(self) -> dict[str, Any]:
+        """What other services may know of a user (KV ``users``): never the password hash."""
+        return {"id": self.id, "display_name": self.display_name or self.username, "email": self.email,
+                "role": self.role, "active": self.active}
 
 
 def visible_campaigns(p: Principal, directory: SnapshotDirectory) -> set[str] | None:

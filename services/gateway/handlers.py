@@ -15,10 +15,18 @@ from libs.core.errors import Forbidden, Invalid, NotFound, RateLimited, Unauthor
 from libs.core.logging import get_logger
 from libs.core.validation import is_page
 from libs.messaging.snapshots import SnapshotDirectory
-from services.gateway.adapters.ports import LoginLimits, RefreshTokens, Service, UpstreamError, UserStore
+from services.gateway.adapters.ports import (
+    LoginLimits,
+    RefreshTokens,
+    Service,
+    UpstreamError,
+    UserDirectory,
+    UserStore,
+)
 from services.gateway.domain import (
     Principal,
     Role,
+    User,
     can_manage_conversation,
     can_view_conversation,
     visible_campaigns,
@@ -78,8 +86,10 @@ class Gateway:
         ledger: RefreshTokens,
         upstreams: Upstreams,
         directory: SnapshotDirectory,
+        user_directory: UserDirectory | None = None,
     ) -> None:
         self.users = users
+        self.user_directory = user_directory
         self.tokens = tokens
         self.limiter = limiter
         self.ledger = ledger
@@ -390,22 +400,46 @@ class Gateway:
             role=data["role"],
             display_name=data.get("display_name") or "",
             password_hash=digest,
+            email=(data.get("email") or "").lower() or None,
         )
         assert user is not None
         log.info("user_created", user_id=user.id, by=p.user_id)
+        await self.announce(user)
         return user.public()
 
     async def update_user(self, p: Principal, user_id: str, data: Mapping[str, Any]) -> dict[str, Any]:
         if not p.is_admin:
             raise Forbidden("only admins change users")
         changes = {k: v for k, v in data.items() if v is not None and k != "password"}
+        if "email" in changes:
+            changes["email"] = str(changes["email"]).lower()
         if data.get("password"):
             changes["password_hash"] = await asyncio.to_thread(hash_password, str(data["password"]))
         if user_id == p.user_id and (changes.get("active") is False or changes.get("role", "admin") != "admin"):
             raise Invalid("an admin cannot deactivate or demote themself", field="role")
         user = await self.users.update(user_id, changes)
         log.info("user_updated", user_id=user_id, by=p.user_id, fields=sorted(changes))
+        await self.announce(user)
         return user.public()
+
+    async def announce(self, user: User) -> None:
+        """Tell the other services a user's name and e-mail (the CRM e-mails transfer notifications); a failed
+        put is logged and made again by the next change or start-up (``announce_all``)."""
+        if self.user_directory is None:
+            return
+        try:
+            await self.user_directory.put(user)
+        except Exception as exc:
+            log.warning("user_directory_put_failed", user_id=user.id, error=repr(exc))
+
+    async def announce_all(self) -> int:
+        """Every user into the directory (at start-up), page by page."""
+        count, after = 0, None
+        while page := await self.users.list(limit=500, after=after):
+            for user in page:
+                await self.announce(user)
+            count, after = count + len(page), page[-1].username
+        return count
 
 
 async def _nothing() -> dict[str, Any]:

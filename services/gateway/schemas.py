@@ -76,12 +76,17 @@ class EmptyIn(Body):
     pass
 
 
+# An e-mail address: something@domain.tld, no spaces (the mail server has the last word).
+EMAIL_PATTERN = r"^[^@\s]{1,64}@[^@\s.]+(\.[^@\s.]+)+$"
+
+
 class UserIn(Body):
     id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
     username: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]{1,63}$")
     display_name: str = Field("", max_length=200)
     role: Literal["admin", "supervisor", "agent"]
     password: str = Field(min_length=8, max_length=256)
+    email: str | None = Field(None, max_length=254, pattern=EMAIL_PATTERN)
 
 
 class UserPatch(Body):
@@ -89,6 +94,7 @@ class UserPatch(Body):
     role: Literal["admin", "supervisor", "agent"] | None = None
     password: str | None = Field(None, min_length=8, max_length=256)
     active: bool | None = None
+    email: str | None = Field(None, max_length=254, pattern=EMAIL_PATTERN)
 
 
 class DeadLetterReplayIn(Body):

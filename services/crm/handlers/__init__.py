@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import asyncpg
 
@@ -23,6 +24,8 @@ class Crm:
     blobs: BlobStore
     exports: ExportSource
     uow: UnitOfWorkFactory  # the use cases moved to the unit of work take it instead of the pool
+    # The gateway's user directory (KV ``users``): id -> {display_name, email, role, active}.
+    users: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from services.crm.domain.closures import check_closure, may_close
 from services.crm.domain.common import diff
 from services.crm.domain.contacts import BadAddress, ContactFilter, normalize_email
 from services.crm.domain.work import PriorityName, priority_name, priority_value
-from services.crm.handlers import Actor, Crm
+from services.crm.handlers import Actor, Crm, followups
 from services.crm.handlers.conversations import snapshot_of
 
 
@@ -138,7 +138,9 @@ async def update_case(crm: Crm, case_id: str, body: Any, actor: Actor) -> dict[s
         changes = diff({k: before[k] for k in fields}, fields)
         if changes:
             await repo.update(conn, case_id, **fields)
-            await repo.add_event(conn, case_id, "updated", actor.id, data=changes)
+            event = await repo.add_event(conn, case_id, "updated", actor.id, data=changes)
+            if "assigned_user" in changes and fields["assigned_user"]:
+                await followups.case_reassigned(crm, conn, before, fields["assigned_user"], actor.id, event["id"])
     return await get_case(crm, case_id)
 
 

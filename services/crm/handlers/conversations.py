@@ -26,10 +26,11 @@ from libs.core.validation import parse_body
 from services.crm.adapters.postgres import base
 from services.crm.adapters.postgres import contacts as contacts_repo
 from services.crm.adapters.postgres import conversations as repo
+from services.crm.adapters.postgres import followups as followups_repo
 from services.crm.adapters.postgres.base import Conn
 from services.crm.domain.closures import check_closure
 from services.crm.domain.contacts import address_of_channel, match_result
-from services.crm.handlers import Actor, Crm, calls
+from services.crm.handlers import Actor, Crm, calls, followups
 
 log = get_logger(__name__)
 
@@ -71,6 +72,7 @@ async def on_event(crm: Crm, event: ConversationEvent) -> None:
         if event.channel_type == "voice":
             address = address_of_channel("voice", event.contact_address, crm.settings.default_region)
             await calls.on_voice_event(conn, event, conv, address.value if address else None)
+        await followups.on_conversation_event(crm, conn, event, conv)
         if conv["contact_id"] is not None:
             disposition = event.typification_id if isinstance(event, ConversationClosed) else None
             await contacts_repo.touch_activity(conn, conv["contact_id"], event.occurred_at, disposition)
@@ -98,6 +100,7 @@ async def get_conversation(crm: Crm, conversation_id: str) -> dict[str, Any]:
             raise NotFound(f"conversation {conversation_id} not found", field="conversation_id")
         conv["messages"] = await repo.messages(conn, conversation_id)
         conv["closure"] = await repo.closure(conn, conversation_id)
+        conv["transcript"] = await followups_repo.transcript(conn, conversation_id)
     return conv
 
 

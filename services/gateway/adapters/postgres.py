@@ -9,7 +9,7 @@ import asyncpg
 from libs.core.errors import Conflict, NotFound
 from services.gateway.domain import Role, User
 
-_COLUMNS = "id, username, display_name, role, password_hash, active, created_at, updated_at"
+_COLUMNS = "id, username, display_name, role, password_hash, active, email, created_at, updated_at"
 
 
 def _user(row: asyncpg.Record | None) -> User | None:
@@ -22,6 +22,7 @@ def _user(row: asyncpg.Record | None) -> User | None:
         role=row["role"],
         password_hash=row["password_hash"],
         active=row["active"],
+        email=row["email"],
     )
 
 
@@ -71,24 +72,25 @@ class UsersRepo:
         role: Role,
         password_hash: str,
         if_absent: bool = False,
+        email: str | None = None,
     ) -> User | None:
         """Insert a user. With ``if_absent`` an existing id or username is left alone (returns None)."""
         sql = (
-            "INSERT INTO gateway.users (id, username, display_name, role, password_hash) "
-            f"VALUES ($1, $2, $3, $4, $5) {'ON CONFLICT DO NOTHING' if if_absent else ''} "
+            "INSERT INTO gateway.users (id, username, display_name, role, password_hash, email) "
+            f"VALUES ($1, $2, $3, $4, $5, $6) {'ON CONFLICT DO NOTHING' if if_absent else ''} "
             f"RETURNING {_COLUMNS}"
         )
         try:
-            return _user(await self._pool.fetchrow(sql, id, username, display_name, role, password_hash))
+            return _user(await self._pool.fetchrow(sql, id, username, display_name, role, password_hash, email))
         except asyncpg.UniqueViolationError as exc:
             field = "username" if "username" in (exc.constraint_name or "") else "id"
             raise Conflict(f"a user with this {field} already exists", field=field) from exc
 
     async def update(self, user_id: str, changes: dict[str, Any]) -> User:
-        """Apply ``changes`` (display_name, role, password_hash, active) to one user."""
+        """Apply ``changes`` (display_name, role, password_hash, active, email) to one user."""
         if "\x00" in user_id:
             raise NotFound(f"user {user_id!r} not found", field="id")
-        allowed = ("display_name", "role", "password_hash", "active")
+        allowed = ("display_name", "role", "password_hash", "active", "email")
         cols = [c for c in allowed if c in changes]
         if not cols:
             return await self.get(user_id)
