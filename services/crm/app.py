@@ -27,6 +27,7 @@ from services.crm.routes import (
     processes,
     reports,
     tickets,
+    workspace,
 )
 from services.crm.routes.masking import mask_numbers
 from services.crm.settings import CrmSettings
@@ -45,6 +46,7 @@ def create_app(settings: CrmSettings) -> web.Application:
     accounts.setup(app)
     cases.setup(app)
     case_bulk.setup(app)
+    workspace.setup(app)
     tickets.setup(app)
     calls.setup(app)
     processes.setup(app)

@@ -180,6 +180,7 @@ RULES: tuple[Rule, ...] = (
             ep("GET", "{id}/matches", ALL, summary="contacts matching its address"),
             ep("PUT", "{id}/contact", ALL, summary="link a contact"),
             ep("POST", "{id}/close", ALL, summary="record the closure"),
+            ep("GET", "{id}/workspace", ALL, summary="the campaign's script and tabs filled from its contact"),
         ),
         "case",
         "Cases (CRM conversations): agents see their own unless the campaign allows viewing all",
@@ -252,6 +253,7 @@ RULES: tuple[Rule, ...] = (
             ep("POST", "{id}/attachments", ALL, summary="attach a file", files=True),
             ep("POST", "{id}/attend", ALL, summary="Atender"),
             ep("POST", "{id}/save", ALL, summary="Guardar (y siguiente)"),
+            ep("GET", "{id}/workspace", ALL, summary="the campaign's script and tabs filled from its contact and case"),
             ep("POST", "{id}/combine", ALL, summary="merge another case of the contact into this one (seed 002)"),
             ep("POST", "close", ALL, summary="close several with one result (agents: their own, when the campaign "
                "allows mass close)"),

@@ -159,24 +159,25 @@ async def test_mass_close_from_a_file(client, h, jobs, nc, unique):
     assert resp.status == 400 and (await resp.json())["error"]["field"] == "columns"
 
 
-async def test_field_usage_finder(client, jobs, unique):
+async def test_field_usage_finder_searches_the_campaigns_scripts_and_tabs(client, h, jobs, unique):
+    """Seed 000: the finder reads what agents are shown (the campaign's script and tabs), nothing else."""
     camp = f"fu-{unique}"
-    await client.post("/scripts", json={"campaign_id": camp, "kind": "script", "name": "Bienvenida",
-                                        "screen": "Inicio", "body": "Hola {{name}}\nsi lblEtiqueta1 > 3 entonces"})
-    await client.post("/scripts", json={"campaign_id": camp, "kind": "tab", "name": "Deuda",
-                                        "body": "mostrar lblEtiqueta10\nlblEtiqueta1.visible = true"})
-    await client.post("/scripts", json={"campaign_id": camp, "kind": "form", "name": "Encuesta",
-                                        "body": "Pregunta: ¿Cómo nos conoció?"})
+    await h.put_campaign(CampaignSnapshot(
+        id=camp, name="Bienvenida", script="Hola {{name}}\nsi lblEtiqueta1 > 3 entonces\n¿Cómo nos conoció?",
+        tabs=[{"name": "Deuda", "url_template": "https://deuda.example/x?doc={contact_document}&e={contact.custom.lblEtiqueta1}"},
+              {"name": "Otra", "url_template": "https://otra.example/{contact.custom.lblEtiqueta10}"}]))
+    await h.put_campaign(CampaignSnapshot(id=f"{camp}-b", name="Otra campaña", script="lblEtiqueta1 aquí también"))
     run = await jobs.run("field_usage", {"field": "lblEtiqueta1", "campaign_id": camp})
     rows = await jobs.outcome(run["id"])
-    assert [r["reason"].split(":")[0] for r in rows] == ["script 'Bienvenida', screen 'Inicio', line 2",
-                                                          "tab 'Deuda', line 2"]
+    assert [r["reason"].split(":")[0] for r in rows] == [f"script 'Bienvenida', campaign '{camp}', line 2",
+                                                          f"tab 'Deuda', campaign '{camp}', line 1"]
+    everywhere = await jobs.run("field_usage", {"field": "lblEtiqueta1"})
+    assert len(await jobs.outcome(everywhere["id"])) >= 3
     text = await jobs.run("field_usage", {"text": "CÓMO NOS", "campaign_id": camp})
-    assert [r["reason"].split(",")[0] for r in await jobs.outcome(text["id"])] == ["form 'Encuesta'"]
+    assert [r["reason"].split(",")[0] for r in await jobs.outcome(text["id"])] == ["script 'Bienvenida'"]
     resp = await jobs.start("field_usage", {"campaign_id": camp})
     assert resp.status == 400 and (await resp.json())["error"]["field"] == "params"
-    bad = await client.post("/scripts", json={"kind": "macro", "name": "x", "body": ""})
-    assert bad.status == 400 and (await bad.json())["error"]["field"] == "kind"
+    assert (await client.post("/scripts", json={"kind": "script", "name": "x", "body": ""})).status == 404
 
 
 class HoldAt:

@@ -10,6 +10,10 @@ from typing import Any
 
 import pytest
 
+from libs.contracts import ConversationAssigned, ConversationOpened
+from libs.messaging import publish
+
+from .conftest import bearer
 from .options_kit import Options, make_options
 from .test_crm_facade import call
 
@@ -101,7 +105,7 @@ async def test_mass_close_by_agents(crm_gw, opts):
     assert err["error"]["field"] == "case_ids"
 
 
-async def test_autocomplete_prefills_from_the_latest_closure(crm_gw, opts):
+async def test_autocomplete_prefills_from_the_latest_closure(crm_gw, opts, nats_js, unique):
     o = opts.office
     a1 = o.tokens["a1"]
     first = await item(crm_gw, o, o.contacts[0])
@@ -109,11 +113,29 @@ async def test_autocomplete_prefills_from_the_latest_closure(crm_gw, opts):
                {"finish": True, "result": "promise", "fields": {"amount": 75}, "comment": "Promete pagar"})
     second = await item(crm_gw, o, o.contacts[0])
 
+    # A conversation of the same contact (as the router reports it), for the conversation's closing form.
+    _, js = nats_js
+    phone = (await call(crm_gw, o.tokens["admin"], "GET", f"/contacts/{o.contacts[0]}"))["phones"][0]["number"]
+    cid = f"conv-ac-{unique}"
+    await publish(js, ConversationOpened(conversation_id=cid, campaign_id=o.camp, channel_id=f"wa-{unique}",
+                                         channel_type="whatsapp", contact_address=phone, seq=1))
+    await publish(js, ConversationAssigned(conversation_id=cid, campaign_id=o.camp, channel_id=f"wa-{unique}",
+                                           channel_type="whatsapp", contact_address=phone, seq=2,
+                                           agent_id=o.users["a1"]))
+    for _ in range(100):
+        resp = await crm_gw.get(f"/api/v1/cases/{cid}", headers=bearer(a1))
+        if resp.status == 200 and (await resp.json())["contact_id"]:
+            break
+        await asyncio.sleep(0.05)
+
     await opts.set(case_options={"autocomplete": False})
     assert (await call(crm_gw, a1, "GET", f"/work-items/{second}"))["prefill"] is None
+    assert (await call(crm_gw, a1, "GET", f"/cases/{cid}"))["prefill"] is None
     await opts.set(case_options={"autocomplete": True})
     prefill = (await call(crm_gw, a1, "GET", f"/work-items/{second}"))["prefill"]
     assert prefill["result"] == "promise" and prefill["fields"] == {"amount": 75} and prefill["case_id"] == first
+    prefill = (await call(crm_gw, a1, "GET", f"/cases/{cid}"))["prefill"]
+    assert prefill["result"] == "promise" and prefill["fields"] == {"amount": 75}
 
 
 async def test_comment_emails_other_contacts_and_own_channels(crm_gw, opts, nats_js, unique):

@@ -24,6 +24,7 @@ from libs.core.errors import Conflict, NotFound
 from libs.core.logging import get_logger
 from libs.core.validation import parse_body
 from services.crm.adapters.postgres import base
+from services.crm.adapters.postgres import cases as cases_repo
 from services.crm.adapters.postgres import contacts as contacts_repo
 from services.crm.adapters.postgres import conversations as repo
 from services.crm.adapters.postgres import followups as followups_repo
@@ -101,6 +102,10 @@ async def get_conversation(crm: Crm, conversation_id: str) -> dict[str, Any]:
         conv["messages"] = await repo.messages(conn, conversation_id)
         conv["closure"] = await repo.closure(conn, conversation_id)
         conv["transcript"] = await followups_repo.transcript(conn, conversation_id)
+        snapshot = crm.campaigns.get(conv["campaign_id"])
+        # Seed 002 "Autocompletar Gestiones": the contact's latest closure in the campaign starts the closing form.
+        conv["prefill"] = await cases_repo.latest_result(conn, "", conv["contact_id"], conv["campaign_id"]) \
+            if snapshot is not None and snapshot.case_options.autocomplete and conv["contact_id"] else None
     return conv
 
 

@@ -1,4 +1,4 @@
-"""HTTP: /imports (upload, template), /import-mappings, /processes (jobs, progress, cancel, outcome), /scripts."""
+"""HTTP: /imports (upload, template), /import-mappings, /processes (jobs, progress, cancel, outcome)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from libs.core.inputs import read_upload
 from libs.core.service import read_json
 from services.crm.adapters.spreadsheets import MEDIA_TYPES
 from services.crm.domain.common import parse_choice
-from services.crm.handlers import contacts, exports, processes, scripts
+from services.crm.handlers import contacts, exports, processes
 from services.crm.keys import RUNNER
 from services.crm.routes import actor_of, crm_of, send_stream
 from services.crm.routes.contacts import contact_filter
@@ -91,31 +91,6 @@ async def recycle_count(request: web.Request) -> web.Response:
     return respond({"count": await processes.recycle_count(crm_of(request), query)})
 
 
-async def create_script(request: web.Request) -> web.Response:
-    body = await read_json(request)
-    return respond(await scripts.create(crm_of(request), body, actor_of(request)), 201)
-
-
-async def list_scripts(request: web.Request) -> web.Response:
-    limit, after = page_args(request, (str, str, str, str))
-    items = await scripts.search(crm_of(request), query(request, "campaign_id"), limit, after)
-    return respond_page(items, limit, lambda s: (s["campaign_id"] or "", s["kind"], s["name"], s["id"]))
-
-
-async def get_script(request: web.Request) -> web.Response:
-    return respond(await scripts.get(crm_of(request), request.match_info["id"]))
-
-
-async def patch_script(request: web.Request) -> web.Response:
-    body = await read_json(request)
-    return respond(await scripts.update(crm_of(request), request.match_info["id"], body, actor_of(request)))
-
-
-async def delete_script(request: web.Request) -> web.Response:
-    await scripts.delete(crm_of(request), request.match_info["id"], actor_of(request))
-    return web.Response(status=204)
-
-
 def setup(app: web.Application) -> None:
     r = app.router
     r.add_post("/imports", upload)
@@ -129,8 +104,3 @@ def setup(app: web.Application) -> None:
     r.add_get("/processes/{id}", get_job)
     r.add_post("/processes/{id}/cancel", cancel_job)
     r.add_get("/processes/{id}/outcome", outcome)
-    r.add_post("/scripts", create_script)
-    r.add_get("/scripts", list_scripts)
-    r.add_get("/scripts/{id}", get_script)
-    r.add_patch("/scripts/{id}", patch_script)
-    r.add_delete("/scripts/{id}", delete_script)

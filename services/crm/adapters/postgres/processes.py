@@ -1,10 +1,10 @@
-"""Set-based statements of the list, callback and script processes."""
+"""Set-based statements of the list and callback processes."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from services.crm.adapters.postgres.base import Conn, Where, as_dict, as_dicts, dumps
+from services.crm.adapters.postgres.base import Conn, Where, dumps
 
 
 def recycle_where(p: Any) -> Where:
@@ -78,39 +78,6 @@ async def dissociate(conn: Conn, list_id: str, batch_id: str | None, typificatio
         w.add("last_typification = ANY({}::text[])", typifications)
     rows = await conn.fetch(f"DELETE FROM crm.list_members {w.sql()} RETURNING contact_id", *w.args)
     return sorted(r["contact_id"] for r in rows)
-
-
-async def insert_script(conn: Conn, d: dict[str, Any]) -> dict[str, Any]:
-    row = await conn.fetchrow(
-        "INSERT INTO crm.scripts (id, campaign_id, kind, name, screen, body) VALUES ($1, $2, $3, $4, $5, $6) "
-        "RETURNING *", d["id"], d.get("campaign_id"), d["kind"], d["name"], d.get("screen") or "", d["body"])
-    return dict(row)
-
-
-async def update_script(conn: Conn, script_id: str, fields: dict[str, Any]) -> dict[str, Any] | None:
-    sets = [f"{k} = ${i + 2}" for i, k in enumerate(fields)]
-    row = await conn.fetchrow(f"UPDATE crm.scripts SET {', '.join(sets)}, updated_at = now() WHERE id = $1 "
-                              f"RETURNING *", script_id, *fields.values())
-    return as_dict(row)
-
-
-async def get_script(conn: Conn, script_id: str) -> dict[str, Any] | None:
-    return as_dict(await conn.fetchrow("SELECT * FROM crm.scripts WHERE id = $1", script_id))
-
-
-async def delete_script(conn: Conn, script_id: str) -> bool:
-    return await conn.execute("DELETE FROM crm.scripts WHERE id = $1", script_id) == "DELETE 1"
-
-
-async def scripts(conn: Conn, campaign_id: str | None, limit: int | None = None,
-                  after: tuple[Any, ...] | None = None) -> list[dict[str, Any]]:
-    """Scripts, tabs and forms by campaign, kind and name, those after ``after`` (those three and the id);
-    all of them without a ``limit``."""
-    key = "(coalesce(campaign_id, ''), kind, name, id)"
-    rows = await conn.fetch(f"SELECT * FROM crm.scripts WHERE ($1::text IS NULL OR campaign_id = $1) "
-                            f"AND ($2::text[] IS NULL OR {key} > ($2[1], $2[2], $2[3], $2[4])) "
-                            f"ORDER BY {key} LIMIT $3", campaign_id, list(after) if after else None, limit)
-    return as_dicts(rows)
 
 
 async def audit_json(conn: Conn, entity: str, entity_id: str, action: str, actor: str, changes: dict[str, Any]

@@ -1,5 +1,6 @@
-"""Field usage finder (seed 000, "verificación de uso de objetos en script"): which scripts, tabs and forms
-reference a field or contain a string. Read-only: the outcome file lists every match with its line."""
+"""Field usage finder (seed 000, "verificación de uso de objetos en script"): which campaign scripts and tabs
+(the ones agents see, from the campaign snapshots) and ticket forms reference a field or contain a string.
+Read-only: the outcome file lists every match with its line."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ import re
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from services.crm.adapters.postgres import processes as repo
 from services.crm.adapters.postgres.base import Conn
+from services.crm.domain.workspace import script_objects
 from services.crm.handlers.processes.runner import JobContext, ProcessKind, Step
 
 SNIPPET = 120
@@ -28,9 +29,10 @@ class FinderParams(BaseModel):
 
 
 def pattern(p: FinderParams) -> re.Pattern[str]:
-    """A field is referenced by its whole name (``lblEtiqueta1``, ``{{custom.plan}}``); a text anywhere."""
+    """A field is referenced by its whole name (``lblEtiqueta1``, ``{{custom.plan}}``), also as a custom field of
+    a tab template (``{contact.custom.plan}``, ``{case.fields.plan}``, ``{account.plan}``); a text anywhere."""
     if p.field:
-        return re.compile(rf"(?<![\w.]){re.escape(p.field)}(?![\w])")
+        return re.compile(rf"(?:(?<![\w.])|(?<=custom\.)|(?<=fields\.)|(?<=account\.)){re.escape(p.field)}(?![\w])")
     return re.compile(re.escape(p.text or ""), re.IGNORECASE)
 
 
@@ -41,14 +43,14 @@ async def run(ctx: JobContext) -> None:
     async def work(conn: Conn) -> Step:
         step = Step()
         n = 0
-        for script in await repo.scripts(conn, p.campaign_id):
-            for line_no, line in enumerate(script["body"].splitlines(), 1):
+        objects = script_objects(ctx.crm.campaigns, p.campaign_id)
+        for obj in objects:
+            for line_no, line in enumerate(obj.body.splitlines(), 1):
                 if rx.search(line):
                     n += 1
-                    where = f"{script['kind']} {script['name']!r}" + (f", screen {script['screen']!r}"
-                                                                       if script["screen"] else "")
+                    where = f"{obj.kind} {obj.name!r}" + (f", campaign {obj.screen!r}" if obj.screen else "")
                     step.outcome(n, "match", f"{where}, line {line_no}: {line.strip()[:SNIPPET]}",
-                                 ref=script["id"], key=p.field or p.text)
+                                 ref=obj.ref, key=p.field or p.text)
         step.done = step.total = n
         return step
 

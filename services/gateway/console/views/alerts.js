@@ -67,7 +67,19 @@ export async function popup(c) {
   openDialog(t("popup"), scriptPanel(snap, { contact_address: c.phone || "", campaign_id: c.campaign_id || "", contact_id: c.contact_id || "" }));
 }
 
-// The campaign's script, and its tabs as links (URL templates filled with the contact's data).
+// The script and tabs the CRM fills for a work item or a conversation (GET .../workspace: every contact, case
+// and account field of the templates filled, numbers masked where the agent may not see them); while it loads, or
+// when the CRM does not know the item yet, the campaign's own script with the values at hand.
+export function workspacePanel(path, snap, values) {
+  const box = h("div", { "data-testid": "workspace" }, scriptPanel(snap, values));
+  api("GET", path).then((ws) => {
+    if (!ws) return;
+    clear(box).append(scriptPanel({ script: ws.script, tabs: ws.tabs.map((tab) => ({ name: tab.name, url: tab.url })) }, {}));
+  }).catch(() => { /* the fallback stays */ });
+  return box;
+}
+
+// The campaign's script, and its tabs as links (URL templates filled with the contact's data, or already filled).
 export function scriptPanel(snap, values) {
   const fill = (tpl) => tpl.replace(/\{(\w+)\}/g, (_, k) => encodeURIComponent(values[k] ?? ""));
   const tabs = (snap && snap.tabs) || [];
@@ -75,7 +87,7 @@ export function scriptPanel(snap, values) {
     h("h3", {}, t("script")),
     snap && snap.script ? h("pre", { class: "script-text", "data-testid": "script-text" }, snap.script) : h("p", { class: "muted" }, t("no_script")),
     tabs.length ? h("ul", { class: "tabs-links", "data-testid": "script-tabs" }, tabs.map((tab) => h("li", {},
-      h("a", { href: fill(tab.url_template), target: "_blank", rel: "noopener noreferrer" }, tab.name)))) : null);
+      h("a", { href: tab.url || fill(tab.url_template), target: "_blank", rel: "noopener noreferrer" }, tab.name)))) : null);
 }
 
 export async function answerOffer(id, action) {

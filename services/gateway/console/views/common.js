@@ -94,6 +94,18 @@ export function fieldValues(form, snap) {
   return values;
 }
 
+// Seed 002 "Autocompletar Gestiones": the closing form starts from the latest closure the CRM suggests
+// (`prefill`: {result, fields}); the result goes in `select`, each custom field in its input.
+export function applyPrefill(form, select, prefill) {
+  if (!prefill) return;
+  if (select && prefill.result && [...select.options].some((o) => o.value === prefill.result)) select.value = prefill.result;
+  for (const [key, value] of Object.entries(prefill.fields || {})) {
+    const el = form.querySelector(`[name="${CSS.escape(key)}"]`);
+    if (!el || value === null || value === undefined) continue;
+    if (el.type === "checkbox") el.checked = Boolean(value); else el.value = String(value);
+  }
+}
+
 // A callback (agenda) owned by the caller, due at a local date and time, on a work item or a contact.
 export function callbackForm(target, onDone) {
   const when = h("input", { type: "datetime-local", name: "due_at", "data-field": "due_at", "data-testid": "callback-due" });

@@ -5,8 +5,8 @@ import { fmtTime, items, maskNumber, withinHours } from "../lib/format.js";
 import { clearErrors, errorText, getLang, showError, stateText, statusText, t } from "../lib/i18n.js";
 import { mapDelete, mapMerge } from "../lib/store.js";
 import { isAgent, me, store } from "../state.js";
-import { scriptPanel } from "./alerts.js";
-import { customFields, enc, fieldValues, snapshot, typificationOptions } from "./common.js";
+import { workspacePanel } from "./alerts.js";
+import { applyPrefill, customFields, enc, fieldValues, snapshot, typificationOptions } from "./common.js";
 import { emojiPicker } from "./emoji.js";
 
 export const transferring = new Set();
@@ -100,7 +100,7 @@ async function renderConvView(view) {
         replyForm(id, perms)),
       h("div", { class: "side" }, contactCard(id, conv, perms),
         h("details", { class: "panel", "data-testid": "script-open" }, h("summary", {}, t("script_tabs")),
-          scriptPanel(snap, { contact_address: conv.contact_address || "", conversation_id: id, campaign_id: conv.campaign_id || "" })),
+          workspacePanel(`/cases/${enc(id)}/workspace`, snap, { conversation_id: id, campaign_id: conv.campaign_id || "" })),
         transferForm(id, snap, perms), closeForm(id, snap))));
   for (const m of conv.messages || []) appendMessage(m);
 }
@@ -187,6 +187,8 @@ function closeForm(id, snap) {
     },
   }, h("label", {}, t("typification"), typ), customFields(snap),
   h("button", { type: "submit", "data-testid": "close-submit" }, t("do_close")), err);
+  // Autocomplete (seed 002): the CRM suggests the contact's latest closure in the campaign when it is on.
+  api("GET", `/cases/${enc(id)}`).then((kase) => applyPrefill(form, typ, kase && kase.prefill)).catch(() => {});
   return h("details", { class: "panel", "data-testid": "close-panel" }, h("summary", { "data-testid": "close-open" }, t("close")), form);
 }
 

@@ -1,13 +1,15 @@
 // Panel de operador (seed 003): the campaign's work items; Atender, comment, result, Guardar y siguiente.
 import { api } from "../lib/api.js";
 import { add, clear, h, labelled, toast } from "../lib/dom.js";
+import { ApiError } from "../lib/errors.js";
 import { fmtTime } from "../lib/format.js";
 import { clearErrors, errorText, getLang, showError, stateText, t } from "../lib/i18n.js";
-import { currentCampaign } from "../state.js";
-import { callbackForm, campaignPicker, customFields, dialButton, enc, fieldValues, snapshot, typificationOptions } from "./common.js";
+import { currentCampaign, isAgent } from "../state.js";
+import { workspacePanel } from "./alerts.js";
+import { applyPrefill, callbackForm, campaignPicker, customFields, dialButton, enc, fieldValues, snapshot, typificationOptions } from "./common.js";
 import { attachmentsPanel } from "./tickets.js";
 
-const work = { q: "", current: null, item: null };
+const work = { q: "", current: null, item: null, picked: new Set() };
 
 export function operatorView(scope, rerender) {
   const list = h("div", { id: "work-list", "data-testid": "work-list" });
@@ -37,16 +39,53 @@ async function renderList(box, detail) {
   try { list = (await api("GET", `/work-items?${q}`)).items || []; } catch (ex) { clear(box).append(h("p", { class: "error" }, errorText(ex))); return; }
   clear(box);
   if (!list.length) { box.append(h("p", { class: "muted" }, t("no_items"))); return; }
+  const snap = await snapshot(campaign);
+  // Seed 002 "Cierre masivo de casos por agentes": agents close their own items in bulk when the campaign allows it.
+  const bulk = !isAgent() || Boolean(snap && snap.case_options && snap.case_options.mass_close_by_agents);
+  work.picked = new Set([...work.picked].filter((id) => list.some((it) => it.id === id)));
+  const pick = (it) => h("input", {
+    type: "checkbox", "data-testid": "work-pick", "aria-label": `${t("select")} ${it.contact_name || it.id}`, checked: work.picked.has(it.id),
+    onchange: (e) => { if (e.target.checked) work.picked.add(it.id); else work.picked.delete(it.id); },
+  });
+  if (bulk) box.append(massClose(snap, list, detail, box));
   box.append(h("table", { class: "items" },
-    h("thead", {}, h("tr", {}, [t("customer"), t("phone"), t("plan"), t("priority"), t("state"), t("actions_col")].map((x) => h("th", { scope: "col" }, x)))),
+    h("thead", {}, h("tr", {}, [bulk ? "" : null, t("customer"), t("phone"), t("plan"), t("priority"), t("state"), t("actions_col")]
+      .filter((x) => x !== null).map((x) => h("th", { scope: "col" }, x)))),
     h("tbody", {}, list.map((it) => h("tr", { "data-testid": "work-row", "data-case-id": it.id, class: work.current === it.id ? "active" : "" },
+      bulk ? h("td", {}, pick(it)) : null,
       h("td", {}, h("a", { href: "#", class: "contact-link", onclick: (e) => { e.preventDefault(); openContact(detail, box, it.contact_id); } },
         it.contact_name || it.contact_id), it.title ? h("div", { class: "muted" }, it.title) : null),
-      h("td", {}, (it.phones || []).map((ph) => dialButton(ph))),
+      h("td", {}, (it.phones || []).map((ph) => dialButton(ph, { contact_id: it.contact_id }))),
       h("td", {}, it.account ? `${it.account.number || ""} ${it.account.product || ""}` : ""),
       h("td", {}, h("span", { class: `pill ${it.priority}` }, t(`priority_${it.priority}`))),
       h("td", { "data-testid": "work-status" }, stateText("case", it.status)),
       h("td", {}, h("button", { type: "button", "data-testid": "work-attend", onclick: () => attend(it.id, box, detail) }, t("attend"))))))));
+}
+
+// "Cerrar seleccionados": one result for every picked item; each is closed on its own, refusals listed per item.
+function massClose(snap, list, detail, box) {
+  const result = h("select", { name: "result", "data-field": "result", "data-testid": "mass-result" }, typificationOptions(snap));
+  const comment = h("input", { name: "comment", "data-field": "comment", "data-testid": "mass-comment" });
+  const out = h("ul", { class: "errors", "data-testid": "mass-outcome", "aria-live": "polite" });
+  const form = h("form", { class: "mass-close", novalidate: true, onsubmit: async (e) => {
+    e.preventDefault();
+    clear(out);
+    if (!work.picked.size) { out.append(h("li", {}, t("pick_some"))); return; }
+    try {
+      const answer = await api("POST", "/work-items/close", { case_ids: [...work.picked], result: result.value,
+        comment: comment.value.trim() || null });
+      const failed = ((answer && answer.results) || []).filter((r) => r.outcome !== "closed");
+      for (const r of failed) {
+        const who = list.find((it) => it.id === r.case_id);
+        out.append(h("li", { class: "error" }, `${(who && who.contact_name) || r.case_id}: ${errorText(new ApiError(0, r.error))}`));
+      }
+      toast(t("mass_closed").replace("{n}", String(((answer && answer.results) || []).length - failed.length)));
+      work.picked.clear();
+      if (!failed.length) renderList(box, detail);
+    } catch (ex) { out.append(h("li", { class: "error" }, errorText(ex))); }
+  } }, labelled(t("result"), result), labelled(t("comment"), comment),
+  h("button", { type: "submit", class: "secondary", "data-testid": "mass-close" }, t("close_selected")), out);
+  return h("details", { class: "panel", "data-testid": "mass-panel" }, h("summary", {}, t("close_selected")), form);
 }
 
 async function attend(id, list, detail) {
@@ -118,14 +157,19 @@ async function renderItem(box, list) {
     h("button", { type: "button", class: "secondary", "data-testid": "work-save", onclick: () => save(false) }, t("save")),
     h("button", { type: "button", "data-testid": "work-save-next", onclick: () => save(true) }, t("save_next")),
     err);
+  applyPrefill(form, result, kase.prefill);
+  if (kase.prefill) { finish.checked = true; finishBox.hidden = false; }
   add(box,
     h("div", { class: "conv-head" },
       h("h3", { "data-testid": "work-title" }, contact.name || kase.contact_id),
       h("span", {}, `${t("state")}: `, h("b", { "data-testid": "work-item-status" }, stateText("case", kase.status)))),
     kase.title ? h("p", {}, kase.title) : null,
-    h("p", {}, `${t("phone")}: `, phones.length ? phones.map((ph) => dialButton(ph)) : "—"),
+    h("p", {}, `${t("phone")}: `, phones.length ? phones.map((ph) => dialButton(ph, { contact_id: kase.contact_id })) : "—"),
     kase.account ? h("p", {}, `${t("plan")}: ${kase.account.number || ""} · ${kase.account.product || ""}`) : null,
+    h("details", { class: "panel", "data-testid": "script-open" }, h("summary", {}, t("script_tabs")),
+      workspacePanel(`/work-items/${enc(kase.id)}/workspace`, snap, { case_id: kase.id, campaign_id: kase.campaign_id })),
     form,
+    combineForm(snap, kase, box, list),
     attachmentsPanel(`/work-items/${enc(kase.id)}/attachments`, kase.attachments || [], async () => {
       work.item = await api("GET", `/work-items/${enc(kase.id)}`);
       renderItem(box, list);
@@ -135,4 +179,21 @@ async function renderItem(box, list) {
     h("ul", { class: "history", "data-testid": "work-history" },
       (kase.history || []).slice().reverse().map((ev) => h("li", {},
         `${fmtTime(ev.at, getLang())} · ${t(`event_${ev.kind}`)} · ${ev.actor || ""} ${ev.body ? `· ${ev.body}` : ""}`))));
+}
+
+// Seed 002 "Combinaciones de Casos": another open item of the same contact merged into this one (its history moves).
+function combineForm(snap, kase, box, list) {
+  if (!(snap && snap.case_options && snap.case_options.combine_cases)) return null;
+  const other = h("input", { name: "case_id", "data-field": "case_id", "data-testid": "combine-case", placeholder: t("case_id") });
+  const err = h("p", { class: "error", "data-testid": "combine-error", id: `combine-err-${kase.id}` });
+  const form = h("form", { novalidate: true, onsubmit: async (e) => {
+    e.preventDefault();
+    clearErrors(form, err);
+    try {
+      work.item = await api("POST", `/work-items/${enc(kase.id)}/combine`, { case_id: other.value.trim() });
+      toast(t("combined"));
+      renderList(list, box); renderItem(box, list);
+    } catch (ex) { showError(err, ex, form); }
+  } }, labelled(t("combine_with"), other), h("button", { type: "submit", class: "secondary", "data-testid": "combine-submit" }, t("combine")), err);
+  return h("details", { class: "panel", "data-testid": "combine-panel" }, h("summary", {}, t("combine")), form);
 }

@@ -1,0 +1,24 @@
+"""HTTP: the campaign's script and filled tabs beside a work item (``/cases/{id}/workspace``) or a conversation
+(``/conversations/{id}/workspace``)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from libs.core.http import respond
+from services.crm.handlers import workspace
+from services.crm.routes import actor_of, crm_of
+
+
+async def of_case(request: web.Request) -> web.Response:
+    return respond(await workspace.of_case(crm_of(request), request.match_info["id"], actor_of(request)))
+
+
+async def of_conversation(request: web.Request) -> web.Response:
+    return respond(await workspace.of_conversation(crm_of(request), request.match_info["id"], actor_of(request)))
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_get("/cases/{id}/workspace", of_case)
+    app.router.add_get("/work-items/{id}/workspace", of_case)
+    app.router.add_get("/conversations/{id}/workspace", of_conversation)
