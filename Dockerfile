@@ -58,8 +58,9 @@ COPY --from=builder /opt/venv /opt/venv
 WORKDIR /app
 USER 10001:10001
 
-# gateway 8080, channels 8081 (+ SMTP 2525), router 8082, scheduler 8083, campaigns 8084, crm 8085
-EXPOSE 8080 8081 8082 8083 8084 8085 2525
+# gateway 8080, channels 8081 (public webhooks) + 8086 (admin API) + SMTP 2525, router 8082, scheduler 8083,
+# campaigns 8084, crm 8085
+EXPOSE 8080 8081 8082 8083 8084 8085 8086 2525
 
 # The first argument picks the service; `exec` makes Python PID 1 so it gets SIGTERM directly.
 ENTRYPOINT ["/bin/sh", "-c", \

@@ -35,6 +35,21 @@ class ServiceSettings(BaseSettings):
         "postgresql://postgres@127.0.0.1:5432/switchboard",
         validation_alias=AliasChoices("SB_DATABASE_URL", "database_url"),
     )
+    # PostgreSQL pool per process (keep replicas x pool max under the pooler's default_pool_size x instances), and
+    # migrations: at start-up under an advisory lock (development), or by the `switchboard migrate` Job, the
+    # services then waiting up to migrate_wait_s for their schema (production: SB_MIGRATE_ON_START=false).
+    database_pool_min: int = Field(1, ge=0, validation_alias=AliasChoices("SB_DATABASE_POOL_MIN", "database_pool_min"))
+    database_pool_max: int = Field(10, ge=1, validation_alias=AliasChoices("SB_DATABASE_POOL_MAX", "database_pool_max"))
+    migrate_on_start: bool = Field(True, validation_alias=AliasChoices("SB_MIGRATE_ON_START", "migrate_on_start"))
+    migrate_wait_s: float = Field(120.0, ge=0, validation_alias=AliasChoices("SB_MIGRATE_WAIT_S", "migrate_wait_s"))
+    # Redis through Sentinel (production): "host:port,host:port" of the sentinels and the master's name; the
+    # password of the data nodes (also accepted in SB_REDIS_URL) and, if they have one, of the sentinels.
+    redis_sentinels: str = Field("", validation_alias=AliasChoices("SB_REDIS_SENTINELS", "redis_sentinels"))
+    redis_master_name: str = Field("switchboard",
+                                   validation_alias=AliasChoices("SB_REDIS_MASTER_NAME", "redis_master_name"))
+    redis_password: str = Field("", validation_alias=AliasChoices("SB_REDIS_PASSWORD", "redis_password"))
+    redis_sentinel_password: str = Field(
+        "", validation_alias=AliasChoices("SB_REDIS_SENTINEL_PASSWORD", "redis_sentinel_password"))
     # JetStream: replicas of every stream and KV bucket (3 in production, on a 3-node cluster), and per-stream
     # limits over the defaults of libs/messaging/streams.py, as JSON: SB_NATS_MAX_BYTES='{"INBOUND": 21474836480}'.
     nats_replicas: int = Field(1, ge=1, le=5, validation_alias=AliasChoices("SB_NATS_REPLICAS", "nats_replicas"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 from collections.abc import AsyncIterator, Callable
@@ -36,14 +37,26 @@ async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asy
     return pool
 
 
-def pg_pool_ctx(dsn: str, *, migrations: tuple[str, Path] | None = None
+def pg_pool_ctx(source: str | ServiceSettings, *, migrations: tuple[str, Path] | None = None
                 ) -> Callable[[web.Application], AsyncIterator[None]]:
-    """A ``cleanup_ctx`` that opens the pool (and migrates the service's schema) and closes it."""
+    """A ``cleanup_ctx`` that opens the pool and closes it; with ``migrations``, the service's schema is migrated
+    first, or, when the settings say ``migrate_on_start=false`` (the migrate Job does it), waited for.
+
+    ``source`` is the service's settings (pool sizes and migration policy from them) or a bare DSN.
+    """
+    settings = source if isinstance(source, ServiceSettings) else ServiceSettings(database_url=source)
 
     async def ctx(app: web.Application) -> AsyncIterator[None]:
-        pool = await create_pool(dsn)
-        if migrations is not None:
-            await migrate(pool, *migrations)
+        pool = await create_pool(settings.database_url, min_size=settings.database_pool_min,
+                                 max_size=settings.database_pool_max)
+        try:
+            if migrations is not None and settings.migrate_on_start:
+                await migrate(pool, *migrations)
+            elif migrations is not None:
+                await wait_for_migrations(pool, *migrations, timeout_s=settings.migrate_wait_s)
+        except BaseException:
+            await pool.close()
+            raise
         app[PG_POOL] = pool
         metrics.add_refresher(app, _pool_gauge(pool, app.get(SETTINGS)))
         yield
@@ -59,6 +72,36 @@ def _pool_gauge(pool: asyncpg.Pool, settings: ServiceSettings | None) -> metrics
         gauge.set(pool.get_size() - pool.get_idle_size())
 
     return refresh
+
+
+class MigrationsMissing(RuntimeError):
+    """The service's schema is behind its code and this process may not migrate it."""
+
+
+async def pending(pool: asyncpg.Pool, service: str, folder: Path) -> list[str]:
+    """The service's migrations not yet applied (all of them when nothing was ever migrated)."""
+    async with pool.acquire() as conn:
+        exists = await conn.fetchval("SELECT to_regclass('schema_migrations') IS NOT NULL")
+        done = {r["version"] for r in await conn.fetch(
+            "SELECT version FROM schema_migrations WHERE service = $1", service)} if exists else set()
+    return [name for version, name, _ in discover(folder) if version not in done]
+
+
+async def wait_for_migrations(pool: asyncpg.Pool, service: str, folder: Path, *, timeout_s: float,
+                              poll_s: float = 1.0) -> None:
+    """Wait until every migration of the service is applied (by the migrate Job).
+
+    Raises:
+        MigrationsMissing: still pending after ``timeout_s``; the message names them and what to run.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while missing := await pending(pool, service, folder):
+        if loop.time() >= deadline:
+            raise MigrationsMissing(f"{service}: migrations {', '.join(missing)} are not applied after "
+                                    f"{timeout_s:.0f} s; run `switchboard migrate` (the migrate Job)")
+        log.info("waiting_for_migrations", service=service, pending=missing)
+        await asyncio.sleep(poll_s)
 
 
 def _advisory_key(service: str) -> int:

@@ -1,4 +1,11 @@
-"""Redis connection as an aiohttp cleanup context."""
+"""Redis connection as an aiohttp cleanup context: one server (``SB_REDIS_URL``) or a Sentinel-watched primary.
+
+With ``SB_REDIS_SENTINELS`` the client asks the sentinels which node is the primary of
+``SB_REDIS_MASTER_NAME`` and talks to it; when a connection fails (the primary died, or was demoted) it asks
+again, so after a failover it follows the promoted replica without a restart. Replication is asynchronous:
+what the old primary acknowledged in its last moments may be missing on the new one. docs/deployment.md says
+what that can lose and how the router's rebuild from the durable record covers it.
+"""
 
 from __future__ import annotations
 
@@ -7,19 +14,60 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from aiohttp import web
+from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import Sentinel
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ReadOnlyError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from libs.core.settings import ServiceSettings
 
 REDIS = web.AppKey("redis", aioredis.Redis)
 
-
-def connect_redis(url: str, **options: Any) -> aioredis.Redis:
-    """A client with text replies; ``options`` go to the connections (e.g. ``redis_connect_func``)."""
-    return aioredis.from_url(url, decode_responses=True, health_check_interval=15,
-                             socket_connect_timeout=5, retry_on_timeout=True, **options)
+_OPTIONS: dict[str, Any] = {"decode_responses": True, "health_check_interval": 15, "socket_connect_timeout": 5,
+                            "retry_on_timeout": True}
 
 
-def redis_ctx(url: str, **options: Any) -> Callable[[web.Application], AsyncIterator[None]]:
+def parse_sentinels(spec: str) -> list[tuple[str, int]]:
+    """``"host:port,host:port"`` as address pairs (port 26379 when left out).
+
+    Raises:
+        ValueError: an entry is not ``host[:port]``.
+    """
+    found: list[tuple[str, int]] = []
+    for part in (p.strip() for p in spec.split(",")):
+        if not part:
+            continue
+        host, _, port = part.rpartition(":") if ":" in part else (part, "", "26379")
+        if not host or not port.isdigit():
+            raise ValueError(f"SB_REDIS_SENTINELS entry {part!r} is not host:port")
+        found.append((host, int(port)))
+    return found
+
+
+def connect_redis(source: str | ServiceSettings, **options: Any) -> aioredis.Redis:
+    """A client with text replies for ``SB_REDIS_URL``, or, when the settings name sentinels, for the primary they
+    report; ``options`` go to the connections (e.g. ``redis_connect_func``)."""
+    if isinstance(source, str):
+        return aioredis.from_url(source, **_OPTIONS, **options)
+    if not source.redis_sentinels:
+        extra = {"password": source.redis_password} if source.redis_password else {}
+        return aioredis.from_url(source.redis_url, **_OPTIONS, **extra, **options)
+    # A failover takes the sentinels a few seconds (down-after + election): retry connection errors over that
+    # window, each retry asking the sentinels for the primary again.
+    retry = Retry(ExponentialBackoff(cap=2.0, base=0.1), retries=12)
+    sentinel = Sentinel(parse_sentinels(source.redis_sentinels), socket_timeout=2,
+                        sentinel_kwargs={"password": source.redis_sentinel_password or None, "socket_timeout": 2},
+                        password=source.redis_password or None)
+    return sentinel.master_for(source.redis_master_name, retry=retry,
+                               retry_on_error=[RedisConnectionError, RedisTimeoutError, ReadOnlyError],
+                               **_OPTIONS, **options)
+
+
+def redis_ctx(source: str | ServiceSettings, **options: Any) -> Callable[[web.Application], AsyncIterator[None]]:
     async def ctx(app: web.Application) -> AsyncIterator[None]:
-        client = connect_redis(url, **options)
+        client = connect_redis(source, **options)
         await client.ping()
         app[REDIS] = client
         yield

@@ -46,7 +46,7 @@ async def _service_ctx(app: web.Application) -> AsyncIterator[None]:
 def create_app(settings: CampaignsSettings) -> web.Application:
     app = create_base_app(settings)
     app[CAMPAIGNS_SETTINGS] = settings
-    app.cleanup_ctx.append(pg_pool_ctx(settings.database_url, migrations=("campaigns", MIGRATIONS)))
+    app.cleanup_ctx.append(pg_pool_ctx(settings, migrations=("campaigns", MIGRATIONS)))
     app.cleanup_ctx.append(nats_ctx(settings.nats_url, settings.service_name))
     app.cleanup_ctx.append(_service_ctx)
     app.router.add_routes(routes())

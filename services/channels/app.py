@@ -53,7 +53,7 @@ def create_app(settings: ChannelsSettings) -> web.Application:
     app.middlewares.insert(0, webhook_metrics)
     limit_intake(app, IntakeLimits(header_timeout_s=settings.webhook_header_timeout_s,
                                    body_timeout_s=settings.webhook_body_timeout_s))
-    app.cleanup_ctx.append(pg_pool_ctx(settings.database_url, migrations=("channels", MIGRATIONS)))
+    app.cleanup_ctx.append(pg_pool_ctx(settings, migrations=("channels", MIGRATIONS)))
     app.cleanup_ctx.append(nats_ctx(settings.nats_url, settings.service_name))
     app.cleanup_ctx.append(_http_ctx(settings))
     app.cleanup_ctx.append(_wiring_ctx(settings))

@@ -38,7 +38,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 def create_app(settings: CrmSettings) -> web.Application:
     app = create_base_app(settings)
     app.middlewares.append(mask_numbers)
-    app.cleanup_ctx.append(pg_pool_ctx(settings.database_url, migrations=("crm", MIGRATIONS)))
+    app.cleanup_ctx.append(pg_pool_ctx(settings, migrations=("crm", MIGRATIONS)))
     app.cleanup_ctx.append(nats_ctx(settings.nats_url, "crm"))
     app.cleanup_ctx.append(_blobs_ctx(settings))
     app.cleanup_ctx.append(_crm_ctx(settings))

@@ -97,8 +97,8 @@ def create_app(settings: GatewaySettings) -> web.Application:
     add_metrics_site(app, settings.metrics_port)
     app.middlewares.append(auth_middleware)
     app[GW_SETTINGS] = settings
-    app.cleanup_ctx.append(pg_pool_ctx(settings.database_url, migrations=("gateway", MIGRATIONS)))
-    app.cleanup_ctx.append(redis_ctx(settings.redis_url))
+    app.cleanup_ctx.append(pg_pool_ctx(settings, migrations=("gateway", MIGRATIONS)))
+    app.cleanup_ctx.append(redis_ctx(settings))
     app.cleanup_ctx.append(nats_ctx(settings.nats_url, "gateway"))
     app.cleanup_ctx.append(_http_ctx)
     app.cleanup_ctx.append(_gateway_ctx)

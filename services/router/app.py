@@ -29,7 +29,7 @@ log = get_logger(__name__)
 def create_app(settings: RouterSettings) -> web.Application:
     app = create_base_app(settings)
     # Every new Redis connection checks the state it finds was written by that server (epoch_guard).
-    app.cleanup_ctx.append(redis_ctx(settings.redis_url, redis_connect_func=epoch_guard(settings.key_prefix)))
+    app.cleanup_ctx.append(redis_ctx(settings, redis_connect_func=epoch_guard(settings.key_prefix)))
     app.cleanup_ctx.append(nats_ctx(settings.nats_url, settings.service_name))
     app.cleanup_ctx.append(_router_ctx(settings))
     setup_routes(app)

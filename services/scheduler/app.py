@@ -25,7 +25,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 def create_app(settings: SchedulerSettings) -> web.Application:
     app = create_base_app(settings)
-    app.cleanup_ctx.append(pg_pool_ctx(settings.database_url, migrations=("scheduler", MIGRATIONS)))
+    app.cleanup_ctx.append(pg_pool_ctx(settings, migrations=("scheduler", MIGRATIONS)))
     app.cleanup_ctx.append(nats_ctx(settings.nats_url, settings.service_name))
     app.cleanup_ctx.append(_scheduler_ctx(settings))
     setup_routes(app)

@@ -3,28 +3,15 @@ package index. Offline: reads the files in the repository."""
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import subprocess
 import sys
 import tomllib
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
-
-def _helpers() -> ModuleType:
-    name = "switchboard_tests_deploy_manifests"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("manifests.py"))
-        assert spec and spec.loader
-        sys.modules[name] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(sys.modules[name])
-    return sys.modules[name]
-
-
-m = _helpers()
+m = sys.modules["switchboard_tests_deploy_manifests"]  # loaded by conftest.py
 ROOT = m.REPO_ROOT
 RUNTIME, DEV = ROOT / "requirements.lock", ROOT / "requirements-dev.lock"
 
