@@ -63,6 +63,8 @@ def service_env(info: StackInfo, tmp: Path, ports: dict[str, int], **extra: str)
     """The environment of a production-like service run: JSON logs at warning level, demo tenant seeded."""
     env = {**os.environ, **info.env(), "SB_ENV": "production", "SB_LOG_LEVEL": "warning", "SB_DEMO_SEED": "true",
            "SB_CHANNELS_SMTP_PORT": str(free_port()), "SB_CHANNELS_BLOB_DIR": str(tmp / "blobs"),
+           # Production refuses a pod-local blob folder unless it is named explicitly.
+           "SB_BLOB_URL": f"file://{tmp / 'blobs'}",
            "PYTHONUNBUFFERED": "1", **PRODUCTION_CHANNELS}
     for name, port in ports.items():
         env[f"SB_{name.upper()}_PORT"] = str(port)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import re
 from datetime import datetime
 from typing import Literal
 
@@ -51,6 +53,9 @@ class InboundMessage(Contract):
         return f"in:{self.channel_id}:{self.provider_message_id}"
 
 
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
 @register
 class OutboundMessage(Contract):
     """A command to deliver a message to a customer through a channel."""
@@ -70,7 +75,16 @@ class OutboundMessage(Contract):
     bcc: list[str] = Field(default_factory=list)
 
     def subject(self) -> str:
-        return f"sb.outbound.{self.channel_type}.{self.channel_id}"
+        """One subject per conversation (``sb.outbound.<type>.<channel>.<key>``): channels sends the replies of
+        a conversation in the order they were published, even across replicas and retries."""
+        return f"sb.outbound.{self.channel_type}.{self.channel_id}.{self.order_key()}"
+
+    def order_key(self) -> str:
+        """The conversation's id when it is a plain token, else a hash of it (or of the recipient)."""
+        key = self.conversation_id or f"to:{self.to}"
+        if _TOKEN.fullmatch(key):
+            return key
+        return hashlib.sha256(key.encode()).hexdigest()[:24]
 
 
 @register

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
@@ -128,6 +129,53 @@ async def ensure_consumer(
             await js.add_consumer(stream, cfg)
 
 
+class SubjectOrder:
+    """Per-subject order across replicas and retries, for a work-queue stream (one subject per conversation).
+
+    A message is handled only when it is the oldest message of its subject still in the stream: acknowledged
+    (or terminated) ones are gone from a work queue, so an older one still there is being handled by another
+    replica or waiting for its retry. A later message then goes back (nak with ``wait_s``) without counting as
+    an attempt: its deliveries include every wait, on any replica, so its attempts are counted here, where
+    the handler ran (for the last ``memory`` messages; with several replicas a message may get up to
+    replicas x max_deliver tries before it is dead-lettered).
+    """
+
+    def __init__(self, js: JetStreamContext, stream: str, wait_s: float = 0.2, memory: int = 10_000) -> None:
+        self.js, self.stream, self.wait_s, self.memory = js, stream, wait_s, memory
+        self.tries: OrderedDict[int, int] = OrderedDict()
+
+    async def blocked(self, msg: Msg, patience_s: float = 0.1) -> bool:
+        """Whether an older message of the subject is still pending, after waiting ``patience_s`` for it (the
+        usual case: another replica is sending it right now and acks within milliseconds)."""
+        seq = msg.metadata.sequence.stream
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + patience_s
+        pause = 0.005
+        while True:
+            try:
+                # Read from the stream leader (not a direct get, which a lagging follower may answer).
+                first = await self.js.get_msg(self.stream, seq=1, subject=msg.subject, next=True)
+                if first.seq is None or first.seq >= seq:
+                    return False
+            except NotFoundError:
+                return False
+            except Exception as exc:  # the leader is moving: wait rather than risk an overtaking send
+                log.warning("subject_order_check_failed", subject=msg.subject, error=repr(exc))
+            if loop.time() + pause > deadline:
+                return True
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 0.04)
+
+    def attempt(self, msg: Msg) -> int:
+        """Count one more run of the handler for this message here; the count so far."""
+        seq = msg.metadata.sequence.stream
+        self.tries[seq] = self.tries.get(seq, 0) + 1
+        self.tries.move_to_end(seq)
+        while len(self.tries) > self.memory:
+            self.tries.popitem(last=False)
+        return self.tries[seq]
+
+
 class _Instruments:
     """The metric children of one consumer, bound once: the per-message cost is an increment."""
 
@@ -169,6 +217,7 @@ async def run_consumer(
     ack_wait_s: float = 30.0,
     parallel_subjects: bool = False,
     pending_every_s: float = 15.0,
+    subject_order: bool = False,
 ) -> None:
     """Consume a durable pull consumer until ``stop`` is set.
 
@@ -188,7 +237,11 @@ async def run_consumer(
     The loop returns only when ``stop`` is set: setup and fetch failures are retried with backoff (see the
     module docstring). Every ``pending_every_s`` it reads the consumer's ``num_pending`` into
     ``sb_consumer_pending``.
+
+    ``subject_order`` (work-queue streams) keeps each subject's order across replicas and retries too: see
+    ``SubjectOrder``. The server then redelivers without limit, and ``max_deliver`` counts only real attempts.
     """
+    gate = SubjectOrder(js, stream) if subject_order else None
     inst = _Instruments(stream, durable)
     advisories = None
     delay = 0.5
@@ -198,7 +251,7 @@ async def run_consumer(
             try:
                 if advisories is None:
                     advisories = await watch_max_deliveries(js, stream, durable)
-                await ensure_consumer(js, stream, durable, filter_subject, max_deliver=max_deliver,
+                await ensure_consumer(js, stream, durable, filter_subject, max_deliver=-1 if gate else max_deliver,
                                       ack_wait_s=ack_wait_s)
                 sub = await js.pull_subscribe_bind(durable, stream=stream)
             except Exception as exc:
@@ -212,7 +265,7 @@ async def run_consumer(
                 continue
             try:
                 await _consume(js, sub, handler, stop, inst, stream, durable, batch, max_deliver,
-                               parallel_subjects, pending_every_s)
+                               parallel_subjects, pending_every_s, gate)
                 delay = 0.5
             except _Rebind as why:
                 inst.error("rebind")
@@ -236,7 +289,8 @@ async def run_consumer(
 
 async def _consume(js: JetStreamContext, sub: Any, handler: Callable[[Contract], Awaitable[None]],
                    stop: asyncio.Event, inst: _Instruments, stream: str, durable: str, batch: int,
-                   max_deliver: int, parallel_subjects: bool, pending_every_s: float) -> None:
+                   max_deliver: int, parallel_subjects: bool, pending_every_s: float,
+                   gate: SubjectOrder | None = None) -> None:
     failures = 0
     next_pending = 0.0
     while not stop.is_set():
@@ -264,10 +318,10 @@ async def _consume(js: JetStreamContext, sub: Any, handler: Callable[[Contract],
             groups: dict[str, list[Msg]] = {}
             for msg in msgs:
                 groups.setdefault(msg.subject, []).append(msg)
-            await asyncio.gather(*(_handle_in_order(js, group, handler, inst, stream, durable, max_deliver)
+            await asyncio.gather(*(_handle_in_order(js, group, handler, inst, stream, durable, max_deliver, gate)
                                    for group in groups.values()))
         else:
-            await _handle_in_order(js, msgs, handler, inst, stream, durable, max_deliver)
+            await _handle_in_order(js, msgs, handler, inst, stream, durable, max_deliver, gate)
 
 
 async def _read_pending(sub: Any, inst: _Instruments) -> None:
@@ -281,12 +335,17 @@ async def _read_pending(sub: Any, inst: _Instruments) -> None:
 
 
 async def _handle_in_order(js: JetStreamContext, msgs: list[Msg], handler: Callable[[Contract], Awaitable[None]],
-                           inst: _Instruments, stream: str, durable: str, max_deliver: int) -> None:
+                           inst: _Instruments, stream: str, durable: str, max_deliver: int,
+                           gate: SubjectOrder | None = None) -> None:
     for msg in msgs:
-        await _handle_one(js, msg, handler, inst, stream, durable, max_deliver)
+        if gate is not None and await gate.blocked(msg):
+            if await _settle(inst, "nak", msg.nak(delay=gate.wait_s)):
+                inst.nak.inc()
+            continue
+        await _handle_one(js, msg, handler, inst, stream, durable, max_deliver, gate)
 
 
-async def _settle(inst: _Instruments, operation: str, action: Awaitable[None]) -> bool:
+async def _settle(inst: _Instruments, operation: str, action: Awaitable[object]) -> bool:
     """Ack, nak or term; a failure is logged and counted, and JetStream redelivers after ``ack_wait``."""
     try:
         await action
@@ -325,13 +384,14 @@ async def _handle_one(
     stream: str,
     durable: str,
     max_deliver: int,
+    gate: SubjectOrder | None = None,
 ) -> None:
     headers = msg.headers
     if headers and headers.get(REPLAY_FOR, durable) != durable:  # another consumer's replay
         if await _settle(inst, "ack", msg.ack()):
             inst.ack.inc()
         return
-    attempt = msg.metadata.num_delivered
+    attempt = gate.attempt(msg) if gate else msg.metadata.num_delivered
     try:
         event = decode(msg.data)
     except (ValueError, ValidationError, json.JSONDecodeError) as exc:
@@ -340,13 +400,14 @@ async def _handle_one(
     with bound_contextvars(event_type=event.type, event_id=event.id):
         if tracing.enabled():
             with tracing.consumer_span(f"{durable} process", headers, **{"messaging.destination.name": msg.subject}):
-                await _process(js, msg, event, handler, inst, stream, durable, max_deliver, attempt)
+                await _process(js, msg, event, handler, inst, stream, durable, max_deliver, attempt, gate)
         else:
-            await _process(js, msg, event, handler, inst, stream, durable, max_deliver, attempt)
+            await _process(js, msg, event, handler, inst, stream, durable, max_deliver, attempt, gate)
 
 
 async def _process(js: JetStreamContext, msg: Msg, event: Contract, handler: Callable[[Contract], Awaitable[None]],
-                   inst: _Instruments, stream: str, durable: str, max_deliver: int, attempt: int) -> None:
+                   inst: _Instruments, stream: str, durable: str, max_deliver: int, attempt: int,
+                   gate: SubjectOrder | None = None) -> None:
     started = time.perf_counter()
     try:
         await handler(event)
@@ -376,7 +437,8 @@ async def _process(js: JetStreamContext, msg: Msg, event: Contract, handler: Cal
             inst.nak.inc()
         return
     inst.seconds.observe(time.perf_counter() - started)
-    if await _settle(inst, "ack", msg.ack()):
+    # In subject order the next message of the subject is checked next: the ack must have landed first.
+    if await _settle(inst, "ack", msg.ack_sync() if gate else msg.ack()):
         inst.ack.inc()
 
 

@@ -17,10 +17,12 @@ from services.channels.keys import OUTBOUND_DURABLE, VOICE_DURABLE
 
 def start_outbound(app: web.Application, deliverer: Deliverer, *, max_deliver: int,
                    ack_wait_s: float) -> None:
-    # One subject per channel: a provider that is down or slow delays only its own channel's sends.
+    # One subject per conversation: a provider that is down or slow delays only its own conversations' sends,
+    # and a conversation's replies reach the provider in the order they were sent, whichever replica takes them
+    # and however often one is retried (subject_order).
     start_consumer(app, stream="OUTBOUND", durable=OUTBOUND_DURABLE, handler=dispatch(deliverer, OUTBOUND_HANDLERS),
                    filter_subject="sb.outbound.>", max_deliver=max_deliver, ack_wait_s=ack_wait_s,
-                   parallel_subjects=True)
+                   parallel_subjects=True, subject_order=True)
 
 
 def start_call_connector(app: web.Application, connector: CallConnector, *, ack_wait_s: float) -> None:

@@ -116,7 +116,7 @@ async def test_comment_emailed_to_the_contact_with_cc_and_bcc(client, h, nc, uni
     camp = await h.put_campaign(_campaign(unique, case_options=CaseOptions(comment_email_domains=["example.com"])))
     person = await _contact(client, f"Mail {unique}", emails=[f"cli.{unique}@cliente.test"])
     case = await _case(client, camp.id, person["id"], title="Reclamo")
-    sub = await nc.subscribe("sb.outbound.email.crm-test-email")
+    sub = await nc.subscribe("sb.outbound.email.crm-test-email.>")
     resp = await client.post(f"/cases/{case['id']}/comments", json={
         "text": "Adjuntamos el detalle", "email": {"cc": ["Jefe@Example.com"], "bcc": ["audit@example.com"]}},
         headers=h.agent("ana"))
