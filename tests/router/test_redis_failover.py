@@ -1,5 +1,6 @@
 """Redis behind Sentinel (libs/storage/redis.py): kill -9 the primary under two routers; they follow the promoted
-replica and keep assigning, and no conversation is ever assigned twice or an agent pushed over capacity."""
+replica, see that it did not write their state (epoch_guard), rebuild it from the streams and keep assigning, and
+no conversation is ever assigned twice or an agent pushed over capacity."""
 
 from __future__ import annotations
 
@@ -50,11 +51,19 @@ async def test_routers_follow_the_promoted_replica_without_double_assignment(
         new_port = await asyncio.to_thread(sentinel_set.wait_for_new_primary, old.port)
         assert new_port != old.port
 
-        # Both replicas keep working on the promoted node: closures free capacity, new conversations arrive.
-        for conv in before[:2]:
-            await kit.close_ok(second, conv.conversation_id, conv.agent_id)
+        # Both replicas keep working on the promoted node. The promoted node did not write the live state's epoch,
+        # so the routers refuse decisions (503, state_lost) until one of them has rebuilt it from the streams; the
+        # next inbound message does that, and a client retries its 503 as the gateway's callers do.
         for n in range(4, 8):
             await kit.send(js, kit.inbound(ch, f"+54911{n:04d}", 1))
+        for conv in before[:2]:
+            for _ in range(150):
+                resp = await second.post(f"/conversations/{conv.conversation_id}/close", json={
+                    "agent_id": conv.agent_id, "typification_id": "sold", "fields": {"dni": "1"}})
+                if resp.status != 503:
+                    break
+                await asyncio.sleep(0.2)
+            assert resp.status == 200, await resp.text()
         after = await events.wait_for("conversation.assigned", 6, channel_id=ch, timeout=40)
         await asyncio.sleep(1.0)  # anything that would go wrong has had time to show
 
