@@ -153,7 +153,7 @@ async def test_comment_email_goes_only_to_the_contact_and_the_campaigns_domains(
         err = (await resp.json())["error"]
         assert err["field"] == field and "example.com" in err["message"], err
     # The contact's own addresses, any of them, and the campaign's domains go through.
-    sub = await nc.subscribe("sb.outbound.email.crm-test-email")
+    sub = await nc.subscribe("sb.outbound.email.crm-test-email.>")
     resp = await client.post(f"/cases/{case['id']}/comments", json={"text": "ok", "email": {
         "to": [f"B.{unique}@otro.test"], "cc": ["jefe@EXAMPLE.com"]}})
     assert resp.status == 201, await resp.text()

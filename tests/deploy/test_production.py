@@ -253,13 +253,33 @@ def test_custom_resources_validate_against_their_crds(overlay: str) -> None:
     assert [p for o in custom for p in m.check_custom_resource(o)] == []
 
 
-def test_monitoring_resources_validate_too() -> None:
+def test_monitoring_resources_validate_too(tmp_path) -> None:
+    """components/monitoring (ServiceMonitors, PrometheusRules) rendered on the prod overlay, as an operator adds
+    it, against the Prometheus operator's CRD schemas."""
     folder = m.K8S_DIR / "components" / "monitoring"
-    if not folder.exists():
-        pytest.skip("components/monitoring is not there yet (helper ops)")
-    objects = m.render(folder) if (folder / "kustomization.yaml").exists() else []
-    assert [p for o in objects if o["apiVersion"].split("/")[0] in m.CRD_GROUPS
-            for p in m.check_custom_resource(o)] == []
+    if not (folder / "kustomization.yaml").exists():
+        pytest.skip("components/monitoring is not there")
+    (tmp_path / "kustomization.yaml").write_text(yaml.safe_dump({
+        "apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
+        "resources": [os.path.relpath(m.K8S_DIR / "overlays" / "prod", tmp_path)],
+        "components": [os.path.relpath(folder, tmp_path)]}))
+    try:
+        objects = m.render(tmp_path)
+    except m.KustomizeUnavailable as exc:
+        pytest.skip(str(exc))
+    monitoring = [o for o in objects if o["apiVersion"].startswith("monitoring.coreos.com/")]
+    assert {o["kind"] for o in monitoring} >= {"ServiceMonitor", "PrometheusRule"}
+    assert [p for o in monitoring for p in m.check_custom_resource(o)] == []
+    assert m.check_deployment_safety(objects) == []
+    # Prometheus (namespace monitoring) may scrape every port a ServiceMonitor names.
+    services = m.by_kind(objects, "Service")
+    for sm in (o for o in monitoring if o["kind"] == "ServiceMonitor"):
+        target = next(s for s in services.values()
+                      if m._matches(sm["spec"]["selector"], s["metadata"].get("labels") or {}))
+        for endpoint in sm["spec"]["endpoints"]:
+            port = next(p["port"] for p in target["spec"]["ports"] if p["name"] == endpoint["port"])
+            labels = m.pod_labels(m.by_kind(objects, "Deployment")[target["metadata"]["name"]])
+            assert m.flow_allowed(objects, None, labels, port, src_namespace="monitoring"), (sm["metadata"], port)
 
 
 @pytest.mark.parametrize(("path", "value", "expected"), [
