@@ -112,6 +112,7 @@ async def start_platform(stack: DevStack, info: StackInfo, folder: Path, args: a
             env["SB_CHANNELS_ADMIN_PORT"] = str(admin_port if name == "channels-1" else free_port())
         if service == "gateway":
             env.update({f"SB_GATEWAY_{k.upper()}_URL": f"http://127.0.0.1:{p}" for k, p in urls.items()})
+            env["SB_GATEWAY_METRICS_PORT"] = str(free_port())  # not the fixed 8087 another run may hold
         plat.procs[name] = ServiceProcess(service, env, port, folder)
     first = ["campaigns-1", "crm-1", "channels-1", "router-1"]  # each runs its migrations alone
     for name in first:

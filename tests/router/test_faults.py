@@ -18,6 +18,12 @@ from nats.js.api import DiscardPolicy
 
 from libs.devstack import DevStack, StackInfo
 from libs.messaging import nats_session
+from services.router.keys import ROUTER
+
+
+def store_of(router: Any) -> Any:
+    """The live state of a router under test (to break it)."""
+    return router.app[ROUTER].store
 
 
 @asynccontextmanager
@@ -71,7 +77,7 @@ async def test_redis_losing_a_decision_whose_events_jetstream_refused_loses_no_m
             await js.update_stream(full)
             msg = kit.inbound(ch, contact, 1, "no me pierdas")
             await kit.send(js, msg)
-            store = router.app[__import__("services.router.routes", fromlist=["ROUTER"]).ROUTER].store
+            store = store_of(router)
             for _ in range(100):
                 if await store.r.exists(store.key("open", ch, contact)):
                     break
@@ -108,7 +114,7 @@ async def test_redis_back_from_older_files_is_rebuilt_not_trusted(stack, tmp_pat
             await kit.status(router, agent, "available")
             await kit.send(js, kit.inbound(ch, "+2001", 1, "a1"))
             await events.wait_for("conversation.assigned", channel_id=ch)
-            store = router.app[__import__("services.router.routes", fromlist=["ROUTER"]).ROUTER].store
+            store = store_of(router)
             await store.r.save()  # Redis writes its files now: what follows will be lost
             await kit.send(js, kit.inbound(ch, "+2002", 1, "b1"))
             [_, second] = await events.wait_for("conversation.assigned", 2, channel_id=ch)
@@ -164,7 +170,7 @@ async def test_the_rebuild_reaches_conversations_older_than_the_stream(stack, tm
             for event in ("opened", "queued", "assigned"):
                 await js.purge_stream("CONVERSATIONS", subject=f"sb.conv.{event}.{cid}")
             await js.purge_stream("CONVERSATIONS", subject=f"sb.conv.message.{cid}", seq=kept.seq)
-            store = router.app[__import__("services.router.routes", fromlist=["ROUTER"]).ROUTER].store
+            store = store_of(router)
             await store.r.delete(*[k async for k in store.r.scan_iter(match=f"sb:r{unique}:*", count=1000)])
 
             await kit.send(js, kit.inbound(ch, contact, 3, "tercero"))
@@ -193,7 +199,7 @@ async def test_after_a_rebuild_a_redelivered_message_of_a_closed_conversation_is
         await router.post(f"/conversations/{assigned.conversation_id}/messages",
                           json={"agent_id": agent, "text": "hola", "client_message_id": "r1"})
         await kit.close_ok(router, assigned.conversation_id, agent)
-        store = router.app[__import__("services.router.routes", fromlist=["ROUTER"]).ROUTER].store
+        store = store_of(router)
         await store.r.delete(*[k async for k in store.r.scan_iter(match=f"sb:r{unique}:*", count=1000)])
         # The same message again (as INBOUND redelivers it: the stream's own dedup does not apply).
         await js.publish(msg.subject(), msg.model_dump_json().encode(), headers={"Nats-Msg-Id": f"again-{unique}"})
@@ -220,7 +226,7 @@ async def test_an_offer_the_rebuild_turns_back_into_queued_says_so(nats_js, rout
         await kit.status(router, agent, "available")
         await kit.send(js, kit.inbound(ch, "+5001", 1, "hola"))
         [offered] = await events.wait_for("conversation.offered", channel_id=ch)
-        store = router.app[__import__("services.router.routes", fromlist=["ROUTER"]).ROUTER].store
+        store = store_of(router)
         await store.r.delete(*[k async for k in store.r.scan_iter(match=f"sb:r{unique}:*", count=1000)])
         await kit.send(js, kit.inbound(ch, "+5002", 1, "hola"))  # the next message finds the state gone
         [requeued] = await events.wait_for("conversation.queued", conversation_id=offered.conversation_id,
@@ -229,3 +235,23 @@ async def test_an_offer_the_rebuild_turns_back_into_queued_says_so(nats_js, rout
         again = await events.wait_for("conversation.offered", 2, conversation_id=offered.conversation_id, timeout=30)
         assert again[1].seq > requeued.seq
         assert (await kit.get_json(router, f"/agents/{agent}"))["load"] >= 1
+
+
+async def test_a_replica_that_died_while_rebuilding_is_replaced(nats_js, router_settings, events, unique, kit):
+    """The rebuild lock of a replica that died mid-rebuild (SIGKILL, a rolling restart) lapses within seconds:
+    another replica rebuilds, instead of every replica waiting for an epoch nobody will set."""
+    _, js = nats_js
+    agent, ch = f"agent-{unique}", f"ch-{unique}"
+    await kit.put_campaign(js, kit.campaign(unique))
+    settings = router_settings.model_copy(update={"key_prefix": f"sb:r{unique}:"})
+    async with kit.running_router(settings) as router:
+        await kit.status(router, agent, "available")
+        await kit.send(js, kit.inbound(ch, "+6001", 1, "hola"))
+        await events.wait_for("conversation.assigned", channel_id=ch)
+        store = store_of(router)
+        await store.r.delete(*[k async for k in store.r.scan_iter(match=f"sb:r{unique}:*", count=1000)])
+        # A replica took the lock and died: its last renewal runs out in 3 s.
+        await store.r.set(store.key("lock", "rebuild"), "a-dead-replica", px=3000)
+        await kit.send(js, kit.inbound(ch, "+6002", 1, "hola"))
+        await events.wait_for("conversation.assigned", 2, channel_id=ch, timeout=25)
+        assert (await kit.get_json(router, f"/agents/{agent}"))["load"] == 2

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+from services.router.keys import ROUTER
+
 
 async def test_live_state_is_rebuilt_after_redis_loses_it(nats_js, router_settings, events, unique, kit):
     _, js = nats_js
@@ -26,7 +28,7 @@ async def test_live_state_is_rebuilt_after_redis_loses_it(nats_js, router_settin
         assert third.conversation_id == waiting[0]
 
         # Redis loses everything of this router.
-        store = router.app[__import__("services.router.keys", fromlist=["ROUTER"]).ROUTER].store
+        store = router.app[ROUTER].store
         keys = [k async for k in store.r.scan_iter(match=f"sb:r{unique}:*", count=1000)]
         await store.r.delete(*keys)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, cast
@@ -34,6 +35,11 @@ _ERRORS: dict[str, type[AppError]] = {
 
 # Compare-and-delete: the epoch goes only if it is still the one found stale (a rebuild may have just set one).
 _DROP_EPOCH = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
+# A lock is renewed, released, and the epoch set under it, only by the holder of its token.
+_RENEW = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0"
+_RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
+_SET_IF_LOCKED = ("if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('SET', KEYS[2], ARGV[2]) return 1 end "
+                  "return 0")
 
 
 def epoch_guard(prefix: str) -> Callable[[Any], Awaitable[None]]:
@@ -80,6 +86,7 @@ class RouterStore:
         lib = (LUA / "lib.lua").read_text().replace("__P__", prefix)
         self._scripts = {name: redis.register_script(lib + "\n" + (LUA / f"{name}.lua").read_text())
                          for name in SCRIPTS}
+        self._restore = redis.register_script((LUA / "restore.lua").read_text())
         self._seconds = {name: metrics.ROUTER_DECISION_SECONDS.labels(name) for name in SCRIPTS}
         # Outbox entries already on JetStream: deleted by the next decision's script (no round trip of
         # their own), or by flush_published when no decision comes first.
@@ -119,10 +126,16 @@ class RouterStore:
     async def has_epoch(self) -> bool:
         return bool(await self.r.exists(self.p + "epoch"))
 
-    async def set_epoch(self) -> None:
-        """Mark the live state complete, as held by this Redis server (see :func:`epoch_guard`)."""
+    async def set_epoch(self, lock: tuple[str, str] | None = None) -> bool:
+        """Mark the live state complete, as held by this Redis server (see :func:`epoch_guard`); with ``lock``
+        (name, token) only while that lock is still ours. Returns whether the epoch was set."""
         server = (await self.r.info("server")).get("run_id", "")
-        await self.r.set(self.p + "epoch", f"{now_ms()}:{server}")
+        value = f"{now_ms()}:{server}"
+        if lock is None:
+            await self.r.set(self.p + "epoch", value)
+            return True
+        return bool(await self.r.eval(_SET_IF_LOCKED, 2, self.p + "lock:" + lock[0], self.p + "epoch", lock[1],
+                                      value))
 
     async def wipe(self) -> int:
         """Delete every key of the live state but the rebuild lock: what a partial loss left is not trusted."""
@@ -139,11 +152,24 @@ class RouterStore:
             n += await self.r.unlink(*batch)
         return n
 
-    async def try_lock(self, name: str, ttl_s: int) -> bool:
-        return bool(await self.r.set(self.p + "lock:" + name, "1", nx=True, ex=ttl_s))
+    async def restore(self, ops: list[list[Any]], chunk: int = 2000) -> None:
+        """Write the rebuilt state: ``restore.lua`` operations (keys without the prefix), ``chunk`` per call."""
+        for i in range(0, len(ops), chunk):
+            batch = [[op[0], self.p + op[1], *op[2:]] for op in ops[i:i + chunk]]
+            await self._restore(args=[json.dumps(batch)])
 
-    async def unlock(self, name: str) -> None:
-        await self.r.delete(self.p + "lock:" + name)
+    async def try_lock(self, name: str, ttl_s: float) -> str | None:
+        """Take the lock for ``ttl_s``; its token (to renew and release it), or None when another holds it."""
+        token = uuid.uuid4().hex
+        taken = await self.r.set(self.p + "lock:" + name, token, nx=True, px=int(ttl_s * 1000))
+        return token if taken else None
+
+    async def renew_lock(self, name: str, token: str, ttl_s: float) -> bool:
+        """Extend the lock if it is still ours (False: it lapsed, or Redis lost it)."""
+        return bool(await self.r.eval(_RENEW, 1, self.p + "lock:" + name, token, int(ttl_s * 1000)))
+
+    async def unlock(self, name: str, token: str) -> None:
+        await self.r.eval(_RELEASE, 1, self.p + "lock:" + name, token)
 
     # ---- outbox -------------------------------------------------------------------------------------
     def published(self, ids: list[str]) -> None:
