@@ -297,11 +297,10 @@ async def serve(app: web.Application, host: str, port: int, budget_s: float) -> 
         try:
             await web.TCPSite(side_runner, host, side_port, reuse_address=True).start()
         except OSError as exc:
-            # Several gateways on one machine (tests, benchmarks) share the default port: outside production
-            # the others go on without it. In production a port that cannot be bound is a failure.
-            if app[SETTINGS].env == "production":
-                raise
-            log.warning("side_port_unavailable", port=side_port, error=str(exc))
+            # Several gateways on one machine (tests, benchmarks) share the default port: the others serve
+            # without it. In a pod nothing else holds it; if it happens there, Prometheus finds the target down
+            # (SwitchboardTargetDown) and this line says why.
+            log.error("side_port_unavailable", port=side_port, error=str(exc))
     lc = app[LIFECYCLE]
     # Everything built at start-up lives as long as the process: move it out of the collector's sight, so
     # full collections under load walk only what requests create (they stalled services for 35-85 ms).
