@@ -45,6 +45,9 @@ URLS: dict[str, tuple[tuple[str, ...], str]] = {
     "SB_ROUTER_CRM_URL": (("router",), "http://127.0.0.1:8085"),
 }
 BLOB_DIRS = {"SB_CHANNELS_BLOB_DIR": ("channels", ".data/blobs"), "SB_CRM_BLOB_DIR": ("crm", ".data/crm-blobs")}
+# Settings that usually come from a Secret: in a render whose containers read a Secret that is not part of it
+# (an external secret manager), a missing one may be there; it is noted, not counted.
+SECRET_SETTINGS = ("SB_GATEWAY_JWT_SECRET", "SB_CHANNELS_SECRET_KEYS", "SB_DATABASE_URL", "SB_REDIS_URL", "SB_NATS_URL")
 
 
 @dataclass(frozen=True)
@@ -67,21 +70,33 @@ def _loopback(url: str) -> bool:
         return False
 
 
-def check_env(env: Mapping[str, str | None], service: str, where: str | None = None) -> list[Problem]:
+def check_env(env: Mapping[str, str | None], service: str, where: str | None = None,
+              external: Iterable[str] = (), notes: list[str] | None = None) -> list[Problem]:
     """The misconfigurations of one service's environment. A value ``None`` means "set from a Secret the
-    check cannot read": present, and assumed not a development value."""
+    check cannot read": present, and assumed not a development value. ``external`` names Secrets the container
+    reads whole that are not in the render: a missing ``SECRET_SETTINGS`` entry is then added to ``notes``."""
     where = where or service
     out: list[Problem] = []
+    external = list(external)
 
     def flag(setting: str, message: str) -> None:
+        if external and setting in SECRET_SETTINGS and setting not in env and notes is not None:
+            notes.append(f"{where}: {setting}: not in the render; expected from Secret {', '.join(external)}")
+            return
         out.append(Problem(where, setting, message))
 
     if env.get("SB_ENV", "development") != "production":
         flag("SB_ENV", f"is {env.get('SB_ENV', 'development (unset)')!r}: production logs JSON and refuses "
                        "development secrets only with SB_ENV=production")
+    sentinels = env.get("SB_REDIS_SENTINELS")
+    for host in (sentinels or "").split(","):
+        if host.strip() and _loopback(host.strip()):
+            flag("SB_REDIS_SENTINELS", f"names {host.strip()}, the pod itself")
     for setting, (readers, default) in URLS.items():
         if service not in readers:
             continue
+        if setting == "SB_REDIS_URL" and "SB_REDIS_SENTINELS" in env and sentinels != "":
+            continue  # Redis through Sentinel: the URL only carries the password, if any
         if setting not in env:
             flag(setting, f"is not set: it defaults to {default}, the pod itself")
         elif env[setting] is not None and _loopback(str(env[setting])):
@@ -132,15 +147,20 @@ def _decoded(secret: Mapping[str, Any]) -> dict[str, str]:
 
 
 def container_env(container: Mapping[str, Any], config_maps: Mapping[str, Mapping[str, str]],
-                  secrets: Mapping[str, Mapping[str, str]]) -> dict[str, str | None]:
-    """A container's environment as the kubelet would build it; values of Secrets not in the render are None."""
+                  secrets: Mapping[str, Mapping[str, str]], external: list[str] | None = None
+                  ) -> dict[str, str | None]:
+    """A container's environment as the kubelet would build it; values of Secrets not in the render are None,
+    and the names of Secrets read whole but not in the render are appended to ``external``."""
     env: dict[str, str | None] = {}
     for source in container.get("envFrom") or []:
         prefix = source.get("prefix", "")
         if "configMapRef" in source:
             env.update({prefix + k: str(v) for k, v in config_maps.get(source["configMapRef"]["name"], {}).items()})
         elif "secretRef" in source:
-            env.update({prefix + k: v for k, v in secrets.get(source["secretRef"]["name"], {}).items()})
+            name = source["secretRef"]["name"]
+            if name not in secrets and external is not None:
+                external.append(name)
+            env.update({prefix + k: v for k, v in secrets.get(name, {}).items()})
     for item in container.get("env") or []:
         if "value" in item:
             env[item["name"]] = str(item["value"])
@@ -168,8 +188,10 @@ def _service_of(obj: Mapping[str, Any], container: Mapping[str, Any]) -> str | N
     return next((s for s in SERVICES if f"services.{s}" in command), None)
 
 
-def check_manifests(docs: Iterable[Mapping[str, Any]]) -> tuple[list[Problem], dict[str, str | None]]:
-    """Problems of every service Deployment in a rendered set; also the shared environment (for replicas)."""
+def check_manifests(docs: Iterable[Mapping[str, Any]], notes: list[str] | None = None
+                    ) -> tuple[list[Problem], dict[str, str | None]]:
+    """Problems of every service Deployment in a rendered set; also the shared environment (for replicas).
+    What could not be checked (settings expected from Secrets outside the render) goes to ``notes``."""
     docs = [d for d in docs if isinstance(d, Mapping)]
     config_maps = {d["metadata"]["name"]: {k: str(v) for k, v in (d.get("data") or {}).items()}
                    for d in docs if d.get("kind") == "ConfigMap"}
@@ -185,9 +207,10 @@ def check_manifests(docs: Iterable[Mapping[str, Any]]) -> tuple[list[Problem], d
             if service is None:
                 continue
             seen.add(service)
-            env = container_env(container, config_maps, secrets)
+            external: list[str] = []
+            env = container_env(container, config_maps, secrets, external)
             shared.update({k: v for k, v in env.items() if k.startswith("SB_NATS")})
-            problems += check_env(env, service, f"{d['kind']}/{d['metadata']['name']}")
+            problems += check_env(env, service, f"{d['kind']}/{d['metadata']['name']}", external, notes)
     for missing in sorted(set(SERVICES) - seen):
         problems.append(Problem(missing, "Deployment", "no Deployment runs this service"))
     return problems, shared
@@ -253,7 +276,10 @@ async def run(args: argparse.Namespace) -> int:
 
                 text = sys.stdin.read() if str(args.manifests) == "-" else args.manifests.read_text()
                 docs = [d for d in yaml.safe_load_all(text) if d]
-            problems, shared = check_manifests(docs)
+            notes: list[str] = []
+            problems, shared = check_manifests(docs, notes)
+            for note in notes:
+                print(f"note: {note}", file=sys.stderr)
         else:
             shared = dict(os.environ)
             problems = [p for s in (args.service or SERVICES) for p in check_env(shared, s)]
