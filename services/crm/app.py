@@ -22,6 +22,7 @@ from services.crm.routes import (
     calls,
     case_bulk,
     cases,
+    catalogs,
     contacts,
     exports,
     processes,
@@ -47,6 +48,7 @@ def create_app(settings: CrmSettings) -> web.Application:
     cases.setup(app)
     case_bulk.setup(app)
     workspace.setup(app)
+    catalogs.setup(app)
     tickets.setup(app)
     calls.setup(app)
     processes.setup(app)

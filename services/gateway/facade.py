@@ -106,6 +106,13 @@ def catalog(read: frozenset[Role], extra: tuple[Endpoint, ...] = ()) -> tuple[En
     )
 
 
+def crm_catalog() -> tuple[Endpoint, ...]:
+    """A CRM catalog (ticket forms, action types): everyone reads, admins write."""
+    return (ep("GET", "", ALL, summary="list"), ep("POST", "", ADMIN, summary="create"),
+            ep("GET", "{id}", ALL, summary="one"), ep("PATCH", "{id}", ADMIN, summary="change some fields"),
+            ep("DELETE", "{id}", ADMIN, summary="delete (409 while in use)"))
+
+
 RULES: tuple[Rule, ...] = (
     Rule(
         "campaigns", "campaigns", "campaigns",
@@ -209,6 +216,22 @@ RULES: tuple[Rule, ...] = (
         "owned",
         "Ticket actions across tickets (agents: their own, and nobody's)",
     ),
+    Rule(
+        "dispositions", "crm", "dispositions",
+        (
+            ep("GET", "{campaign_id}", ALL, summary="the campaign's dispositions, with their follow-up rule"),
+            ep("POST", "{campaign_id}", ADMIN, summary="add a disposition"),
+            ep("GET", "{campaign_id}/{id}", ALL, summary="one"),
+            ep("PATCH", "{campaign_id}/{id}", ADMIN, summary="change"),
+            ep("DELETE", "{campaign_id}/{id}", ADMIN, summary="delete"),
+        ),
+        "campaign",
+        "Dispositions of a campaign's calls, each with an optional follow-up (a callback or a ticket action)",
+    ),
+    Rule("ticket-forms", "crm", "ticket-forms", crm_catalog(),
+         summary="Ticket forms: typed fields with required flags (seed 001 1.3.3.1)"),
+    Rule("action-types", "crm", "action-types", crm_catalog(),
+         summary="Ticket action types, each with an optional form"),
     Rule(
         "attachments", "crm", "attachments",
         (ep("GET", "{id}", ALL, summary="download the file"),),

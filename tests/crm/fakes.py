@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from libs.core.errors import Conflict
 from libs.messaging.snapshots import SnapshotDirectory
 from libs.storage.uow import MemoryUnitOfWork
 from services.crm.handlers import Crm
@@ -28,6 +29,15 @@ class State:
         self.actions: dict[str, dict[str, Any]] = {}
         self.audit: list[dict[str, Any]] = []
         self.attachments: list[dict[str, Any]] = []
+        self.catalog: dict[tuple[str, str, str], dict[str, Any]] = {}
+
+    def action_types(self, *kinds: str, form_id: str | None = None) -> None:
+        """Action types in the catalog, as an admin would have made them (``kind`` is their id and name)."""
+        for kind in kinds:
+            self.catalog[("action_type", "", kind)] = {
+                "kind": "action_type", "scope": "", "id": kind, "name": kind, "position": 0,
+                "data": {"form_id": form_id}, "created_at": _now(), "updated_at": _now(), "created_by": "admin",
+                "updated_by": "admin"}
 
 
 class FakeTickets:
@@ -118,11 +128,65 @@ class FakeAttachments:
         return [a for a in self.s.attachments if (a["owner_kind"], a["owner_id"]) == (owner_kind, owner_id)]
 
 
+class FakeCatalogs:
+    """``CatalogRepository``: unique (kind, scope, id) and (kind, scope, lower(name)), as the table's indexes."""
+
+    def __init__(self, s: State) -> None:
+        self.s = s
+
+    async def items(self, kind: str, scope: str = "") -> list[dict[str, Any]]:
+        rows = [copy.deepcopy(r) for (k, sc, _), r in self.s.catalog.items() if (k, sc) == (kind, scope)]
+        return sorted(rows, key=lambda r: (r["position"], r["name"].lower(), r["id"]))
+
+    async def get(self, kind: str, key: str, scope: str = "", *, for_update: bool = False) -> dict[str, Any] | None:
+        row = self.s.catalog.get((kind, scope, key))
+        return copy.deepcopy(row) if row else None
+
+    def _taken(self, kind: str, scope: str, key: str, name: str) -> None:
+        for (k, sc, other), r in self.s.catalog.items():
+            if (k, sc) == (kind, scope) and other != key and r["name"].lower() == name.lower():
+                raise Conflict(f"a {kind.replace('_', ' ')} with this name already exists", field="name")
+
+    async def insert(self, kind: str, scope: str, key: str, name: str, position: int, data: dict[str, Any],
+                     actor: str) -> dict[str, Any]:
+        if (kind, scope, key) in self.s.catalog:
+            raise Conflict(f"a {kind.replace('_', ' ')} with this id already exists", field="id")
+        self._taken(kind, scope, key, name)
+        self.s.catalog[(kind, scope, key)] = {"kind": kind, "scope": scope, "id": key, "name": name,
+                                              "position": position, "data": copy.deepcopy(data), "created_at": _now(),
+                                              "updated_at": _now(), "created_by": actor, "updated_by": actor}
+        return copy.deepcopy(self.s.catalog[(kind, scope, key)])
+
+    async def update(self, kind: str, scope: str, key: str, name: str, position: int, data: dict[str, Any],
+                     actor: str) -> dict[str, Any]:
+        self._taken(kind, scope, key, name)
+        row = self.s.catalog[(kind, scope, key)]
+        row.update(name=name, position=position, data=copy.deepcopy(data), updated_by=actor, updated_at=_now())
+        return copy.deepcopy(row)
+
+    async def delete(self, kind: str, key: str, scope: str = "") -> bool:
+        return self.s.catalog.pop((kind, scope, key), None) is not None
+
+    async def referrers(self, kind: str, key: str) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        if kind == "ticket_form":
+            out["action_types"] = sorted(r["id"] for (k, _, _), r in self.s.catalog.items()
+                                         if k == "action_type" and r["data"].get("form_id") == key)
+        if kind == "action_type":
+            out["dispositions"] = sorted(f"{r['scope']}/{r['id']}" for (k, _, _), r in self.s.catalog.items()
+                                         if k == "disposition"
+                                         and (r["data"].get("follow_up") or {}).get("action_type_id") == key)
+            out["tickets"] = sorted({a["ticket_id"] for a in self.s.actions.values()
+                                     if a["kind"] == key and a["status"] == "pending"})
+        return {k: v for k, v in out.items() if v}
+
+
 class FakeUnitOfWork(MemoryUnitOfWork):
     def __init__(self, state: State) -> None:
         super().__init__(state)
         self.tickets, self.audit = FakeTickets(state), FakeAudit(state)
         self.contacts, self.attachments = FakeContacts(state), FakeAttachments(state)
+        self.catalogs = FakeCatalogs(state)
 
 
 class FakeUnitOfWorkFactory:

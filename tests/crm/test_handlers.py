@@ -16,6 +16,7 @@ SOFIA = Actor("sofia", "supervisor")
 async def test_a_ticket_with_actions_closes_only_when_none_is_pending() -> None:
     crm, state = fake_crm()
     state.contacts["c1"] = {"id": "c1", "name": "Ana"}
+    state.action_types("visit", "call")
     ticket = await tickets.create_ticket(crm, {"contact_id": "c1", "subject": "Router caído", "priority": "high",
                                               "actions": [{"kind": "visit", "agent_id": "ana"}]}, ANA)
     assert ticket["priority"] == "high" and [a["status"] for a in ticket["actions"]] == ["pending"]
@@ -34,6 +35,7 @@ async def test_a_ticket_with_actions_closes_only_when_none_is_pending() -> None:
 
 async def test_refusals_name_the_field_and_write_nothing() -> None:
     crm, state = fake_crm()
+    state.action_types("visit", "k")
     with pytest.raises(NotFound) as ghost:
         await tickets.create_ticket(crm, {"contact_id": "ghost", "subject": "x",
                                           "actions": [{"kind": "visit"}]}, ANA)
@@ -52,6 +54,7 @@ async def test_refusals_name_the_field_and_write_nothing() -> None:
 async def test_an_agent_reaches_only_their_own_and_nobody_s_actions() -> None:
     crm, state = fake_crm()
     state.contacts["c1"] = {"id": "c1", "name": "Ana"}
+    state.action_types("visit", "call")
     ticket = await tickets.create_ticket(crm, {"contact_id": "c1", "subject": "x", "actions": [
         {"kind": "visit", "agent_id": "bruno"}, {"kind": "call"}]}, SOFIA)
     brunos, nobodys = (a["id"] for a in ticket["actions"])

@@ -7,14 +7,37 @@ async def _contact(client, name: str, company: str) -> dict:
     return await (await client.post("/contacts", json={"name": name, "company": company})).json()
 
 
+async def action_types(client, unique: str, *kinds: str, form: str | None = None) -> list[str]:
+    """Action types in the catalog (ids ``<kind>-<unique>``), optionally with a form; their ids."""
+    ids = []
+    for kind in kinds:
+        resp = await client.post("/action-types", json={"id": f"{kind}-{unique}", "name": f"{kind} {unique}",
+                                                         "form_id": form})
+        assert resp.status == 201, await resp.text()
+        ids.append(f"{kind}-{unique}")
+    return ids
+
+
+async def interest_form(client, unique: str) -> str:
+    resp = await client.post("/ticket-forms", json={"id": f"interes-{unique}", "name": f"Interesado en {unique}",
+                                                     "fields": [{"key": "internet", "label": "Internet",
+                                                                 "type": "boolean"},
+                                                                {"key": "lineas", "label": "Líneas", "type": "number",
+                                                                 "required": True}]})
+    assert resp.status == 201, await resp.text()
+    return f"interes-{unique}"
+
+
 async def test_ticket_with_actions_log_and_pending_state(client, unique):
     company = f"ISP-{unique}"
     person = await _contact(client, f"Ignacio {unique}", company)
+    form = await interest_form(client, unique)
+    report, tutorial = await action_types(client, unique, "reporte", "tutorial")
     resp = await client.post("/tickets", json={
         "contact_id": person["id"], "subject": "Reporte problemas con telefonía", "priority": "high",
-        "agent_id": f"ana-{unique}", "group": "soporte", "forms": {"Interesado en": {"Internet": True}},
-        "actions": [{"kind": "Reporte CC", "subject": "llamar", "agent_id": f"ana-{unique}"},
-                    {"kind": "Tutorial", "status": "done"}]}, headers={"X-User-Id": f"ana-{unique}"})
+        "agent_id": f"ana-{unique}", "group": "soporte", "forms": {form: {"internet": True, "lineas": 2}},
+        "actions": [{"kind": report, "subject": "llamar", "agent_id": f"ana-{unique}"},
+                    {"kind": tutorial, "status": "done"}]}, headers={"X-User-Id": f"ana-{unique}"})
     assert resp.status == 201, await resp.text()
     ticket = await resp.json()
     assert ticket["pending"] is True and ticket["priority"] == "high" and ticket["group"] == "soporte"
@@ -48,10 +71,11 @@ async def test_ticket_with_actions_log_and_pending_state(client, unique):
 
 async def test_ticket_and_action_search(client, unique):
     company = f"Search-{unique}"
+    (k,) = await action_types(client, unique, "k")
     a = await _contact(client, f"A {unique}", company)
     b = await _contact(client, f"B {unique}", "Other")
     t1 = await (await client.post("/tickets", json={"contact_id": a["id"], "subject": "uno", "priority": "low",
-                                                    "agent_id": f"x-{unique}", "actions": [{"kind": "k"}]})).json()
+                                                    "agent_id": f"x-{unique}", "actions": [{"kind": k}]})).json()
     t2 = await (await client.post("/tickets", json={"contact_id": a["id"], "subject": "dos",
                                                     "agent_id": f"y-{unique}"})).json()
     await (await client.post("/tickets", json={"contact_id": b["id"], "subject": "tres"})).json()
@@ -78,13 +102,43 @@ async def test_ticket_and_action_search(client, unique):
 
 async def test_ticket_bad_inputs(client, unique):
     person = await _contact(client, f"T {unique}", "c")
+    form = await interest_form(client, unique)
+    (k,) = await action_types(client, unique, "k")
+    (with_form,) = await action_types(client, unique, "visita", form=form)
     for body, field in (({"contact_id": person["id"]}, "subject"),
                         ({"contact_id": "ghost", "subject": "s"}, "contact_id"),
-                        ({"contact_id": person["id"], "subject": "s", "actions": [{"kind": "k", "status": "later"}]},
-                         "actions[0].status")):
+                        ({"contact_id": person["id"], "subject": "s", "actions": [{"kind": k, "status": "later"}]},
+                         "actions[0].status"),
+                        # A kind outside the catalog; a form value of the wrong type; a required one missing.
+                        ({"contact_id": person["id"], "subject": "s", "actions": [{"kind": "free text"}]},
+                         "actions[0].kind"),
+                        ({"contact_id": person["id"], "subject": "s",
+                          "actions": [{"kind": with_form, "forms": {"lineas": "dos"}}]}, "actions[0].forms.lineas"),
+                        ({"contact_id": person["id"], "subject": "s",
+                          "actions": [{"kind": with_form, "forms": {"internet": True}}]}, "actions[0].forms.lineas"),
+                        ({"contact_id": person["id"], "subject": "s", "forms": {form: {"internet": "sí", "lineas": 1}}},
+                         "forms." + form + ".internet"),
+                        ({"contact_id": person["id"], "subject": "s", "forms": {"nope": {}}}, "forms.nope")):
         resp = await client.post("/tickets", json=body)
         assert resp.status in (400, 404) and (await resp.json())["error"]["field"] == field, body
     assert (await client.patch("/actions/ghost", json={"status": "done"})).status == 404
     t = await (await client.post("/tickets", json={"contact_id": person["id"], "subject": "s"})).json()
+    assert t["actions"] == []  # none of the refused tickets was written: this is the contact's only ticket
+    assert [x["id"] for x in (await (await client.get("/tickets", params={"contact_id": person["id"]})).json())[
+        "items"]] == [t["id"]]
     bad = await client.patch(f"/tickets/{t['id']}", json={"priority": None})
     assert bad.status == 400 and (await bad.json())["error"]["field"] == "priority"
+    ok = await client.post(f"/tickets/{t['id']}/actions", json={"kind": with_form, "forms": {"lineas": 3}})
+    assert ok.status == 201, await ok.text()
+    action = (await ok.json())["actions"][0]
+    bad = await client.patch(f"/actions/{action['id']}", json={"forms": {"lineas": True}})
+    assert bad.status == 400 and (await bad.json())["error"]["field"] == "forms.lineas"
+    # The catalog keeps what is in use: the form (an action type has it), the type (a pending action).
+    gone = await client.delete(f"/ticket-forms/{form}")
+    assert gone.status == 409 and (await gone.json())["error"]["details"] == {"action_types": [with_form]}
+    gone = await client.delete(f"/action-types/{with_form}")
+    assert gone.status == 409 and (await gone.json())["error"]["details"] == {"tickets": [t["id"]]}
+    assert (await client.delete(f"/action-types/{k}")).status == 204
+    refused = await client.post("/action-types", json={"name": "x"},
+                                headers={"X-User-Id": "ana", "X-User-Role": "agent"})
+    assert refused.status == 403

@@ -59,3 +59,20 @@ async def make_options(crm_gw: Any, real_crm: Any, make_user: Any, nats_js: Any,
                        services_peer: Any) -> Options:
     office = await make_office(crm_gw, real_crm, make_user, nats_js, unique, services_peer)
     return Options(office, crm_gw, real_crm, nats_js, services_peer)
+
+
+async def action_types(client: Any, admin: str, *names: str, form_id: str | None = None) -> list[str]:
+    """Action types of the catalog by name, made once per test session through the gateway (an admin's),
+    whichever test asks first; their ids."""
+    from .conftest import bearer
+
+    ids = []
+    for name in names:
+        slug = "".join(c if c.isalnum() else "-" for c in name.lower().encode("ascii", "ignore").decode()).strip("-")
+        key = f"{slug}-{form_id}" if form_id else slug
+        resp = await client.post("/api/v1/action-types", json={"id": key, "name": name if not form_id else
+                                                                f"{name} ({form_id})", "form_id": form_id},
+                                  headers=bearer(admin))
+        assert resp.status in (201, 409), await resp.text()
+        ids.append(key)
+    return ids

@@ -17,6 +17,7 @@ from libs.contracts import ConversationOffered
 from libs.messaging import publish
 
 from .console_kit import assert_spanish, count_becomes
+from .options_kit import action_types
 from .test_console_browser import eventually, log_in, shot
 from .test_crm_facade import call, make_office
 
@@ -29,6 +30,7 @@ async def test_a_day_of_an_agent(browser, crm_gw, real_crm, gateway, make_user, 
     _, js = nats_js
     o = await make_office(crm_gw, real_crm, make_user, nats_js, unique, services_peer, contacts=2)
     agent, a1 = o.users["a1"], o.tokens["a1"]
+    await action_types(crm_gw, o.tokens["admin"], "Revisar la línea")  # the catalog the ticket dialog offers
     username = (await gateway.users.get(agent)).username
     context, page = await log_in(browser, str(crm_gw.make_url("/")), username, timezone_id=TZ, locale="es-ES")
     await context.grant_permissions(["notifications"])
@@ -106,7 +108,7 @@ async def test_a_day_of_an_agent(browser, crm_gw, real_crm, gateway, make_user, 
     dialog = page.locator("dialog")
     await dialog.get_by_test_id("ticket-subject").fill("Reporte problemas con telefonía")
     await dialog.get_by_test_id("ticket-add-action").click()
-    await dialog.get_by_test_id("action-kind").fill("Revisar la línea")
+    await dialog.get_by_test_id("action-kind").select_option(label="Revisar la línea")
     await dialog.get_by_test_id("ticket-save").click()
     await page.get_by_test_id("toast-info").get_by_text("Ticket creado").wait_for()
     await page.get_by_test_id("tab-actions").click()

@@ -6,19 +6,21 @@ from __future__ import annotations
 import aiohttp
 
 from .conftest import bearer
+from .options_kit import action_types
 from .test_crm_facade import call, make_office
 
 
 async def test_actions_across_tickets_are_scoped(crm_gw, real_crm, make_user, nats_js, unique, services_peer):
     o = await make_office(crm_gw, real_crm, make_user, nats_js, unique, services_peer, contacts=2)
     a1, a2, sup = o.tokens["a1"], o.tokens["a2"], o.tokens["sup"]
+    report, visit, ring = await action_types(crm_gw, o.tokens["admin"], "Reporte", "Visita", "Llamar")
     t1 = await call(crm_gw, a1, "POST", "/tickets", {
         "contact_id": o.contacts[0], "subject": f"Internet {unique}", "agent_id": o.users["a1"],
-        "actions": [{"kind": "Reporte", "subject": "Revisar router", "agent_id": o.users["a1"]},
-                    {"kind": "Visita", "agent_id": o.users["a1"], "status": "done"}]}, status=201)
+        "actions": [{"kind": report, "subject": "Revisar router", "agent_id": o.users["a1"]},
+                    {"kind": visit, "agent_id": o.users["a1"], "status": "done"}]}, status=201)
     t2 = await call(crm_gw, a2, "POST", "/tickets", {
         "contact_id": o.contacts[1], "subject": f"Factura {unique}", "agent_id": o.users["a2"],
-        "actions": [{"kind": "Llamar", "agent_id": o.users["a2"]}]}, status=201)
+        "actions": [{"kind": ring, "agent_id": o.users["a2"]}]}, status=201)
     mine = [a["id"] for a in t1["actions"]]
     theirs = t2["actions"][0]["id"]
 

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from .console_kit import assert_spanish, count_becomes
+from .options_kit import action_types
 from .test_console_browser import log_in, shot
 from .test_crm_facade import call, make_office
 
@@ -30,16 +31,19 @@ async def test_the_six_sections(browser, crm_gw, real_crm, gateway, make_user, n
     o = await make_office(crm_gw, real_crm, make_user, nats_js, unique, services_peer, contacts=3)
     admin, a1, a2 = o.tokens["admin"], o.tokens["a1"], o.tokens["a2"]
     company = f"Acme {unique}"
+    internet, tutorial, other, again_kind, visit_kind = await action_types(
+        crm_gw, admin, "Reporte problemas con Internet", "Tutorial", "Secreto de otro", "Llamar de nuevo",
+        "Visita técnica")
     for cid in o.contacts[:2]:
         await call(crm_gw, admin, "PATCH", f"/contacts/{cid}", {"company": company})
     mine = await call(crm_gw, a1, "POST", "/tickets", {
         "contact_id": o.contacts[0], "subject": "Sin internet", "agent_id": o.users["a1"],
-        "actions": [{"kind": "Reporte problemas con Internet", "subject": "Revisar router", "agent_id": o.users["a1"],
+        "actions": [{"kind": internet, "subject": "Revisar router", "agent_id": o.users["a1"],
                      "due_at": (datetime.now(ZoneInfo(TZ)).replace(hour=16, minute=0) ).isoformat()},
-                    {"kind": "Tutorial", "agent_id": o.users["a1"], "status": "done"}]}, status=201)
+                    {"kind": tutorial, "agent_id": o.users["a1"], "status": "done"}]}, status=201)
     theirs = await call(crm_gw, a2, "POST", "/tickets", {
         "contact_id": o.contacts[1], "subject": "Ajeno", "agent_id": o.users["a2"],
-        "actions": [{"kind": "Secreto de otro", "agent_id": o.users["a2"]}]}, status=201)
+        "actions": [{"kind": other, "agent_id": o.users["a2"]}]}, status=201)
     caller = f"+34 622 {int(unique[:6], 16) % 10**6:06d}"  # a number no contact of any test holds
     inbound = await call(crm_gw, a1, "POST", "/calls", {"direction": "in", "phone": caller,
                                                          "agent_id": o.users["a1"], "campaign_id": o.camp,
@@ -103,7 +107,7 @@ async def test_the_six_sections(browser, crm_gw, real_crm, gateway, make_user, n
 
     # Tickets: reopen the actions in the ticket view; closing with a pending action is refused next to the
     # state, in Spanish; once done, it closes.
-    again = {"kind": "Llamar de nuevo", "agent_id": o.users["a1"]}
+    again = {"kind": again_kind, "agent_id": o.users["a1"]}
     await call(crm_gw, a1, "POST", f"/tickets/{mine['id']}/actions", again, status=201)
     await page.get_by_test_id("tab-tickets").click()
     panel = page.get_by_test_id("tickets-panel")
@@ -146,13 +150,13 @@ async def test_the_six_sections(browser, crm_gw, real_crm, gateway, make_user, n
     assert (await info.value).suggested_filename == "calls.xlsx"
 
     # Calendario: a callback and a ticket action falling due today.
-    await call(crm_gw, a1, "POST", f"/tickets/{theirs['id']}/actions", {"kind": "x"}, status=404)  # not theirs to see
+    await call(crm_gw, a1, "POST", f"/tickets/{theirs['id']}/actions", {"kind": other}, status=404)  # not theirs to see
     today = datetime.now(ZoneInfo(TZ)).date()
     callback = {"owner_id": o.users["a1"], "contact_id": o.contacts[0], "due_at": f"{today}T11:30:00+01:00",
                 "note": "Rellamar por la factura"}
     await call(crm_gw, a1, "POST", "/callbacks", callback, status=201)
     visit = {"contact_id": o.contacts[2], "subject": "Visita", "agent_id": o.users["a1"],
-             "actions": [{"kind": "Visita técnica", "agent_id": o.users["a1"], "due_at": f"{today}T17:00:00+01:00"}]}
+             "actions": [{"kind": visit_kind, "agent_id": o.users["a1"], "due_at": f"{today}T17:00:00+01:00"}]}
     await call(crm_gw, a1, "POST", "/tickets", visit, status=201)
     await page.get_by_test_id("tab-callbacks").click()
     await page.get_by_test_id("cal-day").click()

@@ -152,7 +152,7 @@ async def test_comment_emails_other_contacts_and_own_channels(crm_gw, opts, nats
     async def got(msg: Any) -> None:
         sent.append(json.loads(msg.data))
 
-    subs = [await nc.subscribe(f"sb.outbound.email.{ch}", cb=got) for ch in (own_mail, other_mail)]
+    subs = [await nc.subscribe(f"sb.outbound.email.{ch}.>", cb=got) for ch in (own_mail, other_mail)]
     try:
         await opts.set(channels=[{"id": own_mail, "type": "email"}],
                        case_options={"interact_with_other_contact_data": False,

@@ -1,6 +1,6 @@
 """Seed 002 "Envío de Transcripciones" and "Notificación de Transferencia" through the gateway and the real CRM,
 each on and off: the router's events are published as the router does, the e-mails are read where channels
-would take them (``sb.outbound.email.<channel>``)."""
+would take them (``sb.outbound.email.<channel>.<key>``)."""
 
 from __future__ import annotations
 
@@ -70,7 +70,7 @@ async def test_transcript_is_emailed_to_the_contact_at_close(crm_gw, opts, nats_
     admin = o.tokens["admin"]
     mail = f"mail-{unique}"
     mailbox = Mailbox()
-    sub = await nc.subscribe(f"sb.outbound.email.{mail}", cb=mailbox.got)
+    sub = await nc.subscribe(f"sb.outbound.email.{mail}.>", cb=mailbox.got)
     try:
         contact = await call(crm_gw, admin, "GET", f"/contacts/{o.contacts[0]}")
         phone = contact["phones"][0]["number"]
@@ -114,7 +114,7 @@ async def test_transfer_notification_emails_the_receiving_agent(crm_gw, opts, na
     admin, sup = o.tokens["admin"], o.tokens["sup"]
     mail = f"mail-{unique}"
     mailbox = Mailbox()
-    sub = await nc.subscribe(f"sb.outbound.email.{mail}", cb=mailbox.got)
+    sub = await nc.subscribe(f"sb.outbound.email.{mail}.>", cb=mailbox.got)
     crm = real_crm.app[CRM]
     try:
         await call(crm_gw, admin, "PATCH", f"/users/{o.users['a2']}", {"email": f"Beto.{unique}@Empresa.test"})

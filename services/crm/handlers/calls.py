@@ -7,18 +7,23 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from libs.contracts import ConversationEvent, new_id, utcnow
+from libs.contracts import ConversationEvent, MediaRef, new_id, utcnow
 from libs.core.errors import Conflict, Invalid, NotFound
 from libs.core.validation import parse_body
 from services.crm.adapters.postgres import base
+from services.crm.adapters.postgres import callbacks as callbacks_repo
 from services.crm.adapters.postgres import calls as repo
 from services.crm.adapters.postgres import cases as cases_repo
+from services.crm.adapters.postgres import catalogs as catalogs_repo
 from services.crm.adapters.postgres import contacts as contacts_repo
+from services.crm.adapters.postgres import tickets as tickets_repo
 from services.crm.adapters.postgres.base import Conn
+from services.crm.adapters.postgres.uow import Bound
 from services.crm.domain.contacts import BadAddress, normalize_phone
 from services.crm.domain.visibility import matches_mask
 from services.crm.domain.work import call_classifiable
-from services.crm.handlers import Actor, Crm
+from services.crm.handlers import Actor, Crm, callbacks, catalogs, comment_email
+from services.crm.handlers.comment_email import EmailIn
 
 
 class CallIn(BaseModel):
@@ -35,11 +40,37 @@ class CallIn(BaseModel):
     comment: str | None = Field(None, max_length=20000)
 
 
+class CallEmailIn(EmailIn):
+    """Seed 001 1.3.2: the call's comment e-mailed to the contact, with CC/BCC, some of the call's attachments,
+    and its charges ("Agregar los cargos de la llamada al correo")."""
+
+    charges: bool = False
+    attachments: list[str] = Field(default_factory=list, max_length=20)
+
+
 class ClassifyIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     disposition: str = Field(min_length=1, max_length=100)
     comment: str | None = Field(None, max_length=20000)
     contact_id: str | None = None
+    email: CallEmailIn | None = None
+
+
+def with_charges(crm: Crm, call: dict[str, Any]) -> dict[str, Any]:
+    """The call with its ``charges`` at its campaign's rate (seed 001: "10 col / segundo"), None without one."""
+    snapshot = crm.campaigns.get(call.get("campaign_id"))
+    amount = snapshot.call_charge(call.get("duration_s")) if snapshot else None
+    call["charges"] = None if amount is None or snapshot is None else {
+        "amount": amount, "currency": snapshot.call_charges.currency, "rate": snapshot.call_charges.rate,
+        "per": snapshot.call_charges.per}
+    return call
+
+
+def charges_line(call: dict[str, Any]) -> str:
+    c = call["charges"]
+    per = "segundo" if c["per"] == "second" else "minuto"
+    return (f"Cargos de la llamada: {c['amount']:g} {c['currency']} ({call['duration_s']} s a {c['rate']:g} "
+            f"{c['currency']} por {per})").replace("  ", " ")
 
 
 async def _contact_for(conn: Conn, phone: str) -> str | None:
@@ -93,7 +124,7 @@ async def register_call(crm: Crm, body: Any, actor: Actor) -> dict[str, Any]:
                                               data.agent_id or actor.id, data.disposition, started)
         await base.audit(conn, "call", call_id, "created", actor.id, {"direction": data.direction})
         call = await repo.get(conn, call_id)
-    return call  # type: ignore[return-value]
+    return with_charges(crm, call)  # type: ignore[arg-type]
 
 
 async def classify(crm: Crm, call_id: str, body: Any, actor: Actor) -> dict[str, Any]:
@@ -110,6 +141,7 @@ async def classify(crm: Crm, call_id: str, body: Any, actor: Actor) -> dict[str,
                            f"classified; it can no longer be", field="call_id")
         if data.contact_id and await contacts_repo.get(conn, data.contact_id) is None:
             raise NotFound(f"contact {data.contact_id} not found", field="contact_id")
+        chosen = await catalogs.disposition(Bound(catalogs_repo, conn), call["campaign_id"], data.disposition)
         await repo.classify(conn, call_id, disposition=data.disposition, comment=data.comment,
                             contact_id=data.contact_id, actor=actor.id, at=now)
         contact_id = data.contact_id or call["contact_id"]
@@ -120,7 +152,86 @@ async def classify(crm: Crm, call_id: str, body: Any, actor: Actor) -> dict[str,
                                                   call["agent_id"] or actor.id, data.disposition, call["started_at"])
         await base.audit(conn, "call", call_id, "classified", actor.id,
                          {"disposition": [call["disposition"], data.disposition]})
-        return await repo.get(conn, call_id)  # type: ignore[return-value]
+        saved = with_charges(crm, await repo.get(conn, call_id))  # type: ignore[arg-type]
+        if data.email is not None:
+            saved["email"] = await _email(crm, conn, saved, contact_id, data, actor)
+        saved["follow_up"] = await follow_up(crm, conn, saved, chosen, contact_id, actor, now) if chosen else None
+        return saved
+
+
+async def _email(crm: Crm, conn: Conn, call: dict[str, Any], contact_id: str | None, data: ClassifyIn, actor: Actor
+                 ) -> dict[str, Any]:
+    """The comment to the contact by e-mail (with the charges and attachments asked for), in the transaction."""
+    email = data.email
+    assert email is not None
+    if not (data.comment or "").strip():
+        raise Invalid("write the comment the e-mail carries", field="comment")
+    text = data.comment or ""
+    if email.charges:
+        if call["charges"] is None:
+            raise Invalid("the call's campaign has no call charge rate (call_charges.rate), or the call no duration",
+                          field="email.charges")
+        text = f"{text}\n\n{charges_line(call)}"
+    own = {a["id"]: a for a in await cases_repo.attachments(conn, "call", call["id"])}
+    media = []
+    for i, attachment_id in enumerate(email.attachments):
+        found = own.get(attachment_id)
+        if found is None:
+            raise Invalid(f"{attachment_id} is not an attachment of this call", field=f"email.attachments[{i}]")
+        media.append(await _as_media(crm, conn, found))
+    return await comment_email.send(crm, conn, campaign_id=call["campaign_id"], contact_id=contact_id,
+                                    conversation_id=call["conversation_id"], text=text, email=email, actor=actor,
+                                    subject=f"Llamada del {call['started_at']:%Y-%m-%d %H:%M}", media=media)
+
+
+async def _as_media(crm: Crm, conn: Conn, attachment: dict[str, Any]) -> MediaRef:
+    """A call's attachment as e-mail media: copied to its content-addressed key (``media/<sha[:2]>/<sha>``), which
+    the channels service reads ``blob:<sha>`` references from (the shared blob store)."""
+    row = await cases_repo.attachment(conn, attachment["id"])
+    assert row is not None
+    sha = row["sha256"]
+    key = f"media/{sha[:2]}/{sha}"
+    if not await crm.blobs.exists(key):
+        await crm.blobs.put(key, await crm.blobs.get(row["blob_key"]))
+    major = row["mime_type"].split("/", 1)[0]
+    return MediaRef(kind=major if major in ("image", "audio", "video") else "file", url=f"blob:{sha}", provider_id=sha,
+                    mime_type=row["mime_type"], filename=row["filename"])
+
+
+async def follow_up(crm: Crm, conn: Conn, call: dict[str, Any], disposition: dict[str, Any], contact_id: str | None,
+                    actor: Actor, now: datetime) -> dict[str, Any] | None:
+    """Seed 001 1.3.1: the disposition's follow-up, in the classification's transaction: a callback for the call's
+    agent, or a ticket with one pending action of the disposition's action type, due ``after_minutes`` later."""
+    rule = disposition.get("follow_up") or {}
+    kind = rule.get("kind", "none")
+    if kind == "none":
+        return None
+    if not contact_id:
+        raise Invalid(f"disposition {disposition['name']!r} schedules a follow-up: link the call to a contact first",
+                      field="contact_id")
+    owner = call["agent_id"] or actor.id
+    due = now + timedelta(minutes=rule.get("after_minutes", 60))
+    note = rule.get("note") or f"Seguimiento: {disposition['name']}"
+    if kind == "callback":
+        callback_id = new_id()
+        await callbacks_repo.insert(conn, callback_id, {"owner_id": owner, "due_at": due, "contact_id": contact_id,
+                                                        "campaign_id": call["campaign_id"], "note": note,
+                                                        "created_by": actor.id})
+        await base.audit(conn, "callback", callback_id, "created", actor.id,
+                         {"owner_id": [None, owner], "due_at": [None, due.isoformat()], "call_id": [None, call["id"]]})
+        callback = await callbacks_repo.get(conn, callback_id)
+        await crm.publisher.publish(callbacks.timer_for(callback))  # type: ignore[arg-type]
+        return {"kind": "callback", "callback_id": callback_id, "due_at": due}
+    ticket_id, action_id = new_id(), new_id()
+    await tickets_repo.insert_ticket(conn, ticket_id, {"contact_id": contact_id, "subject": note, "priority": 1,
+                                                       "agent_id": owner, "call_id": call["id"],
+                                                       "created_by": actor.id})
+    await tickets_repo.insert_action(conn, action_id, ticket_id, {"kind": rule["action_type_id"], "subject": note,
+                                                                  "priority": 1, "agent_id": owner, "due_at": due})
+    await base.audit(conn, "ticket", ticket_id, "created", actor.id, {"subject": [None, note], "call_id": call["id"]})
+    await base.audit(conn, "ticket", ticket_id, "action_added", actor.id,
+                     {"action_id": action_id, "kind": rule["action_type_id"], "status": "pending"})
+    return {"kind": "ticket_action", "ticket_id": ticket_id, "action_id": action_id, "due_at": due}
 
 
 async def get(crm: Crm, call_id: str) -> dict[str, Any]:
@@ -130,12 +241,12 @@ async def get(crm: Crm, call_id: str) -> dict[str, Any]:
         if call is None:
             raise NotFound(f"call {call_id} not found", field="call_id")
         call["attachments"] = await cases_repo.attachments(conn, "call", call_id)
-    return call
+    return with_charges(crm, call)
 
 
 async def search(crm: Crm, f: dict[str, Any], limit: int, after: tuple[Any, ...] | None) -> list[dict[str, Any]]:
     async with crm.pool.acquire() as conn:
-        return await repo.search(conn, f, limit, after)
+        return [with_charges(crm, c) for c in await repo.search(conn, f, limit, after)]
 
 
 async def pending(crm: Crm, agent_id: str | None, limit: int, after: tuple[Any, ...] | None) -> list[dict[str, Any]]:

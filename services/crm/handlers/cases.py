@@ -6,9 +6,9 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
-from libs.contracts import CampaignSnapshot, OutboundMessage, new_id, utcnow
+from libs.contracts import CampaignSnapshot, new_id, utcnow
 from libs.core.errors import Conflict, Forbidden, Invalid, NotFound
 from libs.core.validation import parse_body
 from services.crm.adapters.postgres import cases as repo
@@ -16,9 +16,10 @@ from services.crm.adapters.postgres import contacts as contacts_repo
 from services.crm.adapters.postgres.base import Conn
 from services.crm.domain.closures import check_closure, may_close
 from services.crm.domain.common import diff
-from services.crm.domain.contacts import BadAddress, ContactFilter, normalize_email
+from services.crm.domain.contacts import ContactFilter
 from services.crm.domain.work import PriorityName, priority_name, priority_value
-from services.crm.handlers import Actor, Crm, followups
+from services.crm.handlers import Actor, Crm, comment_email, followups
+from services.crm.handlers.comment_email import EmailIn
 from services.crm.handlers.conversations import snapshot_of
 
 
@@ -38,29 +39,6 @@ class CasePatch(BaseModel):
     title: str | None = Field(None, max_length=300)
     priority: PriorityName | None = None
     assigned_user: str | None = None
-
-
-def _emails(v: list[str]) -> list[str]:
-    out = []
-    for i, raw in enumerate(v):
-        try:
-            out.append(normalize_email(raw))
-        except BadAddress as exc:
-            raise ValueError(f"item {i}: {exc}") from None
-    return out
-
-
-class EmailIn(BaseModel):
-    """E-mail the comment to the contact (``to`` defaults to the contact's first e-mail)."""
-
-    model_config = ConfigDict(extra="forbid")
-    to: list[str] = Field(default_factory=list, max_length=20)
-    cc: list[str] = Field(default_factory=list, max_length=50)
-    bcc: list[str] = Field(default_factory=list, max_length=50)
-    channel_id: str | None = None
-    subject: str | None = Field(None, max_length=300)
-
-    _check = field_validator("to", "cc", "bcc")(_emails)
 
 
 class NoteIn(BaseModel):
@@ -159,52 +137,11 @@ async def add_note(crm: Crm, case_id: str, kind: str, body: Any, actor: Actor) -
 
 async def _email(crm: Crm, conn: Conn, case: dict[str, Any], text: str, email: EmailIn, actor: Actor
                  ) -> dict[str, Any]:
-    snapshot = crm.campaigns.get(case.get("campaign_id"))
-    own_channel = next((c.id for c in snapshot.channels if c.type == "email"), None) if snapshot else None
-    channel_id = email.channel_id or own_channel or crm.settings.email_channel_id
-    if not channel_id:
-        raise Invalid("no e-mail channel: give email.channel_id (or give the campaign an e-mail channel, or set "
-                      "SB_CRM_EMAIL_CHANNEL_ID)",
-                      field="email.channel_id")
-    contact = await contacts_repo.get(conn, case["contact_id"]) if case["contact_id"] else None
-    own = [e["address"].lower() for e in (contact or {}).get("emails", [])]
-    to = list(email.to) or own[:1]
-    if not to:
-        raise Invalid("the contact has no e-mail address; give email.to", field="email.to")
-    recipients = {"email.to": to, "email.cc": email.cc, "email.bcc": email.bcc}
-    others = await repo.emails_of_others(conn, [a for group in recipients.values() for a in group], case["contact_id"])
-    _check_recipients(snapshot, own, others, recipients)
-    if snapshot is not None and actor.role == "agent":
-        if refused := snapshot.channel_problems(channel_id, field="email.channel_id"):
-            raise Forbidden(refused[0][1], field=refused[0][0])
-    out = OutboundMessage(channel_id=channel_id, channel_type="email", to=", ".join(to), text=text,
-                          cc=email.cc, bcc=email.bcc, agent_id=actor.id, conversation_id=case["conversation_id"],
-                          subject_line=email.subject or (case["title"] or f"Case {case['id']}"))
-    sent = {"outbound_id": out.id, "to": to, "cc": email.cc, "bcc": email.bcc, "channel_id": channel_id}
+    sent = await comment_email.send(crm, conn, campaign_id=case["campaign_id"], contact_id=case["contact_id"],
+                                    conversation_id=case["conversation_id"], text=text, email=email, actor=actor,
+                                    subject=case["title"] or f"Case {case['id']}")
     await repo.add_event(conn, case["id"], "email", actor.id, text, sent)
-    # Published inside the transaction: if JetStream does not acknowledge, the comment is not saved either.
-    await crm.publisher.publish(out)
     return sent
-
-
-def _check_recipients(snapshot: CampaignSnapshot | None, own: list[str], others: set[str],
-                      fields: dict[str, list[str]]) -> None:
-    """A case comment goes by e-mail to the case's contact, to another contact only when the campaign lets agents
-    interact with other contacts' data, and to other addresses only in the domains the campaign allows
-    (``CampaignSnapshot.recipient_problem``); a campaign the CRM does not know allows only the contact.
-
-    Raises:
-        Forbidden: a recipient is not allowed; the error names it (``email.cc[1]``).
-    """
-    for field, addresses in fields.items():
-        for i, address in enumerate(addresses):
-            if snapshot is None:
-                problem = None if address.lower() in own else \
-                    f"{address} is not the case's contact, and no campaign of this case allows e-mail to others"
-            else:
-                problem = snapshot.recipient_problem(address, own=own, other_contacts=others)
-            if problem:
-                raise Forbidden(problem, field=f"{field}[{i}]")
 
 
 async def attach(crm: Crm, owner_kind: str, owner_id: str, filename: str, mime_type: str,

@@ -9,16 +9,19 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from libs.contracts import new_id, utcnow
 from libs.core.errors import Conflict, Invalid, NotFound
-from libs.core.validation import parse_body
+from libs.core.validation import parse_body, problems_error
 from services.crm.adapters.ports import UnitOfWork
 from services.crm.domain.common import diff
 from services.crm.domain.work import PriorityName, priority_name, priority_value
-from services.crm.handlers import Actor, Crm
+from services.crm.handlers import Actor, Crm, catalogs
 
 ActionStatus = Literal["pending", "done", "cancelled"]
 
 
 class ActionIn(BaseModel):
+    """An action of a ticket: ``kind`` is an action type of the catalog (``/action-types``), ``forms`` the
+    values of that type's form."""
+
     model_config = ConfigDict(extra="forbid")
     kind: str = Field(min_length=1, max_length=100)
     subject: str = Field("", max_length=300)
@@ -98,6 +101,11 @@ async def create_ticket(crm: Crm, body: Any, actor: Actor) -> dict[str, Any]:
     data = parse_body(TicketIn, body)
     ticket_id = new_id()
     async with crm.uow() as uow:
+        problems = await catalogs.ticket_form_problems(uow, data.forms) if data.forms else []
+        for i, action in enumerate(data.actions):
+            problems += await catalogs.action_form_problems(uow, action.kind, action.forms, f"actions[{i}]")
+        if problems:
+            raise problems_error(problems)
         if await uow.contacts.get(data.contact_id) is None:
             raise NotFound(f"contact {data.contact_id} not found", field="contact_id")
         values = data.model_dump(exclude={"actions"}) | {"priority": priority_value(data.priority),
@@ -130,6 +138,8 @@ async def update_ticket(crm: Crm, ticket_id: str, body: Any, actor: Actor) -> di
         if before is None:
             raise NotFound(f"ticket {ticket_id} not found", field="ticket_id")
         fields = _columns({k: getattr(patch, k) for k in patch.model_fields_set if k != "comment"})
+        if fields.get("forms") and (problems := await catalogs.ticket_form_problems(uow, fields["forms"])):
+            raise problems_error(problems)
         for required in ("subject", "status"):
             if required in fields and fields[required] is None:
                 raise Invalid(f"{required} cannot be empty", field=required)
@@ -156,6 +166,8 @@ async def add_action(crm: Crm, ticket_id: str, body: Any, actor: Actor) -> dict[
             raise NotFound(f"ticket {ticket_id} not found", field="ticket_id")
         if ticket["status"] == "closed" and data.status == "pending":
             raise Conflict("the ticket is closed; reopen it to add a pending action", field="ticket_id")
+        if problems := await catalogs.action_form_problems(uow, data.kind, data.forms, ""):
+            raise problems_error(problems)
         await _add_action(uow, ticket_id, data, actor)
     return await get_ticket(crm, ticket_id)
 
@@ -167,6 +179,9 @@ async def update_action(crm: Crm, action_id: str, body: Any, actor: Actor) -> di
     async with crm.uow() as uow:
         before = _check_owner(actor, await uow.tickets.get_action(action_id, for_update=True), action_id)
         fields = _columns({k: getattr(patch, k) for k in patch.model_fields_set if k != "comment"})
+        if "forms" in fields and (problems := await catalogs.action_form_problems(uow, before["kind"],
+                                                                                  fields["forms"] or {}, "")):
+            raise problems_error(problems)
         if "status" in fields:
             if fields["status"] is None:
                 raise Invalid("status must be pending, done or cancelled", field="status")

@@ -13,8 +13,8 @@ from services.gateway.domain import Principal, Role, User
 class UpstreamError(AppError):
     """An error answered by another service, passed through with its status, code and field."""
 
-    def __init__(self, status: int, code: str, message: str, field: str | None = None) -> None:
-        super().__init__(message, field=field)
+    def __init__(self, status: int, code: str, message: str, field: str | None = None, details: Any = None) -> None:
+        super().__init__(message, field=field, details=details)
         self.status = status
         self.code = code
 

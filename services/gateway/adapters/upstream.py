@@ -172,4 +172,5 @@ def _raise(status: int, err: dict[str, Any]) -> Any:
         str(err.get("code") or "upstream_error"),
         str(err.get("message") or ""),
         field=str(field) if field is not None else None,
+        details=err.get("details"),
     )

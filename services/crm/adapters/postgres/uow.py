@@ -13,8 +13,8 @@ from typing import Any, cast
 import asyncpg
 
 from libs.storage.uow import PgUnitOfWork as BaseUnitOfWork
-from services.crm.adapters.ports import AttachmentList, AuditLog, ContactLookup, TicketRepository
-from services.crm.adapters.postgres import base, cases, contacts, tickets
+from services.crm.adapters.ports import AttachmentList, AuditLog, CatalogRepository, ContactLookup, TicketRepository
+from services.crm.adapters.postgres import base, cases, catalogs, contacts, tickets
 
 
 class Bound:
@@ -33,12 +33,14 @@ class PgUnitOfWork(BaseUnitOfWork):
     audit: AuditLog
     contacts: ContactLookup
     attachments: AttachmentList
+    catalogs: CatalogRepository
 
     def bind(self, conn: asyncpg.Connection) -> None:
         self.tickets = cast(TicketRepository, Bound(tickets, conn))
         self.audit = cast(AuditLog, Bound(base, conn))
         self.contacts = cast(ContactLookup, Bound(contacts, conn))
         self.attachments = cast(AttachmentList, Bound(cases, conn))
+        self.catalogs = cast(CatalogRepository, Bound(catalogs, conn))
 
 
 def unit_of_work(pool: asyncpg.Pool) -> Any:

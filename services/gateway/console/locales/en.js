@@ -36,6 +36,8 @@ export default {
     dlq_title: "Dead letters",
     dlq_via: "Through",
     mass_closed: "Closed: {n}",
+    no: "No",
+    no_action_types: "No action types: an admin creates them in Settings",
     pick_some: "Tick at least one item",
     select: "Select",
     tab_deadletters: "Dead letters",
@@ -434,6 +436,7 @@ export default {
     weekly: "Weekly hours",
     work_finished: "Work item finished",
     work_item: "Work item",
+    yes: "Yes",
     you: "You",
   },
   errors: {

@@ -36,6 +36,8 @@ export default {
     dlq_title: "Mensajes fallidos",
     dlq_via: "Desde",
     mass_closed: "Cerrados: {n}",
+    no: "No",
+    no_action_types: "No hay tipos de acción: un administrador los crea en Configuración",
     pick_some: "Marque al menos un elemento",
     select: "Seleccionar",
     tab_deadletters: "Mensajes fallidos",
@@ -434,6 +436,7 @@ export default {
     weekly: "Horario semanal",
     work_finished: "Gestión finalizada",
     work_item: "Gestión",
+    yes: "Sí",
     you: "Tú",
   },
   errors: {

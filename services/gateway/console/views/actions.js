@@ -4,6 +4,7 @@ import { api } from "../lib/api.js";
 import { h, labelled, toast } from "../lib/dom.js";
 import { fmtTime } from "../lib/format.js";
 import { clearErrors, getLang, showError, stateText, t } from "../lib/i18n.js";
+import { actionTypeName } from "./catalog-inputs.js";
 import { enc } from "./common.js";
 import { agentFilter, choiceFilter, contactFilter, dateFilter, runSearch, textFilter } from "./filters.js";
 import { prioritySelect, quickActions } from "./quick.js";
@@ -59,8 +60,10 @@ export function actionCard(a, refresh) {
   }, labelled(t("state"), status, { class: "inline" }), labelled(t("priority"), priority, { class: "inline" }),
   labelled(t("log_comment"), comment, { class: "inline" }),
   h("button", { type: "submit", "data-testid": "action-edit-save" }, t("save")), err);
+  const title = h("h3", { "data-testid": "action-title" }, `${a.kind}${a.subject ? ` · ${a.subject}` : ""}`);
+  actionTypeName(a.kind).then((name) => { title.textContent = `${name}${a.subject ? ` · ${a.subject}` : ""}`; });
   return h("article", { class: `card result action ${a.status}`, "data-testid": "action-row", "data-action-id": a.id, "data-status": a.status },
-    h("h3", {}, `${a.kind}${a.subject ? ` · ${a.subject}` : ""}`),
+    title,
     h("p", {}, h("span", { class: `pill ${a.status}` }, stateText("action", a.status)), " ",
       `${t("ticket")}: ${a.ticket_subject || a.ticket_id} · ${t("contact")}: ${a.contact_name || "—"} · `,
       `${t("priority")}: ${t(`priority_${a.priority}`)} · ${a.agent_id || "—"} · ${fmtTime(a.created_at, getLang())}`,

@@ -4,6 +4,7 @@ import { clear, h, labelled } from "../lib/dom.js";
 import { items, locale, query, shiftDay, ymd } from "../lib/format.js";
 import { errorText, getLang, t } from "../lib/i18n.js";
 import { isAgent, me } from "../state.js";
+import { actionTypeNames } from "./catalog-inputs.js";
 import { quickActions } from "./quick.js";
 
 // Pending ticket actions of these users that fall due between from and to (the CRM filters actions by
@@ -49,10 +50,11 @@ export function calendarView(scope, rerender) {
         }
       }
     }
+    const typeName = await actionTypeNames();
     for (const a of await dueActions(owners, new Date(data.from), to)) {
       const at = new Date(a.due_at);
       (cells.get(ymd(at)) || grid).append(h("div", { class: "event action", "data-testid": "calendar-action", "data-action-id": a.id },
-        `${at.toLocaleTimeString(loc, { hour: "2-digit", minute: "2-digit" })} 🎫 ${a.kind}${a.subject ? ` · ${a.subject}` : ""} · ${a.contact_name || ""}`,
+        `${at.toLocaleTimeString(loc, { hour: "2-digit", minute: "2-digit" })} 🎫 ${typeName(a.kind)}${a.subject ? ` · ${a.subject}` : ""} · ${a.contact_name || ""}`,
         owners.length > 1 ? h("small", {}, ` · ${a.agent_id}`) : null,
         quickActions({ contact_id: a.contact_id, contact_name: a.contact_name })));
     }

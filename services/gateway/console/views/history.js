@@ -6,6 +6,7 @@ import { clear, h } from "../lib/dom.js";
 import { duration, fmtTime, items, query } from "../lib/format.js";
 import { clearErrors, getLang, showError, stateText, t } from "../lib/i18n.js";
 import { store } from "../state.js";
+import { actionTypeNames } from "./catalog-inputs.js";
 import { agentFilter, choiceFilter, contactFilter, dateFilter, filterQuery, textFilter } from "./filters.js";
 import { quickActions } from "./quick.js";
 
@@ -61,12 +62,13 @@ async function search(form, kindBoxes, inputs, callInputs, box, err) {
   } catch (ex) { showError(err, ex, form); return; }
   const at = (r) => r.item.started_at || r.item.opened_at || r.item.created_at || "";
   rows.sort((a, b) => String(at(b)).localeCompare(String(at(a))));
+  const typeName = await actionTypeNames();
   clear(box);
   if (!rows.length) { box.append(h("p", { class: "muted" }, t("no_items"))); return; }
-  for (const r of rows) box.append(row(r.kind, r.item, at(r)));
+  for (const r of rows) box.append(row(r.kind, r.item, at(r), typeName));
 }
 
-function row(kind, x, when) {
+function row(kind, x, when, typeName) {
   const lang = getLang();
   let title;
   let detail;
@@ -81,7 +83,7 @@ function row(kind, x, when) {
     title = `${t("ticket")}: ${x.subject} ${fmtTime(when, lang)}`;
     detail = `${stateText("ticket", x.status)} · ${t("agent")}: ${x.agent_id || "—"}`;
   } else {
-    title = `${t("action")}: ${x.kind}${x.subject ? ` · ${x.subject}` : ""} ${fmtTime(when, lang)}`;
+    title = `${t("action")}: ${typeName(x.kind)}${x.subject ? ` · ${x.subject}` : ""} ${fmtTime(when, lang)}`;
     detail = `${stateText("action", x.status)} · ${t("ticket")}: ${x.ticket_subject || ""}`;
   }
   const out = kind === "call" && x.direction === "out";

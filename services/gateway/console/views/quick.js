@@ -4,6 +4,7 @@ import { api } from "../lib/api.js";
 import { h, labelled, toast } from "../lib/dom.js";
 import { clearErrors, showError, t } from "../lib/i18n.js";
 import { me, store } from "../state.js";
+import { actionTypePicker } from "./catalog-inputs.js";
 import { dial, enc } from "./common.js";
 
 // A modal dialog (the browser's <dialog>: focus kept inside, Escape closes it), removed once closed.
@@ -114,25 +115,28 @@ export function prioritySelect(field, testid, value = "medium") {
   return sel;
 }
 
-// One action of a new ticket: its kind, subject, status (Pendiente / Realizado), priority, due date.
+// One action of a new ticket: its type (the catalog's) with its form, subject, status (Pendiente / Realizado),
+// priority, due date.
 function actionEditor(i) {
   const prefix = `actions[${i}]`;
-  const kind = h("input", { name: "kind", "data-field": `${prefix}.kind`, "data-testid": "action-kind" });
+  const kind = actionTypePicker(prefix, "action-kind");
   const subject = h("input", { name: "subject", "data-field": `${prefix}.subject`, "data-testid": "action-subject" });
   const status = h("select", { name: "status", "data-field": `${prefix}.status`, "data-testid": "action-status" },
     ["pending", "done"].map((s) => h("option", { value: s }, t(`action_${s}`))));
   const due = h("input", { type: "datetime-local", name: "due_at", "data-field": `${prefix}.due_at`, "data-testid": "action-due" });
   const box = h("fieldset", { class: "action-editor" }, h("legend", {}, `${t("action")} ${i + 1}`),
-    labelled(t("action_kind"), kind), labelled(t("subject"), subject), labelled(t("state"), status),
+    labelled(t("action_kind"), kind.select), kind.box, labelled(t("subject"), subject), labelled(t("state"), status),
     labelled(t("priority"), prioritySelect(`${prefix}.priority`, "action-priority")), labelled(t("due_at"), due),
     h("button", { type: "button", class: "secondary", onclick: () => box.remove() }, t("remove")));
+  box.readAction = () => {
+    const out = { ...kind.read(), subject: subject.value.trim(), status: status.value,
+      priority: box.querySelector('[data-testid="action-priority"]').value, agent_id: me().id };
+    if (due.value) out.due_at = new Date(due.value).toISOString();
+    return out;
+  };
   return box;
 }
 
 function readAction(box) {
-  const get = (name) => box.querySelector(`[name="${name}"]`);
-  const out = { kind: get("kind").value.trim(), subject: get("subject").value.trim(), status: get("status").value,
-    priority: box.querySelector('[data-testid="action-priority"]').value, agent_id: me().id };
-  if (get("due_at").value) out.due_at = new Date(get("due_at").value).toISOString();
-  return out;
+  return box.readAction();
 }

@@ -5,6 +5,7 @@ import { clear, h, labelled, toast } from "../lib/dom.js";
 import { fmtTime } from "../lib/format.js";
 import { clearErrors, errorText, getLang, showError, stateText, t } from "../lib/i18n.js";
 import { actionCard } from "./actions.js";
+import { actionTypePicker, formFacts } from "./catalog-inputs.js";
 import { enc } from "./common.js";
 import { agentFilter, choiceFilter, contactFilter, dateFilter, runSearch, textFilter } from "./filters.js";
 import { openDialog, prioritySelect, quickActions } from "./quick.js";
@@ -64,8 +65,7 @@ export async function ticketView(id, refresh) {
     h("div", { "data-testid": "ticket-view-actions" }, (tk.actions || []).map((a) => actionCard({ ...a, ticket_subject: tk.subject, contact_id: tk.contact_id }, reload))),
     newActionForm(id, reload),
     h("h3", {}, t("forms")),
-    Object.keys(tk.forms || {}).length ? h("dl", { class: "facts" }, Object.entries(tk.forms).flatMap(([k, v]) => [h("dt", {}, k), h("dd", {}, String(v))]))
-      : h("p", { class: "muted" }, t("no_forms")),
+    formFacts(tk.forms),
     attachmentsPanel(`/tickets/${enc(id)}/attachments`, tk.attachments || [], reload),
     h("h3", {}, t("log")),
     h("ul", { class: "history", "data-testid": "ticket-log" }, (tk.log || []).map((e) => h("li", {},
@@ -77,7 +77,7 @@ export async function ticketView(id, refresh) {
 const tOrAction = (a) => stateText("log", a);
 
 function newActionForm(ticketId, reload) {
-  const kind = h("input", { name: "kind", "data-field": "kind", "data-testid": "new-action-kind" });
+  const kind = actionTypePicker("", "new-action-kind");
   const subject = h("input", { name: "subject", "data-field": "subject", "data-testid": "new-action-subject" });
   const priority = prioritySelect("priority", "new-action-priority");
   const due = h("input", { type: "datetime-local", name: "due_at", "data-field": "due_at", "data-testid": "new-action-due" });
@@ -87,12 +87,12 @@ function newActionForm(ticketId, reload) {
     onsubmit: async (e) => {
       e.preventDefault();
       clearErrors(form, err);
-      const body = { kind: kind.value.trim(), subject: subject.value.trim(), priority: priority.value };
+      const body = { ...kind.read(), subject: subject.value.trim(), priority: priority.value };
       if (due.value) body.due_at = new Date(due.value).toISOString();
       try { await api("POST", `/tickets/${enc(ticketId)}/actions`, body); toast(t("saved")); reload(); }
       catch (ex) { showError(err, ex, form); }
     },
-  }, labelled(t("action_kind"), kind), labelled(t("subject"), subject), labelled(t("priority"), priority),
+  }, labelled(t("action_kind"), kind.select), kind.box, labelled(t("subject"), subject), labelled(t("priority"), priority),
   labelled(t("due_at"), due), h("button", { type: "submit", "data-testid": "new-action-save" }, `+ ${t("add_action")}`), err);
   return h("details", {}, h("summary", { "data-testid": "new-action-open" }, `+ ${t("add_action")}`), form);
 }
