@@ -170,6 +170,10 @@ async def test_accounts_lists_and_batches(client, unique):
     assert patched["fields"] == {"due": 10, "paid": True}
     listed = await (await client.get("/accounts", params={"contact_id": c["id"]})).json()
     assert [a["number"] for a in listed["items"]] == ["L-1"]
+    other = await (await client.post("/accounts", json=body | {"number": "L-3"})).json()
+    taken = await client.patch(f"/accounts/{other['id']}", json={"number": "L-1"})  # the repository says 409
+    assert taken.status == 409 and (await taken.json())["error"]["field"] == "number"
+    assert (await (await client.get(f"/accounts/{other['id']}")).json())["number"] == "L-3"
 
     lst = await (await client.post("/lists", json={"name": f"Base {unique}", "campaign_id": camp})).json()
     bad = await client.post(f"/lists/{lst['id']}/members", json={"contact_ids": [c["id"], "ghost"]})

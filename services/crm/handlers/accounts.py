@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-import asyncpg
 from pydantic import BaseModel, ConfigDict, Field
 
 from libs.contracts import new_id
@@ -71,10 +70,7 @@ async def update_account(crm: Crm, account_id: str, body: Any, actor: Actor) -> 
         if "fields" in fields:
             merged = {**before["fields"], **(fields["fields"] or {})}
             fields["fields"] = {k: v for k, v in merged.items() if v is not None}
-        try:
-            await repo.update_account(conn, account_id, fields)
-        except asyncpg.UniqueViolationError:
-            raise Conflict(f"account {fields.get('number')} already exists in the campaign", field="number") from None
+        await repo.update_account(conn, account_id, fields)
         after = await repo.get_account(conn, account_id)
         assert after is not None
         changes = diff({k: before[k] for k in fields}, {k: after[k] for k in fields})

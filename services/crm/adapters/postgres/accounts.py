@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import asyncpg
+
+from libs.core.errors import Conflict
 from services.crm.adapters.postgres.base import Conn, Where, as_dict, as_dicts, dumps
 
 ACCOUNT_COLS = "id, contact_id, campaign_id, number, product, fields, assigned_user, created_at, updated_at"
@@ -26,13 +29,22 @@ async def get_account(conn: Conn, account_id: str, *, for_update: bool = False) 
 
 
 async def update_account(conn: Conn, account_id: str, data: dict[str, Any]) -> None:
+    """Change an account.
+
+    Raises:
+        Conflict: its new number is another account's in the campaign.
+    """
     sets, args = [], [account_id]
     for key in ("number", "product", "fields", "assigned_user"):
         if key in data:
             args.append(dumps(data[key]) if key == "fields" else data[key])
             sets.append(f"{key} = ${len(args)}{'::jsonb' if key == 'fields' else ''}")
-    if sets:
+    if not sets:
+        return
+    try:
         await conn.execute(f"UPDATE crm.accounts SET {', '.join(sets)}, updated_at = now() WHERE id = $1", *args)
+    except asyncpg.UniqueViolationError:
+        raise Conflict(f"account {data.get('number')} already exists in the campaign", field="number") from None
 
 
 async def delete_account(conn: Conn, account_id: str) -> bool:
