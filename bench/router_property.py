@@ -67,14 +67,17 @@ CAP = 3
 def campaigns(run: str) -> list[dict[str, Any]]:
     """Two campaigns sharing some agents: A (chat and voice, weighted; transfers to B allowed) and B (offers)."""
     agents = [f"pa-{run}-{i}" for i in range(6)]
+    # Closes happen at random, replied to or not: the property is about routing, not seed 004's reply rule.
     common = {"typifications": [{"id": "ok", "category": "ok"}], "transfer_typification": "ok"}
+    allow = {"close_without_reply": True}
     a = {"id": f"pA-{run}", "name": "A", "agents": agents[:4],
          "channels": [{"id": f"pwa-{run}", "type": "whatsapp"}, {"id": f"pvo-{run}", "type": "voice"}],
          "routing": {"agent_capacity": CAP, "weights": {"voice": 3}, "strategy": "least_busy"},
-         "permissions": {"transfer_between_campaigns": True}, "linked_campaigns": [f"pB-{run}"], **common}
+         "permissions": {"transfer_between_campaigns": True, **allow}, "linked_campaigns": [f"pB-{run}"], **common}
     b = {"id": f"pB-{run}", "name": "B", "agents": agents[2:],
          "channels": [{"id": f"psm-{run}", "type": "sms"}],
-         "routing": {"agent_capacity": CAP, "offer_timeout_s": 600, "strategy": "round_robin"}, **common}
+         "routing": {"agent_capacity": CAP, "offer_timeout_s": 600, "strategy": "round_robin"},
+         "permissions": allow, **common}
     return [a, b]
 
 

@@ -1,6 +1,13 @@
 """Versioned pydantic contracts of every event and command, with their subjects."""
 
-from libs.contracts.agents import AgentCommand, AgentStatusChanged, CloseConversation, Presence, SetPresence
+from libs.contracts.agents import (
+    AgentCommand,
+    AgentStatusChanged,
+    CloseConversation,
+    Presence,
+    SendReply,
+    SetPresence,
+)
 from libs.contracts.base import Contract, decode, new_id, utcnow
 from libs.contracts.conversations import (
     ConversationAssigned,
@@ -33,6 +40,7 @@ __all__ = [
     "MediaRef",
     "OutboundMessage",
     "Presence",
+    "SendReply",
     "SetPresence",
     "decode",
     "new_id",

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field
 
 from libs.contracts.base import Contract, register
+from libs.contracts.messages import MediaRef
 
 Presence = Literal["available", "break", "after_call_work", "offline"]
 
@@ -32,6 +33,19 @@ class CloseConversation(AgentCommand):
     conversation_id: str
     typification_id: str | None = None
     fields: dict[str, object] = Field(default_factory=dict)
+
+
+@register
+class SendReply(AgentCommand):
+    """An agent's reply to a conversation sent as a command (integrations): the router applies the same rules
+    as to a reply through its API (the campaign's media and emoji permissions, the owner of the conversation).
+    A redelivered command sends nothing new (``client_message_id`` defaults to the command's id)."""
+
+    TYPE = "agent.reply"
+    conversation_id: str
+    text: str | None = None
+    media: list[MediaRef] = Field(default_factory=list)
+    client_message_id: str | None = None
 
 
 @register

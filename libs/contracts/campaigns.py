@@ -10,7 +10,7 @@ import re
 import string
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import quote
 
 from pydantic import BaseModel, Field
@@ -28,6 +28,10 @@ _DIGIT = re.compile(r"\d")
 SEES_NUMBERS = frozenset({"admin", "supervisor", "system"})
 
 
+# The fields of a conversation, queue item or event that may hold the contact's number (a WhatsApp or SMS
+# contact's name is often the number itself).
+CONTACT_FIELDS = ("contact_address", "contact_name", "to")
+
 # What a value must look like to be a phone number the masking rule hides (not an e-mail address or handle).
 _PHONE_LIKE = re.compile(r"^[+\d\s().\-•]+$")
 
@@ -40,13 +44,13 @@ def mask_number(address: str) -> str:
     """A phone number with the four digits before its last four hidden, spacing kept:
     ``+54 9 11 1234 3456`` -> ``+54 9 11 •••• 3456``. Addresses with fewer than eight digits (e-mail
     addresses, handles) are left as they are."""
-    digits = len(_DIGIT.findall(address))
+    digits = len(_DIGIT.findall(address)) + address.count("•")  # masked once already: the same again
     if digits < 8:
         return address
     seen = 0
     out = []
     for ch in address:
-        if ch.isdigit():
+        if ch.isdigit() or ch == "•":
             seen += 1
             out.append("•" if digits - 8 < seen <= digits - 4 else ch)
         else:
@@ -308,6 +312,17 @@ class CampaignSnapshot(BaseModel):
     def contact_number_for(self, address: str, role: str) -> str:
         """The contact's number as ``role`` may see it: whole, or masked for agents when the campaign hides it."""
         return mask_phone(address) if self.hides_numbers_from(role) else address
+
+    def contact_shown_to(self, item: Mapping[str, Any], role: str) -> Mapping[str, Any]:
+        """A conversation, queue item or event as ``role`` may see it: its ``CONTACT_FIELDS`` through
+        :meth:`contact_number_for` (a copy when one changes; the item itself otherwise)."""
+        if not self.hides_numbers_from(role):
+            return item
+        out = dict(item)
+        for name in CONTACT_FIELDS:
+            if isinstance(out.get(name), str):
+                out[name] = self.contact_number_for(out[name], role)
+        return out
 
     # ---- seed 002 case options ----
 

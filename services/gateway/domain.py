@@ -85,6 +85,23 @@ def can_view_conversation(p: Principal, conv: Mapping[str, Any], directory: Snap
     return snap is not None and p.user_id in snap.agents and snap.permissions.view_all_cases
 
 
+# The fields of an event or a conversation that name its campaign (a transfer names both ends).
+CAMPAIGN_FIELDS = ("campaign_id", "from_campaign_id", "to_campaign_id")
+
+
+def shown_to(p: Principal, item: Mapping[str, Any], directory: SnapshotDirectory) -> Mapping[str, Any]:
+    """A conversation, queue item or event as the caller may see it: for an agent, the contact's number
+    masked when a campaign it belongs to hides numbers (``CampaignSnapshot.contact_shown_to``); supervisors and
+    admins see it whole. The item itself when nothing changes."""
+    if p.role != "agent":
+        return item
+    for name in CAMPAIGN_FIELDS:
+        snap = directory.get(item.get(name))
+        if snap is not None and snap.hides_numbers_from(p.role):
+            return snap.contact_shown_to(item, p.role)
+    return item
+
+
 def can_manage_conversation(p: Principal, conv: Mapping[str, Any], directory: SnapshotDirectory) -> bool:
     """Reply, transfer, close: the assigned agent, a supervisor of the campaign, or an admin."""
     if p.is_admin:

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from libs.messaging.snapshots import SnapshotDirectory
-from services.gateway.domain import ConversationOwners, Principal, receives_event
+from services.gateway.domain import ConversationOwners, Principal, receives_event, shown_to
 
 CONVERSATIONS = "conversations"
 AGENTS = "agents"
@@ -176,7 +176,7 @@ class Hub:
         event = wire_event(stream, seq, payload)
         for agent in agents:
             for conn in self._by_user.get(agent, ()):
-                conn.offer(stream, seq, event)
+                conn.offer(stream, seq, self.shown(conn, event))
         for conn in self._watchers:
             if receives_event(conn.principal, payload, agents, self.directory):
                 conn.offer(stream, seq, event)
@@ -194,7 +194,7 @@ class Hub:
             holders = agents if kind in self.HAND_OVER else set()
             for agent, late in self.backlog.hand_over(str(conv), holders, final=kind in self.ENDS):
                 for conn in self._by_user.get(agent, ()):
-                    conn.offer(CONVERSATIONS, int(late["seq"]), late, late=True)
+                    conn.offer(CONVERSATIONS, int(late["seq"]), self.shown(conn, late), late=True)
                 for conn in self._watchers:
                     if conn.principal.user_id == agent:
                         conn.offer(CONVERSATIONS, int(late["seq"]), late, late=True)
@@ -203,4 +203,9 @@ class Hub:
         """A past event read back for one resuming connection."""
         agents = self.audience(payload, learn=False)
         if receives_event(conn.principal, payload, agents, self.directory):
-            conn.deliver(stream, seq, wire_event(stream, seq, payload))
+            conn.deliver(stream, seq, self.shown(conn, wire_event(stream, seq, payload)))
+
+    def shown(self, conn: Connection, event: dict[str, Any]) -> dict[str, Any]:
+        """The event as this connection's user may see it: an agent of a campaign that hides contact numbers
+        gets them masked (``domain.shown_to``); supervisors and admins get the event as it is."""
+        return dict(shown_to(conn.principal, event, self.directory)) if conn.principal.role == "agent" else event

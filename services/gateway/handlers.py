@@ -29,6 +29,7 @@ from services.gateway.domain import (
     User,
     can_manage_conversation,
     can_view_conversation,
+    shown_to,
     visible_campaigns,
 )
 from services.gateway.facade import (
@@ -188,7 +189,7 @@ class Gateway:
             for conv in body["items"]:
                 seen.setdefault(str(conv.get("id")), conv)
         items = [
-            c
+            dict(shown_to(p, c, self.directory))
             for c in seen.values()
             if can_view_conversation(p, c, self.directory)
             and (not wanted or c.get("campaign_id") == wanted)
@@ -201,7 +202,7 @@ class Gateway:
         if not isinstance(conv, dict) or not can_view_conversation(p, conv, self.directory):
             # Not yours reads the same as not there: ids of other agents' cases are not disclosed.
             raise NotFound(f"conversation {conversation_id!r} not found", field="conversation_id")
-        return conv
+        return dict(shown_to(p, conv, self.directory))
 
     async def act(self, p: Principal, conversation_id: str, action: str, body: Mapping[str, Any]) -> Any:
         """Forward an agent action to the router as the caller.
@@ -228,10 +229,11 @@ class Gateway:
         if agent_id != p.user_id:
             payload["by_user_id"] = p.user_id
         try:
-            return await self.up.router.post(f"/conversations/{_seg(conversation_id)}/{action}", payload, caller=p)
+            answer = await self.up.router.post(f"/conversations/{_seg(conversation_id)}/{action}", payload, caller=p)
         except UpstreamError as err:
             err.field = PUBLIC_TARGETS.get(err.field or "", err.field) if action == "transfer" else err.field
             raise
+        return dict(shown_to(p, answer, self.directory)) if isinstance(answer, dict) else answer
 
     # --- the REST facade over the other services ---------------------------------------------------
 

@@ -111,6 +111,8 @@ class Closure(Body):
     agent_id: Text | None = None
     typification_id: str | None = None
     fields: dict[str, object] = Field(default_factory=dict)
+    # A supervisor or admin acting on behalf of the assigned agent (the gateway sets it; the caller is checked).
+    by_user_id: Text | None = None
 
     @field_validator("fields", mode="before")
     @classmethod
@@ -132,6 +134,7 @@ class Transfer(Body):
     agent_id: Text
     to_agent_id: Text | None = None
     to_campaign_id: Text | None = None
+    by_user_id: Text | None = None
 
     @model_validator(mode="after")
     def _one_target(self) -> Transfer:
@@ -165,12 +168,26 @@ def check_closure(campaign: CampaignSnapshot | None, closure: Closure, kind: str
         raise problems_error(problems)
 
 
-def check_transfer(campaign: CampaignSnapshot | None, t: Transfer, directory: SnapshotDirectory) -> None:
-    """Transfers happen only where the campaign allows them, to a linked, active campaign."""
+def check_close_reply(campaign: CampaignSnapshot | None, conv: dict[str, str], *, staff: bool) -> None:
+    """Raise ``Invalid`` (field ``reply``) when an agent closes a conversation nobody answered and the campaign
+    forbids it (seed 004 "Finalizar conversaciones sin responder"). A conversation recorded before the router kept
+    ``answered`` is unknown, hence allowed; a supervisor or admin closing on the agent's behalf is not held to an
+    agent's permission (they close stranded conversations)."""
+    if campaign is None or staff or conv.get("state") == "closed":
+        return
+    answered = conv.get("answered")
+    if problems := campaign.close_without_reply_problems(None if answered is None else answered == "1"):
+        raise problems_error(problems)
+
+
+def check_transfer(campaign: CampaignSnapshot | None, t: Transfer, directory: SnapshotDirectory, *,
+                   staff: bool = False) -> None:
+    """Transfers happen only where the campaign allows them (an agent's permission: a supervisor or admin moving
+    a conversation is not held to it), to a linked, active campaign."""
     if campaign is None:
         raise Invalid("the conversation's campaign no longer exists", field="conversation_id")
     problems = campaign.transfer_problems(to_agent=t.to_agent_id is not None, to_campaign=t.to_campaign_id is not None)
-    if problems:
+    if problems and not staff:
         raise problems_error(problems)
     if t.to_campaign_id is None:
         return

@@ -16,6 +16,7 @@ from libs.contracts import (
     Contract,
     InboundMessage,
     OutboundMessage,
+    SendReply,
     SetPresence,
     TimerDue,
     new_id,
@@ -23,6 +24,7 @@ from libs.contracts import (
 )
 from libs.core.errors import NotFound
 from libs.core.logging import bound_contextvars, get_logger
+from libs.core.validation import parse_body
 from libs.messaging.snapshots import SnapshotDirectory
 from services.router.adapters.ports import FactPublisher, LiveState, StateLost
 from services.router.domain import (
@@ -30,6 +32,7 @@ from services.router.domain import (
     Reply,
     StatusChange,
     Transfer,
+    check_close_reply,
     check_closure,
     check_reply,
     check_transfer,
@@ -201,10 +204,14 @@ class Router:
                                     out=out.model_dump_json(), once=out.id if r.client_message_id else None)
         return {"conversation_id": cid, "message_id": out.id, "seq": result["seq"]}
 
-    async def close(self, cid: str, c: Closure, *, reason: str = "agent", idempotent: bool = False
-                    ) -> dict[str, Any]:
+    async def close(self, cid: str, c: Closure, *, reason: str = "agent", idempotent: bool = False,
+                    staff: bool = False) -> dict[str, Any]:
+        """An agent's close (or a supervisor's on the agent's behalf: ``staff``), checked against the campaign:
+        the closure (typification, required fields) and, for agents, "close without reply"."""
         conv = await self.views.conversation(cid)
-        check_closure(self.directory.get(conv.get("campaign", "")), c, conv.get("kind", "message"))
+        snap = self.directory.get(conv.get("campaign", ""))
+        check_closure(snap, c, conv.get("kind", "message"))
+        check_close_reply(snap, conv, staff=staff)
         await self._decide("close", cid=cid, agent=c.agent_id, reason=reason, typ=c.typification_id,
                            fields=json.dumps(c.fields), idempotent=idempotent)
         log.info("conversation_closed", conversation_id=cid, reason=reason)
@@ -215,10 +222,10 @@ class Router:
         await self._decide("offer", cid=cid, agent=agent_id, action=action)
         return await self.views.conversation_view(cid, with_messages=False)
 
-    async def transfer(self, cid: str, t: Transfer) -> dict[str, Any]:
+    async def transfer(self, cid: str, t: Transfer, *, staff: bool = False) -> dict[str, Any]:
         conv = await self.views.conversation(cid)
         snap = self.directory.get(conv.get("campaign", ""))
-        check_transfer(snap, t, self.directory)
+        check_transfer(snap, t, self.directory, staff=staff)
         assert snap is not None
         if t.to_campaign_id:
             target = self.directory.get(t.to_campaign_id)
@@ -266,6 +273,14 @@ class Router:
                                           fields=cmd.fields)
         await self.close(cmd.conversation_id, closure, reason="agent", idempotent=True)
 
+    async def on_reply_command(self, cmd: SendReply) -> None:
+        """A reply sent as a command: validated like one through the API (``Invalid`` dead-letters it with the
+        reason); its id keeps a redelivery from sending twice."""
+        reply = parse_body(Reply, {"agent_id": cmd.agent_id, "text": cmd.text,
+                                   "media": [m.model_dump() for m in cmd.media],
+                                   "client_message_id": cmd.client_message_id or cmd.id})
+        await self.reply(cmd.conversation_id, reply)
+
 
 # The use case of each message type the router consumes (registered by ``consumers`` through ``dispatch``).
 HANDLERS: dict[type[Contract], Callable[[Router, Any], Awaitable[Any]]] = {
@@ -273,4 +288,5 @@ HANDLERS: dict[type[Contract], Callable[[Router, Any], Awaitable[Any]]] = {
     TimerDue: Router.on_timer,
     SetPresence: Router.on_set_presence,
     CloseConversation: Router.on_close_command,
+    SendReply: Router.on_reply_command,
 }

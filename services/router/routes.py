@@ -22,6 +22,11 @@ def _views(request: web.Request) -> RouterViews:
     return request.app[ROUTER].views
 
 
+def _role(request: web.Request) -> str | None:
+    """The caller's role as the gateway names it (``None``: another service), for what the answer may show."""
+    return request.headers.get("X-User-Role") or None
+
+
 async def put_agent_status(request: web.Request) -> web.Response:
     change = parse_body(StatusChange, await read_json(request))
     return respond(await _router(request).set_status(request.match_info["agent_id"], change))
@@ -36,11 +41,12 @@ async def list_conversations(request: web.Request) -> web.Response:
     if not agent_id:
         raise Invalid("agent_id query parameter is required", field="agent_id")
     # An agent's open conversations: bounded by their capacity, so always one page.
-    return respond({"items": await _views(request).conversations_of(agent_id), "next_cursor": None})
+    return respond({"items": await _views(request).conversations_of(agent_id, _role(request)), "next_cursor": None})
 
 
 async def get_conversation(request: web.Request) -> web.Response:
-    return respond(await _views(request).conversation_view(request.match_info["conversation_id"]))
+    return respond(await _views(request).conversation_view(request.match_info["conversation_id"],
+                                                           role=_role(request)))
 
 
 async def get_decisions(request: web.Request) -> web.Response:
@@ -55,15 +61,24 @@ async def post_message(request: web.Request) -> web.Response:
     return respond(result, status=201)
 
 
+def _on_behalf(request: web.Request, by_user_id: str | None) -> bool:
+    """A supervisor or admin acting on the assigned agent's behalf (the gateway names them in ``by_user_id``;
+    an agent's body cannot carry it through the public API)."""
+    return by_user_id is not None
+
+
 async def post_close(request: web.Request) -> web.Response:
     closure = parse_body(AgentClosure, await read_json(request))
-    return respond(await _router(request).close(request.match_info["conversation_id"], closure))
+    staff = _on_behalf(request, closure.by_user_id)
+    answer = await _router(request).close(request.match_info["conversation_id"], closure, staff=staff)
+    return respond(_views(request).shown(answer, _role(request)))
 
 
 async def _offer(request: web.Request, action: str) -> web.Response:
     answer = parse_body(OfferAnswer, await read_json(request))
     cid = request.match_info["conversation_id"]
-    return respond(await _router(request).answer_offer(cid, answer.agent_id, action))
+    result = await _router(request).answer_offer(cid, answer.agent_id, action)
+    return respond(_views(request).shown(result, _role(request)))
 
 
 async def post_accept(request: web.Request) -> web.Response:
@@ -76,13 +91,15 @@ async def post_reject(request: web.Request) -> web.Response:
 
 async def post_transfer(request: web.Request) -> web.Response:
     transfer = parse_body(Transfer, await read_json(request))
-    return respond(await _router(request).transfer(request.match_info["conversation_id"], transfer))
+    staff = _on_behalf(request, transfer.by_user_id)
+    answer = await _router(request).transfer(request.match_info["conversation_id"], transfer, staff=staff)
+    return respond(_views(request).shown(answer, _role(request)))
 
 
 async def put_priority(request: web.Request) -> web.Response:
     change = parse_body(PriorityChange, await read_json(request))
     cid = request.match_info["conversation_id"]
-    return respond(await _router(request).set_priority(cid, change.priority))
+    return respond(_views(request).shown(await _router(request).set_priority(cid, change.priority), _role(request)))
 
 
 async def get_queue(request: web.Request) -> web.Response:

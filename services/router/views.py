@@ -52,15 +52,23 @@ class RouterViews:
             raise NotFound(f"conversation {cid} not found", field="conversation_id")
         return conv
 
-    async def conversation_view(self, cid: str, *, with_messages: bool = True) -> dict[str, Any]:
+    async def conversation_view(self, cid: str, *, with_messages: bool = True, role: str | None = None
+                                ) -> dict[str, Any]:
+        """A conversation as ``role`` may see it (an agent of a campaign that hides numbers: masked; None: the
+        caller is a service, which sees everything)."""
         conv = await self.conversation(cid)
-        view = await self._summary(conv)
+        view = await self._summary(conv, role)
         if with_messages:
             # In the order they were sent; seq (processing order) breaks ties.
             view["messages"] = sorted(await self.store.messages(cid), key=lambda m: (m.get("at") or "", m["seq"]))
         return view
 
-    async def _summary(self, conv: dict[str, str]) -> dict[str, Any]:
+    def shown(self, item: dict[str, Any], role: str | None, campaign_id: str | None = None) -> dict[str, Any]:
+        """``item`` with the contact's number as ``role`` may see it (``CampaignSnapshot.contact_shown_to``)."""
+        snap = self.directory.get(campaign_id or item.get("campaign_id"))
+        return item if role is None or snap is None else dict(snap.contact_shown_to(item, role))
+
+    async def _summary(self, conv: dict[str, str], role: str | None = None) -> dict[str, Any]:
         queue = {"q": "queue", "hold": "out_of_hours"}.get(conv.get("queue", ""))
         view: dict[str, Any] = {
             "id": conv["id"],
@@ -83,7 +91,7 @@ class RouterViews:
             pos = await self.store.position(conv["campaign"], conv["id"])
             view["position"] = pos
             view["estimated_wait_s"] = await self._estimate(conv["campaign"], pos)
-        return view
+        return self.shown(view, role)
 
     async def _estimate(self, campaign_id: str, position: int | None) -> float | None:
         """Position times the recent interval between assignments of the campaign (an EWMA)."""
@@ -92,9 +100,9 @@ class RouterViews:
         gap = float((await self.store.stats(campaign_id)).get("gap_ms", 0) or 0)
         return round(position * gap / 1000, 1) if gap else None
 
-    async def conversations_of(self, agent_id: str) -> list[dict[str, Any]]:
+    async def conversations_of(self, agent_id: str, role: str | None = None) -> list[dict[str, Any]]:
         convs = await self.store.conversations(await self.store.agent_conversations(agent_id))
-        return [await self._summary(c) for c in convs]
+        return [await self._summary(c, role) for c in convs]
 
     async def decisions(self, cid: str) -> list[dict[str, Any]]:
         await self.conversation(cid)

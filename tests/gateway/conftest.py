@@ -213,3 +213,34 @@ async def crm_gw(stack: StackInfo, router_peer: ServicePeer, services_peer: Serv
     await client.start_server()
     yield client
     await client.close()
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def routed(stack: StackInfo, services_peer: ServicePeer, real_crm: TestServer) -> AsyncIterator[Any]:
+    """A gateway whose router is the real one (one replica, in-process, for this test module), with the real
+    CRM; campaigns and channels are the local peer. See ``routed_kit.Routed``."""
+    from libs.messaging import nats_session
+    from services.router.app import create_app as create_router
+    from services.router.keys import ROUTER_READY
+    from services.router.settings import RouterSettings
+
+    from .routed_kit import Routed
+
+    router_app = create_router(RouterSettings(nats_url=stack.nats_url, redis_url=stack.redis_url,
+                                              database_url=stack.database_url, env="test", log_level="warning",
+                                              crm_url=""))
+    router = TestClient(TestServer(router_app, host="127.0.0.1"))
+    await router.start_server()
+    await asyncio.wait_for(router_app[ROUTER_READY].wait(), 20)
+    from libs.core.service import LIFECYCLE
+
+    router_app[LIFECYCLE].ready = True
+    router_url = str(router.make_url("")).rstrip("/")
+    crm_url = str(real_crm.make_url("")).rstrip("/")
+    settings = gateway_settings(stack, router_url, services_peer.url).model_copy(update={"crm_url": crm_url})
+    gw = TestClient(TestServer(create_app(settings), host="127.0.0.1"))
+    await gw.start_server()
+    async with nats_session(stack.nats_url, "routed-test") as (nc, js):
+        yield Routed(gw, router, nc, js, services_peer)
+    await gw.close()
+    await router.close()

@@ -106,6 +106,8 @@ def campaign(unique: str, *, agents: list[str] | None = None, channel_type: str 
              **overrides: Any) -> CampaignSnapshot:
     """A 24/7 campaign with one channel ``ch-<unique>`` and the given agents."""
     routing = overrides.pop("routing", {})
+    # These tests close conversations nobody answered; tests/gateway/test_options_permissions.py proves the rule.
+    permissions = {"close_without_reply": True, **overrides.pop("permissions", {})}
     data: dict[str, Any] = {
         "id": f"camp-{unique}", "name": f"Campaign {unique}",
         "channels": [{"id": f"ch-{unique}", "type": channel_type}],
@@ -113,6 +115,7 @@ def campaign(unique: str, *, agents: list[str] | None = None, channel_type: str 
         "custom_fields": [{"key": "dni", "label": "DNI", "required": True}],
         "agents": agents if agents is not None else [f"agent-{unique}"],
         "routing": {"agent_capacity": 2, **routing},
+        "permissions": permissions,
         "transfer_typification": "no-sale",
         "inactivity_typification": "no-sale",
     }

@@ -143,12 +143,17 @@ function replyForm(id, perms) {
   return form;
 }
 
+// Only the kinds of transfer the campaign allows its agents (seed 004); none: no transfer panel at all. The
+// router refuses the others anyway.
 function transferForm(id, snap, perms) {
+  const toAgent = perms.transfer_between_agents !== false;
+  const toCampaign = !!perms.transfer_between_campaigns;
+  if (isAgent() && !toAgent && !toCampaign) return null;
   const agents = ((snap && snap.agents) || []).filter((a) => a !== me().id);
   const camps = (snap && snap.linked_campaigns) || [];
   const kind = h("select", { "data-testid": "transfer-kind" },
-    perms.transfer_between_agents !== false ? h("option", { value: "agent" }, t("transfer_to_agent")) : null,
-    perms.transfer_between_campaigns ? h("option", { value: "campaign" }, t("transfer_to_campaign")) : null);
+    toAgent || !isAgent() ? h("option", { value: "agent" }, t("transfer_to_agent")) : null,
+    toCampaign || !isAgent() ? h("option", { value: "campaign" }, t("transfer_to_campaign")) : null);
   const target = h("input", { list: `targets-${id}`, "data-testid": "transfer-target", "data-field": "agent_id" });
   const options = h("datalist", { id: `targets-${id}` }, [...agents, ...camps].map((x) => h("option", { value: x })));
   const err = h("p", { class: "error", "data-testid": "transfer-error", id: `transfer-err-${id}` });

@@ -16,7 +16,7 @@ if not cid then
              'ctype', A.ctype, 'contact', A.contact, 'cname', A.cname or '', 'agent', '', 'prio', A.prio,
              'weight', A.weight, 'seq', 0, 'created', fmt(NOW), 'arrived', fmt(A.arrived or NOW),
              'last_in', fmt(NOW),
-             'kind', A.kind, 'queue', '')
+             'kind', A.kind, 'queue', '', 'answered', 0)
   if cc and cc.strategy == 'sticky' then
     if A.owner and A.owner ~= '' then
       redis.call('HSET', ck, 'pref', A.owner, 'pref_src', 'account owner', 'pref_until', fmt(NOW + 1e12))

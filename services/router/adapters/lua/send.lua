@@ -11,7 +11,8 @@ local ck = key('conv', A.cid)
 local refused = refuse_unless(hgetall(ck), A.cid, A.agent, 'assigned')
 if refused then return refused end
 local seq = append_message(A.cid, A.msg)
-redis.call('HSET', ck, 'replied', 1)
+-- replied: since the last assignment (first-reply rule); answered: ever (close without reply, seed 004).
+redis.call('HSET', ck, 'replied', 1, 'answered', 1)
 emit({kind = 'outbound.message', data = A.out})
 if sk then redis.call('SET', sk, seq, 'PX', 86400000) end
 return done({conversation_id = A.cid, seq = seq})
