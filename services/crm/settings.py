@@ -7,6 +7,8 @@ from pydantic_settings import SettingsConfigDict
 
 from libs.core.settings import ServiceSettings
 
+DEV_EXTERNAL_LINK_SECRET = "switchboard-development-external-link-secret"
+
 
 class CrmSettings(ServiceSettings):
     """Settings of the CRM service."""
@@ -48,5 +50,19 @@ class CrmSettings(ServiceSettings):
     job_retry_backoff_s: float = 5.0
     # Run the background job runner in this process.
     run_jobs: bool = True
+    # Signs the read-only external case links (seed 002 "Vista Externa de Casos"); changing it voids every link.
+    external_link_secret: str = DEV_EXTERNAL_LINK_SECRET
+    # Outbound webhooks to external CRMs: attempts before a delivery goes to the dead-letter list, the first retry
+    # delay (doubling each time, with jitter), the request timeout, and how often the sender looks for work.
+    webhook_max_attempts: int = Field(8, ge=1, le=50)
+    webhook_backoff_s: float = Field(5.0, gt=0)
+    webhook_timeout_s: float = Field(10.0, gt=0)
+    webhook_poll_s: float = Field(1.0, gt=0)
+    run_webhooks: bool = True
     # Seed the CRM part of the demo tenant (SB_DEMO_SEED).
     demo_seed: bool = Field(False, validation_alias=AliasChoices("SB_DEMO_SEED", "demo_seed"))
+
+    def external_links_ready(self) -> bool:
+        """In production the links need a real secret (at least 32 characters), not the development one."""
+        return self.env != "production" or (self.external_link_secret != DEV_EXTERNAL_LINK_SECRET
+                                            and len(self.external_link_secret) >= 32)

@@ -14,7 +14,7 @@ from libs.core.logging import get_logger
 from libs.core.service import LIFECYCLE, add_metrics_site, create_base_app
 from libs.messaging import JETSTREAM, SnapshotDirectory, nats_ctx, watch_snapshots
 from libs.storage import PG_POOL, REDIS, pg_pool_ctx, redis_ctx
-from services.gateway import deadletters
+from services.gateway import deadletters, external
 from services.gateway.adapters.directory import UsersKv
 from services.gateway.adapters.events import Feed, subscribe_live
 from services.gateway.adapters.postgres import UsersRepo
@@ -104,5 +104,6 @@ def create_app(settings: GatewaySettings) -> web.Application:
     app.cleanup_ctx.append(_gateway_ctx)
     setup_routes(app)
     deadletters.setup(app)
+    external.setup(app)
     setup_security_headers(app)
     return app

@@ -277,6 +277,8 @@ RULES: tuple[Rule, ...] = (
             ep("POST", "{id}/attend", ALL, summary="Atender"),
             ep("POST", "{id}/save", ALL, summary="Guardar (y siguiente)"),
             ep("GET", "{id}/workspace", ALL, summary="the campaign's script and tabs filled from its contact and case"),
+            ep("POST", "{id}/external-link", ALL, summary="a signed, expiring, read-only link to show it outside "
+               "(when the campaign has external_view.enabled)"),
             ep("POST", "{id}/combine", ALL, summary="merge another case of the contact into this one (seed 002)"),
             ep("POST", "close", ALL, summary="close several with one result (agents: their own, when the campaign "
                "allows mass close)"),

@@ -170,6 +170,7 @@ async function renderItem(box, list) {
       workspacePanel(`/work-items/${enc(kase.id)}/workspace`, snap, { case_id: kase.id, campaign_id: kase.campaign_id })),
     form,
     combineForm(snap, kase, box, list),
+    externalLink(snap, kase),
     attachmentsPanel(`/work-items/${enc(kase.id)}/attachments`, kase.attachments || [], async () => {
       work.item = await api("GET", `/work-items/${enc(kase.id)}`);
       renderItem(box, list);
@@ -196,4 +197,24 @@ function combineForm(snap, kase, box, list) {
     } catch (ex) { showError(err, ex, form); }
   } }, labelled(t("combine_with"), other), h("button", { type: "submit", class: "secondary", "data-testid": "combine-submit" }, t("combine")), err);
   return h("details", { class: "panel", "data-testid": "combine-panel" }, h("summary", {}, t("combine")), form);
+}
+
+// Seed 002 "Vista Externa de Casos": a signed, expiring, read-only link to show this case outside the platform.
+function externalLink(snap, kase) {
+  if (!(snap && snap.external_view && snap.external_view.enabled)) return null;
+  const url = h("input", { readonly: true, "data-testid": "external-url", "aria-label": t("external_link") });
+  const note = h("p", { class: "muted", "data-testid": "external-note" });
+  const err = h("p", { class: "error", "data-testid": "external-error", id: `external-err-${kase.id}` });
+  const make = async () => {
+    clear(err);
+    try {
+      const link = await api("POST", `/work-items/${enc(kase.id)}/external-link`);
+      url.value = `${location.origin}${link.path}`;
+      note.textContent = t("external_link_made").replace("{date}", fmtTime(link.expires_at, getLang()));
+      if (navigator.clipboard) navigator.clipboard.writeText(url.value).catch(() => {});
+    } catch (ex) { showError(err, ex); }
+  };
+  return h("details", { class: "panel", "data-testid": "external-panel" }, h("summary", {}, t("external_link")),
+    h("button", { type: "button", class: "secondary", "data-testid": "external-make", onclick: make }, t("external_link")),
+    labelled(t("external_link"), url), note, err);
 }
