@@ -258,6 +258,11 @@ _DLQ_FILTERS = (("stream", "query", "only this stream (INBOUND, OUTBOUND, ...)")
                 ("limit", "query", "page size (default 50, at most 500)"),
                 ("cursor", "query", "the `next_cursor` of the previous page"))
 OPERATIONS += (
+    Op("get", "/external/cases/{token}", "A case as its signed, expiring, read-only link shows it to someone outside "
+       "the platform: only the fields its campaign chooses (no login: the token is the credential; 404 forged or "
+       "altered, 410 expired)", "external", public=True, params=(("token", "path", "the link's signed token"),)),
+)
+OPERATIONS += (
     Op("get", "/dead-letters", "Dead letters of every service, newest first, with how often each was replayed "
        "(admins)", "operations", response=ITEMS, params=_DLQ_FILTERS),
     Op("get", "/dead-letters/replays", "Who replayed which dead letter, newest first (admins)", "operations",
