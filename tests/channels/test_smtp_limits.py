@@ -128,18 +128,18 @@ async def test_an_idle_client_is_closed(smtp):
 async def test_a_slow_but_busy_session_meets_its_deadline(smtp):
     port, _ = smtp
     c = await _ready(port)
-    started = asyncio.get_running_loop().time()
-    last = ""
-    try:
-        for _ in range(9):  # a command every 0.4 s keeps the idle timer happy; the 3 s deadline does not care
-            await asyncio.sleep(0.4)
-            last = await c.say("NOOP")
-            if not last.startswith("250"):
+    cut = False
+    for _ in range(25):  # a command every 0.4 s for 10 s keeps the idle timer (1 s) happy; the deadline (3 s) not
+        await asyncio.sleep(0.4)
+        try:
+            if not (await c.say("NOOP")).startswith("250"):
+                cut = True
                 break
-    except (ConnectionError, TimeoutError):
-        pass
-    assert last.startswith("421") or await c.closed(timeout=1.0), last
-    assert asyncio.get_running_loop().time() - started < 5.0
+        except (ConnectionError, TimeoutError, IndexError):
+            cut = True
+            break
+    assert cut, "the session outlived its deadline"
+    assert await c.closed(timeout=2.0)
 
 
 async def test_each_command_is_capped_per_session(smtp):
