@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import aiohttp
 from aiohttp import web
 
 from libs.core.service import LIFECYCLE, create_base_app
@@ -14,8 +15,10 @@ from services.crm import consumers, demo
 from services.crm.adapters.postgres.exports import ExportRows
 from services.crm.adapters.postgres.uow import unit_of_work
 from services.crm.adapters.publisher import Publisher
+from services.crm.adapters.webhooks import HttpPoster
 from services.crm.handlers import Crm
 from services.crm.handlers import processes as process_handlers
+from services.crm.handlers import webhooks as webhook_handlers
 from services.crm.keys import BLOBS, CRM, RUNNER
 from services.crm.routes import (
     accounts,
@@ -28,6 +31,7 @@ from services.crm.routes import (
     processes,
     reports,
     tickets,
+    webhooks,
     workspace,
 )
 from services.crm.routes.masking import mask_numbers
@@ -49,6 +53,7 @@ def create_app(settings: CrmSettings) -> web.Application:
     case_bulk.setup(app)
     workspace.setup(app)
     catalogs.setup(app)
+    webhooks.setup(app)
     tickets.setup(app)
     calls.setup(app)
     processes.setup(app)
@@ -67,9 +72,10 @@ def _blobs_ctx(settings: CrmSettings):
 
 def _crm_ctx(settings: CrmSettings):
     async def ctx(app: web.Application) -> AsyncIterator[None]:
+        session = aiohttp.ClientSession()
         crm = Crm(settings=settings, pool=app[PG_POOL], campaigns=SnapshotDirectory(), exports=ExportRows(app[PG_POOL]),
                   uow=unit_of_work(app[PG_POOL]),
-                  publisher=Publisher(app[NATS_CONN], app[JETSTREAM]), blobs=app[BLOBS])
+                  publisher=Publisher(app[NATS_CONN], app[JETSTREAM]), blobs=app[BLOBS], webhooks=HttpPoster(session))
         app[CRM] = crm
         if settings.demo_seed:
             await demo.seed(crm)
@@ -79,6 +85,10 @@ def _crm_ctx(settings: CrmSettings):
             app[RUNNER] = runner
             lc = app[LIFECYCLE]
             lc.spawn(runner.run_forever(lc.stopping), name="jobs:runner")
+        if settings.run_webhooks:
+            lc = app[LIFECYCLE]
+            lc.spawn(webhook_handlers.run(crm, lc.stopping), name="webhooks:sender")
         yield
+        await session.close()
 
     return ctx

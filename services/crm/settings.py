@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
+from libs.core.secretbox import DEV_KEY, SecretBox, SecretBoxError
 from libs.core.settings import ServiceSettings
 
 DEV_EXTERNAL_LINK_SECRET = "switchboard-development-external-link-secret"
@@ -59,8 +60,29 @@ class CrmSettings(ServiceSettings):
     webhook_timeout_s: float = Field(10.0, gt=0)
     webhook_poll_s: float = Field(1.0, gt=0)
     run_webhooks: bool = True
+    # Keys that seal the webhooks' signing secrets at rest ('<id>:<base64 32 bytes>', first current; a development
+    # key when empty). In production without them no webhook can be created.
+    secret_keys: SecretStr = SecretStr("")
     # Seed the CRM part of the demo tenant (SB_DEMO_SEED).
     demo_seed: bool = Field(False, validation_alias=AliasChoices("SB_DEMO_SEED", "demo_seed"))
+
+    def secret_box(self) -> SecretBox:
+        """The keys of the secrets at rest (a development key when none is set).
+
+        Raises:
+            ValueError: a malformed key list.
+        """
+        spec = self.secret_keys.get_secret_value()
+        if not spec.strip():
+            return SecretBox.development()
+        try:
+            return SecretBox.parse(spec)
+        except SecretBoxError as exc:
+            raise ValueError(f"SB_CRM_SECRET_KEYS: {exc}") from None
+
+    def secrets_ready(self) -> bool:
+        """In production, secrets at rest need real keys, not the development one."""
+        return self.env != "production" or not any(key == DEV_KEY for _, key in self.secret_box().keys)
 
     def external_links_ready(self) -> bool:
         """In production the links need a real secret (at least 32 characters), not the development one."""

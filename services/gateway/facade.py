@@ -233,6 +233,21 @@ RULES: tuple[Rule, ...] = (
     Rule("action-types", "crm", "action-types", crm_catalog(),
          summary="Ticket action types, each with an optional form"),
     Rule(
+        "webhooks", "crm", "webhooks",
+        (
+            ep("GET", "", ADMIN, summary="a campaign's signed webhooks to an external CRM (`?campaign_id=`)"),
+            ep("POST", "", ADMIN, summary="add one (its signing secret is answered once)"),
+            ep("GET", "{id}", ADMIN, summary="one"), ep("PATCH", "{id}", ADMIN, summary="change (url, events, active, "
+                                                        "rotate_secret)"),
+            ep("DELETE", "{id}", ADMIN, summary="delete"),
+            ep("GET", "{id}/deliveries", ADMIN, summary="its deliveries (`?status=dead`: the dead-letter list)"),
+        ),
+        summary="Outbound webhooks (HMAC-SHA256 signed, retried with backoff, dead-letter list)",
+    ),
+    Rule("webhook-deliveries", "crm", "webhook-deliveries",
+         (ep("POST", "{id}/retry", ADMIN, summary="send a dead delivery again"),),
+         summary="Webhook deliveries"),
+    Rule(
         "attachments", "crm", "attachments",
         (ep("GET", "{id}", ALL, summary="download the file"),),
         "owned",

@@ -193,7 +193,8 @@ async def real_crm(stack: StackInfo, tmp_path_factory: pytest.TempPathFactory) -
 
     settings = CrmSettings(env="test", nats_url=stack.nats_url, redis_url=stack.redis_url,
                            database_url=stack.database_url, default_region="ES", job_poll_s=0.2,
-                           blob_dir=str(tmp_path_factory.mktemp("gw-crm-blobs")))
+                           blob_dir=str(tmp_path_factory.mktemp("gw-crm-blobs")),
+                           webhook_backoff_s=0.05, webhook_poll_s=0.05, webhook_max_attempts=4)
     app = create_crm(settings)
     server = TestServer(app, host="127.0.0.1")
     await server.start_server()

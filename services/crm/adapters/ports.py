@@ -74,6 +74,13 @@ class AttachmentList(Protocol):
     async def attachments(self, owner_kind: str, owner_id: str) -> list[dict[str, Any]]: ...
 
 
+class WebhookPoster(Protocol):
+    """Posts a signed webhook (``adapters.webhooks.HttpPoster``): the status answered, or the error when none."""
+
+    async def post(self, url: str, body: bytes, headers: dict[str, str], timeout_s: float
+                   ) -> tuple[int | None, str | None]: ...
+
+
 class CatalogRepository(Protocol):
     """Dispositions, ticket forms and action types (``adapters.postgres.catalogs``); a taken id or name is
     ``Conflict``."""

@@ -9,7 +9,7 @@ import asyncpg
 
 from libs.messaging.snapshots import SnapshotDirectory
 from libs.storage.blobs import BlobStore
-from services.crm.adapters.ports import EventPublisher, ExportSource, UnitOfWorkFactory
+from services.crm.adapters.ports import EventPublisher, ExportSource, UnitOfWorkFactory, WebhookPoster
 from services.crm.settings import CrmSettings
 
 
@@ -26,6 +26,8 @@ class Crm:
     uow: UnitOfWorkFactory  # the use cases moved to the unit of work take it instead of the pool
     # The gateway's user directory (KV ``users``): id -> {display_name, email, role, active}.
     users: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Outbound webhooks to external CRMs (None where nothing is sent, e.g. the handler tests' fakes).
+    webhooks: WebhookPoster | None = None
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from services.crm.domain.closures import check_closure, may_close
 from services.crm.domain.common import diff
 from services.crm.domain.contacts import ContactFilter
 from services.crm.domain.work import PriorityName, priority_name, priority_value
-from services.crm.handlers import Actor, Crm, comment_email, followups
+from services.crm.handlers import Actor, Crm, comment_email, followups, webhooks
 from services.crm.handlers.comment_email import EmailIn
 from services.crm.handlers.conversations import snapshot_of
 
@@ -293,6 +293,7 @@ async def finish(crm: Crm, conn: Conn, case: dict[str, Any], *, result: str | No
     await repo.add_event(conn, case["id"], "result", actor.id, result, {"typification_id": result, "fields": fields})
     await repo.bump_list_member(conn, case["contact_id"], case["campaign_id"], None, actor.id, result, now)
     await contacts_repo.touch_activity(conn, case["contact_id"], now, result)
+    await webhooks.on_case_closed(crm, conn, case, result, fields, actor)
 
 
 async def _check_record(conn: Conn, snapshot: CampaignSnapshot, case: dict[str, Any], *, commented: bool) -> None:

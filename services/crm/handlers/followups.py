@@ -24,7 +24,7 @@ from services.crm.adapters.postgres import conversations as conv_repo
 from services.crm.adapters.postgres import followups as repo
 from services.crm.adapters.postgres.base import Conn
 from services.crm.domain.transcripts import transcript_text
-from services.crm.handlers import Crm
+from services.crm.handlers import Crm, webhooks
 
 log = get_logger(__name__)
 
@@ -36,7 +36,9 @@ def email_channel(crm: Crm, snapshot: CampaignSnapshot | None) -> str | None:
 
 
 async def on_conversation_event(crm: Crm, conn: Conn, event: ConversationEvent, conv: dict[str, Any]) -> None:
-    """A fresh conversation event, already recorded: a closure may send its transcript, a transfer may notify."""
+    """A fresh conversation event, already recorded: a closure may send its transcript, a transfer may notify;
+    external CRMs' webhooks get it queued."""
+    await webhooks.on_conversation_event(crm, conn, event)
     if isinstance(event, ConversationClosed):
         await send_transcript(crm, conn, conv)
     elif isinstance(event, ConversationTransferred) and event.to_agent_id:
