@@ -183,3 +183,56 @@ async def test_comment_emails_other_contacts_and_own_channels(crm_gw, opts, nats
     finally:
         for sub in subs:
             await sub.unsubscribe()
+
+
+async def _unreplied(js: Any, o: Any, unique: str, n: int) -> list[str]:
+    """Conversations assigned to a1 that nobody answered, as the router reports them."""
+    ids = []
+    for i in range(n):
+        cid = f"conv-nr-{unique}-{i}"
+        base = {"conversation_id": cid, "campaign_id": o.camp, "channel_id": f"wa-{unique}", "channel_type": "whatsapp",
+                "contact_address": f"+3460000{i:04d}"}
+        await publish(js, ConversationOpened(**base, seq=1))
+        await publish(js, ConversationAssigned(**base, seq=2, agent_id=o.users["a1"]))
+        ids.append(cid)
+    return ids
+
+
+async def test_close_without_reply_on_the_crm_path_and_in_mass_close(crm_gw, opts, nats_js, unique):
+    """The CRM refuses a close nobody replied to when the campaign says so, through the API and in the bulk
+    mass close process (the router checks its own path: tests/gateway/test_options_permissions.py)."""
+    o = opts.office
+    a1, sup = o.tokens["a1"], o.tokens["sup"]
+    _, js = nats_js
+    one, two, three = await _unreplied(js, o, unique, 3)
+    for cid in (one, two, three):
+        for _ in range(100):
+            resp = await crm_gw.get(f"/api/v1/cases/{cid}", headers=bearer(sup))
+            if resp.status == 200 and (await resp.json())["status"] == "assigned":
+                break
+            await asyncio.sleep(0.05)
+
+    await opts.set(permissions={"close_without_reply": False})
+    err = await call(crm_gw, a1, "POST", f"/cases/{one}/close", {"typification_id": "paid"}, status=409)
+    assert err["error"]["field"] == "reply"
+    # The mass close process (seed 000) goes through the same rule, row by row.
+    csv = f"ConversationId\n{two}\n".encode()
+    resp = await crm_gw.post(f"/api/v1/imports?filename=cierre-{unique}.csv", data=csv,
+                             headers={**bearer(sup), "Content-Type": "text/csv"})
+    upload = await resp.json()
+    job = await call(crm_gw, sup, "POST", "/processes", {"kind": "mass_close", "upload_id": upload["id"],
+                                                         "params": {"typification_id": "paid"}}, status=202)
+    for _ in range(200):
+        done = await call(crm_gw, sup, "GET", f"/processes/{job['id']}")
+        if done["status"] in ("succeeded", "failed"):
+            break
+        await asyncio.sleep(0.05)
+    resp = await crm_gw.get(f"/api/v1/processes/{job['id']}/outcome?format=csv", headers=bearer(sup))
+    outcome = (await resp.read()).decode("utf-8-sig")
+    assert "error" in outcome and "without a reply" in outcome, outcome
+    assert (await call(crm_gw, sup, "GET", f"/cases/{two}"))["status"] != "closed"
+
+    await opts.set(permissions={"close_without_reply": True})
+    closed = await call(crm_gw, a1, "POST", f"/cases/{one}/close", {"typification_id": "paid"})
+    assert closed["status"] == "closed"
+    assert (await call(crm_gw, a1, "POST", f"/cases/{three}/close", {"typification_id": "paid"}))["status"] == "closed"
