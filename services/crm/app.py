@@ -27,6 +27,7 @@ from services.crm.routes import (
     cases,
     catalogs,
     contacts,
+    dialer,
     exports,
     processes,
     reports,
@@ -54,6 +55,7 @@ def create_app(settings: CrmSettings) -> web.Application:
     workspace.setup(app)
     catalogs.setup(app)
     webhooks.setup(app)
+    dialer.setup(app)
     tickets.setup(app)
     calls.setup(app)
     processes.setup(app)

@@ -233,6 +233,16 @@ RULES: tuple[Rule, ...] = (
     Rule("action-types", "crm", "action-types", crm_catalog(),
          summary="Ticket action types, each with an optional form"),
     Rule(
+        "dialer", "crm", "dialer",
+        (
+            ep("GET", "", ALL, summary="the campaign's lists with what is left to call (`?campaign_id=`)"),
+            ep("POST", "{list_id}/next", ALL, summary="the list's next contact to call, held for the caller, with "
+               "its work item"),
+        ),
+        "campaign_query",
+        "Preview dialer: recycled and reprocessed list members become work",
+    ),
+    Rule(
         "webhooks", "crm", "webhooks",
         (
             ep("GET", "", ADMIN, summary="a campaign's signed webhooks to an external CRM (`?campaign_id=`)"),

@@ -70,6 +70,17 @@ async def search(conn: Conn, *, campaign_id: str | None, contact_id: str | None,
     return as_dicts(rows, ("fields",))
 
 
+# An open work item's latest result (seed 003 "Resultado de la Gestión", the panel's filter): its own, else the
+# latest its contact got in the campaign: a closed case's result, or the last typification of an attempt in one of
+# the campaign's lists (a reprocessed member keeps it).
+LAST_RESULT = (
+    "coalesce(k.result, (SELECT x.result FROM (SELECT k2.result, k2.closed_at AS at FROM crm.cases k2 "
+    "WHERE k2.contact_id = k.contact_id AND k2.campaign_id = k.campaign_id AND k2.result IS NOT NULL "
+    "UNION ALL SELECT m.last_typification, m.last_contact_at FROM crm.list_members m JOIN crm.lists l "
+    "ON l.id = m.list_id WHERE m.contact_id = k.contact_id AND l.campaign_id = k.campaign_id "
+    "AND m.last_typification IS NOT NULL) x ORDER BY x.at DESC NULLS LAST LIMIT 1))")
+
+
 def panel_where(campaign_id: str, agent_id: str | None, all_items: bool, q: str | None, result: str | None,
                 exclude: str | None = None) -> Where:
     """Open items of a campaign: the agent's and the unassigned ones (every one when ``all_items``),
@@ -82,7 +93,7 @@ def panel_where(campaign_id: str, agent_id: str | None, all_items: bool, q: str 
     if q:
         w.add("lower(c.name) LIKE {}", f"%{q.lower()}%")
     if result:
-        w.add("k.result = {}", result)
+        w.add(f"{LAST_RESULT} = {{}}", result)
     if exclude:
         w.add("k.id <> {}", exclude)
     return w
@@ -95,6 +106,7 @@ async def panel(conn: Conn, w: Where, limit: int, after: tuple[Any, ...] | None,
         w.add("(-k.priority, k.created_at, k.id) > ({}, {}, {})", -after[0], after[1], after[2])
     rows = await conn.fetch(
         f"SELECT {_cols('k')}, c.name AS contact_name, c.document AS contact_document, c.company, "
+        f"{LAST_RESULT} AS last_result, "
         f"(SELECT coalesce(json_agg(a.value ORDER BY a.position), '[]') FROM crm.contact_addresses a "
         f" WHERE a.contact_id = c.id AND a.kind = 'phone') AS phones, "
         f"(SELECT row_to_json(x) FROM (SELECT ac.number, ac.product, ac.fields FROM crm.accounts ac "

@@ -9,7 +9,7 @@ import { workspacePanel } from "./alerts.js";
 import { applyPrefill, callbackForm, campaignPicker, customFields, dialButton, enc, fieldValues, snapshot, typificationOptions } from "./common.js";
 import { attachmentsPanel } from "./tickets.js";
 
-const work = { q: "", current: null, item: null, picked: new Set() };
+const work = { q: "", result: "", current: null, item: null, picked: new Set(), listId: null };
 
 export function operatorView(scope, rerender) {
   const list = h("div", { id: "work-list", "data-testid": "work-list" });
@@ -24,9 +24,17 @@ export function operatorView(scope, rerender) {
   };
   scope.on(() => clearTimeout(timer));
   scope.later(0, refresh);
+  // Seed 003: the local filter by result matches an item's latest result (its own, or its contact's last attempt).
+  const result = h("select", { "data-testid": "work-result-filter", "aria-label": t("filter_result"),
+    onchange: () => { work.result = result.value; renderList(list, detail); } }, h("option", { value: "" }, t("any_result")));
+  snapshot(currentCampaign()).then((snap) => {
+    result.append(...typificationOptions(snap).slice(1));
+    result.value = work.result;
+  });
   return h("div", { class: "work", "data-testid": "work-panel" },
     h("div", { class: "toolbar" }, h("h2", {}, t("tab_work")),
-      campaignPicker(() => { work.current = null; rerender(); }), filter),
+      campaignPicker(() => { work.current = null; rerender(); }), filter, labelled(t("filter_result"), result, { class: "inline" })),
+    dialerBar(list, detail),
     h("div", { class: "split wide" }, list, detail));
 }
 
@@ -35,6 +43,7 @@ async function renderList(box, detail) {
   if (!campaign) { clear(box).append(h("p", { class: "muted" }, t("no_campaigns"))); return; }
   const q = new URLSearchParams({ campaign_id: campaign });
   if (work.q.trim()) q.set("q", work.q.trim());
+  if (work.result) q.set("result", work.result);
   let list;
   try { list = (await api("GET", `/work-items?${q}`)).items || []; } catch (ex) { clear(box).append(h("p", { class: "error" }, errorText(ex))); return; }
   clear(box);
@@ -164,7 +173,8 @@ async function renderItem(box, list) {
       h("h3", { "data-testid": "work-title" }, contact.name || kase.contact_id),
       h("span", {}, `${t("state")}: `, h("b", { "data-testid": "work-item-status" }, stateText("case", kase.status)))),
     kase.title ? h("p", {}, kase.title) : null,
-    h("p", {}, `${t("phone")}: `, phones.length ? phones.map((ph) => dialButton(ph, { contact_id: kase.contact_id })) : "—"),
+    h("p", {}, `${t("phone")}: `, phones.length ? phones.map((ph) => dialButton(ph, { contact_id: kase.contact_id,
+      ...(work.listId ? { list_id: work.listId } : {}) })) : "—"),
     kase.account ? h("p", {}, `${t("plan")}: ${kase.account.number || ""} · ${kase.account.product || ""}`) : null,
     h("details", { class: "panel", "data-testid": "script-open" }, h("summary", {}, t("script_tabs")),
       workspacePanel(`/work-items/${enc(kase.id)}/workspace`, snap, { case_id: kase.id, campaign_id: kase.campaign_id })),
@@ -217,4 +227,29 @@ function externalLink(snap, kase) {
   return h("details", { class: "panel", "data-testid": "external-panel" }, h("summary", {}, t("external_link")),
     h("button", { type: "button", class: "secondary", "data-testid": "external-make", onclick: make }, t("external_link")),
     labelled(t("external_link"), url), note, err);
+}
+
+// The preview dialer: the next contact of one of the campaign's lists (recycled and reprocessed members become work),
+// shown with its work item to call it (the call counts the attempt in the list).
+function dialerBar(list, detail) {
+  const campaign = currentCampaign();
+  if (!campaign) return null;
+  const pick = h("select", { "data-testid": "dialer-list", "aria-label": t("dialer_list") });
+  const next = h("button", { type: "button", "data-testid": "dialer-next", onclick: async () => {
+    if (!pick.value) return;
+    try {
+      const got = await api("POST", `/dialer/${enc(pick.value)}/next`);
+      if (!got.member) { toast(t("dialer_empty")); return; }
+      work.listId = pick.value;
+      work.current = got.case.id;
+      work.item = got.case;
+      renderList(list, detail); renderItem(detail, list);
+    } catch (ex) { toast(errorText(ex), "error"); }
+  } }, t("dialer_next"));
+  api("GET", `/dialer?campaign_id=${enc(campaign)}`).then((data) => {
+    const lists = (data && data.items) || [];
+    pick.append(...lists.map((l) => h("option", { value: l.id }, `${l.name} (${l.pending})`)));
+    if (!lists.length) { pick.disabled = true; next.disabled = true; }
+  }).catch(() => { pick.disabled = true; next.disabled = true; });
+  return h("div", { class: "toolbar dialer", "data-testid": "dialer" }, labelled(t("dialer_list"), pick, { class: "inline" }), next);
 }
