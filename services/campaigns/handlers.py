@@ -173,6 +173,7 @@ class CampaignsService:
                 return await campaign_view(repo, row)
             if row["status"] == "active" and spec.status == "paused":
                 await self._check_can_deactivate(repo, cid, spec.agents)
+            await self._check_nothing_stranded(repo, cid, current, spec)
             await self._check_campaign(repo, cid, spec)
             try:
                 version = await repo.update_campaign(cid, data, actor.user_id)
@@ -265,6 +266,35 @@ class CampaignsService:
                     raise Conflict(f"channel {ch.id!r} already serves active campaign {owners[ch.id]!r}",
                                    field=f"channels[{i}].id")
 
+    async def _check_nothing_stranded(self, repo: CampaignRepository, cid: str, current: dict[str, Any],
+                                      spec: CampaignIn) -> None:
+        """Issue 13 item 12: nothing open conversations depend on is removed while they are open: an agent who holds
+        some stays a member (409 ``agents`` naming the conversations), and no typification they may close with
+        leaves the campaign (409 ``closing_typifications`` naming it and how many are open).
+
+        Raises:
+            Conflict: with ``details`` naming what depends on what.
+        """
+        gone_agents = sorted(set(current.get("agents") or []) - set(spec.agents))
+        if gone_agents and (held := await repo.open_conversations_of(cid, gone_agents)):
+            named = "; ".join(f"{a}: {', '.join(ids)}" for a, ids in held.items())
+            raise Conflict(f"agent(s) {', '.join(held)} still hold open conversations of campaign {cid!r} ({named}); "
+                           "close or move them first", field="agents", details={"conversations": held})
+        used = ("closing_typifications", "inactivity_typification", "transfer_typification")
+
+        def typs(d: dict[str, Any]) -> set[str]:
+            out: set[str] = set()
+            for name in used:
+                value = d.get(name)
+                out |= set(value) if isinstance(value, list) else ({value} if value else set())
+            return out
+
+        gone = sorted(typs(current) - typs(spec.model_dump()))
+        if gone and (count := await repo.open_conversations(cid)):
+            raise Conflict(f"campaign {cid!r} has {count} open conversation(s) that may close with "
+                           f"{', '.join(gone)}; close them first", field="closing_typifications",
+                           details={"typifications": gone, "open_conversations": count})
+
     async def _check_can_deactivate(self, repo: CampaignRepository, cid: str, agents: list[str]) -> None:
         """Seed 004: no agents assigned and no active conversations."""
         if agents:
@@ -335,7 +365,7 @@ class CampaignsService:
         """Fold a conversation event into the open-conversation count (deactivation needs it)."""
         async with self.uow() as uow:
             await uow.repo.track_conversation(event.conversation_id, event.campaign_id, event.seq,
-                                              closed=event.type == "conversation.closed")
+                                              closed=event.type == "conversation.closed", agent_id=event.agent_id)
 
 
 def _channel_field(taken: ChannelTaken, spec: CampaignIn) -> AppError:

@@ -259,13 +259,21 @@ class FakeRepository:
     async def open_conversations(self, campaign_id: str) -> int:
         return sum(1 for c in self.s.conversations.values() if c["campaign_id"] == campaign_id and not c["closed"])
 
+    async def open_conversations_of(self, campaign_id: str, agents: list[str]) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for cid, c in sorted(self.s.conversations.items()):
+            if c["campaign_id"] == campaign_id and not c["closed"] and c.get("agent_id") in agents:
+                out.setdefault(c["agent_id"], []).append(cid)
+        return out
+
     async def track_conversation(self, conversation_id: str, campaign_id: str | None, seq: int,
-                                 closed: bool) -> None:
+                                 closed: bool, agent_id: str | None = None) -> None:
         seen = self.s.conversations.get(conversation_id)
         if seen is not None and seq < seen["seq"]:
             return
         self.s.conversations[conversation_id] = {
             "campaign_id": campaign_id or (seen or {}).get("campaign_id"), "seq": seq,
+            "agent_id": agent_id or (seen or {}).get("agent_id"),
             "closed": closed or bool(seen and seen["closed"])}
 
 

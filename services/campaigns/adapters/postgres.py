@@ -360,17 +360,26 @@ class Repository:
         return int(await self.conn.fetchval(
             "SELECT count(*) FROM campaigns.open_conversations WHERE campaign_id = $1 AND NOT closed", campaign_id))
 
+    async def open_conversations_of(self, campaign_id: str, agents: list[str]) -> dict[str, list[str]]:
+        """The open conversations of the campaign each of ``agents`` holds (at most 20 named per agent)."""
+        rows = await self.conn.fetch(
+            "SELECT agent_id, (array_agg(conversation_id ORDER BY conversation_id))[1:20] AS ids "
+            "FROM campaigns.open_conversations WHERE campaign_id = $1 AND NOT closed AND agent_id = ANY($2::text[]) "
+            "GROUP BY agent_id ORDER BY agent_id", campaign_id, agents)
+        return {r["agent_id"]: list(r["ids"]) for r in rows}
+
     async def track_conversation(self, conversation_id: str, campaign_id: str | None, seq: int,
-                                 closed: bool) -> None:
+                                 closed: bool, agent_id: str | None = None) -> None:
         """Fold one conversation event; an older event (lower seq) than the one seen changes nothing."""
         await self.conn.execute(
-            """INSERT INTO campaigns.open_conversations (conversation_id, campaign_id, seq, closed)
-               VALUES ($1, $2, $3, $4)
+            """INSERT INTO campaigns.open_conversations (conversation_id, campaign_id, seq, closed, agent_id)
+               VALUES ($1, $2, $3, $4, $5)
                ON CONFLICT (conversation_id) DO UPDATE
                SET campaign_id = coalesce(EXCLUDED.campaign_id, open_conversations.campaign_id),
+                   agent_id = coalesce(EXCLUDED.agent_id, open_conversations.agent_id),
                    seq = EXCLUDED.seq, closed = EXCLUDED.closed OR open_conversations.closed, updated_at = now()
                WHERE EXCLUDED.seq >= open_conversations.seq""",
-            conversation_id, campaign_id, seq, closed)
+            conversation_id, campaign_id, seq, closed, agent_id)
 
 
 def channel_in_conflict(exc: asyncpg.UniqueViolationError) -> str | None:
