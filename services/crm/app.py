@@ -31,6 +31,7 @@ from services.crm.routes import (
     exports,
     processes,
     reports,
+    resources,
     tickets,
     webhooks,
     workspace,
@@ -56,6 +57,7 @@ def create_app(settings: CrmSettings) -> web.Application:
     catalogs.setup(app)
     webhooks.setup(app)
     dialer.setup(app)
+    resources.setup(app)
     tickets.setup(app)
     calls.setup(app)
     processes.setup(app)

@@ -233,6 +233,20 @@ RULES: tuple[Rule, ...] = (
     Rule("action-types", "crm", "action-types", crm_catalog(),
          summary="Ticket action types, each with an optional form"),
     Rule(
+        "resources", "crm", "resources",
+        (
+            ep("GET", "", ALL, summary="a campaign's gallery (`?campaign_id=&kind=file|quick_reply`)"),
+            ep("POST", "", ADMIN, summary="add a quick reply `{campaign_id, name, text}`"),
+            ep("POST", "file", ADMIN, summary="add a file (`?campaign_id=&name=`; multipart `file` or raw body with "
+               "`?filename=`)", files=True),
+            ep("GET", "{id}", ALL, summary="one"), ep("PATCH", "{id}", ADMIN, summary="rename, change a text"),
+            ep("DELETE", "{id}", ADMIN, summary="delete"),
+            ep("GET", "{id}/file", ALL, summary="download a file"),
+        ),
+        "campaign_query",
+        "Resource gallery of a campaign: files and quick replies agents insert in replies (seed 004)",
+    ),
+    Rule(
         "dialer", "crm", "dialer",
         (
             ep("GET", "", ALL, summary="the campaign's lists with what is left to call (`?campaign_id=`)"),

@@ -6,6 +6,7 @@ import { clearErrors, errorText, getLang, showError, stateText, statusText, t } 
 import { mapDelete, mapMerge } from "../lib/store.js";
 import { isAgent, me, store } from "../state.js";
 import { workspacePanel } from "./alerts.js";
+import { galleryPanel } from "./gallery.js";
 import { applyPrefill, customFields, enc, fieldValues, snapshot, typificationOptions } from "./common.js";
 import { emojiPicker } from "./emoji.js";
 
@@ -97,7 +98,7 @@ async function renderConvView(view) {
     h("div", { class: "conv-body" },
       h("div", { class: "thread" },
         h("div", { id: "msgs", class: "msgs", "data-testid": "messages", role: "log", "aria-label": t("messages") }),
-        replyForm(id, perms)),
+        replyForm(id, perms, conv.campaign_id)),
       h("div", { class: "side" }, contactCard(id, conv, perms),
         h("details", { class: "panel", "data-testid": "script-open" }, h("summary", {}, t("script_tabs")),
           workspacePanel(`/cases/${enc(id)}/workspace`, snap, { conversation_id: id, campaign_id: conv.campaign_id || "" })),
@@ -119,9 +120,13 @@ export function appendMessage(m) {
   box.scrollTop = box.scrollHeight;
 }
 
-function replyForm(id, perms) {
+function replyForm(id, perms, campaignId) {
   const text = h("textarea", { name: "text", "data-field": "text", placeholder: t("reply_placeholder"), "data-testid": "reply-text", rows: 3, "aria-label": t("reply") });
   const media = h("input", { name: "media", "data-field": "media", placeholder: t("media_url"), "data-testid": "reply-media", "aria-label": t("media_url") });
+  // Files from the campaign's gallery, attached to this reply (shown as chips until it is sent).
+  const attached = [];
+  const chips = h("p", { class: "chips", "data-testid": "reply-attached" });
+  const attach = (m) => { attached.push(m); chips.append(h("span", { class: "pill" }, `📎 ${m.filename || m.url}`)); };
   const form = h("form", {
     class: "reply", "data-testid": "reply-form",
     onsubmit: async (e) => {
@@ -129,16 +134,18 @@ function replyForm(id, perms) {
       const body = {};
       if (text.value.trim()) body.text = text.value.trim();
       if (media.value.trim()) body.media = [{ kind: "file", url: media.value.trim() }];
+      if (attached.length) body.media = [...(body.media || []), ...attached];
       try {
         const result = await api("POST", `/conversations/${enc(id)}/messages`, body);
         appendMessage({ direction: "out", text: body.text, media: body.media || [], message_id: result && result.message_id,
           at: new Date().toISOString() });
-        text.value = ""; media.value = "";
+        text.value = ""; media.value = ""; attached.length = 0; clear(chips);
       } catch (ex) { toast(errorText(ex, form), "error"); }
     },
   }, text,
   perms.emojis === false ? null : emojiPicker(text),
   perms.media === false ? null : media,
+  galleryPanel(campaignId, text, attach, perms.media !== false), chips,
   h("button", { type: "submit", "data-testid": "reply-send", "aria-keyshortcuts": "Control+Enter" }, t("send")));
   return form;
 }

@@ -1,0 +1,139 @@
+"""A campaign's resource gallery (seed 004 "Galería de recursos"): files and quick replies admins keep and agents of
+the campaign insert in their replies. A file answers ``media``: the reference a reply's media carries."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+from pydantic import Field
+
+from libs.contracts import new_id
+from libs.core.errors import Forbidden, Invalid, NotFound
+from libs.core.validation import Strict, parse_body
+from services.crm.adapters.postgres import resources as repo
+from services.crm.handlers import Actor, Crm
+
+MAX_FILE_MB = 25  # what WhatsApp, Instagram and most mail servers accept
+
+
+class QuickReplyIn(Strict):
+    campaign_id: str = Field(min_length=1, max_length=128)
+    name: str = Field(min_length=1, max_length=200)
+    text: str = Field(min_length=1, max_length=4096)
+
+
+class ResourcePatch(Strict):
+    name: str | None = Field(None, min_length=1, max_length=200)
+    text: str | None = Field(None, min_length=1, max_length=4096)
+
+
+def _may_read(crm: Crm, actor: Actor, campaign_id: str) -> None:
+    snapshot = crm.campaigns.get(campaign_id)
+    if actor.role in ("admin", "system"):
+        return
+    if snapshot is None or (actor.id not in snapshot.agents and actor.id not in snapshot.supervisors):
+        raise Forbidden(f"campaign {campaign_id!r} is not one you work in", field="campaign_id")
+
+
+def _admin(crm: Crm, actor: Actor, campaign_id: str) -> None:
+    if actor.role not in ("admin", "system"):
+        raise Forbidden(f"only an admin keeps the gallery, not a {actor.role}", field="role")
+    if crm.campaigns.get(campaign_id) is None:
+        raise NotFound(f"campaign {campaign_id!r} not found", field="campaign_id")
+
+
+def media_key(sha: str) -> str:
+    return f"media/{sha[:2]}/{sha}"
+
+
+def present(row: dict[str, Any]) -> dict[str, Any]:
+    out = dict(row)
+    if row["kind"] == "file":
+        major = (row["mime_type"] or "").split("/", 1)[0]
+        out["media"] = {"kind": major if major in ("image", "audio", "video") else "file",
+                        "url": f"blob:{row['sha256']}", "mime_type": row["mime_type"], "filename": row["filename"]}
+    return out
+
+
+async def gallery(crm: Crm, campaign_id: str, kind: str | None, actor: Actor) -> list[dict[str, Any]]:
+    _may_read(crm, actor, campaign_id)
+    async with crm.pool.acquire() as conn:
+        return [present(r) for r in await repo.of_campaign(conn, campaign_id, kind)]
+
+
+async def get(crm: Crm, resource_id: str, actor: Actor) -> dict[str, Any]:
+    async with crm.pool.acquire() as conn:
+        row = await repo.get(conn, resource_id)
+    if row is None:
+        raise NotFound(f"resource {resource_id} not found", field="resource_id")
+    _may_read(crm, actor, row["campaign_id"])
+    return present(row)
+
+
+async def add_quick_reply(crm: Crm, body: Any, actor: Actor) -> dict[str, Any]:
+    data = parse_body(QuickReplyIn, body)
+    _admin(crm, actor, data.campaign_id)
+    async with crm.pool.acquire() as conn:
+        return present(await repo.insert(conn, {"id": new_id(), "kind": "quick_reply", "created_by": actor.id,
+                                                **data.model_dump()}))
+
+
+async def add_file(crm: Crm, campaign_id: str | None, name: str | None, filename: str, mime_type: str,
+                   chunks: AsyncIterator[bytes], actor: Actor) -> dict[str, Any]:
+    """Store the file content-addressed (the same bytes twice are one blob) and list it in the gallery."""
+    if not campaign_id:
+        raise Invalid("campaign_id is required", field="campaign_id")
+    _admin(crm, actor, campaign_id)
+    if not filename or len(filename) > 255 or "/" in filename or "\\" in filename:
+        raise Invalid("filename must be a plain file name of 1 to 255 characters", field="filename")
+    staging = f"uploads/gallery/{new_id()}"
+    info = await crm.blobs.put_stream(staging, chunks, max_bytes=MAX_FILE_MB * 1024 * 1024)
+    try:
+        if info.size == 0:
+            raise Invalid("the file is empty", field="file")
+        data = await crm.blobs.get(staging)
+        sha = hashlib.sha256(data).hexdigest()
+        if not await crm.blobs.exists(media_key(sha)):
+            await crm.blobs.put(media_key(sha), data)
+    finally:
+        await crm.blobs.delete(staging)
+    async with crm.pool.acquire() as conn:
+        return present(await repo.insert(conn, {
+            "id": new_id(), "campaign_id": campaign_id, "kind": "file", "name": (name or filename)[:200],
+            "sha256": sha, "mime_type": mime_type or "application/octet-stream", "size": info.size,
+            "filename": filename, "created_by": actor.id}))
+
+
+async def update(crm: Crm, resource_id: str, body: Any, actor: Actor) -> dict[str, Any]:
+    patch = parse_body(ResourcePatch, body)
+    fields = {k: getattr(patch, k) for k in patch.model_fields_set if getattr(patch, k) is not None}
+    if not fields:
+        raise Invalid("send a name or a text", field="body")
+    async with crm.pool.acquire() as conn, conn.transaction():
+        row = await repo.get(conn, resource_id)
+        if row is None:
+            raise NotFound(f"resource {resource_id} not found", field="resource_id")
+        _admin(crm, actor, row["campaign_id"])
+        if "text" in fields and row["kind"] != "quick_reply":
+            raise Invalid("only a quick reply has a text", field="text")
+        return present(await repo.update(conn, resource_id, fields))
+
+
+async def delete(crm: Crm, resource_id: str, actor: Actor) -> None:
+    """The gallery entry goes; the blob stays (replies already sent may point at it, and another entry may share
+    the same bytes)."""
+    async with crm.pool.acquire() as conn, conn.transaction():
+        row = await repo.get(conn, resource_id)
+        if row is None:
+            raise NotFound(f"resource {resource_id} not found", field="resource_id")
+        _admin(crm, actor, row["campaign_id"])
+        await repo.delete(conn, resource_id)
+
+
+async def file_of(crm: Crm, resource_id: str, actor: Actor) -> dict[str, Any]:
+    found = await get(crm, resource_id, actor)
+    if found["kind"] != "file":
+        raise NotFound(f"resource {resource_id} is not a file", field="resource_id")
+    return found | {"blob_key": media_key(found["sha256"])}
