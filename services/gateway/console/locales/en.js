@@ -1,17 +1,21 @@
 // English texts of the console. locales/es.js and locales/en.js have the same keys (tests/gateway/test_console_locales.py).
 // texts: what the screens say; errors: the server's error `code` (or `code:field`, "fields.*" for any custom field)
 // to a message, `{field}` being the field's name on screen; fields: names of fields the server names in errors.
+import casework from "./en-casework.js";
 import supervisor from "./en-supervisor.js";
 
 export default {
   texts: {
     ...supervisor,
+    ...casework,
+    add_charges: "Add the call's charges to the e-mail",
     any_result: "Any result",
     case_id: "Case number",
     close_selected: "Close selected",
     combine: "Combine cases",
     combine_with: "Case to merge into this one",
     combined: "Cases combined",
+    comment_email: "E-mail",
     comments: "Comments",
     dialer_empty: "No contacts left to call in this list",
     dialer_list: "List to dial",
@@ -40,6 +44,8 @@ export default {
     dlq_time: "Time",
     dlq_title: "Dead letters",
     dlq_via: "Through",
+    email_bcc: "BCC",
+    email_cc: "CC",
     event_combined: "Combined with another",
     event_combined_into: "Combined into another",
     external_account: "Account",
@@ -56,6 +62,8 @@ export default {
     external_title: "Subject",
     external_unavailable: "The case cannot be shown now: try again in a few minutes",
     filter_result: "Result",
+    follow_callback: "schedules a callback",
+    follow_ticket_action: "creates a ticket",
     gallery: "Resource gallery",
     gallery_empty: "The campaign has no resources",
     gallery_files: "Files",
@@ -64,9 +72,12 @@ export default {
     mass_closed: "Closed: {n}",
     no: "No",
     no_action_types: "No action types: an admin creates them in Settings",
+    per_minute: "minute",
+    per_second: "second",
     pick_some: "Tick at least one item",
     quick_replies: "Quick replies",
     select: "Select",
+    send_comment_email: "E-mail the comment to the contact",
     tab_deadletters: "Dead letters",
     accept: "Accept",
     action: "Action",

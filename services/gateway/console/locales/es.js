@@ -1,17 +1,21 @@
 // Spanish (the default) texts of the console. locales/es.js and locales/en.js have the same keys (tests/gateway/test_console_locales.py).
 // texts: what the screens say; errors: the server's error `code` (or `code:field`, "fields.*" for any custom field)
 // to a message, `{field}` being the field's name on screen; fields: names of fields the server names in errors.
+import casework from "./es-casework.js";
 import supervisor from "./es-supervisor.js";
 
 export default {
   texts: {
     ...supervisor,
+    ...casework,
+    add_charges: "Agregar los cargos de la llamada al correo",
     any_result: "Cualquier resultado",
     case_id: "Número de gestión",
     close_selected: "Cerrar seleccionados",
     combine: "Combinar casos",
     combine_with: "Caso a combinar en este",
     combined: "Casos combinados",
+    comment_email: "Correo",
     comments: "Comentarios",
     dialer_empty: "No quedan contactos por llamar en esta lista",
     dialer_list: "Lista a marcar",
@@ -40,6 +44,8 @@ export default {
     dlq_time: "Fecha",
     dlq_title: "Mensajes fallidos",
     dlq_via: "Desde",
+    email_bcc: "Correo BCC",
+    email_cc: "Correo CC",
     event_combined: "Combinada con otra",
     event_combined_into: "Combinada en otra",
     external_account: "Cuenta",
@@ -56,6 +62,8 @@ export default {
     external_title: "Asunto",
     external_unavailable: "No se puede mostrar el caso ahora: inténtelo en unos minutos",
     filter_result: "Resultado",
+    follow_callback: "agenda una rellamada",
+    follow_ticket_action: "crea un ticket",
     gallery: "Galería de recursos",
     gallery_empty: "La campaña no tiene recursos",
     gallery_files: "Archivos",
@@ -64,9 +72,12 @@ export default {
     mass_closed: "Cerrados: {n}",
     no: "No",
     no_action_types: "No hay tipos de acción: un administrador los crea en Configuración",
+    per_minute: "minuto",
+    per_second: "segundo",
     pick_some: "Marque al menos un elemento",
     quick_replies: "Respuestas rápidas",
     select: "Seleccionar",
+    send_comment_email: "Enviar correo con el comentario al contacto",
     tab_deadletters: "Mensajes fallidos",
     accept: "Aceptar",
     action: "Acción",

@@ -3,10 +3,13 @@
 // channels, clients, projects, the custom-field catalog and users. No raw JSON anywhere.
 import { h } from "../lib/dom.js";
 import { t } from "../lib/i18n.js";
+import { CRM_FORMS, CRM_RESOURCES } from "./admin-crm.js";
 import { FORMS, formView } from "./admin-forms.js";
 import { ensureStyles } from "./supervisor.js";
 
-const ADMIN_RESOURCES = ["campaigns", "schedules", "typifications", "channels", "clients", "projects", "fields", "users"];
+Object.assign(FORMS, CRM_FORMS); // the CRM's catalogs (admin-crm.js): dispositions, ticket forms, action types, gallery, webhooks
+const ADMIN_RESOURCES = ["campaigns", "schedules", "typifications", "channels", "clients", "projects", "fields", "users",
+  ...CRM_RESOURCES];
 let resource = "campaigns";
 
 export function adminView(scope, rerender) {

@@ -6,7 +6,8 @@ import { clear, h, labelled, toast } from "../lib/dom.js";
 import { duration, fmtTime, items, query } from "../lib/format.js";
 import { clearErrors, getLang, showError, t } from "../lib/i18n.js";
 import { currentCampaign, isAgent, me, store } from "../state.js";
-import { callbackForm, campaignPicker, enc, listPanel, snapshot, typificationOptions } from "./common.js";
+import { dispositionOptions } from "./catalog-inputs.js";
+import { callbackForm, campaignPicker, enc, listPanel, snapshot } from "./common.js";
 import { quickActions, ticketDialog } from "./quick.js";
 import { attachmentsPanel } from "./tickets.js";
 
@@ -58,14 +59,19 @@ function callCard(c, rerender, canSave, prefix) {
 function parametrize(c, rerender) {
   const attrs = { name: "disposition", "data-field": "disposition", "data-testid": "classify-disposition" };
   let result = h("select", attrs, h("option", { value: "" }, "—"));
-  snapshot(c.campaign_id).then((snap) => {
-    if (snap && (snap.typifications || []).length) {
-      clear(result).append(...typificationOptions(snap)); result.value = c.disposition || "";
-    } else { // no campaign typifications to choose from: the result is written
+  // The campaign's dispositions (seed 001 1.3.1, with their follow-ups), else its closing typifications.
+  snapshot(c.campaign_id).then(async (snap) => {
+    const options = await dispositionOptions(c.campaign_id, snap);
+    if (options.length) {
+      clear(result).append(h("option", { value: "" }, "—"), ...options.map((o) => h("option", { value: o.value },
+        o.follow_up && o.follow_up.kind !== "none" ? `${o.label} (${t(`follow_${o.follow_up.kind}`)})` : o.label)));
+      result.value = c.disposition || "";
+    } else { // no campaign dispositions to choose from: the result is written
       const free = h("input", { ...attrs, value: c.disposition || "" });
       result.replaceWith(free); result = free;
     }
   });
+  const mail = commentEmail(c);
   const comment = h("textarea", { name: "comment", "data-field": "comment", "data-testid": "classify-comment", rows: 2 }, c.comment || "");
   const contact = contactMatch(c);
   const err = h("p", { class: "error", "data-testid": "classify-error", id: `classify-error-${c.id}` });
@@ -77,12 +83,15 @@ function parametrize(c, rerender) {
       const body = { disposition: result.value, comment: comment.value.trim() || null };
       const contactId = contact.chosen();
       if (contactId) body.contact_id = contactId;
+      const email = mail.read();
+      if (email) body.email = email;
       try {
-        await api("PUT", `/calls/${enc(c.id)}/classification`, body);
-        toast(t("call_saved")); rerender();
+        const saved = await api("PUT", `/calls/${enc(c.id)}/classification`, body);
+        toast(saved && saved.follow_up ? `${t("call_saved")} · ${t(`follow_${saved.follow_up.kind}`)}` : t("call_saved"));
+        rerender();
       } catch (ex) { showError(err, ex, form); }
     },
-  }, contact.box, h("label", {}, t("disposition"), result), h("label", {}, t("comment"), comment),
+  }, contact.box, h("label", {}, t("disposition"), result), h("label", {}, t("comment"), comment), mail.box,
   h("button", { type: "button", class: "secondary", "data-testid": "call-ticket",
     onclick: () => { const id = contact.chosen(); if (id) ticketDialog({ contact_id: id, call_id: c.id, contact_name: c.contact_name }); else toast(t("pick_contact_first"), "error"); } },
   `🎫 ${t("qa_ticket")}`),
@@ -97,6 +106,34 @@ function parametrize(c, rerender) {
     }
   });
   return details;
+}
+
+// 1.3.2 "Comentario": CC, BCC, "Enviar correo con el comentario al contacto", the call's attachments and
+// "Agregar los cargos de la llamada al correo" (with the campaign's rate, e.g. "10 col / segundo").
+function commentEmail(c) {
+  const send = h("input", { type: "checkbox", "data-testid": "email-send" });
+  const cc = h("input", { name: "cc", "data-field": "email.cc", "data-testid": "email-cc" });
+  const bcc = h("input", { name: "bcc", "data-field": "email.bcc", "data-testid": "email-bcc" });
+  const charges = h("input", { type: "checkbox", "data-field": "email.charges", "data-testid": "email-charges" });
+  const files = h("div", { "data-testid": "email-attachments" });
+  const chargesLabel = h("span", {}, t("add_charges"));
+  const list = (v) => v.split(/[,;\s]+/).map((x) => x.trim()).filter(Boolean);
+  api("GET", `/calls/${enc(c.id)}`).then((full) => {
+    if (full.charges) chargesLabel.textContent = `${t("add_charges")} (${full.charges.rate} ${full.charges.currency} / ${t(`per_${full.charges.per}`)}: ${full.charges.amount} ${full.charges.currency})`;
+    else charges.disabled = true;
+    for (const a of full.attachments || []) {
+      files.append(h("label", { class: "check" }, h("input", { type: "checkbox", value: a.id, "data-testid": "email-attachment" }), ` 📎 ${a.filename}`));
+    }
+  }).catch(() => {});
+  const box = h("fieldset", { class: "comment-email", "data-testid": "comment-email" }, h("legend", {}, t("comment_email")),
+    h("label", { class: "check" }, send, ` ${t("send_comment_email")}`),
+    labelled(t("email_cc"), cc), labelled(t("email_bcc"), bcc), files,
+    h("label", { class: "check" }, charges, " ", chargesLabel));
+  return {
+    box,
+    read: () => (send.checked ? { cc: list(cc.value), bcc: list(bcc.value), charges: charges.checked,
+      attachments: [...files.querySelectorAll("input:checked")].map((x) => x.value) } : null),
+  };
 }
 
 // The contact of a call (1.3.5): the contacts holding its number: one, several (choose one) or none
