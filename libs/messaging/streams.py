@@ -97,7 +97,9 @@ STREAMS: tuple[StreamSpec, ...] = (
     StreamSpec(DLQ_STREAM, [f"{DLQ_PREFIX}.>"], max_age_s=30 * DAY),
 )
 
-KV_BUCKETS: tuple[str, ...] = ("campaigns", "channels", "users")
+KV_BUCKETS: tuple[str, ...] = ("campaigns", "channels", "users", "owners")
+# Revisions kept per key (default 5); the owner index (one key per contact address) keeps only the current one.
+KV_HISTORY: dict[str, int] = {"owners": 1}
 
 
 def reconcile(current: StreamConfig, wanted: StreamConfig) -> StreamConfig | None:
@@ -158,7 +160,8 @@ async def ensure_kv(js: JetStreamContext, bucket: str, layout: JetStreamLayout |
         await js.key_value(bucket)
     except NotFoundError:  # BucketNotFoundError
         try:
-            await js.create_key_value(KeyValueConfig(bucket=bucket, history=5, replicas=layout.replicas,
+            await js.create_key_value(KeyValueConfig(bucket=bucket, history=KV_HISTORY.get(bucket, 5),
+                                                     replicas=layout.replicas,
                                                      max_bytes=layout.kv_max_bytes, storage=StorageType.FILE))
             return
         except BadRequestError:

@@ -12,6 +12,7 @@ from libs.core.service import LIFECYCLE, create_base_app
 from libs.messaging import JETSTREAM, NATS_CONN, SnapshotDirectory, nats_ctx
 from libs.storage import PG_POOL, BlobStore, pg_pool_ctx
 from services.crm import consumers, demo
+from services.crm.adapters.owners import OwnerIndexPublisher
 from services.crm.adapters.postgres.exports import ExportRows
 from services.crm.adapters.postgres.uow import unit_of_work
 from services.crm.adapters.publisher import Publisher
@@ -84,10 +85,13 @@ def _crm_ctx(settings: CrmSettings):
         if settings.demo_seed:
             await demo.seed(crm)
         consumers.start(app, crm)
+        lc = app[LIFECYCLE]
+        # Seed 002's owner index for the router: assigned users of accounts and contacts, by address.
+        owners = OwnerIndexPublisher(app[PG_POOL], app[JETSTREAM])
+        lc.spawn(owners.run_forever(lc.stopping, settings.owner_index_interval_s), name="owner-index")
         if settings.run_jobs:
             runner = process_handlers.runner(crm)
             app[RUNNER] = runner
-            lc = app[LIFECYCLE]
             lc.spawn(runner.run_forever(lc.stopping), name="jobs:runner")
         if settings.run_webhooks:
             lc = app[LIFECYCLE]

@@ -63,6 +63,8 @@ class CrmSettings(ServiceSettings):
     # Keys that seal the webhooks' signing secrets at rest ('<id>:<base64 32 bytes>', first current; a development
     # key when empty). In production without them no webhook can be created.
     secret_keys: SecretStr = SecretStr("")
+    # How often the owner index (assigned users by address, for the router) is looked at for changes.
+    owner_index_interval_s: float = 0.5
     # Seed the CRM part of the demo tenant (SB_DEMO_SEED).
     demo_seed: bool = Field(False, validation_alias=AliasChoices("SB_DEMO_SEED", "demo_seed"))
 

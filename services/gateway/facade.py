@@ -355,8 +355,12 @@ RULES: tuple[Rule, ...] = (
         ),
         summary="Bulk processes",
     ),
-    Rule("queues", "router", "queues", (ep("GET", "{id}", STAFF, summary="one campaign's queue"),), "queue",
-         "Live queue of a campaign: waiting, longest wait, agents by state"),
+    Rule("queues", "router", "queues",
+         (ep("GET", "{id}", STAFF, summary="one campaign's queue"),
+          ep("GET", "{id}/waiting", ALL, summary="the conversations waiting, for its agents to take "
+             "(`POST /conversations/{id}/take`; seed 002 `queue_assignment` off)")), "queue",
+         "Live queue of a campaign: waiting, longest wait, agents by state (agents: the waiting list of their "
+         "campaigns)"),
     Rule("agents", "router", "agents", (ep("GET", "{id}", ALL, summary="one agent"),), "agent",
          "An agent's live status and load"),
     Rule(

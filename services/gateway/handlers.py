@@ -46,7 +46,7 @@ from services.gateway.security import TokenIssuer, hash_password, verify_passwor
 
 log = get_logger(__name__)
 
-CONVERSATION_ACTIONS = ("accept", "reject", "transfer", "close", "messages")
+CONVERSATION_ACTIONS = ("accept", "reject", "transfer", "close", "messages", "take")
 # A transfer's target as the router names it -> as the public API names it.
 PUBLIC_TARGETS = {"to_agent_id": "agent_id", "to_campaign_id": "campaign_id"}
 
@@ -212,6 +212,8 @@ class Gateway:
         """
         if action not in CONVERSATION_ACTIONS:
             raise NotFound(f"unknown action {action!r}")
+        if action == "take":
+            return await self.take(p, conversation_id, body.get("agent_id"))
         agent_id = p.user_id
         if p.role != "agent" or action not in ("accept", "reject"):
             conv = await self.get_conversation(p, conversation_id)
@@ -233,6 +235,28 @@ class Gateway:
         except UpstreamError as err:
             err.field = PUBLIC_TARGETS.get(err.field or "", err.field) if action == "transfer" else err.field
             raise
+        return dict(shown_to(p, answer, self.directory)) if isinstance(answer, dict) else answer
+
+    async def take(self, p: Principal, conversation_id: str, agent_id: str | None) -> Any:
+        """Take a conversation waiting in the queue (``queue_assignment`` off): an agent for themself, from a
+        campaign of theirs; a supervisor (of its campaign) or an admin for one of the campaign's agents.
+
+        Raises:
+            NotFound: not a conversation of the caller's campaigns. Forbidden: an agent naming someone else.
+            Invalid: a supervisor or admin naming no agent.
+        """
+        conv = await self.up.router.get(f"/conversations/{_seg(conversation_id)}", caller=p)
+        campaign = conv.get("campaign_id") if isinstance(conv, dict) else None
+        if not campaign or not may_see_campaign(p, str(campaign), self.directory):
+            raise NotFound(f"conversation {conversation_id!r} not found", field="conversation_id")
+        if p.role == "agent":
+            if agent_id not in (None, p.user_id):
+                raise Forbidden("an agent takes conversations for themself", field="agent_id")
+            agent_id = p.user_id
+        elif not agent_id:
+            raise Invalid("name the agent who takes it", field="agent_id")
+        answer = await self.up.router.post(f"/conversations/{_seg(conversation_id)}/take",
+                                           {"agent_id": agent_id, "by_user_id": p.user_id}, caller=p)
         return dict(shown_to(p, answer, self.directory)) if isinstance(answer, dict) else answer
 
     # --- the REST facade over the other services ---------------------------------------------------

@@ -188,6 +188,17 @@ OPERATIONS: tuple[Op, ...] = (
     ),
     Op(
         "post",
+        "/conversations/{id}/take",
+        "Take a conversation waiting in the queue (agents: for themselves; supervisors name `agent_id`)",
+        "conversations",
+        schemas.TakeIn,
+        params=_ID,
+        description="For campaigns with `routing.queue_assignment` off, whose conversations wait for an agent "
+        "to take them (`GET /queues/{id}/waiting`). Atomic: of two agents taking one conversation, one wins "
+        "(409 for the other); the taker must be available with room (409 `agent_id`).",
+    ),
+    Op(
+        "post",
         "/conversations/{id}/transfer",
         "Transfer to an agent or a campaign",
         "conversations",

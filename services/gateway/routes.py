@@ -179,6 +179,7 @@ _ACTION_BODIES: dict[str, type[schemas.Body]] = {
     "transfer": schemas.TransferIn,
     "close": schemas.CloseIn,
     "messages": schemas.MessageIn,
+    "take": schemas.TakeIn,
 }
 
 
@@ -186,7 +187,8 @@ async def conversation_action(request: web.Request) -> web.Response:
     action = request.match_info["action"]
     model = _ACTION_BODIES[action]
     raw = await request.read()
-    data: Any = {} if not raw.strip() and model in (schemas.EmptyIn, schemas.RejectIn) else await read_json(request)
+    data: Any = {} if not raw.strip() and model in (schemas.EmptyIn, schemas.RejectIn, schemas.TakeIn) \
+        else await read_json(request)
     body = parse_body(model, data).model_dump(mode="json", exclude_none=True, exclude_defaults=True)
     cid = request.match_info["id"]
     traces = request.app.get(TRACES)
@@ -471,5 +473,5 @@ def setup_routes(app: web.Application) -> None:
         for endpoint in rule.endpoints:
             path = "/".join(filter(None, (f"{API}/{rule.public}", endpoint.path)))
             _add(app, endpoint.method, path, facade_handler(rule, endpoint), endpoint.roles)
-    _add(app, "POST", f"{API}/conversations/{{id}}/{{action:accept|reject|transfer|close|messages}}",
+    _add(app, "POST", f"{API}/conversations/{{id}}/{{action:accept|reject|transfer|close|messages|take}}",
          conversation_action, EVERYBODY)

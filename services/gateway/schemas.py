@@ -68,6 +68,12 @@ class TransferIn(Body):
         return self
 
 
+class TakeIn(Body):
+    """Take a conversation waiting in the queue: agents for themselves (no body); supervisors name the agent."""
+
+    agent_id: str | None = Field(None, min_length=1, max_length=128)
+
+
 class RejectIn(Body):
     reason: str | None = Field(None, max_length=500)
 

@@ -15,6 +15,7 @@ from libs.messaging import JETSTREAM, SnapshotDirectory, nats_ctx, watch_snapsho
 from libs.storage import REDIS, redis_ctx
 from services.router.adapters.crm import CrmRecord
 from services.router.adapters.nats import Publisher
+from services.router.adapters.owners import KvOwnerIndex
 from services.router.adapters.rebuild import Rebuilder
 from services.router.adapters.redis import RouterStore, epoch_guard
 from services.router.consumers import start_consumers
@@ -78,7 +79,7 @@ def _router_ctx(settings: RouterSettings) -> Callable[[web.Application], AsyncIt
                               dedup_ttl_ms=settings.dedup_ttl_s * 1000,
                               crm_open=crm.open_conversations if settings.crm_url else None,
                               crm_record=crm.conversation if settings.crm_url else None)
-        router = Router(store, publisher, directory, settings, rebuild=rebuilder.rebuild)
+        router = Router(store, publisher, directory, settings, rebuild=rebuilder.rebuild, owners=KvOwnerIndex(js))
         app[ROUTER] = router
         loaded = directory.ready
         ready = asyncio.Event()

@@ -57,6 +57,11 @@ def routing_config(campaign: CampaignSnapshot) -> tuple[dict[str, Any], str]:
         "on_offline": r.on_agent_offline,
         "release_rate": r.release_rate_per_agent,
         "weights": json.dumps(r.weights, sort_keys=True),
+        # Seed 002 advanced options, and the linked call queues (their agents also get this campaign's calls).
+        "push": int(r.queue_assignment),
+        "fallback": int(r.sticky_fallback),
+        "acw": int(r.offer_in_after_call_work),
+        "links": json.dumps(sorted(campaign.linked_campaigns)),
     }
     raw = json.dumps({"cfg": cfg, "agents": sorted(campaign.agents)}, sort_keys=True)
     return cfg, hashlib.sha256(raw.encode()).hexdigest()[:16]
@@ -127,6 +132,12 @@ class AgentClosure(Closure):
 
 
 class OfferAnswer(Body):
+    agent_id: Text
+
+
+class Take(Body):
+    """An agent takes a conversation waiting in its campaign's queue."""
+
     agent_id: Text
 
 

@@ -26,7 +26,7 @@ from libs.core.errors import NotFound
 from libs.core.logging import bound_contextvars, get_logger
 from libs.core.validation import parse_body
 from libs.messaging.snapshots import SnapshotDirectory
-from services.router.adapters.ports import FactPublisher, LiveState, StateLost
+from services.router.adapters.ports import FactPublisher, LiveState, OwnerIndex, StateLost
 from services.router.domain import (
     Closure,
     Reply,
@@ -54,8 +54,10 @@ class Router:
     """The routing engine's use cases over the Redis store, the publisher and the campaign directory."""
 
     def __init__(self, store: LiveState, publisher: FactPublisher, directory: SnapshotDirectory,
-                 settings: RouterSettings, rebuild: Callable[[], Coroutine[Any, Any, Any]] | None = None) -> None:
+                 settings: RouterSettings, rebuild: Callable[[], Coroutine[Any, Any, Any]] | None = None,
+                 owners: OwnerIndex | None = None) -> None:
         self.store = store
+        self.owners = owners
         self.publisher = publisher
         self.directory = directory
         self.settings = settings
@@ -155,16 +157,22 @@ class Router:
                 "text": msg.text, "media": [m.model_dump(exclude_none=True) for m in msg.media],
                 "kind": msg.kind, "at": msg.occurred_at.isoformat(),
                 "sent_at": msg.sent_at.isoformat() if msg.sent_at else None}
+        args = dict(
+            msg_id=msg.msg_id(), cid=new_id(), channel=msg.channel_id, ctype=msg.channel_type,
+            contact=msg.contact_address, cname=msg.contact_name, campaign=snap.id, msg=json.dumps(data),
+            mode=route.mode, reply=route.reply, release_at=_ms(route.release_at),
+            prio=snap.routing.priority, weight=snap.weight(msg.channel_type), kind=msg.kind,
+            dedup_ttl_ms=self.settings.dedup_ttl_s * 1000,
+            # Queue age counts from when the platform received the message, not from when a replica
+            # got to it, so replicas working in parallel keep arrival order.
+            arrived=min(_ms(msg.occurred_at) or now_ms(), now_ms()))
         with bound_contextvars(campaign_id=snap.id, channel_id=msg.channel_id):
-            result = await self._decide(
-                "ingest", msg_id=msg.msg_id(), cid=new_id(), channel=msg.channel_id, ctype=msg.channel_type,
-                contact=msg.contact_address, cname=msg.contact_name, campaign=snap.id, msg=json.dumps(data),
-                mode=route.mode, reply=route.reply, release_at=_ms(route.release_at),
-                prio=snap.routing.priority, weight=snap.weight(msg.channel_type), kind=msg.kind,
-                owner=msg.extra.get("assigned_agent_id"), dedup_ttl_ms=self.settings.dedup_ttl_s * 1000,
-                # Queue age counts from when the platform received the message, not from when a replica
-                # got to it, so replicas working in parallel keep arrival order.
-                arrived=min(_ms(msg.occurred_at) or now_ms(), now_ms()))
+            result = await self._decide("ingest", **args, owner_pending=1 if self.owners is not None else None)
+            if result.get("lookup") and self.owners is not None:
+                # A new conversation: the script asked for the contact's assigned user (the CRM's owner index),
+                # read only now, so messages of open conversations never pay for it.
+                owner = await self.owners.owner(snap.id, msg.channel_type, msg.contact_address)
+                result = await self._decide("ingest", **args, owner=owner or "")
         if result.get("duplicate"):
             # Seen before: its first delivery decided, but may have died before JetStream had the facts, which
             # then wait in the outbox. Publish what waits there before this delivery is acknowledged.
@@ -233,6 +241,19 @@ class Router:
             await self._ensure_synced(target)
         await self._decide("transfer", cid=cid, agent=t.agent_id, to_agent=t.to_agent_id,
                            to_campaign=t.to_campaign_id, typ=snap.transfer_typification)
+        return await self.views.conversation_view(cid, with_messages=False)
+
+    async def take(self, cid: str, agent_id: str) -> dict[str, Any]:
+        """An agent takes a conversation waiting in the queue (atomic: one of two takers wins; capacity holds).
+
+        Raises:
+            NotFound, Forbidden (not an agent of the campaign), Conflict (not waiting, agent unavailable or full).
+        """
+        conv = await self.views.conversation(cid)
+        if (snap := self.directory.get(conv.get("campaign", ""))) is not None:
+            await self._ensure_synced(snap)
+        await self._decide("take", cid=cid, agent=agent_id)
+        log.info("conversation_taken", conversation_id=cid, agent_id=agent_id)
         return await self.views.conversation_view(cid, with_messages=False)
 
     async def set_priority(self, cid: str, priority: int) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from libs.core.errors import Invalid
 from libs.core.http import respond
 from libs.core.service import read_json
 from libs.core.validation import parse_body
-from services.router.domain import AgentClosure, OfferAnswer, PriorityChange, Reply, StatusChange, Transfer
+from services.router.domain import AgentClosure, OfferAnswer, PriorityChange, Reply, StatusChange, Take, Transfer
 from services.router.handlers import Router
 from services.router.keys import ROUTER
 from services.router.views import RouterViews
@@ -102,6 +102,16 @@ async def put_priority(request: web.Request) -> web.Response:
     return respond(_views(request).shown(await _router(request).set_priority(cid, change.priority), _role(request)))
 
 
+async def post_take(request: web.Request) -> web.Response:
+    take = parse_body(Take, await read_json(request))
+    answer = await _router(request).take(request.match_info["conversation_id"], take.agent_id)
+    return respond(_views(request).shown(answer, _role(request)))
+
+
+async def get_waiting(request: web.Request) -> web.Response:
+    return respond(await _views(request).waiting(request.match_info["campaign_id"], _role(request)))
+
+
 async def get_queue(request: web.Request) -> web.Response:
     return respond(await _views(request).queue_view(request.match_info["campaign_id"]))
 
@@ -119,4 +129,6 @@ def setup_routes(app: web.Application) -> None:
     r.add_post("/conversations/{conversation_id}/reject", post_reject)
     r.add_post("/conversations/{conversation_id}/transfer", post_transfer)
     r.add_put("/conversations/{conversation_id}/priority", put_priority)
+    r.add_post("/conversations/{conversation_id}/take", post_take)
     r.add_get("/queues/{campaign_id}", get_queue)
+    r.add_get("/queues/{campaign_id}/waiting", get_waiting)

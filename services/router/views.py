@@ -108,6 +108,29 @@ class RouterViews:
         await self.conversation(cid)
         return await self.store.decisions(cid)
 
+    async def waiting(self, campaign_id: str, role: str | None = None) -> dict[str, Any]:
+        """The conversations waiting in a campaign's queue, oldest (and highest priority) first, for its agents to
+        take (``queue_assignment`` off): one page of at most 100, the contact as ``role`` may see it."""
+        snap = self.directory.get(campaign_id)
+        if snap is None:
+            raise NotFound(f"campaign {campaign_id} not found", field="campaign_id")
+        q = await self.store.queue(campaign_id)
+        convs = {c["id"]: c for c in await self.store.conversations(q["queued"])}
+        now = now_ms()
+        items = []
+        for pos, cid in enumerate(q["queued"], start=1):
+            c = convs.get(cid)
+            if c is None:
+                continue
+            items.append(self.shown({
+                "conversation_id": cid, "position": pos, "priority": int(c.get("prio", 0)),
+                "campaign_id": campaign_id, "channel_id": c.get("channel"), "channel_type": c.get("ctype"),
+                "contact_address": c.get("contact"), "contact_name": c.get("cname") or None,
+                "created_at": _iso(c.get("created")),
+                "waiting_s": round((now - int(c.get("arrived", now))) / 1000, 1)}, role))
+        return {"campaign_id": campaign_id, "queue_assignment": snap.routing.queue_assignment,
+                "waiting": q["queued_count"], "items": items, "next_cursor": None}
+
     async def queue_view(self, campaign_id: str) -> dict[str, Any]:
         snap = self.directory.get(campaign_id)
         q = await self.store.queue(campaign_id)

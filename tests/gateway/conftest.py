@@ -241,7 +241,16 @@ async def routed(stack: StackInfo, services_peer: ServicePeer, real_crm: TestSer
     settings = gateway_settings(stack, router_url, services_peer.url).model_copy(update={"crm_url": crm_url})
     gw = TestClient(TestServer(create_app(settings), host="127.0.0.1"))
     await gw.start_server()
+    # The scheduler fires the router's timers (offers, maximum waits).
+    from services.scheduler.app import create_app as create_scheduler
+    from services.scheduler.settings import SchedulerSettings
+
+    scheduler = TestClient(TestServer(create_scheduler(SchedulerSettings(
+        nats_url=stack.nats_url, redis_url=stack.redis_url, database_url=stack.database_url, env="test",
+        log_level="warning"))))
+    await scheduler.start_server()
     async with nats_session(stack.nats_url, "routed-test") as (nc, js):
         yield Routed(gw, router, nc, js, services_peer)
+    await scheduler.close()
     await gw.close()
     await router.close()

@@ -68,6 +68,7 @@ class Routed:
     def __init__(self, gw: TestClient, router: TestClient, nc: Any, js: Any, peer: ServicePeer) -> None:
         self.gw, self.router, self.nc, self.js, self.peer = gw, router, nc, js, peer
         self._n = 0
+        self.usernames: dict[str, str] = {}  # user id -> username (password: conftest.PASSWORD)
 
     # ---- people ----------------------------------------------------------------------------------------
     async def user(self, role: str, unique: str) -> tuple[str, str]:
@@ -77,7 +78,8 @@ class Routed:
         user_id = f"r-{role}-{unique}-{self._n}"
         from services.gateway.security import hash_password
 
-        await gateway.users.create(id=user_id, username=f"r{role}{unique}{self._n}", display_name=f"{role} {self._n}",
+        self.usernames[user_id] = f"r{role}{unique}{self._n}"
+        await gateway.users.create(id=user_id, username=self.usernames[user_id], display_name=f"{role} {self._n}",
                                    role=role, password_hash=await asyncio.to_thread(hash_password, PASSWORD))
         user = await gateway.users.get(user_id)
         return user_id, gateway.tokens.issue(user.principal, "access")

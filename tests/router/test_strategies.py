@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from libs.contracts.owners import OWNERS_BUCKET, OwnerEntry, channel_key
+
 
 @pytest.mark.parametrize(("strategy", "close_first", "expected"), [
     ("longest_idle", False, "a"), ("longest_idle", True, "b"),
@@ -58,8 +60,10 @@ async def test_sticky_prefers_the_last_agent_and_falls_back(nats_js, router, eve
     assert third.explanation["sticky"] == {"agent": b, "source": "last agent", "excluded": "status break",
                                            "fallback": "first available agent"}
 
-    # The account's assigned user (from the CRM, on the message) is preferred too.
+    # The account's assigned user (the CRM's owner index in KV) is preferred too.
     await kit.status(router, b, "available")
-    await kit.send(js, kit.inbound(ch, "+9", 1, extra={"assigned_agent_id": b}))
+    owners = await js.key_value(OWNERS_BUCKET)
+    await owners.put(channel_key("whatsapp", "+9"), OwnerEntry(owners={f"camp-{unique}": b}).model_dump_json().encode())
+    await kit.send(js, kit.inbound(ch, "+9", 1))
     [owned] = await events.wait_for("conversation.assigned", channel_id=ch, contact_address="+9")
     assert owned.agent_id == b and "account owner" in owned.explanation["tie_break"]

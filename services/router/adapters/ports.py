@@ -41,6 +41,18 @@ class LiveState(Protocol):
     async def agents(self, aids: list[str]) -> list[dict[str, str]]: ...
 
 
+class OwnerIndex(Protocol):
+    """The CRM's owner index (``adapters.owners``): the assigned user of a contact address in a campaign."""
+
+    async def owner(self, campaign_id: str, channel_type: str, address: str) -> str | None:
+        """The user the account (or the contact) is assigned to, or None.
+
+        Raises:
+            Transient: the index is unavailable (the inbound message is delivered again).
+        """
+        ...
+
+
 class FactPublisher(Protocol):
     """Publishes a decision's facts on JetStream and clears them from the outbox (``adapters.nats``)."""
 

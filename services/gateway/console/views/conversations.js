@@ -4,7 +4,7 @@ import { $, add, clear, h, labelled, toast } from "../lib/dom.js";
 import { fmtTime, items, maskNumber, withinHours } from "../lib/format.js";
 import { clearErrors, errorText, getLang, showError, stateText, statusText, t } from "../lib/i18n.js";
 import { mapDelete, mapMerge } from "../lib/store.js";
-import { isAgent, me, store } from "../state.js";
+import { isAgent, me, myCampaigns, store } from "../state.js";
 import { workspacePanel } from "./alerts.js";
 import { galleryPanel } from "./gallery.js";
 import { applyPrefill, customFields, enc, fieldValues, snapshot, typificationOptions } from "./common.js";
@@ -57,10 +57,44 @@ export function markStatus(ev) {
 export function conversationsView(scope) {
   const list = h("section", { id: "conv-list", "data-testid": "conv-list", "aria-label": t("tab_conversations") });
   const view = h("section", { id: "conv-view", class: "conv-view", "data-testid": "conv-view", "aria-label": t("conversation") });
+  const waiting = h("section", { "data-testid": "waiting-list", "aria-label": t("queue_to_take"), "aria-live": "polite" });
   scope.on(store.subscribe(["convs", "selected"], () => renderConvList(list)));
   scope.on(store.subscribe(["selected"], () => renderConvView(view)));
-  scope.later(0, () => { renderConvList(list); renderConvView(view); });
-  return h("div", { class: "split" }, h("aside", {}, list), view);
+  scope.later(0, () => { renderConvList(list); renderConvView(view); renderWaiting(waiting); });
+  if (isAgent()) scope.every(5000, () => renderWaiting(waiting));
+  return h("div", { class: "split" }, h("aside", {}, list, waiting), view);
+}
+
+// Seed 002 "Asignación usando cola" off: a campaign's conversations wait until one of its agents takes one. The
+// list shows those of my campaigns that work this way; the router gives a conversation to one taker only.
+async function renderWaiting(box) {
+  if (!isAgent()) return;
+  const rows = [];
+  for (const c of myCampaigns()) {
+    const snap = await snapshot(c);
+    if (!snap || !snap.routing || snap.routing.queue_assignment !== false) continue;
+    try { rows.push(...items(await api("GET", `/queues/${enc(c)}/waiting`))); } catch { /* shown next time */ }
+  }
+  clear(box);
+  if (!rows.length) return;
+  box.append(h("h2", {}, t("queue_to_take")));
+  for (const it of rows) {
+    const who = it.contact_name || it.contact_address || it.conversation_id;
+    box.append(h("div", { class: "conv-item", "data-testid": "waiting-item", "data-conversation-id": it.conversation_id },
+      h("b", {}, who), h("small", {}, ` ${it.channel_type || ""} · ${Math.round(it.waiting_s || 0)} s`),
+      h("button", {
+        type: "button", class: "secondary", "data-testid": "take", "aria-label": `${t("take_from")} ${who}`,
+        onclick: async () => {
+          try {
+            const conv = await api("POST", `/conversations/${enc(it.conversation_id)}/take`);
+            toast(t("taken"));
+            upsertConv(conv.id, conv);
+            select(conv.id);
+          } catch (ex) { toast(errorText(ex), "error"); }
+          renderWaiting(box);
+        },
+      }, t("take"))));
+  }
 }
 
 function renderConvList(box) {

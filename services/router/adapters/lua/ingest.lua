@@ -8,6 +8,10 @@ local openk = key('open', A.channel, A.contact)
 local cid = redis.call('GET', openk)
 local new = false
 local cc = camp(A.campaign)
+if not cid and A.owner_pending then
+  -- A new conversation: first the caller looks the contact's assigned user up in the CRM's owner index.
+  return done({lookup = true})
+end
 if not cid then
   cid = A.cid
   new = true
@@ -17,14 +21,22 @@ if not cid then
              'weight', A.weight, 'seq', 0, 'created', fmt(NOW), 'arrived', fmt(A.arrived or NOW),
              'last_in', fmt(NOW),
              'kind', A.kind, 'queue', '', 'answered', 0)
-  if cc and cc.strategy == 'sticky' then
-    if A.owner and A.owner ~= '' then
+  if cc and A.owner and A.owner ~= '' then
+    -- The account's assigned user (the CRM's owner index), whatever the strategy. Without fallback the
+    -- conversation waits for them up to the campaign's maximum wait (with none set: until they can take it).
+    if cc.fallback then
       redis.call('HSET', ck, 'pref', A.owner, 'pref_src', 'account owner', 'pref_until', fmt(NOW + 1e12))
     else
-      local last = redis.call('GET', key('last', A.channel, A.contact))
-      if last then
-        redis.call('HSET', ck, 'pref', last, 'pref_src', 'last agent', 'pref_until', fmt(NOW + cc.sticky_ms))
-      end
+      local arrived = num(A.arrived or NOW)
+      local till = cc.max_wait_ms > 0 and arrived + cc.max_wait_ms or NOW + 1e12
+      redis.call('HSET', ck, 'pref', A.owner, 'pref_src', 'account owner', 'pref_until', fmt(till),
+                 'pref_strict', 1)
+      if cc.max_wait_ms > 0 then timer_set('owner_wait', cid, 1, till) end
+    end
+  elseif cc and cc.strategy == 'sticky' then
+    local last = redis.call('GET', key('last', A.channel, A.contact))
+    if last then
+      redis.call('HSET', ck, 'pref', last, 'pref_src', 'last agent', 'pref_until', fmt(NOW + cc.sticky_ms))
     end
   end
   redis.call('SET', openk, cid)

@@ -70,6 +70,11 @@ local function camp(c)
       h.cap = num(h.cap); h.offer_ms = num(h.offer_ms); h.max_missed = num(h.max_missed)
       h.sticky_ms = num(h.sticky_ms); h.first_reply_ms = num(h.first_reply_ms); h.max_wait_ms = num(h.max_wait_ms)
       h.inactivity_ms = num(h.inactivity_ms)
+      -- Seed 002: assign through the queue (off: agents take from it), wait for the account's owner or fall back
+      -- to anyone, calls to agents in after-call work. A config mirrored before these existed reads as the defaults.
+      h.push = h.push ~= '0'
+      h.fallback = h.fallback ~= '0'
+      h.acw = h.acw == '1'
       CAMPS[c] = h
     end
   end
@@ -111,17 +116,64 @@ local function agent_score(aid, a, c, strategy)
   return num(a.last_act)
 end
 
--- Keep the per-campaign index of agents who can take something: available and below capacity.
+-- Keep the per-campaign indexes of agents who can take something below capacity: available (``avail``), and in
+-- after-call work (``acw``: calls only, in campaigns with offer_in_after_call_work).
 local function reindex(aid)
   local a = hgetall(key('agent', aid))
   for _, c in ipairs(redis.call('SMEMBERS', key('acamps', aid))) do
     local cc = camp(c)
-    if a.status == 'available' and cc and num(a.load) < cc.cap then
+    local room = cc and num(a.load) < cc.cap
+    if a.status == 'available' and room then
       redis.call('ZADD', key('avail', c), fmt(agent_score(aid, a, c, cc.strategy)), aid)
     else
       redis.call('ZREM', key('avail', c), aid)
     end
+    if a.status == 'after_call_work' and room then
+      redis.call('ZADD', key('acw', c), fmt(agent_score(aid, a, c, 'longest_idle')), aid)
+    else
+      redis.call('ZREM', key('acw', c), aid)
+    end
   end
+end
+
+-- The campaigns whose call queues an agent of ``c`` also serves (linked call queues: ``c`` is in their list).
+local LINKS = {}
+local function links_of(c)
+  if LINKS[c] == nil then LINKS[c] = redis.call('SMEMBERS', key('links', c)) end
+  return LINKS[c]
+end
+
+-- Where agents for a conversation of campaign ``c`` are looked for, in order: the campaign's available agents;
+-- for a call, also its agents in after-call work (when the campaign allows it) and the agents of its linked
+-- call queues (available, then in after-call work).
+local function pools(c, cc, ctype)
+  local out = {key('avail', c)}
+  if ctype ~= 'voice' then return out end
+  if cc.acw then out[#out + 1] = key('acw', c) end
+  for _, x in ipairs(links_of(c)) do
+    out[#out + 1] = key('avail', x)
+    if cc.acw then out[#out + 1] = key('acw', x) end
+  end
+  return out
+end
+
+-- Whether a call of ``c`` could reach more agents than its chats (after-call work, linked queues).
+local function call_extras(c, cc)
+  return cc.acw or #links_of(c) > 0
+end
+
+-- Whether anybody at all could take something of campaign ``c`` now.
+local function anybody(c, cc)
+  if redis.call('ZCARD', key('avail', c)) > 0 then return true end
+  for _, pool in ipairs(pools(c, cc, 'voice')) do
+    if redis.call('ZCARD', pool) > 0 then return true end
+  end
+  return false
+end
+
+-- Whether agent ``aid`` may receive a conversation of channel type ``ctype`` of campaign ``c`` by presence.
+local function present_for(status, cc, ctype)
+  return status == 'available' or (status == 'after_call_work' and cc.acw and ctype == 'voice')
 end
 
 local function agent_status_event(aid, reason_override)
@@ -167,8 +219,9 @@ pick = function(c, cc, cid, conv, retried)
   if conv.pref and conv.pref ~= '' and num(conv.pref_until) >= NOW then
     local a = redis.call('HMGET', key('agent', conv.pref), 'status', 'load')
     local why = nil
-    if redis.call('SISMEMBER', key('cmembers', c), conv.pref) == 0 then why = 'not an agent of the campaign'
-    elseif a[1] ~= 'available' then why = 'status ' .. (a[1] or 'offline')
+    local member = redis.call('SISMEMBER', key('cmembers', c), conv.pref) == 1
+    if not member then why = 'not an agent of the campaign'
+    elseif not present_for(a[1], cc, conv.ctype) then why = 'status ' .. (a[1] or 'offline')
     elseif num(a[2]) + w > cc.cap then why = 'no room (' .. num(a[2]) .. '+' .. w .. '>' .. cc.cap .. ')'
     elseif redis.call('SISMEMBER', rejected, conv.pref) == 1 then why = 'rejected or missed this offer'
     end
@@ -177,33 +230,46 @@ pick = function(c, cc, cid, conv, retried)
       expl.tie_break = 'sticky: ' .. (conv.pref_src or 'last agent') .. ' within the time limit'
       return conv.pref, expl
     end
-    expl.sticky = {agent = conv.pref, source = conv.pref_src, excluded = why, fallback = 'first available agent'}
-  end
-  local start = 0
-  local only_rejected = false
-  while start < 200 do
-    local ids = redis.call('ZRANGE', key('avail', c), start, start + 49, 'WITHSCORES')
-    if #ids == 0 then break end
-    for i = 1, #ids, 2 do
-      local aid = ids[i]
-      local load = num(redis.call('HGET', key('agent', aid), 'load'))
-      local why = nil
-      if load + w > cc.cap then why = 'no room (' .. load .. '+' .. w .. '>' .. cc.cap .. ')'
-      elseif redis.call('SISMEMBER', rejected, aid) == 1 then
-        why = 'rejected or missed this offer'
-        only_rejected = true
-      end
-      if #expl.considered < 10 then
-        expl.considered[#expl.considered + 1] = {agent = aid, load = load, score = tonumber(ids[i + 1]), excluded = why}
-      end
-      if not why then
-        expl.chosen = aid
-        expl.tie_break = TIE[cc.strategy] or TIE.longest_idle
-        explain_unavailable(c, expl)
-        return aid, expl
-      end
+    if conv.pref_strict == '1' and member then
+      -- No fallback (seed 002): the conversation waits for its owner, up to the campaign's maximum wait.
+      expl.sticky = {agent = conv.pref, source = conv.pref_src, excluded = why, fallback = 'none: waits for the owner',
+                     until_ms = num(conv.pref_until)}
+      return nil, expl
     end
-    start = start + 50
+    expl.sticky = {agent = conv.pref, source = conv.pref_src, excluded = why, fallback = 'first available agent'}
+  elseif conv.pref_src == 'account owner' then
+    expl.sticky = {agent = conv.pref, source = conv.pref_src, excluded = 'waited the maximum wait for the owner',
+                   fallback = 'first available agent'}
+  end
+  local only_rejected = false
+  for _, pool in ipairs(pools(c, cc, conv.ctype)) do
+    local start = 0
+    while start < 200 do
+      local ids = redis.call('ZRANGE', pool, start, start + 49, 'WITHSCORES')
+      if #ids == 0 then break end
+      for i = 1, #ids, 2 do
+        local aid = ids[i]
+        local load = num(redis.call('HGET', key('agent', aid), 'load'))
+        local why = nil
+        if load + w > cc.cap then why = 'no room (' .. load .. '+' .. w .. '>' .. cc.cap .. ')'
+        elseif redis.call('SISMEMBER', rejected, aid) == 1 then
+          why = 'rejected or missed this offer'
+          only_rejected = true
+        end
+        if #expl.considered < 10 then
+          expl.considered[#expl.considered + 1] = {agent = aid, load = load, score = tonumber(ids[i + 1]),
+                                                   excluded = why, pool = string.sub(pool, #P + 1)}
+        end
+        if not why then
+          expl.chosen = aid
+          expl.tie_break = TIE[cc.strategy] or TIE.longest_idle
+          if pool ~= key('avail', c) then expl.pool = string.sub(pool, #P + 1) end
+          explain_unavailable(c, expl)
+          return aid, expl
+        end
+      end
+      start = start + 50
+    end
   end
   if only_rejected and not retried then
     -- Every agent of the campaign has rejected or missed it: a new round of offers starts.
@@ -279,7 +345,7 @@ local function record_decision(cid, expl)
   return d
 end
 
-local function assign(c, cc, cid, aid, expl, reason)
+local function assign(c, cc, cid, aid, expl, reason, direct)
   local ck = key('conv', cid)
   local h = redis.call('HMGET', ck, 'weight', 'arrived')
   local w = num(h[1])
@@ -291,7 +357,7 @@ local function assign(c, cc, cid, aid, expl, reason)
   stats_assigned(c, h[2])
   expl.reason = reason
   local d = record_decision(cid, expl)
-  if cc.offer_ms > 0 then
+  if cc.offer_ms > 0 and not direct then
     local n = redis.call('HINCRBY', ck, 'offers', 1)
     redis.call('HSET', ck, 'state', 'offered', 'agent', aid, 'queue', '', 'offer_until', fmt(NOW + cc.offer_ms))
     conv_event(cid, 'conversation.offered', {explanation_json = d, expires_at = NOW + cc.offer_ms, token = n})
@@ -316,8 +382,11 @@ local function find_pair(c, cc)
       local cid = items[i]
       local conv = hgetall(key('conv', cid))
       local w = num(conv.weight)
-      -- Agents excluded for this conversation only (a rejected offer) say nothing about the others.
+      -- Agents excluded for this conversation only (a rejected offer, an owner it waits for, a chat where calls
+      -- reach more agents) say nothing about the others.
       local personal = redis.call('EXISTS', key('rej', cid)) == 1
+        or (conv.pref_strict == '1' and num(conv.pref_until) >= NOW)
+        or (conv.ctype ~= 'voice' and call_extras(c, cc))
       if w < failw or personal then
         local aid, expl = pick(c, cc, cid, conv)
         if aid then return cid, aid, expl, tonumber(items[i + 1]) end
@@ -341,7 +410,8 @@ local function dispatch(camps, max)
     for _, c in ipairs(camps) do
       if not blocked[c] then
         local cc = camp(c)
-        if not cc or redis.call('ZCARD', key('avail', c)) == 0 or redis.call('ZCARD', key('q', c)) == 0 then
+        -- queue_assignment off: nothing is pushed; agents take from the queue (take.lua).
+        if not cc or not cc.push or redis.call('ZCARD', key('q', c)) == 0 or not anybody(c, cc) then
           blocked[c] = true
         else
           local cid, aid, expl, score = find_pair(c, cc)
@@ -359,8 +429,17 @@ local function dispatch(camps, max)
   return n
 end
 
+-- The campaigns an agent may take work from: theirs, and those whose call queues are linked to one of theirs.
 local function agent_camps(aid)
-  return redis.call('SMEMBERS', key('acamps', aid))
+  local out = redis.call('SMEMBERS', key('acamps', aid))
+  local seen = {}
+  for _, c in ipairs(out) do seen[c] = true end
+  for i = 1, #out do
+    for _, x in ipairs(redis.call('SMEMBERS', key('linkedby', out[i]))) do
+      if not seen[x] then seen[x] = true; out[#out + 1] = x end
+    end
+  end
+  return out
 end
 
 -- Take a conversation away from its agent (offer timeout or rejection, offline, first reply missed,

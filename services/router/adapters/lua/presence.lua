@@ -16,7 +16,8 @@ if A.status == 'offline' then
     end
   end
   dispatch(list)
-elseif A.status == 'available' then
+elseif A.status == 'available' or A.status == 'after_call_work' then
+  -- After-call work: calls of campaigns that offer them to agents in that state (offer_in_after_call_work).
   dispatch(agent_camps(aid))
 end
 local a = redis.call('HMGET', key('agent', aid), 'status', 'load')

@@ -52,6 +52,13 @@ elseif p == 'inactivity' then
       result = 'rearmed'
     end
   end
+elseif p == 'owner_wait' then
+  -- The campaign's maximum wait for the account's owner is over: any agent may take it now.
+  if conv.state == 'queued' and conv.queue == 'q' and conv.pref_strict == '1' then
+    redis.call('HSET', ck, 'pref_strict', 0, 'pref_until', 0)
+    dispatch({conv.campaign})
+    result = 'owner_wait_over'
+  end
 elseif p == 'overflow' then
   if conv.state == 'queued' and conv.queue == 'q' and cc then
     if cc.overflow == 'close' then
