@@ -14,9 +14,6 @@ from services.campaigns.domain import CampaignIn
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "services" / "campaigns.md"
 HEADING = "## Every option, where it is enforced, and its test"
-# What helper routing owns and may still mark pending (issue 13 item 2); anything else must name its tests.
-ROUTING = frozenset({"routing.queue_assignment", "routing.sticky_fallback", "routing.offer_in_after_call_work",
-                     "linked_campaigns"})
 
 
 def _models(annotation: object) -> list[type[BaseModel]]:
@@ -66,13 +63,11 @@ def test_every_field_of_the_campaign_schema_has_a_row_and_every_row_a_field():
     assert not stale, f"rows naming no field of CampaignIn: {stale}"
 
 
-def test_every_named_test_exists_and_only_routing_may_be_pending():
+def test_every_named_test_exists_and_nothing_is_pending():
     for option, tests in table().items():
         assert tests, option
         for ref in tests:
-            if ref == "pending (routing)":
-                assert option in ROUTING, f"{option} is marked pending but is not helper routing's"
-                continue
+            assert ref != "pending (routing)", f"{option} has no behaviour yet"
             path, _, name = ref.partition("::")
             source = ROOT / path
             assert source.is_file(), f"{option}: no test file {path}"
