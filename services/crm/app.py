@@ -27,6 +27,7 @@ from services.crm.routes import (
     case_bulk,
     cases,
     catalogs,
+    comments,
     contacts,
     dialer,
     exports,
@@ -59,6 +60,7 @@ def create_app(settings: CrmSettings) -> web.Application:
     webhooks.setup(app)
     dialer.setup(app)
     resources.setup(app)
+    comments.setup(app)
     tickets.setup(app)
     calls.setup(app)
     processes.setup(app)

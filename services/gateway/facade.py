@@ -173,6 +173,8 @@ RULES: tuple[Rule, ...] = (
         "lists", "crm", "lists",
         (
             ep("GET", "", STAFF, summary="list"), ep("POST", "", STAFF, summary="create"),
+            ep("POST", "from-search", STAFF, summary="a call list of every contact a search finds "
+               "(`{name, campaign_id, filters}`)"),
             ep("GET", "{id}", STAFF, summary="one"),
             ep("GET", "{id}/members", STAFF, summary="members"),
             ep("POST", "{id}/members", STAFF, summary="add members"),
@@ -232,6 +234,19 @@ RULES: tuple[Rule, ...] = (
          summary="Ticket forms: typed fields with required flags (seed 001 1.3.3.1)"),
     Rule("action-types", "crm", "action-types", crm_catalog(),
          summary="Ticket action types, each with an optional form"),
+    Rule("search", "crm", "search",
+         (ep("GET", "", ALL, summary="the whole base (`?q=`, 2+ characters): contacts and the open cases the caller "
+             "may see"),),
+         summary="Global search (seed 003: the search at the top of the console)"),
+    Rule(
+        "comments", "crm", "comments",
+        (ep("GET", "", ALL, summary="comments on cases, newest first (`?contact_id=&agent_id=&campaign_id=&company="
+            "&from=&to=`)"),),
+        "owned",
+        "Comments on work items as their own kind of history (agents: on their own items)",
+        owner_field="assigned_user",
+        owner_param="assigned_user",
+    ),
     Rule(
         "resources", "crm", "resources",
         (

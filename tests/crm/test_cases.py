@@ -193,6 +193,13 @@ async def test_attachments_go_to_the_blob_store(client, unique):
     got = await (await client.get(f"/cases/{case['id']}")).json()
     assert [a["filename"] for a in got["attachments"]] == ["dni.pdf", "audio.wav"]
     assert [e["kind"] for e in got["history"]][-2:] == ["attachment", "attachment"]
+    # The CRM checks the download itself: an agent reaches a file of their own or of nobody's item only.
+    await client.patch(f"/cases/{case['id']}", json={"assigned_user": f"ana-{unique}"})
+    bob, ana = ({"X-User-Id": f"{who}-{unique}", "X-User-Role": "agent"} for who in ("bob", "ana"))
+    theirs = await client.get(f"/attachments/{att['id']}", headers=bob)
+    assert theirs.status == 404 and (await theirs.json())["error"]["field"] == "attachment_id"
+    own = await client.get(f"/attachments/{att['id']}", headers=ana)
+    assert own.status == 200 and await own.read() == data
     for params, body, field in (({"filename": "../etc/passwd"}, b"x", "filename"), ({"filename": "e.txt"}, b"",
                                                                                        "file")):
         resp = await client.post(f"/cases/{case['id']}/attachments", params=params, data=body)

@@ -66,8 +66,9 @@ def widest(windows: Iterable[Window]) -> Window | None:
 
 # ------------------------------------------------------------------------------------------- numbers
 
-# Keys whose string value is a contact's number wherever it appears.
-_NUMBER_KEYS = frozenset({"phone", "phone_raw", "contact_address"})
+# Keys whose string value is a contact's number wherever it appears (a WhatsApp contact's name is often the number:
+# names are masked only when they are phone numbers, ``mask_phone`` leaves other text alone).
+_NUMBER_KEYS = frozenset({"phone", "phone_raw", "contact_address", "contact_name", "name"})
 # Inside a phone entry (``phones[i]``, a match's ``address``): its number and the text it was typed as.
 _ENTRY_KEYS = frozenset({"number", "raw"})
 

@@ -321,11 +321,26 @@ async def search_cases(crm: Crm, *, campaign_id: str | None, contact_id: str | N
     return [present(r) for r in rows]
 
 
-async def global_search(crm: Crm, q: str, limit: int) -> dict[str, Any]:
-    """The search at the top of the console: the whole base, not the panel's page."""
+async def global_search(crm: Crm, q: str, limit: int, actor: Actor | None = None) -> dict[str, Any]:
+    """The search at the top of the console (seed 003): contacts of the whole base (which every role may read) and
+    their open cases the caller may see (an agent: their own and nobody's in their campaigns, the whole campaign
+    when it allows viewing all; a supervisor: their campaigns')."""
     if len(q) < 2:
         raise Invalid("search needs at least 2 characters", field="q")
     async with crm.pool.acquire() as conn:
         found = await contacts_repo.search(conn, ContactFilter(q=q), limit, None)
         cases = await repo.open_cases_of(conn, [c["id"] for c in found])
+    if actor is not None and actor.role in ("agent", "supervisor"):
+        cases = [k for k in cases if _sees_case(crm, actor, k)]
     return {"contacts": found, "cases": [present(r) for r in cases]}
+
+
+def _sees_case(crm: Crm, actor: Actor, case: dict[str, Any]) -> bool:
+    snapshot = crm.campaigns.get(case["campaign_id"])
+    if snapshot is None:
+        return False
+    if actor.role == "supervisor":
+        return actor.id in snapshot.supervisors
+    if actor.id not in snapshot.agents:
+        return False
+    return case["assigned_user"] in (None, actor.id) or snapshot.permissions.view_all_cases

@@ -56,6 +56,9 @@ async def contact_history(crm: Crm, contact_id: str, campaign_id: str | None = N
                    "status": k["status"], "result": k["result"], "assigned_user": k["assigned_user"],
                    "closed_at": k["closed_at"]}
                   for k in await cases_repo.for_contact(conn, contact_id, campaigns, since)]
+        items += [{"kind": "comment", "at": e["at"], "case_id": e["case_id"], "campaign_id": e["campaign_id"],
+                   "actor": e["actor"], "text": e["body"], "emailed": e["kind"] == "email"}
+                  for e in await cases_repo.comments_for_contact(conn, contact_id, campaigns, since)]
     items = [i for i in items if visible(windows, i.get("campaign_id"), i["at"])]
     items.sort(key=lambda i: i["at"], reverse=True)
     # The history merges four sources within the campaign's window: one page (no cursor yet).

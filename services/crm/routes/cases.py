@@ -71,7 +71,7 @@ async def panel(request: web.Request) -> web.Response:
 
 async def global_search(request: web.Request) -> web.Response:
     limit, _ = page_args(request)
-    return respond(await cases.global_search(crm_of(request), query(request, "q") or "", limit))
+    return respond(await cases.global_search(crm_of(request), query(request, "q") or "", limit, actor_of(request)))
 
 
 def _attach(owner_kind: str):
@@ -89,7 +89,10 @@ async def attachment_meta(request: web.Request) -> web.Response:
 
 
 async def download_attachment(request: web.Request) -> web.StreamResponse:
+    """The file, for whoever may see the item it belongs to (checked here too, not only at the gateway: an agent
+    gets 404 for a colleague's item's file, as for its metadata)."""
     crm = crm_of(request)
+    await cases.attachment_meta(crm, request.match_info["id"], actor_of(request))
     row = await cases.attachment(crm, request.match_info["id"])
     return await send_stream(request, crm.blobs.open_stream(row["blob_key"]), row["mime_type"], row["filename"])
 

@@ -235,3 +235,45 @@ async def emails_of_others(conn: Conn, addresses: list[str], contact_id: str | N
         "SELECT DISTINCT value FROM crm.contact_addresses WHERE kind = 'email' AND value = ANY($1::text[]) "
         "AND contact_id IS DISTINCT FROM $2", [a.lower() for a in addresses], contact_id)
     return {r["value"] for r in rows}
+
+
+COMMENT_COLS = ("e.id, e.case_id, e.kind, e.actor, e.body, e.data, e.at, k.campaign_id, k.contact_id, k.assigned_user, "
+                "k.title, c.name AS contact_name")
+
+
+async def comments_for_contact(conn: Conn, contact_id: str, campaigns: list[str] | None, since: datetime | None
+                               ) -> list[dict[str, Any]]:
+    """The comments (and e-mailed comments) on a contact's cases, newest first."""
+    w = contact_window(contact_id, campaigns, None, "created_at", "k")
+    if since is not None:
+        w.add("e.at >= {}", since)
+    rows = await conn.fetch(
+        f"SELECT {COMMENT_COLS} FROM crm.case_events e JOIN crm.cases k ON k.id = e.case_id "
+        f"JOIN crm.contacts c ON c.id = k.contact_id {w.sql()} AND e.kind IN ('comment', 'email') "
+        f"ORDER BY e.at DESC LIMIT 500", *w.args)
+    return as_dicts(rows, ("data",))
+
+
+async def comments(conn: Conn, f: dict[str, Any], limit: int, after: tuple[Any, ...] | None) -> list[dict[str, Any]]:
+    """Comments on cases (Historial, seed 001 5): by contact, author, assigned user, campaign, company, time."""
+    w = Where()
+    w.add("e.kind IN ('comment', 'email')")
+    for key, col in (("contact_id", "k.contact_id"), ("agent_id", "e.actor"), ("assigned_user", "k.assigned_user"),
+                     ("campaign_id", "k.campaign_id")):
+        if f.get(key):
+            w.add(f"{col} = {{}}", f[key])
+    if f.get("company"):
+        w.add("lower(c.company) = lower({})", f["company"])
+    if f.get("start"):
+        w.add("e.at >= {}", f["start"])
+    if f.get("end"):
+        w.add("e.at < {}", f["end"])
+    if f.get("campaigns") is not None:
+        w.add("k.campaign_id = ANY({}::text[])", f["campaigns"])
+    if after:
+        w.add("(e.at, e.id) < ({}, {})", *after)
+    rows = await conn.fetch(
+        f"SELECT {COMMENT_COLS} FROM crm.case_events e JOIN crm.cases k ON k.id = e.case_id "
+        f"JOIN crm.contacts c ON c.id = k.contact_id {w.sql()} ORDER BY e.at DESC, e.id DESC LIMIT {int(limit)}",
+        *w.args)
+    return as_dicts(rows, ("data",))

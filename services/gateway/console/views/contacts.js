@@ -4,6 +4,7 @@ import { api, download } from "../lib/api.js";
 import { h, labelled, toast } from "../lib/dom.js";
 import { fmtTime } from "../lib/format.js";
 import { clearErrors, getLang, showError, t } from "../lib/i18n.js";
+import { currentCampaign, isAgent, myCampaigns } from "../state.js";
 import { dateFilter, filterQuery, runSearch, textFilter } from "./filters.js";
 import { openDialog, quickActions } from "./quick.js";
 
@@ -29,7 +30,11 @@ export function contactsView() {
     type: "button", class: "secondary", "data-testid": "contacts-download",
     onclick: () => download(`/contacts/export?${filterQuery(inputs, { format: "xlsx" })}`, "contactos.xlsx")
       .catch((ex) => showError(err, ex, form)),
-  }, t("download")), err);
+  }, t("download")),
+  isAgent() ? null : h("button", {
+    type: "button", class: "secondary", "data-testid": "contacts-call-list",
+    onclick: () => callListDialog(inputs),
+  }, t("make_call_list")), err);
   search(form, inputs, results, err);
   return h("div", { "data-testid": "contacts-panel" }, h("h2", {}, t("tab_contacts")), form, results);
 }
@@ -71,4 +76,26 @@ function newContact(done) {
   labelled(t("phone"), phone), labelled(t("email"), email),
   h("button", { type: "submit", "data-testid": "new-contact-save" }, t("save")), err);
   const dialog = openDialog(t("new_contact"), form);
+}
+
+// Seed 001 2.1: "generar una campaña de llamado para esos contactos": every contact the search finds joins a new
+// list of a campaign, which the list processes (recycle, reprocess) and the preview dialer then work on.
+function callListDialog(inputs) {
+  const name = h("input", { name: "name", "data-field": "name", "data-testid": "call-list-name" });
+  const campaign = h("select", { name: "campaign_id", "data-field": "campaign_id", "data-testid": "call-list-campaign" },
+    myCampaigns().map((c) => h("option", { value: c }, c)));
+  campaign.value = currentCampaign();
+  const err = h("p", { class: "error", id: "call-list-error", "data-testid": "call-list-error" });
+  const form = h("form", { class: "form", novalidate: true, onsubmit: async (e) => {
+    e.preventDefault();
+    clearErrors(form, err);
+    const filters = Object.fromEntries(new URLSearchParams(filterQuery(inputs, {})));
+    try {
+      const made = await api("POST", "/lists/from-search", { name: name.value.trim(), campaign_id: campaign.value, filters });
+      toast(t("call_list_made").replace("{n}", String(made.added)));
+      dialog.close();
+    } catch (ex) { showError(err, ex, form); }
+  } }, labelled(t("name"), name), labelled(t("campaign"), campaign),
+  h("button", { type: "submit", "data-testid": "call-list-save" }, t("make_call_list")), err);
+  const dialog = openDialog(t("make_call_list"), form);
 }

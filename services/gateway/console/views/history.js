@@ -10,7 +10,7 @@ import { actionTypeNames } from "./catalog-inputs.js";
 import { agentFilter, choiceFilter, contactFilter, dateFilter, filterQuery, textFilter } from "./filters.js";
 import { quickActions } from "./quick.js";
 
-const KINDS = ["call", "conversation", "ticket", "action"];
+const KINDS = ["call", "conversation", "ticket", "action", "comment"];
 
 export function historyView() {
   const preset = store.get("historyContact");
@@ -54,13 +54,14 @@ async function search(form, kindBoxes, inputs, callInputs, box, err) {
     conversation: () => api("GET", `/cases?${query({ contact_id: inputs.contact_id.toQuery(), agent_id: inputs.agent_id.value.trim(), limit: 100 })}`),
     ticket: () => api("GET", `/tickets?${common}&status=all`),
     action: () => api("GET", `/actions?${common}&status=all`),
+    comment: () => api("GET", `/comments?${common}`),
   };
   let rows;
   try {
     const lists = await Promise.all([...wanted].map(async (k) => items(await fetches[k]()).map((x) => ({ kind: k, item: x }))));
     rows = lists.flat();
   } catch (ex) { showError(err, ex, form); return; }
-  const at = (r) => r.item.started_at || r.item.opened_at || r.item.created_at || "";
+  const at = (r) => r.item.started_at || r.item.opened_at || r.item.created_at || r.item.at || "";
   rows.sort((a, b) => String(at(b)).localeCompare(String(at(a))));
   const typeName = await actionTypeNames();
   clear(box);
@@ -82,6 +83,9 @@ function row(kind, x, when, typeName) {
   } else if (kind === "ticket") {
     title = `${t("ticket")}: ${x.subject} ${fmtTime(when, lang)}`;
     detail = `${stateText("ticket", x.status)} · ${t("agent")}: ${x.agent_id || "—"}`;
+  } else if (kind === "comment") {
+    title = `${t(x.kind === "email" ? "kind_comment_email" : "kind_comment")} ${fmtTime(when, lang)}`;
+    detail = `${x.body || ""} · ${t("agent")}: ${x.actor || "—"}${x.title ? ` · ${x.title}` : ""}`;
   } else {
     title = `${t("action")}: ${typeName(x.kind)}${x.subject ? ` · ${x.subject}` : ""} ${fmtTime(when, lang)}`;
     detail = `${stateText("action", x.status)} · ${t("ticket")}: ${x.ticket_subject || ""}`;

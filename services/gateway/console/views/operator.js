@@ -35,6 +35,7 @@ export function operatorView(scope, rerender) {
     h("div", { class: "toolbar" }, h("h2", {}, t("tab_work")),
       campaignPicker(() => { work.current = null; rerender(); }), filter, labelled(t("filter_result"), result, { class: "inline" })),
     dialerBar(list, detail),
+    globalSearch(list, detail),
     h("div", { class: "split wide" }, list, detail));
 }
 
@@ -252,4 +253,27 @@ function dialerBar(list, detail) {
     if (!lists.length) { pick.disabled = true; next.disabled = true; }
   }).catch(() => { pick.disabled = true; next.disabled = true; });
   return h("div", { class: "toolbar dialer", "data-testid": "dialer" }, labelled(t("dialer_list"), pick, { class: "inline" }), next);
+}
+
+// Seed 003: the search "at the top of the system" looks in the whole base (the filter above only in the panel):
+// contacts, and their open items the caller may see, to attend.
+function globalSearch(list, detail) {
+  const q = h("input", { type: "search", "data-testid": "global-q", "data-field": "q", "aria-label": t("search_all") });
+  const out = h("div", { class: "global-results", "data-testid": "global-results", "aria-live": "polite" });
+  const run = async () => {
+    clear(out);
+    try {
+      const found = await api("GET", `/search?q=${enc(q.value.trim())}`);
+      const open = found.cases || [];
+      if (!(found.contacts || []).length) { out.append(h("p", { class: "muted" }, t("no_items"))); return; }
+      out.append(h("ul", {}, found.contacts.map((c) => h("li", { "data-testid": "global-contact" }, h("b", {}, c.name || c.id),
+        ` ${(c.phones || []).map((p) => p.number).join(", ")} ${c.company || ""}`,
+        ...open.filter((k) => k.contact_id === c.id).map((k) => h("button", {
+          type: "button", class: "secondary", "data-testid": "global-attend", onclick: () => attend(k.id, list, detail),
+        }, `${t("attend")}: ${k.title || k.campaign_id}`))))));
+    } catch (ex) { out.append(h("p", { class: "error", role: "alert" }, errorText(ex))); }
+  };
+  const form = h("form", { class: "toolbar", role: "search", onsubmit: (e) => { e.preventDefault(); run(); } },
+    labelled(t("search_all"), q, { class: "inline" }), h("button", { type: "submit", "data-testid": "global-search" }, t("search")));
+  return h("div", { class: "global-search" }, form, out);
 }
