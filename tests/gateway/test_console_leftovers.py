@@ -10,7 +10,8 @@ async def test_comments_search_and_call_lists(crm_gw, real_crm, make_user, nats_
     o = await make_office(crm_gw, real_crm, make_user, nats_js, unique, services_peer, contacts=3)
     admin, a1, a2, sup = o.tokens["admin"], o.tokens["a1"], o.tokens["a2"], o.tokens["sup"]
     mine = await call(crm_gw, admin, "POST", "/work-items", {"campaign_id": o.camp, "contact_id": o.contacts[0],
-                                                             "assigned_user": o.users["a1"], "title": "Mía"}, status=201)
+                                                             "assigned_user": o.users["a1"], "title": "Mía"},
+                      status=201)
     theirs = await call(crm_gw, admin, "POST", "/work-items", {"campaign_id": o.camp, "contact_id": o.contacts[0],
                                                                "assigned_user": o.users["a2"], "title": "Ajena"},
                         status=201)
