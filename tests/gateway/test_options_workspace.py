@@ -3,6 +3,7 @@ contact, case and account of the item in view (numbers masked where the agent ma
 
 from __future__ import annotations
 
+import aiohttp
 import pytest
 
 from .options_kit import Options, make_options
@@ -14,7 +15,7 @@ async def opts(crm_gw, real_crm, make_user, nats_js, unique, services_peer) -> O
     return await make_options(crm_gw, real_crm, make_user, nats_js, unique, services_peer)
 
 
-async def test_script_and_tabs_are_filled_from_the_item_in_view(crm_gw, opts, unique):
+async def test_script_and_tabs_are_filled_from_the_item_in_view(crm_gw, opts, unique, real_crm):
     o = opts.office
     admin, a1 = o.tokens["admin"], o.tokens["a1"]
     c0 = o.contacts[0]
@@ -40,5 +41,12 @@ async def test_script_and_tabs_are_filled_from_the_item_in_view(crm_gw, opts, un
     assert phone[-4:] in ws["tabs"][1]["url"] and "%E2%80%A2" in ws["tabs"][1]["url"]
     assert phone.replace("+", "%2B") in (await call(crm_gw, o.tokens["sup"], "GET",
                                                     f"/work-items/{case['id']}/workspace"))["tabs"][1]["url"]
-    # A colleague's item is not theirs to see.
+    # A colleague's item is not theirs to see: at the gateway, and in the CRM itself (as the gateway calls it).
     await call(crm_gw, o.tokens["a2"], "GET", f"/work-items/{case['id']}/workspace", status=404)
+    crm_url = str(real_crm.make_url(f"/cases/{case['id']}/workspace"))
+    async with aiohttp.ClientSession() as http:
+        async with http.get(crm_url, headers={"X-User-Id": o.users["a2"], "X-User-Role": "agent"}) as resp:
+            assert resp.status == 403
+        async with http.get(str(real_crm.make_url(f"/dispositions/{o.camp}")),
+                            headers={"X-User-Id": "someone-else", "X-User-Role": "agent"}) as resp:
+            assert resp.status == 403 and (await resp.json())["error"]["field"] == "campaign_id"

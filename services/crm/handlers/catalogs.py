@@ -90,12 +90,23 @@ async def _check_refs(uow: UnitOfWork, kind: str, data: dict[str, Any]) -> None:
                       field="follow_up.action_type_id")
 
 
-async def list_items(crm: Crm, kind: str, scope: str = "") -> list[dict[str, Any]]:
+def _may_read(crm: Crm, actor: Actor | None, kind: str, scope: str) -> None:
+    """A campaign's dispositions are for those who work in it (and admins); the global catalogs for everyone."""
+    if kind != "disposition" or actor is None or actor.role in ("admin", "system"):
+        return
+    snapshot = crm.campaigns.get(scope)
+    if snapshot is not None and actor.id not in snapshot.agents and actor.id not in snapshot.supervisors:
+        raise Forbidden(f"campaign {scope!r} is not one you work in", field="campaign_id")
+
+
+async def list_items(crm: Crm, kind: str, scope: str = "", actor: Actor | None = None) -> list[dict[str, Any]]:
+    _may_read(crm, actor, kind, scope)
     async with crm.uow(readonly=True) as uow:
         return [present(r) for r in await uow.catalogs.items(kind, _scope(crm, kind, scope))]
 
 
-async def get_item(crm: Crm, kind: str, key: str, scope: str = "") -> dict[str, Any]:
+async def get_item(crm: Crm, kind: str, key: str, scope: str = "", actor: Actor | None = None) -> dict[str, Any]:
+    _may_read(crm, actor, kind, scope)
     async with crm.uow(readonly=True) as uow:
         row = await uow.catalogs.get(kind, key, _scope(crm, kind, scope))
     if row is None:

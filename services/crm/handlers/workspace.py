@@ -10,7 +10,21 @@ from services.crm.adapters.postgres import contacts as contacts_repo
 from services.crm.adapters.postgres import conversations as conv_repo
 from services.crm.domain.workspace import tab_values, workspace
 from services.crm.handlers import Actor, Crm
+from services.crm.handlers.cases import check_access
 from services.crm.handlers.conversations import snapshot_of
+
+
+def _sees(crm: Crm, actor: Actor, conv: dict[str, Any]) -> bool:
+    """The conversation's agent, its campaign's supervisors (and its agents when the campaign allows viewing all),
+    admins and services."""
+    if actor.role in ("admin", "system") or conv["agent_id"] == actor.id:
+        return True
+    snapshot = crm.campaigns.get(conv["campaign_id"])
+    if snapshot is None:
+        return False
+    if actor.role == "supervisor":
+        return actor.id in snapshot.supervisors
+    return actor.id in snapshot.agents and snapshot.permissions.view_all_cases
 
 
 async def of_case(crm: Crm, case_id: str, actor: Actor) -> dict[str, Any]:
@@ -18,6 +32,7 @@ async def of_case(crm: Crm, case_id: str, actor: Actor) -> dict[str, Any]:
         case = await cases_repo.get(conn, case_id)
         if case is None:
             raise NotFound(f"case {case_id} not found", field="case_id")
+        check_access(crm, case, actor)
         contact = await contacts_repo.get(conn, case["contact_id"])
         account = await cases_repo.account_summary(conn, case["account_id"]) if case["account_id"] else None
         conv = await conv_repo.get(conn, case["conversation_id"]) if case["conversation_id"] else None
@@ -30,7 +45,7 @@ async def of_case(crm: Crm, case_id: str, actor: Actor) -> dict[str, Any]:
 async def of_conversation(crm: Crm, conversation_id: str, actor: Actor) -> dict[str, Any]:
     async with crm.pool.acquire() as conn:
         conv = await conv_repo.get(conn, conversation_id)
-        if conv is None:
+        if conv is None or not _sees(crm, actor, conv):
             raise NotFound(f"conversation {conversation_id} not found", field="conversation_id")
         contact = await contacts_repo.get(conn, conv["contact_id"]) if conv["contact_id"] else None
     snapshot = snapshot_of(crm, conv["campaign_id"])

@@ -18,7 +18,7 @@ def _handlers(kind: str):
         return request.match_info.get("campaign_id", "")
 
     async def list_items(request: web.Request) -> web.Response:
-        items = await catalogs.list_items(crm_of(request), kind, scope(request))
+        items = await catalogs.list_items(crm_of(request), kind, scope(request), actor_of(request))
         return respond({"items": items, "next_cursor": None})
 
     async def create(request: web.Request) -> web.Response:
@@ -26,7 +26,8 @@ def _handlers(kind: str):
         return respond(await catalogs.create(crm_of(request), kind, body, actor_of(request), scope(request)), 201)
 
     async def get(request: web.Request) -> web.Response:
-        return respond(await catalogs.get_item(crm_of(request), kind, request.match_info["id"], scope(request)))
+        return respond(await catalogs.get_item(crm_of(request), kind, request.match_info["id"], scope(request),
+                                               actor_of(request)))
 
     async def patch(request: web.Request) -> web.Response:
         body = await read_json(request)
