@@ -163,6 +163,7 @@ class Router:
             mode=route.mode, reply=route.reply, release_at=_ms(route.release_at),
             prio=snap.routing.priority, weight=snap.weight(msg.channel_type), kind=msg.kind,
             dedup_ttl_ms=self.settings.dedup_ttl_s * 1000,
+            ref=msg.provider_message_id if msg.channel_type == "email" else None,
             # Queue age counts from when the platform received the message, not from when a replica
             # got to it, so replicas working in parallel keep arrival order.
             arrived=min(_ms(msg.occurred_at) or now_ms(), now_ms()))
@@ -200,8 +201,11 @@ class Router:
                 return {"conversation_id": cid, "message_id": message_id, "seq": seq}
         conv = await self.views.conversation(cid)
         check_reply(self.directory.get(conv.get("campaign", "")), r)
+        # An e-mail answers the customer's latest message: channels gives it that thread's "Re:" subject, its
+        # In-Reply-To and References.
         out = OutboundMessage(conversation_id=cid, channel_id=conv["channel"], channel_type=conv["ctype"],
-                              to=conv["contact"], text=r.text, media=r.media, agent_id=r.agent_id)
+                              to=conv["contact"], text=r.text, media=r.media, agent_id=r.agent_id,
+                              reply_to=conv.get("last_ref") or None)
         if r.client_message_id:
             # The same id for a retry, so the script, the OUTBOUND stream and channels all see one reply.
             out.id = message_id

@@ -184,3 +184,59 @@ async def test_smtp_deferral_is_retried_and_refusal_is_dead_lettered(channels, m
     found = await streams.wait_read("DEADLETTER", "sb.dlq.OUTBOUND.channels-outbound", 1,
                                     where=lambda m: m.get("id") == bad.id)
     assert found and "550 5.1.1 mailbox unavailable: user unknown" in found[0][0]["Sb-Dlq-Reason"]
+
+
+async def test_an_agents_reply_through_the_router_keeps_the_subject_and_the_thread(
+        channels, mail_app, mail_channel, smtp_peer, stack, nats_js, unique):
+    """Issue 13 item 11: the router answers the customer's latest e-mail, so the reply carries "Re: <subject>",
+    In-Reply-To and References, and the customer's client shows one thread."""
+    import asyncio
+
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from libs.contracts import CampaignSnapshot
+    from libs.core.service import LIFECYCLE
+    from services.router.app import create_app as create_router
+    from services.router.keys import ROUTER_READY
+    from services.router.settings import RouterSettings
+
+    agent = f"agent-mail-{unique}"
+    snap = CampaignSnapshot(id=f"mail-camp-{unique}", name="Correo", agents=[agent],
+                            channels=[{"id": mail_channel, "type": "email"}])  # type: ignore[list-item]
+    await (await nats_js[1].key_value("campaigns")).put(snap.id, snap.model_dump_json().encode())
+    app = create_router(RouterSettings(nats_url=stack.nats_url, redis_url=stack.redis_url,
+                                       database_url=stack.database_url, env="test", log_level="warning", crm_url=""))
+    async with TestClient(TestServer(app)) as router:
+        await asyncio.wait_for(app[ROUTER_READY].wait(), 20)
+        app[LIFECYCLE].ready = True
+        assert (await router.put(f"/agents/{agent}/status", json={"status": "available"})).status == 200
+        to = f"care-{unique}@example.com"
+
+        async def reply(text: str, n: int) -> EmailMessage:
+            for _ in range(200):
+                items = (await (await router.get("/conversations", params={"agent_id": agent})).json())["items"]
+                conv = (await (await router.get(f"/conversations/{items[0]['id']}")).json()) if items else None
+                if conv and len([m for m in conv["messages"] if m["direction"] == "in"]) == n:
+                    break
+                await asyncio.sleep(0.05)
+            resp = await router.post(f"/conversations/{items[0]['id']}/messages",
+                                     json={"agent_id": agent, "text": text})
+            assert resp.status == 201, await resp.text()
+            for _ in range(200):
+                if len(smtp_peer.messages) == n:
+                    return smtp_peer.messages[-1][2]
+                await asyncio.sleep(0.05)
+            raise AssertionError("the reply never reached the SMTP peer")
+
+        await _deliver(mail_app, (MAIL / "rfc5322_A2_1_original.eml").read_bytes(), to)
+        first = await reply("Hola John, ¿en qué le ayudo?", 1)
+        assert first["Subject"] == "Re: Saying Hello" and first["To"] == "jdoe@machine.example"
+        assert first["In-Reply-To"] == "<1234@local.machine.example>"
+        assert first["References"] == "<1234@local.machine.example>"
+        # The customer answers in the thread; the agent's next reply answers that message.
+        await _deliver(mail_app, (MAIL / "rfc5322_A2_3_reply_to_reply.eml").read_bytes(), to)
+        second = await reply("Quedo atento.", 2)
+        assert second["Subject"] == "Re: Saying Hello"
+        assert second["In-Reply-To"] == "<abcd.1234@local.machine.test>"
+        assert second["References"].split()[-1] == "<abcd.1234@local.machine.test>"
+        assert "<1234@local.machine.example>" in second["References"]

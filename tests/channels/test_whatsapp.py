@@ -162,3 +162,20 @@ async def test_verification_handshake(channels, wa_channel, unique):
         resp = await channels.get(f"/webhooks/whatsapp/{wa_channel}", params=bad)
         assert resp.status == 403 and "1158201444" not in await resp.text()
     assert (await channels.get(f"/webhooks/whatsapp/nope-{unique}", params=q)).status == 404
+
+
+async def test_changes_and_statuses_not_understood_are_dead_lettered_not_dropped(channels, wa_channel, streams,
+                                                                                 unique):
+    doc = {"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [
+        {"field": "account_update", "value": {"event": "VERIFIED_ACCOUNT", "phone_number": "+14155550100"}},
+        {"field": "messages", "value": {"messaging_product": "whatsapp", "statuses": [
+            {"id": f"wamid.{unique}", "status": "deleted", "timestamp": "1700000000", "recipient_id": "1"}]}},
+    ]}]}
+    body = json.dumps(doc).encode()
+    resp = await channels.post(f"/webhooks/whatsapp/{wa_channel}", data=body, headers=sign(PYWA_SECRET, body))
+    assert resp.status == 200 and (await resp.json())["rejected"] == 2
+    letters = await streams.wait_read("DEADLETTER", "sb.dlq.INBOUND.channels-webhooks", 2,
+                                      where=lambda d: d.get("channel_id") == wa_channel)
+    reasons = {d["path"]: h["Sb-Dlq-Reason"] for h, d in letters}
+    assert "'account_update' is not a field this platform handles" in reasons["entry[0].changes[0].field"]
+    assert "'deleted' is not one of" in reasons["entry[0].changes[1].value.statuses[0].status"]

@@ -116,7 +116,10 @@ def _entry(channel_id: str, raw: Any, path: str, batch: Batch) -> None:
 def _change(channel_id: str, raw: Any, path: str, batch: Batch) -> None:
     change = parse_body(WaChange, raw, prefix=path)
     if change.field != "messages":
-        return
+        # Account, template and quality updates are for the business manager, not an agent: never dropped in
+        # silence, they are dead-lettered with this reason where an admin sees them.
+        raise Invalid(f"{path}.field: {change.field!r} is not a field this platform handles (messages)",
+                      field=f"{path}.field")
     value = parse_body(WaValue, change.value, prefix=f"{path}.value")
     contacts = [c for c in (_contact(c) for c in value.contacts) if c is not None]
     names = {c.wa_id: c.profile.name for c in contacts if c.wa_id and c.profile}
@@ -142,7 +145,7 @@ def _message_of(channel_id: str, raw: Any, path: str, names: dict[str, str | Non
     return _message(channel_id, parse_body(WaMessage, raw, prefix=path), names, phone_id)
 
 
-def _status_of(channel_id: str, raw: Any, path: str) -> DeliveryStatus | None:
+def _status_of(channel_id: str, raw: Any, path: str) -> DeliveryStatus:
     return _status(channel_id, parse_body(WaStatus, raw, prefix=path))
 
 
@@ -187,9 +190,9 @@ def _message(channel_id: str, m: WaMessage, names: dict[str, str | None], phone_
     return InboundMessage(**fields)
 
 
-def _status(channel_id: str, s: WaStatus) -> DeliveryStatus | None:
+def _status(channel_id: str, s: WaStatus) -> DeliveryStatus:
     if s.status not in STATUSES:
-        return None
+        raise Invalid(f"status {s.status!r} is not one of {', '.join(STATUSES)}", field="status")
     error = meta_error_text(s.errors[0]) if s.errors else None
     return DeliveryStatus(channel_id=channel_id, provider_message_id=s.id, status=s.status,
                           error=error)

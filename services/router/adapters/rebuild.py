@@ -371,7 +371,9 @@ class Rebuilder:
                       "contact": c.contact, "cname": c.cname, "agent": agent, "prio": prio, "weight": w, "seq": c.seq,
                       "created": c.created, "arrived": c.created, "last_in": c.last_in, "kind": "message",
                       "queue": queue, "replied": 1, "offers": 0, "assigns": 0,
-                      "answered": int(any(m.get("direction") == "out" for m in c.messages))}
+                      "answered": int(any(m.get("direction") == "out" for m in c.messages)),
+                      "last_ref": next((m.get("provider_message_id") or "" for m in reversed(c.messages)
+                                        if m.get("direction") == "in"), "") if c.ctype == "email" else ""}
             ops.append(["h", f"conv:{c.id}", {k: str(v) for k, v in fields.items()}])
             if c.messages:
                 ops.append(["r", f"msgs:{c.id}", [json.dumps(m) for m in c.messages]])

@@ -46,6 +46,8 @@ if not cid then
 end
 local seq = append_message(cid, A.msg)
 redis.call('HSET', key('conv', cid), 'last_in', fmt(NOW))
+-- An e-mail's Message-ID: the agent's reply answers the latest one (its subject and threading headers).
+if A.ref then redis.call('HSET', key('conv', cid), 'last_ref', A.ref) end
 redis.call('SET', dk, cid, 'PX', fmt(A.dedup_ttl_ms))
 if new then
   if A.reply and A.reply ~= '' then
