@@ -32,6 +32,7 @@ from typing import Any
 import aiohttp
 import nats
 
+from libs.core.auth import KeySet, service_auth
 from libs.devstack import DevStack, StackInfo, free_port
 from libs.devstack.payloads import meta_signature, whatsapp_text
 from libs.devstack.services import ServiceProcess
@@ -59,10 +60,30 @@ PRODUCTION_CHANNELS = {
 }
 
 
+# Production-like runs need real keys for the internal tokens: made once per benchmark process. The
+# benchmark's own HTTP calls to internal APIs sign as the service identity ``bench`` (``bench_session``).
+KEYS = KeySet(("gateway", "bench", "router"))  # router: its service identity to the CRM
+
+
+def bench_session(audience: str, **kwargs: Any) -> aiohttp.ClientSession:
+    """A session to one service's internal API, every request signed as ``service:bench``."""
+    return aiohttp.ClientSession(middlewares=(service_auth(KEYS.signer("bench"), audience),), **kwargs)
+
+
+def internal_auth(audience: str, admin: str | None = None) -> dict[str, str]:
+    """Headers of one internal call: as ``service:bench``, or as the admin user ``admin`` (signed with the
+    gateway's key, as the gateway would) where a user's role is needed (campaign writes)."""
+    signer = KEYS.signer("gateway" if admin else "bench")
+    token = signer.for_user(audience, admin, "admin", None) if admin else signer.for_service(audience)
+    return {"Authorization": f"Bearer {token}"}
+
+
 def service_env(info: StackInfo, tmp: Path, ports: dict[str, int], **extra: str) -> dict[str, str]:
-    """The environment of a production-like service run: JSON logs at warning level, demo tenant seeded."""
-    env = {**os.environ, **info.env(), "SB_ENV": "production", "SB_LOG_LEVEL": "warning", "SB_DEMO_SEED": "true",
-           "SB_CHANNELS_SMTP_PORT": str(free_port()), "SB_CHANNELS_BLOB_DIR": str(tmp / "blobs"),
+    """The environment of a production-like service run: JSON logs at warning level, demo tenant seeded,
+    production keys for the internal tokens (channels' admin API on a free port)."""
+    env = {**os.environ, **info.env(), **KEYS.env(), "SB_ENV": "production", "SB_LOG_LEVEL": "warning",
+           "SB_DEMO_SEED": "true", "SB_CHANNELS_SMTP_PORT": str(free_port()),
+           "SB_CHANNELS_ADMIN_PORT": str(free_port()), "SB_CHANNELS_BLOB_DIR": str(tmp / "blobs"),
            # Production refuses a pod-local blob folder unless it is named explicitly.
            "SB_BLOB_URL": f"file://{tmp / 'blobs'}",
            "PYTHONUNBUFFERED": "1", **PRODUCTION_CHANNELS}

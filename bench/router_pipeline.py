@@ -28,6 +28,7 @@ from pathlib import Path
 
 from aiohttp import ClientSession
 
+from bench._common import KEYS, internal_auth
 from libs.contracts import CampaignSnapshot, InboundMessage, decode
 from libs.devstack import DevStack, free_port
 from libs.devstack.services import start_service
@@ -142,7 +143,7 @@ async def main(args: argparse.Namespace) -> int:
                                     routing={"agent_capacity": 1000})  # type: ignore[arg-type]
             kv = await js.key_value("campaigns")
             await kv.put(snap.id, snap.model_dump_json().encode())
-            renv = {**env, **info.env(), "SB_ENV": "production", "SB_LOG_LEVEL": "warning",
+            renv = {**env, **info.env(), **KEYS.env(), "SB_ENV": "production", "SB_LOG_LEVEL": "warning",
                     "SB_ROUTER_KEY_PREFIX": f"bench:{run_id}:"}
             ports = []
             for i in range(args.replicas):
@@ -152,7 +153,7 @@ async def main(args: argparse.Namespace) -> int:
             async with ClientSession() as http:
                 for a in agents:
                     async with http.put(f"http://127.0.0.1:{ports[0]}/agents/{a}/status",
-                                        json={"status": "available"}) as r:
+                                        json={"status": "available"}, headers=internal_auth("router")) as r:
                         assert r.status == 200, await r.text()
             run = Run(js, nc, channel)
             await nc.subscribe("sb.conv.assigned.>", cb=run.on_assigned)

@@ -43,6 +43,7 @@ from bench._common import (
     ServiceProcess,
     bench_stack,
     generate,
+    internal_auth,
     machine,
     ms,
     percentile,
@@ -62,7 +63,6 @@ TARGET_P50_MS, TARGET_P99_MS = 5.0, 25.0
 PHONE_NUMBER_ID = "100000000000777"
 RAW_STREAM = StreamSpec("BENCH_RAW_ROUTING", ["bench.rawjs.>"], duplicate_window_s=24 * 3600.0)
 RAW_DURABLE = "bench-raw"
-ADMIN = {"X-Sb-Role": "admin", "X-Sb-User": "bench"}
 
 
 # ---- setup through the services' own APIs ----------------------------------------------------------
@@ -86,11 +86,13 @@ async def create_tenant(procs: dict[str, ServiceProcess], run_id: str, agents: i
     t = Tenant(f"bench-wa-{run_id}", f"bench-{run_id}", f"bench-secret-{run_id}",
                [f"bench-{run_id}-a{i}" for i in range(agents)])
     async with aiohttp.ClientSession() as http:
-        async with http.post(f"{procs['channels'].url}/channels", json={
+        channels_admin = f"http://127.0.0.1:{procs['channels'].env['SB_CHANNELS_ADMIN_PORT']}"
+        async with http.post(f"{channels_admin}/channels", headers=internal_auth("channels"), json={
                 "id": t.channel_id, "type": "whatsapp", "name": "bench", "phone_number_id": PHONE_NUMBER_ID,
                 "app_secret": t.app_secret}) as r:
             await _ok(r, "create channel")
-        async with http.post(f"{procs['campaigns'].url}/campaigns", headers=ADMIN, json={
+        async with http.post(f"{procs['campaigns'].url}/campaigns", headers=internal_auth("campaigns", "bench"),
+                             json={
                 "id": t.campaign_id, "client_id": demo.CLIENT_ID, "project_id": demo.PROJECT_ID,
                 "name": f"bench {run_id}", "channels": [{"id": t.channel_id, "type": "whatsapp"}],
                 "agents": t.agents, "routing": {"strategy": "longest_idle", "agent_capacity": capacity}}) as r:
@@ -98,7 +100,7 @@ async def create_tenant(procs: dict[str, ServiceProcess], run_id: str, agents: i
         router = procs["router"].url
         deadline = time.monotonic() + 30
         while True:  # the router learns the campaign from the KV bucket
-            async with http.get(f"{router}/agents/{t.agents[0]}") as r:
+            async with http.get(f"{router}/agents/{t.agents[0]}", headers=internal_auth("router")) as r:
                 if t.campaign_id in (await _ok(r, "read agent")).get("campaigns", []):
                     break
             if time.monotonic() > deadline:
@@ -107,7 +109,8 @@ async def create_tenant(procs: dict[str, ServiceProcess], run_id: str, agents: i
         sem = asyncio.Semaphore(16)
 
         async def available(agent: str) -> None:
-            async with sem, http.put(f"{router}/agents/{agent}/status", json={"status": "available"}) as r:
+            async with sem, http.put(f"{router}/agents/{agent}/status", json={"status": "available"},
+                                     headers=internal_auth("router")) as r:
                 await _ok(r, f"set {agent} available")
 
         await asyncio.gather(*(available(a) for a in t.agents))

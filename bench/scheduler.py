@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
-from bench._common import bench_stack
+from bench._common import KEYS, bench_stack
 from libs.contracts import TimerDue, TimerSet
 from libs.devstack import free_port
 from libs.devstack.services import start_service
@@ -24,7 +24,7 @@ from libs.messaging import nats_session, publish_many
 
 async def run(n: int, spread_s: float) -> dict[str, float]:
     with bench_stack() as (info, tmp):
-        env = {**os.environ, **info.env(), "SB_ENV": "production", "SB_LOG_LEVEL": "warning"}
+        env = {**os.environ, **info.env(), **KEYS.env(), "SB_ENV": "production", "SB_LOG_LEVEL": "warning"}
         procs = []
         for name in ("a", "b"):
             port = free_port()

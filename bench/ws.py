@@ -23,6 +23,7 @@ from pathlib import Path
 
 import aiohttp
 
+from bench._common import KEYS
 from libs.contracts import ConversationMessage
 from libs.devstack import DevStack, free_port
 from libs.messaging import nats_session, publish
@@ -55,7 +56,7 @@ async def _wait_ready(url: str, proc: asyncio.subprocess.Process) -> None:
 async def run(clients: int, rounds: int, env: dict[str, str]) -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    gw_env = {**os.environ, **env, "SB_ENV": "production", "SB_LOG_LEVEL": "warning",
+    gw_env = {**os.environ, **env, **KEYS.env(), "SB_ENV": "production", "SB_LOG_LEVEL": "warning",
               "SB_GATEWAY_PORT": str(port), "SB_GATEWAY_JWT_SECRET": SECRET}
     proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "services.gateway", env=gw_env,
                                                 preexec_fn=_raise_fd_limit)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import os
 import tempfile
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from libs.core.auth import Signer, service_auth
 from libs.devstack import DevStack, StackInfo
 
 
@@ -52,3 +54,27 @@ def s3_account(tmp_path_factory) -> Iterator[object]:
         yield account
     finally:
         server.stop()
+
+
+# --- internal tokens (libs/core/auth.py): tests call the services as the gateway or a service would ----
+
+TEST_TOKEN_TTL_S = 300  # the longest a service accepts; a test's headers stay valid through a slow test
+
+
+def _signer(issuer: str) -> Signer:
+    from libs.core.settings import ServiceSettings
+
+    return Signer.from_settings(ServiceSettings(env="test"), issuer)
+
+
+def as_user(audience: str, user_id: str, role: str = "agent", campaigns: Iterable[str] | None = ()) -> dict[str, str]:
+    """Headers of a call to ``audience`` on behalf of a user, signed with the gateway's development key
+    (``campaigns``: the user's campaign scope; ``None``, every campaign, is for admins)."""
+    token = _signer("gateway").for_user(audience, user_id, role, campaigns, ttl_s=TEST_TOKEN_TTL_S)
+    return {"Authorization": f"Bearer {token}"}
+
+
+def as_service(audience: str, issuer: str = "tests") -> dict[str, Any]:
+    """``ClientSession``/``TestClient`` keyword arguments: every request without an Authorization header
+    carries a fresh service token of ``issuer`` (a service identity: the CRM's ``system`` actor)."""
+    return {"middlewares": (service_auth(_signer(issuer), audience),)}

@@ -19,6 +19,8 @@ SERVICES: dict[str, int] = {
     "gateway": 8080,
 }
 SANDBOX_PORT = int(os.environ.get("SB_SANDBOX_PORT", "8090"))
+# Services whose internal API has its own port (channels: the webhooks are public, its admin API is not).
+ADMIN_PORTS: dict[str, int] = {"channels": 8086}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -57,7 +59,17 @@ def main(argv: list[str] | None = None) -> None:
 
     ops.add_parsers(sub)
     config_check.add_parser(sub)
+    key = sub.add_parser("auth-key", help="make an Ed25519 key pair for the internal tokens (see docs/security.md)")
+    key.add_argument("--issuer", default="gateway", help="who signs with it: gateway, or a service identity (cli)")
+    key.add_argument("--kid", required=True, help="its key id, e.g. gateway-2025-01 (new id for each rotation)")
     args = parser.parse_args(argv)
+    if args.command == "auth-key":
+        import json
+
+        from libs.core.auth import new_key_pair
+
+        print(json.dumps(new_key_pair(args.issuer, args.kid), indent=2))
+        return
     if args.command == "up":
         sys.exit(asyncio.run(_up(args)))
     commands = {"migrate": ops.migrate, "dlq": ops.dlq, "streams": ops.streams, "config": config_check.run}
@@ -104,10 +116,16 @@ async def _up(args: argparse.Namespace) -> int:
            "SB_DEMO_SEED": "false" if args.no_demo else "true",
            "SB_CHANNELS_GRAPH_BASE_URL": f"http://127.0.0.1:{SANDBOX_PORT}",
            "SB_CHANNELS_BLOB_DIR": str(data / "blobs"), "SB_CRM_BLOB_DIR": str(data / "blobs"),
+           # Development keys of the internal tokens (libs/core/auth.py), made on first use.
+           "SB_AUTH_DEV_DIR": os.environ.get("SB_AUTH_DEV_DIR", str(data / "auth")),
            "PYTHONUNBUFFERED": "1"}
     for name, port in SERVICES.items():
         env.setdefault(f"SB_{name.upper()}_PORT", str(port))
-        env.setdefault(f"SB_GATEWAY_{name.upper()}_URL", f"http://127.0.0.1:{port}")
+    for name, port in ADMIN_PORTS.items():
+        env.setdefault(f"SB_{name.upper()}_ADMIN_PORT", str(port))
+    for name in SERVICES:
+        internal = env.get(f"SB_{name.upper()}_ADMIN_PORT", env[f"SB_{name.upper()}_PORT"])
+        env.setdefault(f"SB_GATEWAY_{name.upper()}_URL", f"http://127.0.0.1:{internal}")
     names = args.only or list(SERVICES)
     supervisor = Supervisor(names, env, console, exit_on_crash=args.exit_on_crash)
     await supervisor.start()
@@ -130,6 +148,8 @@ async def _up(args: argparse.Namespace) -> int:
     for name in names:
         svc_port = env[f"SB_{name.upper()}_PORT"]
         table.add_row(name, status[name], f"http://127.0.0.1:{svc_port}")
+        if name in ADMIN_PORTS:
+            table.add_row(f"{name} (admin)", status[name], f"http://127.0.0.1:{env[f'SB_{name.upper()}_ADMIN_PORT']}")
     table.add_row("nats", "ready", info.nats_url)
     table.add_row("redis", "ready", info.redis_url)
     table.add_row("postgres", "ready", info.database_url)

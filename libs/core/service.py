@@ -16,6 +16,7 @@ from aiohttp import web
 from structlog.contextvars import bind_contextvars, reset_contextvars
 
 from libs.core import metrics, tracing
+from libs.core.auth import Verifier, internal_auth_middleware
 from libs.core.errors import AppError
 from libs.core.inputs import input_middleware, loads_json
 from libs.core.intake import server_options
@@ -223,17 +224,26 @@ def observe_middleware(service: str, *, access_log: bool) -> Any:
 
 
 def create_base_app(settings: ServiceSettings, *, client_max_size: int = 4 * 1024 * 1024,
-                    metrics_route: bool = True) -> web.Application:
+                    metrics_route: bool = True, internal_auth: bool = True,
+                    lifecycle: Lifecycle | None = None) -> web.Application:
     """The app every service starts from: settings, lifecycle, health routes, metrics and the middlewares.
 
     ``/metrics`` is served on this app unless ``metrics_route`` is false (the gateway, whose port is public,
     serves it on ``metrics_port`` instead, see ``add_metrics_site``).
+
+    With ``internal_auth`` (the default: every internal API) each request but /healthz, /readyz and
+    /metrics needs a valid internal token addressed to this service (``libs/core/auth.py``); the gateway's
+    public API and the channels webhooks turn it off and authenticate their callers their own way.
+    ``lifecycle``: share another app's (a second port of the same service answers the same readiness).
     """
     middlewares: list[Any] = [observe_middleware(settings.service_name, access_log=settings.access_log),
-                              error_middleware, input_middleware]
+                              error_middleware]
+    if internal_auth:
+        middlewares.append(internal_auth_middleware(Verifier.from_settings(settings, settings.service_name)))
+    middlewares.append(input_middleware)
     app = web.Application(middlewares=middlewares, client_max_size=client_max_size)
     app[SETTINGS] = settings
-    lc = app[LIFECYCLE] = Lifecycle()
+    lc = app[LIFECYCLE] = lifecycle or Lifecycle()
     app[metrics.REFRESHERS] = [_readiness_gauges(settings.service_name, lc)]
     app[SIDE_SITES] = []
     app.router.add_get("/healthz", _healthz)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -71,3 +72,12 @@ class ServiceSettings(BaseSettings):
     consumer_pending_every_s: float = Field(
         15.0, validation_alias=AliasChoices("SB_CONSUMER_PENDING_EVERY_S", "consumer_pending_every_s")
     )
+
+    # Internal calls (libs/core/auth.py). The trusted public keys are shared by every service; the private
+    # key and its id are each signer's own (``SB_<SERVICE>_AUTH_PRIVATE_KEY``, ``SB_<SERVICE>_AUTH_KID``).
+    auth_public_keys: str = Field("", validation_alias=AliasChoices("SB_AUTH_PUBLIC_KEYS", "auth_public_keys"))
+    auth_private_key: SecretStr = SecretStr("")
+    auth_kid: str = ""
+    auth_dev_dir: Path = Field(Path(".data/auth"), validation_alias=AliasChoices("SB_AUTH_DEV_DIR", "auth_dev_dir"))
+    auth_ttl_s: float = Field(60.0, validation_alias=AliasChoices("SB_AUTH_TTL_S", "auth_ttl_s"))
+    auth_max_ttl_s: float = Field(300.0, validation_alias=AliasChoices("SB_AUTH_MAX_TTL_S", "auth_max_ttl_s"))

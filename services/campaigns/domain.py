@@ -45,23 +45,22 @@ CHANNEL_TYPES: tuple[str, ...] = ("whatsapp", "instagram", "sms", "email", "voic
 
 @dataclass(frozen=True)
 class Actor:
-    """The caller, as the gateway forwards it (``X-Sb-User``, ``X-Sb-Role``)."""
+    """The caller, from its verified internal token (``libs/core/auth.py``)."""
 
     user_id: str | None
     role: str | None
 
     def require_admin(self) -> None:
-        """Writes are admin only (seed 002).
+        """Writes are admin only (seed 002), checked here as well as in the gateway.
 
         Raises:
-            Unauthorized: no role was forwarded.
+            Unauthorized: no role (a caller the middleware did not identify).
             Forbidden: the role is not admin.
         """
         if not self.role:
-            raise Unauthorized("configuration changes need the caller's role (X-Sb-Role)", field="X-Sb-Role")
+            raise Unauthorized("configuration changes need an authenticated caller", field="Authorization")
         if self.role != "admin":
-            raise Forbidden(f"only an admin can change campaign configuration, not a {self.role}",
-                            field="X-Sb-Role")
+            raise Forbidden(f"only an admin can change campaign configuration, not a {self.role}", field="role")
 
 
 # ------------------------------------------------------------------------------------- clients, projects

@@ -21,12 +21,9 @@ ERROR = {"type": "object", "required": ["error"], "properties": {"error": {
     "type": "object", "required": ["code", "message"],
     "properties": {"code": {"type": "string"}, "message": {"type": "string"}, "field": {"type": "string"},
                    "details": {}}}}}
-ROLE_HEADERS = [
-    {"name": "X-Sb-Role", "in": "header", "required": True, "schema": {"enum": ["admin", "supervisor", "agent"]},
-     "description": "the caller's role, forwarded by the gateway; writes need admin"},
-    {"name": "X-Sb-User", "in": "header", "required": False, "schema": {"type": "string"},
-     "description": "the caller's user id, recorded in the change history"},
-]
+INTERNAL_TOKEN = {"internal": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+                                "description": "the internal token signed by the gateway (EdDSA): user id, role "
+                                               "and campaign scope; writes need the admin role"}}
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -45,7 +42,7 @@ def _op(summary: str, ok: int = 200, body: str | None = None, out: dict[str, Any
     }}
     parameters = list(params or [])
     if write:
-        parameters += ROLE_HEADERS
+        op["description"] = "Admins only (the role of the internal token): 403 otherwise."
     if parameters:
         op["parameters"] = parameters
     if body:
@@ -119,7 +116,8 @@ def build_openapi() -> dict[str, Any]:
         schemas.update(schema.pop("$defs", {}))
         schemas[name] = schema
     return {"openapi": "3.1.0", "info": {"title": "Switchboard campaigns (internal)", "version": "1"},
-            "paths": paths, "components": {"schemas": schemas}}
+            "security": [{"internal": []}], "paths": paths,
+            "components": {"schemas": schemas, "securitySchemes": INTERNAL_TOKEN}}
 
 
 def openapi_route() -> web.RouteDef:

@@ -1,4 +1,4 @@
-"""HTTP API of the campaigns service (internal; the gateway forwards the caller in X-Sb-User / X-Sb-Role)."""
+"""HTTP API of the campaigns service (internal; the caller comes from the verified internal token)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime
 
 from aiohttp import web
 
+from libs.core.auth import caller_of
 from libs.core.errors import Invalid
 from libs.core.http import respond
 from libs.core.service import read_json
@@ -23,8 +24,8 @@ CATALOG: dict[str, tuple[str, tuple[str, ...]]] = {
 
 
 def actor(request: web.Request) -> Actor:
-    return Actor(user_id=request.headers.get("X-Sb-User") or None,
-                 role=(request.headers.get("X-Sb-Role") or "").strip().lower() or None)
+    caller = caller_of(request)
+    return Actor(user_id=caller.subject, role=caller.role)
 
 
 def paging(request: web.Request) -> tuple[int, str | None]:

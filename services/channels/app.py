@@ -10,7 +10,7 @@ from aiohttp import web
 
 from libs.core import metrics
 from libs.core.intake import IntakeLimits, limit_intake
-from libs.core.service import create_base_app
+from libs.core.service import LIFECYCLE, SIDE_SITES, create_base_app
 from libs.messaging import JETSTREAM, nats_ctx
 from libs.storage import PG_POOL, pg_pool_ctx
 from libs.storage.blobs import BlobStore
@@ -40,16 +40,20 @@ from services.channels.handlers import (
     Publisher,
 )
 from services.channels.keys import BLOBS, CALLS, DELIVERER, EMAIL_INGEST, HTTP, PUBLISHER, REGISTRY
-from services.channels.routes import setup_routes
+from services.channels.routes import MAIN, setup_admin_routes, setup_webhook_routes
 from services.channels.settings import ChannelsSettings
 from services.channels.smtp import SmtpLimits, smtp_ctx
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 CleanupCtx = Callable[[web.Application], AsyncIterator[None]]
+ADMIN_APP = web.AppKey("admin_app", web.Application)
 
 
 def create_app(settings: ChannelsSettings) -> web.Application:
-    app = create_base_app(settings, client_max_size=settings.max_webhook_bytes)
+    """The public app (provider webhooks and health; it owns the lifecycle) and, in ``app[ADMIN_APP]``, the
+    admin app the same process serves on ``admin_port``."""
+    app = create_base_app(settings, client_max_size=settings.max_webhook_bytes, internal_auth=False,
+                          metrics_route=False)
     app.middlewares.insert(0, webhook_metrics)
     limit_intake(app, IntakeLimits(header_timeout_s=settings.webhook_header_timeout_s,
                                    body_timeout_s=settings.webhook_body_timeout_s))
@@ -60,8 +64,21 @@ def create_app(settings: ChannelsSettings) -> web.Application:
     if settings.smtp_enabled:
         app.cleanup_ctx.append(smtp_ctx(EMAIL_INGEST, host=settings.smtp_host, port=settings.smtp_port,
                                         hostname=settings.smtp_hostname, limits=smtp_limits(settings)))
-    setup_routes(app)
+    setup_webhook_routes(app)
+    admin = create_admin_app(app, settings)
+    app[ADMIN_APP] = admin
+    app[SIDE_SITES].append((settings.admin_port, admin))
     return app
+
+
+def create_admin_app(main: web.Application, settings: ChannelsSettings) -> web.Application:
+    """``/channels``, ``/dead-letters``, ``/blobs`` and ``/metrics`` (internal token required but for the
+    metrics and health), answering the readiness of the same lifecycle."""
+    admin = create_base_app(settings, lifecycle=main[LIFECYCLE])
+    admin[metrics.REFRESHERS] = main[metrics.REFRESHERS]
+    admin[MAIN] = main
+    setup_admin_routes(admin)
+    return admin
 
 
 @web.middleware

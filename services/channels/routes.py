@@ -1,4 +1,10 @@
-"""HTTP routes: the internal channel registry API and the providers' webhooks."""
+"""HTTP routes: the providers' webhooks (public port) and the admin API (its own internal port).
+
+The public app serves only ``/webhooks/*``, ``/healthz`` and ``/readyz``. The admin app (``/channels``,
+``/dead-letters``, ``/blobs``) needs an internal token (``libs/core/auth.py``): reads for supervisors and
+admins, changes and dead letters for admins (or a service identity); its handlers reach the service's state
+through the public app, which owns the lifecycle.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +16,7 @@ from typing import Any
 from aiohttp import web
 
 from libs.contracts import Contract
+from libs.core.auth import caller_of
 from libs.core.errors import Forbidden, Invalid, NotFound, Unauthorized
 from libs.core.http import page_args, respond, respond_page, settings_of
 from libs.core.inputs import loads_json
@@ -31,48 +38,69 @@ from services.channels.settings import ChannelsSettings
 Parser = Callable[[str, Any], Batch]
 # Whose dead letters an operator may read: the consumers, and the webhooks' rejected items.
 READABLE = {**DURABLES, WEBHOOK_CONSUMER: WEBHOOK_STREAM}
+MAIN = web.AppKey("channels_main", web.Application)
 
 
-# ---- registry (internal) ---------------------------------------------------------------------------
+# ---- admin API (internal port) --------------------------------------------------------------------
+def _state(request: web.Request) -> web.Application:
+    """The public app, which holds the service's state."""
+    return request.app[MAIN]
+
+
+def _may_read(request: web.Request) -> None:
+    caller_of(request).require(("admin", "supervisor"), f"{request.method} {request.path}")
+
+
+def _may_change(request: web.Request) -> None:
+    caller_of(request).require(("admin",), f"{request.method} {request.path}: channel administration is for admins")
+
+
 async def list_channels(request: web.Request) -> web.Response:
+    _may_read(request)
     type_ = request.query.get("type")
     active_q = request.query.get("active")
     if active_q not in (None, "true", "false"):
         raise Invalid("active must be true or false", field="active")
     active = None if active_q is None else active_q == "true"
     limit, after = page_args(request, (str,), default=500)
-    items = await request.app[REGISTRY].list(type_, active, after=after[0] if after else None, limit=limit)
+    items = await _state(request)[REGISTRY].list(type_, active, after=after[0] if after else None, limit=limit)
     return respond_page([c.masked() for c in items], limit, lambda c: (c["id"],))
 
 
 async def create_channel(request: web.Request) -> web.Response:
-    ch = await request.app[REGISTRY].create(await read_json(request))
+    _may_change(request)
+    ch = await _state(request)[REGISTRY].create(await read_json(request))
     return respond(ch.masked(), status=201, headers={"Location": f"/channels/{ch.id}"})
 
 
 async def get_channel(request: web.Request) -> web.Response:
-    ch = await request.app[REGISTRY].get(request.match_info["channel_id"])
+    _may_read(request)
+    ch = await _state(request)[REGISTRY].get(request.match_info["channel_id"])
     return respond(ch.masked())
 
 
 async def update_channel(request: web.Request) -> web.Response:
-    ch = await request.app[REGISTRY].update(request.match_info["channel_id"], await read_json(request))
+    _may_change(request)
+    ch = await _state(request)[REGISTRY].update(request.match_info["channel_id"], await read_json(request))
     return respond(ch.masked())
 
 
 async def delete_channel(request: web.Request) -> web.Response:
-    await request.app[REGISTRY].delete(request.match_info["channel_id"])
+    _may_change(request)
+    await _state(request)[REGISTRY].delete(request.match_info["channel_id"])
     return web.Response(status=204)
 
 
 async def dead_letters(request: web.Request) -> web.Response:
     """``GET /dead-letters?consumer=&channel_id=&limit=&cursor=``: what a consumer of this service gave up on,
-    and why; newest first, a page at a time."""
+    and why; newest first, a page at a time. Admins (and services) only: a dead letter holds a whole message
+    of any campaign."""
+    _may_change(request)
     limit, before = page_args(request, (int,))
     consumer = request.query.get("consumer", OUTBOUND_DURABLE)
     if consumer not in READABLE:
         raise Invalid(f"consumer must be one of {sorted(READABLE)}", field="consumer")
-    items = await read_dead_letters(request.app[JETSTREAM], READABLE[consumer], consumer,
+    items = await read_dead_letters(_state(request)[JETSTREAM], READABLE[consumer], consumer,
                                     channel_id=request.query.get("channel_id"), limit=limit,
                                     before=before[0] if before else None)
     return respond_page(items, limit, lambda d: (d["sequence"],))
@@ -80,7 +108,8 @@ async def dead_letters(request: web.Request) -> web.Response:
 
 async def get_blob(request: web.Request) -> web.Response:
     """``GET /blobs/{sha}``: an attachment stored by the e-mail adapter."""
-    data = await request.app[BLOBS].get(request.match_info["sha"])
+    _may_read(request)
+    data = await _state(request)[BLOBS].get(request.match_info["sha"])
     if data is None:
         raise NotFound("no such blob", field="sha")
     return web.Response(body=data, content_type="application/octet-stream")
@@ -226,8 +255,8 @@ async def voice_event(request: web.Request) -> web.Response:
     return web.Response(text=TWIML_EMPTY, content_type="text/xml")
 
 
-def setup_routes(app: web.Application) -> None:
-    r = app.router
+def setup_admin_routes(admin: web.Application) -> None:
+    r = admin.router
     r.add_get("/channels", list_channels)
     r.add_post("/channels", create_channel)
     r.add_get("/channels/{channel_id}", get_channel)
@@ -235,6 +264,10 @@ def setup_routes(app: web.Application) -> None:
     r.add_delete("/channels/{channel_id}", delete_channel)
     r.add_get("/dead-letters", dead_letters)
     r.add_get("/blobs/{sha}", get_blob)
+
+
+def setup_webhook_routes(app: web.Application) -> None:
+    r = app.router
     for channel_type, parser in (("whatsapp", whatsapp.parse), ("instagram", instagram.parse)):
         r.add_post(f"/webhooks/{channel_type}/{{channel_id}}", meta_webhook(channel_type, parser))
         r.add_get(f"/webhooks/{channel_type}/{{channel_id}}", meta_verify(channel_type))

@@ -17,7 +17,8 @@ class ChannelsSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="SB_CHANNELS_", extra="ignore")
 
     service_name: str = "channels"
-    port: int = 8081
+    port: int = 8081  # public: /webhooks/*, /healthz, /readyz only
+    admin_port: int = 8086  # internal: /channels, /dead-letters, /blobs (internal token required)
     demo_seed: bool = Field(False, validation_alias=AliasChoices("SB_DEMO_SEED", "demo_seed"))
 
     # Provider APIs (tests and staging point these at local peers).

@@ -10,6 +10,7 @@ import aiohttp
 from aiohttp import web
 
 from libs.core import metrics, tracing
+from libs.core.auth import Signer
 from libs.core.logging import get_logger
 from libs.core.service import LIFECYCLE, add_metrics_site, create_base_app
 from libs.messaging import JETSTREAM, SnapshotDirectory, nats_ctx, watch_snapshots
@@ -20,6 +21,7 @@ from services.gateway.adapters.events import Feed, subscribe_live
 from services.gateway.adapters.postgres import UsersRepo
 from services.gateway.adapters.redis import LoginLimiter, RefreshLedger
 from services.gateway.adapters.upstream import Upstream
+from services.gateway.domain import visible_campaigns
 from services.gateway.fanout import AGENTS, CONVERSATIONS, Hub
 from services.gateway.handlers import Gateway, Upstreams, seed_demo_users
 from services.gateway.headers import setup_security_headers
@@ -40,9 +42,12 @@ async def _http_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
 
 
-def _upstreams(session: aiohttp.ClientSession, s: GatewaySettings) -> Upstreams:
+def _upstreams(session: aiohttp.ClientSession, s: GatewaySettings, directory: SnapshotDirectory) -> Upstreams:
+    signer = Signer.from_settings(s, "gateway")
+
     def up(name: str, url: str) -> Upstream:
-        return Upstream(session, name, url, s.upstream_timeout_s)
+        return Upstream(session, name, url, s.upstream_timeout_s, signer=signer,
+                        scope=lambda p: visible_campaigns(p, directory))
 
     return Upstreams(
         router=up("router", s.router_url),
@@ -62,7 +67,7 @@ async def _gateway_ctx(app: web.Application) -> AsyncIterator[None]:
         tokens=TokenIssuer(s.jwt_secret, s.jwt_issuer, s.access_ttl_s, s.refresh_ttl_s),
         limiter=LoginLimiter(redis, s.login_max_failures, s.login_window_s),
         ledger=RefreshLedger(redis),
-        upstreams=_upstreams(app[HTTP], s),
+        upstreams=_upstreams(app[HTTP], s, directory),
         directory=directory,
         user_directory=UsersKv(js),
     )
@@ -93,7 +98,7 @@ async def _gateway_ctx(app: web.Application) -> AsyncIterator[None]:
 
 def create_app(settings: GatewaySettings) -> web.Application:
     """Build the gateway app."""
-    app = create_base_app(settings, metrics_route=False)
+    app = create_base_app(settings, metrics_route=False, internal_auth=False)
     add_metrics_site(app, settings.metrics_port)
     app.middlewares.append(auth_middleware)
     app[GW_SETTINGS] = settings

@@ -31,7 +31,7 @@ class GatewaySettings(ServiceSettings):
     router_url: str = "http://127.0.0.1:8082"
     campaigns_url: str = "http://127.0.0.1:8084"
     crm_url: str = "http://127.0.0.1:8085"
-    channels_url: str = "http://127.0.0.1:8081"
+    channels_url: str = "http://127.0.0.1:8086"  # the channels admin port (8081 serves only webhooks)
     upstream_timeout_s: float = 10.0
 
     ws_queue_size: int = 1000

@@ -9,6 +9,7 @@ import aiohttp
 from aiohttp import web
 
 from libs.core import metrics
+from libs.core.auth import Signer, service_auth
 from libs.core.logging import get_logger
 from libs.core.service import LIFECYCLE, create_base_app
 from libs.messaging import JETSTREAM, SnapshotDirectory, nats_ctx, watch_snapshots
@@ -73,7 +74,10 @@ def _router_ctx(settings: RouterSettings) -> Callable[[web.Application], AsyncIt
         store = RouterStore(app[REDIS], settings.key_prefix)
         publisher = Publisher(js, store)
         directory = SnapshotDirectory()
-        http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=settings.crm_timeout_s))
+        # The CRM's record of conversations (for a rebuild): called as the router's own service identity.
+        signer = Signer.from_settings(settings, "router")
+        http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=settings.crm_timeout_s),
+                                     middlewares=(service_auth(signer, "crm"),))
         crm = CrmRecord(http, settings.crm_url)
         rebuilder = Rebuilder(js, store, directory, publisher, resync=lambda: router.resync_all(),
                               dedup_ttl_ms=settings.dedup_ttl_s * 1000,

@@ -17,7 +17,9 @@ from libs.storage import PG_POOL
 from services.campaigns.app import create_app
 from services.campaigns.settings import CampaignsSettings
 
-ADMIN = {"X-Sb-Role": "admin", "X-Sb-User": "admin-test"}
+from ..conftest import as_service, as_user
+
+ADMIN = as_user("campaigns", "admin-test", "admin", None)
 
 
 def campaigns_settings(stack: StackInfo, **overrides: Any) -> CampaignsSettings:
@@ -30,7 +32,7 @@ def campaigns_settings(stack: StackInfo, **overrides: Any) -> CampaignsSettings:
 async def api(stack: StackInfo) -> AsyncIterator[TestClient]:
     """One campaigns app for the test session."""
     app = create_app(campaigns_settings(stack))
-    async with TestClient(TestServer(app)) as client:
+    async with TestClient(TestServer(app), **as_service("campaigns")) as client:
         yield client
 
 

@@ -8,6 +8,8 @@ from typing import Any
 from libs.contracts import CampaignSnapshot
 from libs.messaging import watch_kv
 
+from ..conftest import as_user
+
 
 async def test_catalog_crud_happy_path(http: Any, unique: str) -> None:
     status, client = await http("POST", "/clients", {"name": f"ACME {unique}"})
@@ -110,11 +112,10 @@ async def test_duplicates_conflict(http: Any, unique: str) -> None:
 
 
 async def test_writes_are_admin_only(http: Any, unique: str) -> None:
-    status, err = await http("POST", "/clients", {"name": f"N {unique}"}, headers={})
-    assert status == 401 and err["error"]["field"] == "X-Sb-Role"
-    status, err = await http("POST", "/clients", {"name": f"N {unique}"}, headers={"X-Sb-Role": "supervisor"})
-    assert status == 403
-    status, _ = await http("GET", "/clients", headers={"X-Sb-Role": "agent"})
+    status, err = await http("POST", "/clients", {"name": f"N {unique}"},
+                             headers=as_user("campaigns", "s1", "supervisor"))
+    assert status == 403 and err["error"]["field"] == "role"
+    status, _ = await http("GET", "/clients", headers=as_user("campaigns", "a1", "agent"))
     assert status == 200
 
 

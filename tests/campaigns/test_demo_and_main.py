@@ -17,15 +17,17 @@ from libs.core import demo
 from libs.devstack import free_port
 from services.campaigns.app import create_app
 
+from ..conftest import as_service
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
 async def test_demo_seed_is_idempotent_and_published(make_settings: Any, kv_get: Any) -> None:
     settings = make_settings(demo_seed=True, conversation_consumer=False)
-    async with TestClient(TestServer(create_app(settings))) as client:
+    async with TestClient(TestServer(create_app(settings)), **as_service("campaigns")) as client:
         resp = await client.get(f"/campaigns/{demo.CAMPAIGN_ID}")
         first = await resp.json()
-    async with TestClient(TestServer(create_app(settings))) as client:
+    async with TestClient(TestServer(create_app(settings)), **as_service("campaigns")) as client:
         resp = await client.get(f"/campaigns/{demo.CAMPAIGN_ID}")
         again = await resp.json()
     assert again["version"] == first["version"]
@@ -51,7 +53,7 @@ async def test_python_dash_m_runs_the_service(stack: Any) -> None:
                                                 stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
     try:
         ready = False
-        async with ClientSession() as http:
+        async with ClientSession(**as_service("campaigns")) as http:
             for _ in range(300):
                 try:
                     async with http.get(f"http://127.0.0.1:{port}/readyz") as r:

@@ -15,8 +15,10 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
-from services.channels.app import create_app
+from services.channels.app import ADMIN_APP, create_app
 from services.channels.settings import ChannelsSettings
+
+from ..conftest import as_service
 
 FIXTURES = Path("/work/shared/fixtures/providers")
 
@@ -33,6 +35,50 @@ def channels_settings(stack: Any, **overrides: Any) -> ChannelsSettings:
     return ChannelsSettings(**values)
 
 
+class ChannelsClient:
+    """The channels service as its callers reach it: the provider webhooks (and health) on the public port,
+    the admin API (``/channels``, ``/dead-letters``, ``/blobs``) on the admin port with a service token.
+    Each request goes to the port that serves its path; ``public`` and ``admin`` are the two clients."""
+
+    PUBLIC = ("/webhooks/", "/healthz", "/readyz")
+
+    def __init__(self, app: web.Application) -> None:
+        self.public = TestClient(TestServer(app))
+        self.admin = TestClient(TestServer(app[ADMIN_APP]), **as_service("channels"))
+
+    @property
+    def app(self) -> web.Application:
+        return self.public.app
+
+    def make_url(self, path: str) -> Any:
+        return self.public.make_url(path)
+
+    async def __aenter__(self) -> ChannelsClient:
+        await self.public.start_server()
+        await self.admin.start_server()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.admin.close()
+        await self.public.close()
+
+    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        client = self.public if path.startswith(self.PUBLIC) else self.admin
+        return client.request(method, path, **kwargs)
+
+    def get(self, path: str, **kwargs: Any) -> Any:
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path: str, **kwargs: Any) -> Any:
+        return self.request("POST", path, **kwargs)
+
+    def put(self, path: str, **kwargs: Any) -> Any:
+        return self.request("PUT", path, **kwargs)
+
+    def delete(self, path: str, **kwargs: Any) -> Any:
+        return self.request("DELETE", path, **kwargs)
+
+
 @pytest.fixture(scope="session")
 def settings_for(stack: Any) -> Callable[..., ChannelsSettings]:
     """Build app settings on the session stack: ``settings_for(**overrides)``."""
@@ -40,14 +86,14 @@ def settings_for(stack: Any) -> Callable[..., ChannelsSettings]:
 
 
 @pytest.fixture(scope="module")
-async def channels(stack: Any) -> AsyncIterator[TestClient]:
+async def channels(stack: Any) -> AsyncIterator[ChannelsClient]:
     """The channels app on the session stack, shared by the tests of one module.
 
     Not for the whole session: its outbound consumer shares the durable ``channels-outbound`` with every
     channels process, so left running it would take other tests' sends (to its unreachable providers).
     """
     app = create_app(channels_settings(stack))
-    async with TestClient(TestServer(app)) as client:
+    async with ChannelsClient(app) as client:
         yield client
 
 
@@ -55,8 +101,8 @@ async def channels(stack: Any) -> AsyncIterator[TestClient]:
 def make_app(stack: Any) -> Callable[..., Any]:
     """Start another channels app with overridden settings: ``async with make_app(**overrides) as client``."""
 
-    def factory(**overrides: Any) -> TestClient:
-        return TestClient(TestServer(create_app(channels_settings(stack, **overrides))))
+    def factory(**overrides: Any) -> ChannelsClient:
+        return ChannelsClient(create_app(channels_settings(stack, **overrides)))
 
     return factory
 

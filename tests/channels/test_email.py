@@ -12,13 +12,14 @@ from pathlib import Path
 
 import aiosmtplib
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
 from aiosmtpd.smtp import SMTP
 
 from libs.contracts import OutboundMessage
 from libs.devstack import free_port
 from libs.messaging import publish
 from services.channels.app import create_app
+
+from .conftest import ChannelsClient
 
 MAIL = Path("/work/shared/fixtures/providers/email")
 
@@ -30,7 +31,7 @@ async def mail_app(settings_for, tmp_path_factory):
     blobs = tmp_path_factory.mktemp("blobs")
     app = create_app(settings_for(smtp_enabled=True, smtp_host="127.0.0.1", smtp_port=port, blob_dir=blobs,
                                   outbound_consumer=False))
-    async with TestClient(TestServer(app)) as client:
+    async with ChannelsClient(app) as client:
         client.smtp_port = port
         client.blob_dir = blobs
         yield client

@@ -15,6 +15,8 @@ import aiohttp
 
 from libs.devstack import free_port
 
+from ..conftest import as_service
+
 SECRET = "shutdown-secret"
 LIMIT = 20_000
 
@@ -27,8 +29,9 @@ def _body(cid: str, n: int) -> bytes:
 
 
 async def test_sigterm_under_load_loses_nothing_answered_200(stack, streams, unique):
-    port = free_port()
-    env = {**os.environ, **stack.env(), "SB_CHANNELS_PORT": str(port), "SB_CHANNELS_SMTP_ENABLED": "false",
+    port, admin_port = free_port(), free_port()
+    env = {**os.environ, **stack.env(), "SB_CHANNELS_PORT": str(port), "SB_CHANNELS_ADMIN_PORT": str(admin_port),
+           "SB_CHANNELS_SMTP_ENABLED": "false",
            "SB_CHANNELS_OUTBOUND_CONSUMER": "false", "SB_ENV": "test", "SB_LOG_LEVEL": "warning",
            "SB_SHUTDOWN_BUDGET_S": "10"}
     # A real process, so SIGTERM goes through run_service; started before the load begins.
@@ -47,7 +50,9 @@ async def test_sigterm_under_load_loses_nothing_answered_200(stack, streams, uni
                 except aiohttp.ClientError:
                     pass
                 await asyncio.sleep(0.1)
-            async with http.post(f"{base}/channels", json={"id": cid, "type": "whatsapp", "app_secret": SECRET}) as r:
+            async with aiohttp.ClientSession(**as_service("channels")) as admin, admin.post(
+                    f"http://127.0.0.1:{admin_port}/channels",
+                    json={"id": cid, "type": "whatsapp", "app_secret": SECRET}) as r:
                 assert r.status == 201
 
             counter = iter(range(LIMIT))

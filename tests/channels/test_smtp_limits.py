@@ -8,10 +8,11 @@ import tracemalloc
 import uuid
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
 
 from libs.devstack import free_port
 from services.channels.app import create_app
+
+from .conftest import ChannelsClient
 
 LIMITS = {"max_email_bytes": 20_000, "smtp_max_recipients": 3, "smtp_max_sessions": 4, "smtp_idle_timeout_s": 1.0,
           "smtp_session_timeout_s": 3.0, "smtp_max_commands": 10}
@@ -22,7 +23,7 @@ async def smtp(settings_for, tmp_path_factory):
     port = free_port()
     app = create_app(settings_for(smtp_enabled=True, smtp_host="127.0.0.1", smtp_port=port, outbound_consumer=False,
                                   blob_dir=tmp_path_factory.mktemp("blobs"), **LIMITS))
-    async with TestClient(TestServer(app)) as client:
+    async with ChannelsClient(app) as client:
         address = f"limits-{uuid.uuid4().hex[:8]}@example.org"
         resp = await client.post("/channels", json={"id": f"mail-{uuid.uuid4().hex[:8]}", "type": "email",
                                                     "address": address})

@@ -16,19 +16,31 @@ from aiohttp import web
 
 from libs.core.intake import server_options
 from libs.devstack import free_port
-from services.channels.app import create_app
+from services.channels.app import ADMIN_APP, create_app
+
+from ..conftest import as_service
 
 
 @pytest.fixture(scope="module")
-async def port(settings_for):
+async def ports(settings_for):
+    """The public (webhooks) port and the admin port of one channels app."""
     app = create_app(settings_for(webhook_header_timeout_s=1.0, webhook_body_timeout_s=1.0, outbound_consumer=False,
                                   max_webhook_bytes=64 * 1024))
     runner = web.AppRunner(app, **server_options(app))  # as libs.core.service.serve builds it
     await runner.setup()
-    number = free_port()
-    await web.TCPSite(runner, "127.0.0.1", number).start()
-    yield number
+    admin = web.AppRunner(app[ADMIN_APP])
+    await admin.setup()
+    numbers = free_port(), free_port()
+    await web.TCPSite(runner, "127.0.0.1", numbers[0]).start()
+    await web.TCPSite(admin, "127.0.0.1", numbers[1]).start()
+    yield numbers
+    await admin.cleanup()
     await runner.cleanup()
+
+
+@pytest.fixture(scope="module")
+def port(ports):
+    return ports[0]
 
 
 async def _open(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
@@ -131,13 +143,14 @@ async def test_oversized_heads_get_400(port):
         assert answer is not None and answer[:12] in (b"HTTP/1.1 400", b"HTTP/1.0 400"), (answer or b"")[:100]
 
 
-async def test_an_ordinary_webhook_still_goes_through(port):
+async def test_an_ordinary_webhook_still_goes_through(ports):
     from aiohttp import ClientSession
 
-    async with ClientSession() as http:
+    port, admin_port = ports
+    async with ClientSession(**as_service("channels")) as http:
         cid = f"lim-{uuid.uuid4().hex[:8]}"
-        async with http.post(f"http://127.0.0.1:{port}/channels", json={"id": cid, "type": "whatsapp",
-                                                                         "app_secret": "s"}) as resp:
+        async with http.post(f"http://127.0.0.1:{admin_port}/channels", json={"id": cid, "type": "whatsapp",
+                                                                               "app_secret": "s"}) as resp:
             assert resp.status == 201, await resp.text()
         body = json.dumps({"object": "whatsapp_business_account", "entry": []}).encode()
         sig = "sha256=" + hmac.new(b"s", body, hashlib.sha256).hexdigest()

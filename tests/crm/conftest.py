@@ -18,6 +18,8 @@ from services.crm.handlers import Crm
 from services.crm.keys import CRM
 from services.crm.settings import CrmSettings
 
+from ..conftest import as_service, as_user
+
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def crm_server(stack, tmp_path_factory) -> AsyncIterator[TestClient]:
@@ -25,7 +27,7 @@ async def crm_server(stack, tmp_path_factory) -> AsyncIterator[TestClient]:
                            env="test", default_region="AR", blob_dir=str(tmp_path_factory.mktemp("crm-blobs")),
                            email_channel_id="crm-test-email", job_poll_s=0.2, job_chunk_rows=500)
     app = create_app(settings)
-    client = TestClient(TestServer(app))
+    client = TestClient(TestServer(app), **as_service("crm"))
     await client.start_server()
     app[LIFECYCLE].ready = True
     try:
@@ -67,7 +69,7 @@ class Helpers:
 
     @staticmethod
     def agent(user: str, role: str = "agent") -> dict[str, str]:
-        return {"X-User-Id": user, "X-User-Role": role}
+        return as_user("crm", user, role)
 
     @staticmethod
     async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 15.0) -> Any:
@@ -113,8 +115,8 @@ class Jobs:
 
     async def upload(self, filename: str, data: bytes, **params: str) -> Any:
         resp = await self.client.post("/imports", params={"filename": filename, **params}, data=data,
-                                      headers={"Content-Type": "application/octet-stream", "X-User-Id": "sofia",
-                                               "X-User-Role": "supervisor"})
+                                      headers={"Content-Type": "application/octet-stream",
+                                               **as_user("crm", "sofia", "supervisor")})
         return resp
 
     async def uploaded(self, filename: str, data: bytes, **params: str) -> dict[str, Any]:
@@ -127,7 +129,7 @@ class Jobs:
         body: dict[str, Any] = {"kind": kind, "params": params, "dry_run": dry_run}
         if upload_id:
             body["upload_id"] = upload_id
-        return await self.client.post("/processes", json=body, headers={"X-User-Id": user, "X-User-Role": role})
+        return await self.client.post("/processes", json=body, headers=as_user("crm", user, role))
 
     async def run(self, kind: str, params: dict[str, Any], upload_id: str | None = None, **kw: Any
                   ) -> dict[str, Any]:

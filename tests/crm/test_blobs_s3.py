@@ -17,6 +17,8 @@ from services.crm.app import _blobs_ctx
 from services.crm.keys import BLOBS, CRM
 from services.crm.settings import CrmSettings
 
+from ..conftest import as_user
+
 MB = 1024 * 1024
 
 
@@ -87,8 +89,8 @@ async def test_case_attachments_on_s3(s3_client, s3_account, unique):
 async def test_import_upload_on_s3(s3_client, store, unique):
     csv = "nombre,telefono\n" + "".join(f"Cliente {i} {unique},+54 11 4{i:07d}\n" for i in range(50))
     resp = await s3_client.post("/imports", params={"filename": "clientes.csv"}, data=csv.encode(),
-                                headers={"Content-Type": "application/octet-stream", "X-User-Id": "sofia",
-                                         "X-User-Role": "supervisor"})
+                                headers={"Content-Type": "application/octet-stream",
+                                         **as_user("crm", "sofia", "supervisor")})
     assert resp.status == 201, await resp.text()
     upload = await resp.json()
     assert upload["columns"] == ["nombre", "telefono"] and upload["size"] == len(csv.encode())

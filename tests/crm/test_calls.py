@@ -7,6 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 from libs.contracts import ConversationClosed, ConversationOpened, TimerDue
 
+from ..conftest import as_user
+
 
 async def test_calls_register_link_filter_and_classify(client, h, unique):
     company = f"CallCo-{unique}"
@@ -43,7 +45,7 @@ async def test_calls_register_link_filter_and_classify(client, h, unique):
     pending = await (await client.get("/calls/pending", params={"agent_id": agent})).json()
     assert [c["id"] for c in pending["items"]] == [c_in["id"]]  # the 25-hour-old one has expired
     ok = await client.put(f"/calls/{c_in['id']}/classification", json={"disposition": "consulta",
-                          "comment": "Llamada interna."}, headers={"X-User-Id": agent})
+                          "comment": "Llamada interna."}, headers=as_user("crm", agent))
     assert ok.status == 200 and (await ok.json())["classified_by"] == agent
     late = await client.put(f"/calls/{old['id']}/classification", json={"disposition": "consulta"})
     assert late.status == 409 and (await late.json())["error"]["field"] == "call_id"

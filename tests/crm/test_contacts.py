@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from ..conftest import as_user
+
 
 async def _create(client, **body) -> dict:
-    resp = await client.post("/contacts", json=body, headers={"X-User-Id": "ana"})
+    resp = await client.post("/contacts", json=body, headers=as_user("crm", "ana"))
     assert resp.status == 201, await resp.text()
     return await resp.json()
 
@@ -55,7 +57,7 @@ async def test_bad_inputs_are_rejected_with_their_field(client, unique):
 
 async def test_edits_are_audited_with_who_and_what(client, unique):
     c = await _create(client, name=f"Bruno {unique}", phones=["+5491150000001"], custom={"a": 1, "b": 2})
-    sofia = {"X-User-Id": "sup-sofia", "X-User-Role": "supervisor"}
+    sofia = as_user("crm", "sup-sofia", "supervisor")
     resp = await client.patch(f"/contacts/{c['id']}", json={"name": f"Bruno R {unique}", "custom": {"b": None,
                               "c": 3}, "phones": ["+5491150000002"]}, headers=sofia)
     assert resp.status == 200, await resp.text()

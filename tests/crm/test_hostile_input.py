@@ -9,7 +9,9 @@ import json
 
 import pytest
 
-SOFIA = {"X-User-Id": "sofia", "X-User-Role": "supervisor"}
+from ..conftest import as_user
+
+SOFIA = as_user("crm", "sofia", "supervisor")
 
 
 async def _error(resp) -> dict:

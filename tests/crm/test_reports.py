@@ -23,6 +23,8 @@ from libs.contracts import (
 )
 from libs.contracts.campaigns import Routing
 
+from ..conftest import as_user
+
 TZ = ZoneInfo("Europe/Madrid")
 DAY = "2026-02-10"
 
@@ -137,7 +139,7 @@ async def day(h, unique):
 
 
 def sup(u: str) -> dict[str, str]:
-    return {"X-User-Id": f"sofia-{u}", "X-User-Role": "supervisor"}
+    return as_user("crm", f"sofia-{u}", "supervisor", [f"camp-{u}"])
 
 
 async def test_the_dashboard_gives_the_hand_computed_day(client, day):
@@ -222,13 +224,13 @@ async def test_the_forecast_uses_the_measured_day(client, day):
 
 async def test_scope_supervisors_see_only_their_campaigns_and_agents_nothing(client, day):
     u = day
-    other = {"X-User-Id": f"other-{u}", "X-User-Role": "supervisor"}
+    other = as_user("crm", f"other-{u}", "supervisor", [])
     resp = await client.get("/reports/kpis", params={"campaign_id": f"camp-{u}", "from": DAY}, headers=other)
     assert resp.status == 403 and (await resp.json())["error"]["field"] == "campaign_id"
     resp = await client.get("/reports/dashboard", params={"date": DAY}, headers=other)
     body = await resp.json()
     assert body["campaigns"] == [] and body["totals"]["offered"] == 0  # none of theirs: nothing of ours
-    agent = {"X-User-Id": f"ana-{u}", "X-User-Role": "agent"}
+    agent = as_user("crm", f"ana-{u}", "agent", [f"camp-{u}"])
     for path in ("/reports/kpis", "/reports/dashboard", "/reports/forecast"):
         resp = await client.get(path, params={"campaign_id": f"camp-{u}"}, headers=agent)
         assert resp.status == 403, path

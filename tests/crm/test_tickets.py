@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from ..conftest import as_user
+
 
 async def _contact(client, name: str, company: str) -> dict:
     return await (await client.post("/contacts", json={"name": name, "company": company})).json()
@@ -37,7 +39,7 @@ async def test_ticket_with_actions_log_and_pending_state(client, unique):
         "contact_id": person["id"], "subject": "Reporte problemas con telefonía", "priority": "high",
         "agent_id": f"ana-{unique}", "group": "soporte", "forms": {form: {"internet": True, "lineas": 2}},
         "actions": [{"kind": report, "subject": "llamar", "agent_id": f"ana-{unique}"},
-                    {"kind": tutorial, "status": "done"}]}, headers={"X-User-Id": f"ana-{unique}"})
+                    {"kind": tutorial, "status": "done"}]}, headers=as_user("crm", f"ana-{unique}"))
     assert resp.status == 201, await resp.text()
     ticket = await resp.json()
     assert ticket["pending"] is True and ticket["priority"] == "high" and ticket["group"] == "soporte"
@@ -50,13 +52,13 @@ async def test_ticket_with_actions_log_and_pending_state(client, unique):
     for method in ("GET", "PATCH"):
         other = await client.request(method, f"/actions/{pending_id}",
                                      json={"status": "done"} if method == "PATCH" else None,
-                                     headers={"X-User-Id": f"bob-{unique}", "X-User-Role": "agent"})
+                                     headers=as_user("crm", f"bob-{unique}", "agent", []))
         assert other.status == 404 and (await other.json())["error"]["field"] == "action_id"
-    own = await client.get(f"/actions/{pending_id}", headers={"X-User-Id": f"ana-{unique}", "X-User-Role": "agent"})
+    own = await client.get(f"/actions/{pending_id}", headers=as_user("crm", f"ana-{unique}", "agent", []))
     assert own.status == 200 and (await own.json())["ticket_subject"] == "Reporte problemas con telefonía"
     upd = await client.patch(f"/actions/{pending_id}", json={"status": "done", "comment": "resuelto por teléfono",
                                                               "priority": "low"},
-                             headers={"X-User-Id": "sofia", "X-User-Role": "supervisor"})
+                             headers=as_user("crm", "sofia"))
     assert upd.status == 200 and (await upd.json())["status"] == "done"
     ticket = await (await client.get(f"/tickets/{ticket['id']}")).json()
     assert ticket["pending"] is False
@@ -140,5 +142,5 @@ async def test_ticket_bad_inputs(client, unique):
     assert gone.status == 409 and (await gone.json())["error"]["details"] == {"tickets": [t["id"]]}
     assert (await client.delete(f"/action-types/{k}")).status == 204
     refused = await client.post("/action-types", json={"name": "x"},
-                                headers={"X-User-Id": "ana", "X-User-Role": "agent"})
+                                headers=as_user("crm", "ana", "agent", []))
     assert refused.status == 403

@@ -30,6 +30,10 @@ class Platform:
         for name, port in self.ports.items():
             self.env[f"SB_{name.upper()}_PORT"] = str(port)
             self.env[f"SB_GATEWAY_{name.upper()}_URL"] = f"http://127.0.0.1:{port}"
+        # channels: the webhooks are public, its admin API (which the gateway calls) has its own port.
+        self.admin_ports = {"channels": free_port()}
+        self.env["SB_CHANNELS_ADMIN_PORT"] = str(self.admin_ports["channels"])
+        self.env["SB_GATEWAY_CHANNELS_URL"] = self.admin_url("channels")
         self.procs: dict[str, ServiceProcess] = {}
 
     async def start(self, *names: str) -> None:
@@ -40,6 +44,10 @@ class Platform:
 
     def url(self, name: str) -> str:
         return f"http://127.0.0.1:{self.ports[name]}"
+
+    def admin_url(self, name: str) -> str:
+        """The internal API of a service that serves it on its own port (channels)."""
+        return f"http://127.0.0.1:{self.admin_ports[name]}"
 
     async def stop(self) -> None:
         await asyncio.gather(*(p.stop() for p in self.procs.values()))

@@ -56,7 +56,7 @@ class ServicePeer:
         except ValueError:  # a file, streamed through the gateway as it is
             body = {"bytes": len(raw), "content_type": request.content_type}
         self.requests.append({"method": request.method, "path": request.path, "query": dict(request.query),
-                              "body": body})
+                              "body": body, "authorization": request.headers.get("Authorization")})
         canned = self.answers.get((request.method, request.path))
         if canned is not None:
             return web.json_response(canned[1], status=canned[0])

@@ -30,25 +30,28 @@ async def config_gw(stack: StackInfo, router_peer: ServicePeer, services_peer: S
     """A gateway whose campaigns and channels are the real services (in-process); their URLs too."""
     from services.campaigns.app import create_app as create_campaigns
     from services.campaigns.settings import CampaignsSettings
+    from services.channels.app import ADMIN_APP
     from services.channels.app import create_app as create_channels
     from services.channels.settings import ChannelsSettings
 
     common = {"env": "test", "nats_url": stack.nats_url, "redis_url": stack.redis_url,
               "database_url": stack.database_url}
-    apps = [create_campaigns(CampaignsSettings(**common, conversation_consumer=False)),
-            create_channels(ChannelsSettings(**common, smtp_enabled=False, outbound_consumer=False))]
+    channels = create_channels(ChannelsSettings(**common, smtp_enabled=False, outbound_consumer=False))
+    # The channels webhooks app (owning the lifecycle) starts first, then its admin app the gateway calls.
+    apps = [create_campaigns(CampaignsSettings(**common, conversation_consumer=False)), channels,
+            channels[ADMIN_APP]]
     servers = [TestServer(app, host="127.0.0.1") for app in apps]
     for app, server in zip(apps, servers, strict=True):
         await server.start_server()
         app[LIFECYCLE].ready = True
-    campaigns_url, channels_url = (str(s.make_url("")).rstrip("/") for s in servers)
+    campaigns_url, channels_url = (str(s.make_url("")).rstrip("/") for s in (servers[0], servers[2]))
     settings = gateway_settings(stack, router_peer.url, services_peer.url).model_copy(
         update={"campaigns_url": campaigns_url, "channels_url": channels_url})
     client = TestClient(TestServer(create_app(settings), host="127.0.0.1"))
     await client.start_server()
     yield client, campaigns_url, channels_url
     await client.close()
-    for app, server in zip(apps, servers, strict=True):
+    for app, server in reversed(list(zip(apps, servers, strict=True))):
         await app[LIFECYCLE].drain(5)
         await server.close()
 

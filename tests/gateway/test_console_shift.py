@@ -45,6 +45,9 @@ class Services:
         for name, port in self.ports.items():
             self.env[f"SB_{name.upper()}_PORT"] = str(port)
             self.env[f"SB_GATEWAY_{name.upper()}_URL"] = self.url(name)
+        # channels: the webhooks are public, its admin API (which the gateway calls) has its own port.
+        self.env["SB_CHANNELS_ADMIN_PORT"] = str(free_port())
+        self.env["SB_GATEWAY_CHANNELS_URL"] = f"http://127.0.0.1:{self.env['SB_CHANNELS_ADMIN_PORT']}"
         self.procs: dict[str, asyncio.subprocess.Process] = {}
 
     def url(self, name: str) -> str:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import aiohttp
 
+from libs.core.auth import Signer
 from libs.core.errors import Transient
+from libs.core.settings import ServiceSettings
 from services.gateway.adapters.upstream import Upstream
 from services.gateway.keys import GW_SETTINGS
 
@@ -154,7 +156,8 @@ async def test_conversation_list_and_view_are_the_callers(gw_client, login_as, m
 
 async def test_unreachable_service_is_a_503():
     async with aiohttp.ClientSession() as session:
-        up = Upstream(session, "router", "http://127.0.0.1:9", 2.0)
+        signer = Signer.from_settings(ServiceSettings(env="test"), "gateway")
+        up = Upstream(session, "router", "http://127.0.0.1:9", 2.0, signer=signer, scope=lambda p: None)
         try:
             await up.get("/conversations")
         except Transient as err:

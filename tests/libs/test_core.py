@@ -13,6 +13,8 @@ from libs.core.errors import Invalid, NotFound, StreamAction, Transient
 from libs.core.service import LIFECYCLE, create_base_app, read_json
 from libs.core.settings import ServiceSettings
 
+from ..conftest import as_service
+
 
 class DemoSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="SB_DEMO_SVC_", extra="ignore")
@@ -41,7 +43,7 @@ def _app() -> web.Application:
 
 
 async def test_errors_share_one_json_shape():
-    async with TestClient(TestServer(_app())) as client:
+    async with TestClient(TestServer(_app()), **as_service("switchboard")) as client:
         r = await client.post("/echo", data=b"{oops")
         assert r.status == 400
         body = await r.json()
@@ -67,7 +69,7 @@ async def test_readiness_follows_lifecycle_and_shutdown_waits_for_work_in_hand()
         await asyncio.sleep(0.2)  # the message in hand
         finished.append("done")
 
-    async with TestClient(TestServer(app)) as client:
+    async with TestClient(TestServer(app), **as_service("switchboard")) as client:
         lc = app[LIFECYCLE]
         assert (await client.get("/readyz")).status == 503
         lc.ready = True

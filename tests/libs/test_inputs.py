@@ -15,6 +15,8 @@ from libs.core.inputs import json_text_problem, loads_json, read_upload
 from libs.core.service import create_base_app, read_json
 from libs.core.settings import ServiceSettings
 
+from ..conftest import as_service
+
 
 class InputSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="SB_INPUT_SVC_", extra="ignore")
@@ -40,7 +42,7 @@ def _app() -> web.Application:
 
 @pytest.fixture
 async def client():
-    async with TestClient(TestServer(_app())) as c:
+    async with TestClient(TestServer(_app()), **as_service("switchboard")) as c:
         yield c
 
 

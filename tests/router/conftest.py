@@ -20,6 +20,8 @@ from services.router.app import create_app
 from services.router.keys import ROUTER_READY
 from services.router.settings import RouterSettings
 
+from ..conftest import as_service
+
 
 @pytest.fixture
 def router_settings(stack) -> RouterSettings:
@@ -29,7 +31,7 @@ def router_settings(stack) -> RouterSettings:
 
 async def _start(settings: RouterSettings) -> TestClient:
     app = create_app(settings)
-    client = TestClient(TestServer(app))
+    client = TestClient(TestServer(app), **as_service("router"))
     await client.start_server()
     try:
         await asyncio.wait_for(app[ROUTER_READY].wait(), 15)
@@ -73,7 +75,7 @@ async def timers(stack) -> AsyncIterator[TestClient]:
 
     settings = SchedulerSettings(nats_url=stack.nats_url, redis_url=stack.redis_url,
                                  database_url=stack.database_url, env="test", log_level="warning")
-    client = TestClient(TestServer(create_scheduler(settings)))
+    client = TestClient(TestServer(create_scheduler(settings)), **as_service("scheduler"))
     await client.start_server()
     yield client
     await client.close()

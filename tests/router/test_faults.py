@@ -20,10 +20,13 @@ from libs.devstack import DevStack, StackInfo
 from libs.messaging import nats_session
 from services.router.keys import ROUTER
 
+from ..conftest import as_service
+
 
 def store_of(router: Any) -> Any:
     """The live state of a router under test (to break it)."""
     return router.app[ROUTER].store
+
 
 
 @asynccontextmanager
@@ -147,7 +150,7 @@ async def test_the_rebuild_reaches_conversations_older_than_the_stream(stack, tm
     crm_app = create_crm(CrmSettings(nats_url=stack.nats_url, redis_url=stack.redis_url,
                                      database_url=stack.database_url, env="test", run_jobs=False,
                                      blob_dir=str(tmp_path / "crm-blobs")))
-    async with TestClient(TestServer(crm_app)) as crm:
+    async with TestClient(TestServer(crm_app), **as_service("crm")) as crm:
         crm_app[LIFECYCLE].ready = True
         settings = router_settings.model_copy(update={"key_prefix": f"sb:r{unique}:",
                                                       "crm_url": str(crm.make_url("")).rstrip("/")})

@@ -12,6 +12,8 @@ from aiohttp import ClientSession
 from libs.devstack import free_port
 from libs.devstack.services import start_service
 
+from ..conftest import as_service
+
 
 async def _start(env: dict[str, str], port: int, log: Path) -> asyncio.subprocess.Process:
     return await start_service("router", {**env, "SB_ROUTER_PORT": str(port)}, port, log)
@@ -48,7 +50,7 @@ async def test_sigterm_under_load_loses_no_message(stack, nats_js, events, uniqu
         await events.wait_for("conversation.message", len(msgs), channel_id=f"ch-{unique}", timeout=60)
         opened = events.of("conversation.opened", channel_id=f"ch-{unique}")
         assert sorted(o.contact_address for o in opened) == sorted(contacts)  # one conversation per contact
-        async with ClientSession() as http:
+        async with ClientSession(**as_service("router")) as http:
             for o in opened:
                 async with http.get(f"http://127.0.0.1:{port}/conversations/{o.conversation_id}") as r:
                     conv = await r.json()

@@ -14,6 +14,8 @@ from libs.contracts import TimerDue, decode
 from services.scheduler.app import create_app
 from services.scheduler.settings import SchedulerSettings
 
+from ..conftest import as_service
+
 
 @pytest.fixture
 def scheduler_settings(stack) -> SchedulerSettings:
@@ -23,7 +25,7 @@ def scheduler_settings(stack) -> SchedulerSettings:
 
 @asynccontextmanager
 async def running_scheduler(settings: SchedulerSettings) -> AsyncIterator[TestClient]:
-    client = TestClient(TestServer(create_app(settings)))
+    client = TestClient(TestServer(create_app(settings)), **as_service("scheduler"))
     await client.start_server()
     try:
         yield client

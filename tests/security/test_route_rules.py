@@ -48,6 +48,7 @@ def test_every_served_route_has_a_rule(gw_client):
 def _service_routes() -> dict[str, set[tuple[str, str]]]:
     from services.campaigns.app import create_app as campaigns
     from services.campaigns.settings import CampaignsSettings
+    from services.channels.app import ADMIN_APP
     from services.channels.app import create_app as channels
     from services.channels.settings import ChannelsSettings
     from services.crm.app import create_app as crm
@@ -56,7 +57,7 @@ def _service_routes() -> dict[str, set[tuple[str, str]]]:
     from services.router.settings import RouterSettings
 
     apps: dict[str, Any] = {"campaigns": campaigns(CampaignsSettings(env="test")),
-                            "channels": channels(ChannelsSettings(env="test")),
+                            "channels": channels(ChannelsSettings(env="test"))[ADMIN_APP],
                             "crm": crm(CrmSettings(env="test")), "router": router(RouterSettings(env="test"))}
     return {name: {(r.method, r.resource.canonical) for r in app.router.routes() if r.resource is not None}
             for name, app in apps.items()}

@@ -32,10 +32,12 @@ class Crm:
 
 @dataclass(frozen=True)
 class Actor:
-    """Who is calling: the gateway forwards the user id and role in ``X-User-Id`` / ``X-User-Role``."""
+    """Who is calling, from the verified internal token: a user with their role and campaign scope
+    (``None``: every campaign), or ``system`` (a service identity: the CLI, jobs, consumers)."""
 
     id: str = "system"
     role: str = "system"
+    campaigns: frozenset[str] | None = None
 
     @property
     def privileged(self) -> bool:

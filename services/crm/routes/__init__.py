@@ -6,6 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
+from libs.core.auth import caller_of
 from services.crm.handlers import Actor, Crm
 from services.crm.keys import CRM
 
@@ -15,12 +16,12 @@ def crm_of(request: web.Request) -> Crm:
 
 
 def actor_of(request: web.Request) -> Actor:
-    """The caller named by the gateway; internal callers without headers act as ``system``."""
-    user = request.headers.get("X-User-Id", "").strip()
-    role = request.headers.get("X-User-Role", "").strip().lower()
-    if not user:
+    """The caller, from its verified internal token: a user (id, role, campaign scope) through the gateway,
+    or a service identity (the CLI, jobs), which acts as ``system``."""
+    caller = caller_of(request)
+    if caller.is_service:
         return Actor()
-    return Actor(id=user, role=role or "agent")
+    return Actor(id=caller.subject, role=caller.role, campaigns=caller.campaigns)
 
 
 async def send_stream(request: web.Request, chunks: Any, media_type: str, filename: str) -> web.StreamResponse:

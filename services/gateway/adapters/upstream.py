@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterable, Mapping
+from collections.abc import AsyncIterable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 from yarl import URL
 
+from libs.core.auth import Signer
 from libs.core.errors import AppError, Transient
 from libs.core.logging import get_logger
 from services.gateway.adapters.ports import UpstreamError
@@ -48,8 +49,11 @@ def is_json(content_type: str) -> bool:
 class Upstream:
     """One internal service, by name and base URL."""
 
-    def __init__(self, session: aiohttp.ClientSession, name: str, base_url: str, timeout_s: float) -> None:
+    def __init__(self, session: aiohttp.ClientSession, name: str, base_url: str, timeout_s: float, *,
+                 signer: Signer, scope: Callable[[Principal], Iterable[str] | None]) -> None:
         self._session = session
+        self._signer = signer
+        self._scope = scope
         self.name = name
         self.base_url = base_url.rstrip("/")
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
@@ -83,8 +87,9 @@ class Upstream:
         ``data`` streams a body that is not JSON (an upload) with its ``content_type``. With ``downloads``, a
         successful answer that is not JSON comes back as an open :class:`Download` instead of an error.
 
-        The caller's identity travels in headers the services read: ``X-Sb-User``/``X-Sb-Role``
-        (campaigns) and ``X-User-Id``/``X-User-Role`` (CRM).
+        The caller travels in a fresh internal token (``libs/core/auth.py``) addressed to this service: the
+        user id, the role and the campaigns in the caller's scope (``scope``; every campaign for admins).
+        Without a caller the gateway calls as its own service identity.
 
         Raises:
             UpstreamError: the service answered 4xx (or 503) in the error shape; passed through as is.
@@ -92,7 +97,7 @@ class Upstream:
             BadGateway: the service answered 5xx or something that is not JSON.
         """
         url = f"{self.base_url}{path}"
-        headers = _identity(caller)
+        headers = {"Authorization": f"Bearer {self._token(caller)}"}
         if data is not None:
             headers["Content-Type"] = content_type or "application/octet-stream"
         # A download may take longer than a JSON answer: only connecting and each read are bounded then.
@@ -135,22 +140,16 @@ class Upstream:
         log.warning("upstream_failed", upstream=self.name, url=url, status=status)
         raise BadGateway(f"the {self.name} service failed (HTTP {status})")
 
+    def _token(self, caller: Principal | None) -> str:
+        if caller is None:
+            return self._signer.for_service(self.name)
+        return self._signer.for_user(self.name, caller.user_id, caller.role, self._scope(caller))
+
     async def get(self, path: str, params: Mapping[str, str] | None = None, *, caller: Principal | None = None) -> Any:
         return await self.request("GET", path, params=params, caller=caller)
 
     async def post(self, path: str, body: Any = None, *, caller: Principal | None = None) -> Any:
         return await self.request("POST", path, json_body=body, caller=caller)
-
-
-def _identity(caller: Principal | None) -> dict[str, str]:
-    if caller is None:
-        return {}
-    return {
-        "X-Sb-User": caller.user_id,
-        "X-Sb-Role": caller.role,
-        "X-User-Id": caller.user_id,
-        "X-User-Role": caller.role,
-    }
 
 
 _NOT_JSON = object()
