@@ -386,6 +386,7 @@ class CampaignQuery:
     created_to: date | None = None
     limit: int = 100
     after: tuple[str, ...] | None = None  # the sort values of the previous page's last campaign
+    within: frozenset[str] | None = None  # the caller's campaign scope (None: every campaign)
 
 
 def diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, dict[str, Any]]:

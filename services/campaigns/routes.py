@@ -23,6 +23,25 @@ CATALOG: dict[str, tuple[str, tuple[str, ...]]] = {
 }
 
 
+STAFF = ("admin", "supervisor")
+ALL = ("admin", "supervisor", "agent")
+# Who may read each catalog (as the gateway's facade says; a service identity reads everything).
+READERS: dict[str, tuple[str, ...]] = {"clients": STAFF, "projects": STAFF, "schedules": STAFF,
+                                       "typifications": ALL, "fields": ALL}
+
+
+def may_read(request: web.Request, roles: tuple[str, ...], campaign_id: str | None = None) -> None:
+    """The second line behind the gateway: the caller's role, and the campaign within their scope.
+
+    Raises:
+        Forbidden: 403 naming ``role`` or ``campaign_id``.
+    """
+    caller = caller_of(request)
+    caller.require(roles, f"read {request.path}")
+    if campaign_id is not None and not caller.is_service:
+        caller.require_scope(campaign_id)
+
+
 def actor(request: web.Request) -> Actor:
     caller = caller_of(request)
     return Actor(user_id=caller.subject, role=caller.role)
@@ -74,6 +93,7 @@ def _instant(request: web.Request, name: str) -> datetime:
 def catalog_routes(segment: str, kind: str, filters: tuple[str, ...]) -> list[web.RouteDef]:
     async def list_(request: web.Request) -> web.Response:
         limit, cursor = paging(request)
+        may_read(request, READERS[segment])
         found = {f: request.query.get(f) for f in filters}
         return respond(await request.app[VIEWS].list_items(kind, found, limit, cursor))
 
@@ -81,6 +101,7 @@ def catalog_routes(segment: str, kind: str, filters: tuple[str, ...]) -> list[we
         return respond(await request.app[SERVICE].create(kind, await read_json(request), actor(request)), 201)
 
     async def get(request: web.Request) -> web.Response:
+        may_read(request, READERS[segment])
         return respond(await request.app[VIEWS].get(kind, request.match_info["id"]))
 
     async def patch(request: web.Request) -> web.Response:
@@ -98,6 +119,7 @@ def catalog_routes(segment: str, kind: str, filters: tuple[str, ...]) -> list[we
         return web.Response(status=204)
 
     async def history(request: web.Request) -> web.Response:
+        may_read(request, STAFF)
         limit, cursor = paging(request)
         return respond(await request.app[VIEWS].history(kind, request.match_info["id"], limit, cursor))
 
@@ -111,17 +133,22 @@ def catalog_routes(segment: str, kind: str, filters: tuple[str, ...]) -> list[we
 
 async def schedule_status(request: web.Request) -> web.Response:
     """Whether a schedule is open at ``at`` (default now) and when it next opens."""
+    may_read(request, STAFF)
     return respond(await request.app[VIEWS].schedule_status(request.match_info["id"], _instant(request, "at")))
 
 
 async def typification_tree(request: web.Request) -> web.Response:
     """The typification catalog as categories with their subcategories."""
+    may_read(request, ALL)
     return respond(await request.app[VIEWS].typification_tree())
 
 
 # ----------------------------------------------------------------------------------------------- campaigns
 
 async def list_campaigns(request: web.Request) -> web.Response:
+    """Campaigns matching the filters, within the caller's scope (supervisors: those they supervise;
+    agents: those they work in)."""
+    may_read(request, ALL)
     limit, cursor = paging(request)
     q = request.query
     status = q.get("status") or None
@@ -134,7 +161,7 @@ async def list_campaigns(request: web.Request) -> web.Response:
         status=status, client_id=q.get("client_id") or None, project_id=q.get("project_id") or None,
         channel_id=q.get("channel_id") or q.get("channel") or None, agent_id=q.get("agent_id") or None,
         supervisor_id=q.get("supervisor_id") or None, text=q.get("campaign") or q.get("q") or None,
-        created_from=start, created_to=end, limit=limit)
+        created_from=start, created_to=end, limit=limit, within=caller_of(request).campaigns)
     return respond(await request.app[VIEWS].list_campaigns(query, cursor))
 
 
@@ -143,6 +170,7 @@ async def create_campaign(request: web.Request) -> web.Response:
 
 
 async def get_campaign(request: web.Request) -> web.Response:
+    may_read(request, ALL, request.match_info["id"])
     return respond(await request.app[VIEWS].get_campaign(request.match_info["id"]))
 
 
@@ -172,10 +200,12 @@ async def deactivate_campaign(request: web.Request) -> web.Response:
 
 
 async def campaign_snapshot(request: web.Request) -> web.Response:
+    may_read(request, ALL, request.match_info["id"])
     return respond((await request.app[VIEWS].snapshot(request.match_info["id"])).model_dump(mode="json"))
 
 
 async def campaign_history(request: web.Request) -> web.Response:
+    may_read(request, STAFF, request.match_info["id"])
     limit, cursor = paging(request)
     return respond(await request.app[VIEWS].history("campaign", request.match_info["id"], limit, cursor))
 

@@ -154,7 +154,7 @@ RULES: tuple[Rule, ...] = (
             # Agents download what they may search (seed 001, Contactos: "Descargar"), same filters.
             ep("GET", "export", ALL, summary="export (CSV/XLSX) with the search's filters"),
             ep("GET", "{id}", ALL, summary="one"), ep("PATCH", "{id}", ALL, summary="edit"),
-            ep("DELETE", "{id}", STAFF, summary="delete"),
+            ep("DELETE", "{id}", ADMIN, summary="delete (a contact is every campaign's: admins only)"),
             ep("POST", "{id}/addresses", ALL, summary="add a phone, e-mail or handle"),
             ep("GET", "{id}/history", ALL, summary="conversations, cases and closures"),
         ),
@@ -506,6 +506,23 @@ def _may_see_owned(p: Principal, owner: str | None, campaign_id: Any, directory:
     if snap is None or p.user_id not in snap.agents:
         return False
     return owner is None or snap.permissions.view_all_cases
+
+
+# Where a request body names the campaign it is for (a work item, a call, a callback, a list, a process).
+BODY_CAMPAIGNS = (("campaign_id",), ("params", "campaign_id"))
+
+
+def foreign_campaign(p: Principal, body: Any, directory: SnapshotDirectory) -> str | None:
+    """The field of a write's body that names a campaign outside the caller's scope, if any."""
+    if p.is_admin or not isinstance(body, Mapping):
+        return None
+    for path in BODY_CAMPAIGNS:
+        value: Any = body
+        for key in path:
+            value = value.get(key) if isinstance(value, Mapping) else None
+        if isinstance(value, str) and value and not may_see_campaign(p, value, directory):
+            return ".".join(path)
+    return None
 
 
 def must_own(p: Principal, rule: Rule, endpoint: Endpoint, item: Mapping[str, Any]) -> bool:

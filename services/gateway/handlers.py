@@ -36,6 +36,7 @@ from services.gateway.facade import (
     Endpoint,
     Rule,
     agent_filter,
+    foreign_campaign,
     foreign_owners,
     may_see_agent,
     may_see_campaign,
@@ -283,6 +284,9 @@ class Gateway:
         up: Service = getattr(self.up, rule.upstream)
         seg = "" if endpoint.is_view else values[endpoint.parts[0][1:-1]]
         self._check_scope(p, rule, seg, query)
+        field = foreign_campaign(p, body, self.directory) if rule.scope != "campaign" else None
+        if field is not None:
+            raise Forbidden("that campaign is not one of yours", field=field)
         if seg and rule.scope in ("case", "owned") and not p.is_admin:
             item = await up.get(f"/{rule.target}/{_seg(seg)}{rule.item_suffix}", caller=p)
             if not isinstance(item, dict) or not may_see_item(p, rule, item, self.directory):

@@ -84,16 +84,11 @@ async def auth_middleware(
         return await handler(request)
     decode_path(request.rel_url.raw_path)
     match = request.match_info
-    if match.http_exception is not None:
-        # No such route (404) or method (405), which the handler raises: told only to an authenticated
-        # caller, so nobody learns the routes without a token (public paths excepted).
-        public = any(a.public and path == request.path for (_, path), a in ACCESS.items())
-        access: Access | None = Access(NOBODY, public=True) if public else Access(EVERYBODY)
-        template = request.path
-    else:
-        resource = match.route.resource
-        template = resource.canonical if resource is not None else ""
-        access = access_of(request.method, template)
+    if match.http_exception is not None:  # no such route (404) or method (405): the handler raises it
+        return await handler(request)
+    resource = match.route.resource
+    template = resource.canonical if resource is not None else ""
+    access = access_of(request.method, template)
     if access is None:
         raise Forbidden(f"{request.method} {request.path} has no access rule")
     if not access.public:
@@ -107,7 +102,7 @@ async def auth_middleware(
             )
         claims = request.app[GATEWAY].tokens.verify(token, "access")
         request[CLAIMS] = claims
-        if claims.principal.role not in access.roles and match.http_exception is None:
+        if claims.principal.role not in access.roles:
             raise Forbidden(f"a {claims.principal.role} may not {request.method} {template}")
     return await handler(request)
 

@@ -116,6 +116,8 @@ async def test_writes_are_admin_only(http: Any, unique: str) -> None:
                              headers=as_user("campaigns", "s1", "supervisor"))
     assert status == 403 and err["error"]["field"] == "role"
     status, _ = await http("GET", "/clients", headers=as_user("campaigns", "a1", "agent"))
+    assert status == 403  # clients are for supervisors and admins, as in the gateway
+    status, _ = await http("GET", "/typifications", headers=as_user("campaigns", "a1", "agent"))
     assert status == 200
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
-from libs.contracts import ConversationClosed, ConversationOpened, TimerDue
+from libs.contracts import CampaignSnapshot, ConversationClosed, ConversationOpened, TimerDue
 
 from ..conftest import as_user
 
@@ -99,6 +99,7 @@ async def test_voice_conversation_becomes_a_call(client, h, unique):
 async def test_callbacks_calendar_timer_and_due_work(client, h, nc, unique):
     person = await (await client.post("/contacts", json={"name": f"Agenda {unique}"})).json()
     ana, bruno = f"ana-{unique}", f"bruno-{unique}"
+    await h.put_campaign(CampaignSnapshot(id=f"camp-{unique}", name="Agenda", agents=[ana, bruno]))
     sub = await nc.subscribe("sb.timer.cmd.>")
     monday = "2031-03-03"
     made = []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from libs.contracts import CampaignSnapshot, CaseOptions, CustomField, Typification
+from tests.conftest import as_user  # absolute: test_blobs_s3 loads this module by its path
 
 
 def _campaign(unique: str, **extra) -> CampaignSnapshot:
@@ -55,7 +56,8 @@ async def test_operator_panel_attend_comment_finish_and_next(client, h, unique):
 
     opened = await (await client.post(f"/work-items/{high['id']}/attend", headers=ana)).json()
     assert opened["status"] == "in_progress" and opened["assigned_user"] == f"ana-{unique}"
-    assert (await client.post(f"/cases/{theirs['id']}/attend", headers=ana)).status == 403
+    # Another agent's item reads as not there (and so cannot be attended).
+    assert (await client.post(f"/cases/{theirs['id']}/attend", headers=ana)).status == 404
 
     url = f"/cases/{high['id']}/save"
     comment = await client.post(url, json={"comment": "llamar mañana"}, headers=ana)
@@ -71,8 +73,9 @@ async def test_operator_panel_attend_comment_finish_and_next(client, h, unique):
     assert (await error({"finish": True, "result": "bogus", "fields": {"monto": "1"}}))["field"] == "result"
     assert (await error({"finish": True, "result": "promesa"}))["field"] == "fields.monto"
     assert (await error({}))["field"] == "comment"
-    assert (await error({"finish": True, "result": "promesa", "fields": {"monto": "1"}}, bruno, 403))["field"] == \
-        "actor"
+    # Another agent's item reads as not there: they cannot finish it.
+    assert (await error({"finish": True, "result": "promesa", "fields": {"monto": "1"}}, bruno, 404))["field"] == \
+        "id"
     still = await (await client.get(f"/cases/{high['id']}")).json()
     assert still["status"] == "in_progress" and still["result"] is None
 
@@ -119,7 +122,7 @@ async def test_comment_emailed_to_the_contact_with_cc_and_bcc(client, h, nc, uni
     sub = await nc.subscribe("sb.outbound.email.crm-test-email.>")
     resp = await client.post(f"/cases/{case['id']}/comments", json={
         "text": "Adjuntamos el detalle", "email": {"cc": ["Jefe@Example.com"], "bcc": ["audit@example.com"]}},
-        headers=h.agent("ana"))
+        headers=as_user("crm", "ana", "supervisor", [camp.id]))
     assert resp.status == 201, await resp.text()
     out = json.loads((await sub.next_msg(timeout=5)).data)
     await sub.unsubscribe()

@@ -130,8 +130,9 @@ async def test_crm_closure_is_validated_against_the_campaign(client, h, unique, 
     missing = await error({"typification_id": "sale", "fields": {"plan": "A"}})
     assert missing["field"] == "fields.amount" and "Monto" in missing["message"]
     assert (await error({"typification_id": "sale", "fields": {"amount": 1, "plan": "Z"}}))["field"] == "fields.plan"
+    # Another agent's conversation reads as not there: it cannot be closed by them.
     assert (await error({"typification_id": "sale", "fields": {"amount": 1}}, h.agent(f"bruno-{unique}"),
-                        403))["field"] == "actor"
+                        404))["field"] == "id"
     assert (await error({"typification_id": "sale", "fields": {"amount": 1}}, ana, 409))["field"] == "reply"
     conv = await (await client.get(f"/conversations/{conv_id}")).json()
     assert conv["closure"] is None and conv["status"] == "assigned"

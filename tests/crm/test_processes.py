@@ -149,8 +149,9 @@ async def test_mass_close_from_a_file(client, h, jobs, nc, unique):
     closed = await (await client.get(f"/conversations/{convs[1]}")).json()
     assert closed["closure"]["typification_id"] == "venta" and closed["closure"]["closed_by"] == "sofia"
 
-    agent_run = await jobs.run("mass_close", {"typification_id": "venta"}, up["id"], user="intruso", role="agent")
-    assert agent_run["counts"] == {"error": 5}
+    # Agents run no bulk processes: refused before anything is queued.
+    resp = await jobs.start("mass_close", {"typification_id": "venta"}, up["id"], user="intruso", role="agent")
+    assert resp.status == 403 and (await resp.json())["error"]["field"] == "role"
     no_typ = await jobs.uploaded("ids.csv", f"ConversationId\n{convs[0]}".encode())
     resp = await jobs.start("mass_close", {}, no_typ["id"])
     assert resp.status == 400 and (await resp.json())["error"]["field"] == "params.typification_id"

@@ -58,7 +58,7 @@ async def test_ticket_with_actions_log_and_pending_state(client, unique):
     assert own.status == 200 and (await own.json())["ticket_subject"] == "Reporte problemas con telefonía"
     upd = await client.patch(f"/actions/{pending_id}", json={"status": "done", "comment": "resuelto por teléfono",
                                                               "priority": "low"},
-                             headers=as_user("crm", "sofia"))
+                             headers=as_user("crm", "sofia", "admin", None))
     assert upd.status == 200 and (await upd.json())["status"] == "done"
     ticket = await (await client.get(f"/tickets/{ticket['id']}")).json()
     assert ticket["pending"] is False

@@ -80,7 +80,12 @@ async def test_attachments_download_only_for_who_sees_their_item(crm_gw, real_cr
 async def test_agents_download_contacts_with_the_search_filters(crm_gw, real_crm, make_user, nats_js, unique,
                                                                services_peer):
     o = await make_office(crm_gw, real_crm, make_user, nats_js, unique, services_peer, contacts=3)
-    await call(crm_gw, o.tokens["admin"], "PATCH", f"/contacts/{o.contacts[1]}", {"company": f"Acme {unique}"})
+    for contact in o.contacts[1:]:
+        await call(crm_gw, o.tokens["admin"], "PATCH", f"/contacts/{contact}", {"company": f"Acme {unique}"})
+    # An agent exports only the contacts of their campaigns (issue 11), never the whole base: contact 1 has a
+    # work item in the agent's campaign, contact 2 (same company) is in no campaign of theirs.
+    await call(crm_gw, o.tokens["admin"], "POST", "/work-items", {"campaign_id": o.camp, "contact_id": o.contacts[1]},
+               status=201)
     resp = await crm_gw.get(f"/api/v1/contacts/export?format=csv&company=Acme%20{unique}",
                             headers=bearer(o.tokens["a1"]))
     assert resp.status == 200, await resp.text()

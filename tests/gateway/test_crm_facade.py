@@ -165,11 +165,21 @@ async def test_files_stream_through_the_facade(crm_gw, office, unique):
     upload = await resp.json()
     assert resp.status == 201, upload
     assert upload["columns"] == ["name", "document", "phone"] and upload["format"] == "csv"
-    job = await call(crm_gw, sup, "POST", "/processes",
-                     {"kind": "import_contacts", "upload_id": upload["id"], "params": {"mode": "template"}}, status=202)
+    body = {"kind": "import_contacts", "upload_id": upload["id"], "params": {"mode": "template"}}
+    # A contacts import changes the whole contact base: refused to a supervisor (their campaign's accounts
+    # are theirs to import), run by an admin.
+    err = await call(crm_gw, sup, "POST", "/processes", body, status=403)
+    assert err["error"]["field"] == "params.campaign_id"
+    admin = o.tokens["admin"]
+    resp = await crm_gw.post(f"/api/v1/imports?filename=clientes-{unique}.csv", data=csv,
+                             headers={**bearer(admin), "Content-Type": "text/csv"})
+    upload = await resp.json()
+    job = await call(crm_gw, admin, "POST", "/processes", {**body, "upload_id": upload["id"]}, status=202)
+    # The supervisor does not see an admin's process over the whole base.
+    await call(crm_gw, sup, "GET", f"/processes/{job['id']}", status=404)
 
     async def finished() -> Any:
-        got = await call(crm_gw, sup, "GET", f"/processes/{job['id']}")
+        got = await call(crm_gw, admin, "GET", f"/processes/{job['id']}")
         return got if got["status"] in ("succeeded", "failed") else None
 
     for _ in range(100):
@@ -179,7 +189,7 @@ async def test_files_stream_through_the_facade(crm_gw, office, unique):
         await asyncio.sleep(0.1)
     assert done and done["status"] == "succeeded", done
     assert done["total"] == 2 and done["done"] == 2
-    resp = await crm_gw.get(f"/api/v1/processes/{job['id']}/outcome?format=csv", headers=bearer(sup))
+    resp = await crm_gw.get(f"/api/v1/processes/{job['id']}/outcome?format=csv", headers=bearer(admin))
     assert resp.status == 200 and resp.content_type == "text/csv"
     assert "attachment" in resp.headers["Content-Disposition"]
     outcome = (await resp.read()).decode("utf-8-sig").splitlines()

@@ -61,6 +61,7 @@ def run_schemathesis(base: str, token: str) -> tuple[int, list[str]]:
     return ran, failures
 
 
+@pytest.mark.timeout(600)
 async def test_schemathesis_finds_no_server_error(gw_client, gateway, make_user):
     admin = await gateway.users.get(await make_user("admin"))
     token = gateway.tokens.issue(admin.principal, "access")

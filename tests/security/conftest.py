@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from typing import Any
+
+import pytest
+import pytest_asyncio
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from libs.core.service import LIFECYCLE
+from services.gateway.settings import GatewaySettings
 
 from ..gateway.conftest import (  # noqa: F401  (fixtures)
     gateway,
@@ -33,3 +43,69 @@ async def raw_request(host: str, port: int, method: str, target: str, headers: d
         return status, json.loads(body)
     except ValueError:
         return status, body.decode("latin-1")
+
+
+# --- the whole platform in-process: the gateway in front of the REAL campaigns, channels, CRM and router ---
+
+
+@dataclass
+class Platform:
+    """A gateway whose every upstream is the real service (in-process on the session stack), and the
+    services' own clients (their internal ports) for calls that bypass the gateway."""
+
+    gateway: TestClient
+    services: dict[str, TestClient]
+    apps: list[tuple[web.Application, TestClient]] = field(default_factory=list)
+
+    def service(self, name: str) -> TestClient:
+        return self.services[name]
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def platform(stack: Any, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Platform]:
+    from services.campaigns.app import create_app as campaigns
+    from services.campaigns.settings import CampaignsSettings
+    from services.channels.app import ADMIN_APP
+    from services.channels.app import create_app as channels
+    from services.channels.settings import ChannelsSettings
+    from services.crm.app import create_app as crm
+    from services.crm.settings import CrmSettings
+    from services.gateway.app import create_app as gateway_app
+    from services.router.app import ROUTER_READY
+    from services.router.app import create_app as router
+    from services.router.settings import RouterSettings
+
+    common: dict[str, Any] = {"env": "test", "nats_url": stack.nats_url, "redis_url": stack.redis_url,
+                              "database_url": stack.database_url}
+    chan = channels(ChannelsSettings(**common, smtp_enabled=False, outbound_consumer=False,
+                                     blob_dir=tmp_path_factory.mktemp("sec-chan")))
+    built: list[tuple[str, web.Application]] = [
+        ("campaigns", campaigns(CampaignsSettings(**common, conversation_consumer=False))),
+        ("channels-public", chan), ("channels", chan[ADMIN_APP]),
+        ("crm", crm(CrmSettings(**common, default_region="ES", job_poll_s=0.2,
+                                blob_dir=str(tmp_path_factory.mktemp("sec-crm"))))),
+        ("router", router(RouterSettings(**common, log_level="warning"))),
+    ]
+    p = Platform(gateway=None, services={})  # type: ignore[arg-type]
+    try:
+        for name, app in built:
+            client = TestClient(TestServer(app, host="127.0.0.1"))
+            await client.start_server()
+            app[LIFECYCLE].ready = True
+            p.services[name] = client
+            p.apps.append((app, client))
+        await asyncio.wait_for(built[-1][1][ROUTER_READY].wait(), 30)
+        url = {name: str(c.make_url("")).rstrip("/") for name, c in p.services.items()}
+        settings = GatewaySettings(env="test", nats_url=stack.nats_url, redis_url=stack.redis_url,
+                                   database_url=stack.database_url, router_url=url["router"],
+                                   campaigns_url=url["campaigns"], crm_url=url["crm"],
+                                   channels_url=url["channels"], demo_seed=False)
+        p.gateway = TestClient(TestServer(gateway_app(settings), host="127.0.0.1"))
+        await p.gateway.start_server()
+        yield p
+    finally:
+        if p.gateway is not None:
+            await p.gateway.close()
+        for app, client in reversed(p.apps):
+            await app[LIFECYCLE].drain(5)
+            await client.close()

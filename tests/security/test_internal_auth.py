@@ -115,7 +115,7 @@ async def test_no_token_forged_expired_or_misaddressed_is_401(services):
         # Health and readiness need no token; a valid token passes the gate.
         assert (await status_of(client, "/healthz"))[0] == 200
         assert (await status_of(client, "/readyz"))[0] in (200, 503)
-        status, body = await status_of(client, path, bearer(gateway.for_user(name, "u1", "admin", None)))
+        status, body = await status_of(client, path, bearer(dev_signer("tests").for_service(name)))
         assert status not in (401, 403), (name, status, body)
 
 

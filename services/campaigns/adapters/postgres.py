@@ -329,6 +329,8 @@ class Repository:
                     f" AND m.role = '{role}' AND m.user_id = {{n}})", user)
         if q.text:
             add("(c.id = {n} OR c.name ILIKE '%' || {n} || '%')", q.text)
+        if q.within is not None:
+            add("c.id = ANY({n}::text[])", sorted(q.within))
         if q.created_from:
             add("c.created_at >= {n}::date", q.created_from)
         if q.created_to:

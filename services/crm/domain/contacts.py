@@ -274,3 +274,6 @@ class ContactFilter:
     batch_id: str | None = None
     activity_from: Any = None
     activity_to: Any = None
+    # A caller's campaign scope: only contacts with an account, a case, a conversation or a list of one of
+    # these campaigns (None: every contact).
+    campaigns: list[str] | None = None

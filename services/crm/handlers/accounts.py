@@ -87,9 +87,9 @@ async def delete_account(crm: Crm, account_id: str, actor: Actor) -> None:
 
 
 async def list_accounts(crm: Crm, contact_id: str | None, campaign_id: str | None, limit: int,
-                        after: tuple[Any, ...] | None) -> list[dict[str, Any]]:
+                        after: tuple[Any, ...] | None, campaigns: list[str] | None = None) -> list[dict[str, Any]]:
     async with crm.pool.acquire() as conn:
-        return await repo.list_accounts(conn, contact_id, campaign_id, limit, after)
+        return await repo.list_accounts(conn, contact_id, campaign_id, limit, after, campaigns)
 
 
 class GroupIn(BaseModel):
@@ -125,9 +125,9 @@ async def get_group(crm: Crm, table: Group, group_id: str) -> dict[str, Any]:
 
 
 async def list_groups(crm: Crm, table: Group, campaign_id: str | None, limit: int,
-                      after: tuple[Any, ...] | None) -> list[dict[str, Any]]:
+                      after: tuple[Any, ...] | None, campaigns: list[str] | None = None) -> list[dict[str, Any]]:
     async with crm.pool.acquire() as conn:
-        return await repo.list_groups(conn, table, campaign_id, limit, after)
+        return await repo.list_groups(conn, table, campaign_id, limit, after, campaigns)
 
 
 async def add_members(crm: Crm, table: Group, group_id: str, body: Any, actor: Actor) -> dict[str, Any]:

@@ -195,6 +195,12 @@ async def attachment_meta(crm: Crm, attachment_id: str, actor: Actor) -> dict[st
     return meta
 
 
+async def attachment_owner(crm: Crm, owner_kind: str, owner_id: str) -> dict[str, Any]:
+    """``{agent_id, campaign_id}`` of the item (case, ticket or call) a file is attached to."""
+    async with crm.pool.acquire() as conn:
+        return await repo.attachment_owner(conn, owner_kind, owner_id)
+
+
 def _sees_campaign(crm: Crm, actor: Actor, item: dict[str, Any]) -> bool:
     """An agent sees a colleague's item only in a campaign of theirs that allows viewing all cases."""
     snapshot = crm.campaigns.get(item.get("campaign_id"))

@@ -194,10 +194,12 @@ async def close_in(crm: Crm, conn: Conn, conversation_id: str, data: CloseIn, ac
 
 
 async def search(crm: Crm, *, contact_id: str | None, campaign_id: str | None, agent_id: str | None,
-                 status: str | None, limit: int, after: tuple[datetime, str] | None) -> list[dict[str, Any]]:
+                 status: str | None, limit: int, after: tuple[datetime, str] | None,
+                 campaigns: list[str] | None = None) -> list[dict[str, Any]]:
+    """``campaigns``: only these campaigns' conversations (a caller's scope)."""
     async with crm.pool.acquire() as conn:
         return await repo.search(conn, contact_id=contact_id, campaign_id=campaign_id, agent_id=agent_id,
-                                 status=status, since=None, campaigns=None, limit=limit, after=after)
+                                 status=status, since=None, campaigns=campaigns, limit=limit, after=after)
 
 
 def history_window(snapshot: CampaignSnapshot | None) -> tuple[list[str] | None, datetime | None]:

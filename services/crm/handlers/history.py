@@ -20,9 +20,16 @@ from services.crm.handlers.conversations import history_window
 def _windows(crm: Crm, actor: Actor, campaign_id: str | None) -> tuple[Window, ...]:
     """What part of a contact's history the caller sees. An agent: the windows of their campaigns
     (``history_hours``, 0 = none; other campaigns only with ``show_other_campaigns_info``), whatever they
-    asked. Staff: everything, or the campaign's window when they look from one (``campaign_id``)."""
+    asked. A supervisor: the campaigns they supervise (within the campaign's window when they look from one).
+    Admins: everything, or the campaign's window when they look from one (``campaign_id``)."""
     if actor.role == "agent":
         return windows_for(actor.id, crm.campaigns, utcnow(), campaign_id)
+    if actor.role == "supervisor" and actor.campaigns is not None:  # only ever the campaigns they supervise
+        scope = frozenset(actor.campaigns)
+        if campaign_id:
+            campaigns, since = history_window(crm.campaigns.get(campaign_id))
+            return (Window(scope if campaigns is None else frozenset(campaigns) & scope, since),)
+        return (Window(scope, None),)
     if campaign_id:
         campaigns, since = history_window(crm.campaigns.get(campaign_id))
         return (Window(None if campaigns is None else frozenset(campaigns), since),)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
 from libs.core.http import page_args, query, respond, respond_page
@@ -9,7 +11,7 @@ from libs.core.service import read_json
 from services.crm.adapters.spreadsheets import MEDIA_TYPES
 from services.crm.domain.common import parse_datetime
 from services.crm.domain.contacts import ContactFilter
-from services.crm.handlers import contacts, conversations, exports, history
+from services.crm.handlers import access, contacts, conversations, exports, history
 from services.crm.routes import actor_of, crm_of, send_stream
 from services.crm.routes.masking import export_mask
 
@@ -27,10 +29,15 @@ def contact_filter(request: web.Request) -> ContactFilter:
 
 
 async def export_contacts(request: web.Request) -> web.StreamResponse:
-    crm = crm_of(request)
+    """The search's contacts as a file. Only admins export the whole contact base: a supervisor's or an
+    agent's export holds only the contacts of their campaigns (an account, a case, a conversation or a
+    list there), filtered in the query: nothing is filtered afterwards."""
+    crm, actor = crm_of(request), actor_of(request)
     fmt = exports.check_format(query(request, "format"))
-    rows = crm.exports.contacts(contacts.normalize_filter_addresses(crm, contact_filter(request)))
-    chunks = exports.export(rows, fmt, "contacts", export_mask(request))
+    f = contacts.normalize_filter_addresses(crm, contact_filter(request))
+    if not access.unrestricted(actor):
+        f.campaigns = sorted(actor.campaigns or ())
+    chunks = exports.export(crm.exports.contacts(f), fmt, "contacts", export_mask(request))
     return await send_stream(request, chunks, MEDIA_TYPES[fmt], f"contacts.{fmt}")
 
 
@@ -62,6 +69,8 @@ async def patch_contact(request: web.Request) -> web.Response:
 
 
 async def delete_contact(request: web.Request) -> web.Response:
+    # A contact is shared by every campaign: only an admin removes it from all of them.
+    access.require_admin(actor_of(request), "delete a contact")
     await contacts.delete_contact(crm_of(request), request.match_info["id"], actor_of(request))
     return web.Response(status=204)
 
@@ -72,32 +81,51 @@ async def add_address(request: web.Request) -> web.Response:
 
 
 async def contact_history(request: web.Request) -> web.Response:
-    return respond(await history.contact_history(crm_of(request), request.match_info["id"],
-                                                 query(request, "campaign_id"), actor_of(request)))
+    actor, campaign_id = actor_of(request), query(request, "campaign_id")
+    if campaign_id:
+        access.require_campaign(actor, campaign_id)
+    return respond(await history.contact_history(crm_of(request), request.match_info["id"], campaign_id, actor))
 
 
 async def list_conversations(request: web.Request) -> web.Response:
+    """Conversations as the CRM keeps them, narrowed at the source: an agent's own unless the campaign
+    allows viewing all; a supervisor's campaigns'."""
     limit, after = page_args(request)
+    crm, actor = crm_of(request), actor_of(request)
+    campaign_id, agent_id, campaigns = query(request, "campaign_id"), query(request, "agent_id"), None
+    if not access.unrestricted(actor):
+        owner, scope = access.owned_scope(crm, actor, campaign_id)
+        agent_id = owner or agent_id
+        campaigns = scope[0] if scope is not None and actor.role == "supervisor" else None
     items = await conversations.search(
-        crm_of(request), contact_id=query(request, "contact_id"), campaign_id=query(request, "campaign_id"),
-        agent_id=query(request, "agent_id"), status=query(request, "status"), limit=limit, after=after)
+        crm, contact_id=query(request, "contact_id"), campaign_id=campaign_id, agent_id=agent_id,
+        status=query(request, "status"), limit=limit, after=after, campaigns=campaigns)
     return respond_page(items, limit, lambda c: (c["opened_at"], c["id"]))
 
 
+async def _visible_conversation(request: web.Request) -> dict[str, Any]:
+    conv = await conversations.get_conversation(crm_of(request), request.match_info["id"])
+    access.check_owned(crm_of(request), actor_of(request), conv, "agent_id", "conversation")
+    return conv
+
+
 async def get_conversation(request: web.Request) -> web.Response:
-    return respond(await conversations.get_conversation(crm_of(request), request.match_info["id"]))
+    return respond(await _visible_conversation(request))
 
 
 async def conversation_matches(request: web.Request) -> web.Response:
+    await _visible_conversation(request)
     return respond(await conversations.matches(crm_of(request), request.match_info["id"]))
 
 
 async def link_conversation(request: web.Request) -> web.Response:
+    await _visible_conversation(request)
     body = await read_json(request)
     return respond(await conversations.link(crm_of(request), request.match_info["id"], body, actor_of(request)))
 
 
 async def close_conversation(request: web.Request) -> web.Response:
+    await _visible_conversation(request)
     body = await read_json(request)
     return respond(await conversations.close(crm_of(request), request.match_info["id"], body, actor_of(request)))
 

@@ -52,8 +52,11 @@ async def delete_account(conn: Conn, account_id: str) -> bool:
 
 
 async def list_accounts(conn: Conn, contact_id: str | None, campaign_id: str | None, limit: int,
-                        after: tuple[Any, ...] | None) -> list[dict[str, Any]]:
+                        after: tuple[Any, ...] | None, campaigns: list[str] | None = None) -> list[dict[str, Any]]:
+    """``campaigns``: only these campaigns' accounts (a caller's scope)."""
     w = Where()
+    if campaigns is not None:
+        w.add("campaign_id = ANY({}::text[])", campaigns)
     if contact_id:
         w.add("contact_id = {}", contact_id)
     if campaign_id:
@@ -85,14 +88,16 @@ async def get_group(conn: Conn, table: str, group_id: str) -> dict[str, Any] | N
 
 
 async def list_groups(conn: Conn, table: str, campaign_id: str | None, limit: int,
-                      after: tuple[Any, ...] | None) -> list[dict[str, Any]]:
-    """Lists or batches, newest first, those older than ``after`` (``created_at``, ``id``)."""
+                      after: tuple[Any, ...] | None, campaigns: list[str] | None = None) -> list[dict[str, Any]]:
+    """Lists or batches, newest first, those older than ``after`` (``created_at``, ``id``); ``campaigns``:
+    only these campaigns' (a caller's scope)."""
     assert table in ("lists", "batches")
     at, last = after or (None, None)
     rows = await conn.fetch(f"SELECT id, name, campaign_id, created_at FROM crm.{table} "
                             "WHERE ($1::text IS NULL OR campaign_id = $1) "
                             "AND ($2::timestamptz IS NULL OR (created_at, id) < ($2, $3)) "
-                            "ORDER BY created_at DESC, id DESC LIMIT $4", campaign_id, at, last, limit)
+                            "AND ($5::text[] IS NULL OR campaign_id = ANY($5)) "
+                            "ORDER BY created_at DESC, id DESC LIMIT $4", campaign_id, at, last, limit, campaigns)
     return as_dicts(rows)
 
 

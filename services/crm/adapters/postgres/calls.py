@@ -62,6 +62,9 @@ def where_of(f: dict[str, Any]) -> Where:
             w.add(f"k.{key} = {{}}", f[key])
     if f.get("company"):
         w.add("lower(c.company) = lower({})", f["company"])
+    if f.get("scope"):  # a supervisor's: their campaigns' calls and their agents' calls
+        campaigns, agents = f["scope"]
+        w.add("(k.campaign_id = ANY({}::text[]) OR k.agent_id = ANY({}::text[]))", campaigns, agents)
     if f.get("unclassified_since"):
         w.add("k.classified_at IS NULL AND k.started_at >= {}", f["unclassified_since"])
     return w

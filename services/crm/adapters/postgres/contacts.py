@@ -132,6 +132,13 @@ def where_of(f: ContactFilter, w: Where | None = None) -> Where:
         w.add("c.last_activity_at >= {}", f.activity_from)
     if f.activity_to:
         w.add("c.last_activity_at < {}", f.activity_to)
+    if f.campaigns is not None:
+        w.add("(EXISTS (SELECT 1 FROM crm.accounts x WHERE x.contact_id = c.id AND x.campaign_id = ANY({0}::text[]))"
+              " OR EXISTS (SELECT 1 FROM crm.cases x WHERE x.contact_id = c.id AND x.campaign_id = ANY({0}::text[]))"
+              " OR EXISTS (SELECT 1 FROM crm.conversations x WHERE x.contact_id = c.id"
+              " AND x.campaign_id = ANY({0}::text[]))"
+              " OR EXISTS (SELECT 1 FROM crm.list_members m JOIN crm.lists l ON l.id = m.list_id"
+              " WHERE m.contact_id = c.id AND l.campaign_id = ANY({0}::text[])))", f.campaigns)
     return w
 
 

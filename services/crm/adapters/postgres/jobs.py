@@ -29,9 +29,12 @@ async def get(conn: Conn, job_id: str, *, for_update: bool = False) -> dict[str,
     return as_dict(row, JSON_COLS)
 
 
-async def search(conn: Conn, kind: str | None, status: str | None, limit: int, after: tuple[Any, ...] | None
-                 ) -> list[dict[str, Any]]:
+async def search(conn: Conn, kind: str | None, status: str | None, limit: int, after: tuple[Any, ...] | None,
+                 visible_to: tuple[str, list[str]] | None = None) -> list[dict[str, Any]]:
+    """``visible_to``: (user, campaigns): only processes that user made or of one of those campaigns."""
     w = Where()
+    if visible_to is not None:
+        w.add("(created_by = {} OR params->>'scope_campaign' = ANY({}::text[]))", *visible_to)
     if kind:
         w.add("kind = {}", kind)
     if status:

@@ -67,7 +67,8 @@ async def update_action(conn: Conn, action_id: str, fields: dict[str, Any]) -> N
 
 
 def _common(w: Where, alias: str, *, start: datetime | None, end: datetime | None, contact_id: str | None,
-            agent_id: str | None, company: str | None, priority: int | None) -> None:
+            agent_id: str | None, company: str | None, priority: int | None, agents: list[str] | None = None
+            ) -> None:
     if start:
         w.add(f"{alias}.created_at >= {{}}", start)
     if end:
@@ -80,6 +81,8 @@ def _common(w: Where, alias: str, *, start: datetime | None, end: datetime | Non
         w.add("lower(c.company) = lower({})", company)
     if priority is not None:
         w.add(f"{alias}.priority = {{}}", priority)
+    if agents is not None:  # the caller's scope: these agents' items and nobody's
+        w.add(f"({alias}.agent_id IS NULL OR {alias}.agent_id = ANY({{}}::text[]))", agents)
 
 
 async def search_tickets(conn: Conn, *, status: str | None, pending: bool | None, limit: int,

@@ -11,15 +11,16 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from libs.contracts import new_id
-from libs.core.errors import Conflict, Invalid, NotFound
+from libs.core.errors import Conflict, Forbidden, Invalid, NotFound
 from libs.core.validation import parse_body
 from services.crm.adapters.ports import RowStream
+from services.crm.adapters.postgres import accounts as accounts_repo
 from services.crm.adapters.postgres import contacts as contacts_repo
 from services.crm.adapters.postgres import jobs as repo
 from services.crm.adapters.postgres.contacts import ContactFilter
 from services.crm.adapters.spreadsheets import RowReader, xlsx_chunks
 from services.crm.domain.imports import ACCOUNT_FIELDS, CONTACT_FIELDS, SAMPLE_BYTES, clean_columns, sniff, spec_for
-from services.crm.handlers import Actor, Crm, exports
+from services.crm.handlers import Actor, Crm, access, exports
 from services.crm.handlers.processes import closing, finder, imports, lists
 from services.crm.handlers.processes.runner import JobRunner, ProcessKind, xlsx_limits
 
@@ -171,6 +172,42 @@ class JobIn(BaseModel):
     run_at: datetime | None = None
 
 
+async def job_campaign(crm: Crm, params: BaseModel) -> str | None:
+    """The one campaign a process works on: its ``campaign_id``, or its list's or batch's campaign;
+    ``None`` for a process over the whole contact base (contacts imports, reassignments, mass closes)."""
+    campaign_id = getattr(params, "campaign_id", None)
+    if campaign_id:
+        return str(campaign_id)
+    for table, attr in (("lists", "list_id"), ("batches", "batch_id")):
+        group_id = getattr(params, attr, None)
+        if group_id:
+            async with crm.pool.acquire() as conn:
+                group = await accounts_repo.get_group(conn, table, group_id)
+            return group["campaign_id"] if group else None
+    return None
+
+
+async def check_job_scope(crm: Crm, actor: Actor, params: BaseModel, upload_row: dict[str, Any] | None
+                          ) -> str | None:
+    """Supervisors run processes only on a campaign they supervise, over an upload of theirs; a process over
+    the whole contact base is for admins. Returns the process's campaign (kept as ``scope_campaign``).
+
+    Raises:
+        Forbidden: naming ``params.campaign_id`` (or ``upload_id``).
+    """
+    campaign = await job_campaign(crm, params)
+    if access.unrestricted(actor):
+        return campaign
+    access.require_staff(actor, "run bulk processes")
+    if campaign is None:
+        raise Forbidden("a process over the whole contact base is for admins: name a campaign you supervise",
+                        field="params.campaign_id")
+    access.require_campaign(actor, campaign, "params.campaign_id")
+    if upload_row is not None and upload_row.get("created_by") != actor.id:
+        raise Forbidden("use a file you uploaded yourself", field="upload_id")
+    return campaign
+
+
 async def create_job(crm: Crm, body: Any, actor: Actor) -> dict[str, Any]:
     """Check a process's parameters (and file) now, then queue it; the runner does the work."""
     data = parse_body(JobIn, body)
@@ -191,10 +228,12 @@ async def create_job(crm: Crm, body: Any, actor: Actor) -> dict[str, Any]:
         upload_row = await get_upload(crm, data.upload_id)
     elif data.upload_id:
         raise Invalid(f"{data.kind} does not read a file", field="upload_id")
+    scope_campaign = await check_job_scope(crm, actor, params, upload_row)
     if kind.check is not None:
         await kind.check(crm, params, upload_row)
+    stored = params.model_dump(mode="json") | ({"scope_campaign": scope_campaign} if scope_campaign else {})
     async with crm.pool.acquire() as conn:
-        job = await repo.create(conn, new_id(), data.kind, params.model_dump(mode="json"), dry_run=data.dry_run,
+        job = await repo.create(conn, new_id(), data.kind, stored, dry_run=data.dry_run,
                                 upload_id=data.upload_id, created_by=actor.id, created_role=actor.role,
                                 run_at=data.run_at)
     return job
@@ -208,9 +247,12 @@ async def get_job(crm: Crm, job_id: str) -> dict[str, Any]:
     return job
 
 
-async def list_jobs(crm: Crm, kind: str | None, status: str | None, limit: int, after: Any) -> list[dict[str, Any]]:
+async def list_jobs(crm: Crm, kind: str | None, status: str | None, limit: int, after: Any,
+                    actor: Actor | None = None) -> list[dict[str, Any]]:
+    """Processes, newest first; a supervisor's: those they made and those of the campaigns they supervise."""
+    visible = None if actor is None or access.unrestricted(actor) else (actor.id, sorted(actor.campaigns or ()))
     async with crm.pool.acquire() as conn:
-        return await repo.search(conn, kind, status, limit, after)
+        return await repo.search(conn, kind, status, limit, after, visible)
 
 
 async def cancel_job(crm: Crm, job_id: str) -> dict[str, Any]:

@@ -225,7 +225,8 @@ class JobRunner:
                 if job["upload_id"]:
                     async with self.crm.pool.acquire() as conn:
                         upload = await repo.get_upload(conn, job["upload_id"])
-                params = kind.params.model_validate(job["params"])
+                # ``scope_campaign`` is the access rule's note (who may see the process), not a parameter.
+                params = kind.params.model_validate({k: v for k, v in job["params"].items() if k != "scope_campaign"})
                 ctx = JobContext(self.crm, job, params, upload, self.owner, stopping)
                 with few_collections():
                     await kind.run(ctx)
