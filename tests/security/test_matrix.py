@@ -319,6 +319,9 @@ def own_scenarios() -> dict[tuple[str, str], Scenario]:
         ("GET", conv): conversation(""),
         ("GET", f"{conv}/decisions"): conversation("/decisions"),
         ("POST", f"{conv}/{{action}}"): conversation("/messages", {"text": "hola"}),
+        ("GET", f"{API}/dashboard"): lambda w, s: Call(f"{API}/dashboard", query={"campaign_id": w.camp[s]}),
+        ("PUT", f"{API}/agents/{{id}}/status"): lambda w, s: Call(
+            f"{API}/agents/{w.users['a1' if s == 'in' else 'b1']}/status", {"status": "available"}),
         ("GET", f"{API}/users"): lambda w, s: Call(f"{API}/users") if s == "in" else None,
         ("POST", f"{API}/users"): lambda w, s: Call(f"{API}/users", {}) if s == "in" else None,
         ("GET", f"{API}/users/{{id}}"): lambda w, s: Call(f"{API}/users/{w.users['a1' if s == 'in' else 'b1']}"),

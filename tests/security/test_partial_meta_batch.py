@@ -13,12 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from libs.messaging import nats_session
 from services.channels.app import create_app
 from services.channels.settings import ChannelsSettings
+
+from ..channels.conftest import ChannelsClient
 
 SECRET = "batch-app-secret"
 DLQ_SUBJECT = "sb.dlq.INBOUND.channels-webhooks"
@@ -31,7 +33,7 @@ async def app_client(stack: Any):
         smtp_enabled=False, outbound_consumer=False, graph_base_url="http://127.0.0.1:9",
         twilio_base_url="http://127.0.0.1:9", ari_base_url="http://127.0.0.1:9",
         blob_dir=Path(tempfile.mkdtemp(prefix="sb-batch-blobs-")))
-    async with TestClient(TestServer(create_app(settings))) as client:
+    async with ChannelsClient(create_app(settings)) as client:  # webhooks public, /channels on the admin port
         yield client
 
 

@@ -6,11 +6,12 @@ from aiohttp import web
 
 from libs.core.http import respond
 from services.crm.adapters.spreadsheets import MEDIA_TYPES
-from services.crm.handlers import exports, reports
+from services.crm.handlers import access, exports, reports
 from services.crm.routes import actor_of, crm_of, send_stream
 
 
 async def kpis(request: web.Request) -> web.StreamResponse:
+    access.require_staff(actor_of(request), "read reports")  # before anything of the query is read
     crm = crm_of(request)
     q = reports.report_query(crm, actor_of(request), request.query)
     fmt = (request.query.get("format") or "json").lower()
@@ -25,10 +26,12 @@ async def kpis(request: web.Request) -> web.StreamResponse:
 
 
 async def dashboard(request: web.Request) -> web.Response:
+    access.require_staff(actor_of(request), "read reports")
     return respond(await reports.dashboard(crm_of(request), actor_of(request), request.query))
 
 
 async def forecast(request: web.Request) -> web.Response:
+    access.require_staff(actor_of(request), "read reports")
     return respond(await reports.forecast(crm_of(request), actor_of(request), request.query))
 
 
