@@ -49,7 +49,7 @@ import redis.asyncio as aioredis
 
 from bench import _chaos_actors as actors
 from bench import _chaos_ledger as ledger
-from bench._common import machine, percentile, result, run_in_process, start_process, stop_process
+from bench._common import KEYS, machine, percentile, result, run_in_process, start_process, stop_process
 from libs.core import demo
 from libs.core.secretbox import new_key_spec
 from libs.devstack import DevStack, StackInfo, free_port
@@ -86,7 +86,8 @@ REPLICAS = {"campaigns": 1, "crm": 1, "channels": 2, "router": 3, "scheduler": 1
 
 
 def _env(info: StackInfo, folder: Path, args: argparse.Namespace) -> dict[str, str]:
-    return {**os.environ, **info.env(), "SB_ENV": "production", "SB_LOG_LEVEL": "warning", "SB_DEMO_SEED": "true",
+    return {**os.environ, **info.env(), **KEYS.env(), "SB_ENV": "production", "SB_LOG_LEVEL": "warning",
+            "SB_DEMO_SEED": "true",
             "PYTHONUNBUFFERED": "1", "SB_GATEWAY_JWT_SECRET": JWT_SECRET, "SB_SHUTDOWN_BUDGET_S": "6",
             "SB_BLOB_URL": f"file://{folder / 'blobs'}",  # one folder every replica shares (one machine)
             # A provider call that hangs is given up quickly, so a send in doubt is retried within the run.
