@@ -322,6 +322,13 @@ def own_scenarios() -> dict[tuple[str, str], Scenario]:
         ("GET", f"{API}/dashboard"): lambda w, s: Call(f"{API}/dashboard", query={"campaign_id": w.camp[s]}),
         ("PUT", f"{API}/agents/{{id}}/status"): lambda w, s: Call(
             f"{API}/agents/{w.users['a1' if s == 'in' else 'b1']}/status", {"status": "available"}),
+        # Dead letters are every campaign's: admins only, no scope to cross.
+        ("GET", f"{API}/dead-letters"): lambda w, s: Call(f"{API}/dead-letters") if s == "in" else None,
+        ("GET", f"{API}/dead-letters/replays"): lambda w, s: Call(f"{API}/dead-letters/replays")
+        if s == "in" else None,
+        ("GET", f"{API}/dead-letters/{{id}}"): lambda w, s: None,  # needs a dead letter: role check below
+        ("POST", f"{API}/dead-letters/replay"): lambda w, s: Call(f"{API}/dead-letters/replay", {"sequences": []})
+        if s == "in" else None,
         ("GET", f"{API}/users"): lambda w, s: Call(f"{API}/users") if s == "in" else None,
         ("POST", f"{API}/users"): lambda w, s: Call(f"{API}/users", {}) if s == "in" else None,
         ("GET", f"{API}/users/{{id}}"): lambda w, s: Call(f"{API}/users/{w.users['a1' if s == 'in' else 'b1']}"),
