@@ -87,7 +87,7 @@ REPLICAS = {"campaigns": 1, "crm": 1, "channels": 2, "router": 3, "scheduler": 1
 
 def _env(info: StackInfo, folder: Path, args: argparse.Namespace) -> dict[str, str]:
     return {**os.environ, **info.env(), **KEYS.env(), "SB_ENV": "production", "SB_LOG_LEVEL": "warning",
-            "SB_DEMO_SEED": "true",
+            "SB_DEMO_SEED": "true", "SB_GATEWAY_METRICS_PORT": str(free_port()),
             "PYTHONUNBUFFERED": "1", "SB_GATEWAY_JWT_SECRET": JWT_SECRET, "SB_SHUTDOWN_BUDGET_S": "6",
             "SB_BLOB_URL": f"file://{folder / 'blobs'}",  # one folder every replica shares (one machine)
             # A provider call that hangs is given up quickly, so a send in doubt is retried within the run.

@@ -52,6 +52,7 @@ async def test_counters_move_by_what_was_sent(platform, graph_peer, nats_js):
     await platform.start(*SERVICES)
     metrics_url = {name: platform.url(name) for name in SERVICES}
     metrics_url["gateway"] = f"http://127.0.0.1:{platform.env['SB_GATEWAY_METRICS_PORT']}"
+    metrics_url["channels"] = platform.admin_url("channels")  # the webhooks port serves nothing else
     gw, channels = platform.url("gateway"), platform.url("channels")
     hook = f"{channels}/webhooks/whatsapp/{demo.WHATSAPP_CHANNEL_ID}"
     async with ClientSession(timeout=ClientTimeout(total=15)) as http:
