@@ -44,7 +44,7 @@ async def test_history_hours_and_other_campaigns_bound_every_agent_read(crm_gw, 
     assert _calls(await call(crm_gw, a1, "GET", f"{path}?campaign_id={o.camp}")) == {recent}
     # Naming someone else's campaign does not widen it.
     assert _calls(await call(crm_gw, a1, "GET", f"{path}?campaign_id={other.id}")) == {recent}
-    # Staff see everything.
+    # Staff see everything of their campaigns (this supervisor supervises both).
     assert _calls(await call(crm_gw, sup, "GET", path)) == {recent, old, elsewhere}
 
     await opts.set(permissions={"history_hours": 48})

@@ -61,8 +61,10 @@ class Platform:
         return self.services[name]
 
 
-@pytest_asyncio.fixture(scope="session", loop_scope="session")
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def platform(stack: Any, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Platform]:
+    """Per module, never left running: its router shares the durable ``router-inbound`` (and its Redis keys)
+    with every other router of the session, and would take their messages."""
     from services.campaigns.app import create_app as campaigns
     from services.campaigns.settings import CampaignsSettings
     from services.channels.app import ADMIN_APP

@@ -277,7 +277,8 @@ def scenario(method: str, public: str, path: str) -> Scenario:
     parts = [p for p in path.split("/") if p]
 
     def make(w: World, side: Side) -> Call | None:
-        scoped = public not in UNSCOPED and ((parts and parts[0].startswith("{")) or (method, public) in BODY_CAMPAIGN
+        creates = not parts and (method, public) in BODY_CAMPAIGN  # the body names the new item's campaign
+        scoped = public not in UNSCOPED and ((bool(parts) and parts[0].startswith("{")) or creates
                                              or (method, "/".join([public, *parts])) in SCOPED_VIEWS)
         if side == "out" and not scoped:
             return None
@@ -290,7 +291,7 @@ def scenario(method: str, public: str, path: str) -> Scenario:
         if method in ("POST", "PUT", "PATCH"):
             maker = BODIES.get((method, public))
             body = maker(w, side) if maker else {}
-            if (method, public) in BODY_CAMPAIGN:
+            if creates:
                 body = {"campaign_id": w.camp[side]}
         if view == ("GET", "imports/template"):
             query["kind"] = "import_accounts"

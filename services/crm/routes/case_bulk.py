@@ -6,11 +6,14 @@ from aiohttp import web
 
 from libs.core.http import respond
 from libs.core.service import read_json
-from services.crm.handlers import case_bulk
+from services.crm.handlers import access, case_bulk, cases
 from services.crm.routes import actor_of, crm_of
 
 
 async def combine(request: web.Request) -> web.Response:
+    crm, actor = crm_of(request), actor_of(request)
+    target = await cases.get_case(crm, request.match_info["id"])
+    access.check_owned(crm, actor, target, "assigned_user", "case")  # the case merged into must be visible
     body = await read_json(request)
     return respond(await case_bulk.combine(crm_of(request), request.match_info["id"], body, actor_of(request)))
 

@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from libs.core.auth import CALLER
 from libs.core.http import dumps
 from services.crm.domain.visibility import NumberMask
 from services.crm.routes import actor_of, crm_of
@@ -17,7 +18,10 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def export_mask(request: web.Request) -> NumberMask | None:
-    """The mask of the caller's answers (None: nothing to mask, e.g. staff, or no campaign hides numbers)."""
+    """The mask of the caller's answers (None: nothing to mask, e.g. staff, or no campaign hides numbers, or
+    an answer to nobody in particular: /healthz, /readyz, /metrics carry no internal token)."""
+    if CALLER not in request:
+        return None
     actor = actor_of(request)
     if actor.role != "agent":
         return None
