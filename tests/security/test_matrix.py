@@ -103,7 +103,7 @@ async def _build(platform: Any, js: Any, password_hash: str) -> World:
         await _call(gw, admin, "POST", f"{API}/campaigns", {
             "id": camp[side], "client_id": f"cli-{u}", "project_id": f"prj-{u}", "name": f"Campaña {side} {u}",
             "channels": [{"id": f"ch-{side}-{u}", "type": "whatsapp"}], "agents": [users[agent]],
-            "supervisors": [users[sup]]}, status=201)
+            "supervisors": [users[sup]], "external_view": {"enabled": True}}, status=201)
     crm = platform.service("crm").app[CRM]
     await _until(lambda: _seen(gateway, crm, camp), "the gateway and the CRM have both campaigns")
     w = World(users, {}, camp, u=u)
@@ -128,8 +128,19 @@ async def _catalogs(platform: Any, w: World) -> None:
                                      status=201))["key"]
     catalog["channels"] = (await _call(gw, admin, "POST", f"{API}/channels", {
         "id": f"wa-{v}", "type": "whatsapp", "app_secret": "s", "phone_number_id": f"9{w.n}"}, status=201))["id"]
+    catalog["ticket-forms"] = (await _call(gw, admin, "POST", f"{API}/ticket-forms", {
+        "id": f"form-{v}", "name": f"Form {v}", "fields": [{"key": "x", "label": "X", "type": "boolean"}]},
+        status=201))["id"]
+    catalog["action-types"] = (await _call(gw, admin, "POST", f"{API}/action-types", {
+        "id": f"at-{v}", "name": f"Tipo {v}"}, status=201))["id"]
     for kind, value in catalog.items():
         w.ids[kind] = {"in": value}
+    # Each campaign's dispositions (a campaign-scoped catalog).
+    w.ids["dispositions"] = {}
+    for side in ("in", "out"):
+        made = await _call(gw, admin, "POST", f"{API}/dispositions/{w.camp[side]}", {
+            "id": f"disp-{side}-{v}", "name": f"Venta {side}"}, status=201)
+        w.ids["dispositions"][side] = made["id"]
 
 
 async def _seen(gateway: Any, crm: Any, camp: dict[str, str]) -> bool:
@@ -159,8 +170,9 @@ async def _make_items(platform: Any, w: World, js: Any) -> None:
             "callbacks": (await post("/callbacks", {"owner_id": user, "due_at": "2031-03-04T10:00:00+00:00",
                                                     "contact_id": contact["id"], "campaign_id": camp}))["id"],
         }
+        kind = (await post("/action-types", {"id": f"llamar-{side}-{u}", "name": f"Llamar {side} {u}"}))["id"]
         ticket = await post("/tickets", {"contact_id": contact["id"], "subject": f"T {side}", "agent_id": user,
-                                         "actions": [{"kind": "Llamar", "subject": "x", "agent_id": user}]})
+                                         "actions": [{"kind": kind, "subject": "x", "agent_id": user}]})
         found["tickets"], found["actions"] = ticket["id"], ticket["actions"][0]["id"]
         form = aiohttp.FormData()
         form.add_field("file", b"%PDF-1.4", filename="a.pdf", content_type="application/pdf")
@@ -240,11 +252,13 @@ ITEM_KIND = {"campaigns": "camp", "queues": "camp", "agents": "agent", "cases": 
              "calls": "calls", "callbacks": "callbacks", "tickets": "tickets", "actions": "actions",
              "attachments": "attachments", "accounts": "accounts", "lists": "lists", "processes": "processes",
              "imports": "imports", "contacts": "contacts", "conversations": "conversations"}
-for _catalog in ("clients", "projects", "schedules", "typifications", "fields", "channels"):
+ITEM_KIND["dispositions"] = "dispositions"
+for _catalog in ("clients", "projects", "schedules", "typifications", "fields", "channels", "ticket-forms",
+                 "action-types"):
     ITEM_KIND[_catalog] = _catalog
 # Collections whose items have no campaign scope (shared catalogs, the contact base, channels, users).
 UNSCOPED = {"clients", "projects", "schedules", "typifications", "fields", "channels", "contacts", "exports",
-            "users"}
+            "users", "ticket-forms", "action-types"}
 # Views of a collection narrowed by a campaign in the query: refused out of scope, not just filtered.
 SCOPED_VIEWS = {("GET", "work-items"): "campaign_id", ("GET", "imports/template"): "campaign_id"}
 # Writes whose body names the campaign they are for.
@@ -258,6 +272,8 @@ BODIES: dict[tuple[str, str], Any] = {
 
 
 def _id_for(w: World, public: str, placeholder: str, side: Side) -> str:
+    if placeholder == "campaign_id":
+        return w.camp[side]
     if placeholder == "contact_id":
         return w.item("member", side)
     if placeholder == "kind":
@@ -311,6 +327,8 @@ def own_scenarios() -> dict[tuple[str, str], Scenario]:
         ("POST", f"{API}/auth/login"): lambda w, s: None,  # public: tests/gateway/test_auth.py
         ("POST", f"{API}/auth/refresh"): lambda w, s: None,
         ("GET", f"{API}/openapi.json"): lambda w, s: None,
+        # Public: the signed link is the credential (its own tests: forged, altered, expired).
+        ("GET", f"{API}/external/cases/{{token}}"): lambda w, s: None,
         ("GET", f"{API}/me"): lambda w, s: Call(f"{API}/me") if s == "in" else None,
         ("PUT", f"{API}/me/status"): lambda w, s: Call(f"{API}/me/status", {"status": "available"})
         if s == "in" else None,

@@ -7,7 +7,7 @@ from aiohttp import web
 
 from libs.core.http import respond
 from libs.core.service import read_json
-from services.crm.handlers import catalogs
+from services.crm.handlers import access, catalogs
 from services.crm.routes import actor_of, crm_of
 
 PATHS = {"dispositions": "disposition", "ticket-forms": "ticket_form", "action-types": "action_type"}
@@ -15,7 +15,11 @@ PATHS = {"dispositions": "disposition", "ticket-forms": "ticket_form", "action-t
 
 def _handlers(kind: str):
     def scope(request: web.Request) -> str:
-        return request.match_info.get("campaign_id", "")
+        """The campaign of a campaign's catalog (dispositions), which must be in the caller's scope."""
+        campaign_id = request.match_info.get("campaign_id", "")
+        if campaign_id:
+            access.require_campaign(actor_of(request), campaign_id)
+        return campaign_id
 
     async def list_items(request: web.Request) -> web.Response:
         items = await catalogs.list_items(crm_of(request), kind, scope(request), actor_of(request))
