@@ -78,6 +78,8 @@ class ServiceSettings(BaseSettings):
     auth_public_keys: str = Field("", validation_alias=AliasChoices("SB_AUTH_PUBLIC_KEYS", "auth_public_keys"))
     auth_private_key: SecretStr = SecretStr("")
     auth_kid: str = ""
-    auth_dev_dir: Path = Field(Path(".data/auth"), validation_alias=AliasChoices("SB_AUTH_DEV_DIR", "auth_dev_dir"))
+    # Development keys only (never read in production): .data/auth of the working directory.
+    auth_dev_dir: Path = Field(default_factory=lambda: Path.cwd() / ".data" / "auth",
+                               validation_alias=AliasChoices("SB_AUTH_DEV_DIR", "auth_dev_dir"))
     auth_ttl_s: float = Field(60.0, validation_alias=AliasChoices("SB_AUTH_TTL_S", "auth_ttl_s"))
     auth_max_ttl_s: float = Field(300.0, validation_alias=AliasChoices("SB_AUTH_MAX_TTL_S", "auth_max_ttl_s"))

@@ -19,7 +19,10 @@ from services.campaigns.settings import CampaignsSettings
 
 from ..conftest import as_service, as_user
 
-ADMIN = as_user("campaigns", "admin-test", "admin", None)
+
+def admin_headers() -> dict[str, str]:
+    """An admin's internal token, fresh for each call (one made at import time would expire)."""
+    return as_user("campaigns", "admin-test", "admin", None)
 
 
 def campaigns_settings(stack: StackInfo, **overrides: Any) -> CampaignsSettings:
@@ -45,7 +48,7 @@ def pool(api: TestClient) -> Any:
 async def call(api: TestClient, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None,
                expect: int | None = None) -> tuple[int, Any]:
     """One request as admin (unless other headers are given); returns (status, JSON or None)."""
-    kwargs: dict[str, Any] = {"headers": ADMIN if headers is None else headers}
+    kwargs: dict[str, Any] = {"headers": admin_headers() if headers is None else headers}
     if body is not None:
         kwargs["data"] = body if isinstance(body, bytes | str) else json.dumps(body)
     resp = await api.request(method, path, **kwargs)

@@ -11,7 +11,10 @@ import pytest
 
 from ..conftest import as_user
 
-SOFIA = as_user("crm", "sofia", "supervisor")
+
+def sofia() -> dict[str, str]:
+    """Fresh headers for each call: a token made at import time would expire in a long session."""
+    return as_user("crm", "sofia", "supervisor")
 
 
 async def _error(resp) -> dict:
@@ -21,7 +24,7 @@ async def _error(resp) -> dict:
 
 async def test_contact_search_with_a_nul_byte_names_q(client):
     # The exact query schemathesis sent: GET /contacts?q=%1E%C3%AC%00H%C3%9C
-    resp = await client.get("/contacts?q=%1E%C3%AC%00H%C3%9C", headers=SOFIA)
+    resp = await client.get("/contacts?q=%1E%C3%AC%00H%C3%9C", headers=sofia())
     err = await _error(resp)
     assert err["field"] == "q" and "NUL" in err["message"]
 
@@ -31,7 +34,7 @@ async def test_contact_search_with_a_nul_byte_names_q(client):
     "/processes?kind=%00", "/contacts?x%00=1",
 ])
 async def test_nul_anywhere_in_the_path_or_query_is_a_400(client, path):
-    err = await _error(await client.get(path, headers=SOFIA))
+    err = await _error(await client.get(path, headers=sofia()))
     assert err["field"] in ("phone", "campaign_id", "q", "path", "kind", "query")
 
 
@@ -49,7 +52,7 @@ async def test_bytes_that_are_not_utf8_in_the_request_line_are_a_400(client):
 
 
 async def test_multipart_without_a_boundary_names_content_type(client):
-    resp = await client.post("/imports", data=b"--x\r\n", headers={**SOFIA, "Content-Type": "multipart/form-data"})
+    resp = await client.post("/imports", data=b"--x\r\n", headers={**sofia(), "Content-Type": "multipart/form-data"})
     err = await _error(resp)
     assert err["field"] == "Content-Type" and "boundary" in err["message"]
 
@@ -69,7 +72,7 @@ def _form(disposition: bytes, payload: bytes = b"name\r\nAna\r\n") -> bytes:
 ])
 async def test_form_part_names_that_are_not_text_name_the_field(client, disposition, field):
     resp = await client.post("/imports", data=_form(disposition),
-                             headers={**SOFIA, "Content-Type": "multipart/form-data; boundary=xx"})
+                             headers={**sofia(), "Content-Type": "multipart/form-data; boundary=xx"})
     err = await _error(resp)
     assert err["field"] == field, err
 
@@ -78,14 +81,14 @@ async def test_broken_multipart_bodies_are_400s(client):
     for body in (b"no boundary anywhere", b"--xx\r\n\r\n--xx--\r\n", b"--xx--\r\n",
                  b"--xx\r\nContent-Disposition: form-data; name=\"file\"\r\nX: " + b"y" * 20_000 + b"\r\n\r\n--xx--"):
         resp = await client.post("/imports", data=body,
-                                 headers={**SOFIA, "Content-Type": "multipart/form-data; boundary=xx"})
+                                 headers={**sofia(), "Content-Type": "multipart/form-data; boundary=xx"})
         assert resp.status == 400, (body, resp.status, await resp.text())
         assert (await resp.json())["error"]["field"] == "file"
 
 
 async def test_a_well_formed_form_still_uploads(client, unique):
     resp = await client.post("/imports", data=_form(f'name="file"; filename="ok-{unique}.csv"'.encode()),
-                             headers={**SOFIA, "Content-Type": "multipart/form-data; boundary=xx"})
+                             headers={**sofia(), "Content-Type": "multipart/form-data; boundary=xx"})
     assert resp.status == 201, await resp.text()
     assert (await resp.json())["columns"] == ["name"]
 
@@ -94,16 +97,17 @@ async def test_json_bodies_with_nul_or_lone_surrogates_name_the_field(client, un
     for raw, field in ((b'{"name": "Ana\\u0000"}', "name"), (b'{"name": "x", "extra": {"a": ["\\ud800"]}}',
                                                             "extra.a[0]")):
         err = await _error(await client.post("/contacts", data=raw,
-                                             headers={**SOFIA, "Content-Type": "application/json"}))
+                                             headers={**sofia(), "Content-Type": "application/json"}))
         assert err["field"] == field, err
     deep = b"[" * 100_000 + b"]" * 100_000
-    err = await _error(await client.post("/contacts", data=deep, headers={**SOFIA, "Content-Type": "application/json"}))
+    err = await _error(await client.post("/contacts", data=deep,
+                                         headers={**sofia(), "Content-Type": "application/json"}))
     assert err["field"] == "body"
 
 
 async def test_a_cursor_carrying_a_nul_is_refused(client):
     cursor = base64.urlsafe_b64encode(json.dumps(["2024-01-01T00:00:00+00:00", "a\x00"]).encode()).decode()
-    err = await _error(await client.get("/contacts", params={"cursor": cursor}, headers=SOFIA))
+    err = await _error(await client.get("/contacts", params={"cursor": cursor}, headers=sofia()))
     assert err["field"] == "cursor"
 
 
@@ -121,6 +125,6 @@ async def test_an_upload_declaring_a_huge_sheet_is_a_400_naming_file(client):
                     "</worksheet>")
     assert len(buf.getvalue()) < 2048
     resp = await client.post("/imports", params={"filename": "huge.xlsx"}, data=buf.getvalue(),
-                             headers={**SOFIA, "Content-Type": "application/octet-stream"})
+                             headers={**sofia(), "Content-Type": "application/octet-stream"})
     err = await _error(resp)
     assert err["field"] == "file" and "1,048,576" in err["message"], err

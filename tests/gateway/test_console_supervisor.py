@@ -404,6 +404,8 @@ async def test_every_bulk_process_on_its_own_screen(office, browser):
         # The script finder by text.
         await page.get_by_test_id("proc-field_usage").click()
         form = page.get_by_test_id("form-field_usage")
+        # A supervisor searches the scripts of a campaign they supervise (issue 11: never every campaign's).
+        await form.get_by_test_id("p-campaign_id").select_option(o.campaign)
         await form.get_by_test_id("p-mode").select_option("text")
         await form.get_by_test_id("p-text").fill("pedido")
         await form.get_by_test_id("proc-run").click()

@@ -19,11 +19,14 @@ from libs.core.service import LIFECYCLE, create_base_app
 from libs.core.settings import ServiceSettings
 from libs.devstack import free_port
 
+from ..conftest import as_service
+
 ROOT = Path(__file__).resolve().parents[2]
 
 LOGGING_SCRIPT = """
 import logging, structlog
 from libs.core.logging import configure_logging, get_logger
+
 configure_logging("probe", "{env}", "info")
 get_logger("ours").info("our_event", conversation_id="c1")
 logging.getLogger("nats.aio.client").error("nats: encountered error")
@@ -75,7 +78,7 @@ async def _client(access_log: bool) -> TestClient:
 
     app.router.add_get("/hello/{name}", hello)
     app[LIFECYCLE].ready = True
-    client = TestClient(TestServer(app))
+    client = TestClient(TestServer(app), **as_service("probe"))  # an internal service: a token per request
     await client.start_server()
     return client
 
