@@ -198,7 +198,7 @@ async def test_attachments_go_to_the_blob_store(client, unique):
     assert [e["kind"] for e in got["history"]][-2:] == ["attachment", "attachment"]
     # The CRM checks the download itself: an agent reaches a file of their own or of nobody's item only.
     await client.patch(f"/cases/{case['id']}", json={"assigned_user": f"ana-{unique}"})
-    bob, ana = ({"X-User-Id": f"{who}-{unique}", "X-User-Role": "agent"} for who in ("bob", "ana"))
+    bob, ana = (as_user("crm", f"{who}-{unique}", "agent", []) for who in ("bob", "ana"))
     theirs = await client.get(f"/attachments/{att['id']}", headers=bob)
     assert theirs.status == 404 and (await theirs.json())["error"]["field"] == "attachment_id"
     own = await client.get(f"/attachments/{att['id']}", headers=ana)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import aiohttp
 import pytest
 
+from ..conftest import as_user
 from .options_kit import Options, make_options
 from .test_crm_facade import call
 
@@ -45,8 +46,8 @@ async def test_script_and_tabs_are_filled_from_the_item_in_view(crm_gw, opts, un
     await call(crm_gw, o.tokens["a2"], "GET", f"/work-items/{case['id']}/workspace", status=404)
     crm_url = str(real_crm.make_url(f"/cases/{case['id']}/workspace"))
     async with aiohttp.ClientSession() as http:
-        async with http.get(crm_url, headers={"X-User-Id": o.users["a2"], "X-User-Role": "agent"}) as resp:
-            assert resp.status == 403
+        async with http.get(crm_url, headers=as_user("crm", o.users["a2"], "agent", [o.camp])) as resp:
+            assert resp.status == 404  # not theirs reads as not there
         async with http.get(str(real_crm.make_url(f"/dispositions/{o.camp}")),
-                            headers={"X-User-Id": "someone-else", "X-User-Role": "agent"}) as resp:
+                            headers=as_user("crm", "someone-else", "agent", [])) as resp:
             assert resp.status == 403 and (await resp.json())["error"]["field"] == "campaign_id"

@@ -10,7 +10,7 @@ from aiohttp import web
 from libs.core.http import page_args, query, respond, respond_page
 from libs.core.service import read_json
 from services.crm.domain.common import parse_datetime
-from services.crm.handlers import call_lists, comments
+from services.crm.handlers import access, call_lists, comments
 from services.crm.routes import actor_of, crm_of
 
 
@@ -23,6 +23,7 @@ async def search(request: web.Request) -> web.Response:
 
 
 async def list_from_search(request: web.Request) -> web.Response:
+    access.require_staff(actor_of(request), "make call lists")  # before the body is read
     body = await read_json(request)
     return respond(await call_lists.from_search(crm_of(request), body, actor_of(request)), 201)
 

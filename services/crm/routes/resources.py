@@ -11,7 +11,7 @@ from libs.core.http import query, respond
 from libs.core.inputs import read_upload
 from libs.core.service import read_json
 from services.crm.domain.common import parse_choice
-from services.crm.handlers import resources
+from services.crm.handlers import access, resources
 from services.crm.routes import actor_of, crm_of, send_stream
 
 
@@ -25,11 +25,13 @@ async def gallery(request: web.Request) -> web.Response:
 
 
 async def add_quick_reply(request: web.Request) -> web.Response:
+    access.require_admin(actor_of(request), "change the resource gallery")  # before the body is read
     body = await read_json(request)
     return respond(await resources.add_quick_reply(crm_of(request), body, actor_of(request)), 201)
 
 
 async def add_file(request: web.Request) -> web.Response:
+    access.require_admin(actor_of(request), "change the resource gallery")  # before the body is read
     up = await read_upload(request)
     return respond(await resources.add_file(crm_of(request), query(request, "campaign_id"), query(request, "name"),
                                             up.filename, up.media_type, up.chunks, actor_of(request)), 201)
@@ -40,11 +42,13 @@ async def get(request: web.Request) -> web.Response:
 
 
 async def patch(request: web.Request) -> web.Response:
+    access.require_admin(actor_of(request), "change the resource gallery")  # before the body is read
     body = await read_json(request)
     return respond(await resources.update(crm_of(request), request.match_info["id"], body, actor_of(request)))
 
 
 async def delete(request: web.Request) -> web.Response:
+    access.require_admin(actor_of(request), "change the resource gallery")  # before the body is read
     await resources.delete(crm_of(request), request.match_info["id"], actor_of(request))
     return web.Response(status=204)
 

@@ -9,35 +9,41 @@ from libs.core.errors import Invalid
 from libs.core.http import page_args, query, respond, respond_page
 from libs.core.service import read_json
 from services.crm.domain.common import parse_choice
-from services.crm.handlers import webhooks
+from services.crm.handlers import access, webhooks
 from services.crm.routes import actor_of, crm_of
 
 
 async def list_hooks(request: web.Request) -> web.Response:
+    access.require_admin(actor_of(request), "manage webhooks")  # before the body is read
     items = await webhooks.search(crm_of(request), query(request, "campaign_id"), actor_of(request))
     return respond({"items": items, "next_cursor": None})
 
 
 async def create(request: web.Request) -> web.Response:
+    access.require_admin(actor_of(request), "manage webhooks")  # before the body is read
     body = await read_json(request)
     return respond(await webhooks.create(crm_of(request), body, actor_of(request)), 201)
 
 
 async def get(request: web.Request) -> web.Response:
+    access.require_admin(actor_of(request), "manage webhooks")  # before the body is read
     return respond(await webhooks.get(crm_of(request), request.match_info["id"], actor_of(request)))
 
 
 async def patch(request: web.Request) -> web.Response:
+    access.require_admin(actor_of(request), "manage webhooks")  # before the body is read
     body = await read_json(request)
     return respond(await webhooks.update(crm_of(request), request.match_info["id"], body, actor_of(request)))
 
 
 async def delete(request: web.Request) -> web.Response:
+    access.require_admin(actor_of(request), "manage webhooks")  # before the body is read
     await webhooks.delete(crm_of(request), request.match_info["id"], actor_of(request))
     return web.Response(status=204)
 
 
 async def deliveries(request: web.Request) -> web.Response:
+    access.require_admin(actor_of(request), "manage webhooks")  # before the body is read
     limit, after = page_args(request, (int,))
     status = parse_choice(query(request, "status"), "status", ("pending", "delivered", "dead"))
     items = await webhooks.deliveries(crm_of(request), request.match_info["id"], status, limit,
@@ -46,6 +52,7 @@ async def deliveries(request: web.Request) -> web.Response:
 
 
 async def retry(request: web.Request) -> web.Response:
+    access.require_admin(actor_of(request), "manage webhooks")  # before the body is read
     try:
         delivery_id = int(request.match_info["id"])
     except ValueError:
