@@ -19,11 +19,12 @@ from libs.contracts.conversations import (
     ConversationQueued,
     ConversationTransferred,
 )
-from libs.contracts.messages import ChannelType, DeliveryStatus, InboundMessage, MediaRef, OutboundMessage
+from libs.contracts.messages import CallProgress, ChannelType, DeliveryStatus, InboundMessage, MediaRef, OutboundMessage
 
 __all__ = [
     "AgentCommand",
     "AgentStatusChanged",
+    "CallProgress",
     "ChannelType",
     "CloseConversation",
     "Contract",

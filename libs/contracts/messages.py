@@ -106,3 +106,28 @@ class DeliveryStatus(Contract):
 
     def msg_id(self) -> str:
         return f"st:{self.channel_id}:{self.provider_message_id or self.outbound_id}:{self.status}"
+
+
+CallStage = Literal["ringing", "answered", "ended", "missed"]
+
+
+@register
+class CallProgress(Contract):
+    """A stage of a call we placed (click-to-call): the provider's event, linked back to the CRM's call record
+    (``call_id``) and its agent, so the CRM keeps the call's state and the agent's console shows it."""
+
+    TYPE = "call.progress"
+
+    channel_id: str
+    call_id: str
+    provider_call_id: str
+    agent_id: str | None = None
+    stage: CallStage
+    duration_s: int | None = None
+    cause: str | None = None
+
+    def subject(self) -> str:
+        return f"sb.conv.call.{self.channel_id}"
+
+    def msg_id(self) -> str:
+        return f"call:{self.channel_id}:{self.provider_call_id}:{self.stage}"

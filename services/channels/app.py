@@ -29,17 +29,18 @@ from services.channels.adapters.providers.ari import AriOriginator
 from services.channels.adapters.providers.graph import GraphSender
 from services.channels.adapters.providers.http import RetryPolicy
 from services.channels.adapters.providers.smtp import SmtpSender
-from services.channels.adapters.providers.twilio import TwilioSender
+from services.channels.adapters.providers.twilio import TwilioSender, TwilioVoice
 from services.channels.consumers import start_call_connector, start_outbound, start_registry_watch
 from services.channels.handlers import (
     CallConnector,
     CallEvents,
+    CallPlacer,
     ChannelRegistry,
     Deliverer,
     EmailIngest,
     Publisher,
 )
-from services.channels.keys import BLOBS, CALLS, DELIVERER, EMAIL_INGEST, HTTP, PUBLISHER, REGISTRY
+from services.channels.keys import BLOBS, CALLS, DELIVERER, EMAIL_INGEST, HTTP, PLACER, PUBLISHER, REGISTRY
 from services.channels.routes import MAIN, setup_admin_routes, setup_webhook_routes
 from services.channels.settings import ChannelsSettings
 from services.channels.smtp import SmtpLimits, smtp_ctx
@@ -142,7 +143,9 @@ def _wiring_ctx(settings: ChannelsSettings) -> CleanupCtx:
         deliverer = Deliverer(registry, deliveries, senders, publisher)
         app[REGISTRY], app[PUBLISHER], app[DELIVERER] = registry, publisher, deliverer
         app[EMAIL_INGEST] = EmailIngest(registry, publisher, threads, blobs)
-        app[BLOBS], app[CALLS] = blobs, CallEvents(calls, publisher)
+        app[BLOBS], app[CALLS] = blobs, CallEvents(calls, publisher, deliveries)
+        app[PLACER] = CallPlacer(registry, deliveries, ari,
+                                 TwilioVoice(app[HTTP], settings.twilio_base_url, policy, settings.public_base_url))
         if settings.demo_seed:
             await registry.seed_demo()
         await start_registry_watch(app, registry)

@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import SecretStr
 
 from libs.contracts import (
+    CallProgress,
     Contract,
     ConversationAssigned,
     DeliveryStatus,
@@ -21,6 +22,7 @@ from libs.core import demo, metrics
 from libs.core.errors import AppError, Invalid, NotFound, StreamAction, Transient
 from libs.core.logging import get_logger
 from services.channels.adapters.ports import (
+    CallDialer,
     CallOriginator,
     ChannelStore,
     DeliveryLog,
@@ -35,6 +37,7 @@ from services.channels.adapters.ports import (
 from services.channels.domain import email
 from services.channels.domain.channels import Channel, apply_update, parse_create
 from services.channels.domain.outbound import idempotency_key
+from services.channels.domain.voice import PlaceCall
 
 log = get_logger(__name__)
 
@@ -301,21 +304,68 @@ class EmailIngest:
 
 
 class CallEvents:
-    """Call events from the voice webhook: the call's stage is recorded, then the events are published."""
+    """Call events from the voice webhook: the call's stage is recorded, then the events are published. Events
+    of a call we placed (click-to-call: its provider id is in the delivery log) become ``CallProgress`` linked to
+    the CRM's call record and its agent; the others are inbound calls for the router."""
 
-    def __init__(self, calls: VoiceCalls, publisher: Publisher) -> None:
+    def __init__(self, calls: VoiceCalls, publisher: Publisher, deliveries: DeliveryLog) -> None:
         self.calls = calls
         self.publisher = publisher
+        self.deliveries = deliveries
 
     async def ingest(self, items: list[InboundMessage]) -> dict[str, int]:
         """Raises: Transient (PostgreSQL or JetStream unavailable; the provider retries)."""
         rows = [(i.channel_id, i.extra["call_id"], i.contact_address, i.extra["call_event"]) for i in items]
-        if rows:
-            try:
+        out: list[Contract] = []
+        try:
+            if rows:
                 await self.calls.record(rows)
-            except Exception as exc:
-                raise Transient(f"could not record the call: {type(exc).__name__}") from exc
-        return await self.publisher.publish(items)
+            for item in items:
+                placed = await self.deliveries.find(item.channel_id, item.extra["call_id"])
+                out.append(item if placed is None else _progress(item, placed))
+        except Exception as exc:
+            raise Transient(f"could not record the call: {type(exc).__name__}") from exc
+        return await self.publisher.publish(out)
+
+
+def _progress(item: InboundMessage, placed: dict[str, str | None]) -> CallProgress:
+    duration = item.extra.get("duration_s")
+    return CallProgress(channel_id=item.channel_id, call_id=placed["outbound_id"] or "",
+                        provider_call_id=item.extra["call_id"], agent_id=placed["agent_id"],
+                        stage=item.extra["call_event"], duration_s=int(duration) if duration else None,
+                        cause=item.extra.get("cause"))
+
+
+class CallPlacer:
+    """Click-to-call: the channel's provider (Twilio when the channel has an ``account_sid``, else Asterisk ARI)
+    rings the agent, then the contact. The provider's call id goes to the delivery log under the CRM's call id,
+    which links the call's events back to it; placing the same call id again answers the first call."""
+
+    def __init__(self, registry: ChannelRegistry, deliveries: DeliveryLog, ari: CallDialer, twilio: CallDialer
+                 ) -> None:
+        self.registry = registry
+        self.deliveries = deliveries
+        self.ari = ari
+        self.twilio = twilio
+
+    async def place(self, channel_id: str, call: PlaceCall) -> dict[str, Any]:
+        """Raises: NotFound (channel), Invalid (not an active voice channel, agent without extension, provider
+        refusal), Transient (provider unavailable)."""
+        ch = await self.registry.get(channel_id)
+        if ch.type != "voice":
+            raise Invalid(f"channel {ch.id} is {ch.type}, not voice", field="channel_id")
+        if not ch.active:
+            raise Invalid(f"channel {ch.id} is inactive", field="channel_id")
+        provider = "twilio" if ch.account_sid else "ari"
+        sent = await self.deliveries.sent_ids(call.call_id)
+        if not sent:
+            await self.deliveries.begin(ch.id, call.call_id, idempotency_key(call.call_id))
+            dialer = self.twilio if provider == "twilio" else self.ari
+            sent = [await dialer.dial(ch, call)]
+            await self.deliveries.record(ch.id, sent, call.call_id, None, call.agent_id)
+            log.info("call_placed", channel_id=ch.id, call_id=call.call_id, provider=provider,
+                     provider_call_id=sent[0])
+        return {"call_id": call.call_id, "channel_id": ch.id, "provider": provider, "provider_call_id": sent[0]}
 
 
 class CallConnector:

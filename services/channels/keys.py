@@ -6,11 +6,12 @@ import aiohttp
 from aiohttp import web
 
 from services.channels.adapters.blobs import MediaBlobs
-from services.channels.handlers import CallEvents, ChannelRegistry, Deliverer, EmailIngest, Publisher
+from services.channels.handlers import CallEvents, CallPlacer, ChannelRegistry, Deliverer, EmailIngest, Publisher
 
 REGISTRY = web.AppKey("registry", ChannelRegistry)
 BLOBS = web.AppKey("blobs", MediaBlobs)
 CALLS = web.AppKey("calls", CallEvents)
+PLACER = web.AppKey("placer", CallPlacer)
 PUBLISHER = web.AppKey("publisher", Publisher)
 HTTP = web.AppKey("http", aiohttp.ClientSession)
 DELIVERER = web.AppKey("deliverer", Deliverer)

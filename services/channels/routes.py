@@ -21,6 +21,7 @@ from libs.core.errors import Forbidden, Invalid, NotFound, Unauthorized
 from libs.core.http import page_args, respond, respond_page, settings_of
 from libs.core.inputs import loads_json
 from libs.core.service import read_json
+from libs.core.validation import parse_body
 from libs.messaging import JETSTREAM
 from services.channels.adapters.dead_letters import (
     WEBHOOK_CONSUMER,
@@ -32,7 +33,7 @@ from services.channels.domain import instagram, sms, voice, whatsapp
 from services.channels.domain.channels import Channel
 from services.channels.domain.common import Batch, Rejected, guarded
 from services.channels.domain.signatures import meta_signature_ok, twilio_signature_ok
-from services.channels.keys import BLOBS, CALLS, DURABLES, OUTBOUND_DURABLE, PUBLISHER, REGISTRY
+from services.channels.keys import BLOBS, CALLS, DURABLES, OUTBOUND_DURABLE, PLACER, PUBLISHER, REGISTRY
 from services.channels.settings import ChannelsSettings
 
 Parser = Callable[[str, Any], Batch]
@@ -89,6 +90,14 @@ async def delete_channel(request: web.Request) -> web.Response:
     _may_change(request)
     await _state(request)[REGISTRY].delete(request.match_info["channel_id"])
     return web.Response(status=204)
+
+
+async def place_call(request: web.Request) -> web.Response:
+    """``POST /channels/{channel_id}/calls`` ``{call_id, to, agent_id}``: click-to-call. Only for services (the
+    CRM, which checked the caller, the campaign and the number and holds the call record)."""
+    caller_of(request).require((), f"{request.method} {request.path}: calls are placed by the CRM")
+    call = parse_body(voice.PlaceCall, await read_json(request))
+    return respond(await _state(request)[PLACER].place(request.match_info["channel_id"], call), status=201)
 
 
 async def dead_letters(request: web.Request) -> web.Response:
@@ -262,6 +271,7 @@ def setup_admin_routes(admin: web.Application) -> None:
     r.add_get("/channels/{channel_id}", get_channel)
     r.add_put("/channels/{channel_id}", update_channel)
     r.add_delete("/channels/{channel_id}", delete_channel)
+    r.add_post("/channels/{channel_id}/calls", place_call)
     r.add_get("/dead-letters", dead_letters)
     r.add_get("/blobs/{sha}", get_blob)
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
+from libs.core.auth import Signer, service_auth
 from libs.core.service import LIFECYCLE, create_base_app
 from libs.messaging import JETSTREAM, NATS_CONN, SnapshotDirectory, nats_ctx
 from libs.storage import PG_POOL, BlobStore, pg_pool_ctx
@@ -16,6 +17,7 @@ from services.crm.adapters.owners import OwnerIndexPublisher
 from services.crm.adapters.postgres.exports import ExportRows
 from services.crm.adapters.postgres.uow import unit_of_work
 from services.crm.adapters.publisher import Publisher
+from services.crm.adapters.voice import ChannelsVoice
 from services.crm.adapters.webhooks import HttpPoster
 from services.crm.handlers import Crm
 from services.crm.handlers import processes as process_handlers
@@ -80,9 +82,13 @@ def _blobs_ctx(settings: CrmSettings):
 def _crm_ctx(settings: CrmSettings):
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         session = aiohttp.ClientSession()
+        # Click-to-call through channels, as the CRM's own service identity.
+        channels = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=settings.channels_timeout_s),
+                                         middlewares=(service_auth(Signer.from_settings(settings, "crm"), "channels"),))
         crm = Crm(settings=settings, pool=app[PG_POOL], campaigns=SnapshotDirectory(), exports=ExportRows(app[PG_POOL]),
                   uow=unit_of_work(app[PG_POOL]),
-                  publisher=Publisher(app[NATS_CONN], app[JETSTREAM]), blobs=app[BLOBS], webhooks=HttpPoster(session))
+                  publisher=Publisher(app[NATS_CONN], app[JETSTREAM]), blobs=app[BLOBS], webhooks=HttpPoster(session),
+                  voice=ChannelsVoice(channels, settings.channels_url))
         app[CRM] = crm
         if settings.demo_seed:
             await demo.seed(crm)
@@ -100,5 +106,6 @@ def _crm_ctx(settings: CrmSettings):
             lc.spawn(webhook_handlers.run(crm, lc.stopping), name="webhooks:sender")
         yield
         await session.close()
+        await channels.close()
 
     return ctx

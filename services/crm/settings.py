@@ -27,6 +27,9 @@ class CrmSettings(ServiceSettings):
     blob_part_mb: int = Field(8, ge=5)
     # Channel used to e-mail a case comment to its contact when the request names none.
     email_channel_id: str | None = None
+    # Click-to-call: the channels service's internal API (its admin port), which rings the agent, then the contact.
+    channels_url: str = "http://127.0.0.1:8086"
+    channels_timeout_s: float = Field(20.0, gt=0)
     # An unclassified call can still be classified for this long.
     unclassified_call_hours: float = 24.0
     # Uploads bigger than this are refused (a 1,000,000-row CSV is ~100 MB).

@@ -296,7 +296,10 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "calls", "crm", "calls",
         (
-            ep("GET", "", ALL, summary="history"), ep("POST", "", ALL, summary="register (click-to-call)"),
+            ep("GET", "", ALL, summary="history"), ep("POST", "", ALL, summary="register a call"),
+            ep("POST", "dial", ALL, summary="click-to-call `{phone, campaign_id, contact_id?, list_id?, channel_id?}`: "
+               "the campaign's voice channel rings the caller's extension, then the number; the call's events "
+               "(`call.progress` on the WebSocket) keep its `status`"),
             ep("GET", "pending", ALL, summary="calls still to classify"),
             ep("GET", "export", ALL, summary="export (CSV/XLSX)"),
             ep("GET", "{id}", ALL, summary="one"),

@@ -120,10 +120,11 @@ class Peer:
     async def handle(self, request: web.Request) -> web.Response:
         raw = await request.read()
         ctype = request.content_type
-        body: Any = json.loads(raw) if ctype == "application/json" else dict(await request.post()) if (
+        form = list((await request.post()).items()) if ctype == "application/x-www-form-urlencoded" else []
+        body: Any = json.loads(raw) if ctype == "application/json" else dict(form) if (
             ctype == "application/x-www-form-urlencoded") else raw.decode()
         self.requests.append({"method": request.method, "path": request.path, "query": dict(request.query),
-                              "headers": dict(request.headers), "body": body})
+                              "headers": dict(request.headers), "body": body, "form": form})
         self.arrived.set()
         if self.script:
             status, payload, headers = self.script.pop(0)
@@ -140,7 +141,8 @@ class Peer:
         return self.requests
 
 
-async def _start_peer(default: Callable[[web.Request, int], web.Response]) -> tuple[Peer, TestServer]:
+async def start_peer(default: Callable[[web.Request, int], web.Response]) -> tuple[Peer, TestServer]:
+    """A local provider API recording every request (close the server when done)."""
     peer = Peer(default)
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", peer.handle)
@@ -156,7 +158,7 @@ async def make_peer() -> AsyncIterator[Callable[..., Any]]:
     servers: list[TestServer] = []
 
     async def factory(default: Callable[[web.Request, int], web.Response]) -> Peer:
-        peer, server = await _start_peer(default)
+        peer, server = await start_peer(default)
         servers.append(server)
         return peer
 

@@ -19,6 +19,7 @@ from libs.devstack import free_port
 from libs.messaging import publish
 from services.channels.app import create_app
 
+from ..conftest import as_service
 from .conftest import ChannelsClient
 
 MAIL = Path("/work/shared/fixtures/providers/email")
@@ -207,7 +208,7 @@ async def test_an_agents_reply_through_the_router_keeps_the_subject_and_the_thre
     await (await nats_js[1].key_value("campaigns")).put(snap.id, snap.model_dump_json().encode())
     app = create_router(RouterSettings(nats_url=stack.nats_url, redis_url=stack.redis_url,
                                        database_url=stack.database_url, env="test", log_level="warning", crm_url=""))
-    async with TestClient(TestServer(app)) as router:
+    async with TestClient(TestServer(app), **as_service("router")) as router:
         await asyncio.wait_for(app[ROUTER_READY].wait(), 20)
         app[LIFECYCLE].ready = True
         assert (await router.put(f"/agents/{agent}/status", json={"status": "available"})).status == 200

@@ -111,7 +111,7 @@ async def test_an_assigned_call_is_connected_to_the_agent(w: World) -> None:
     await w.registry.create({"id": "vo-1", "type": "voice", "auth_token": "t"})
     connector = CallConnector(w.registry, w.calls, w.phone)
     handle = dispatch(connector, VOICE_HANDLERS)
-    events = CallEvents(w.calls, w.publisher)
+    events = CallEvents(w.calls, w.publisher, w.log)
     call = InboundMessage(channel_id="vo-1", channel_type="voice", contact_address="+34600111222",
                           provider_message_id="call-1:ringing", kind="call",
                           extra={"call_id": "call-1", "call_event": "ringing"})

@@ -8,7 +8,7 @@ import hashlib
 import hmac
 import json
 from pathlib import Path
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode
 
 import pytest
 from aiohttp import web
@@ -16,6 +16,8 @@ from aiohttp import web
 from libs.contracts import ConversationAssigned, OutboundMessage
 from libs.messaging import publish
 from services.channels.domain.signatures import twilio_signature
+
+from ..conftest import as_user
 
 ARI = Path("/work/shared/fixtures/providers/asterisk")
 SECRET, TOKEN = "ari-forwarder-secret", "ari-password"
@@ -144,4 +146,116 @@ async def test_an_agent_without_extension_is_dead_lettered_with_the_reason(chann
     assert found and "agent agent-bruno has no extension" in found[0][0]["Sb-Dlq-Reason"]
     resp = await channels.get("/dead-letters", params={"consumer": "channels-voice-assigned", "channel_id": cid})
     assert [i["message"]["id"] for i in (await resp.json())["items"]] == [event.id]
+    assert ari_peer.requests == []
+
+
+# --- click-to-call: the CRM asks channels to ring the agent, then the contact -------------------------------
+
+
+async def test_click_to_call_rings_the_agents_extension_then_the_contact_through_ari(
+        channels, ari_peer, streams, unique):
+    cid = f"voice-c-{unique}"
+    resp = await channels.post("/channels", json={
+        "id": cid, "type": "voice", "app_secret": SECRET, "auth_token": TOKEN, "base_url": ari_peer.url,
+        "address": "+34910000000", "config": {"agent_extensions": {"agent-ana": "2001"}, "dial_context": "salida"}})
+    assert resp.status == 201, await resp.text()
+    call_id = f"call{unique}"
+    resp = await channels.post(f"/channels/{cid}/calls", json={"call_id": call_id, "to": "+34600111222",
+                                                               "agent_id": "agent-ana"})
+    assert resp.status == 201, await resp.text()
+    assert await resp.json() == {"call_id": call_id, "channel_id": cid, "provider": "ari",
+                                 "provider_call_id": f"sb-{call_id}"}
+    [req] = ari_peer.requests
+    assert req["method"] == "POST" and req["path"] == "/ari/channels"
+    assert req["query"] == {"endpoint": "PJSIP/2001", "extension": "+34600111222", "context": "salida",
+                            "priority": "1", "channelId": f"sb-{call_id}", "timeout": "30",
+                            "callerId": "+34910000000"}
+    assert req["body"] == {"variables": {"SB_CALL_ID": call_id, "SB_AGENT_ID": "agent-ana"}}
+    assert req["headers"]["Authorization"] == "Basic " + base64.b64encode(f"switchboard:{TOKEN}".encode()).decode()
+    # Placing the same call again (a retry of the CRM) answers the first call and rings nothing.
+    again = await channels.post(f"/channels/{cid}/calls", json={"call_id": call_id, "to": "+34600111222",
+                                                                "agent_id": "agent-ana"})
+    assert again.status == 201 and (await again.json())["provider_call_id"] == f"sb-{call_id}"
+    assert len(ari_peer.requests) == 1
+    # The phone system's events of that channel are linked to the call record, not routed as inbound calls.
+    for name, ts in (("ari_stasis_start_ring.cgrates", "2026-12-07T08:00:00.000+0000"),
+                     ("ari_channel_state_change_up.cgrates", "2026-12-07T08:00:05.000+0000"),
+                     ("ari_channel_destroyed.voipbin", "2026-12-07T08:01:10.000+0000")):
+        event = json.loads((ARI / f"{name}.json").read_bytes())
+        event["channel"]["id"] = f"sb-{call_id}"
+        event["channel"]["state"] = "Up" if "destroyed" in name else event["channel"]["state"]
+        event["channel"]["creationtime"], event["timestamp"] = "2026-12-07T08:00:00.000+0000", ts
+        body = json.dumps(event).encode()
+        assert (await channels.post(f"/webhooks/voice/{cid}", data=body, headers=hub_sign(body))).status == 200
+    got = [(m["type"], m["call_id"], m["agent_id"], m["stage"], m["duration_s"])
+           for _, m in await streams.wait_read("CONVERSATIONS", f"sb.conv.call.{cid}", 3)]
+    assert got == [("call.progress", call_id, "agent-ana", "ringing", None),
+                   ("call.progress", call_id, "agent-ana", "answered", None),
+                   ("call.progress", call_id, "agent-ana", "ended", 70)]
+    assert await streams.count("INBOUND", f"sb.inbound.voice.{cid}") == 0
+
+
+@pytest.fixture
+async def twilio_peer(make_peer):
+    return await make_peer(lambda request, n: web.json_response(
+        {"sid": f"CA{n:032d}", "status": "queued", "direction": "outbound-api"}, status=201))
+
+
+async def test_click_to_call_through_twilios_calls_api(make_app, twilio_peer, streams, unique):
+    async with make_app(public_base_url="https://sb.example.com", outbound_consumer=False) as channels:
+        cid = f"voice-t-{unique}"
+        resp = await channels.post("/channels", json={
+            "id": cid, "type": "voice", "account_sid": "AC123", "auth_token": TOKEN, "base_url": twilio_peer.url,
+            "address": "+34910000000", "config": {"agent_extensions": {"agent-ana": "+34911000001"}}})
+        assert resp.status == 201, await resp.text()
+        call_id = f"call{unique}"
+        resp = await channels.post(f"/channels/{cid}/calls", json={"call_id": call_id, "to": "+34600111222",
+                                                                   "agent_id": "agent-ana"})
+        assert resp.status == 201, await resp.text()
+        sid = (await resp.json())["provider_call_id"]
+        assert sid == f"CA{1:032d}" and (await resp.json())["provider"] == "twilio"
+        [req] = twilio_peer.requests
+        assert req["path"] == "/2010-04-01/Accounts/AC123/Calls.json"
+        assert req["headers"]["Authorization"] == "Basic " + base64.b64encode(f"AC123:{TOKEN}".encode()).decode()
+        assert req["form"] == [
+            ("To", "+34911000001"), ("From", "+34910000000"),
+            ("Twiml", '<Response><Dial callerId="+34910000000" timeout="30"><Number>+34600111222</Number>'
+                      '</Dial></Response>'),
+            ("Timeout", "30"), ("StatusCallback", f"https://sb.example.com/webhooks/voice/{cid}"),
+            ("StatusCallbackMethod", "POST"), ("StatusCallbackEvent", "initiated"),
+            ("StatusCallbackEvent", "ringing"), ("StatusCallbackEvent", "answered"),
+            ("StatusCallbackEvent", "completed")]
+        path = f"/webhooks/voice/{cid}"
+        url = f"https://sb.example.com{path}"  # what Twilio signs: the public URL it was given
+        for status, duration in (("initiated", None), ("ringing", None), ("in-progress", None),
+                                 ("completed", "42")):
+            fields = {"CallSid": sid, "AccountSid": "AC123", "CallStatus": status, "From": "+34910000000",
+                      "To": "+34911000001", "Direction": "outbound-api"}
+            if duration:
+                fields["CallDuration"] = duration
+            body = urlencode(fields).encode()
+            resp = await channels.post(path, data=body, headers=twilio_sign(url, body))
+            assert resp.status == 200, await resp.text()
+        got = [(m["call_id"], m["provider_call_id"], m["stage"], m["duration_s"])
+               for _, m in await streams.wait_read("CONVERSATIONS", f"sb.conv.call.{cid}", 3)]
+        assert got == [(call_id, sid, "ringing", None), (call_id, sid, "answered", None),
+                       (call_id, sid, "ended", 42)]
+        assert await streams.count("INBOUND", f"sb.inbound.voice.{cid}") == 0
+
+
+async def test_click_to_call_refusals_name_the_field_and_ring_nothing(channels, ari_peer, unique):
+    cid = f"voice-r-{unique}"
+    resp = await channels.post("/channels", json={
+        "id": cid, "type": "voice", "app_secret": SECRET, "auth_token": TOKEN, "base_url": ari_peer.url,
+        "config": {"agent_extensions": {"agent-ana": "2001"}}})
+    assert resp.status == 201
+    good = {"call_id": f"c{unique}", "to": "+34600111222", "agent_id": "agent-ana"}
+    for body, field in (({**good, "agent_id": "agent-bruno"}, "agent_id"), ({**good, "to": "hola"}, "to"),
+                        ({**good, "call_id": "a b"}, "call_id"), ({**good, "extra": 1}, "extra")):
+        resp = await channels.post(f"/channels/{cid}/calls", json=body)
+        assert resp.status == 400 and (await resp.json())["error"]["field"] == field, (body, await resp.text())
+    resp = await channels.post(f"/channels/{cid}/calls", json=good, headers=as_user("channels", "agent-ana"))
+    assert resp.status == 403
+    resp = await channels.post("/channels/nope/calls", json=good)
+    assert resp.status == 404
     assert ari_peer.requests == []

@@ -264,6 +264,8 @@ SCOPED_VIEWS = {("GET", "work-items"): "campaign_id", ("GET", "imports/template"
 # Writes whose body names the campaign they are for.
 BODY_CAMPAIGN = {("POST", "accounts"), ("POST", "lists"), ("POST", "work-items"), ("POST", "calls"),
                  ("POST", "callbacks")}
+# Actions on a collection (not an item) whose body names the campaign they act in.
+BODY_CAMPAIGN_VIEWS = {("POST", "calls/dial")}
 # A body each write needs to get past the gate (its validation may still refuse it: that is a 400, a pass).
 BODIES: dict[tuple[str, str], Any] = {
     ("POST", "processes"): lambda w, s: {"kind": "recycle", "params": {"list_id": w.item("lists", s)},
@@ -303,14 +305,15 @@ def scenario(method: str, public: str, path: str) -> Scenario:
         if unknown_items(public, parts):  # no item of this collection in the world: the role check only
             if side == "out":
                 return None
-        creates = not parts and (method, public) in BODY_CAMPAIGN  # the body names the new item's campaign
+        view = (method, "/".join([public, *parts]))
+        # The body names the new item's campaign (or the campaign the action is in).
+        creates = (not parts and (method, public) in BODY_CAMPAIGN) or view in BODY_CAMPAIGN_VIEWS
         scoped = public not in UNSCOPED and ((bool(parts) and parts[0].startswith("{")) or creates
-                                             or (method, "/".join([public, *parts])) in SCOPED_VIEWS)
+                                             or view in SCOPED_VIEWS)
         if side == "out" and not scoped:
             return None
         filled = [(_id_for(w, public, p[1:-1], side) if p.startswith("{") else p) for p in parts]
         query: dict[str, str] = {}
-        view = (method, "/".join([public, *parts]))
         if view in SCOPED_VIEWS:
             query[SCOPED_VIEWS[view]] = w.camp[side]
         body: Any = None

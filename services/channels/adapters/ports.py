@@ -12,6 +12,7 @@ from typing import Protocol, Self
 
 from libs.contracts import Contract, MediaRef, OutboundMessage
 from services.channels.domain.channels import Channel
+from services.channels.domain.voice import PlaceCall
 
 
 class ChannelStore(Protocol):
@@ -116,6 +117,13 @@ class Sender(Protocol):
     """A provider's API: sends one outbound command, returns the provider's message ids."""
 
     async def send(self, ch: Channel, msg: OutboundMessage) -> list[str]: ...
+
+
+class CallDialer(Protocol):
+    """A voice provider's click-to-call (``providers.ari.AriOriginator``, ``providers.twilio.TwilioVoice``):
+    rings the agent, then the contact; returns the provider's call id."""
+
+    async def dial(self, ch: Channel, call: PlaceCall) -> str: ...
 
 
 class CallOriginator(Protocol):

@@ -48,6 +48,10 @@ class VoiceConfig(BaseModel):
     # Where an assigned inbound call is sent: the agent's extension, dialled through this template.
     agent_extensions: dict[str, str] = Field(default_factory=dict)
     agent_endpoint_template: str = "PJSIP/{ext}"
+    # Click-to-call: the agent's extension rings first; when they answer, the phone system dials the contact
+    # from this dialplan context (ARI ``originate`` with ``extension``/``context``/``priority``). Through
+    # Twilio the agent's entry in ``agent_extensions`` is the number (or ``client:<name>``) called first.
+    dial_context: str = Field("from-internal", min_length=1, max_length=80)
 
     @field_validator("endpoint_template")
     @classmethod

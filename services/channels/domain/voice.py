@@ -11,7 +11,7 @@ from datetime import datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from libs.contracts import InboundMessage
 from libs.core.errors import Invalid
@@ -126,3 +126,26 @@ def _ari_event(channel_id: str, ev: AriEvent) -> InboundMessage | None:
     if not ch.caller.number:
         extra["anonymous"] = "true"
     return _event(channel_id, ch.id, stage, caller, ev.timestamp, extra, ch.caller.name)
+
+
+class PlaceCall(MetaModel):
+    """Body of ``POST /channels/{id}/calls`` (click-to-call, from the CRM): ring the agent, then the contact.
+    ``call_id`` is the CRM's call record; the call's events are linked back to it."""
+
+    model_config = ConfigDict(extra="forbid")
+    call_id: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    to: str = Field(min_length=3, max_length=32, pattern=r"^\+?[0-9]{3,31}$")
+    agent_id: str = Field(min_length=1, max_length=128)
+
+
+def agent_address(cfg: Any, ch_id: str, agent_id: str) -> str:
+    """The agent's extension (or, through Twilio, number) on a voice channel.
+
+    Raises:
+        Invalid: the agent has none (field ``agent_id``, naming the channel setting to fill).
+    """
+    ext = cfg.agent_extensions.get(agent_id)
+    if not ext:
+        raise Invalid(f"agent {agent_id} has no extension on channel {ch_id} (config.agent_extensions)",
+                      field="agent_id")
+    return str(ext)

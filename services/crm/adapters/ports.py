@@ -120,3 +120,9 @@ class UnitOfWorkFactory(Protocol):
     """Opens a unit of work; ``readonly`` reads one consistent snapshot."""
 
     def __call__(self, *, readonly: bool = False) -> UnitOfWork: ...
+
+
+class CallPlacer(Protocol):
+    """Click-to-call through the voice channel (``adapters.voice.ChannelsVoice``)."""
+
+    async def place(self, channel_id: str, call_id: str, to: str, agent_id: str) -> dict[str, Any]: ...

@@ -9,7 +9,7 @@ import asyncpg
 
 from libs.messaging.snapshots import SnapshotDirectory
 from libs.storage.blobs import BlobStore
-from services.crm.adapters.ports import EventPublisher, ExportSource, UnitOfWorkFactory, WebhookPoster
+from services.crm.adapters.ports import CallPlacer, EventPublisher, ExportSource, UnitOfWorkFactory, WebhookPoster
 from services.crm.settings import CrmSettings
 
 
@@ -28,6 +28,8 @@ class Crm:
     users: dict[str, dict[str, Any]] = field(default_factory=dict)
     # Outbound webhooks to external CRMs (None where nothing is sent, e.g. the handler tests' fakes).
     webhooks: WebhookPoster | None = None
+    # Click-to-call through the channels service (None where no call is placed: the handler tests' fakes).
+    voice: CallPlacer | None = None
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from libs.contracts import ConversationEvent, MediaRef, new_id, utcnow
-from libs.core.errors import Conflict, Invalid, NotFound
+from libs.contracts import CallProgress, ConversationEvent, MediaRef, new_id, utcnow
+from libs.core.errors import Conflict, Invalid, NotFound, Transient
 from libs.core.validation import parse_body
 from services.crm.adapters.postgres import base
 from services.crm.adapters.postgres import callbacks as callbacks_repo
@@ -78,7 +78,18 @@ async def _contact_for(conn: Conn, phone: str) -> str | None:
     return found[0] if len(found) == 1 else None
 
 
-async def _unmasked(crm: Crm, data: CallIn) -> str:
+class DialIn(BaseModel):
+    """Body of ``POST /calls/dial``: click-to-call from the agent's console."""
+
+    model_config = ConfigDict(extra="forbid")
+    phone: str = Field(min_length=1, max_length=64)
+    campaign_id: str = Field(min_length=1, max_length=128)
+    contact_id: str | None = None
+    list_id: str | None = None
+    channel_id: str | None = Field(None, max_length=64)
+
+
+async def _unmasked(crm: Crm, data: CallIn | DialIn) -> str:
     """The number an agent clicked: they may see it masked (``+54 9 11 •••• 3456``), so it is found among the
     contact's numbers, which they never receive whole.
 
@@ -97,14 +108,19 @@ async def _unmasked(crm: Crm, data: CallIn) -> str:
     raise Invalid(f"{data.phone} is not a number of contact {data.contact_id}", field="phone")
 
 
+async def _number(crm: Crm, data: CallIn | DialIn) -> tuple[str, str]:
+    """The number as given (unmasked) and normalized to E.164. Raises: Invalid (field ``phone``)."""
+    raw = await _unmasked(crm, data)
+    try:
+        return raw, normalize_phone(raw, crm.settings.default_region)
+    except BadAddress as exc:
+        raise Invalid(str(exc), field="phone") from None
+
+
 async def register_call(crm: Crm, body: Any, actor: Actor) -> dict[str, Any]:
     """Record a call; the contact is linked when exactly one holds the number."""
     data = parse_body(CallIn, body)
-    raw = await _unmasked(crm, data)
-    try:
-        phone = normalize_phone(raw, crm.settings.default_region)
-    except BadAddress as exc:
-        raise Invalid(str(exc), field="phone") from None
+    raw, phone = await _number(crm, data)
     started = data.started_at or utcnow()
     if started.tzinfo is None:
         raise Invalid("started_at needs a time zone offset", field="started_at")
@@ -125,6 +141,67 @@ async def register_call(crm: Crm, body: Any, actor: Actor) -> dict[str, Any]:
         await base.audit(conn, "call", call_id, "created", actor.id, {"direction": data.direction})
         call = await repo.get(conn, call_id)
     return with_charges(crm, call)  # type: ignore[arg-type]
+
+
+def _voice_channel(crm: Crm, data: DialIn) -> str | None:
+    """The campaign's voice channel the call goes out through (the one named, else its first); ``None`` for a
+    campaign without one (the agent dials by hand: the call is only recorded).
+
+    Raises:
+        NotFound: the campaign (``campaign_id``). Invalid: the channel named is not one of its voice channels
+        (``channel_id``).
+    """
+    snap = crm.campaigns.get(data.campaign_id)
+    if snap is None:
+        raise NotFound(f"campaign {data.campaign_id} not found", field="campaign_id")
+    voice = [c.id for c in snap.channels if c.type == "voice"]
+    if data.channel_id is not None and data.channel_id not in voice:
+        raise Invalid(f"{data.channel_id} is not a voice channel of campaign {data.campaign_id}", field="channel_id")
+    return data.channel_id or (voice[0] if voice else None)
+
+
+async def dial(crm: Crm, body: Any, actor: Actor) -> dict[str, Any]:
+    """Click-to-call: record the outbound call and have the campaign's voice channel ring the caller's extension,
+    then the contact, in one transaction: a call the phone system refused leaves no record. The call's events
+    then keep its ``status`` (dialing, ringing, answered, ended, missed) and duration (``on_progress``). A
+    campaign without a voice channel has no phone system to ring: the call is recorded as ``manual`` (the agent
+    dials it on their own phone).
+
+    Raises:
+        Invalid (field-named), NotFound, the voice channel's refusal with its field, Transient.
+    """
+    data = parse_body(DialIn, body)
+    if actor.role == "system":
+        raise Invalid("a call is placed by a person, who answers it first", field="agent_id")
+    channel_id = _voice_channel(crm, data)
+    raw, phone = await _number(crm, data)
+    if channel_id is not None and crm.voice is None:
+        raise Transient("no voice channel service is configured (SB_CRM_CHANNELS_URL)")
+    call_id = new_id()
+    async with crm.pool.acquire() as conn, conn.transaction():
+        if data.contact_id and await contacts_repo.get(conn, data.contact_id) is None:
+            raise NotFound(f"contact {data.contact_id} not found", field="contact_id")
+        contact_id = data.contact_id or await _contact_for(conn, phone)
+        await repo.insert(conn, call_id, {"direction": "out", "started_at": utcnow(), "agent_id": actor.id,
+                                          "contact_id": contact_id, "phone": phone, "phone_raw": raw,
+                                          "campaign_id": data.campaign_id, "list_id": data.list_id})
+        placed: dict[str, Any] = {"provider": None}
+        if channel_id is None:
+            await repo.set_status(conn, call_id, "manual")
+        else:
+            assert crm.voice is not None
+            placed = await crm.voice.place(channel_id, call_id, phone, actor.id)
+            await repo.placed(conn, call_id, channel_id=channel_id, provider_call_id=str(placed["provider_call_id"]))
+        await base.audit(conn, "call", call_id, "created", actor.id,
+                         {"direction": "out", "channel_id": channel_id, "provider": placed.get("provider")})
+        call = await repo.get(conn, call_id)
+    return with_charges(crm, call)  # type: ignore[arg-type]
+
+
+async def on_progress(crm: Crm, event: CallProgress) -> None:
+    """A placed call's event (from channels): its status, answer and end times, and on its end the duration."""
+    async with crm.pool.acquire() as conn:
+        await repo.progress(conn, event.call_id, event.stage, event.occurred_at, event.duration_s)
 
 
 async def classify(crm: Crm, call_id: str, body: Any, actor: Actor) -> dict[str, Any]:

@@ -47,6 +47,16 @@ async def register_call(request: web.Request) -> web.Response:
     return respond(await calls.register_call(crm_of(request), body, actor_of(request)), 201)
 
 
+async def dial(request: web.Request) -> web.Response:
+    """Click-to-call: the caller's own call, in a campaign of theirs (agents: where they work; supervisors: those
+    they supervise); the caller's extension rings first."""
+    body = await read_json(request)
+    actor = actor_of(request)
+    if isinstance(body, dict) and body.get("campaign_id") is not None:
+        access.require_campaign(actor, body["campaign_id"])
+    return respond(await calls.dial(crm_of(request), body, actor), 201)
+
+
 async def list_calls(request: web.Request) -> web.Response:
     limit, after = page_args(request)
     items = await calls.search(crm_of(request), _scoped_calls(request), limit, after)
@@ -138,6 +148,7 @@ async def patch_callback(request: web.Request) -> web.Response:
 def setup(app: web.Application) -> None:
     r = app.router
     r.add_post("/calls", register_call)
+    r.add_post("/calls/dial", dial)
     r.add_get("/calls", list_calls)
     r.add_get("/calls/pending", pending_calls)
     r.add_get("/calls/export", export_calls)

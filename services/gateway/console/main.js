@@ -8,7 +8,7 @@ import { errorText, getLang, setLang, showError, statusText, t } from "./lib/i18
 import { mapDelete, mapSet } from "./lib/store.js";
 import { isAgent, me, store } from "./state.js";
 import { adminView } from "./views/admin.js";
-import { alertsRegion, announceOffer, answerOffer } from "./views/alerts.js";
+import { alertsRegion, announceOffer, answerOffer, onCallProgress } from "./views/alerts.js";
 import { calendarView } from "./views/calendar.js";
 import { callsView } from "./views/calls.js";
 import { enc } from "./views/common.js";
@@ -82,6 +82,9 @@ function onEvent(ev) {
     case "conversation.closed":
       store.update({ offers: mapDelete(offers, cid) });
       if (store.get("convs").has(cid)) removeConv(cid);
+      break;
+    case "call.progress": // a click-to-call of this agent: ringing, answered, ended
+      if (ev.agent_id === uid) onCallProgress(ev);
       break;
     case "agent.status":
       if (ev.agent_id === uid) store.update({ status: ev.status });

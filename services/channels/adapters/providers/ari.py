@@ -1,4 +1,5 @@
-"""Click-to-call through Asterisk ARI: ``POST {ari_base_url}/ari/channels`` originates a call."""
+"""Calls through Asterisk ARI: ``POST {ari_base_url}/ari/channels`` originates a call (click-to-call rings the
+agent's extension, then the dialplan dials the contact), ``/redirect`` connects an inbound call to an agent."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from libs.contracts import OutboundMessage
 from libs.core.errors import Invalid
 from services.channels.adapters.providers.http import Reply, RetryPolicy, request
 from services.channels.domain.channels import Channel
+from services.channels.domain.voice import PlaceCall, agent_address
 
 
 def _ari_error(reply: Reply) -> str:
@@ -50,6 +52,35 @@ class AriOriginator:
         body = reply.json()
         return [str(body.get("id") if isinstance(body, dict) and body.get("id") else params["channelId"])]
 
+    def _auth(self, ch: Channel) -> dict[str, str]:
+        password = ch.secret("auth_token")
+        if not password:
+            raise Invalid(f"channel {ch.id} has no ARI password (auth_token)", field="auth_token")
+        return {"Authorization": aiohttp.encode_basic_auth(ch.voice_config().ari_username, password)}
+
+    async def dial(self, ch: Channel, call: PlaceCall) -> str:
+        """Click-to-call: originate to the agent's extension; when the agent answers, Asterisk runs the dialplan
+        at ``extension`` = the contact's number in ``dial_context``, which dials the contact. The ARI channel id
+        is ``sb-<call_id>``, so its events name the call record. Returns that channel id.
+
+        Raises:
+            Invalid: the agent has no extension, no ARI password, or ARI refused (4xx) with its message.
+            Transient: ARI kept failing.
+        """
+        cfg = ch.voice_config()
+        endpoint = cfg.agent_endpoint_template.format(ext=agent_address(cfg, ch.id, call.agent_id))
+        params = {"endpoint": endpoint, "extension": call.to, "context": cfg.dial_context, "priority": "1",
+                  "channelId": f"sb-{call.call_id}", "timeout": str(cfg.timeout_s)}
+        if cfg.caller_id or ch.address:
+            params["callerId"] = cfg.caller_id or ch.address
+        body = {"variables": {"SB_CALL_ID": call.call_id, "SB_AGENT_ID": call.agent_id}}
+        reply = await request(self.session, "POST", f"{ch.base_url or self.base_url}/ari/channels", self.policy,
+                              params=params, json=body, headers=self._auth(ch))
+        if reply.status >= 300:
+            raise Invalid(f"ARI refused the origination (HTTP {reply.status}): {_ari_error(reply)}")
+        answer = reply.json()
+        return str(answer.get("id") if isinstance(answer, dict) and answer.get("id") else params["channelId"])
+
     async def connect_to_agent(self, ch: Channel, call_id: str, agent_id: str) -> str:
         """Redirect a call in progress to the agent's extension (``POST /ari/channels/{id}/redirect``).
 
@@ -61,13 +92,11 @@ class AriOriginator:
         if not ext:
             raise Invalid(f"agent {agent_id} has no extension on channel {ch.id}",
                           field="config.agent_extensions")
-        password = ch.secret("auth_token")
-        if not password:
-            raise Invalid(f"channel {ch.id} has no ARI password (auth_token)", field="auth_token")
+        headers = self._auth(ch)
         endpoint = cfg.agent_endpoint_template.format(ext=ext)
         url = f"{ch.base_url or self.base_url}/ari/channels/{call_id}/redirect"
         reply = await request(self.session, "POST", url, self.policy, params={"endpoint": endpoint},
-                              headers={"Authorization": aiohttp.encode_basic_auth(cfg.ari_username, password)})
+                              headers=headers)
         if reply.status >= 300:
             raise Invalid(f"ARI refused the redirect (HTTP {reply.status}): {_ari_error(reply)}")
         return endpoint

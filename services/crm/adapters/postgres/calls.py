@@ -9,7 +9,7 @@ from services.crm.adapters.postgres.base import Conn, Where, as_dict, as_dicts, 
 
 CALL_COLS = ("k.id, k.direction, k.started_at, k.duration_s, k.agent_id, k.contact_id, k.phone, k.phone_raw, "
              "k.disposition, k.comment, k.campaign_id, k.list_id, k.conversation_id, k.classified_at, "
-             "k.classified_by, k.created_at")
+             "k.classified_by, k.created_at, k.channel_id, k.provider_call_id, k.status, k.answered_at, k.ended_at")
 
 
 async def insert(conn: Conn, call_id: str, d: dict[str, Any]) -> None:
@@ -21,6 +21,35 @@ async def insert(conn: Conn, call_id: str, d: dict[str, Any]) -> None:
         call_id, d["direction"], d["started_at"], d.get("duration_s") or 0, d.get("agent_id"), d.get("contact_id"),
         d.get("phone"), d.get("phone_raw"), d.get("disposition"), d.get("comment"), d.get("campaign_id"),
         d.get("list_id"), d.get("conversation_id"), d.get("classified_at"), d.get("classified_by"))
+
+
+async def placed(conn: Conn, call_id: str, *, channel_id: str, provider_call_id: str) -> None:
+    """A click-to-call the provider accepted: its channel and call id; it is dialing."""
+    await conn.execute("UPDATE crm.calls SET channel_id = $2, provider_call_id = $3, status = 'dialing' "
+                       "WHERE id = $1", call_id, channel_id, provider_call_id)
+
+
+async def set_status(conn: Conn, call_id: str, status: str) -> None:
+    await conn.execute("UPDATE crm.calls SET status = $2 WHERE id = $1", call_id, status)
+
+
+# The order of a placed call's states: an event never moves a call back (events may arrive out of order).
+_STAGE_RANK = "CASE {} WHEN 'dialing' THEN 0 WHEN 'ringing' THEN 1 WHEN 'answered' THEN 2 ELSE 3 END"
+_NEW_RANK, _OLD_RANK = _STAGE_RANK.format("$2"), _STAGE_RANK.format("coalesce(status, 'dialing')")
+
+
+async def progress(conn: Conn, call_id: str, stage: str, at: datetime, duration_s: int | None) -> bool:
+    """A stage of a placed call (ringing, answered, ended, missed); False when the call is unknown or already
+    further along."""
+    status = await conn.fetchval(
+        "UPDATE crm.calls SET status = $2, "
+        "answered_at = CASE WHEN $2 = 'answered' THEN coalesce(answered_at, $3) ELSE answered_at END, "
+        "ended_at = CASE WHEN $2 IN ('ended', 'missed') THEN coalesce(ended_at, $3) ELSE ended_at END, "
+        "duration_s = CASE WHEN $2 = 'ended' THEN coalesce($4::int, GREATEST(0, extract(epoch FROM "
+        "             $3::timestamptz - coalesce(answered_at, started_at)))::int) ELSE duration_s END "
+        f"WHERE id = $1 AND {_NEW_RANK} > {_OLD_RANK} "
+        "RETURNING status", call_id, stage, at, duration_s)
+    return status is not None
 
 
 async def get(conn: Conn, call_id: str, *, for_update: bool = False) -> dict[str, Any] | None:

@@ -49,12 +49,37 @@ function renderAlerts(box) {
     const out = c.direction === "out";
     box.append(h("div", { class: `offer call ${out ? "outbound" : "inbound"}`, "data-testid": `active-call-${out ? "out" : "in"}`, "data-call-id": id },
       h("b", { class: "direction" }, out ? `↗ ${t("call_out")}` : `↙ ${t("call_in")}`), " ",
-      h("b", {}, c.contact_name || c.phone || ""), ` ${c.phone || ""}`,
+      h("b", {}, c.contact_name || c.phone || ""), ` ${c.phone || ""} `,
+      c.status ? h("span", { class: `pill call-status ${c.status}`, "data-testid": "call-status", "data-status": c.status, role: "status" },
+        t(`call_status_${c.status}`), c.status === "ended" && c.duration_s != null ? ` · ${c.duration_s} s` : "") : null,
       h("button", { type: "button", class: "secondary", "data-testid": "call-ignore", onclick: () => dismissCall(id) }, t("ignore")),
       h("button", { type: "button", class: "secondary", "data-testid": "call-redial", onclick: () => dial(c.phone, c.contact_id ? { contact_id: c.contact_id } : {}) }, t("redial")),
       h("button", { type: "button", class: "secondary", "data-testid": "call-popup", onclick: () => popup(c) }, t("popup")),
       h("button", { type: "button", "data-testid": "call-parametrize", onclick: () => { dismissCall(id); store.update({ tab: "calls" }); } }, t("parametrize"))));
   }
+}
+
+// The order of a placed call's states: a late answer never moves a call back.
+const CALL_RANK = { dialing: 0, manual: 0, ringing: 1, answered: 2, ended: 3, missed: 3 };
+
+function advance(known, ev) {
+  if ((CALL_RANK[ev.stage] ?? 0) < (CALL_RANK[known.status] ?? 0)) return known;
+  return { ...known, status: ev.stage, ...(ev.duration_s != null ? { duration_s: ev.duration_s } : {}) };
+}
+
+// A click-to-call's progress (call.progress: ringing, answered, ended, missed), shown on the call over every
+// section; a call placed elsewhere (another tab, the API) pops up here too, with what the CRM recorded.
+export function onCallProgress(ev) {
+  const known = (store.get("calls") || new Map()).get(ev.call_id);
+  if (known) {
+    store.update({ calls: mapSet(store.get("calls"), ev.call_id, advance(known, ev)) });
+    return;
+  }
+  api("GET", `/calls/${enc(ev.call_id)}`).then((c) => {
+    const now = (store.get("calls") || new Map()).get(ev.call_id) || { ...c, direction: "out" };
+    store.update({ calls: mapSet(store.get("calls") || new Map(), ev.call_id, advance(now, ev)) });
+    if (ev.stage === "ringing") announce(t("call_out"), `${t("calling")} ${c.phone || ""}`);
+  }).catch(() => { /* not visible to this user */ });
 }
 
 export function dismissCall(id) {

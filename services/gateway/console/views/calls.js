@@ -5,9 +5,10 @@ import { api } from "../lib/api.js";
 import { clear, h, labelled, toast } from "../lib/dom.js";
 import { duration, fmtTime, items, query } from "../lib/format.js";
 import { clearErrors, getLang, showError, t } from "../lib/i18n.js";
-import { currentCampaign, isAgent, me, store } from "../state.js";
+import { mapSet } from "../lib/store.js";
+import { isAgent, me, store } from "../state.js";
 import { dispositionOptions } from "./catalog-inputs.js";
-import { callbackForm, campaignPicker, enc, listPanel, snapshot } from "./common.js";
+import { callbackForm, campaignPicker, enc, listPanel, placeCall, snapshot } from "./common.js";
 import { quickActions, ticketDialog } from "./quick.js";
 import { attachmentsPanel } from "./tickets.js";
 
@@ -25,9 +26,8 @@ export function callsView(scope, rerender) {
       e.preventDefault();
       clear(err);
       try {
-        const made = await api("POST", "/calls", { direction: "out", phone: number.value.trim(), agent_id: me().id, campaign_id: currentCampaign() || null });
-        toast(`${t("calling")} ${number.value.trim()}`);
-        store.update({ dialed: made });
+        const made = await placeCall(number.value.trim());
+        store.update({ dialed: made, calls: mapSet(store.get("calls") || new Map(), made.id, { ...made, direction: "out" }) });
         rerender();
       } catch (ex) { showError(err, ex, form); }
     },

@@ -42,12 +42,18 @@ export function campaignPicker(onchange) {
   return labelled(t("campaign"), sel, { class: "inline" });
 }
 
-// Click-to-call: the call is registered in the CRM as outbound, by this agent, in the current campaign.
+// Click-to-call (POST /calls/dial): the campaign's voice channel rings this agent's extension, then the number;
+// the call's progress arrives as call.progress events. A campaign without a voice channel records the call only
+// (status "manual": the agent dials it on their own phone).
+export async function placeCall(phone, extra = {}) {
+  const made = await api("POST", "/calls/dial", { phone, campaign_id: currentCampaign() || null, ...extra });
+  toast(made.status === "manual" ? `${t("dial_by_hand")} ${phone}` : `${t("calling")} ${phone}`);
+  return made;
+}
+
 export async function dial(phone, extra = {}) {
   try {
-    const made = await api("POST", "/calls", { direction: "out", phone, agent_id: me().id,
-      campaign_id: currentCampaign() || null, ...extra });
-    toast(`${t("calling")} ${phone}`);
+    const made = await placeCall(phone, extra);
     // The call pops up over any section, in blue, until the agent ignores or parametrizes it.
     store.update({ dialed: made, calls: mapSet(store.get("calls") || new Map(), made.id, { ...made, direction: "out" }) });
     return made;
