@@ -395,6 +395,30 @@ class CampaignSnapshot(BaseModel):
                 for t in self.tabs]
 
 
+_PLACEHOLDER = re.compile(r"\{\{(\d+)\}\}")
+
+
+class WhatsAppTemplate(BaseModel):
+    """A message template of a WhatsApp number, as approved in Meta's WhatsApp Manager: outside the 24-hour
+    customer service window a conversation can only start with an approved template. Its body's ``{{1}}``..
+    ``{{n}}`` are the parameters the agent fills."""
+
+    name: str = Field(pattern=r"^[a-z0-9_]{1,512}$")
+    language: str = Field("es", pattern=r"^[a-z]{2,3}(_[A-Z]{2})?$")
+    body: str = Field(min_length=1, max_length=1024)
+    status: Literal["approved", "pending", "rejected"] = "approved"
+
+    @property
+    def parameters(self) -> int:
+        """How many parameters the body takes (its highest ``{{n}}``)."""
+        return max((int(n) for n in _PLACEHOLDER.findall(self.body)), default=0)
+
+    def render(self, values: list[str]) -> str:
+        """The body with its parameters filled (what the customer reads)."""
+        return _PLACEHOLDER.sub(lambda m: values[int(m.group(1)) - 1] if int(m.group(1)) <= len(values) else "",
+                                self.body)
+
+
 class ChannelSnapshot(BaseModel):
     """The non-secret view of a channel in the ``channels`` KV bucket, published by the channels service."""
 
@@ -403,3 +427,9 @@ class ChannelSnapshot(BaseModel):
     name: str = ""
     address: str = ""
     active: bool = True
+    # WhatsApp: the number's message templates (the router checks an agent-started conversation against them).
+    templates: list[WhatsAppTemplate] = Field(default_factory=list)
+
+    def template(self, name: str, language: str | None = None) -> WhatsAppTemplate | None:
+        return next((t for t in self.templates if t.name == name and (language is None or t.language == language)),
+                    None)

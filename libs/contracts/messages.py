@@ -56,6 +56,15 @@ class InboundMessage(Contract):
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
+class TemplateMessage(BaseModel):
+    """A WhatsApp template message: an approved template of the channel, in one language, with its body's
+    parameters in order (sent as Meta's ``type: template`` with one ``body`` component)."""
+
+    name: str = Field(min_length=1, max_length=512)
+    language: str = Field(min_length=2, max_length=10)
+    parameters: list[str] = Field(default_factory=list, max_length=20)
+
+
 @register
 class OutboundMessage(Contract):
     """A command to deliver a message to a customer through a channel."""
@@ -73,6 +82,7 @@ class OutboundMessage(Contract):
     subject_line: str | None = None
     cc: list[str] = Field(default_factory=list)
     bcc: list[str] = Field(default_factory=list)
+    template: TemplateMessage | None = None
 
     def subject(self) -> str:
         """One subject per conversation (``sb.outbound.<type>.<channel>.<key>``): channels sends the replies of

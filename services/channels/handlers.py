@@ -240,8 +240,10 @@ class Deliverer:
             raise Invalid(f"channel {ch.id} is {ch.type}, not {msg.channel_type}", field="channel_type")
         if not ch.active:
             raise Invalid(f"channel {ch.id} is inactive", field="channel_id")
-        if not msg.text and not msg.media and ch.type != "voice":
+        if not msg.text and not msg.media and msg.template is None and ch.type != "voice":
             raise Invalid("an outbound message needs text or media", field="text")
+        if msg.template is not None and ch.type != "whatsapp":
+            raise Invalid(f"templates are WhatsApp messages; channel {ch.id} is {ch.type}", field="template")
         sender = self.senders.get(ch.type)
         if sender is None:
             raise Invalid(f"no sender for {ch.type} channels", field="channel_type")

@@ -80,6 +80,15 @@ async def get_channel(request: web.Request) -> web.Response:
     return respond(ch.masked())
 
 
+async def channel_templates(request: web.Request) -> web.Response:
+    """``GET /channels/{id}/templates``: a WhatsApp number's message templates (name, language, body, status,
+    parameters), for every role: an agent starts a conversation with one."""
+    caller_of(request).require(("admin", "supervisor", "agent"), f"{request.method} {request.path}")
+    ch = await _state(request)[REGISTRY].get(request.match_info["channel_id"])
+    items = [{**t.model_dump(), "parameters": t.parameters} for t in ch.snapshot().templates]
+    return respond({"items": items, "next_cursor": None})
+
+
 async def update_channel(request: web.Request) -> web.Response:
     _may_change(request)
     ch = await _state(request)[REGISTRY].update(request.match_info["channel_id"], await read_json(request))
@@ -272,6 +281,7 @@ def setup_admin_routes(admin: web.Application) -> None:
     r.add_put("/channels/{channel_id}", update_channel)
     r.add_delete("/channels/{channel_id}", delete_channel)
     r.add_post("/channels/{channel_id}/calls", place_call)
+    r.add_get("/channels/{channel_id}/templates", channel_templates)
     r.add_get("/dead-letters", dead_letters)
     r.add_get("/blobs/{sha}", get_blob)
 

@@ -143,6 +143,8 @@ RULES: tuple[Rule, ...] = (
             ep("GET", "", STAFF, summary="list"), ep("POST", "", ADMIN, summary="create"),
             ep("GET", "{id}", STAFF, summary="one (secrets masked)"), ep("PUT", "{id}", ADMIN, summary="change"),
             ep("DELETE", "{id}", ADMIN, summary="delete"),
+            ep("GET", "{id}/templates", ALL, summary="a WhatsApp number's message templates (name, language, body, "
+               "status, parameters): what an agent starts a conversation with outside the 24-hour window"),
         ),
         summary="Channels and their credentials",
     ),

@@ -205,6 +205,18 @@ class Gateway:
             raise NotFound(f"conversation {conversation_id!r} not found", field="conversation_id")
         return dict(shown_to(p, conv, self.directory))
 
+    async def start(self, p: Principal, body: Mapping[str, Any]) -> Any:
+        """An agent starts a conversation with a contact, in a campaign of theirs: the router opens it assigned to
+        them and sends their message (text, or a WhatsApp template outside the 24-hour window).
+
+        Raises:
+            Forbidden: the campaign is not the caller's (``campaign_id``); the router's refusals pass through.
+        """
+        campaign = str(body["campaign_id"])
+        if not may_see_campaign(p, campaign, self.directory):
+            raise Forbidden(f"campaign {campaign!r} is not one of yours", field="campaign_id")
+        return await self.up.router.post("/conversations", {**body, "agent_id": p.user_id}, caller=p)
+
     async def act(self, p: Principal, conversation_id: str, action: str, body: Mapping[str, Any]) -> Any:
         """Forward an agent action to the router as the caller.
 

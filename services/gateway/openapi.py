@@ -154,6 +154,18 @@ OPERATIONS: tuple[Op, ...] = (
         ),
     ),
     Op(
+        "post",
+        "/conversations",
+        "Start a conversation with a contact (agents: WhatsApp, SMS or e-mail)",
+        "conversations",
+        schemas.StartIn,
+        status=201,
+        description="Opens assigned to the calling agent, with their message sent. On WhatsApp, outside the "
+        "24-hour customer service window (the contact's last message), only an approved template of the number "
+        "(`GET /channels/{id}/templates`) with every body parameter: 409 `template`, 400 `template.name`, "
+        "`template.parameters[i]`. 409 `to` when the contact's conversation on that channel is open.",
+    ),
+    Op(
         "get",
         "/conversations/{id}",
         "One conversation",

@@ -67,6 +67,7 @@ class Access:
 # route without one is refused (403) by the middleware, and tests/security checks none is missing.
 ACCESS: dict[tuple[str, str], Access] = {}
 EVERYBODY: frozenset[Role] = frozenset(ROLES)
+AGENT_ONLY: frozenset[Role] = frozenset({"agent"})
 
 
 def access_of(method: str, template: str) -> Access | None:
@@ -166,6 +167,11 @@ async def put_agent_status(request: web.Request) -> web.Response:
 
 async def list_conversations(request: web.Request) -> web.Response:
     return respond(await request.app[GATEWAY].list_conversations(principal(request), request.query))
+
+
+async def start_conversation(request: web.Request) -> web.Response:
+    body = parse_body(schemas.StartIn, await read_json(request)).model_dump(mode="json", exclude_none=True)
+    return respond(await request.app[GATEWAY].start(principal(request), body), status=201)
 
 
 async def get_conversation(request: web.Request) -> web.Response:
@@ -461,6 +467,7 @@ def setup_routes(app: web.Application) -> None:
     _add(app, "PUT", f"{API}/me/status", put_status, EVERYBODY)
     _add(app, "GET", WS_PATH, events, EVERYBODY)
     _add(app, "GET", f"{API}/conversations", list_conversations, EVERYBODY)
+    _add(app, "POST", f"{API}/conversations", start_conversation, AGENT_ONLY)
     _add(app, "GET", f"{API}/conversations/{{id}}", get_conversation, EVERYBODY)
     _add(app, "GET", f"{API}/conversations/{{id}}/decisions", decisions, STAFF)
     _add(app, "GET", f"{API}/dashboard", dashboard, STAFF)

@@ -74,6 +74,25 @@ class TakeIn(Body):
     agent_id: str | None = Field(None, min_length=1, max_length=128)
 
 
+class TemplateIn(Body):
+    """An approved WhatsApp template of the channel (``GET /channels/{id}/templates``) and its parameters."""
+
+    name: str = Field(min_length=1, max_length=512)
+    language: str | None = Field(None, min_length=2, max_length=10)
+    parameters: list[str] = Field(default_factory=list, max_length=20)
+
+
+class StartIn(Body):
+    """``POST /api/v1/conversations``: an agent starts a conversation with a contact (WhatsApp, SMS or e-mail)."""
+
+    campaign_id: str = Field(min_length=1, max_length=128)
+    channel_id: str | None = Field(None, min_length=1, max_length=64)
+    to: str = Field(min_length=1, max_length=320)
+    text: str | None = Field(None, max_length=4096)
+    subject: str | None = Field(None, max_length=998)
+    template: TemplateIn | None = None
+
+
 class RejectIn(Body):
     reason: str | None = Field(None, max_length=500)
 

@@ -12,7 +12,7 @@ from libs.core import metrics
 from libs.core.auth import Signer, service_auth
 from libs.core.logging import get_logger
 from libs.core.service import LIFECYCLE, create_base_app
-from libs.messaging import JETSTREAM, SnapshotDirectory, nats_ctx, watch_snapshots
+from libs.messaging import JETSTREAM, SnapshotDirectory, nats_ctx, watch_kv, watch_snapshots
 from libs.storage import REDIS, redis_ctx
 from services.router.adapters.crm import CrmRecord
 from services.router.adapters.nats import Publisher
@@ -95,6 +95,8 @@ def _router_ctx(settings: RouterSettings) -> Callable[[web.Application], AsyncIt
         lc.checks.append(is_ready)
         metrics.add_refresher(app, _gauges(store, directory))
         watch_snapshots(app, directory, on_change=router.on_campaign_change)
+        # The channels' snapshots: WhatsApp templates an agent may start a conversation with.
+        lc.spawn(watch_kv(js, "channels", router.on_channel_change, stop=lc.stopping), name="watch:channels")
         lc.spawn(publisher.sweep_forever(int(settings.outbox_grace_s * 1000), settings.outbox_sweep_s,
                                          lc.stopping), name="outbox-sweeper")
 

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator, model_validator
 
-from libs.contracts import CampaignSnapshot, MediaRef, Presence
-from libs.core.errors import Invalid
+from libs.contracts import CampaignSnapshot, ChannelSnapshot, MediaRef, Presence
+from libs.contracts.messages import TemplateMessage
+from libs.core.errors import Invalid, NotFound
 from libs.core.validation import blame, problems_error
 from libs.messaging.snapshots import SnapshotDirectory
 
@@ -79,6 +82,8 @@ def _ms(seconds: float | None) -> int:
 # ---- request bodies: parsed by ``libs.core.validation.parse_body``, every error names its field --------
 
 Text = Annotated[str, Field(min_length=1, max_length=200, pattern=r"\S")]
+PHONE = re.compile(r"\+[0-9]{6,15}")
+EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
 
 class Body(BaseModel):
@@ -209,3 +214,90 @@ def check_transfer(campaign: CampaignSnapshot | None, t: Transfer, directory: Sn
         raise Invalid(f"campaign {t.to_campaign_id!r} does not exist or is not active", field="to_campaign_id")
     if t.to_campaign_id == campaign.id:
         raise Invalid("the conversation is already in that campaign", field="to_campaign_id")
+
+
+# WhatsApp's customer service window: free text only within 24 hours of the contact's last message.
+WHATSAPP_WINDOW_MS = 24 * 3600 * 1000
+STARTABLE = ("whatsapp", "sms", "email")
+
+
+class TemplateIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: Text
+    language: str | None = Field(None, pattern=r"^[a-z]{2,3}(_[A-Z]{2})?$")
+    parameters: list[Annotated[str, Field(max_length=1024)]] = Field(default_factory=list, max_length=20)
+
+
+class StartIn(Body):
+    """Body of ``POST /conversations``: an agent starts a conversation with a contact (issue 13 item 6)."""
+
+    agent_id: Text
+    campaign_id: Text
+    channel_id: Text | None = None
+    to: str = Field(min_length=1, max_length=320)
+    text: str | None = Field(None, max_length=4096)
+    subject: str | None = Field(None, max_length=998)
+    template: TemplateIn | None = None
+
+
+@dataclass(frozen=True)
+class Start:
+    """A checked start: the channel, the text the conversation records, and the template to send (if any)."""
+
+    channel_id: str
+    channel_type: str
+    text: str
+    template: TemplateMessage | None
+    window_ms: int | None  # set: free text needs the contact's last message within it (the router's state)
+
+
+def check_start(campaign: CampaignSnapshot | None, channels: Mapping[str, ChannelSnapshot], body: StartIn
+                ) -> Start:
+    """What an agent-started conversation sends, or the first problem, naming its field: the campaign's channel
+    (``channel_id``; WhatsApp, SMS or e-mail), the recipient (``to``), text or an approved WhatsApp template of
+    the channel with every parameter (``template.name``, ``template.parameters[i]``), the campaign's permissions
+    (emojis). Whether free text is inside WhatsApp's 24-hour window is the live state's to say (``window_ms``).
+
+    Raises:
+        NotFound (campaign), Invalid.
+    """
+    if campaign is None:
+        raise NotFound(f"campaign {body.campaign_id} not found", field="campaign_id")
+    mine = [c for c in campaign.channels if c.type in STARTABLE]
+    ref = next((c for c in mine if c.id == body.channel_id), None) if body.channel_id else (mine[0] if mine else None)
+    if ref is None:
+        raise Invalid(f"{body.channel_id or 'no channel'} is not a WhatsApp, SMS or e-mail channel of campaign "
+                      f"{campaign.id}", field="channel_id")
+    to = body.to.strip()
+    if ref.type == "email" and not EMAIL.fullmatch(to):
+        raise Invalid(f"{to!r} is not an e-mail address", field="to")
+    if ref.type != "email" and not PHONE.fullmatch(to):
+        raise Invalid(f"{to!r} is not a phone number in international format (+...)", field="to")
+    if body.template is not None and ref.type != "whatsapp":
+        raise Invalid(f"templates are WhatsApp messages; {ref.id} is {ref.type}", field="template")
+    if body.template is None:
+        if not (body.text and body.text.strip()):
+            raise Invalid("write the message", field="text")
+        if problems := campaign.reply_problems(body.text, False):
+            raise problems_error(problems)
+        return Start(ref.id, ref.type, body.text, None, WHATSAPP_WINDOW_MS if ref.type == "whatsapp" else None)
+    return _with_template(ref.id, channels.get(ref.id), body.template)
+
+
+def _with_template(channel_id: str, channel: ChannelSnapshot | None, t: TemplateIn) -> Start:
+    found = channel.template(t.name, t.language) if channel is not None else None
+    if found is None:
+        raise Invalid(f"channel {channel_id} has no template {t.name}" + (f" in {t.language}" if t.language else ""),
+                      field="template.name")
+    if found.status != "approved":
+        raise Invalid(f"template {t.name} is {found.status}, not approved by WhatsApp", field="template.name")
+    for i in range(found.parameters):
+        if i >= len(t.parameters) or not t.parameters[i].strip():
+            raise Invalid(f"template {t.name} needs {found.parameters} parameters; {{{{{i + 1}}}}} is missing",
+                          field=f"template.parameters[{i}]")
+    if len(t.parameters) > found.parameters:
+        raise Invalid(f"template {t.name} takes {found.parameters} parameters, not {len(t.parameters)}",
+                      field="template.parameters")
+    values = [p.strip() for p in t.parameters]
+    return Start(channel_id, "whatsapp", found.render(values),
+                 TemplateMessage(name=found.name, language=found.language, parameters=values), None)

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from libs.contracts import (
     CampaignSnapshot,
+    ChannelSnapshot,
     CloseConversation,
     Contract,
     InboundMessage,
@@ -30,11 +31,13 @@ from services.router.adapters.ports import FactPublisher, LiveState, OwnerIndex,
 from services.router.domain import (
     Closure,
     Reply,
+    StartIn,
     StatusChange,
     Transfer,
     check_close_reply,
     check_closure,
     check_reply,
+    check_start,
     check_transfer,
     now_ms,
     route_new_conversation,
@@ -69,6 +72,18 @@ class Router:
         # Re-reads the campaigns bucket when a channel is unknown to the watch (set by ``consumers``).
         self.refresh_snapshots: Callable[[], Awaitable[None]] | None = None
         self._rebuilding: asyncio.Task[Any] | None = None
+        # The channels' non-secret snapshots (KV ``channels``): a WhatsApp number's templates.
+        self.channels: dict[str, ChannelSnapshot] = {}
+
+    def on_channel_change(self, key: str, value: Any) -> None:
+        """The ``channels`` KV watch: a channel's snapshot (its WhatsApp templates), or its removal."""
+        if value is None:
+            self.channels.pop(key, None)
+            return
+        try:
+            self.channels[key] = ChannelSnapshot.model_validate(value)
+        except ValidationError as exc:
+            log.warning("channel_snapshot_unreadable", channel_id=key, error=str(exc)[:300])
 
     async def _decide(self, script: str, **args: Any) -> Any:
         """Run one decision and publish its facts; return once JetStream has acknowledged all of them.
@@ -214,6 +229,36 @@ class Router:
                 "kind": "message", "at": out.occurred_at.isoformat()}
         result = await self._decide("send", cid=cid, agent=r.agent_id, msg=json.dumps(data),
                                     out=out.model_dump_json(), once=out.id if r.client_message_id else None)
+        return {"conversation_id": cid, "message_id": out.id, "seq": result["seq"]}
+
+    async def start(self, body: StartIn) -> dict[str, Any]:
+        """An agent starts a conversation with a contact on WhatsApp, SMS or e-mail: it opens assigned to them,
+        with their message sent. Free WhatsApp text only within 24 hours of the contact's last message; else an
+        approved template of the channel with every parameter.
+
+        Raises:
+            NotFound, Invalid (field-named), Forbidden (not an agent of the campaign), Conflict (the contact's
+            conversation on that channel is open, the window is closed, the agent has no room).
+        """
+        snap = self.directory.get(body.campaign_id)
+        start = check_start(snap, self.channels, body)
+        assert snap is not None
+        await self._ensure_synced(snap)
+        cid = new_id()
+        to = body.to.strip().lower() if start.channel_type == "email" else body.to.strip()
+        out = OutboundMessage(conversation_id=cid, channel_id=start.channel_id,
+                              channel_type=start.channel_type,
+                              to=to, text=None if start.template else start.text, template=start.template,
+                              agent_id=body.agent_id, subject_line=body.subject)
+        data = {"direction": "out", "message_id": out.id, "text": start.text, "media": [],
+                "agent_id": body.agent_id, "kind": "message", "at": out.occurred_at.isoformat(),
+                **({"template": start.template.name} if start.template else {})}
+        result = await self._decide("start", cid=cid, agent=body.agent_id, campaign=snap.id,
+                                    channel=start.channel_id, ctype=start.channel_type, contact=to,
+                                    prio=snap.routing.priority, window_ms=start.window_ms,
+                                    msg=json.dumps(data), out=out.model_dump_json())
+        log.info("conversation_started", conversation_id=cid, agent_id=body.agent_id, channel_id=start.channel_id,
+                 template=start.template.name if start.template else None)
         return {"conversation_id": cid, "message_id": out.id, "seq": result["seq"]}
 
     async def close(self, cid: str, c: Closure, *, reason: str = "agent", idempotent: bool = False,

@@ -13,7 +13,16 @@ from libs.core.http import respond
 from libs.core.service import read_json
 from libs.core.validation import parse_body
 from services.router import access
-from services.router.domain import AgentClosure, OfferAnswer, PriorityChange, Reply, StatusChange, Take, Transfer
+from services.router.domain import (
+    AgentClosure,
+    OfferAnswer,
+    PriorityChange,
+    Reply,
+    StartIn,
+    StatusChange,
+    Take,
+    Transfer,
+)
 from services.router.handlers import Router
 from services.router.keys import ROUTER
 from services.router.views import RouterViews
@@ -90,6 +99,22 @@ async def post_message(request: web.Request) -> web.Response:
     reply = parse_body(Reply, body)
     await _may_act(request, body)
     result = await _router(request).reply(request.match_info["conversation_id"], reply)
+    return respond(result, status=201)
+
+
+async def post_start(request: web.Request) -> web.Response:
+    """``POST /conversations``: an agent starts a conversation with a contact (only as themself; services may
+    name the agent)."""
+    body = await read_json(request)
+    start = parse_body(StartIn, body)
+    caller = caller_of(request)
+    if not caller.is_service:
+        if caller.role != "agent":
+            raise Forbidden("agents start conversations, for themselves", field="role")
+        if start.agent_id != caller.subject:
+            raise Forbidden("an agent starts conversations as themself", field="agent_id")
+        caller.require_scope(start.campaign_id)
+    result = await _router(request).start(start)
     return respond(result, status=201)
 
 
@@ -175,6 +200,7 @@ def setup_routes(app: web.Application) -> None:
     r.add_put("/agents/{agent_id}/status", put_agent_status)
     r.add_get("/agents/{agent_id}", get_agent)
     r.add_get("/conversations", list_conversations)
+    r.add_post("/conversations", post_start)
     r.add_get("/conversations/{conversation_id}", get_conversation)
     r.add_get("/conversations/{conversation_id}/decisions", get_decisions)
     r.add_post("/conversations/{conversation_id}/messages", post_message)

@@ -348,6 +348,9 @@ def own_scenarios() -> dict[tuple[str, str], Scenario]:
         ("GET", f"{API}/events"): lambda w, s: None,  # a WebSocket: tests/gateway/test_events.py
         ("GET", f"{API}/conversations"): lambda w, s: Call(f"{API}/conversations", query={"campaign_id": w.camp[s]})
         if s == "out" else Call(f"{API}/conversations"),
+        # An agent starts a conversation in a campaign of theirs (the body names it); staff do not.
+        ("POST", f"{API}/conversations"): lambda w, s: Call(f"{API}/conversations",
+                                                           {"campaign_id": w.camp[s], "to": "+34600000000"}),
         ("GET", conv): conversation(""),
         ("GET", f"{conv}/decisions"): conversation("/decisions"),
         ("POST", f"{conv}/{{action}}"): conversation("/messages", {"text": "hola"}),
@@ -476,6 +479,8 @@ def _upstream(method: str, template: str, call: Call, caller: str, role: str, ho
             values = {p[1:-1]: v for p, v in zip(endpoint.parts, given, strict=True) if p.startswith("{")}
             return rule.upstream, rule.upstream_path(endpoint, values), call.body
     conv = f"{API}/conversations/{{id}}"
+    if (method, template) == ("POST", f"{API}/conversations"):  # the gateway names the caller as the agent
+        return "router", "/conversations", {**(call.body or {}), "agent_id": caller}
     if template in (conv, f"{conv}/decisions", f"{conv}/{{action}}"):
         path = call.path[len(API):]
         # As the gateway sends it: an agent acts as themself; others on behalf of the conversation's agent.

@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from libs.contracts import ChannelSnapshot, ChannelType
+from libs.contracts.campaigns import WhatsAppTemplate
 from libs.core.errors import Invalid
 from libs.core.validation import parse_body
 
@@ -68,7 +69,25 @@ class VoiceConfig(BaseModel):
         return v
 
 
-CONFIG_MODELS: dict[str, type[BaseModel]] = {"email": EmailConfig, "voice": VoiceConfig}
+class WhatsAppConfig(BaseModel):
+    """A WhatsApp number's message templates, as approved in Meta's WhatsApp Manager (name, language, body with
+    ``{{n}}`` parameters, status): what an agent may start a conversation with outside the 24-hour window."""
+
+    model_config = ConfigDict(extra="allow")
+    templates: list[WhatsAppTemplate] = Field(default_factory=list, max_length=250)
+
+    @field_validator("templates")
+    @classmethod
+    def _unique(cls, v: list[WhatsAppTemplate]) -> list[WhatsAppTemplate]:
+        seen = set()
+        for t in v:
+            if (t.name, t.language) in seen:
+                raise ValueError(f"template {t.name} ({t.language}) is listed twice")
+            seen.add((t.name, t.language))
+        return v
+
+
+CONFIG_MODELS: dict[str, type[BaseModel]] = {"email": EmailConfig, "voice": VoiceConfig, "whatsapp": WhatsAppConfig}
 
 
 class _ChannelFields(BaseModel):
@@ -130,8 +149,9 @@ class Channel(BaseModel):
         return value.get_secret_value() if value is not None else None
 
     def snapshot(self) -> ChannelSnapshot:
+        templates = WhatsAppConfig.model_validate(self.config).templates if self.type == "whatsapp" else []
         return ChannelSnapshot(id=self.id, type=self.type, name=self.name, address=self.address,
-                               active=self.active)
+                               active=self.active, templates=templates)
 
     def masked(self) -> dict[str, Any]:
         """The API view: every secret is ``"********"`` when set and ``null`` when not."""

@@ -22,7 +22,7 @@ from services.router.domain import now_ms
 log = get_logger(__name__)
 
 LUA = Path(__file__).parent / "lua"
-SCRIPTS = ("ingest", "presence", "close", "send", "offer", "timer", "transfer", "sync", "priority", "take")
+SCRIPTS = ("ingest", "presence", "close", "send", "offer", "timer", "transfer", "sync", "priority", "take", "start")
 
 _ERRORS: dict[str, type[AppError]] = {
     "not_found": NotFound,

@@ -29,6 +29,14 @@ def whatsapp_bodies(msg: OutboundMessage) -> list[dict[str, Any]]:
     base: dict[str, Any] = {"messaging_product": "whatsapp", "recipient_type": "individual", "to": to}
     if msg.reply_to:
         base["context"] = {"message_id": msg.reply_to}
+    if msg.template is not None:
+        # A template message (outside the 24-hour window): the approved template, its language, and the body's
+        # parameters in order. The text, if any, is only how the template reads once filled (for the record).
+        template: dict[str, Any] = {"name": msg.template.name, "language": {"code": msg.template.language}}
+        if msg.template.parameters:
+            template["components"] = [{"type": "body", "parameters": [
+                {"type": "text", "text": p} for p in msg.template.parameters]}]
+        return [{**base, "type": "template", "template": template}]
     bodies: list[dict[str, Any]] = []
     for i, media in enumerate(msg.media):
         kind = media.kind if media.kind in WA_MEDIA else "document"

@@ -6,6 +6,17 @@ import supervisor from "./en-supervisor.js";
 
 export default {
   texts: {
+    channel_email: "E-mail",
+    channel_sms: "SMS",
+    channel_whatsapp: "WhatsApp",
+    conversation_started: "Conversation started",
+    message: "Message",
+    new_conversation: "New conversation",
+    recipient: "To",
+    start_conversation: "Start conversation",
+    template: "Approved template",
+    template_none: "— Free text (the contact wrote in the last 24 hours) —",
+    template_parameter: "Parameter",
     ...supervisor,
     ...casework,
     add_charges: "Add the call's charges to the e-mail",
@@ -378,7 +389,6 @@ export default {
     project: "Project",
     projects: "Projects",
     qa_chat: "Send SMS/WhatsApp as a chat",
-    qa_chat_none: "You have no open chat with this contact: starting an outbound chat is not possible yet",
     qa_contact: "Contact details",
     qa_dial: "Call (Click2Dial)",
     qa_history: "View history",
@@ -494,6 +504,8 @@ export default {
     you: "You",
   },
   errors: {
+    "conflict:template": "The contact has not written in the last 24 hours: on WhatsApp only an approved template starts a conversation",
+    "conflict:to": "You already have an open conversation with this contact on that channel",
     bad_gateway: "An internal service failed: try again",
     conflict: "Not possible now: the state has changed",
     "conflict:call_id": "This call can no longer be classified",
@@ -556,6 +568,11 @@ export default {
     upstream_error: "An internal service refused the request",
   },
   fields: {
+    channel_id: "Channel",
+    template: "Template",
+    "template.name": "Template",
+    "template.parameters": "Template parameters",
+    to: "To",
     agent_id: "Agent",
     body: "Request",
     campaign_id: "Campaign",

@@ -6,6 +6,17 @@ import supervisor from "./es-supervisor.js";
 
 export default {
   texts: {
+    channel_email: "Correo",
+    channel_sms: "SMS",
+    channel_whatsapp: "WhatsApp",
+    conversation_started: "Conversación iniciada",
+    message: "Mensaje",
+    new_conversation: "Nueva conversación",
+    recipient: "Para",
+    start_conversation: "Iniciar conversación",
+    template: "Plantilla aprobada",
+    template_none: "— Texto libre (el contacto escribió en las últimas 24 horas) —",
+    template_parameter: "Parámetro",
     ...supervisor,
     ...casework,
     add_charges: "Agregar los cargos de la llamada al correo",
@@ -378,7 +389,6 @@ export default {
     project: "Proyecto",
     projects: "Proyectos",
     qa_chat: "Enviar SMS/WhatsApp como chat",
-    qa_chat_none: "No tienes un chat abierto con este contacto: iniciar un chat saliente aún no es posible",
     qa_contact: "Ver información del contacto",
     qa_dial: "Llamar (Click2Dial)",
     qa_history: "Ver historial",
@@ -494,6 +504,8 @@ export default {
     you: "Tú",
   },
   errors: {
+    "conflict:template": "El contacto no escribió en las últimas 24 horas: en WhatsApp solo se puede iniciar con una plantilla aprobada",
+    "conflict:to": "Ya tienes una conversación abierta con este contacto en ese canal",
     bad_gateway: "Un servicio interno ha fallado: inténtalo de nuevo",
     conflict: "No se puede hacer ahora: el estado ha cambiado",
     "conflict:call_id": "Esta llamada ya no se puede clasificar",
@@ -556,6 +568,11 @@ export default {
     upstream_error: "Un servicio interno ha rechazado la petición",
   },
   fields: {
+    channel_id: "Canal",
+    template: "Plantilla",
+    "template.name": "Plantilla",
+    "template.parameters": "Parámetros de la plantilla",
+    to: "Para",
     agent_id: "Agente",
     body: "Petición",
     campaign_id: "Campaña",

@@ -9,6 +9,7 @@ import { workspacePanel } from "./alerts.js";
 import { galleryPanel } from "./gallery.js";
 import { applyPrefill, customFields, enc, fieldValues, snapshot, typificationOptions } from "./common.js";
 import { emojiPicker } from "./emoji.js";
+import { startDialog } from "./start.js";
 
 export const transferring = new Set();
 
@@ -62,7 +63,10 @@ export function conversationsView(scope) {
   scope.on(store.subscribe(["selected"], () => renderConvView(view)));
   scope.later(0, () => { renderConvList(list); renderConvView(view); renderWaiting(waiting); });
   if (isAgent()) scope.every(5000, () => renderWaiting(waiting));
-  return h("div", { class: "split" }, h("aside", {}, list, waiting), view);
+  // Agents start conversations with a contact (WhatsApp, SMS, e-mail).
+  const start = isAgent() ? h("button", { type: "button", class: "secondary", "data-testid": "start-conversation",
+    onclick: () => startDialog() }, `＋ ${t("new_conversation")}`) : null;
+  return h("div", { class: "split" }, h("aside", {}, start, list, waiting), view);
 }
 
 // Seed 002 "Asignación usando cola" off: a campaign's conversations wait until one of its agents takes one. The

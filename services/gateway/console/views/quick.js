@@ -6,6 +6,7 @@ import { clearErrors, showError, t } from "../lib/i18n.js";
 import { me, store } from "../state.js";
 import { actionTypePicker } from "./catalog-inputs.js";
 import { dial, enc } from "./common.js";
+import { startDialog } from "./start.js";
 
 // A modal dialog (the browser's <dialog>: focus kept inside, Escape closes it), removed once closed.
 export function openDialog(title, ...body) {
@@ -38,8 +39,8 @@ export function quickActions(target) {
     button("chat", "💬", () => openChat(target), !phone && !target.contact_id));
 }
 
-// "Enviar SMS/WhatsApp en forma de chat": the agent's open conversation with the contact. The router has
-// no way yet to start a conversation from the agent's side, so without one the console says so.
+// "Enviar SMS/WhatsApp en forma de chat": the agent's open conversation with the contact; without one, the
+// "Nueva conversación" dialog to start it (a WhatsApp template outside the 24-hour window).
 function openChat(target) {
   const phone = (target.phone || "").replace(/[^\d+]/g, "");
   for (const [id, c] of store.get("convs")) {
@@ -48,7 +49,7 @@ function openChat(target) {
       return;
     }
   }
-  toast(t("qa_chat_none"), "error");
+  startDialog(target);
 }
 
 export async function contactDialog(contactId) {

@@ -46,6 +46,9 @@ if not cid then
 end
 local seq = append_message(cid, A.msg)
 redis.call('HSET', key('conv', cid), 'last_in', fmt(NOW))
+-- The contact's last message on this channel, kept a day past WhatsApp's 24-hour window (an agent may write free
+-- text within it, ``start.lua``).
+redis.call('SET', key('lastin', A.channel, A.contact), fmt(A.arrived or NOW), 'PX', 2 * 86400000)
 -- An e-mail's Message-ID: the agent's reply answers the latest one (its subject and threading headers).
 if A.ref then redis.call('HSET', key('conv', cid), 'last_ref', A.ref) end
 redis.call('SET', dk, cid, 'PX', fmt(A.dedup_ttl_ms))
