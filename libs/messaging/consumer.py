@@ -16,6 +16,7 @@ import json
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from nats.aio.msg import Msg
@@ -176,8 +177,19 @@ class SubjectOrder:
         return self.tries[seq]
 
 
+@dataclass(frozen=True)
+class _Hold:
+    """How a consumer waits while its service cannot work: ``until()`` (None: it can), its stop, its ack wait."""
+
+    until: Callable[[], Awaitable[Any] | None]
+    stop: asyncio.Event
+    ack_wait_s: float
+
+
 class _Instruments:
-    """The metric children of one consumer, bound once: the per-message cost is an increment."""
+    """The metric children of one consumer, bound once: the per-message cost is an increment; and its hold."""
+
+    hold: _Hold | None = None
 
     def __init__(self, stream: str, durable: str) -> None:
         outcome = metrics.CONSUMER_MESSAGES
@@ -218,6 +230,7 @@ async def run_consumer(
     parallel_subjects: bool = False,
     pending_every_s: float = 15.0,
     subject_order: bool = False,
+    hold: Callable[[], Awaitable[Any] | None] | None = None,
 ) -> None:
     """Consume a durable pull consumer until ``stop`` is set.
 
@@ -240,9 +253,16 @@ async def run_consumer(
 
     ``subject_order`` (work-queue streams) keeps each subject's order across replicas and retries too: see
     ``SubjectOrder``. The server then redelivers without limit, and ``max_deliver`` counts only real attempts.
+
+    ``hold``, when given, is called before every fetch: None when the service can work, else an awaitable
+    that completes once it can again (the router's live state rebuilt, say). The loop then fetches nothing
+    meanwhile, and a message whose handler failed with a NAK error during the outage stays in hand (in
+    progress) and runs again once it is over: a long outage never spends deliveries or dead-letters anything.
     """
     gate = SubjectOrder(js, stream) if subject_order else None
     inst = _Instruments(stream, durable)
+    if hold is not None:
+        inst.hold = _Hold(hold, stop, ack_wait_s)
     advisories = None
     delay = 0.5
     log.info("consumer_started", stream=stream, consumer=durable)
@@ -265,7 +285,7 @@ async def run_consumer(
                 continue
             try:
                 await _consume(js, sub, handler, stop, inst, stream, durable, batch, max_deliver,
-                               parallel_subjects, pending_every_s, gate)
+                               parallel_subjects, pending_every_s, gate, hold)
                 delay = 0.5
             except _Rebind as why:
                 inst.error("rebind")
@@ -290,10 +310,12 @@ async def run_consumer(
 async def _consume(js: JetStreamContext, sub: Any, handler: Callable[[Contract], Awaitable[None]],
                    stop: asyncio.Event, inst: _Instruments, stream: str, durable: str, batch: int,
                    max_deliver: int, parallel_subjects: bool, pending_every_s: float,
-                   gate: SubjectOrder | None = None) -> None:
+                   gate: SubjectOrder | None = None, hold: Callable[[], Awaitable[Any] | None] | None = None) -> None:
     failures = 0
     next_pending = 0.0
     while not stop.is_set():
+        if hold is not None and (until := hold()) is not None and not await _held(until, stop):
+            return
         now = time.monotonic()
         if now >= next_pending:
             next_pending = now + pending_every_s
@@ -322,6 +344,37 @@ async def _consume(js: JetStreamContext, sub: Any, handler: Callable[[Contract],
                                    for group in groups.values()))
         else:
             await _handle_in_order(js, msgs, handler, inst, stream, durable, max_deliver, gate)
+
+
+async def _wait_in_hand(msg: Msg, hold: _Hold) -> bool:
+    """Wait, telling JetStream the message is in progress, until the service can work again (True) or is
+    stopping (False: the caller naks it as usual)."""
+    until = hold.until()
+    if until is None:
+        return False
+    waiting = asyncio.ensure_future(until)
+    while True:
+        if not await _held(waiting, hold.stop, timeout=hold.ack_wait_s / 3):
+            return False
+        if waiting.done():
+            return True
+        try:
+            await msg.in_progress()
+        except Exception:  # NATS away: the redelivery, if any, is an ordinary one
+            return False
+
+
+async def _held(until: Awaitable[Any], stop: asyncio.Event, timeout: float | None = None) -> bool:
+    """Wait until the service can work (``until``), ``stop`` or ``timeout``; False once stopping."""
+    waiting = asyncio.ensure_future(until)
+    stopping = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({waiting, stopping}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+    if waiting.done() and not waiting.cancelled():
+        waiting.exception()  # the hold's own failure is the service's business: it holds again if it must
+    return not stop.is_set()
 
 
 async def _read_pending(sub: Any, inst: _Instruments) -> None:
@@ -410,7 +463,15 @@ async def _process(js: JetStreamContext, msg: Msg, event: Contract, handler: Cal
                    gate: SubjectOrder | None = None) -> None:
     started = time.perf_counter()
     try:
-        await handler(event)
+        while True:
+            try:
+                await handler(event)
+                break
+            except AppError as err:
+                # The whole service cannot work (not this message's fault): keep the message in hand, not
+                # spending its deliveries, and run it again once the service can.
+                if err.action is not StreamAction.NAK or inst.hold is None or not await _wait_in_hand(msg, inst.hold):
+                    raise
     except AppError as err:
         inst.seconds.observe(time.perf_counter() - started)
         if err.action is StreamAction.NAK and attempt < max_deliver:

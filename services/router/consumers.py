@@ -40,8 +40,9 @@ def start_consumers(app: web.Application) -> None:
     # them. Each decision is atomic, so this is as safe as several replicas.
     for _ in range(settings.inbound_concurrency):
         start_consumer(app, stream="INBOUND", durable=settings.inbound_durable, handler=handle,
-                       batch=settings.inbound_batch, ack_wait_s=settings.inbound_ack_wait_s)
+                       batch=settings.inbound_batch, ack_wait_s=settings.inbound_ack_wait_s,
+                       hold=router.until_live)
     start_consumer(app, stream="AGENTS", durable=AGENT_COMMANDS, filter_subject="sb.agent.cmd.>",
-                   handler=handle)
+                   handler=handle, hold=router.until_live)
     start_consumer(app, stream="TIMERS", durable=TIMERS, filter_subject="sb.timer.due.router.>",
-                   handler=handle)
+                   handler=handle, hold=router.until_live)

@@ -107,6 +107,15 @@ class Router:
         if self._rebuild is not None and (self._rebuilding is None or self._rebuilding.done()):
             self._rebuilding = asyncio.create_task(self._rebuild(), name="router-rebuild")
 
+    def until_live(self) -> Awaitable[Any] | None:
+        """None while the live state is usable; else what completes once this replica's rebuild (or its wait
+        for another replica's) is over. The consumers wait on it before fetching, so messages are not spent
+        on naks while the state is being rebuilt (a long rebuild once dead-lettered acknowledged webhooks)."""
+        task = self._rebuilding
+        if task is None or task.done():
+            return None
+        return asyncio.shield(task)
+
     def forget_synced(self) -> None:
         self._synced.clear()
         self._synced_snaps.clear()

@@ -227,6 +227,86 @@ async def test_exhausted_max_deliver_is_dead_lettered_and_a_replay_delivers_it_o
         await asyncio.gather(*loops)
 
 
+async def test_a_hold_keeps_messages_in_the_stream_while_the_service_cannot_work(nats_js, unique):
+    """The router's case: its live state is being rebuilt, every decision fails with Transient. Without a
+    hold, each failure spends one of max_deliver deliveries and a long outage dead-letters acknowledged
+    webhooks (bench.chaos found it). With the hold, the loops stop fetching after the first failure until the
+    service is back, and the failed delivery waits in hand (in progress) to run again then: it is handled
+    once, on its first delivery, and nothing is dead-lettered."""
+    from libs.core.errors import Transient
+
+    _, js = nats_js
+    durable = f"t-hold-{unique}"
+    live = asyncio.Event()
+    outage: asyncio.Future[None] | None = None
+    attempts: list[str] = []
+    handled: list[str] = []
+    stop = asyncio.Event()
+
+    def hold():
+        return None if outage is None or outage.done() else outage
+
+    async def handler(event):
+        nonlocal outage
+        attempts.append(event.provider_message_id)
+        if not live.is_set():
+            if outage is None or outage.done():
+                outage = asyncio.ensure_future(live.wait())  # the service starts repairing itself
+            raise Transient("live state is being rebuilt")
+        handled.append(event.provider_message_id)
+
+    loops = [asyncio.create_task(run_consumer(js, stream="INBOUND", durable=durable, handler=handler, stop=stop,
+                                              filter_subject=f"sb.inbound.whatsapp.ch-{unique}", max_deliver=2,
+                                              ack_wait_s=1.0, hold=hold)) for _ in range(2)]
+    try:
+        msg = _inbound(unique, 1)
+        await publish(js, msg)
+        await _wait_for(lambda: len(attempts) >= 1)
+        # The failed delivery stays in hand (in progress), the loops hold: nothing is redelivered, far past
+        # max_deliver=2 with a 0.5 s backoff and a 1 s ack wait.
+        await asyncio.sleep(4.0)
+        assert attempts == [msg.provider_message_id], "a held message must not be redelivered"
+        assert await list_dead_letters(js, consumer=durable) == []
+        live.set()
+        await _wait_for(lambda: handled == [msg.provider_message_id])
+        await asyncio.sleep(1.5)
+        assert handled == [msg.provider_message_id] and len(attempts) == 2
+        assert await list_dead_letters(js, consumer=durable) == []
+    finally:
+        live.set()
+        stop.set()
+        await asyncio.gather(*loops)
+
+
+async def test_without_a_hold_the_same_outage_dead_letters_the_message(nats_js, unique):
+    """The other side of the hold: the same outage, no hold, and max_deliver=2 is spent on naks."""
+    from libs.core.errors import Transient
+
+    _, js = nats_js
+    durable = f"t-nohold-{unique}"
+    stop = asyncio.Event()
+    attempts: list[str] = []
+
+    async def handler(event):
+        attempts.append(event.provider_message_id)
+        raise Transient("live state is being rebuilt")
+
+    loop = asyncio.create_task(run_consumer(js, stream="INBOUND", durable=durable, handler=handler, stop=stop,
+                                            filter_subject=f"sb.inbound.whatsapp.ch-{unique}", max_deliver=2,
+                                            ack_wait_s=1.0))
+    try:
+        await publish(js, _inbound(unique, 1))
+        found: list = []
+        for _ in range(100):
+            if found := await list_dead_letters(js, consumer=durable):
+                break
+            await asyncio.sleep(0.1)
+        assert len(found) == 1 and "unavailable" in found[0].reason and len(attempts) == 2
+    finally:
+        stop.set()
+        await loop
+
+
 async def test_a_replay_is_handled_only_by_the_consumer_it_names(nats_js, unique):
     _, js = nats_js
     stop = asyncio.Event()
