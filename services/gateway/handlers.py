@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any, cast
 from urllib.parse import quote
 
+from libs.contracts.campaigns import mask_phone
 from libs.core import demo
 from libs.core.errors import Forbidden, Invalid, NotFound, RateLimited, Unauthorized
 from libs.core.logging import get_logger
@@ -215,7 +216,27 @@ class Gateway:
         campaign = str(body["campaign_id"])
         if not may_see_campaign(p, campaign, self.directory):
             raise Forbidden(f"campaign {campaign!r} is not one of yours", field="campaign_id")
-        return await self.up.router.post("/conversations", {**body, "agent_id": p.user_id}, caller=p)
+        to = await self._unmasked(str(body["to"]), body.get("contact_id"))
+        return await self.up.router.post("/conversations", {**body, "to": to, "agent_id": p.user_id}, caller=p)
+
+    async def _unmasked(self, to: str, contact_id: Any) -> str:
+        """The number an agent chose as they see it: masked (``+54 9 11 •••• 3456``) where their campaign hides
+        numbers, so it is found among the contact's numbers, read as the gateway's own identity and never
+        answered to the agent.
+
+        Raises:
+            Invalid: a masked number without ``contact_id``, or not one of the contact's (field ``to``).
+        """
+        if "•" not in to:
+            return to
+        if not contact_id:
+            raise Invalid("a masked number needs the contact_id it belongs to", field="to")
+        contact = await self.up.crm.get(f"/contacts/{_seg(str(contact_id))}")
+        for entry in (contact or {}).get("phones") or []:
+            number = entry.get("number") if isinstance(entry, dict) else None
+            if number and mask_phone(number) == to:
+                return str(number)
+        raise Invalid(f"{to} is not a number of contact {contact_id}", field="to")
 
     async def act(self, p: Principal, conversation_id: str, action: str, body: Mapping[str, Any]) -> Any:
         """Forward an agent action to the router as the caller.

@@ -88,6 +88,8 @@ class StartIn(Body):
     campaign_id: str = Field(min_length=1, max_length=128)
     channel_id: str | None = Field(None, min_length=1, max_length=64)
     to: str = Field(min_length=1, max_length=320)
+    # The contact a masked number (an agent of a campaign that hides numbers) belongs to.
+    contact_id: str | None = Field(None, min_length=1, max_length=64)
     text: str | None = Field(None, max_length=4096)
     subject: str | None = Field(None, max_length=998)
     template: TemplateIn | None = None

@@ -76,6 +76,15 @@ async def _whatsapp(routed: Any, outbound: Outbound, unique: str, agent: str) ->
     return snap
 
 
+async def _sms(routed: Any, outbound: Outbound, unique: str, suffix: str, sender: str, **campaign: Any) -> Any:
+    """A Twilio SMS number (``ch-<unique><suffix>``, the AC9 account) and a campaign of it."""
+    resp = await outbound.channels.post("/channels", json={
+        "id": f"ch-{unique}{suffix}", "type": "sms", "account_sid": "AC9", "auth_token": "t", "address": sender,
+        "base_url": outbound.twilio.url})
+    assert resp.status == 201, await resp.text()
+    return await routed.campaign(unique, channel_type="sms", suffix=suffix, **campaign)
+
+
 async def _sent(peer: Peer, n: int) -> list[dict[str, Any]]:
     await eventually(lambda: len(peer.requests) >= n, f"{n} requests at the provider peer")
     return peer.requests
@@ -149,13 +158,9 @@ async def test_inside_the_window_free_text_starts_it(routed, outbound, unique):
 
 async def test_an_sms_conversation_and_who_may_start_one(routed, outbound, unique):
     agent, token = await routed.user("agent", unique)
-    other, other_token = await routed.user("agent", unique)
+    _, other_token = await routed.user("agent", unique)
     sup, sup_token = await routed.user("supervisor", unique)
-    resp = await outbound.channels.post("/channels", json={
-        "id": f"ch-{unique}-sms", "type": "sms", "account_sid": "AC9", "auth_token": "t",
-        "address": "+34910000001", "base_url": outbound.twilio.url})
-    assert resp.status == 201, await resp.text()
-    snap = await routed.campaign(unique, agents=[agent], supervisors=[sup], channel_type="sms", suffix="-sms")
+    snap = await _sms(routed, outbound, unique, "-sms", "+34910000001", agents=[agent], supervisors=[sup])
     contact = "+34622" + f"{abs(hash(unique)) % 10**6:06d}"
     body = {"campaign_id": snap.id, "to": contact, "text": "Le escribimos por su solicitud"}
     # Only agents start conversations, in their own campaigns; an SMS takes no template, and text.
@@ -173,7 +178,6 @@ async def test_an_sms_conversation_and_who_may_start_one(routed, outbound, uniqu
     assert req["path"] == "/2010-04-01/Accounts/AC9/Messages.json"
     assert req["body"]["To"] == contact and req["body"]["From"] == "+34910000001"
     assert req["body"]["Body"] == "Le escribimos por su solicitud"
-    assert other  # the colleague of another campaign exists, and was refused
 
 
 @pytest.mark.browser
@@ -221,3 +225,29 @@ async def test_the_console_dialog_starts_a_whatsapp_conversation_with_a_template
         {"type": "text", "text": "Ana"}, {"type": "text", "text": "50 €"}]
     await page.locator(".conv-item", has_text=contact[-4:]).first.wait_for()
     await context.close()
+
+
+async def test_an_agent_who_sees_numbers_masked_starts_with_the_contacts_number(routed, outbound, unique):
+    """A campaign that hides numbers (seed 004): the agent picks the masked number of a contact; the gateway
+    finds it among the contact's numbers, and the message goes to the real number, never shown to the agent."""
+    agent, token = await routed.user("agent", unique)
+    _, admin_token = await routed.user("admin", unique)
+    snap = await _sms(routed, outbound, unique, "-hid", "+34910000002", agents=[agent],
+                      permissions={"show_contact_number": False})
+    number = "+34644" + f"{abs(hash(unique)) % 10**6:06d}"
+    contact = await routed.call(admin_token, "POST", "/contacts", {"name": f"Oculta {unique}", "phones": [number]},
+                                201)
+    other = await routed.call(admin_token, "POST", "/contacts", {"name": f"Otra {unique}"}, 201)
+    shown = (await routed.call(token, "GET", f"/contacts/{contact['id']}"))["phones"][0]["number"]
+    assert "•" in shown and shown != number
+    body = {"campaign_id": snap.id, "to": shown, "text": "Le escribimos por su solicitud"}
+    got = await routed.call(token, "POST", "/conversations", body, 400)
+    assert got["error"]["field"] == "to"
+    got = await routed.call(token, "POST", "/conversations", {**body, "contact_id": other["id"]}, 400)
+    assert got["error"]["field"] == "to"
+    before = len(outbound.twilio.requests)
+    started = await routed.call(token, "POST", "/conversations", {**body, "contact_id": contact["id"]}, 201)
+    [req] = (await _sent(outbound.twilio, before + 1))[before:]
+    assert req["body"]["To"] == number
+    conv = await routed.call(token, "GET", f"/conversations/{started['conversation_id']}")
+    assert conv["contact_address"] != number and "•" in conv["contact_address"]

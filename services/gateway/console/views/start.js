@@ -9,9 +9,10 @@ import { enc, snapshot } from "./common.js";
 import { openDialog } from "./quick.js";
 
 const STARTABLE = ["whatsapp", "sms", "email"];
-const compact = (phone) => (phone || "").replace(/[\s().-]/g, "");
+// A number as the server takes it; a masked one (the campaign hides numbers) as shown, with its contact.
+const compact = (phone) => ((phone || "").includes("•") ? phone : (phone || "").replace(/[\s().-]/g, ""));
 
-// target: {phone?, email?, contact_name?}
+// target: {phone?, email?, contact_id?, contact_name?}
 export async function startDialog(target = {}) {
   const err = h("p", { class: "error", id: "start-error", "data-testid": "start-error", role: "alert" });
   const campaign = h("select", { name: "campaign_id", "data-field": "campaign_id", "data-testid": "start-campaign" },
@@ -78,6 +79,7 @@ export async function startDialog(target = {}) {
       clearErrors(form, err);
       const tpl = chosen();
       const body = { campaign_id: campaign.value, channel_id: channel.value || null, to: to.value.trim() };
+      if (target.contact_id) body.contact_id = target.contact_id;
       if (tpl) {
         body.template = { name: tpl.name, language: tpl.language,
           parameters: [...params.querySelectorAll("input")].map((x) => x.value) };
