@@ -81,10 +81,11 @@ def _blobs_ctx(settings: CrmSettings):
 
 def _crm_ctx(settings: CrmSettings):
     async def ctx(app: web.Application) -> AsyncIterator[None]:
+        # Click-to-call through channels, as the CRM's own service identity (production: its key is required).
+        signer = Signer.from_settings(settings, "crm")
         session = aiohttp.ClientSession()
-        # Click-to-call through channels, as the CRM's own service identity.
         channels = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=settings.channels_timeout_s),
-                                         middlewares=(service_auth(Signer.from_settings(settings, "crm"), "channels"),))
+                                         middlewares=(service_auth(signer, "channels"),))
         crm = Crm(settings=settings, pool=app[PG_POOL], campaigns=SnapshotDirectory(), exports=ExportRows(app[PG_POOL]),
                   uow=unit_of_work(app[PG_POOL]),
                   publisher=Publisher(app[NATS_CONN], app[JETSTREAM]), blobs=app[BLOBS], webhooks=HttpPoster(session),
