@@ -184,3 +184,42 @@ async def new_form(page: Any, resource: str) -> Any:
 async def _get(client: TestClient, token: str, path: str) -> tuple[int, Any]:
     resp = await client.get(f"/api/v1{path}", headers=bearer(token))
     return resp.status, await resp.json()
+
+
+async def test_admin_keeps_a_whatsapp_numbers_templates(config_gw, browser, make_user, gateway, unique):
+    """Issue 13 item 6: the templates agents start conversations with are edited in the WhatsApp channel's form;
+    a bad one is refused next to its field; saved, every role lists them."""
+    from .console_kit import assert_spanish
+
+    client, _, _ = config_gw
+    admin = await gateway.users.get(await make_user("admin"))
+    agent = await gateway.users.get(await make_user("agent"))
+    context, page = await log_in(browser, str(client.make_url("/")), admin.username, locale="es-ES")
+    try:
+        await page.get_by_test_id("tab-admin").click()
+        chan_id = f"wa-tpl-{unique}"
+        form = await new_form(page, "channels")
+        await form.get_by_test_id("f-id").fill(chan_id)
+        await form.get_by_test_id("f-app_secret").fill("s3cret")
+        await form.get_by_test_id("template-add").click()
+        first = form.get_by_test_id("template-row").nth(0)
+        await first.get_by_label("Nombre de la plantilla").fill("Recordatorio de pago")
+        await first.get_by_label("Texto de la plantilla").fill("Hola {{1}}, tu pago de {{2}} vence mañana.")
+        await form.get_by_test_id("admin-save").click()
+        await form.locator('[data-testid="field-error"][data-for="config.templates[0].name"]').wait_for()
+        await shot(page, "admin-whatsapp-templates")
+        await assert_spanish(page, "whatsapp templates")
+        await first.get_by_label("Nombre de la plantilla").fill("recordatorio_pago")
+        await form.get_by_test_id("template-add").click()
+        second = form.get_by_test_id("template-row").nth(1)
+        await second.get_by_label("Nombre de la plantilla").fill("oferta")
+        await second.get_by_label("Texto de la plantilla").fill("Oferta para {{1}}")
+        await second.get_by_label("Estado").select_option("pending")
+        await form.get_by_test_id("admin-save").click()
+        await page.locator(f'[data-testid="row-channels"][data-id="{chan_id}"]').wait_for()
+        agent_token = gateway.tokens.issue(agent.principal, "access")
+        listed = await api(client, agent_token, "GET", f"/channels/{chan_id}/templates")
+        assert [(t["name"], t["language"], t["status"], t["parameters"]) for t in listed["items"]] == [
+            ("recordatorio_pago", "es", "approved", 2), ("oferta", "es", "pending", 1)]
+    finally:
+        await context.close()

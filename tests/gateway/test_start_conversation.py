@@ -6,6 +6,7 @@ free text. Every refusal names its field and writes nothing."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -13,10 +14,13 @@ from typing import Any
 import pytest
 import pytest_asyncio
 from aiohttp import web
+from aiosmtpd.smtp import SMTP
 
+from libs.devstack import free_port
 from services.router.keys import ROUTER
 
 from ..channels.conftest import ChannelsClient, Peer, channels_settings, start_peer
+from ..channels.test_email import PeerHandler
 from .console_kit import assert_spanish
 from .routed_kit import eventually
 from .test_console_browser import log_in, shot
@@ -33,6 +37,7 @@ class Outbound:
     channels: ChannelsClient
     graph: Peer
     twilio: Peer
+    smtp: PeerHandler
 
 
 def _graph_ok(request: web.Request, n: int) -> web.Response:
@@ -51,15 +56,21 @@ async def outbound(stack: Any) -> AsyncIterator[Outbound]:
 
     graph, graph_server = await start_peer(_graph_ok)
     twilio, twilio_server = await start_peer(_twilio_ok)
+    smtp = PeerHandler()
+    smtp.port = free_port()
+    smtp_server = await asyncio.get_running_loop().create_server(lambda: SMTP(smtp, hostname="peer"), "127.0.0.1",
+                                                                 smtp.port)
     channels = ChannelsClient(create_channels(channels_settings(stack, graph_base_url=graph.url,
                                                                 twilio_base_url=twilio.url)))
     await channels.__aenter__()
     try:
-        yield Outbound(channels, graph, twilio)
+        yield Outbound(channels, graph, twilio, smtp)
     finally:
         await channels.__aexit__()
         await graph_server.close()
         await twilio_server.close()
+        smtp_server.close()
+        await smtp_server.wait_closed()
 
 
 async def _whatsapp(routed: Any, outbound: Outbound, unique: str, agent: str) -> Any:
@@ -225,6 +236,27 @@ async def test_the_console_dialog_starts_a_whatsapp_conversation_with_a_template
         {"type": "text", "text": "Ana"}, {"type": "text", "text": "50 €"}]
     await page.locator(".conv-item", has_text=contact[-4:]).first.wait_for()
     await context.close()
+
+
+async def test_an_email_conversation_goes_out_with_its_subject(routed, outbound, unique):
+    agent, token = await routed.user("agent", unique)
+    resp = await outbound.channels.post("/channels", json={
+        "id": f"ch-{unique}-mail", "type": "email", "address": f"ventas-{unique}@example.com",
+        "config": {"smtp_host": "127.0.0.1", "smtp_port": outbound.smtp.port}})
+    assert resp.status == 201, await resp.text()
+    snap = await routed.campaign(unique, agents=[agent], channel_type="email", suffix="-mail")
+    body = {"campaign_id": snap.id, "to": f"Cliente-{unique}@Example.org", "subject": "Su pedido 1234",
+            "text": "Hola, su pedido ya salió."}
+    got = await routed.call(token, "POST", "/conversations", {**body, "to": "+34600111222"}, 400)
+    assert got["error"]["field"] == "to"
+    before = len(outbound.smtp.messages)
+    started = await routed.call(token, "POST", "/conversations", body, 201)
+    await eventually(lambda: len(outbound.smtp.messages) > before, "the e-mail at the SMTP peer")
+    _, rcpt, mail = outbound.smtp.messages[-1]
+    assert rcpt == [f"cliente-{unique}@example.org"] and mail["Subject"] == "Su pedido 1234"
+    assert mail["From"] == f"ventas-{unique}@example.com" and "su pedido ya salió" in mail.get_content()
+    conv = await routed.call(token, "GET", f"/conversations/{started['conversation_id']}")
+    assert conv["contact_address"] == f"cliente-{unique}@example.org" and conv["agent_id"] == agent
 
 
 async def test_an_agent_who_sees_numbers_masked_starts_with_the_contacts_number(routed, outbound, unique):

@@ -6,6 +6,16 @@ import supervisor from "./en-supervisor.js";
 
 export default {
   texts: {
+    ch_templates: "WhatsApp templates",
+    ch_templates_help: "The templates approved in Meta's WhatsApp Manager: agents start a conversation with one when the contact has not written in the last 24 hours. Parameters are written {{1}}, {{2}}…",
+    template_add: "Add template",
+    template_approved: "Approved",
+    template_body: "Template body",
+    template_language: "Language",
+    template_name: "Template name",
+    template_pending: "Pending approval",
+    template_rejected: "Rejected",
+    template_status: "Status",
     channel_email: "E-mail",
     channel_sms: "SMS",
     channel_whatsapp: "WhatsApp",

@@ -6,6 +6,16 @@ import supervisor from "./es-supervisor.js";
 
 export default {
   texts: {
+    ch_templates: "Plantillas de WhatsApp",
+    ch_templates_help: "Las plantillas aprobadas en el WhatsApp Manager de Meta: con ellas los agentes inician una conversación cuando el contacto no escribió en las últimas 24 horas. Los parámetros se escriben {{1}}, {{2}}…",
+    template_add: "Agregar plantilla",
+    template_approved: "Aprobada",
+    template_body: "Texto de la plantilla",
+    template_language: "Idioma",
+    template_name: "Nombre de la plantilla",
+    template_pending: "Pendiente de aprobación",
+    template_rejected: "Rechazada",
+    template_status: "Estado",
     channel_email: "Correo",
     channel_sms: "SMS",
     channel_whatsapp: "WhatsApp",

@@ -249,6 +249,7 @@ function channelForm(item) {
       extra.append(section("credentials", SECRETS[ty].map((k) => field(`ch_${k}`,
         inputs.secret[k] = input(k, c[k] || "", { type: "password", autocomplete: "new-password" })))));
     }
+    if (ty === "whatsapp") extra.append(templatesEditor(inputs, (c.config || {}).templates || []));
   };
   type.addEventListener("change", draw);
   draw();
@@ -263,7 +264,8 @@ function channelForm(item) {
     for (const [k, el] of Object.entries(inputs.config)) {
       if (el.value.trim()) config[k] = k === "smtp_port" ? Number(el.value) : el.value.trim();
     }
-    if (Object.keys(inputs.config).length) data.config = { ...(c.config || {}), ...config };
+    if (inputs.templates) config.templates = inputs.templates();
+    if (Object.keys(config).length || Object.keys(inputs.config).length) data.config = { ...(c.config || {}), ...config };
     // A secret left as "********" keeps the stored value; emptied clears it; never set and empty: not sent.
     for (const [k, el] of Object.entries(inputs.secret)) {
       if (el.value || c[k]) data[k] = el.value;
@@ -271,6 +273,39 @@ function channelForm(item) {
     return data;
   };
   return editor({ kind: "channels", item, body, collect, method: "PUT" });
+}
+
+// A WhatsApp number's message templates as approved in Meta's WhatsApp Manager (name, language, body with {{1}}..,
+// status): what agents start a conversation with outside the 24-hour window. Rows are numbered as the server
+// names them (config.templates[0].name).
+function templatesEditor(inputs, initial) {
+  const rows = h("div", { "data-testid": "templates" });
+  const statuses = ["approved", "pending", "rejected"].map((x) => [x, t(`template_${x}`)]);
+  const add = (tpl = {}) => {
+    const i = rows.children.length;
+    const row = h("fieldset", { class: "template-row", "data-testid": "template-row" },
+      h("legend", {}, `${t("template")} ${i + 1}`),
+      field("template_name", input(`config.templates[${i}].name`, tpl.name, { "data-key": "name", autocomplete: "off" })),
+      field("template_language", input(`config.templates[${i}].language`, tpl.language || "es", { "data-key": "language" })),
+      field("template_body", h("textarea", { name: "body", "data-field": `config.templates[${i}].body`, "data-key": "body",
+        "data-testid": testid(`config.templates[${i}].body`), rows: 2 }, tpl.body || "")),
+      field("template_status", select(`config.templates[${i}].status`, statuses, tpl.status || "approved", { "data-key": "status" })),
+      h("button", { type: "button", class: "secondary", "data-testid": "template-remove",
+        onclick: () => { row.remove(); renumber(); } }, t("remove")));
+    rows.append(row);
+  };
+  const renumber = () => [...rows.children].forEach((row, i) => {
+    row.querySelector("legend").textContent = `${t("template")} ${i + 1}`;
+    for (const el of row.querySelectorAll("[data-key]")) {
+      el.dataset.field = `config.templates[${i}].${el.dataset.key}`;
+      el.dataset.testid = testid(el.dataset.field);
+    }
+  });
+  initial.forEach(add);
+  inputs.templates = () => [...rows.children].map((row) => Object.fromEntries(
+    [...row.querySelectorAll("[data-key]")].map((el) => [el.dataset.key, el.value.trim()])));
+  return section("ch_templates", h("p", { class: "muted" }, t("ch_templates_help")), rows,
+    h("button", { type: "button", class: "secondary", "data-testid": "template-add", onclick: () => add() }, `＋ ${t("template_add")}`));
 }
 
 // ---- campaigns ---------------------------------------------------------------------------------------
