@@ -186,6 +186,15 @@ async def _get(client: TestClient, token: str, path: str) -> tuple[int, Any]:
     return resp.status, await resp.json()
 
 
+async def _new_channel_form(browser: Any, client: TestClient, username: str, chan_id: str) -> tuple[Any, Any, Any]:
+    """The admin, logged in in Spanish, on a new channel form with its id filled: (context, page, form)."""
+    context, page = await log_in(browser, str(client.make_url("/")), username, locale="es-ES")
+    await page.get_by_test_id("tab-admin").click()
+    form = await new_form(page, "channels")
+    await form.get_by_test_id("f-id").fill(chan_id)
+    return context, page, form
+
+
 async def test_admin_keeps_a_whatsapp_numbers_templates(config_gw, browser, make_user, gateway, unique):
     """Issue 13 item 6: the templates agents start conversations with are edited in the WhatsApp channel's form;
     a bad one is refused next to its field; saved, every role lists them."""
@@ -194,12 +203,9 @@ async def test_admin_keeps_a_whatsapp_numbers_templates(config_gw, browser, make
     client, _, _ = config_gw
     admin = await gateway.users.get(await make_user("admin"))
     agent = await gateway.users.get(await make_user("agent"))
-    context, page = await log_in(browser, str(client.make_url("/")), admin.username, locale="es-ES")
+    chan_id = f"wa-tpl-{unique}"
+    context, page, form = await _new_channel_form(browser, client, admin.username, chan_id)
     try:
-        await page.get_by_test_id("tab-admin").click()
-        chan_id = f"wa-tpl-{unique}"
-        form = await new_form(page, "channels")
-        await form.get_by_test_id("f-id").fill(chan_id)
         await form.get_by_test_id("f-app_secret").fill("s3cret")
         await form.get_by_test_id("template-add").click()
         first = form.get_by_test_id("template-row").nth(0)
@@ -221,5 +227,39 @@ async def test_admin_keeps_a_whatsapp_numbers_templates(config_gw, browser, make
         listed = await api(client, agent_token, "GET", f"/channels/{chan_id}/templates")
         assert [(t["name"], t["language"], t["status"], t["parameters"]) for t in listed["items"]] == [
             ("recordatorio_pago", "es", "approved", 2), ("oferta", "es", "pending", 1)]
+    finally:
+        await context.close()
+
+
+async def test_admin_gives_agents_their_extensions_on_a_voice_channel(config_gw, browser, make_user, gateway,
+                                                                      unique):
+    """Click-to-call rings the agent's extension first: the voice channel's form keeps each agent's extension and
+    the dialplan context the contact is dialled from."""
+    from .console_kit import assert_spanish
+
+    client, _, _ = config_gw
+    admin = await gateway.users.get(await make_user("admin"))
+    agent = await make_user("agent")
+    token = (await login(client, admin.username))["access_token"]
+    chan_id = f"tel-{unique}"
+    context, page, form = await _new_channel_form(browser, client, admin.username, chan_id)
+    try:
+        await form.get_by_test_id("f-type").select_option("voice")
+        await form.get_by_test_id("f-config.dial_context").fill("salida")
+        await form.get_by_test_id("f-app_secret").fill("forwarder-secret")
+        await form.get_by_test_id("f-auth_token").fill("ari-password")
+        await form.get_by_test_id("extension-add").click()
+        await form.get_by_label("Agente (id)").fill(agent)
+        await form.get_by_label("Extensión o número").fill("2001")
+        await shot(page, "admin-voice-extensions")
+        await assert_spanish(page, "voice extensions")
+        await form.get_by_test_id("admin-save").click()
+        row = page.locator(f'[data-testid="row-channels"][data-id="{chan_id}"]')
+        await row.wait_for()
+        saved = await api(client, token, "GET", f"/channels/{chan_id}")
+        assert saved["config"]["agent_extensions"] == {agent: "2001"} and saved["config"]["dial_context"] == "salida"
+        await row.get_by_test_id("row-edit").click()
+        form = page.get_by_test_id("form-channels")
+        assert await form.get_by_test_id("extension-number").input_value() == "2001"
     finally:
         await context.close()

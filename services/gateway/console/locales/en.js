@@ -6,6 +6,11 @@ import supervisor from "./en-supervisor.js";
 
 export default {
   texts: {
+    ch_agent: "Agent (id)",
+    ch_agent_extensions: "Agents' extensions",
+    ch_dial_context: "Dialplan context (click-to-call)",
+    ch_extension: "Extension or number",
+    ch_extension_add: "Add extension",
     ch_templates: "WhatsApp templates",
     ch_templates_help: "The templates approved in Meta's WhatsApp Manager: agents start a conversation with one when the contact has not written in the last 24 hours. Parameters are written {{1}}, {{2}}…",
     template_add: "Add template",

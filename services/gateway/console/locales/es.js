@@ -6,6 +6,11 @@ import supervisor from "./es-supervisor.js";
 
 export default {
   texts: {
+    ch_agent: "Agente (id)",
+    ch_agent_extensions: "Extensiones de los agentes",
+    ch_dial_context: "Contexto de marcación (click-to-call)",
+    ch_extension: "Extensión o número",
+    ch_extension_add: "Agregar extensión",
     ch_templates: "Plantillas de WhatsApp",
     ch_templates_help: "Las plantillas aprobadas en el WhatsApp Manager de Meta: con ellas los agentes inician una conversación cuando el contacto no escribió en las últimas 24 horas. Los parámetros se escriben {{1}}, {{2}}…",
     template_add: "Agregar plantilla",

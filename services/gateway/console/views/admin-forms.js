@@ -21,7 +21,7 @@ const SECRETS = {
 const PLAIN = { whatsapp: ["phone_number_id"], instagram: [], sms: ["account_sid"], email: [], voice: ["account_sid"] };
 const CONFIG = {
   whatsapp: [], instagram: [], sms: [], email: ["smtp_host", "smtp_port", "smtp_username"],
-  voice: ["ari_username", "ari_app", "endpoint_template", "caller_id"],
+  voice: ["ari_username", "ari_app", "endpoint_template", "caller_id", "dial_context"],
 };
 
 // ---- small form builders -----------------------------------------------------------------------------
@@ -250,6 +250,7 @@ function channelForm(item) {
         inputs.secret[k] = input(k, c[k] || "", { type: "password", autocomplete: "new-password" })))));
     }
     if (ty === "whatsapp") extra.append(templatesEditor(inputs, (c.config || {}).templates || []));
+    if (ty === "voice") extra.append(extensionsEditor(inputs, (c.config || {}).agent_extensions || {}));
   };
   type.addEventListener("change", draw);
   draw();
@@ -265,6 +266,7 @@ function channelForm(item) {
       if (el.value.trim()) config[k] = k === "smtp_port" ? Number(el.value) : el.value.trim();
     }
     if (inputs.templates) config.templates = inputs.templates();
+    if (inputs.extensions) config.agent_extensions = inputs.extensions();
     if (Object.keys(config).length || Object.keys(inputs.config).length) data.config = { ...(c.config || {}), ...config };
     // A secret left as "********" keeps the stored value; emptied clears it; never set and empty: not sent.
     for (const [k, el] of Object.entries(inputs.secret)) {
@@ -306,6 +308,25 @@ function templatesEditor(inputs, initial) {
     [...row.querySelectorAll("[data-key]")].map((el) => [el.dataset.key, el.value.trim()])));
   return section("ch_templates", h("p", { class: "muted" }, t("ch_templates_help")), rows,
     h("button", { type: "button", class: "secondary", "data-testid": "template-add", onclick: () => add() }, `＋ ${t("template_add")}`));
+}
+
+// A voice channel's agents and their extensions (through Twilio: their number or client:<name>): click-to-call
+// rings the agent's first, and an assigned inbound call is connected to it.
+function extensionsEditor(inputs, initial) {
+  const rows = h("div", { "data-testid": "extensions", "data-field": "config.agent_extensions" });
+  const add = (agent = "", ext = "") => {
+    const row = h("div", { class: "inline", "data-testid": "extension-row" },
+      field("ch_agent", h("input", { "data-key": "agent", value: agent, autocomplete: "off", "data-testid": "extension-agent" })),
+      field("ch_extension", h("input", { "data-key": "ext", value: ext, autocomplete: "off", "data-testid": "extension-number" })),
+      h("button", { type: "button", class: "secondary", "data-testid": "extension-remove", onclick: () => row.remove() }, t("remove")));
+    rows.append(row);
+  };
+  Object.entries(initial).forEach(([agent, ext]) => add(agent, ext));
+  inputs.extensions = () => Object.fromEntries([...rows.children].map((row) => [
+    row.querySelector('[data-key="agent"]').value.trim(), row.querySelector('[data-key="ext"]').value.trim()])
+    .filter(([agent, ext]) => agent && ext));
+  return section("ch_agent_extensions", rows,
+    h("button", { type: "button", class: "secondary", "data-testid": "extension-add", onclick: () => add() }, `＋ ${t("ch_extension_add")}`));
 }
 
 // ---- campaigns ---------------------------------------------------------------------------------------
