@@ -62,7 +62,8 @@ PRODUCTION_CHANNELS = {
 
 # Production-like runs need real keys for the internal tokens: made once per benchmark process. The
 # benchmark's own HTTP calls to internal APIs sign as the service identity ``bench`` (``bench_session``).
-KEYS = KeySet(("gateway", "bench", "router", "crm"))  # router: to the CRM; crm: to channels (click-to-call)
+KEYS = KeySet(("gateway", "bench", "router", "crm", "channels"))  # router: to the CRM; crm: to channels
+# (click-to-call); channels: to the router (a channel's open conversations)
 
 
 def bench_session(audience: str, **kwargs: Any) -> aiohttp.ClientSession:

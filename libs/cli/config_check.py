@@ -43,6 +43,7 @@ URLS: dict[str, tuple[tuple[str, ...], str]] = {
     "SB_GATEWAY_CRM_URL": (("gateway",), "http://127.0.0.1:8085"),
     "SB_GATEWAY_CHANNELS_URL": (("gateway",), "http://127.0.0.1:8086"),
     "SB_ROUTER_CRM_URL": (("router",), "http://127.0.0.1:8085"),
+    "SB_CHANNELS_ROUTER_URL": (("channels",), "http://127.0.0.1:8082"),
 }
 BLOB_DIRS = {"SB_CHANNELS_BLOB_DIR": ("channels", ".data/blobs"), "SB_CRM_BLOB_DIR": ("crm", ".data/crm-blobs")}
 # Settings that usually come from a Secret: in a render whose containers read a Secret that is not part of it

@@ -9,9 +9,10 @@ import aiohttp
 from aiohttp import web
 
 from libs.core import metrics
+from libs.core.auth import Signer
 from libs.core.intake import IntakeLimits, limit_intake
 from libs.core.service import LIFECYCLE, SIDE_SITES, create_base_app
-from libs.messaging import JETSTREAM, nats_ctx
+from libs.messaging import JETSTREAM, SnapshotDirectory, nats_ctx, watch_snapshots
 from libs.storage import PG_POOL, pg_pool_ctx
 from libs.storage.blobs import BlobStore
 from services.channels.adapters.blobs import MediaBlobs
@@ -30,6 +31,7 @@ from services.channels.adapters.providers.graph import GraphSender
 from services.channels.adapters.providers.http import RetryPolicy
 from services.channels.adapters.providers.smtp import SmtpSender
 from services.channels.adapters.providers.twilio import TwilioSender, TwilioVoice
+from services.channels.adapters.usage import RouterChannelUsage
 from services.channels.consumers import start_call_connector, start_outbound, start_registry_watch
 from services.channels.handlers import (
     CallConnector,
@@ -124,7 +126,12 @@ def _wiring_ctx(settings: ChannelsSettings) -> CleanupCtx:
         pool, js = app[PG_POOL], app[JETSTREAM]
         channel_rows = ChannelRepository(pool, settings.secret_box())
         await channel_rows.seal_stored_secrets()
-        registry = ChannelRegistry(channel_rows, lambda: PgUnitOfWork(channel_rows), SnapshotPublisher(js))
+        # Issue 13 item 12: a channel an active campaign uses, or with open conversations, is not deleted.
+        campaigns = SnapshotDirectory()
+        watch_snapshots(app, campaigns)
+        signer = Signer.from_settings(settings, "channels")  # its own identity, to ask the router
+        usage = RouterChannelUsage(campaigns, app[HTTP], settings.router_url, signer)
+        registry = ChannelRegistry(channel_rows, lambda: PgUnitOfWork(channel_rows), SnapshotPublisher(js), usage)
         deliveries, threads = DeliveryRepository(pool), EmailThreadRepository(pool)
         blobs = MediaBlobs(BlobStore.from_settings(settings, settings.blob_dir))
         publisher = Publisher(JetStreamPublisher(js, settings.publish_timeout_s), deliveries)

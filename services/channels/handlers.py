@@ -25,6 +25,7 @@ from services.channels.adapters.ports import (
     CallDialer,
     CallOriginator,
     ChannelStore,
+    ChannelUsage,
     DeliveryLog,
     EmailThreads,
     MediaStore,
@@ -35,7 +36,7 @@ from services.channels.adapters.ports import (
     VoiceCalls,
 )
 from services.channels.domain import email
-from services.channels.domain.channels import Channel, apply_update, parse_create
+from services.channels.domain.channels import Channel, apply_update, deletion_conflict, parse_create
 from services.channels.domain.outbound import idempotency_key
 from services.channels.domain.voice import PlaceCall
 
@@ -50,10 +51,12 @@ class ChannelRegistry:
     update and reload the channel from PostgreSQL.
     """
 
-    def __init__(self, store: ChannelStore, uow: UnitOfWorkFactory, snapshots: SnapshotSink) -> None:
+    def __init__(self, store: ChannelStore, uow: UnitOfWorkFactory, snapshots: SnapshotSink,
+                 usage: ChannelUsage | None = None) -> None:
         self.repo = store
         self.uow = uow
         self.snapshots = snapshots
+        self.usage = usage
         self._cache: dict[str, Channel] = {}
         self._by_email: dict[str, Channel] = {}
 
@@ -108,6 +111,17 @@ class ChannelRegistry:
         return ch
 
     async def delete(self, channel_id: str) -> None:
+        """Delete a channel nothing needs any more.
+
+        Raises:
+            NotFound. Conflict: an active campaign uses it or conversations are open on it (named, nothing
+            deleted). Transient: the router could not say.
+        """
+        if self.usage is not None:
+            count, conversations = await self.usage.open_conversations(channel_id)
+            if (conflict := deletion_conflict(channel_id, self.usage.campaigns_using(channel_id), count,
+                                              conversations)) is not None:
+                raise conflict
         async with self.uow() as uow:
             if not await uow.channels.delete(channel_id):
                 raise NotFound(f"channel {channel_id!r} not found", field="channel_id")

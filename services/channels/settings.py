@@ -30,6 +30,8 @@ class ChannelsSettings(ServiceSettings):
     # Empty: the URL of the incoming request as this process sees it (development only: behind a proxy that is
     # not the URL Twilio signed, so production refuses to start without it).
     public_base_url: str = ""
+    # The router: asked which conversations are open on a channel before it may be deleted.
+    router_url: str = "http://127.0.0.1:8082"
 
     # SMTP listener (inbound e-mail). Attachments go to the shared blob store (SB_BLOB_URL); without it, to this
     # folder (development).

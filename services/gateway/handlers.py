@@ -248,21 +248,26 @@ class Gateway:
             raise NotFound(f"unknown action {action!r}")
         if action == "take":
             return await self.take(p, conversation_id, body.get("agent_id"))
-        agent_id = p.user_id
-        if p.role != "agent" or action not in ("accept", "reject"):
+        agent_id: str | None = p.user_id
+        staff = p.role != "agent"
+        if staff or action not in ("accept", "reject"):
             conv = await self.get_conversation(p, conversation_id)
             if not can_manage_conversation(p, conv, self.directory):
                 raise Forbidden("this conversation is not assigned to you", field="conversation_id")
-            if p.role != "agent":
-                agent_id = str(conv.get("agent_id") or p.user_id)
+            if staff:  # on behalf of whoever holds it, if anyone (a waiting, stranded one has nobody)
+                agent_id = str(conv["agent_id"]) if conv.get("agent_id") else None
+        target = body.get("campaign_id") if action == "transfer" else None
+        if staff and target and not may_see_campaign(p, str(target), self.directory):
+            raise Forbidden(f"you do not supervise campaign {target!r}", field="campaign_id")
         # What the campaign allows (media, emojis, transfers, the closure) is checked by the router, which
         # carries the action out, with the rules of ``CampaignSnapshot``.
         payload = {k: v for k, v in body.items() if k not in ("agent_id", "campaign_id")}
         if action == "transfer":  # the public names of the target, the router's names
-            payload.update({"to_agent_id": body.get("agent_id"), "to_campaign_id": body.get("campaign_id")})
+            payload.update({"to_agent_id": body.get("agent_id"), "to_campaign_id": target})
             payload = {k: v for k, v in payload.items() if v is not None}
-        payload["agent_id"] = agent_id
-        if agent_id != p.user_id:
+        if agent_id:
+            payload["agent_id"] = agent_id
+        if staff:
             payload["by_user_id"] = p.user_id
         try:
             answer = await self.up.router.post(f"/conversations/{_seg(conversation_id)}/{action}", payload, caller=p)

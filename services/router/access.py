@@ -82,7 +82,8 @@ def check_action(caller: Caller, conv: Mapping[str, Any], body: Any, directory: 
 
     Raises:
         NotFound: the caller may not see it. Forbidden: the body names someone else (field ``agent_id`` or
-            ``by_user_id``) or an agent acts on a colleague's conversation.
+            ``by_user_id``), an agent acts on a colleague's conversation, or a supervisor moves it to a campaign
+            out of their scope (field ``to_campaign_id``).
     """
     if unrestricted(caller):
         return
@@ -97,6 +98,9 @@ def check_action(caller: Caller, conv: Mapping[str, Any], body: Any, directory: 
             raise Forbidden("this conversation is not assigned to you", field="conversation_id")
     else:
         check_conversation(caller, conv, directory)
+        target = fields.get("to_campaign_id")
+        if target is not None:  # a supervisor moves it only to a campaign they supervise too
+            caller.require_scope(str(target), field="to_campaign_id")
     if fields.get("by_user_id") not in (None, caller.subject):
         raise Forbidden("by_user_id must be the caller", field="by_user_id")
 

@@ -131,9 +131,14 @@ class Closure(Body):
 
 
 class AgentClosure(Closure):
-    """A close through the HTTP API names the acting agent."""
+    """A close through the HTTP API names the acting agent, or the supervisor or admin closing it
+    (``by_user_id``: then it may be waiting or offered, and ``agent_id`` is whoever holds it, if anyone)."""
 
-    agent_id: Text
+    @model_validator(mode="after")
+    def _someone(self) -> AgentClosure:
+        if not self.agent_id and not self.by_user_id:
+            raise blame("agent_id", "agent_id (or by_user_id) is required")
+        return self
 
 
 class OfferAnswer(Body):
@@ -147,13 +152,17 @@ class Take(Body):
 
 
 class Transfer(Body):
-    agent_id: Text
+    """The acting agent, or the supervisor or admin moving it (``by_user_id``), and exactly one target."""
+
+    agent_id: Text | None = None
     to_agent_id: Text | None = None
     to_campaign_id: Text | None = None
     by_user_id: Text | None = None
 
     @model_validator(mode="after")
     def _one_target(self) -> Transfer:
+        if not self.agent_id and not self.by_user_id:
+            raise blame("agent_id", "agent_id (or by_user_id) is required")
         if (self.to_agent_id is None) == (self.to_campaign_id is None):
             raise blame("to_agent_id", "exactly one of to_agent_id or to_campaign_id is required")
         return self
@@ -198,22 +207,30 @@ def check_close_reply(campaign: CampaignSnapshot | None, conv: dict[str, str], *
 
 def check_transfer(campaign: CampaignSnapshot | None, t: Transfer, directory: SnapshotDirectory, *,
                    staff: bool = False) -> None:
-    """Transfers happen only where the campaign allows them (an agent's permission: a supervisor or admin moving
-    a conversation is not held to it), to a linked, active campaign."""
-    if campaign is None:
-        raise Invalid("the conversation's campaign no longer exists", field="conversation_id")
+    """Transfers happen only where the campaign allows them, to a linked, active campaign (an agent's permission
+    and list: a supervisor or admin moving a conversation, a stranded one say, may move it to any active campaign;
+    the gateway checks it is one they supervise)."""
+    if campaign is None:  # stranded: only a supervisor or admin moves it, to another campaign
+        if not staff or t.to_campaign_id is None:
+            raise Invalid("the conversation's campaign no longer exists", field="conversation_id")
+        _check_target(t.to_campaign_id, directory)
+        return
     problems = campaign.transfer_problems(to_agent=t.to_agent_id is not None, to_campaign=t.to_campaign_id is not None)
     if problems and not staff:
         raise problems_error(problems)
     if t.to_campaign_id is None:
         return
-    if campaign.linked_campaigns and t.to_campaign_id not in campaign.linked_campaigns:
+    if campaign.linked_campaigns and t.to_campaign_id not in campaign.linked_campaigns and not staff:
         raise Invalid(f"campaign {t.to_campaign_id!r} is not linked to {campaign.name!r}", field="to_campaign_id")
-    target = directory.get(t.to_campaign_id)
-    if target is None or target.status != "active":
-        raise Invalid(f"campaign {t.to_campaign_id!r} does not exist or is not active", field="to_campaign_id")
+    _check_target(t.to_campaign_id, directory)
     if t.to_campaign_id == campaign.id:
         raise Invalid("the conversation is already in that campaign", field="to_campaign_id")
+
+
+def _check_target(campaign_id: str, directory: SnapshotDirectory) -> None:
+    target = directory.get(campaign_id)
+    if target is None or target.status != "active":
+        raise Invalid(f"campaign {campaign_id!r} does not exist or is not active", field="to_campaign_id")
 
 
 # WhatsApp's customer service window: free text only within 24 hours of the contact's last message.

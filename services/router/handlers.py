@@ -278,8 +278,9 @@ class Router:
         snap = self.directory.get(conv.get("campaign", ""))
         check_closure(snap, c, conv.get("kind", "message"))
         check_close_reply(snap, conv, staff=staff)
-        await self._decide("close", cid=cid, agent=c.agent_id, reason=reason, typ=c.typification_id,
-                           fields=json.dumps(c.fields), idempotent=idempotent)
+        # A supervisor or admin closes it wherever it is (waiting, offered, assigned): no agent to check.
+        await self._decide("close", cid=cid, agent=None if staff else c.agent_id, reason=reason,
+                           typ=c.typification_id, fields=json.dumps(c.fields), idempotent=idempotent)
         log.info("conversation_closed", conversation_id=cid, reason=reason)
         return await self.views.conversation_view(cid, with_messages=False)
 
@@ -292,13 +293,13 @@ class Router:
         conv = await self.views.conversation(cid)
         snap = self.directory.get(conv.get("campaign", ""))
         check_transfer(snap, t, self.directory, staff=staff)
-        assert snap is not None
         if t.to_campaign_id:
             target = self.directory.get(t.to_campaign_id)
             assert target is not None
             await self._ensure_synced(target)
         await self._decide("transfer", cid=cid, agent=t.agent_id, to_agent=t.to_agent_id,
-                           to_campaign=t.to_campaign_id, typ=snap.transfer_typification)
+                           to_campaign=t.to_campaign_id, typ=snap.transfer_typification if snap else None,
+                           staff=staff or None, by=t.by_user_id)
         return await self.views.conversation_view(cid, with_messages=False)
 
     async def take(self, cid: str, agent_id: str) -> dict[str, Any]:

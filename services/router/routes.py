@@ -187,6 +187,12 @@ async def get_waiting(request: web.Request) -> web.Response:
     return respond(await _views(request).waiting(request.match_info["campaign_id"], _role(request)))
 
 
+async def get_channel_conversations(request: web.Request) -> web.Response:
+    """Asked by channels (its service identity) before a channel is deleted; an admin may read it too."""
+    caller_of(request).require(("admin",), "list a channel's open conversations")
+    return respond(await _views(request).channel_conversations(request.match_info["channel_id"]))
+
+
 async def get_queue(request: web.Request) -> web.Response:
     campaign_id = request.match_info["campaign_id"]
     caller = caller_of(request)
@@ -212,3 +218,4 @@ def setup_routes(app: web.Application) -> None:
     r.add_post("/conversations/{conversation_id}/take", post_take)
     r.add_get("/queues/{campaign_id}", get_queue)
     r.add_get("/queues/{campaign_id}/waiting", get_waiting)
+    r.add_get("/channels/{channel_id}/conversations", get_channel_conversations)

@@ -131,6 +131,15 @@ class RouterViews:
         return {"campaign_id": campaign_id, "queue_assignment": snap.routing.queue_assignment,
                 "waiting": q["queued_count"], "items": items, "next_cursor": None}
 
+    async def channel_conversations(self, channel_id: str) -> dict[str, Any]:
+        """The conversations open on a channel (the first 100: ``open`` counts them all), which keep it from
+        being deleted (issue 13 item 12)."""
+        count, ids = await self.store.channel_conversations(channel_id)
+        items = [{"id": c["id"], "campaign_id": c.get("campaign"), "state": c.get("state"),
+                  "agent_id": c.get("agent") or None, "created_at": _iso(c.get("created"))}
+                 for c in await self.store.conversations(ids)]
+        return {"channel_id": channel_id, "open": count, "items": items, "next_cursor": None}
+
     async def queue_view(self, campaign_id: str) -> dict[str, Any]:
         snap = self.directory.get(campaign_id)
         q = await self.store.queue(campaign_id)
@@ -143,7 +152,9 @@ class RouterViews:
         def item(cid: str, pos: int | None) -> dict[str, Any]:
             c = convs.get(cid, {})
             return {"conversation_id": cid, "position": pos, "priority": int(c.get("prio", 0)),
-                    "channel_type": c.get("ctype"), "waiting_s": round((now - int(c.get("arrived", now))) / 1000, 1),
+                    "channel_type": c.get("ctype"), "contact_address": c.get("contact"),
+                    "contact_name": c.get("cname") or None,
+                    "waiting_s": round((now - int(c.get("arrived", now))) / 1000, 1),
                     "estimated_wait_s": round(pos * gap / 1000, 1) if (gap and pos) else None}
 
         members = sorted(set(q["members"]) | set(snap.agents if snap else []))

@@ -23,13 +23,45 @@ from ..conftest import as_service
 FIXTURES = Path("/work/shared/fixtures/providers")
 
 
+class RouterPeer:
+    """Plays the router's ``GET /channels/{id}/conversations`` (the conversations open on a channel, which keep
+    it from being deleted); ``open[channel_id]`` lists them. Every channels app of these tests asks it. Like the
+    router, it answers only channels' own service identity (``callers`` records who asked)."""
+
+    url = ""
+    open: dict[str, list[str]] = {}
+    callers: list[str] = []
+
+    @classmethod
+    async def handle(cls, request: web.Request) -> web.Response:
+        from libs.core.auth import Verifier, bearer
+        from libs.core.settings import ServiceSettings
+
+        caller = Verifier.from_settings(ServiceSettings(env="test"), "router").verify(bearer(request) or "")
+        cls.callers.append(caller.subject)
+        ids = cls.open.get(request.match_info["channel_id"], [])
+        return web.json_response({"channel_id": request.match_info["channel_id"], "open": len(ids),
+                                  "items": [{"id": i} for i in ids], "next_cursor": None})
+
+
+@pytest.fixture(scope="session", autouse=True)
+async def router_peer() -> AsyncIterator[type[RouterPeer]]:
+    app = web.Application()
+    app.router.add_get("/channels/{channel_id}/conversations", RouterPeer.handle)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    RouterPeer.url = str(server.make_url("")).rstrip("/")
+    yield RouterPeer
+    await server.close()
+
+
 def channels_settings(stack: Any, **overrides: Any) -> ChannelsSettings:
     values: dict[str, Any] = {
         "nats_url": stack.nats_url, "redis_url": stack.redis_url, "database_url": stack.database_url,
         "env": "test", "smtp_enabled": False, "graph_base_url": "http://127.0.0.1:9",
         "twilio_base_url": "http://127.0.0.1:9", "ari_base_url": "http://127.0.0.1:9",
         "provider_max_wait_s": 0.2, "provider_timeout_s": 5.0, "publish_timeout_s": 2.0,
-        "blob_dir": Path(tempfile.mkdtemp(prefix="sb-blobs-")),
+        "blob_dir": Path(tempfile.mkdtemp(prefix="sb-blobs-")), "router_url": RouterPeer.url,
     }
     values.update(overrides)
     return ChannelsSettings(**values)

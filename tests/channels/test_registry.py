@@ -141,3 +141,42 @@ async def test_a_change_made_by_another_replica_reaches_this_cache(channels, mak
         assert await _eventually(lambda: registry.cached(cid).secret("app_secret") == "two")
         assert (await other.delete(f"/channels/{cid}")).status == 204
         assert await _eventually(lambda: registry.cached(cid) is None)
+
+
+async def test_a_channel_in_use_is_not_deleted(channels, nats_js, router_peer, unique):
+    """Issue 13 item 12: a channel an active campaign uses, or with conversations still open on it, stays; the 409
+    names them and nothing is deleted."""
+    import asyncio
+
+    from libs.contracts import CampaignSnapshot
+
+    cid = f"wa-use-{unique}"
+    resp = await channels.post("/channels", json={"id": cid, "type": "whatsapp", "app_secret": "s"})
+    assert resp.status == 201
+    kv = await nats_js[1].key_value("campaigns")
+    snap = CampaignSnapshot(id=f"use-{unique}", name="Ventas", channels=[{"id": cid, "type": "whatsapp"}])  # type: ignore[list-item]
+    await kv.put(snap.id, snap.model_dump_json().encode())
+    for _ in range(100):
+        err = await (await channels.delete(f"/channels/{cid}")).json()
+        if "error" in err and err["error"]["code"] == "conflict":
+            break
+        await asyncio.sleep(0.05)
+    assert err["error"]["field"] == "channel_id" and f"'Ventas' ({snap.id})" in err["error"]["message"]
+    assert err["error"]["details"]["campaigns"] == [snap.id]
+    # Paused, the campaign no longer needs it; a conversation still open on it does.
+    paused = snap.model_copy(update={"status": "paused", "version": 2})
+    await kv.put(snap.id, paused.model_dump_json().encode())
+    router_peer.open[cid] = [f"conv-{unique}"]
+    for _ in range(100):
+        err = await (await channels.delete(f"/channels/{cid}")).json()
+        if not err["error"]["details"]["campaigns"]:
+            break
+        await asyncio.sleep(0.05)
+    assert err["error"]["details"] == {"campaigns": [], "open_conversations": 1, "conversations": [f"conv-{unique}"]}
+    assert "1 conversation(s) are open on it" in err["error"]["message"]
+    assert (await channels.get(f"/channels/{cid}")).status == 200
+    # Closed (or moved) by a supervisor: now it goes.
+    router_peer.open.pop(cid)
+    assert (await channels.delete(f"/channels/{cid}")).status == 204
+    assert await _kv(nats_js, cid) is None
+    assert set(router_peer.callers) == {"service:channels"}  # asked as itself, never anonymously

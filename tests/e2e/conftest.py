@@ -34,6 +34,7 @@ class Platform:
         self.admin_ports = {"channels": free_port()}
         self.env["SB_CHANNELS_ADMIN_PORT"] = str(self.admin_ports["channels"])
         self.env["SB_GATEWAY_CHANNELS_URL"] = self.admin_url("channels")
+        self.env["SB_CHANNELS_ROUTER_URL"] = self.url("router")  # a channel's open conversations
         self.procs: dict[str, ServiceProcess] = {}
 
     async def start(self, *names: str) -> None:

@@ -88,3 +88,73 @@ async def test_queue_position_priority_and_estimated_wait(nats_js, router, event
     since = view["agents"][0].pop("since")
     assert view["agents"] == [{"agent_id": agent, "status": "available", "reason": None, "load": 1, "capacity": 1}]
     assert since is not None  # when the agent became available: the dashboard's time in state
+
+
+async def test_staff_close_and_move_waiting_conversations_and_the_channel_index_follows(
+        nats_js, router, events, unique, kit):
+    """Issue 13 item 12: a supervisor or admin (``by_user_id``) closes or moves a conversation nobody holds
+    (waiting: stranded, say, by a channel about to go), with the campaign's checks; ``chopen:<channel>`` counts
+    what is open on each channel (what keeps channels from deleting it), refilled from ``open_all`` for state
+    kept from before it."""
+    from services.router.keys import ROUTER
+
+    _, js = nats_js
+    agent, channel, other = f"agent-{unique}", f"ch-{unique}", f"{unique}-2"
+    await kit.put_campaign(js, kit.campaign(other, agents=[]))  # nobody there: a moved one waits
+    await kit.put_campaign(js, kit.campaign(unique, routing={"agent_capacity": 1},
+                                            permissions={"close_without_reply": False}))
+    await kit.status(router, agent, "available")
+    for n in range(3):
+        await kit.send(js, kit.inbound(channel, f"+3460070{n}", 1))
+    [held] = await events.wait_for("conversation.assigned", channel_id=channel)
+
+    for _ in range(100):
+        items = (await kit.get_json(router, f"/queues/camp-{unique}/waiting"))["items"]
+        if len(items) == 2:
+            break
+        await asyncio.sleep(0.05)
+    moving, closing = (i["conversation_id"] for i in items)
+
+    async def on_channel() -> set[str]:
+        body = await kit.get_json(router, f"/channels/{channel}/conversations")
+        assert body["open"] == len(body["items"])
+        return {i["id"] for i in body["items"]}
+
+    assert await on_channel() == {held.conversation_id, moving, closing}
+    # Nobody named: refused, field-named; an agent may not (transfers between campaigns are off); nor to a
+    # campaign that does not exist. Nothing changed.
+    for body, code, field in (({"to_campaign_id": f"camp-{other}"}, 400, "agent_id"),
+                              ({"agent_id": agent, "to_campaign_id": f"camp-{other}"}, 400, "to_campaign_id"),
+                              ({"by_user_id": "sup-1", "to_campaign_id": "nowhere"}, 400, "to_campaign_id")):
+        resp = await router.post(f"/conversations/{moving}/transfer", json=body)
+        assert resp.status == code and (await resp.json())["error"]["field"] == field, (body, await resp.text())
+    resp = await router.post(f"/conversations/{closing}/close", json={"by_user_id": "sup-1", "typification_id": "x"})
+    assert resp.status == 400 and (await resp.json())["error"]["field"] == "typification_id"
+    assert (await kit.get_json(router, f"/conversations/{moving}"))["state"] == "queued"
+
+    # Moved by a supervisor (the campaigns are not linked and transfers are off for agents: staff may).
+    resp = await router.post(f"/conversations/{moving}/transfer",
+                             json={"by_user_id": "sup-1", "to_campaign_id": f"camp-{other}"})
+    assert resp.status == 200, await resp.text()
+    moved = await kit.get_json(router, f"/conversations/{moving}")
+    assert (moved["campaign_id"], moved["state"], moved["agent_id"]) == (f"camp-{other}", "queued", None)
+    [fact] = await events.wait_for("conversation.transferred", conversation_id=moving)
+    assert (fact.from_agent_id, fact.to_campaign_id) == (None, f"camp-{other}")
+    # Closed by a supervisor, waiting and unanswered; and the assigned one, which frees the agent.
+    for cid in (closing, held.conversation_id):
+        resp = await router.post(f"/conversations/{cid}/close", json={
+            "by_user_id": "sup-1", "typification_id": "sold", "fields": {"dni": "1"}})
+        assert resp.status == 200 and (await resp.json())["state"] == "closed", await resp.text()
+    assert (await kit.get_json(router, f"/agents/{agent}"))["load"] == 0
+    assert await on_channel() == {moving}  # it still came in on the channel
+
+    # State kept by a router from before the index: refilled at start-up from the open conversations.
+    store = router.app[ROUTER].store
+    await store.r.delete(store.key("chopen", channel))
+    assert await on_channel() == set()
+    assert await store.index_open_by_channel() >= 1
+    assert await on_channel() == {moving}
+    resp = await router.post(f"/conversations/{moving}/close", json={
+        "by_user_id": "sup-1", "typification_id": "sold", "fields": {"dni": "1"}})
+    assert resp.status == 200, await resp.text()
+    assert await on_channel() == set()

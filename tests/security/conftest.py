@@ -79,24 +79,27 @@ async def platform(stack: Any, tmp_path_factory: pytest.TempPathFactory) -> Asyn
 
     common: dict[str, Any] = {"env": "test", "nats_url": stack.nats_url, "redis_url": stack.redis_url,
                               "database_url": stack.database_url}
-    chan = channels(ChannelsSettings(**common, smtp_enabled=False, outbound_consumer=False,
-                                     blob_dir=tmp_path_factory.mktemp("sec-chan")))
+    routing = router(RouterSettings(**common, log_level="warning"))
     built: list[tuple[str, web.Application]] = [
+        ("router", routing),
         ("campaigns", campaigns(CampaignsSettings(**common, conversation_consumer=False))),
-        ("channels-public", chan), ("channels", chan[ADMIN_APP]),
         ("crm", crm(CrmSettings(**common, default_region="ES", job_poll_s=0.2,
                                 blob_dir=str(tmp_path_factory.mktemp("sec-crm"))))),
-        ("router", router(RouterSettings(**common, log_level="warning"))),
     ]
     p = Platform(gateway=None, services={})  # type: ignore[arg-type]
     try:
-        for name, app in built:
+        for i, (name, app) in enumerate(built):
             client = TestClient(TestServer(app, host="127.0.0.1"))
             await client.start_server()
             app[LIFECYCLE].ready = True
             p.services[name] = client
             p.apps.append((app, client))
-        await asyncio.wait_for(built[-1][1][ROUTER_READY].wait(), 30)
+            if name == "router":  # channels asks the router about a channel's open conversations
+                chan = channels(ChannelsSettings(**common, smtp_enabled=False, outbound_consumer=False,
+                                                 blob_dir=tmp_path_factory.mktemp("sec-chan"),
+                                                 router_url=str(client.make_url("")).rstrip("/")))
+                built[i + 1:i + 1] = [("channels-public", chan), ("channels", chan[ADMIN_APP])]
+        await asyncio.wait_for(routing[ROUTER_READY].wait(), 30)
         url = {name: str(c.make_url("")).rstrip("/") for name, c in p.services.items()}
         settings = GatewaySettings(env="test", nats_url=stack.nats_url, redis_url=stack.redis_url,
                                    database_url=stack.database_url, router_url=url["router"],

@@ -564,3 +564,46 @@ async def test_lists_and_exports_are_narrowed_in_the_service(platform, world):
     assert w.item("tickets", "in") in text and w.item("tickets", "out") not in text
     both = await export("admin", "/contacts/export?format=csv")
     assert f"Cliente in {w.u}" in both and f"Cliente out {w.u}" in both
+
+
+async def test_moving_and_reading_a_channels_conversations_are_scoped_in_the_router_too(platform, world):
+    """Issue 13 item 12: a supervisor moves a conversation only to a campaign they supervise, refused at the
+    gateway (``campaign_id``) and again by the router (``to_campaign_id``); nor closes or moves one of another
+    campaign. Which conversations are open on a channel (what keeps channels from deleting it) is for the
+    channels service's own identity and admins, not for agents or supervisors."""
+    w, gw = world, platform.gateway
+    mine, theirs = w.item("conversations", "in"), w.item("conversations", "out")
+    s1 = w.tokens["s1"]
+    err = await _call(gw, s1, "POST", f"{API}/conversations/{mine}/transfer", {"campaign_id": w.camp["out"]},
+                      status=403)
+    assert err["error"]["field"] == "campaign_id"
+    for action, body in (("close", {"typification_id": "x"}), ("transfer", {"campaign_id": w.camp["in"]})):
+        resp = await gw.post(f"{API}/conversations/{theirs}/{action}", json=body,
+                             headers={"Authorization": f"Bearer {s1}"})
+        assert resp.status in REFUSED, (action, resp.status, await resp.text())
+    # Straight to the router, with the token the gateway would sign for s1.
+    signer = Signer.from_settings(ServiceSettings(env="test"), "gateway")
+    router = platform.service("router")
+
+    def as_user(label: str) -> str:  # a1 works in A, s1 supervises A
+        role = {"a1": "agent", "s1": "supervisor", "admin": "admin"}[label]
+        return signer.for_user("router", w.users[label], role, None if role == "admin" else [w.camp["in"]])
+
+    acting = {"agent_id": w.users["a1"], "by_user_id": w.users["s1"]}
+    err = await _call(router, as_user("s1"), "POST", f"/conversations/{mine}/transfer",
+                      {**acting, "to_campaign_id": w.camp["out"]}, status=403)
+    assert err["error"]["field"] == "to_campaign_id"
+    for action, body in (("close", {"typification_id": "x"}), ("transfer", {"to_campaign_id": w.camp["in"]})):
+        resp = await router.post(f"/conversations/{theirs}/{action}", json={**body, "by_user_id": w.users["s1"]},
+                                 headers={"Authorization": f"Bearer {as_user('s1')}"})
+        assert resp.status in REFUSED, (action, resp.status, await resp.text())
+    assert (await _call(router, as_user("s1"), "GET", f"/conversations/{mine}"))["campaign_id"] == w.camp["in"]
+    # A channel's open conversations: A's conversation came in on ch-in.
+    path = f"/channels/ch-in-{w.u}/conversations"
+    for label in ("a1", "s1"):
+        err = await _call(router, as_user(label), "GET", path, status=403)
+        assert err["error"]["field"] == "role"
+    channels = Signer.from_settings(ServiceSettings(env="test"), "channels").for_service("router")
+    for token in (as_user("admin"), channels):
+        body = await _call(router, token, "GET", path, status=200)
+        assert body["open"] >= 1 and mine in [i["id"] for i in body["items"]]

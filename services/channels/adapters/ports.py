@@ -130,3 +130,20 @@ class CallOriginator(Protocol):
     """The phone system: connects a call in progress to an agent's extension (``providers.ari``)."""
 
     async def connect_to_agent(self, ch: Channel, call_id: str, agent_id: str) -> str: ...
+
+
+class ChannelUsage(Protocol):
+    """What a channel is still needed for (``adapters/usage.py``): the active campaigns that use it (the campaigns
+    KV bucket) and the conversations open on it (the router)."""
+
+    def campaigns_using(self, channel_id: str) -> list[tuple[str, str]]:
+        """(id, name) of the active campaigns whose channels include it."""
+        ...
+
+    async def open_conversations(self, channel_id: str) -> tuple[int, list[str]]:
+        """How many conversations are open on it, and some of their ids.
+
+        Raises:
+            Transient: the router is unavailable (nothing is deleted without knowing).
+        """
+        ...

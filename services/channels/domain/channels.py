@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from libs.contracts import ChannelSnapshot, ChannelType
 from libs.contracts.campaigns import WhatsAppTemplate
-from libs.core.errors import Invalid
+from libs.core.errors import Conflict, Invalid
 from libs.core.validation import parse_body
 
 SECRET_FIELDS: tuple[str, ...] = ("app_secret", "verify_token", "access_token", "auth_token", "smtp_password")
@@ -228,3 +228,21 @@ def apply_update(current: Channel, body: Any) -> Channel:
             values[name] = value
     values["revision"] = current.revision + 1
     return _validated(Channel.model_validate(values))
+
+
+def deletion_conflict(channel_id: str, campaigns: list[tuple[str, str]], open_count: int,
+                      conversations: list[str]) -> Conflict | None:
+    """Why a channel may not be deleted (issue 13 item 12: configuration never strands work): an active campaign
+    still uses it, or conversations are still open on it; None when it may go."""
+    if not campaigns and not open_count:
+        return None
+    reasons = []
+    if campaigns:
+        reasons.append("active campaign(s) " + ", ".join(f"{name!r} ({cid})" for cid, name in campaigns) +
+                       " use it: remove it from them first")
+    if open_count:
+        shown = ", ".join(conversations[:10]) + (" ..." if open_count > len(conversations[:10]) else "")
+        reasons.append(f"{open_count} conversation(s) are open on it ({shown}): close or move them first")
+    return Conflict(f"channel {channel_id!r} is in use: " + "; ".join(reasons), field="channel_id",
+                    details={"campaigns": [cid for cid, _ in campaigns], "open_conversations": open_count,
+                             "conversations": conversations})

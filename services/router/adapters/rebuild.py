@@ -207,6 +207,8 @@ class Rebuilder:
     async def ensure_state(self) -> None:
         if not await self.store.has_epoch():
             await self.rebuild()
+        elif indexed := await self.store.index_open_by_channel():  # state kept from before that index
+            log.info("router_channel_index_filled", conversations=indexed)
 
     async def rebuild(self) -> dict[str, int]:
         """Rebuild once across replicas: one holds the lock (renewing it while it works); the others wait for
@@ -378,7 +380,7 @@ class Rebuilder:
             if c.messages:
                 ops.append(["r", f"msgs:{c.id}", [json.dumps(m) for m in c.messages]])
             ops += [["s", f"open:{c.channel}:{c.contact}", c.id, ""], ["a", f"copen:{c.campaign}", c.id],
-                    ["a", "open_all", c.id]]
+                    ["a", f"chopen:{c.channel}", c.id], ["a", "open_all", c.id]]
             if state == "queued" and queue == "hold":
                 ops.append(["z", f"hold:{c.campaign}", str(c.created), c.id])
             elif state == "queued":

@@ -72,6 +72,20 @@ def epoch_guard(prefix: str) -> Callable[[Any], Awaitable[None]]:
     return on_connect
 
 
+# ARGV[1] = the key prefix, the rest conversation ids: each still open is added to its channel's index.
+_INDEX_BY_CHANNEL = """
+local n = 0
+for i = 2, #ARGV do
+  local cid = ARGV[i]
+  if redis.call('SISMEMBER', ARGV[1] .. 'open_all', cid) == 1 then
+    local ch = redis.call('HGET', ARGV[1] .. 'conv:' .. cid, 'channel')
+    if ch then n = n + redis.call('SADD', ARGV[1] .. 'chopen:' .. ch, cid) end
+  end
+end
+return n
+"""
+
+
 class RouterStore:
     """Atomic routing decisions over Redis.
 
@@ -258,6 +272,28 @@ class RouterStore:
                 counts[status] = counts.get(status, 0) + 1
             agents[cid] = counts
         return depth, agents
+
+    async def index_open_by_channel(self, batch: int = 500) -> int:
+        """Add the open conversations to ``chopen:<channel>`` (live state kept by a router from before that
+        index: an upgrade). Idempotent; each batch in one script, so a conversation closed meanwhile (no longer
+        in ``open_all``) is never added. Returns how many were indexed."""
+        added = 0
+        cids: list[str] = []
+        async for cid in self.r.sscan_iter(self.p + "open_all", count=batch):
+            cids.append(cid)
+            if len(cids) >= batch:
+                added += int(await self.r.eval(_INDEX_BY_CHANNEL, 0, self.p, *cids))
+                cids = []
+        if cids:
+            added += int(await self.r.eval(_INDEX_BY_CHANNEL, 0, self.p, *cids))
+        return added
+
+    async def channel_conversations(self, channel_id: str, limit: int = 100) -> tuple[int, list[str]]:
+        """How many conversations are open on a channel, and the ids of up to ``limit`` of them."""
+        key = self.key("chopen", channel_id)
+        count = int(await self.r.scard(key))
+        ids = sorted(cast(list[str], await self.r.srandmember(key, limit))) if count else []
+        return count, ids
 
     async def position(self, campaign_id: str, cid: str) -> int | None:
         rank = cast(int | None, await self.r.zrank(self.key("q", campaign_id), cid))

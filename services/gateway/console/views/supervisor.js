@@ -76,7 +76,7 @@ async function render(box, scope, force = false) {
     charts(data, target),
     campaignTable(data),
     agentTable(data, box, scope),
-    queueTable(data),
+    queueTable(data, box, scope),
     keepDecision || h("div", { id: "decisions", "data-testid": "decisions-box", "aria-live": "polite" }));
 }
 
@@ -172,10 +172,21 @@ function agentTable(data, box, scope) {
     })));
 }
 
+// What a supervisor does with a conversation, held by an agent or still waiting (a stranded one too: its channel
+// or its campaign gone): hand it to an agent, move it to another campaign of theirs, close it with a typification.
 function convActions(c, data, names, box, scope) {
-  const others = data.agents.filter((x) => x.campaigns.includes(c.campaign_id) && x.agent_id !== c.agent_id);
-  const to = h("select", { "data-testid": "transfer-to", "aria-label": t("transfer_to") },
+  const others = data.agents.filter((x) => x.campaigns.includes(c.campaign_id) && x.agent_id !== c.agent_id
+    && x.status === "available");
+  const waiting = !c.agent_id;
+  const to = h("select", { "data-testid": "transfer-to", "aria-label": t(waiting ? "assign_to" : "transfer_to") },
     others.map((x) => h("option", { value: x.agent_id }, x.name)));
+  // Any campaign of mine, even when the board shows one: those on the board by name, the others by id.
+  const known = new Map(data.campaigns.map((x) => [x.id, x.name]));
+  const mine = (store.get("me") && store.get("me").campaigns) || [];
+  const camps = [...new Set([...known.keys(), ...mine])].filter((id) => id !== c.campaign_id)
+    .map((id) => ({ id, name: known.get(id) || id }));
+  const where = h("select", { "data-testid": "move-to", "aria-label": t("move_to_campaign") },
+    camps.map((x) => h("option", { value: x.id }, x.name)));
   const typ = h("select", { "data-testid": "close-typ", "aria-label": t("typification") });
   snapshot(c.campaign_id).then((snap) => typ.append(...typificationOptions(snap)));
   const act = async (action, body) => {
@@ -186,10 +197,14 @@ function convActions(c, data, names, box, scope) {
   };
   return h("details", { class: "conv-actions", "data-testid": "sup-conv", "data-conversation-id": c.id },
     h("summary", {}, `${c.contact_name || c.contact_address || c.id} · ${c.channel_type || ""}`),
-    h("div", {}, labelled(t("transfer_to"), to, { class: "inline" }), h("button", {
+    h("div", {}, labelled(t(waiting ? "assign_to" : "transfer_to"), to, { class: "inline" }), h("button", {
       type: "button", "data-testid": "sup-transfer", disabled: !others.length,
-      onclick: () => act("transfer", { agent_id: to.value }),
-    }, t("transfer"))),
+      onclick: () => (waiting ? act("take", { agent_id: to.value }) : act("transfer", { agent_id: to.value })),
+    }, t(waiting ? "assign" : "transfer"))),
+    h("div", {}, labelled(t("move_to_campaign"), where, { class: "inline" }), h("button", {
+      type: "button", "data-testid": "sup-move", disabled: !camps.length,
+      onclick: () => act("transfer", { campaign_id: where.value }),
+    }, t("move"))),
     h("div", {}, labelled(t("typification"), typ, { class: "inline" }), h("button", {
       type: "button", "data-testid": "sup-close", onclick: () => act("close", { typification_id: typ.value, fields: {} }),
     }, t("close_with_typification"))),
@@ -197,17 +212,18 @@ function convActions(c, data, names, box, scope) {
       t("explain")));
 }
 
-function queueTable(data) {
+function queueTable(data, box, scope) {
   const names = new Map(data.agents.map((a) => [a.agent_id, a.name]));
+  const campaignNames = new Map(data.campaigns.map((x) => [x.id, x.name]));
   if (!data.queue.length) return h("p", { class: "muted", "data-testid": "sup-queue" }, t("nobody_waiting"));
   return h("table", { class: "items", "data-testid": "sup-queue" },
     h("caption", {}, t("waiting_now")),
     h("thead", {}, h("tr", {}, ["position", "campaign", "channel", "waiting", "actions_col"]
       .map((k) => h("th", { scope: "col" }, t(k))))),
     h("tbody", {}, data.queue.map((i) => h("tr", {},
-      h("td", {}, i.position), h("td", {}, i.campaign_id), h("td", {}, i.channel_type || ""), h("td", {}, clock(i.waiting_s)),
-      h("td", {}, h("button", { type: "button", class: "secondary", onclick: () => explain(i.conversation_id, names) },
-        t("explain")))))));
+      h("td", {}, i.position), h("td", {}, campaignNames.get(i.campaign_id) || i.campaign_id), h("td", {}, i.channel_type || ""), h("td", {}, clock(i.waiting_s)),
+      h("td", {}, convActions({ id: i.conversation_id, campaign_id: i.campaign_id, channel_type: i.channel_type,
+        contact_name: i.contact_name, contact_address: i.contact_address, agent_id: null }, data, names, box, scope))))));
 }
 
 async function explain(id, names) {

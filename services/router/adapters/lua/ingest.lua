@@ -40,8 +40,7 @@ if not cid then
     end
   end
   redis.call('SET', openk, cid)
-  redis.call('SADD', key('copen', A.campaign), cid)
-  redis.call('SADD', P .. 'open_all', cid)
+  index_open(cid, A.campaign, A.channel)
   conv_event(cid, 'conversation.opened', {contact_name = A.cname})
 end
 local seq = append_message(cid, A.msg)

@@ -467,6 +467,14 @@ local function remember_last_agent(conv, aid)
 end
 
 -- Close: free capacity, drop it from any queue, publish, then let the agent take the next one.
+-- An open conversation, indexed by its campaign (copen), the channel it came in on (chopen: what keeps the
+-- channel from being deleted) and in open_all; close_conv undoes it.
+local function index_open(cid, campaign, channel)
+  redis.call('SADD', key('copen', campaign), cid)
+  redis.call('SADD', key('chopen', channel), cid)
+  redis.call('SADD', P .. 'open_all', cid)
+end
+
 local function close_conv(cid, reason, typ, fields_json)
   local ck = key('conv', cid)
   local conv = hgetall(ck)
@@ -482,6 +490,7 @@ local function close_conv(cid, reason, typ, fields_json)
              'typification', typ or '')
   redis.call('DEL', key('open', conv.channel, conv.contact))
   redis.call('SREM', key('copen', conv.campaign), cid)
+  redis.call('SREM', key('chopen', conv.channel), cid)
   redis.call('SREM', P .. 'open_all', cid)
   conv_event(cid, 'conversation.closed', {reason = reason, typification_id = typ, fields_json = fields_json})
   -- Closed conversations stay readable for a day.

@@ -31,8 +31,7 @@ redis.call('HSET', key('conv', cid), 'id', cid, 'state', 'new', 'campaign', A.ca
            'seq', 0, 'created', fmt(NOW), 'arrived', fmt(NOW), 'kind', 'message', 'queue', '', 'answered', 0,
            'started_by', A.agent, 'last_in', fmt(NOW))
 redis.call('SET', openk, cid)
-redis.call('SADD', key('copen', A.campaign), cid)
-redis.call('SADD', P .. 'open_all', cid)
+index_open(cid, A.campaign, A.channel)
 conv_event(cid, 'conversation.opened', {started_by = A.agent})
 local expl = {campaign_id = A.campaign, strategy = cc.strategy, weight = w, capacity = cc.cap, chosen = A.agent,
               tie_break = 'started by the agent', considered = {}}
