@@ -174,10 +174,11 @@ NEEDED = [  # (from, to, port)
                                                                       (REDIS, 26379), (POOLER, 5432))],
     (APP["router"], APP["crm"], 8085),  # the rebuild reads open conversations from the CRM
     (APP["crm"], APP["channels"], 8086),  # click-to-call: the CRM has channels ring the agent, then the contact
+    (APP["channels"], APP["router"], 8082),  # a channel's open conversations, before it is deleted
     (MIGRATE, POOLER, 5432), (POOLER, PG, 5432), (PG, PG, 5432), (NATS, NATS, 6222), (REDIS, REDIS, 26379),
 ]
 FORBIDDEN = [
-    (APP["router"], APP["campaigns"], 8084), (APP["channels"], APP["router"], 8082),
+    (APP["router"], APP["campaigns"], 8084), (APP["channels"], APP["crm"], 8085),
     (APP["crm"], APP["channels"], 8081), (APP["router"], APP["channels"], 8086),
     (APP["gateway"], PG, 5432), (APP["router"], PG, 5432), (APP["gateway"], NATS, 6222),
     (APP["campaigns"], APP["gateway"], 8080), (MIGRATE, APP["crm"], 8085),

@@ -254,7 +254,8 @@ GOOD = {
     "SB_DATABASE_URL": "postgresql://sb@postgres-rw:5432/switchboard",
     "SB_GATEWAY_ROUTER_URL": "http://router:8082", "SB_GATEWAY_CAMPAIGNS_URL": "http://campaigns:8084",
     "SB_GATEWAY_CRM_URL": "http://crm:8085", "SB_GATEWAY_CHANNELS_URL": "http://channels:8086",
-    "SB_ROUTER_CRM_URL": "http://crm:8085", "SB_GATEWAY_JWT_SECRET": "x" * 48,
+    "SB_ROUTER_CRM_URL": "http://crm:8085", "SB_CHANNELS_ROUTER_URL": "http://router:8082",
+    "SB_GATEWAY_JWT_SECRET": "x" * 48,
     "SB_CHANNELS_SECRET_KEYS": "k1:" + "A" * 43 + "=", "SB_CHANNELS_PUBLIC_BASE_URL": "https://hooks.example.com",
     "SB_CHANNELS_BLOB_DIR": "/tmp/blobs", "SB_CRM_BLOB_DIR": "/tmp/crm-blobs", "SB_BLOB_URL": "s3://sb-blobs",
 }
@@ -264,6 +265,7 @@ BAD = {  # setting -> a production misconfiguration of it (None: left unset)
     "SB_DATABASE_URL": None,
     "SB_GATEWAY_CRM_URL": "http://localhost:8085",
     "SB_ROUTER_CRM_URL": None,
+    "SB_CHANNELS_ROUTER_URL": "http://127.0.0.1:8082",
     "SB_GATEWAY_JWT_SECRET": config_check.DEV_JWT_SECRET,
     "SB_CHANNELS_SECRET_KEYS": None,
     "SB_CHANNELS_PUBLIC_BASE_URL": None,
