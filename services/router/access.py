@@ -63,8 +63,11 @@ def may_see_conversation(caller: Caller, conv: Mapping[str, Any], directory: Cam
     if conv.get("agent_id") == caller.subject:
         return True
     snap = directory.get(campaign) if campaign else None
-    return (snap is not None and caller.in_scope(campaign) and caller.subject in snap.agents
-            and snap.permissions.view_all_cases)
+    if snap is None or not caller.in_scope(campaign) or caller.subject not in snap.agents:
+        return False
+    # A colleague's, where the campaign allows viewing all; one waiting to be taken, where agents take them
+    # (queue assignment off: they see the waiting list and take from it).
+    return snap.permissions.view_all_cases or (conv.get("state") == "queued" and not snap.routing.queue_assignment)
 
 
 def check_conversation(caller: Caller, conv: Mapping[str, Any], directory: CampaignDirectory) -> None:
