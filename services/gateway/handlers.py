@@ -284,7 +284,9 @@ class Gateway:
             NotFound: not a conversation of the caller's campaigns. Forbidden: an agent naming someone else.
             Invalid: a supervisor or admin naming no agent.
         """
-        conv = await self.up.router.get(f"/conversations/{_seg(conversation_id)}", caller=p)
+        # Read as the gateway itself: a waiting conversation is nobody's yet, so the router does not show it to
+        # an agent; its campaign decides here, and the router checks the caller's scope again on the take.
+        conv = await self.up.router.get(f"/conversations/{_seg(conversation_id)}")
         campaign = conv.get("campaign_id") if isinstance(conv, dict) else None
         if not campaign or not may_see_campaign(p, str(campaign), self.directory):
             raise NotFound(f"conversation {conversation_id!r} not found", field="conversation_id")

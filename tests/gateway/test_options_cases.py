@@ -220,8 +220,13 @@ async def test_close_without_reply_on_the_crm_path_and_in_mass_close(crm_gw, opt
     resp = await crm_gw.post(f"/api/v1/imports?filename=cierre-{unique}.csv", data=csv,
                              headers={**bearer(sup), "Content-Type": "text/csv"})
     upload = await resp.json()
+    # A supervisor names the campaign (theirs): a mass close over every campaign is for admins.
+    err = await call(crm_gw, sup, "POST", "/processes", {"kind": "mass_close", "upload_id": upload["id"],
+                                                         "params": {"typification_id": "paid"}}, status=403)
+    assert err["error"]["field"] == "params.campaign_id"
     job = await call(crm_gw, sup, "POST", "/processes", {"kind": "mass_close", "upload_id": upload["id"],
-                                                         "params": {"typification_id": "paid"}}, status=202)
+                                                         "params": {"typification_id": "paid", "campaign_id": o.camp}},
+                     status=202)
     for _ in range(200):
         done = await call(crm_gw, sup, "GET", f"/processes/{job['id']}")
         if done["status"] in ("succeeded", "failed"):

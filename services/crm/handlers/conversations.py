@@ -167,10 +167,11 @@ async def close(crm: Crm, conversation_id: str, body: Any, actor: Actor) -> dict
 
 
 async def close_in(crm: Crm, conn: Conn, conversation_id: str, data: CloseIn, actor: Actor, *, source: str,
-                   publish: bool = True) -> None:
-    """The closure inside the caller's transaction (a mass close runs one per row, in a savepoint)."""
+                   publish: bool = True, campaign_id: str | None = None) -> None:
+    """The closure inside the caller's transaction (a mass close runs one per row, in a savepoint);
+    ``campaign_id``: only a conversation of that campaign (another reads as not found)."""
     conv = await repo.get(conn, conversation_id, for_update=True)
-    if conv is None:
+    if conv is None or (campaign_id is not None and conv["campaign_id"] != campaign_id):
         raise NotFound(f"conversation {conversation_id} not found", field="conversation_id")
     if conv["status"] == "closed":
         raise Conflict(f"conversation {conversation_id} is already closed", field="conversation_id")

@@ -21,7 +21,11 @@ TYPIFICATION_NAMES = ("typification", "typificationid", "subcategoria", "tipific
 
 
 class MassCloseParams(BaseModel):
+    """``campaign_id``: close only that campaign's conversations (a supervisor must name one of theirs; rows of
+    other campaigns are refused one by one). Without it, any campaign's: for admins only."""
+
     model_config = ConfigDict(extra="forbid")
+    campaign_id: str | None = None
     typification_id: str | None = None
     fields: dict[str, Any] = Field(default_factory=dict)
 
@@ -69,9 +73,10 @@ async def run(ctx: JobContext) -> None:
             try:
                 async with conn.transaction():  # a savepoint: a refused row leaves nothing behind
                     if ctx.dry_run:
-                        await _preview(ctx.crm, conn, conv_id, data, actor)
+                        await _preview(ctx.crm, conn, conv_id, data, actor, ctx.params.campaign_id)
                     else:
-                        await close_in(ctx.crm, conn, conv_id, data, actor, source=source)
+                        await close_in(ctx.crm, conn, conv_id, data, actor, source=source,
+                                       campaign_id=ctx.params.campaign_id)
             except AppError as err:
                 closure = await conv_repo.closure(conn, conv_id)
                 if closure is not None and closure["source"] == source:  # closed by us before a restart
@@ -91,11 +96,13 @@ class _Rollback(Exception):
     pass
 
 
-async def _preview(crm: Crm, conn: Conn, conv_id: str, data: CloseIn, actor: Actor) -> None:
+async def _preview(crm: Crm, conn: Conn, conv_id: str, data: CloseIn, actor: Actor, campaign_id: str | None
+                   ) -> None:
     """A dry run applies the closure's checks in a savepoint it rolls back; nothing is published."""
     try:
         async with conn.transaction():
-            await close_in(crm, conn, conv_id, data, actor, source="preview", publish=False)
+            await close_in(crm, conn, conv_id, data, actor, source="preview", publish=False,
+                           campaign_id=campaign_id)
             raise _Rollback()
     except _Rollback:
         return
