@@ -281,9 +281,12 @@ async function massCloseForm(scope) {
   const typs = await options("/typifications?limit=500", (x) => x.label || [x.category, x.subcategory].filter(Boolean).join(" / "));
   const file = fileRow(".csv,.txt,.xlsx,.xls,.xlsb,.ods");
   const typ = single("params.typification_id", typs);
+  // A supervisor closes within a campaign of theirs; empty (every campaign) is for admins.
+  const camp = single("params.campaign_id", myCampaigns().map((c) => [c, c]));
   return processForm("mass_close", scope, h("div", { class: "grid2" }, row(t("import_file"), file), row(t("subcategory"), typ),
-    h("p", { class: "muted" }, t("mass_close_file"))),
-  async () => ({ upload_id: (await uploadFile(file)).id, params: { typification_id: typ.value || null } }));
+    row(t("campaign"), camp), h("p", { class: "muted" }, t("mass_close_file"))),
+  async () => ({ upload_id: (await uploadFile(file)).id,
+    params: { typification_id: typ.value || null, campaign_id: camp.value || null } }));
 }
 
 const FORMS = {
