@@ -19,7 +19,7 @@ from services.gateway import deadletters, external
 from services.gateway.adapters.directory import UsersKv
 from services.gateway.adapters.events import Feed, subscribe_live
 from services.gateway.adapters.postgres import UsersRepo
-from services.gateway.adapters.redis import LoginLimiter, RefreshLedger
+from services.gateway.adapters.redis import LoginLimiter, RefreshLedger, SessionStore
 from services.gateway.adapters.upstream import Upstream
 from services.gateway.domain import visible_campaigns
 from services.gateway.fanout import AGENTS, CONVERSATIONS, Hub
@@ -27,7 +27,7 @@ from services.gateway.handlers import Gateway, Upstreams, seed_demo_users
 from services.gateway.headers import setup_security_headers
 from services.gateway.keys import EVENTS_JS, FEEDS, GATEWAY, GW_SETTINGS, HTTP, HUB, TRACES
 from services.gateway.routes import auth_middleware, setup_routes
-from services.gateway.security import TokenIssuer
+from services.gateway.security import HashSlots, TokenIssuer
 from services.gateway.settings import GatewaySettings
 
 log = get_logger(__name__)
@@ -69,6 +69,9 @@ async def _gateway_ctx(app: web.Application) -> AsyncIterator[None]:
         ledger=RefreshLedger(redis),
         upstreams=_upstreams(app[HTTP], s, directory),
         directory=directory,
+        sessions=SessionStore(redis, s.session_cache_s),
+        hash_slots=HashSlots(s.login_concurrency, s.login_queue),
+        login_ip_per_minute=s.login_ip_per_minute,
         user_directory=UsersKv(js),
     )
     app[GATEWAY] = gw

@@ -37,6 +37,7 @@ class User:
     password_hash: str
     active: bool
     email: str | None = None
+    token_version: int = 0
 
     @property
     def principal(self) -> Principal:

@@ -20,6 +20,7 @@ from services.gateway.adapters.ports import (
     LoginLimits,
     RefreshTokens,
     Service,
+    Sessions,
     UpstreamError,
     UserDirectory,
     UserStore,
@@ -44,7 +45,7 @@ from services.gateway.facade import (
     may_see_item,
     must_own,
 )
-from services.gateway.security import TokenIssuer, hash_password, verify_password
+from services.gateway.security import HashSlots, TokenClaims, TokenIssuer, hash_password, verify_password
 
 log = get_logger(__name__)
 
@@ -89,8 +90,14 @@ class Gateway:
         ledger: RefreshTokens,
         upstreams: Upstreams,
         directory: SnapshotDirectory,
+        sessions: Sessions,
+        hash_slots: HashSlots,
+        login_ip_per_minute: int = 120,
         user_directory: UserDirectory | None = None,
     ) -> None:
+        self.sessions = sessions
+        self.hash_slots = hash_slots
+        self.login_ip_per_minute = login_ip_per_minute
         self.users = users
         self.user_directory = user_directory
         self.tokens = tokens
@@ -102,8 +109,16 @@ class Gateway:
     # --- authentication ---------------------------------------------------------------------------
 
     async def login(self, username: str, password: str, ip: str) -> dict[str, Any]:
-        """Check credentials and issue a token pair; failures count against (username, ip)."""
+        """Check credentials and issue a token pair (a new session family).
+
+        Before any hashing: attempts per client IP in a minute (429), failures per (username, IP) (429), a
+        free hashing slot (429 when too many wait). Failures on one account from every IP slow its next
+        attempts down (up to 8 s) without locking the account: its owner can still log in.
+        """
         username = username.strip().lower()
+        if await self.limiter.attempt_from(ip) > self.login_ip_per_minute:
+            raise RateLimited("too many login attempts from your address; try again in a minute", field="username",
+                              details={"retry_after_s": 60})
         wait = await self.limiter.blocked_for(username, ip)
         if wait:
             raise RateLimited(
@@ -111,28 +126,66 @@ class Gateway:
                 field="username",
                 details={"retry_after_s": wait},
             )
+        over = await self.limiter.account_failures(username) - self.limiter.max_failures
+        if over >= 0:
+            await asyncio.sleep(min(0.5 * 2**over, 8.0))
         user = await self.users.by_username(username)
-        ok = await asyncio.to_thread(verify_password, user.password_hash if user else None, password)
+        async with self.hash_slots.slot():
+            ok = await asyncio.to_thread(verify_password, user.password_hash if user else None, password)
         if user is None or not ok or not user.active:
             await self.limiter.failed(username, ip)
             log.info("login_failed", username=username, ip=ip)
             raise BadCredentials("invalid username or password")
         await self.limiter.succeeded(username, ip)
         log.info("login_succeeded", user_id=user.id)
-        return self.tokens.pair(user.principal)
+        return self.tokens.pair(user.principal, version=user.token_version)
 
     async def refresh(self, refresh_token: str) -> dict[str, Any]:
-        """Exchange a refresh token (once) for a new pair; the user must still be active."""
+        """Exchange a refresh token (once) for a new pair of the same session; the user must still be active
+        and the session alive. A refresh token used twice was stolen or replayed: its whole session ends."""
         claims = self.tokens.verify(refresh_token, "refresh")
+        await self.check_session(claims)
+        if not await self.ledger.use(claims.jti, self.tokens.refresh_ttl_s):
+            await self.sessions.revoke(claims.family, self.tokens.refresh_ttl_s)
+            log.warning("refresh_token_reused", user_id=claims.principal.user_id, family=claims.family)
+            raise Unauthorized("this refresh token was already used: the session is closed; log in again")
         user = await self.users.by_id(claims.principal.user_id)
         if user is None or not user.active:
             raise Unauthorized("this user can no longer log in")
-        if not await self.ledger.use(claims.jti, self.tokens.refresh_ttl_s):
-            raise Unauthorized("this refresh token was already used; log in again")
-        return self.tokens.pair(user.principal)
+        return self.tokens.pair(user.principal, family=claims.family, version=user.token_version)
+
+    async def logout(self, claims: TokenClaims) -> None:
+        """End the caller's session: its access and refresh tokens stop working at once."""
+        await self.sessions.revoke(claims.family, self.tokens.refresh_ttl_s)
+        log.info("logged_out", user_id=claims.principal.user_id)
+
+    async def authenticate(self, access_token: str) -> TokenClaims:
+        """A valid access token of a live session (every API request and the WebSocket's first message)."""
+        claims = self.tokens.verify(access_token, "access")
+        await self.check_session(claims)
+        return claims
+
+    async def check_session(self, claims: TokenClaims) -> None:
+        """One Redis round trip: the session is not revoked, and the token's version is the user's (a
+        deactivation, role or password change bumps it). The version is read from PostgreSQL when Redis has
+        no copy (kept ``sessions.cache_s``; written at once by the gateway's own changes).
+
+        Raises:
+            Unauthorized: the session was closed, or the user changed since the token was issued.
+        """
+        user_id = claims.principal.user_id
+        version, revoked = await self.sessions.state(user_id, claims.family)
+        if revoked:
+            raise Unauthorized("this session was closed; log in again")
+        if version is None:
+            state = await self.users.session_state(user_id)
+            version = -1 if state is None or not state[1] else state[0]
+            await self.sessions.remember_version(user_id, version)
+        if version != claims.version:
+            raise Unauthorized("your account changed since this token was issued; log in again")
 
     async def principal(self, access_token: str) -> Principal:
-        return self.tokens.verify(access_token, "access").principal
+        return (await self.authenticate(access_token)).principal
 
     # --- presence ----------------------------------------------------------------------------------
 
@@ -488,6 +541,8 @@ class Gateway:
         if user_id == p.user_id and (changes.get("active") is False or changes.get("role", "admin") != "admin"):
             raise Invalid("an admin cannot deactivate or demote themself", field="role")
         user = await self.users.update(user_id, changes)
+        # At once on every replica: the cached version is replaced (a deactivated user's never matches).
+        await self.sessions.remember_version(user.id, user.token_version if user.active else -1)
         log.info("user_updated", user_id=user_id, by=p.user_id, fields=sorted(changes))
         await self.announce(user)
         return user.public()

@@ -112,17 +112,21 @@ OPERATIONS: tuple[Op, ...] = (
         schemas.LoginIn,
         _ref("TokenPair"),
         public=True,
-        description="Rate-limited per username and client IP: too many failures answer 429.",
+        description="Bounded before any hashing: attempts per client IP per minute, failures per username and "
+        "client IP, and logins waiting for a hashing slot each answer 429 past their limit; failures on one "
+        "account from every address slow its next attempts down without locking it.",
     ),
     Op(
         "post",
         "/auth/refresh",
-        "Exchange a refresh token (usable once) for a new token pair",
+        "Exchange a refresh token (usable once; a second use closes its whole session) for a new token pair",
         "auth",
         schemas.RefreshIn,
         _ref("TokenPair"),
         public=True,
     ),
+    Op("post", "/auth/logout", "End the caller's session: its access and refresh tokens stop working", "auth",
+       status=204),
     Op("get", "/openapi.json", "This OpenAPI document", "meta", public=True),
     Op("get", "/me", "The caller and the campaigns they may see", "me", response=_ref("Me")),
     Op("put", "/me/status", "Set the caller's presence (forwarded to the router)", "me", schemas.StatusIn),

@@ -101,7 +101,7 @@ async def auth_middleware(
             raise Unauthorized(
                 "authentication required: send 'Authorization: Bearer <access_token>'", field="Authorization"
             )
-        claims = request.app[GATEWAY].tokens.verify(token, "access")
+        claims = await request.app[GATEWAY].authenticate(token)
         request[CLAIMS] = claims
         if claims.principal.role not in access.roles:
             raise Forbidden(f"a {claims.principal.role} may not {request.method} {template}")
@@ -116,10 +116,27 @@ def principal(request: web.Request) -> Principal:
 # --- auth and me -------------------------------------------------------------------------------------
 
 
+def client_ip(request: web.Request) -> str:
+    """The client's address: the peer's, or with ``trusted_proxy_hops`` proxies in front, the address the
+    farthest trusted proxy saw (X-Forwarded-For from the right). What a client writes there itself is left of
+    it, so it cannot choose its address."""
+    hops = request.app[GW_SETTINGS].trusted_proxy_hops
+    peer = request.remote or "unknown"
+    if hops <= 0:
+        return peer
+    chain = [a.strip() for h in request.headers.getall("X-Forwarded-For", []) for a in h.split(",") if a.strip()]
+    return chain[-hops] if len(chain) >= hops else peer  # fewer hops than configured: not through our proxies
+
+
 async def login(request: web.Request) -> web.Response:
     body = parse_body(schemas.LoginIn, await read_json(request))
-    pair = await request.app[GATEWAY].login(body.username, body.password, request.remote or "unknown")
+    pair = await request.app[GATEWAY].login(body.username, body.password, client_ip(request))
     return respond(pair)
+
+
+async def logout(request: web.Request) -> web.Response:
+    await request.app[GATEWAY].logout(request[CLAIMS])
+    return web.Response(status=204)
 
 
 async def refresh(request: web.Request) -> web.Response:
@@ -349,7 +366,7 @@ async def _first_message_auth(gw: Gateway, ws: web.WebSocketResponse, timeout_s:
             await ws.close(code=WS_UNAUTHENTICATED, message=b'the first message must be {"type":"auth","token"}')
         return None
     try:
-        return gw.tokens.verify(token, "access")
+        return await gw.authenticate(token)
     except AppError as exc:
         await ws.close(code=WS_UNAUTHENTICATED, message=exc.code.encode()[:100])
         return None
@@ -462,6 +479,7 @@ def setup_routes(app: web.Application) -> None:
     r.add_static("/console/", CONSOLE, append_version=False)
     _add(app, "POST", f"{API}/auth/login", login, NOBODY, public=True)
     _add(app, "POST", f"{API}/auth/refresh", refresh, NOBODY, public=True)
+    _add(app, "POST", f"{API}/auth/logout", logout, EVERYBODY)
     _add(app, "GET", f"{API}/openapi.json", openapi, NOBODY, public=True)
     _add(app, "GET", f"{API}/me", me, EVERYBODY)
     _add(app, "PUT", f"{API}/me/status", put_status, EVERYBODY)

@@ -27,6 +27,17 @@ class GatewaySettings(ServiceSettings):
 
     login_max_failures: int = 5
     login_window_s: int = 300
+    # argon2 verifications running at once (64 MiB each with argon2-cffi's default memory cost: 2 of them fit
+    # the pod's 512 MiB limit beside the service) and logins allowed to wait for one; more answer 429 at once.
+    login_concurrency: int = Field(2, ge=1)
+    login_queue: int = Field(16, ge=0)
+    # Login attempts per client IP per minute, before any hashing (a whole office behind one NAT address logs
+    # in at the start of a shift: keep it above its head count).
+    login_ip_per_minute: int = Field(120, ge=1)
+    # Proxies in front of the gateway that append to X-Forwarded-For (1 behind the ingress); 0: the peer's
+    # address is the client's and X-Forwarded-For is ignored (a client could write anything there).
+    trusted_proxy_hops: int = Field(0, ge=0)
+    session_cache_s: int = Field(10, ge=1)  # how long Redis keeps a user's token version read from PostgreSQL
 
     router_url: str = "http://127.0.0.1:8082"
     campaigns_url: str = "http://127.0.0.1:8084"

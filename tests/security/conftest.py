@@ -104,7 +104,8 @@ async def platform(stack: Any, tmp_path_factory: pytest.TempPathFactory) -> Asyn
         settings = GatewaySettings(env="test", nats_url=stack.nats_url, redis_url=stack.redis_url,
                                    database_url=stack.database_url, router_url=url["router"],
                                    campaigns_url=url["campaigns"], crm_url=url["crm"],
-                                   channels_url=url["channels"], demo_seed=False)
+                                   channels_url=url["channels"], demo_seed=False,
+                                   login_ip_per_minute=1_000_000)  # every role's logins come from 127.0.0.1
         p.gateway = TestClient(TestServer(gateway_app(settings), host="127.0.0.1"))
         await p.gateway.start_server()
         yield p

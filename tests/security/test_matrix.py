@@ -339,6 +339,8 @@ def own_scenarios() -> dict[tuple[str, str], Scenario]:
     return {
         ("POST", f"{API}/auth/login"): lambda w, s: None,  # public: tests/gateway/test_auth.py
         ("POST", f"{API}/auth/refresh"): lambda w, s: None,
+        # Every role ends its own session only (it would end the matrix's): tests/security/test_sessions.py
+        ("POST", f"{API}/auth/logout"): lambda w, s: None,
         ("GET", f"{API}/openapi.json"): lambda w, s: None,
         # Public: the signed link is the credential (its own tests: forged, altered, expired).
         ("GET", f"{API}/external/cases/{{token}}"): lambda w, s: None,

@@ -30,6 +30,7 @@ class UserStore(Protocol):
     async def create(self, *, id: str, username: str, display_name: str, role: Role, password_hash: str,
                      if_absent: bool = False, email: str | None = None) -> User | None: ...
     async def update(self, user_id: str, changes: dict[str, Any]) -> User: ...
+    async def session_state(self, user_id: str) -> tuple[int, bool] | None: ...
 
 
 class UserDirectory(Protocol):
@@ -39,8 +40,13 @@ class UserDirectory(Protocol):
 
 
 class LoginLimits(Protocol):
-    """Failed logins per (username, client IP) in a window (``adapters.redis.LoginLimiter``)."""
+    """Failed logins per (username, client IP) and per username in a window, attempts per client IP in a
+    minute (``adapters.redis.LoginLimiter``)."""
 
+    max_failures: int
+
+    async def attempt_from(self, ip: str) -> int: ...
+    async def account_failures(self, username: str) -> int: ...
     async def blocked_for(self, username: str, ip: str) -> int: ...
     async def failed(self, username: str, ip: str) -> None: ...
     async def succeeded(self, username: str, ip: str) -> None: ...
@@ -50,6 +56,16 @@ class RefreshTokens(Protocol):
     """One-time use of refresh tokens (``adapters.redis.RefreshLedger``)."""
 
     async def use(self, jti: str, ttl_s: int) -> bool: ...
+
+
+class Sessions(Protocol):
+    """Revoked token families and cached token versions (``adapters.redis.SessionStore``)."""
+
+    cache_s: int
+
+    async def state(self, user_id: str, family: str) -> tuple[int | None, bool]: ...
+    async def remember_version(self, user_id: str, version: int) -> None: ...
+    async def revoke(self, family: str, ttl_s: int) -> None: ...
 
 
 class Service(Protocol):

@@ -9,7 +9,9 @@ import asyncpg
 from libs.core.errors import Conflict, NotFound
 from services.gateway.domain import Role, User
 
-_COLUMNS = "id, username, display_name, role, password_hash, active, email, created_at, updated_at"
+_COLUMNS = "id, username, display_name, role, password_hash, active, email, token_version, created_at, updated_at"
+# Changes after which the user's tokens must stop working: they bump ``token_version``.
+REVOKING = ("role", "password_hash", "active")
 
 
 def _user(row: asyncpg.Record | None) -> User | None:
@@ -23,6 +25,7 @@ def _user(row: asyncpg.Record | None) -> User | None:
         password_hash=row["password_hash"],
         active=row["active"],
         email=row["email"],
+        token_version=row["token_version"],
     )
 
 
@@ -86,8 +89,14 @@ class UsersRepo:
             field = "username" if "username" in (exc.constraint_name or "") else "id"
             raise Conflict(f"a user with this {field} already exists", field=field) from exc
 
+    async def session_state(self, user_id: str) -> tuple[int, bool] | None:
+        """The user's token version and whether they are active; None for no such user."""
+        row = await self._pool.fetchrow("SELECT token_version, active FROM gateway.users WHERE id = $1", user_id)
+        return None if row is None else (int(row["token_version"]), bool(row["active"]))
+
     async def update(self, user_id: str, changes: dict[str, Any]) -> User:
-        """Apply ``changes`` (display_name, role, password_hash, active, email) to one user."""
+        """Apply ``changes`` (display_name, role, password_hash, active, email) to one user; a change of role,
+        password or active bumps its token version (its tokens stop working)."""
         if "\x00" in user_id:
             raise NotFound(f"user {user_id!r} not found", field="id")
         allowed = ("display_name", "role", "password_hash", "active", "email")
@@ -95,6 +104,9 @@ class UsersRepo:
         if not cols:
             return await self.get(user_id)
         sets = ", ".join(f"{c} = ${i + 2}" for i, c in enumerate(cols))
+        changed = " OR ".join(f"{c} IS DISTINCT FROM ${i + 2}" for i, c in enumerate(cols) if c in REVOKING)
+        if changed:  # the right-hand side reads the old values: only a real change revokes
+            sets += f", token_version = token_version + CASE WHEN {changed} THEN 1 ELSE 0 END"
         row = await self._pool.fetchrow(
             f"UPDATE gateway.users SET {sets}, updated_at = now() WHERE id = $1 RETURNING {_COLUMNS}",
             user_id,

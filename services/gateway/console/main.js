@@ -211,6 +211,10 @@ function tabs(scope) {
 }
 
 function logout() {
+  // The server ends the session too (its tokens stop working at once); best effort, the page forgets them anyway.
+  if (session.token) {
+    fetch("/api/v1/auth/logout", { method: "POST", headers: { Authorization: `Bearer ${session.token}` } }).catch(() => {});
+  }
   disconnectEvents();
   endSession();
   store.update({ user: null, me: null, selected: null, convs: new Map(), offers: new Map(), calls: new Map(), linkUp: false });
