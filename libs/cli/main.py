@@ -61,14 +61,23 @@ def main(argv: list[str] | None = None) -> None:
     config_check.add_parser(sub)
     key = sub.add_parser("auth-key", help="make an Ed25519 key pair for the internal tokens (see docs/security.md)")
     key.add_argument("--issuer", default="gateway", help="who signs with it: gateway, or a service identity (cli)")
-    key.add_argument("--kid", required=True, help="its key id, e.g. gateway-2025-01 (new id for each rotation)")
+    key.add_argument("--kid", help="its key id, e.g. gateway-2025-01 (new id for each rotation)")
+    key.add_argument("--env-file", metavar="VERSION", dest="env_version",
+                     help="instead: every signer's pair (gateway, router, crm, channels, cli), kids <issuer>-VERSION, "
+                          "as KEY=VALUE lines for `kubectl create secret generic --from-env-file`")
     args = parser.parse_args(argv)
     if args.command == "auth-key":
         import json
 
-        from libs.core.auth import new_key_pair
+        from libs.core.auth import SIGNERS, KeySet, new_key_pair
 
-        print(json.dumps(new_key_pair(args.issuer, args.kid), indent=2))
+        if args.env_version:
+            for name, value in KeySet(SIGNERS, args.env_version).env().items():
+                print(f"{name}={value}")
+        elif args.kid:
+            print(json.dumps(new_key_pair(args.issuer, args.kid), indent=2))
+        else:
+            parser.error("auth-key needs --kid (one pair) or --env-file VERSION (every signer's)")
         return
     if args.command == "up":
         sys.exit(asyncio.run(_up(args)))

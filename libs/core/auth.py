@@ -399,6 +399,11 @@ def service_auth(signer: Signer, audience: str) -> Callable[[ClientRequest, Clie
     return middleware
 
 
+# Every issuer that signs internal tokens in a deployment: the gateway (for users) and the services that call
+# another as themselves (router -> CRM, CRM -> channels, channels -> router), and the operator's CLI.
+SIGNERS = ("gateway", "router", "crm", "channels", "cli")
+
+
 class KeySet:
     """Fresh keys for a set of issuers, as a production-like environment needs them (benchmarks, tests of
     the production settings): ``env()`` holds ``SB_AUTH_PUBLIC_KEYS`` and each issuer's private key and kid;

@@ -204,3 +204,33 @@ async def test_the_gateway_forwards_a_signed_token_with_the_callers_scope(gw_cli
     caller = Verifier.from_settings(ServiceSettings(env="test"), "crm").verify(forwarded.split(" ", 1)[1])
     assert caller == Caller(sup.id, "supervisor", "gateway", frozenset({camp}))
     assert "X-User-Id" not in str(services_peer.requests[-1])
+
+
+def test_the_env_file_of_auth_key_gives_every_service_its_signing_key_and_trust(monkeypatch):
+    """`switchboard auth-key --env-file V` is what docs/deployment.md puts in switchboard-secrets: each service,
+    reading its own settings from that environment, signs as itself and is trusted by the others."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from services.channels.settings import ChannelsSettings
+    from services.crm.settings import CrmSettings
+    from services.gateway.settings import GatewaySettings
+    from services.router.settings import RouterSettings
+
+    out = subprocess.run([sys.executable, "-m", "libs.cli.main", "auth-key", "--env-file", "t1"], check=True,
+                         capture_output=True, text=True, cwd=Path(__file__).parents[2]).stdout
+    env = dict(line.split("=", 1) for line in out.splitlines() if line)
+    assert set(env) >= {"SB_AUTH_PUBLIC_KEYS", "SB_GATEWAY_AUTH_PRIVATE_KEY", "SB_CRM_AUTH_KID"}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    gateway = Signer.from_settings(GatewaySettings(), "gateway")
+    assert gateway.kid == "gateway-t1"
+    for cls, issuer, audience in ((RouterSettings, "router", "crm"), (CrmSettings, "crm", "channels"),
+                                  (ChannelsSettings, "channels", "router")):
+        settings = cls()
+        signer = Signer.from_settings(settings, issuer)
+        assert signer.kid == f"{issuer}-t1", "each service finds its own key under its own prefix"
+        target = Verifier.from_settings(ServiceSettings(), audience)
+        assert target.verify(signer.for_service(audience)).subject == f"service:{issuer}"
+        assert Verifier.from_settings(settings, issuer).verify(gateway.for_user(issuer, "u", "admin", None)).is_admin
