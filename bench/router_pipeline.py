@@ -28,7 +28,7 @@ from pathlib import Path
 
 from aiohttp import ClientSession
 
-from bench._common import KEYS, internal_auth
+from bench._common import KEYS, CpuMeter, internal_auth, stack_pids
 from libs.contracts import CampaignSnapshot, InboundMessage, decode
 from libs.devstack import DevStack, free_port
 from libs.devstack.services import start_service
@@ -158,9 +158,14 @@ async def main(args: argparse.Namespace) -> int:
             run = Run(js, nc, channel)
             await nc.subscribe("sb.conv.assigned.>", cb=run.on_assigned)
             await _throughput(run, 500, "w")  # warm-up
+            meter = CpuMeter({**{f"router{i}": p.pid for i, p in enumerate(procs)}, **stack_pids(info)})
+            meter.start()
             rate = await _throughput(run, args.messages, "t")
+            shares = meter.stop()
             print(f"sustained: {rate:.0f} messages/s ({args.messages:,} new conversations, "
                   f"{args.replicas} router replica(s))", flush=True)
+            # CPU per message barely moves with neighbours on the machine, unlike the rate: compare versions by it.
+            print(f"  {shares}\n  {meter.per_item(args.messages, 'message')}", flush=True)
             lat = await _latency(run, rate * 0.7, args.seconds, "l")
             q = statistics.quantiles(lat, n=100)
             print(f"latency at 70% ({rate * 0.7:.0f}/s, {len(lat):,} messages): p50 {q[49]:.1f} ms, "

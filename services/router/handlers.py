@@ -23,7 +23,7 @@ from libs.contracts import (
     new_id,
     utcnow,
 )
-from libs.core.errors import NotFound
+from libs.core.errors import NotFound, Transient
 from libs.core.logging import bound_contextvars, get_logger
 from libs.core.validation import parse_body
 from libs.messaging.snapshots import SnapshotDirectory
@@ -53,6 +53,26 @@ def _ms(at: datetime | None) -> int | None:
     return int(at.timestamp() * 1000) if at else None
 
 
+# How many (channel, contact) pairs the open-conversation hint keeps (about 200 bytes each).
+OPEN_HINT_SIZE = 50_000
+
+
+class BoundedSet:
+    """A set that forgets its oldest members past ``limit``."""
+
+    def __init__(self, limit: int) -> None:
+        self._items: dict[tuple[str, str], None] = {}
+        self._limit = limit
+
+    def __contains__(self, item: object) -> bool:
+        return item in self._items
+
+    def add(self, item: tuple[str, str]) -> None:
+        self._items[item] = None
+        if len(self._items) > self._limit:
+            del self._items[next(iter(self._items))]
+
+
 class Router:
     """The routing engine's use cases over the Redis store, the publisher and the campaign directory."""
 
@@ -72,6 +92,8 @@ class Router:
         # Re-reads the campaigns bucket when a channel is unknown to the watch (set by ``consumers``).
         self.refresh_snapshots: Callable[[], Awaitable[None]] | None = None
         self._rebuilding: asyncio.Task[Any] | None = None
+        # Contacts recently seen here in an open conversation (see ``_ingest``): a hint, never trusted for state.
+        self._open_hint = BoundedSet(OPEN_HINT_SIZE)
         # The channels' non-secret snapshots (KV ``channels``): a WhatsApp number's templates.
         self.channels: dict[str, ChannelSnapshot] = {}
 
@@ -192,12 +214,9 @@ class Router:
             # got to it, so replicas working in parallel keep arrival order.
             arrived=min(_ms(msg.occurred_at) or now_ms(), now_ms()))
         with bound_contextvars(campaign_id=snap.id, channel_id=msg.channel_id):
-            result = await self._decide("ingest", **args, owner_pending=1 if self.owners is not None else None)
-            if result.get("lookup") and self.owners is not None:
-                # A new conversation: the script asked for the contact's assigned user (the CRM's owner index),
-                # read only now, so messages of open conversations never pay for it.
-                owner = await self.owners.owner(snap.id, msg.channel_type, msg.contact_address)
-                result = await self._decide("ingest", **args, owner=owner or "")
+            result = await self._ingest(snap.id, msg, args)
+        if result.get("conversation_id") and route.mode != "close":
+            self._open_hint.add((msg.channel_id, msg.contact_address))
         if result.get("duplicate"):
             # Seen before: its first delivery decided, but may have died before JetStream had the facts, which
             # then wait in the outbox. Publish what waits there before this delivery is acknowledged.
@@ -205,6 +224,31 @@ class Router:
         elif result.get("new"):
             log.info("conversation_opened", conversation_id=result["conversation_id"], mode=route.mode)
         return dict(result)
+
+    async def _ingest(self, campaign_id: str, msg: InboundMessage, args: dict[str, Any]) -> Any:
+        """Run ``ingest``, with the contact's assigned user (the CRM's owner index) when it opens a conversation.
+
+        A contact this replica saw in an open conversation most likely still has it: the script is asked
+        first, and reads the owner index only if it answers ``lookup`` (the conversation was closed since).
+        Any other contact is most likely new: the owner is read first, so the conversation opens in one
+        script call (the script ignores the owner when the conversation exists). An owner index that fails
+        then falls back to asking the script, which needs it only for a new conversation.
+        """
+        owners = self.owners
+        if owners is None:
+            return await self._decide("ingest", **args)
+        if (msg.channel_id, msg.contact_address) not in self._open_hint:
+            try:
+                owner = await owners.owner(campaign_id, msg.channel_type, msg.contact_address)
+            except Transient:
+                pass
+            else:
+                return await self._decide("ingest", **args, owner=owner or "")
+        result = await self._decide("ingest", **args, owner_pending=1)
+        if result.get("lookup"):
+            owner = await owners.owner(campaign_id, msg.channel_type, msg.contact_address)
+            result = await self._decide("ingest", **args, owner=owner or "")
+        return result
 
     # ---- agents -------------------------------------------------------------------------------------
     async def set_status(self, agent_id: str, change: StatusChange) -> dict[str, Any]:

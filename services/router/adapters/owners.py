@@ -15,7 +15,8 @@ log = get_logger(__name__)
 
 
 class KvOwnerIndex:
-    """One KV read per new conversation (an existing one never asks: the decision script says when)."""
+    """One KV read per new conversation (and per message of a contact the router has no open-conversation hint
+    for, see ``Router._ingest``)."""
 
     def __init__(self, js: JetStreamContext) -> None:
         self.js = js
