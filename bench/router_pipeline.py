@@ -159,13 +159,17 @@ async def main(args: argparse.Namespace) -> int:
             await nc.subscribe("sb.conv.assigned.>", cb=run.on_assigned)
             await _throughput(run, 500, "w")  # warm-up
             meter = CpuMeter({**{f"router{i}": p.pid for i, p in enumerate(procs)}, **stack_pids(info)})
+            events_before = (await js.stream_info("CONVERSATIONS")).state.messages
             meter.start()
             rate = await _throughput(run, args.messages, "t")
             shares = meter.stop()
+            await asyncio.sleep(0.5)  # the last decision's events after its assignment
+            events = (await js.stream_info("CONVERSATIONS")).state.messages - events_before
             print(f"sustained: {rate:.0f} messages/s ({args.messages:,} new conversations, "
                   f"{args.replicas} router replica(s))", flush=True)
             # CPU per message barely moves with neighbours on the machine, unlike the rate: compare versions by it.
-            print(f"  {shares}\n  {meter.per_item(args.messages, 'message')}", flush=True)
+            print(f"  {shares}\n  {meter.per_item(args.messages, 'message')}\n"
+                  f"  CONVERSATIONS events per message: {events / args.messages:.2f}", flush=True)
             lat = await _latency(run, rate * 0.7, args.seconds, "l")
             q = statistics.quantiles(lat, n=100)
             print(f"latency at 70% ({rate * 0.7:.0f}/s, {len(lat):,} messages): p50 {q[49]:.1f} ms, "

@@ -22,8 +22,10 @@ async def test_message_is_assigned_answered_and_closed(nats_js, router, events, 
     assert assigned.agent_id == agent and assigned.campaign_id == f"camp-{unique}"
     assert assigned.explanation["chosen"] == agent and assigned.explanation["strategy"] == "longest_idle"
     conv_events = [e for e in events.events if getattr(e, "conversation_id", None) == cid]
-    assert [e.type for e in conv_events][:4] == ["conversation.opened", "conversation.message",
-                                                 "conversation.queued", "conversation.assigned"]
+    # Assigned at once (no offer step): no conversation.queued event before the assignment.
+    assert [e.type for e in conv_events][:3] == ["conversation.opened", "conversation.message",
+                                                 "conversation.assigned"]
+    assert not events.of("conversation.queued", conversation_id=cid)
     assert len({e.msg_id() for e in conv_events}) == len(conv_events)
     [message] = events.of("conversation.message", conversation_id=cid)
     assert message.text == "Hola, necesito ayuda" and message.direction == "in"

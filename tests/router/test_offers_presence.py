@@ -90,9 +90,11 @@ async def test_offline_agent_keeps_conversations_when_the_campaign_says_keep(nat
     assert body["status"] == "offline" and body["conversations"] == [a.conversation_id]
     assert (await kit.get_json(router, f"/conversations/{a.conversation_id}"))["state"] == "assigned"
     await events.wait_for("agent.status", agent_id=p, status="offline")
-    # Back from offline with room: the queued conversation arrives immediately.
+    # Back from offline with room: the queued conversation arrives immediately. (The first, assigned at once,
+    # was never queued; keeping it through offline did not queue it either.)
     await kit.send(js, kit.inbound(f"ch-{unique}", "+2", 1))
-    await events.wait_for("conversation.queued", 2, channel_id=f"ch-{unique}")
+    [waiting] = await events.wait_for("conversation.queued", channel_id=f"ch-{unique}")
+    assert waiting.contact_address == "+2" and waiting.reason == "waiting"
     await kit.status(router, p, "available")
     await events.wait_for("conversation.assigned", 2, channel_id=f"ch-{unique}", agent_id=p)
 

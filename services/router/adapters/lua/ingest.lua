@@ -69,8 +69,15 @@ if new then
         timer_set('release', A.campaign, A.release_at, A.release_at)
       end
     else
-      enqueue(cid, 'waiting')
+      -- A conversation assigned at once (no offer step) needs no ``conversation.queued`` before its
+      -- ``conversation.assigned``: one event fewer per new conversation. One that waits, or is offered (the
+      -- offer's time counts as waiting), is announced as queued first, as before.
+      local direct = cc and cc.push and cc.offer_ms == 0
+      enqueue(cid, 'waiting', direct)
       dispatch({A.campaign})
+      if direct and redis.call('HGET', key('conv', cid), 'state') == 'queued' then
+        conv_event(cid, 'conversation.queued', {reason = 'waiting', position = position(A.campaign, cid)})
+      end
     end
   end
 end

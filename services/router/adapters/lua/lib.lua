@@ -293,12 +293,14 @@ local function position(c, cid)
   return nil
 end
 
-local function enqueue(cid, reason)
+-- ``silent``: no ``conversation.queued`` event (yet): the caller announces it only if the conversation is still
+-- waiting once it has tried to assign it (see ingest.lua).
+local function enqueue(cid, reason, silent)
   local ck = key('conv', cid)
   local h = redis.call('HMGET', ck, 'campaign', 'prio', 'arrived')
   redis.call('HSET', ck, 'state', 'queued', 'agent', '', 'queue', 'q')
   redis.call('ZADD', key('q', h[1]), fmt(qscore(h[2], h[3])), cid)
-  conv_event(cid, 'conversation.queued', {reason = reason, position = position(h[1], cid)})
+  if not silent then conv_event(cid, 'conversation.queued', {reason = reason, position = position(h[1], cid)}) end
   local cc = camp(h[1])
   if cc and cc.max_wait_ms > 0 and cc.overflow ~= 'none' and redis.call('HSETNX', ck, 'overflow_set', 1) == 1 then
     timer_set('overflow', cid, 1, num(h[3]) + cc.max_wait_ms)
