@@ -125,7 +125,16 @@ class PropertyRun:
                               provider_message_id=pid or f"p{self._n}", text=f"t{self._n}")
 
     async def _deliver(self, msg: InboundMessage) -> None:
-        result = await self._router().handle_inbound(msg)
+        self._record(msg, await self._router().handle_inbound(msg))
+
+    async def _deliver_batch(self, msgs: list[InboundMessage]) -> None:
+        """One fetch of the router's inbound consumer: decided together (``Router.decide_inbound_many``)."""
+        for msg, result in zip(msgs, await self._router().decide_inbound_many(list(msgs)), strict=True):
+            if isinstance(result, BaseException):
+                raise result
+            self._record(msg, result)
+
+    def _record(self, msg: InboundMessage, result: dict[str, Any]) -> None:
         key = (msg.channel_id, msg.provider_message_id)
         if key not in self.stats.sent:
             self.stats.sent.add(key)
@@ -160,6 +169,17 @@ class PropertyRun:
                 kind = "burst"
                 channel, contact = self.rng.choice(self.channels), self.rng.choice(self.contacts)
                 await asyncio.gather(*(self._deliver(self._msg(channel, contact)) for _ in range(4)))
+            elif roll < 0.51:
+                # A fetch of the inbound consumer, decided in one round trip: a burst of one contact, other
+                # contacts, and a redelivery, while another replica decides a fetch of its own.
+                kind = "batch"
+                channel, contact = self.rng.choice(self.channels), self.rng.choice(self.contacts)
+                batch = [self._msg(channel, contact) for _ in range(3)]
+                batch += [self._msg(self.rng.choice(self.channels), self.rng.choice(self.contacts)) for _ in range(3)]
+                batch.append(batch[self.rng.randrange(len(batch))].model_copy())
+                self.rng.shuffle(batch)
+                other = [self._msg(self.rng.choice(self.channels), self.rng.choice(self.contacts)) for _ in range(3)]
+                await asyncio.gather(self._deliver_batch(batch), self._deliver_batch(other))
             elif roll < 0.65:
                 kind = "status"
                 await r.set_status(self.rng.choice(self.agents), StatusChange(status=self.rng.choice(STATUSES)))

@@ -38,6 +38,9 @@ log = get_logger(__name__)
 C = TypeVar("C", bound=Contract)
 S = TypeVar("S")
 Handler = Callable[[C], Awaitable[None]]
+# Handles the decoded messages of one fetch together; returns, per message in order, None (done: ack) or the
+# error it raised (handled as ``run_consumer`` handles a handler's error).
+BatchHandler = Callable[[list[Contract]], Awaitable[list[BaseException | None]]]
 # A service's ``HANDLERS``: the use case of each message type, as a function of the service object.
 HandlerTable = Mapping[type[Contract], Callable[[S, Any], Awaitable[None]]]
 
@@ -231,6 +234,7 @@ async def run_consumer(
     pending_every_s: float = 15.0,
     subject_order: bool = False,
     hold: Callable[[], Awaitable[Any] | None] | None = None,
+    batch_handler: BatchHandler | None = None,
 ) -> None:
     """Consume a durable pull consumer until ``stop`` is set.
 
@@ -258,6 +262,11 @@ async def run_consumer(
     that completes once it can again (the router's live state rebuilt, say). The loop then fetches nothing
     meanwhile, and a message whose handler failed with a NAK error during the outage stays in hand (in
     progress) and runs again once it is over: a long outage never spends deliveries or dead-letters anything.
+
+    ``batch_handler`` (not with ``parallel_subjects`` or ``subject_order``): the decoded messages of each fetch
+    go to it together, so it can decide them with fewer round trips; each message is then acked, nak'ed or
+    dead-lettered by its own outcome, as above. With tracing on, messages go one by one to ``handler`` (each
+    keeps its consumer span).
     """
     gate = SubjectOrder(js, stream) if subject_order else None
     inst = _Instruments(stream, durable)
@@ -285,7 +294,7 @@ async def run_consumer(
                 continue
             try:
                 await _consume(js, sub, handler, stop, inst, stream, durable, batch, max_deliver,
-                               parallel_subjects, pending_every_s, gate, hold)
+                               parallel_subjects, pending_every_s, gate, hold, batch_handler)
                 delay = 0.5
             except _Rebind as why:
                 inst.error("rebind")
@@ -310,7 +319,8 @@ async def run_consumer(
 async def _consume(js: JetStreamContext, sub: Any, handler: Callable[[Contract], Awaitable[None]],
                    stop: asyncio.Event, inst: _Instruments, stream: str, durable: str, batch: int,
                    max_deliver: int, parallel_subjects: bool, pending_every_s: float,
-                   gate: SubjectOrder | None = None, hold: Callable[[], Awaitable[Any] | None] | None = None) -> None:
+                   gate: SubjectOrder | None = None, hold: Callable[[], Awaitable[Any] | None] | None = None,
+                   batch_handler: BatchHandler | None = None) -> None:
     failures = 0
     next_pending = 0.0
     while not stop.is_set():
@@ -336,7 +346,9 @@ async def _consume(js: JetStreamContext, sub: Any, handler: Callable[[Contract],
             await _pause(stop, min(0.25 * 2 ** failures, 5.0))
             continue
         failures = 0
-        if parallel_subjects:
+        if batch_handler is not None and gate is None and not tracing.enabled():
+            await _handle_batch(js, msgs, batch_handler, inst, stream, durable, max_deliver)
+        elif parallel_subjects:
             groups: dict[str, list[Msg]] = {}
             for msg in msgs:
                 groups.setdefault(msg.subject, []).append(msg)
@@ -346,9 +358,9 @@ async def _consume(js: JetStreamContext, sub: Any, handler: Callable[[Contract],
             await _handle_in_order(js, msgs, handler, inst, stream, durable, max_deliver, gate)
 
 
-async def _wait_in_hand(msg: Msg, hold: _Hold) -> bool:
-    """Wait, telling JetStream the message is in progress, until the service can work again (True) or is
-    stopping (False: the caller naks it as usual)."""
+async def _wait_in_hand(msgs: list[Msg], hold: _Hold) -> bool:
+    """Wait, telling JetStream the messages are in progress, until the service can work again (True) or is
+    stopping (False: the caller naks them as usual)."""
     until = hold.until()
     if until is None:
         return False
@@ -359,7 +371,8 @@ async def _wait_in_hand(msg: Msg, hold: _Hold) -> bool:
         if waiting.done():
             return True
         try:
-            await msg.in_progress()
+            for msg in msgs:
+                await msg.in_progress()
         except Exception:  # NATS away: the redelivery, if any, is an ordinary one
             return False
 
@@ -439,17 +452,11 @@ async def _handle_one(
     max_deliver: int,
     gate: SubjectOrder | None = None,
 ) -> None:
+    taken = await _take(js, msg, inst, stream, durable, gate)
+    if taken is None:
+        return
+    event, attempt = taken
     headers = msg.headers
-    if headers and headers.get(REPLAY_FOR, durable) != durable:  # another consumer's replay
-        if await _settle(inst, "ack", msg.ack()):
-            inst.ack.inc()
-        return
-    attempt = gate.attempt(msg) if gate else msg.metadata.num_delivered
-    try:
-        event = decode(msg.data)
-    except (ValueError, ValidationError, json.JSONDecodeError) as exc:
-        await _give_up(js, msg, inst, f"undecodable: {exc}", stream, durable, attempt)
-        return
     with bound_contextvars(event_type=event.type, event_id=event.id):
         if tracing.enabled():
             with tracing.consumer_span(f"{durable} process", headers, **{"messaging.destination.name": msg.subject}):
@@ -458,10 +465,60 @@ async def _handle_one(
             await _process(js, msg, event, handler, inst, stream, durable, max_deliver, attempt, gate)
 
 
+async def _take(js: JetStreamContext, msg: Msg, inst: _Instruments, stream: str, durable: str,
+                gate: SubjectOrder | None) -> tuple[Contract, int] | None:
+    """The decoded message and its attempt number; None when it is settled already (another consumer's replay:
+    acked; undecodable: dead-lettered)."""
+    headers = msg.headers
+    if headers and headers.get(REPLAY_FOR, durable) != durable:  # another consumer's replay
+        if await _settle(inst, "ack", msg.ack()):
+            inst.ack.inc()
+        return None
+    attempt = gate.attempt(msg) if gate else msg.metadata.num_delivered
+    try:
+        return decode(msg.data), attempt
+    except (ValueError, ValidationError, json.JSONDecodeError) as exc:
+        await _give_up(js, msg, inst, f"undecodable: {exc}", stream, durable, attempt)
+        return None
+
+
+async def _handle_batch(js: JetStreamContext, msgs: list[Msg], batch_handler: BatchHandler, inst: _Instruments,
+                        stream: str, durable: str, max_deliver: int) -> None:
+    taken: list[tuple[Msg, Contract, int]] = []
+    for msg in msgs:
+        if (one := await _take(js, msg, inst, stream, durable, None)) is not None:
+            taken.append((msg, *one))
+    if not taken:
+        return
+    started = time.perf_counter()
+    outcomes = await _run_batch(batch_handler, [event for _, event, _ in taken])
+    while inst.hold is not None:
+        # The whole service cannot work: the messages that failed for it stay in hand (in progress, their
+        # deliveries not spent) and are decided again, together, once it can.
+        again = [n for n, o in enumerate(outcomes) if isinstance(o, AppError) and o.action is StreamAction.NAK]
+        if not again or not await _wait_in_hand([taken[n][0] for n in again], inst.hold):
+            break
+        for n, outcome in zip(again, await _run_batch(batch_handler, [taken[n][1] for n in again]), strict=True):
+            outcomes[n] = outcome
+    elapsed = time.perf_counter() - started
+    for (msg, event, attempt), outcome in zip(taken, outcomes, strict=True):
+        inst.seconds.observe(elapsed)
+        with bound_contextvars(event_type=event.type, event_id=event.id):
+            await _conclude(js, msg, outcome, inst, stream, durable, max_deliver, attempt)
+
+
+async def _run_batch(batch_handler: BatchHandler, events: list[Contract]) -> list[BaseException | None]:
+    try:
+        return await batch_handler(events)
+    except Exception as exc:  # the whole batch failed the same way
+        return [exc] * len(events)
+
+
 async def _process(js: JetStreamContext, msg: Msg, event: Contract, handler: Callable[[Contract], Awaitable[None]],
                    inst: _Instruments, stream: str, durable: str, max_deliver: int, attempt: int,
                    gate: SubjectOrder | None = None) -> None:
     started = time.perf_counter()
+    error: BaseException | None = None
     try:
         while True:
             try:
@@ -470,10 +527,19 @@ async def _process(js: JetStreamContext, msg: Msg, event: Contract, handler: Cal
             except AppError as err:
                 # The whole service cannot work (not this message's fault): keep the message in hand, not
                 # spending its deliveries, and run it again once the service can.
-                if err.action is not StreamAction.NAK or inst.hold is None or not await _wait_in_hand(msg, inst.hold):
+                if err.action is not StreamAction.NAK or inst.hold is None or not await _wait_in_hand([msg], inst.hold):
                     raise
-    except AppError as err:
-        inst.seconds.observe(time.perf_counter() - started)
+    except Exception as exc:
+        error = exc
+    inst.seconds.observe(time.perf_counter() - started)
+    await _conclude(js, msg, error, inst, stream, durable, max_deliver, attempt, gate)
+
+
+async def _conclude(js: JetStreamContext, msg: Msg, error: BaseException | None, inst: _Instruments, stream: str,
+                    durable: str, max_deliver: int, attempt: int, gate: SubjectOrder | None = None) -> None:
+    """Settle a handled message by its outcome: ack; nak with backoff; or dead-letter and term."""
+    if isinstance(error, AppError):
+        err = error
         if err.action is StreamAction.NAK and attempt < max_deliver:
             delay = max(err.retry_after_s or 0.0, backoff_for(attempt))
             log.info("message_retry", reason=err.message, attempt=attempt, delay_s=delay)
@@ -487,17 +553,15 @@ async def _process(js: JetStreamContext, msg: Msg, event: Contract, handler: Cal
         await _give_up(js, msg, inst, f"{err.code}: {err.message}", stream, durable, attempt,
                        exhausted=err.action is StreamAction.NAK)
         return
-    except Exception as exc:
-        inst.seconds.observe(time.perf_counter() - started)
+    if error is not None:
         if attempt >= max_deliver:
-            await _give_up(js, msg, inst, f"exhausted {attempt} deliveries: {exc!r}", stream, durable, attempt,
+            await _give_up(js, msg, inst, f"exhausted {attempt} deliveries: {error!r}", stream, durable, attempt,
                            exhausted=True)
             return
-        log.exception("message_handler_failed", attempt=attempt)
+        log.error("message_handler_failed", attempt=attempt, exc_info=error)
         if await _settle(inst, "nak", msg.nak(delay=backoff_for(attempt))):
             inst.nak.inc()
         return
-    inst.seconds.observe(time.perf_counter() - started)
     # In subject order the next message of the subject is checked next: the ack must have landed first.
     if await _settle(inst, "ack", msg.ack_sync() if gate else msg.ack()):
         inst.ack.inc()

@@ -37,11 +37,12 @@ def start_consumers(app: web.Application) -> None:
     handle = dispatch(router, HANDLERS)
 
     # Several pull loops on one durable: a decision waits on Redis and NATS round trips, so loops overlap
-    # them. Each decision is atomic, so this is as safe as several replicas.
+    # them. Each decision is atomic, so this is as safe as several replicas. Each fetch is decided together
+    # (``Router.handle_inbound_many``: one Redis round trip, one publish of all its facts).
     for _ in range(settings.inbound_concurrency):
         start_consumer(app, stream="INBOUND", durable=settings.inbound_durable, handler=handle,
-                       batch=settings.inbound_batch, ack_wait_s=settings.inbound_ack_wait_s,
-                       hold=router.until_live)
+                       batch_handler=router.handle_inbound_many, batch=settings.inbound_batch,
+                       ack_wait_s=settings.inbound_ack_wait_s, hold=router.until_live)
     start_consumer(app, stream="AGENTS", durable=AGENT_COMMANDS, filter_subject="sb.agent.cmd.>",
                    handler=handle, hold=router.until_live)
     start_consumer(app, stream="TIMERS", durable=TIMERS, filter_subject="sb.timer.due.router.>",

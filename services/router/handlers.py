@@ -31,6 +31,7 @@ from services.router.adapters.ports import FactPublisher, LiveState, OwnerIndex,
 from services.router.domain import (
     Closure,
     Reply,
+    Route,
     StartIn,
     StatusChange,
     Transfer,
@@ -191,39 +192,71 @@ class Router:
         Raises:
             NotFound: the channel belongs to no active campaign (the message is dead-lettered).
         """
-        snap = self.directory.for_channel(msg.channel_id)
-        if snap is None and self.refresh_snapshots is not None:
-            await self.refresh_snapshots()
-            snap = self.directory.for_channel(msg.channel_id)
-        if snap is None:
-            raise NotFound(f"channel {msg.channel_id} has no active campaign", field="channel_id")
-        await self._ensure_synced(snap)
-        route = route_new_conversation(snap, utcnow())
-        data = {"direction": "in", "message_id": msg.id, "provider_message_id": msg.provider_message_id,
-                "text": msg.text, "media": [m.model_dump(exclude_none=True) for m in msg.media],
-                "kind": msg.kind, "at": msg.occurred_at.isoformat(),
-                "sent_at": msg.sent_at.isoformat() if msg.sent_at else None}
-        args = dict(
-            msg_id=msg.msg_id(), cid=new_id(), channel=msg.channel_id, ctype=msg.channel_type,
-            contact=msg.contact_address, cname=msg.contact_name, campaign=snap.id, msg=json.dumps(data),
-            mode=route.mode, reply=route.reply, release_at=_ms(route.release_at),
-            prio=snap.routing.priority, weight=snap.weight(msg.channel_type), kind=msg.kind,
-            dedup_ttl_ms=self.settings.dedup_ttl_s * 1000,
-            ref=msg.provider_message_id if msg.channel_type == "email" else None,
-            # Queue age counts from when the platform received the message, not from when a replica
-            # got to it, so replicas working in parallel keep arrival order.
-            arrived=min(_ms(msg.occurred_at) or now_ms(), now_ms()))
+        snap, route, args = await self._prepare(msg)
         with bound_contextvars(campaign_id=snap.id, channel_id=msg.channel_id):
             result = await self._ingest(snap.id, msg, args)
-        if result.get("conversation_id") and route.mode != "close":
-            self._open_hint.add((msg.channel_id, msg.contact_address))
-        if result.get("duplicate"):
-            # Seen before: its first delivery decided, but may have died before JetStream had the facts, which
-            # then wait in the outbox. Publish what waits there before this delivery is acknowledged.
-            await self.publisher.sweep(0)
-        elif result.get("new"):
-            log.info("conversation_opened", conversation_id=result["conversation_id"], mode=route.mode)
-        return dict(result)
+        return await self._ingested(msg, route, result)
+
+    async def handle_inbound_many(self, msgs: list[Contract]) -> list[BaseException | None]:
+        """The consumer's batch handler: per message, in order, None (decided, its facts on JetStream: ack) or the
+        error ``handle_inbound`` would have raised. See ``decide_inbound_many``."""
+        return [r if isinstance(r, BaseException) else None for r in await self.decide_inbound_many(msgs)]
+
+    async def decide_inbound_many(self, msgs: list[Contract]) -> list[dict[str, Any] | BaseException]:
+        """The inbound messages of one fetch, decided together: their owner-index reads at once, their ``ingest``
+        scripts in one Redis round trip (in order: a message sees the conversation the one before it opened),
+        and all their facts published together. Per message, in order: what ``handle_inbound`` returns, or the
+        error it would have raised. Any other message type goes to its own use case, one by one."""
+        outcomes: list[dict[str, Any] | BaseException] = [{} for _ in msgs]
+        todo: list[tuple[int, InboundMessage, Route, dict[str, Any]]] = []
+        for i, msg in enumerate(msgs):
+            try:
+                if not isinstance(msg, InboundMessage):
+                    if (use_case := HANDLERS.get(type(msg))) is not None:
+                        await use_case(self, msg)
+                    continue
+                _, route, args = await self._prepare(msg)
+                todo.append((i, msg, route, args))
+            except Exception as exc:
+                outcomes[i] = exc
+        if not todo:
+            return outcomes
+        owners = self.owners
+        if owners is not None:
+            new = [(msg, args) for _, msg, _, args in todo
+                   if (msg.channel_id, msg.contact_address) not in self._open_hint]
+            found = await asyncio.gather(*(owners.owner(args["campaign"], msg.channel_type, msg.contact_address)
+                                           for msg, args in new), return_exceptions=True)
+            for (_, args), owner in zip(new, found, strict=True):
+                if not isinstance(owner, BaseException):  # a failing read: the script asks, as one by one
+                    args["owner"] = owner or ""
+            for _, _, _, args in todo:
+                if "owner" not in args:
+                    args["owner_pending"] = 1
+        results = await self._decide_many("ingest", [args for _, _, _, args in todo])
+        lookups = [n for n, r in enumerate(results) if isinstance(r, dict) and r.get("lookup")]
+        if lookups and owners is not None:  # the conversation was closed since this replica saw it
+            again = []
+            for n in lookups:
+                _, msg, _, args = todo[n]
+                args.pop("owner_pending", None)
+                try:
+                    args["owner"] = await owners.owner(args["campaign"], msg.channel_type, msg.contact_address) or ""
+                except Exception as exc:
+                    results[n] = exc
+                    continue
+                again.append(n)
+            for n, r in zip(again, await self._decide_many("ingest", [todo[n][3] for n in again]), strict=True):
+                results[n] = r
+        for (i, msg, route, _), result in zip(todo, results, strict=True):
+            if isinstance(result, BaseException):
+                outcomes[i] = result
+                continue
+            try:
+                outcomes[i] = await self._ingested(msg, route, result)
+            except Exception as exc:
+                outcomes[i] = exc
+        return outcomes
 
     async def _ingest(self, campaign_id: str, msg: InboundMessage, args: dict[str, Any]) -> Any:
         """Run ``ingest``, with the contact's assigned user (the CRM's owner index) when it opens a conversation.
@@ -249,6 +282,75 @@ class Router:
             owner = await owners.owner(campaign_id, msg.channel_type, msg.contact_address)
             result = await self._decide("ingest", **args, owner=owner or "")
         return result
+
+    async def _decide_many(self, script: str, many: list[dict[str, Any]]) -> list[Any]:
+        """``_decide`` for several decisions in one round trip; per decision its result or its error. Facts are
+        published together; if JetStream does not acknowledge them, every decision that made facts fails with
+        that error (its facts wait in the outbox)."""
+        try:
+            runs = await self.store.run_many(script, many)
+        except Transient as exc:
+            return [exc] * len(many)
+        if any(isinstance(r, StateLost) for r in runs):
+            self._start_rebuild()
+        facts = [f for r in runs if not isinstance(r, BaseException) for f in r[1]]
+        unpublished: Exception | None = None
+        try:
+            await self.publisher.publish(facts)
+        except Exception as exc:
+            unpublished = exc
+        out: list[Any] = []
+        for r in runs:
+            if isinstance(r, BaseException):
+                out.append(r)
+            elif unpublished is not None and r[1]:
+                out.append(unpublished)
+            else:
+                out.append(r[0])
+        return out
+
+    async def _prepare(self, msg: InboundMessage) -> tuple[CampaignSnapshot, Route, dict[str, Any]]:
+        """The campaign of the message's channel (synced into Redis) and the ``ingest`` arguments.
+
+        Raises:
+            NotFound: the channel belongs to no active campaign.
+        """
+        snap = self.directory.for_channel(msg.channel_id)
+        if snap is None and self.refresh_snapshots is not None:
+            await self.refresh_snapshots()
+            snap = self.directory.for_channel(msg.channel_id)
+        if snap is None:
+            raise NotFound(f"channel {msg.channel_id} has no active campaign", field="channel_id")
+        await self._ensure_synced(snap)
+        route = route_new_conversation(snap, utcnow())
+        data = {"direction": "in", "message_id": msg.id, "provider_message_id": msg.provider_message_id,
+                "text": msg.text, "media": [m.model_dump(exclude_none=True) for m in msg.media],
+                "kind": msg.kind, "at": msg.occurred_at.isoformat(),
+                "sent_at": msg.sent_at.isoformat() if msg.sent_at else None}
+        args = dict(
+            msg_id=msg.msg_id(), cid=new_id(), channel=msg.channel_id, ctype=msg.channel_type,
+            contact=msg.contact_address, cname=msg.contact_name, campaign=snap.id, msg=json.dumps(data),
+            mode=route.mode, reply=route.reply, release_at=_ms(route.release_at),
+            prio=snap.routing.priority, weight=snap.weight(msg.channel_type), kind=msg.kind,
+            dedup_ttl_ms=self.settings.dedup_ttl_s * 1000,
+            ref=msg.provider_message_id if msg.channel_type == "email" else None,
+            # Queue age counts from when the platform received the message, not from when a replica
+            # got to it, so replicas working in parallel keep arrival order.
+            arrived=min(_ms(msg.occurred_at) or now_ms(), now_ms()))
+        return snap, route, args
+
+    async def _ingested(self, msg: InboundMessage, route: Route, result: Any) -> dict[str, Any]:
+        """After ``ingest`` (its facts on JetStream): remember the open conversation; a duplicate publishes what
+        waits in the outbox before it is acknowledged."""
+        if result.get("conversation_id") and route.mode != "close":
+            self._open_hint.add((msg.channel_id, msg.contact_address))
+        if result.get("duplicate"):
+            # Seen before: its first delivery decided, but may have died before JetStream had the facts, which
+            # then wait in the outbox. Publish what waits there before this delivery is acknowledged.
+            await self.publisher.sweep(0)
+        elif result.get("new"):
+            log.info("conversation_opened", conversation_id=result["conversation_id"], mode=route.mode)
+        return dict(result)
 
     # ---- agents -------------------------------------------------------------------------------------
     async def set_status(self, agent_id: str, change: StatusChange) -> dict[str, Any]:

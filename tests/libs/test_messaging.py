@@ -312,3 +312,40 @@ async def test_parallel_subjects_let_one_subject_pass_a_stuck_one_and_keep_each_
         stop.set()
         await asyncio.wait_for(task, 10)
     assert seen == ["fast0", "fast1", "fast2", "slow0", "slow1"]
+
+
+async def test_batch_handler_gets_a_fetch_together_and_each_message_settles_by_its_own_outcome(nats_js, unique):
+    """One fetch goes to the batch handler in one call, in order; of its outcomes, None acks, a transient error
+    retries that message alone and a permanent one dead-letters it alone."""
+    _, js = nats_js
+    msgs = [_inbound(unique, n) for n in range(4)]
+    for m in msgs:
+        await publish(js, m)
+    calls: list[list[str]] = []
+    done = asyncio.Event()
+
+    async def batch_handler(events):
+        ids = [e.provider_message_id for e in events]
+        calls.append(ids)
+        if len(calls) == 2:
+            done.set()
+        return [Transient("redis is restarting") if i.endswith(".1") and len(calls) == 1
+                else Invalid("refused", field="text") if i.endswith(".2") else None for i in ids]
+
+    async def handler(event):  # only with tracing on
+        raise AssertionError
+
+    durable = f"t-batch-{unique}"
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_consumer(js, stream="INBOUND", durable=durable, filter_subject=msgs[0].subject(),
+                                            handler=handler, batch_handler=batch_handler, stop=stop, max_deliver=3))
+    try:
+        await asyncio.wait_for(done.wait(), 20)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+    assert calls == [[m.provider_message_id for m in msgs], [msgs[1].provider_message_id]]
+    letters = await _dead_letters(js, durable)
+    assert [json.loads(data)["provider_message_id"] for _, data in letters] == [msgs[2].provider_message_id]
+    info = await js.consumer_info("INBOUND", durable)
+    assert info.num_ack_pending == 0 and info.num_pending == 0
