@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 
 from libs.contracts import ConversationOpened
+from libs.core.errors import NotFound
 from libs.messaging import DLQ_STREAM
+from services.router.keys import ROUTER
 
 
 async def test_message_is_assigned_answered_and_closed(nats_js, router, events, unique, kit):
@@ -214,3 +216,24 @@ async def test_replies_follow_the_campaigns_media_and_emoji_rules(nats_js, route
     assert resp.status == 201, await resp.text()
     [out] = await events.wait_for("outbound.message", conversation_id=cid)
     assert out.text == "Listo 😊"
+
+
+async def test_a_fetch_decided_together_keeps_each_messages_outcome_and_order(nats_js, router, events, unique, kit):
+    """``decide_inbound_many`` (one Redis round trip for a fetch): a message sees the conversation the one before
+    it opened, a redelivery in the same fetch is a duplicate, and a message of a channel without a campaign fails
+    alone (the consumer dead-letters it) while the others are decided."""
+    _, js = nats_js
+    await kit.put_campaign(js, kit.campaign(unique))
+    await asyncio.sleep(0.2)
+    first = kit.inbound(f"ch-{unique}", "+5491100000005", 1, "uno")
+    fetch = [first, kit.inbound(f"ch-none-{unique}", "+5491100000005", 2, "perdido"),
+             kit.inbound(f"ch-{unique}", "+5491100000005", 3, "dos"), first.model_copy()]
+    outcomes = await router.app[ROUTER].decide_inbound_many(fetch)
+    opened, lost, second, again = outcomes
+    assert isinstance(opened, dict) and opened["new"] is True
+    assert isinstance(lost, NotFound) and lost.field == "channel_id"
+    assert isinstance(second, dict) and second["conversation_id"] == opened["conversation_id"] and not second["new"]
+    assert isinstance(again, dict) and again["duplicate"] is True
+    msgs = await events.wait_for("conversation.message", 2, conversation_id=opened["conversation_id"])
+    assert [m.text for m in msgs] == ["uno", "dos"]
+    assert len(events.of("conversation.opened", channel_id=f"ch-{unique}")) == 1
