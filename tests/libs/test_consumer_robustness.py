@@ -227,7 +227,8 @@ async def test_exhausted_max_deliver_is_dead_lettered_and_a_replay_delivers_it_o
         await asyncio.gather(*loops)
 
 
-async def test_a_hold_keeps_messages_in_the_stream_while_the_service_cannot_work(nats_js, unique):
+@pytest.mark.parametrize("batched", [False, True], ids=["one-by-one", "batch-handler"])
+async def test_a_hold_keeps_messages_in_the_stream_while_the_service_cannot_work(nats_js, unique, batched):
     """The router's case: its live state is being rebuilt, every decision fails with Transient. Without a
     hold, each failure spends one of max_deliver deliveries and a long outage dead-letters acknowledged
     webhooks (bench.chaos found it). With the hold, the loops stop fetching after the first failure until the
@@ -255,9 +256,21 @@ async def test_a_hold_keeps_messages_in_the_stream_while_the_service_cannot_work
             raise Transient("live state is being rebuilt")
         handled.append(event.provider_message_id)
 
+    async def batch_handler(events):  # the router's way: a fetch at once, an outcome per message
+        outcomes: list[BaseException | None] = []
+        for event in events:
+            try:
+                await handler(event)
+                outcomes.append(None)
+            except Exception as exc:
+                outcomes.append(exc)
+        return outcomes
+
     loops = [asyncio.create_task(run_consumer(js, stream="INBOUND", durable=durable, handler=handler, stop=stop,
                                               filter_subject=f"sb.inbound.whatsapp.ch-{unique}", max_deliver=2,
-                                              ack_wait_s=1.0, hold=hold)) for _ in range(2)]
+                                              ack_wait_s=1.0, hold=hold,
+                                              batch_handler=batch_handler if batched else None))
+             for _ in range(2)]
     try:
         msg = _inbound(unique, 1)
         await publish(js, msg)
