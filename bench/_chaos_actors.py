@@ -223,7 +223,9 @@ class Agents:
     typification_id: str
     fields: dict[str, str]
     seed: int
-    poll_s: float = 0.5
+    # Each look at the conversations is a gateway and a router call: 60 agents every 0.5 s took more of this
+    # machine than the webhooks did.
+    poll_s: float = 1.0
     think_s: tuple[float, float] = (0.0, 0.2)
 
 

@@ -502,9 +502,9 @@ async def run(args: argparse.Namespace) -> tuple[list[str], list[str]]:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--events", type=int, default=100_000, help="webhooks to send (retries included)")
-    parser.add_argument("--rate", type=float, default=50.0, help="webhooks per second")
+    parser.add_argument("--rate", type=float, default=20.0, help="webhooks per second")
     parser.add_argument("--contacts", type=int, default=0, help="distinct customers (default: events / 5)")
-    parser.add_argument("--agents", type=int, default=30)
+    parser.add_argument("--agents", type=int, default=40)
     parser.add_argument("--capacity", type=int, default=3)
     parser.add_argument("--offer-s", type=float, default=30.0, help="offer timeout")
     parser.add_argument("--seed", type=int, default=7)

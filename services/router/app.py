@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Callable
 
 import aiohttp
@@ -21,7 +22,7 @@ from services.router.adapters.rebuild import Rebuilder
 from services.router.adapters.redis import RouterStore, epoch_guard
 from services.router.consumers import start_consumers
 from services.router.handlers import Router
-from services.router.keys import ROUTER, ROUTER_READY
+from services.router.keys import REBUILDER, ROUTER, ROUTER_READY
 from services.router.routes import setup_routes
 from services.router.settings import RouterSettings
 
@@ -85,6 +86,7 @@ def _router_ctx(settings: RouterSettings) -> Callable[[web.Application], AsyncIt
                               crm_record=crm.conversation if settings.crm_url else None)
         router = Router(store, publisher, directory, settings, rebuild=rebuilder.rebuild, owners=KvOwnerIndex(js))
         app[ROUTER] = router
+        app[REBUILDER] = rebuilder
         loaded = directory.ready
         ready = asyncio.Event()
         app[ROUTER_READY] = ready
@@ -107,8 +109,17 @@ def _router_ctx(settings: RouterSettings) -> Callable[[web.Application], AsyncIt
                     await asyncio.wait_for(loaded.wait(), 1.0)
                 except TimeoutError:
                     continue
+            # A failed start-up rebuild (Redis away or loading its files, the rebuild lock lapsed on a loaded
+            # machine) is tried again: once, the replica then never consumed nor became ready.
+            while not lc.stopping.is_set():
+                try:
+                    await rebuilder.ensure_state()
+                    break
+                except Exception as exc:
+                    log.warning("router_start_rebuild_failed", error=repr(exc)[:300])
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(lc.stopping.wait(), 1.0)
             if not lc.stopping.is_set():
-                await rebuilder.ensure_state()
                 start_consumers(app)
                 ready.set()
                 log.info("router_consuming")

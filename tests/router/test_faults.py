@@ -8,17 +8,22 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from aiohttp.test_utils import TestClient, TestServer
 from nats.js.api import DiscardPolicy
 
 from libs.devstack import DevStack, StackInfo
 from libs.messaging import nats_session
-from services.router.keys import ROUTER
+from libs.storage import connect_redis
+from services.router.app import create_app
+from services.router.keys import ROUTER, ROUTER_READY
 
 from ..conftest import as_service
 
@@ -258,3 +263,75 @@ async def test_a_replica_that_died_while_rebuilding_is_replaced(nats_js, router_
         await kit.send(js, kit.inbound(ch, "+6002", 1, "hola"))
         await events.wait_for("conversation.assigned", 2, channel_id=ch, timeout=25)
         assert (await kit.get_json(router, f"/agents/{agent}"))["load"] == 2
+
+
+async def test_a_rebuild_whose_read_pauses_still_reads_the_whole_stream(stack, tmp_path, router_settings, unique, kit):
+    """On a loaded machine the rebuild's read of CONVERSATIONS can go seconds without a message. It took the first
+    2 s pause for the end of the stream and rebuilt from a prefix of it (bench.chaos, 100k run: one rebuild read
+    46,545 events two minutes after another read 171,538): every conversation opened later was forgotten, so the
+    contact's next message opened a second one, closed ones came back queued, agent loads were too low (over
+    capacity) and reused ``seq`` numbers made JetStream drop new events as duplicates (lost messages)."""
+    from libs.contracts import ConversationOpened
+    from libs.messaging import publish_many
+    from services.router.keys import REBUILDER
+
+    async with own_servers(stack, tmp_path / "own", nats=True) as (_, info), \
+            nats_session(info.nats_url, "test") as (_, js):
+        settings = router_settings.model_copy(update={"nats_url": info.nats_url, "key_prefix": f"sb:r{unique}:"})
+        ch, n = f"ch-{unique}", 4000  # 16 MB: NATS paces its delivery, so a pause falls mid-read
+        await kit.put_campaign(js, kit.campaign(unique))
+        async with kit.running_router(settings) as router:
+            for first in range(0, n, 1000):
+                await publish_many(js, [ConversationOpened(
+                    id=f"{unique}-{i}-1", conversation_id=f"{unique}-{i}", campaign_id=f"camp-{unique}",
+                    channel_id=ch, channel_type="whatsapp", contact_address=f"+57{i:08d}", contact_name="x" * 4000,
+                    seq=1)
+                    for i in range(first, first + 1000)], timeout=60)
+            store = store_of(router)
+            await store.r.delete(*[k async for k in store.r.scan_iter(match=f"sb:r{unique}:*", count=1000)])
+            rebuilder = router.app[REBUILDER]
+            rebuilding = asyncio.create_task(rebuilder.rebuild())
+            while rebuilder.read_progress == 0:  # the read has begun: NATS stops answering for 4 s
+                await asyncio.sleep(0.005)
+            os.kill(info.pids["nats"], signal.SIGSTOP)
+            try:
+                await asyncio.sleep(4)
+            finally:
+                os.kill(info.pids["nats"], signal.SIGCONT)
+            counts = await asyncio.wait_for(rebuilding, 120)
+            assert counts["conversations"] == n
+            assert await store.r.scard(store.key("open_all")) == n
+
+
+async def test_a_router_whose_first_rebuild_fails_tries_again_and_becomes_ready(stack, tmp_path, router_settings,
+                                                                                unique, kit):
+    """A router started while Redis is away (or loading its files, or while its rebuild lock lapses under load)
+    failed its start-up rebuild once and for all: it never consumed nor became ready (bench.chaos: "router did
+    not become ready"). It tries again until the state is there."""
+    from libs.devstack.faults import kill_server, restart_redis
+
+    async with own_servers(stack, tmp_path / "own", redis=True) as (own, info), \
+            nats_session(stack.nats_url, "test") as (_, js):
+        settings = router_settings.model_copy(update={"redis_url": info.redis_url, "key_prefix": f"sb:r{unique}:"})
+        await kit.put_campaign(js, kit.campaign(unique))
+        # Another replica holds the rebuild lock: this one waits for its epoch, and meets Redis going away.
+        holder = connect_redis(info.redis_url)
+        await holder.set(f"sb:r{unique}:lock:rebuild", "another-replica", px=600_000)
+        await holder.aclose()
+        app = create_app(settings)
+        async with TestClient(TestServer(app), **as_service("router")) as client:
+            await asyncio.sleep(1)
+            await asyncio.to_thread(kill_server, own, "redis")
+            await asyncio.sleep(2)  # its start-up rebuild has met Redis away by now
+            assert not app[ROUTER_READY].is_set()
+            await asyncio.to_thread(restart_redis, own, keep_data=False)
+            await asyncio.wait_for(app[ROUTER_READY].wait(), 30)
+            agent, ch = f"agent-{unique}", f"ch-{unique}"
+            await kit.status(client, agent, "available")
+            await kit.send(js, kit.inbound(ch, "+7001", 1, "hola"))
+            for _ in range(200):
+                if (await kit.get_json(client, f"/agents/{agent}"))["load"] == 1:
+                    break
+                await asyncio.sleep(0.1)
+            else:
+                raise AssertionError("the router never assigned the conversation")

@@ -187,9 +187,14 @@ class Rebuilder:
         dedup_ttl_ms: how long an inbound message id is remembered (``SB_ROUTER_DEDUP_TTL_S``).
     """
 
-    LOCK_TTL_S = 15.0  # a rebuilder that dies is replaced after at most this long
+    # A rebuilder that dies is replaced after at most this long. At 15 s, a rebuild of 170,000 events on a loaded
+    # machine (the event loop busy folding them) let its lock lapse and threw away a minute of work, 4 times in
+    # one bench.chaos run; renewed every few seconds, so only a stall this long loses it.
+    LOCK_TTL_S = 45.0
+    LOCK_RENEW_S = 3.0
     QUIET_S = 1.0  # no straggling router event for this long: every publish in flight has landed
     STRAGGLERS_MAX_S = 6.0
+    READ_STALL_S = 60.0  # nothing delivered for this long while the stream holds more: the rebuild fails
     CRM_ATTEMPTS = 30
 
     def __init__(self, js: JetStreamContext, store: RouterStore, directory: SnapshotDirectory, publisher: Any, *,
@@ -203,6 +208,7 @@ class Rebuilder:
         self.crm_open = crm_open
         self.crm_record = crm_record
         self.dedup_ttl_ms = dedup_ttl_ms
+        self.read_progress = 0  # messages read by the rebuilds so far (logged, and watched by the tests)
 
     async def ensure_state(self) -> None:
         if not await self.store.has_epoch():
@@ -261,7 +267,7 @@ class Rebuilder:
         """Renew the lock every third of its life; end (done) the moment it is no longer ours."""
         try:
             while await self.store.renew_lock(LOCK, token, self.LOCK_TTL_S):
-                await asyncio.sleep(self.LOCK_TTL_S / 3)
+                await asyncio.sleep(self.LOCK_RENEW_S)
         except Exception as exc:  # Redis unreachable: the lock may lapse; the rebuild stops at its next check
             log.warning("router_rebuild_lock_not_renewed", error=repr(exc)[:300])
 
@@ -306,13 +312,19 @@ class Rebuilder:
         ``QUIET_S`` (a publish in flight when the state went lands before the state is rebuilt).
 
         An ordered consumer with a callback: no task or timer per message (a wait per message made a rebuild
-        of 45,000 events take 20 s)."""
+        of 45,000 events take 20 s). The read ends only once the server has nothing left to deliver and this
+        process has handled all it delivered: a pause in delivery (a loaded machine, NATS restarting) is
+        waited out, never taken for the end. Ending at the first 2 s without a message rebuilt the state from
+        a prefix of the stream under load (a rebuild read 46,545 events two minutes after one read 171,538),
+        and forgot every conversation opened after it. Nothing delivered for ``READ_STALL_S``: the rebuild
+        fails (and runs again) rather than write a partial state."""
         out: list[Any] = []
         if (await self.js.stream_info(stream)).state.messages == 0 and not settle:
             return out
         loop = asyncio.get_running_loop()
         caught_up = asyncio.Event()
         last = [loop.time()]  # when the last message (before catching up) or router event (after) arrived
+        handled = [0]  # stream sequence of the last message handled
 
         async def on_msg(msg: Any) -> None:
             try:
@@ -323,19 +335,30 @@ class Rebuilder:
                 out.append(event)
             if not caught_up.is_set() or isinstance(event, ConversationEvent):
                 last[0] = loop.time()
+            handled[0] = max(handled[0], msg.metadata.sequence.stream)
+            self.read_progress += 1
             if msg.metadata.num_pending == 0:
                 caught_up.set()
+            elif self.read_progress % 1000 == 0:  # a long read lets the lock's renewal and the probes run
+                await asyncio.sleep(0)
 
         sub = await self.js.subscribe(subject, stream=stream, ordered_consumer=True, cb=on_msg,
                                       deliver_policy=DeliverPolicy.ALL, pending_msgs_limit=1_000_000)
         try:
             if (await self.js.stream_info(stream)).state.messages == 0:
                 caught_up.set()
-            while not caught_up.is_set():  # until the last stored message, or 2 s with nothing new
-                if loop.time() - last[0] > 2.0:
-                    break
+            while not caught_up.is_set():  # until the last stored message of the subject
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(caught_up.wait(), 0.2)
+                    await asyncio.wait_for(caught_up.wait(), 0.5)
+                idle = loop.time() - last[0]
+                if caught_up.is_set() or idle < 2.0:
+                    continue
+                if await self._nothing_left(sub, handled[0]):  # e.g. no message of this subject at all
+                    break
+                if idle > self.READ_STALL_S:
+                    raise RuntimeError(f"the rebuild's read of {stream} stalled for {idle:.0f} s "
+                                       f"at {len(out)} messages; the rebuild runs again")
+                log.warning("router_rebuild_read_waiting", stream=stream, read=len(out), idle_s=round(idle, 1))
             if settle:
                 began = loop.time()
                 while (quiet := loop.time() - last[0]) < self.QUIET_S and loop.time() - began < self.STRAGGLERS_MAX_S:
@@ -343,6 +366,15 @@ class Rebuilder:
         finally:
             await sub.unsubscribe()
         return out
+
+    @staticmethod
+    async def _nothing_left(sub: Any, handled: int) -> bool:
+        """Whether the server has nothing more to deliver to ``sub`` and all it delivered was handled."""
+        try:
+            info = await sub.consumer_info()
+        except Exception:  # NATS away, or the ordered consumer being recreated: not known to be over
+            return False
+        return info.num_pending == 0 and sub.pending_msgs == 0 and info.delivered.stream_seq <= handled
 
     def _weight(self, c: _Conv) -> int:
         snap = self.directory.get(c.campaign)
