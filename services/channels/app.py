@@ -15,7 +15,7 @@ from libs.core.service import LIFECYCLE, SIDE_SITES, create_base_app
 from libs.messaging import JETSTREAM, SnapshotDirectory, nats_ctx, watch_snapshots
 from libs.storage import PG_POOL, pg_pool_ctx
 from libs.storage.blobs import BlobStore
-from services.channels.adapters.blobs import MediaBlobs
+from services.channels.adapters.blobs import MediaBlobs, MediaLinks
 from services.channels.adapters.kv import SnapshotPublisher
 from services.channels.adapters.nats import JetStreamPublisher
 from services.channels.adapters.ports import Sender
@@ -33,6 +33,7 @@ from services.channels.adapters.providers.smtp import SmtpSender
 from services.channels.adapters.providers.twilio import TwilioSender, TwilioVoice
 from services.channels.adapters.usage import RouterChannelUsage
 from services.channels.consumers import start_call_connector, start_outbound, start_registry_watch
+from services.channels.domain.media_links import link_key
 from services.channels.handlers import (
     CallConnector,
     CallEvents,
@@ -42,7 +43,17 @@ from services.channels.handlers import (
     EmailIngest,
     Publisher,
 )
-from services.channels.keys import BLOBS, CALLS, DELIVERER, EMAIL_INGEST, HTTP, PLACER, PUBLISHER, REGISTRY
+from services.channels.keys import (
+    BLOBS,
+    CALLS,
+    DELIVERER,
+    EMAIL_INGEST,
+    HTTP,
+    MEDIA_LINKS,
+    PLACER,
+    PUBLISHER,
+    REGISTRY,
+)
 from services.channels.routes import MAIN, setup_admin_routes, setup_webhook_routes
 from services.channels.settings import ChannelsSettings
 from services.channels.smtp import SmtpLimits, smtp_ctx
@@ -138,19 +149,21 @@ def _wiring_ctx(settings: ChannelsSettings) -> CleanupCtx:
         policy = RetryPolicy(attempts=settings.provider_attempts, max_wait_s=settings.provider_max_wait_s,
                              max_total_s=settings.provider_attempts * (settings.provider_timeout_s
                                                                        + settings.provider_max_wait_s))
-        graph = GraphSender(app[HTTP], settings.graph_base_url, settings.graph_version, policy)
+        links = MediaLinks(blobs, [link_key(k) for _, k in settings.secret_box().keys], settings.public_base_url,
+                           settings.media_link_ttl_s)
+        graph = GraphSender(app[HTTP], settings.graph_base_url, settings.graph_version, policy, links)
         ari = AriOriginator(app[HTTP], settings.ari_base_url, policy)
         calls = VoiceCallRepository(pool)
         senders: dict[str, Sender] = {
             "whatsapp": graph, "instagram": graph,
-            "sms": TwilioSender(app[HTTP], settings.twilio_base_url, policy, settings.public_base_url),
+            "sms": TwilioSender(app[HTTP], settings.twilio_base_url, policy, links, settings.public_base_url),
             "voice": ari,
             "email": SmtpSender(threads, blobs, policy, settings.provider_timeout_s),
         }
         deliverer = Deliverer(registry, deliveries, senders, publisher)
         app[REGISTRY], app[PUBLISHER], app[DELIVERER] = registry, publisher, deliverer
         app[EMAIL_INGEST] = EmailIngest(registry, publisher, threads, blobs)
-        app[BLOBS], app[CALLS] = blobs, CallEvents(calls, publisher, deliveries)
+        app[BLOBS], app[MEDIA_LINKS], app[CALLS] = blobs, links, CallEvents(calls, publisher, deliveries)
         app[PLACER] = CallPlacer(registry, deliveries, ari,
                                  TwilioVoice(app[HTTP], settings.twilio_base_url, policy, settings.public_base_url))
         if settings.demo_seed:

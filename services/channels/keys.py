@@ -5,11 +5,12 @@ from __future__ import annotations
 import aiohttp
 from aiohttp import web
 
-from services.channels.adapters.blobs import MediaBlobs
+from services.channels.adapters.blobs import MediaBlobs, MediaLinks
 from services.channels.handlers import CallEvents, CallPlacer, ChannelRegistry, Deliverer, EmailIngest, Publisher
 
 REGISTRY = web.AppKey("registry", ChannelRegistry)
 BLOBS = web.AppKey("blobs", MediaBlobs)
+MEDIA_LINKS = web.AppKey("media_links", MediaLinks)
 CALLS = web.AppKey("calls", CallEvents)
 PLACER = web.AppKey("placer", CallPlacer)
 PUBLISHER = web.AppKey("publisher", Publisher)

@@ -1,9 +1,9 @@
 """HTTP routes: the providers' webhooks (public port) and the admin API (its own internal port).
 
-The public app serves only ``/webhooks/*``, ``/healthz`` and ``/readyz``. The admin app (``/channels``,
-``/dead-letters``, ``/blobs``) needs an internal token (``libs/core/auth.py``): reads for supervisors and
-admins, changes and dead letters for admins (or a service identity); its handlers reach the service's state
-through the public app, which owns the lifecycle.
+The public app serves only ``/webhooks/*``, the signed media links ``/media/{sha}``, ``/healthz`` and
+``/readyz``. The admin app (``/channels``, ``/dead-letters``, ``/blobs``) needs an internal token
+(``libs/core/auth.py``): reads for supervisors and admins, changes and dead letters for admins (or a service
+identity); its handlers reach the service's state through the public app, which owns the lifecycle.
 """
 
 from __future__ import annotations
@@ -33,7 +33,16 @@ from services.channels.domain import instagram, sms, voice, whatsapp
 from services.channels.domain.channels import Channel
 from services.channels.domain.common import Batch, Rejected, guarded
 from services.channels.domain.signatures import meta_signature_ok, twilio_signature_ok
-from services.channels.keys import BLOBS, CALLS, DURABLES, OUTBOUND_DURABLE, PLACER, PUBLISHER, REGISTRY
+from services.channels.keys import (
+    BLOBS,
+    CALLS,
+    DURABLES,
+    MEDIA_LINKS,
+    OUTBOUND_DURABLE,
+    PLACER,
+    PUBLISHER,
+    REGISTRY,
+)
 from services.channels.settings import ChannelsSettings
 
 Parser = Callable[[str, Any], Batch]
@@ -273,6 +282,20 @@ async def voice_event(request: web.Request) -> web.Response:
     return web.Response(text=TWIML_EMPTY, content_type="text/xml")
 
 
+async def public_media(request: web.Request) -> web.Response:
+    """``GET /media/{sha}?exp=&type=&sig=`` (public port): our own media for a provider that fetches it by URL
+    (Twilio MMS, Instagram), only through a link this service signed and before it expires (403 otherwise)."""
+    sha, q = request.match_info["sha"], request.query
+    problem = request.app[MEDIA_LINKS].problem(sha, q.get("exp", ""), q.get("type", ""), q.get("sig", ""))
+    if problem:
+        raise Forbidden(problem, field="sig")
+    data = await request.app[BLOBS].get(sha)
+    if data is None:
+        raise NotFound("no such media", field="sha")
+    return web.Response(body=data, headers={"Content-Type": q["type"], "X-Content-Type-Options": "nosniff",
+                                            "Cache-Control": "private, no-store"})
+
+
 def setup_admin_routes(admin: web.Application) -> None:
     r = admin.router
     r.add_get("/channels", list_channels)
@@ -294,3 +317,4 @@ def setup_webhook_routes(app: web.Application) -> None:
     r.add_post("/webhooks/sms/{channel_id}", sms_inbound)
     r.add_post("/webhooks/sms/{channel_id}/status", sms_status)
     r.add_post("/webhooks/voice/{channel_id}", voice_event)
+    r.add_get("/media/{sha}", public_media)

@@ -17,7 +17,7 @@ class ChannelsSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="SB_CHANNELS_", extra="ignore")
 
     service_name: str = "channels"
-    port: int = 8081  # public: /webhooks/*, /healthz, /readyz only
+    port: int = 8081  # public: /webhooks/*, /media/<sha> (signed links), /healthz, /readyz only
     admin_port: int = 8086  # internal: /channels, /dead-letters, /blobs (internal token required)
     demo_seed: bool = Field(False, validation_alias=AliasChoices("SB_DEMO_SEED", "demo_seed"))
 
@@ -30,6 +30,9 @@ class ChannelsSettings(ServiceSettings):
     # Empty: the URL of the incoming request as this process sees it (development only: behind a proxy that is
     # not the URL Twilio signed, so production refuses to start without it).
     public_base_url: str = ""
+    # How long a signed link to our own media (``/media/<sha>?exp=&type=&sig=`` on the public port, for Twilio's
+    # MediaUrl and Instagram's attachment url) stays valid: the provider fetches it when it sends.
+    media_link_ttl_s: int = Field(3600, ge=60, le=7 * 24 * 3600)
     # The router: asked which conversations are open on a channel before it may be deleted.
     router_url: str = "http://127.0.0.1:8082"
 

@@ -150,11 +150,16 @@ class Peer:
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def handle(self, request: web.Request) -> web.Response:
-        raw = await request.read()
-        ctype = request.content_type
-        form = list((await request.post()).items()) if ctype == "application/x-www-form-urlencoded" else []
-        body: Any = json.loads(raw) if ctype == "application/json" else dict(form) if (
-            ctype == "application/x-www-form-urlencoded") else raw.decode()
+        ctype, body = request.content_type, None
+        if ctype == "multipart/form-data":  # a media upload: each field's text, or a file's name, type and bytes
+            raw, body = b"", {k: {"filename": v.filename, "content_type": v.content_type, "data": v.file.read()}
+                              if isinstance(v, web.FileField) else v for k, v in (await request.post()).items()}
+            form: list[Any] = []
+        else:
+            raw = await request.read()
+            form = list((await request.post()).items()) if ctype == "application/x-www-form-urlencoded" else []
+            body = json.loads(raw) if ctype == "application/json" else dict(form) if (
+                ctype == "application/x-www-form-urlencoded") else raw.decode(errors="replace")
         self.requests.append({"method": request.method, "path": request.path, "query": dict(request.query),
                               "headers": dict(request.headers), "body": body, "form": form})
         self.arrived.set()

@@ -212,7 +212,8 @@ def test_only_the_gateway_and_the_webhooks_are_exposed() -> None:
     ingresses = m.by_kind(rendered("prod"), "Ingress")
     backends = {(p["backend"]["service"]["name"], p["backend"]["service"]["port"]["name"], p["path"])
                 for ing in ingresses.values() for rule in ing["spec"]["rules"] for p in rule["http"]["paths"]}
-    assert backends == {("gateway", "http", "/"), ("channels", "http", "/webhooks/")}
+    assert backends == {("gateway", "http", "/"), ("channels", "http", "/webhooks/"),
+                        ("channels", "http", "/media/")}
     assert all(ing["spec"].get("tls") for ing in ingresses.values())
     svc = m.by_kind(rendered("prod"), "Service")["channels"]
     assert {p["name"]: p["port"] for p in svc["spec"]["ports"]}["http"] == 8081  # public port, not admin 8086

@@ -128,6 +128,8 @@ async def test_the_public_channels_port_serves_only_webhooks_and_health(services
     assert (await status_of(public, "/healthz"))[0] == 200
     status, _ = await status_of(public, "/webhooks/whatsapp/no-such-channel?hub.mode=subscribe")
     assert status == 404  # served (an unknown channel), no internal token involved
+    # Our media only through a link channels signed (tests/channels/test_outbound_media.py): a token opens nothing.
+    assert (await status_of(public, "/media/" + "0" * 64, token))[0] == 403
     # The admin port serves no webhooks.
     assert (await status_of(services["channels"], "/webhooks/whatsapp/x", token))[0] == 404
 

@@ -9,6 +9,7 @@ import aiohttp
 
 from libs.contracts import OutboundMessage
 from libs.core.errors import Invalid
+from services.channels.adapters.blobs import MediaLinks
 from services.channels.adapters.providers.http import Reply, RetryPolicy, request
 from services.channels.domain.channels import Channel
 from services.channels.domain.outbound import IDEMPOTENCY_HEADER, idempotency_key
@@ -36,7 +37,12 @@ class TwilioApi:
 
 class TwilioSender(TwilioApi):
     """Sends SMS/MMS; status callbacks come back to ``/webhooks/sms/{channel_id}/status`` when the service
-    knows its public URL."""
+    knows its public URL. Twilio fetches each ``MediaUrl``: our own ``blob:`` media goes as a signed link."""
+
+    def __init__(self, session: aiohttp.ClientSession, base_url: str, policy: RetryPolicy, links: MediaLinks,
+                 public_base_url: str = "") -> None:
+        super().__init__(session, base_url, policy, public_base_url)
+        self.links = links
 
     async def send(self, ch: Channel, msg: OutboundMessage) -> list[str]:
         """Create the message; return its ``sid``.
@@ -56,7 +62,7 @@ class TwilioSender(TwilioApi):
             raise Invalid(f"channel {ch.id} has no sender address or messaging_service_sid", field="address")
         if msg.text:
             form.append(("Body", msg.text))
-        form += [("MediaUrl", m.url) for m in msg.media if m.url]
+        form += [("MediaUrl", self.links.url(m)) for m in msg.media if m.url]
         if self.public_base_url:
             form.append(("StatusCallback", f"{self.public_base_url}/webhooks/sms/{ch.id}/status"))
         url = f"{ch.base_url or self.base_url}/2010-04-01/Accounts/{sid}/Messages.json"
