@@ -261,3 +261,79 @@ async def test_contact_details_and_update_imports(client, jobs, unique):
     assert got["company"] == "NewCo" and got["name"] == "In Renamed"  # only the chosen field changed
     resp = await jobs.start("import_updates", {"keys": ["document"], "fields": ["document"]}, upd["id"])
     assert resp.status == 400 and (await resp.json())["error"]["field"] == "params.fields"
+
+
+async def test_details_land_on_the_chosen_entity(client, h, jobs, unique):
+    """Seed 000 "Detalles": the same file lands in the contacts' custom fields (entity contact) or in the fields of
+    their accounts in the batch's campaign (entity account)."""
+    u = unique
+    camp = await h.put_campaign(_campaign(u))
+    batch = await (await client.post("/batches", json={"name": f"lote {u}", "campaign_id": camp.id})).json()
+    one = await (await client.post("/contacts", json={"name": "Una", "document": f"U1-{u}"})).json()
+    two = await (await client.post("/contacts", json={"name": "Dos", "document": f"U2-{u}"})).json()
+    await client.post(f"/batches/{batch['id']}/members", json={"contact_ids": [one["id"], two["id"]]})
+    acc = {}
+    for owner, number in ((one, "N1"), (two, "N2"), (two, "N3")):
+        resp = await client.post("/accounts", json={"contact_id": owner["id"], "campaign_id": camp.id,
+                                                    "number": f"{number}-{u}", "fields": {"plan": "base"}})
+        acc[number] = (await resp.json())["id"]
+
+    async def account(number: str) -> dict:
+        return await (await client.get(f"/accounts/{acc[number]}")).json()
+
+    async def contact(c: dict) -> dict:
+        return await (await client.get(f"/contacts/{c['id']}")).json()
+
+    up = await jobs.uploaded("det.csv", csv_bytes([["document", "custom.plan", "custom.cuotas"],
+                                                    [f"U1-{u}", "oro", "12"], [f"U2-{u}", "plata", "2"]]))
+    run = await jobs.run("import_details", {"batch_id": batch["id"], "key": "document", "entity": "account"}, up["id"])
+    assert run["counts"] == {"updated": 1, "invalid": 1}
+    rows = await jobs.outcome(run["id"])
+    assert rows[0]["ref"] == acc["N1"]
+    assert "2 accounts in campaign" in rows[1]["reason"] and "account_number" in rows[1]["reason"]
+    assert (await account("N1"))["fields"] == {"plan": "oro", "cuotas": 12}  # typed by the batch's campaign
+    assert (await contact(one))["custom"] == {}  # not the contact's
+
+    run = await jobs.run("import_details", {"batch_id": batch["id"], "key": "document", "entity": "contact"}, up["id"])
+    assert run["counts"] == {"updated": 2}
+    assert (await jobs.outcome(run["id"]))[0]["ref"] == one["id"]
+    assert (await contact(one))["custom"] == {"plan": "oro", "cuotas": 12}
+    assert (await contact(two))["custom"] == {"plan": "plata", "cuotas": 2}
+    assert (await account("N2"))["fields"] == {"plan": "base"}  # the contact run left the accounts alone
+
+    # The account_number column picks one of a contact's accounts; product is the account's own column.
+    pick = await jobs.uploaded("pick.csv", csv_bytes([["document", "account_number", "product", "custom.plan"],
+                                                      [f"U2-{u}", f"N3-{u}", "Gold", "cobre"],
+                                                      [f"U2-{u}", f"N9-{u}", "", "x"]]))
+    run = await jobs.run("import_details", {"batch_id": batch["id"], "key": "document", "entity": "account"},
+                         pick["id"])
+    assert run["counts"] == {"updated": 1, "invalid": 1}
+    assert f"no account 'N9-{u}' in campaign" in (await jobs.outcome(run["id"]))[1]["reason"]
+    n3, n2 = await account("N3"), await account("N2")
+    assert (n3["product"], n3["fields"]["plan"], n2["fields"]["plan"]) == ("Gold", "cobre", "base")
+
+    async def refused(params: dict, upload_id: str, field: str, words: str) -> None:
+        resp = await jobs.start("import_details", {"batch_id": batch["id"], "key": "document", **params}, upload_id)
+        assert resp.status == 400, await resp.text()
+        err = (await resp.json())["error"]
+        assert err["field"] == field and words in err["message"], err
+
+    await refused({"entity": "case"}, up["id"], "params.entity", "")
+    await refused({"key": "company"}, up["id"], "params.key", "")
+    named = await jobs.uploaded("named.csv", csv_bytes([["document", "name"], [f"U1-{u}", "Otra"]]))
+    await refused({"entity": "account"}, named["id"], "columns", "name")  # a contact column, not the account's
+    loose = await (await client.post("/batches", json={"name": f"suelto {u}"})).json()
+    await refused({"entity": "account", "batch_id": loose["id"]}, up["id"], "params.entity", "no campaign")
+
+    # The template follows the entity and the key.
+    async def header(**params: str) -> list:
+        query = {"kind": "import_details", "campaign_id": camp.id, **params}
+        resp = await client.get("/imports/template", params=query)
+        assert resp.status == 200, await resp.text()
+        return list(next(load_workbook(io.BytesIO(await resp.read())).active.iter_rows(values_only=True)))
+
+    assert await header(entity="contact", key="phone") == ["phone", "custom.cuotas"]
+    assert await header(entity="account") == ["document", "account_number", "product", "balance", "due_date",
+                                              "assigned_user", "custom.cuotas"]
+    resp = await client.get("/imports/template", params={"kind": "import_details", "entity": "case"})
+    assert resp.status == 400 and (await resp.json())["error"]["field"] == "entity"

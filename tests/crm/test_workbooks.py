@@ -1,11 +1,12 @@
 """XLS, XLSB and ODS uploads read through python-calamine, within the XLSX reader's bounds; an account import
-from an Excel 97-2003 workbook and from an OpenDocument spreadsheet."""
+from an Excel 97-2003 workbook, an OpenDocument spreadsheet and an Excel binary workbook."""
 
 from __future__ import annotations
 
 import io
 import zipfile
 from datetime import datetime
+from pathlib import Path
 from xml.sax.saxutils import escape
 
 import pytest
@@ -63,6 +64,9 @@ def ods_bytes(rows: list[list[object]], members: int = 0) -> bytes:
     return out.getvalue()
 
 
+# An Excel binary workbook holding ROWS: nothing here writes XLSB, so it is a committed file (how it was made:
+# tests/crm/data/README.md).
+XLSB = Path(__file__).parent / "data" / "cuentas.xlsb"
 ROWS = [["account_number", "name", "phone", "balance", "due_date"],
         ["A-1", "Lucía Gómez", "+34 611 000 001", 1500.5, datetime(2026, 3, 1)],
         ["A-2", "Mario Ruiz", "+34 611 000 002", 20, datetime(2026, 4, 15)]]
@@ -92,6 +96,18 @@ async def test_an_account_import_reads_them(jobs, h, client, unique, name, make)
     assert sorted(a["number"] for a in accounts["items"]) == [f"A-1-{unique}", f"A-2-{unique}"]
 
 
+async def test_an_excel_binary_workbook_is_read_and_imported(jobs, h, client, unique):
+    up = await jobs.uploaded("cuentas.xlsb", XLSB.read_bytes())
+    assert (up["format"], up["columns"]) == ("xlsb", ROWS[0])
+    assert up["sample"] == [[*ROWS[1][:4], "2026-03-01T00:00:00"], [*ROWS[2][:4], "2026-04-15T00:00:00"]]
+    camp = await h.put_campaign(CampaignSnapshot(id=f"xlsb-{unique}", name="Binario"))
+    job = await jobs.run("import_accounts", {"campaign_id": camp.id}, up["id"])
+    assert job["status"] == "succeeded" and job["counts"] == {"created": 2}, job
+    accounts = (await (await client.get("/accounts", params={"campaign_id": camp.id})).json())["items"]
+    assert {a["number"]: a["fields"] for a in accounts} == {
+        "A-1": {"balance": 1500.5, "due_date": "2026-03-01"}, "A-2": {"balance": 20, "due_date": "2026-04-15"}}
+
+
 def test_the_bounds_hold_for_every_format(tmp_path):
     limits = XlsxLimits(max_rows=2, max_columns=3, max_entries=5, max_cell_chars=10)
     cases = [
@@ -100,12 +116,15 @@ def test_the_bounds_hold_for_every_format(tmp_path):
         ("many.ods", ods_bytes([["a"]], members=10), "ods", "members"),
         ("long.xls", xls_bytes([["a" * 11]]), "xls", "characters"),
         ("broken.ods", b"PK\x03\x04 not a zip", "ods", "zip"),
+        ("cuentas.xlsb", XLSB.read_bytes(), "xlsb", "members"),  # a 9-member zip, 5 allowed
     ]
     for name, data, fmt, words in cases:
         path = tmp_path / name
         path.write_bytes(data)
         with pytest.raises(XlsxError, match=words):
             list(calamine.rows(str(path), fmt, limits))
+    with pytest.raises(XlsxError, match="rows"):  # 3 rows, 2 allowed
+        list(calamine.rows(str(XLSB), "xlsb", XlsxLimits(max_rows=2)))
     big = tmp_path / "big.xls"
     big.write_bytes(xls_bytes([["a"]]))
     with pytest.raises(XlsxError, match="MB"):

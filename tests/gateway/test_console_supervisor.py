@@ -401,6 +401,26 @@ async def test_every_bulk_process_on_its_own_screen(office, browser):
         assert sum(1 for c in panel["items"] if c.get("priority") == "high") >= 2
         await check(page, "process-import_accounts-done")
 
+        # Detalles into the entity "Cuenta": the batch the account import made, matched by phone; the details
+        # land on the account, not on the contact.
+        batch = next(b for b in (await sup.call("GET", "/batches"))["items"] if b["name"] == "cuentas.csv")
+        await page.get_by_test_id("proc-import_details").click()
+        form = page.get_by_test_id("form-import_details")
+        await form.get_by_test_id("p-batch_id").select_option(batch["id"])
+        await form.get_by_test_id("p-key").fill("phone")
+        entity = form.get_by_test_id("p-entity")
+        assert await entity.evaluate("(el) => el.closest('label').textContent.startsWith('Entidad')")
+        await entity.select_option(label="Cuenta")
+        await form.get_by_test_id("entity-help").get_by_text("cuenta del contacto").wait_for()
+        data = f"phone,custom.plan\n+34699{digits[:3]}001,oro\n"
+        await form.get_by_test_id("p-file").set_input_files({"name": "detalles.csv", "mimeType": "text/csv",
+                                                             "buffer": data.encode()})
+        await form.get_by_test_id("proc-run").click()
+        await form.get_by_test_id("proc-status").get_by_text("actualizados: 1").wait_for()
+        account = (await sup.call("GET", f"/accounts?campaign_id={o.campaign}"))["items"]
+        assert next(a for a in account if a["number"] == f"C1-{u}")["fields"] == {"plan": "oro"}
+        await check(page, "process-import_details-done")
+
         # The script finder by text.
         await page.get_by_test_id("proc-field_usage").click()
         form = page.get_by_test_id("form-field_usage")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
@@ -216,7 +216,21 @@ ACCOUNT_FIELDS: tuple[FieldSpec, ...] = (
 )
 CONTACT_FIELDS: tuple[FieldSpec, ...] = tuple(
     f for f in ACCOUNT_FIELDS if f.name not in ("account_number", "product", "balance", "due_date"))
+# A details import aimed at the account (seed 000 "Detalles", entity ``account``): besides the contact's key, the
+# account's own columns; ``account_number`` picks the account when the contact has several in the campaign.
+DETAIL_ACCOUNT_FIELDS: tuple[FieldSpec, ...] = tuple(
+    replace(f, required=False) for f in ACCOUNT_FIELDS
+    if f.name in ("account_number", "product", "balance", "due_date", "assigned_user"))
+DETAIL_ENTITIES = ("contact", "account")
+DETAIL_KEY = r"^(document|phone|email|name|custom\.[A-Za-z0-9_\-]{1,64})$"  # the contact keys of a details import
 DEDUP_KEYS = ("document", "phone", "email", "account_number")
+
+
+def details_columns(entity: str, key: str, custom_keys: list[str]) -> list[str]:
+    """The template of a details import: the contact's key, the entity's own columns (an account's), then the
+    detail fields (``custom.<key>``: the contact's custom fields, or the account's fields)."""
+    head = [key] + ([f.name for f in DETAIL_ACCOUNT_FIELDS] if entity == "account" else [])
+    return head + [f"custom.{k}" for k in custom_keys if f"custom.{k}" != key]
 CUSTOM_PREFIXES = ("custom.", "account.")
 
 

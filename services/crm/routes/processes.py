@@ -55,7 +55,8 @@ async def template(request: web.Request) -> web.StreamResponse:
                         for name in ("keys", "fields"))
         chunks = processes.update_template(crm, f, keys, fields)
         return await send_stream(request, chunks, MEDIA_TYPES["xlsx"], "import_updates_template.xlsx")
-    chunks = processes.template(crm_of(request), kind, query(request, "campaign_id"))
+    chunks = processes.template(crm_of(request), kind, query(request, "campaign_id"), query(request, "entity"),
+                                query(request, "key"))
     return await send_stream(request, chunks, MEDIA_TYPES["xlsx"], f"{kind}_template.xlsx")
 
 

@@ -37,6 +37,17 @@ async def accounts_by_number(conn: Conn, campaign_id: str, numbers: list[str]) -
     return {r["number"]: (r["id"], r["contact_id"]) for r in rows}
 
 
+async def accounts_of(conn: Conn, campaign_id: str, contact_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """The accounts of contacts in a campaign, by contact, locked (``FOR UPDATE``) until the transaction ends."""
+    rows = await conn.fetch("SELECT id, contact_id, number, product, fields, assigned_user FROM crm.accounts "
+                            "WHERE campaign_id = $1 AND contact_id = ANY($2::text[]) ORDER BY number FOR UPDATE",
+                            campaign_id, contact_ids)
+    out: dict[str, list[dict[str, Any]]] = {}
+    for r in as_dicts(rows, ("fields",)):
+        out.setdefault(r["contact_id"], []).append(r)
+    return out
+
+
 async def contacts_brief(conn: Conn, ids: list[str], *, lock: bool = False) -> dict[str, dict[str, Any]]:
     """Fields, phones and e-mails of contacts by id. ``lock``: they stay locked (``FOR KEY SHARE``) until the
     transaction ends, so none is deleted under the rows written for it."""

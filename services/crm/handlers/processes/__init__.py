@@ -19,14 +19,24 @@ from services.crm.adapters.postgres import contacts as contacts_repo
 from services.crm.adapters.postgres import jobs as repo
 from services.crm.adapters.postgres.contacts import ContactFilter
 from services.crm.adapters.spreadsheets import RowReader, xlsx_chunks
-from services.crm.domain.imports import ACCOUNT_FIELDS, CONTACT_FIELDS, SAMPLE_BYTES, clean_columns, sniff, spec_for
+from services.crm.domain.imports import (
+    ACCOUNT_FIELDS,
+    CONTACT_FIELDS,
+    DETAIL_ENTITIES,
+    DETAIL_KEY,
+    SAMPLE_BYTES,
+    clean_columns,
+    details_columns,
+    sniff,
+    spec_for,
+)
 from services.crm.handlers import Actor, Crm, access, exports
 from services.crm.handlers.processes import closing, finder, imports, lists
 from services.crm.handlers.processes.runner import JobRunner, ProcessKind, xlsx_limits
 
 KINDS: dict[str, ProcessKind] = {k.name: k for k in (*imports.KINDS, *lists.KINDS, *closing.KINDS,
                                                       *finder.KINDS)}
-TEMPLATES = {"import_accounts": ACCOUNT_FIELDS, "import_contacts": CONTACT_FIELDS}
+TEMPLATES = {"import_accounts": ACCOUNT_FIELDS, "import_contacts": CONTACT_FIELDS, "import_details": ()}
 
 
 def runner(crm: Crm) -> JobRunner:
@@ -87,17 +97,27 @@ async def get_upload(crm: Crm, upload_id: str) -> dict[str, Any]:
     return row
 
 
-def template(crm: Crm, kind: str, campaign_id: str | None) -> AsyncIterator[bytes]:
-    """The XLSX template of an import: our field names as headers, plus the campaign's custom fields."""
+def template(crm: Crm, kind: str, campaign_id: str | None, entity: str | None = None, key: str | None = None
+             ) -> AsyncIterator[bytes]:
+    """The XLSX template of an import: our field names as headers, plus the campaign's custom fields. A details
+    import's ("Formato de Importación Detalles"): the contact's ``key``, the ``entity``'s columns (an account's
+    number, product, balance, due date and user), then the campaign's custom fields."""
     if kind not in TEMPLATES:
         raise Invalid(f"kind must be one of {', '.join(TEMPLATES)}", field="kind")
-    header = [f.name for f in TEMPLATES[kind]]
+    entity, key = entity or "contact", key or "document"
+    if kind == "import_details" and entity not in DETAIL_ENTITIES:
+        raise Invalid(f"entity must be one of {', '.join(DETAIL_ENTITIES)}", field="entity")
+    if kind == "import_details" and not re.match(DETAIL_KEY, key):
+        raise Invalid("key must be document, phone, email, name or custom.<field>", field="key")
     snapshot = crm.campaigns.get(campaign_id)
     if campaign_id and snapshot is None:
         raise NotFound(f"campaign {campaign_id} is unknown to the CRM", field="campaign_id")
-    if snapshot is not None:
+    custom = [cf.key for cf in snapshot.custom_fields] if snapshot is not None else []
+    if kind == "import_details":
+        header = details_columns(entity, key, custom)
+    else:
         prefix = "account." if kind == "import_accounts" else "custom."
-        header += [prefix + cf.key for cf in snapshot.custom_fields]
+        header = [f.name for f in TEMPLATES[kind]] + [prefix + k for k in custom]
 
     async def no_rows() -> AsyncIterator[list[list[Any]]]:
         if False:  # pragma: no cover
@@ -147,7 +167,8 @@ async def save_mapping(crm: Crm, body: Any, actor: Actor) -> dict[str, Any]:
     importers = [k.name for k in imports.KINDS]
     if data.kind not in importers:
         raise Invalid(f"kind must be an import: {', '.join(importers)}", field="kind")
-    base = ACCOUNT_FIELDS if data.kind == "import_accounts" else CONTACT_FIELDS
+    # A details mapping may aim at an account (checked against its entity when a job uses it).
+    base = ACCOUNT_FIELDS if data.kind in ("import_accounts", "import_details") else CONTACT_FIELDS
     for target in data.mapping:
         if spec_for(target, base, {}) is None:
             raise Invalid(f"{target!r} is not a field this import knows", field=f"mapping.{target}")

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from libs.contracts import new_id
 from libs.core.errors import Conflict, Invalid, NotFound
+from services.crm.adapters.postgres import accounts as accounts_repo
 from services.crm.adapters.postgres import imports as repo
 from services.crm.adapters.postgres import jobs as jobs_repo
 from services.crm.adapters.postgres.base import Conn
@@ -25,6 +26,8 @@ from services.crm.adapters.spreadsheets import estimate_rows
 from services.crm.domain.imports import (
     ACCOUNT_FIELDS,
     CONTACT_FIELDS,
+    DETAIL_ACCOUNT_FIELDS,
+    DETAIL_KEY,
     IDENTITY,
     Candidate,
     FieldSpec,
@@ -75,10 +78,13 @@ class AccountImportParams(ContactImportParams):
 
 
 class DetailsImportParams(ImportParams):
-    """Details of the contacts of a batch, matched by a chosen key (seed 000, "Detalles")."""
+    """Details of the contacts of a batch, matched by a chosen key (seed 000, "Detalles"), written to the chosen
+    entity: the contact's own fields (``contact``), or the contact's account in the batch's campaign
+    (``account``: ``custom.<k>`` columns land in the account's fields)."""
 
     batch_id: str = Field(min_length=1)
-    key: str = Field(min_length=1)
+    key: str = Field(min_length=1, max_length=71, pattern=DETAIL_KEY)
+    entity: Literal["contact", "account"] = "contact"
 
 
 class UpdatesImportParams(ImportParams):
@@ -89,6 +95,7 @@ class UpdatesImportParams(ImportParams):
 
 
 def _custom_types(crm: Crm, campaign_id: str | None) -> dict[str, FieldType]:
+    """The types of a campaign's custom fields (a details import: its batch's campaign)."""
     snapshot = crm.campaigns.get(campaign_id)
     types: dict[str, FieldType] = {"number": "number", "date": "date", "boolean": "boolean"}
     if snapshot is None:
@@ -96,8 +103,17 @@ def _custom_types(crm: Crm, campaign_id: str | None) -> dict[str, FieldType]:
     return {cf.key: types.get(cf.type, "text") for cf in snapshot.custom_fields}
 
 
-def _base(kind: str) -> tuple[FieldSpec, ...]:
+def _base(kind: str, params: Any) -> tuple[FieldSpec, ...]:
+    if kind == "import_details" and params.entity == "account":  # the contact's key, then the account's columns
+        return tuple(f for f in CONTACT_FIELDS if f.name == params.key) + DETAIL_ACCOUNT_FIELDS
     return ACCOUNT_FIELDS if kind == "import_accounts" else CONTACT_FIELDS
+
+
+async def batch_campaign(crm: Crm, batch_id: str) -> str | None:
+    """The campaign of a batch (the account import that made it), ``None`` for a batch of no campaign."""
+    async with crm.pool.acquire() as conn:
+        batch = await accounts_repo.get_group(conn, "batches", batch_id)
+    return batch["campaign_id"] if batch else None
 
 
 def _required(kind: str, params: Any) -> tuple[str, ...]:
@@ -120,8 +136,10 @@ async def resolve_mapping(crm: Crm, kind: str, params: Any, upload: dict[str, An
             raise NotFound(f"mapping {params.mapping_id} not found", field="params.mapping_id")
         mapping = saved["mapping"]
     mode: Literal["template", "custom"] = "custom" if mapping else params.mode
-    return build_mapping(mode, upload["columns"], mapping, _base(kind),
-                         _custom_types(crm, getattr(params, "campaign_id", None)), _required(kind, params))
+    campaign_id = (await batch_campaign(crm, params.batch_id) if kind == "import_details"
+                   else getattr(params, "campaign_id", None))
+    return build_mapping(mode, upload["columns"], mapping, _base(kind, params), _custom_types(crm, campaign_id),
+                         _required(kind, params))
 
 
 def _check_for(kind: str) -> Callable[[Crm, Any, dict[str, Any] | None], Awaitable[None]]:
@@ -137,6 +155,10 @@ def _check_for(kind: str) -> Callable[[Crm, Any, dict[str, Any] | None], Awaitab
                 if name in params.keys:
                     raise Invalid(f"{name!r} is both a key and a field to update", field="params.fields")
         await check_groups(crm, params, upload)
+        if kind == "import_details" and params.entity == "account" and not await batch_campaign(crm, params.batch_id):
+            raise Invalid(f"batch {params.batch_id} belongs to no campaign, so its contacts have no accounts to take "
+                          "the details: choose the entity contact, or a batch of an account import",
+                          field="params.entity")
 
     return check
 
@@ -475,13 +497,19 @@ class _ContactsChunk:
 
 
 async def _run_matched(ctx: JobContext) -> None:
-    """Details and updates: find each row's contact by its key fields and set the given fields."""
+    """Details and updates: find each row's contact by its key fields and set the given fields (of a details
+    import aimed at the account: the fields of the contact's account in the batch's campaign)."""
     assert ctx.upload is not None
     mapping = await resolve_mapping(ctx.crm, ctx.job["kind"], ctx.params, ctx.upload)
     if not ctx.cursor.get("prepared"):
         total = await _estimate(ctx)
         await ctx.commit(lambda conn: _noop(Step(total=total, cursor={"prepared": True, "row": 1})))
     keys = [ctx.params.key] if ctx.job["kind"] == "import_details" else list(ctx.params.keys)
+    campaign_id = None
+    if ctx.job["kind"] == "import_details" and ctx.params.entity == "account":
+        campaign_id = await batch_campaign(ctx.crm, ctx.params.batch_id)
+        if campaign_id is None:
+            raise Invalid(f"batch {ctx.params.batch_id} belongs to no campaign (or is gone)", field="params.entity")
 
     def parse(chunk: list[tuple[int, list[Any]]]) -> Parsed:
         parsed = Parsed(Step(done=len(chunk), cursor={"row": chunk[-1][0]}))
@@ -497,7 +525,7 @@ async def _run_matched(ctx: JobContext) -> None:
                 parsed.valid.append((row_no, None, record, None))
         return parsed
 
-    await pipelined(ctx, parse, lambda conn, parsed: _matched_chunk(ctx, conn, parsed, mapping, keys))
+    await pipelined(ctx, parse, lambda conn, parsed: _matched_chunk(ctx, conn, parsed, mapping, keys, campaign_id))
 
 
 async def _noop(step: Step) -> Step:
@@ -510,10 +538,13 @@ async def _estimate(ctx: JobContext) -> int | None:
     return await asyncio.to_thread(estimate_rows, str(path), ctx.upload["format"], xlsx_limits(ctx.crm))
 
 
-async def _matched_chunk(ctx: JobContext, conn: Conn, parsed: Parsed, mapping: Mapping, keys: list[str]
-                         ) -> Step:
-    params, job = ctx.params, ctx.job
-    details = job["kind"] == "import_details"
+Matched = tuple[int, dict[str, Any], str | None, str]  # row, record, its key's value, the contact's id
+
+
+async def _matched_chunk(ctx: JobContext, conn: Conn, parsed: Parsed, mapping: Mapping, keys: list[str],
+                         campaign_id: str | None) -> Step:
+    params = ctx.params
+    details = ctx.job["kind"] == "import_details"
     targets = [k for k in mapping.columns if k not in keys] if details else list(params.fields)
     step = parsed.step
     step.cursor = {**ctx.cursor, **(step.cursor or {})}
@@ -522,8 +553,7 @@ async def _matched_chunk(ctx: JobContext, conn: Conn, parsed: Parsed, mapping: M
     found = await repo.contacts_by(conn, first, sorted({dedup_value(r, first) for _, r in rows}))  # type: ignore[misc]
     briefs = await repo.contacts_brief(conn, sorted({i for ids in found.values() for i in ids}))
     in_batch = (await repo.members_of_batch(conn, params.batch_id, list(briefs)) if details else set(briefs))
-    updates: dict[str, dict[str, Any]] = {}
-    audits: list[tuple[str, dict[str, Any]]] = []
+    matched: list[Matched] = []
     for row_no, record in rows:
         value = dedup_value(record, first)
         lookup = value.lower() if first == "name" and value is not None else value
@@ -532,12 +562,28 @@ async def _matched_chunk(ctx: JobContext, conn: Conn, parsed: Parsed, mapping: M
         key_text = ", ".join(f"{k}={dedup_value(record, k)!r}" for k in keys)
         if not ids:
             step.outcome(row_no, "invalid", f"no contact with {key_text}{where}", key=value)
-            continue
-        if len(ids) > 1:
+        elif len(ids) > 1:
             step.outcome(row_no, "invalid", f"{len(ids)} contacts have {key_text}{where}; the key must be unique",
                          key=value)
-            continue
-        contact_id = ids[0]
+        else:
+            matched.append((row_no, record, value, ids[0]))
+    if campaign_id is not None:
+        await _to_accounts(ctx, conn, step, matched, targets, campaign_id)
+    else:
+        await _to_contacts(ctx, conn, step, matched, targets, briefs)
+    return step
+
+
+CONTACT_COLUMNS = ("name", "document", "company", "assigned_user", "custom", "tags")
+
+
+async def _to_contacts(ctx: JobContext, conn: Conn, step: Step, matched: list[Matched], targets: list[str],
+                       briefs: dict[str, dict[str, Any]]) -> None:
+    """Set the matched contacts' own fields: ``custom.<k>`` in their custom fields, the others as they are."""
+    job = ctx.job
+    updates: dict[str, dict[str, Any]] = {}
+    audits: list[tuple[str, dict[str, Any]]] = []
+    for row_no, record, value, contact_id in matched:
         before = updates.get(contact_id) or briefs[contact_id]
         after = {**before, "custom": dict(before.get("custom") or {})}
         for target in targets:
@@ -545,23 +591,65 @@ async def _matched_chunk(ctx: JobContext, conn: Conn, parsed: Parsed, mapping: M
                 continue
             if target.startswith("custom."):
                 after["custom"][target.removeprefix("custom.")] = record[target]
-            elif target == "tags":
-                after["tags"] = record[target]
-            elif target in ("name", "document", "company", "assigned_user"):
+            elif target in CONTACT_COLUMNS:
                 after[target] = record[target]
-        changes = {k: [before.get(k), after.get(k)] for k in ("name", "document", "company", "assigned_user",
-                   "custom", "tags") if before.get(k) != after.get(k)}
-        if ctx.dry_run:
-            step.outcome(row_no, "match", None if changes else "nothing would change", ref=contact_id, key=value)
-            continue
-        if changes:
+        changes = {k: [before.get(k), after.get(k)] for k in CONTACT_COLUMNS if before.get(k) != after.get(k)}
+        if _settle(ctx, step, row_no, value, contact_id, changes):
             updates[contact_id] = {**after, "id": contact_id}
             audits.append((contact_id, {**changes, "job_id": job["id"], "row": row_no}))
-        step.outcome(row_no, "updated" if changes else "unchanged", None, ref=contact_id, key=value)
     if not ctx.dry_run:
         await repo.update_contacts(conn, list(updates.values()))
         await repo.audit_many(conn, "contact", "imported", job["created_by"], audits)
-    return step
+
+
+ACCOUNT_COLUMNS = ("product", "assigned_user")  # an account's own columns; every other detail is one of its fields
+
+
+async def _to_accounts(ctx: JobContext, conn: Conn, step: Step, matched: list[Matched], targets: list[str],
+                       campaign_id: str) -> None:
+    """Set the fields of the matched contacts' accounts in the batch's campaign: the row's ``account_number``
+    picks one, else the contact must have exactly one there."""
+    job = ctx.job
+    held = await repo.accounts_of(conn, campaign_id, sorted({m[3] for m in matched}))
+    updates: dict[str, dict[str, Any]] = {}
+    audits: list[tuple[str, dict[str, Any]]] = []
+    for row_no, record, value, contact_id in matched:
+        number = record.get("account_number")
+        accounts = [a for a in held.get(contact_id, []) if number is None or a["number"] == number]
+        if len(accounts) != 1:
+            which = f"an account {number!r}" if number is not None else "an account"
+            reason = (f"contact {contact_id} has no {which.removeprefix('an ')} in campaign {campaign_id}"
+                      if not accounts else f"contact {contact_id} has {len(accounts)} accounts in campaign "
+                      f"{campaign_id}; add an account_number column to choose one")
+            step.outcome(row_no, "invalid", reason, ref=contact_id, key=value)
+            continue
+        account = accounts[0]
+        before = updates.get(account["id"]) or account
+        after = {**before, "fields": dict(before.get("fields") or {})}
+        for target in targets:
+            if target not in record or target == "account_number":
+                continue
+            if target in ACCOUNT_COLUMNS:
+                after[target] = record[target]
+            else:  # custom.<k>, account.<k>, balance, due_date
+                after["fields"][target.split(".", 1)[-1]] = record[target]
+        changes = {k: [before.get(k), after.get(k)] for k in ("product", "assigned_user", "fields")
+                   if before.get(k) != after.get(k)}
+        if _settle(ctx, step, row_no, value, account["id"], changes):
+            updates[account["id"]] = after
+            audits.append((account["id"], {**changes, "contact_id": contact_id, "job_id": job["id"], "row": row_no}))
+    if not ctx.dry_run:
+        await repo.update_accounts(conn, campaign_id, job["id"], list(updates.values()))
+        await repo.audit_many(conn, "account", "imported", job["created_by"], audits)
+
+
+def _settle(ctx: JobContext, step: Step, row_no: int, value: str | None, ref: str, changes: dict[str, Any]) -> bool:
+    """A matched row's outcome (``ref``: what it landed on); whether it is to be written."""
+    if ctx.dry_run:
+        step.outcome(row_no, "match", None if changes else "nothing would change", ref=ref, key=value)
+        return False
+    step.outcome(row_no, "updated" if changes else "unchanged", None, ref=ref, key=value)
+    return bool(changes)
 
 
 def _matches(brief: dict[str, Any], record: dict[str, Any], keys: list[str]) -> bool:

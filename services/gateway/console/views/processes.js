@@ -224,16 +224,32 @@ async function entitiesForm(scope) {
     replace_duplicates: replace.checked } }));
 }
 
+// Detalles (seed 000): the batch, the contact's key, and the entity the details land on: the contact's own
+// fields, or its account in the batch's campaign. The template follows all three.
 async function detailsForm(scope) {
-  const batches = await options("/batches");
+  let batches = [];
+  try { batches = items(await api("GET", "/batches")); } catch { /* no batch to offer: the CRM says why on run */ }
   const file = fileRow();
-  const batch = single("params.batch_id", batches);
+  const batch = single("params.batch_id", batches.map((b) => [b.id, b.name || b.id]));
   const key = ctl("input", "params.key", { list: "detail-keys", value: "document" });
-  return processForm("import_details", scope, h("div", { class: "grid2" },
-    h("p", {}, downloadButton(t("download_template"), "/imports/template?kind=import_contacts", "import_details.xlsx", "template-details")),
-    row(t("import_file"), file), row(t("batch"), batch), row(t("match_key"), key),
+  const entity = ctl("select", "params.entity", {}, ["contact", "account"].map((k) => h("option", { value: k }, t(`entity_${k}`))));
+  const hint = h("p", { class: "muted", "data-testid": "entity-help", "aria-live": "polite" });
+  const templateBox = h("p", {});
+  const refresh = () => {
+    const q = { kind: "import_details", entity: entity.value, key: key.value.trim() || "document" };
+    const campaign = batches.find((b) => b.id === batch.value)?.campaign_id;
+    if (campaign) q.campaign_id = campaign;
+    hint.textContent = t(`entity_${entity.value}_help`);
+    clear(templateBox).append(downloadButton(t("download_template"), `/imports/template?${new URLSearchParams(q)}`,
+      "import_details.xlsx", "template-details"));
+  };
+  for (const el of [batch, key, entity]) el.addEventListener("change", refresh);
+  refresh();
+  return processForm("import_details", scope, h("div", { class: "grid2" }, templateBox,
+    row(t("import_file"), file), row(t("batch"), batch), row(t("match_key"), key), row(t("entity"), entity), hint,
     h("datalist", { id: "detail-keys" }, ["document", "phone", "email", "name"].map((k) => h("option", { value: k })))),
-  async () => ({ upload_id: (await uploadFile(file)).id, params: { batch_id: batch.value, key: key.value.trim() } }));
+  async () => ({ upload_id: (await uploadFile(file)).id,
+    params: { batch_id: batch.value, key: key.value.trim(), entity: entity.value } }));
 }
 
 const UPDATE_FIELDS = ["document", "name", "company", "assigned_user", "tags", "phone", "email"];
