@@ -34,6 +34,8 @@ class CrmSettings(ServiceSettings):
     unclassified_call_hours: float = 24.0
     # Uploads bigger than this are refused (a 1,000,000-row CSV is ~100 MB).
     max_upload_mb: int = 512
+    # A file an agent attaches to a reply (POST /conversations/{id}/media): what WhatsApp takes for a video.
+    max_media_mb: int = Field(16, ge=1, le=100)
     # Uploaded workbooks are hostile input: what an XLSX may hold; more is refused (400 `file`) before the memory
     # or the time is spent. Rows count the header; empty styled cells right of the last column are ignored.
     xlsx_max_rows: int = 1_000_001

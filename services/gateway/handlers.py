@@ -329,6 +329,29 @@ class Gateway:
             raise
         return dict(shown_to(p, answer, self.directory)) if isinstance(answer, dict) else answer
 
+    async def upload_media(self, p: Principal, conversation_id: str, upload: Upload) -> Any:
+        """A file for a reply, kept by the CRM in the shared store; answers its media reference.
+
+        Who may: whoever may reply (the agent who holds the conversation, as the router says now; a supervisor
+        of its campaign; an admin), in a campaign that allows media. The CRM checks both again, with the type
+        and the size, as the file streams through.
+
+        Raises:
+            NotFound: not a conversation the caller sees. Forbidden: not theirs to reply to (``conversation_id``),
+                or the campaign allows no media (``media``).
+        """
+        conv = await self.get_conversation(p, conversation_id)
+        if not can_manage_conversation(p, conv, self.directory):
+            raise Forbidden("this conversation is not assigned to you", field="conversation_id")
+        snap = self.directory.get(conv.get("campaign_id"))
+        if snap is None or not snap.permissions.media:
+            raise Forbidden(f"campaign {conv.get('campaign_id')!r} does not allow media", field="media")
+        if not upload.content_type.startswith("multipart/form-data"):  # after the checks: nothing learnt before
+            raise Invalid("send the file as a multipart form with a `file` part", field="file")
+        _, answer = await self.up.crm.exchange("POST", f"/conversations/{_seg(conversation_id)}/media", caller=p,
+                                               data=upload.chunks, content_type=upload.content_type)
+        return answer
+
     async def take(self, p: Principal, conversation_id: str, agent_id: str | None) -> Any:
         """Take a conversation waiting in the queue (``queue_assignment`` off): an agent for themself, from a
         campaign of theirs; a supervisor (of its campaign) or an admin for one of the campaign's agents.

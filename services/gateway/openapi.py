@@ -204,6 +204,24 @@ OPERATIONS: tuple[Op, ...] = (
     ),
     Op(
         "post",
+        "/conversations/{id}/media",
+        "Upload a file for a reply (multipart `file`); answers its media reference",
+        "conversations",
+        status=201,
+        params=_ID,
+        files=True,
+        response={"type": "object", "properties": {
+            "kind": {"type": "string"}, "url": {"type": "string", "pattern": "^blob:[0-9a-f]{64}$"},
+            "mime_type": {"type": "string"}, "filename": {"type": "string"}, "size": {"type": "integer"}}},
+        description="Who may: the agent who holds the conversation, a supervisor of its campaign, an admin "
+        "(checked by the gateway and again by the CRM, which keeps the file); only when the campaign allows "
+        "media (403 `media`). At most 16 MB (413 `file`); images (JPEG, PNG, WebP, GIF), audio (MPEG, OGG, AAC, "
+        "MP4, AMR), video (MP4, 3GPP), PDF, text and Office documents (415 `file` otherwise). Send the answer "
+        "as one of the reply's `media` (`POST /conversations/{id}/messages`); channels uploads it to WhatsApp "
+        "or gives Twilio and Instagram a signed link.",
+    ),
+    Op(
+        "post",
         "/conversations/{id}/take",
         "Take a conversation waiting in the queue (agents: for themselves; supervisors name `agent_id`)",
         "conversations",
@@ -383,6 +401,8 @@ def _operation(op: Op) -> dict[str, Any]:
         }
         if op.files:
             out["requestBody"]["content"].update(FILE_CONTENT)
+    elif op.files:  # a file only: a multipart form with `file`
+        out["requestBody"] = {"required": True, "content": {"multipart/form-data": FILE_CONTENT["multipart/form-data"]}}
     if op.params:
         out["parameters"] = [
             {

@@ -222,6 +222,13 @@ async def conversation_action(request: web.Request) -> web.Response:
     return respond(answer if answer is not None else {"ok": True}, status=status)
 
 
+async def upload_media(request: web.Request) -> web.Response:
+    """``POST /conversations/{id}/media``: a multipart ``file`` for a reply, streamed to the CRM as it arrives."""
+    upload = Upload(request.headers.get("Content-Type", ""), request.content.iter_chunked(UPLOAD_CHUNK))
+    answer = await request.app[GATEWAY].upload_media(principal(request), request.match_info["id"], upload)
+    return respond(answer, status=201)
+
+
 async def decisions(request: web.Request) -> web.Response:
     return respond(await request.app[GATEWAY].decisions(principal(request), request.match_info["id"]))
 
@@ -488,6 +495,7 @@ def setup_routes(app: web.Application) -> None:
     _add(app, "POST", f"{API}/conversations", start_conversation, AGENT_ONLY)
     _add(app, "GET", f"{API}/conversations/{{id}}", get_conversation, EVERYBODY)
     _add(app, "GET", f"{API}/conversations/{{id}}/decisions", decisions, STAFF)
+    _add(app, "POST", f"{API}/conversations/{{id}}/media", upload_media, EVERYBODY)
     _add(app, "GET", f"{API}/dashboard", dashboard, STAFF)
     _add(app, "PUT", f"{API}/agents/{{id}}/status", put_agent_status, STAFF)
     _add(app, "GET", f"{API}/users", list_users, STAFF)

@@ -30,7 +30,9 @@ class StatusIn(Body):
 
 class MediaIn(Body):
     kind: Literal["image", "audio", "video", "document", "sticker", "file"] = "file"
-    url: str = Field(min_length=1, max_length=2048, pattern=r"^https?://")
+    # A link the provider fetches, or our own file: ``blob:<sha256>`` from POST /conversations/{id}/media or the
+    # campaign's gallery (channels uploads it or signs a link to it).
+    url: str = Field(min_length=1, max_length=2048, pattern=r"^(https?://|blob:[0-9a-f]{64}$)")
     mime_type: str | None = Field(None, max_length=200)
     filename: str | None = Field(None, max_length=255)
     caption: str | None = Field(None, max_length=1024)

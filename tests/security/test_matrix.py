@@ -203,10 +203,10 @@ async def _make_items(platform: Any, w: World, js: Any) -> None:
     await _router_conversations(platform, w, js)
 
 
-async def _cases_stored(crm: Any, w: World) -> bool:
+async def _cases_stored(crm: Any, w: World, kind: str = "cases") -> bool:
     token = Signer.from_settings(ServiceSettings(env="test"), "tests").for_service("crm")
     for side in ("in", "out"):
-        resp = await crm.get(f"/conversations/{w.item('cases', side)}", headers={"Authorization": f"Bearer {token}"})
+        resp = await crm.get(f"/conversations/{w.item(kind, side)}", headers={"Authorization": f"Bearer {token}"})
         if resp.status != 200 or (await resp.json()).get("agent_id") is None:
             return False
     return True
@@ -231,6 +231,8 @@ async def _router_conversations(platform: Any, w: World, js: Any) -> None:
         return True
 
     await _until(held, "the router gave each agent their conversation", tries=400)
+    # The CRM keeps them too (a reply's media upload goes there).
+    await _until(lambda: _cases_stored(platform.service("crm"), w, "conversations"), "the CRM stored them")
 
 
 # --- scenarios: what to call for each route, in scope (A) and out of scope (B) -----------------------
@@ -243,6 +245,15 @@ class Call:
     path: str
     body: Any = None
     query: dict[str, str] = field(default_factory=dict)
+    file: bool = False  # an upload: a multipart `file` (an image), not JSON
+
+    def payload(self, body: Any = None) -> dict[str, Any]:
+        """The request's body arguments: a fresh form for an upload, else ``body`` (or the call's) as JSON."""
+        if not self.file:
+            return {"json": self.body if body is None else body}
+        form = aiohttp.FormData()
+        form.add_field("file", b"\x89PNG matriz", filename="m.png", content_type="image/png")
+        return {"data": form}
 
 
 Scenario = Callable[[World, Side], Call | None]  # None: this side has no meaning (no scope on this route)
@@ -356,6 +367,8 @@ def own_scenarios() -> dict[tuple[str, str], Scenario]:
         ("GET", conv): conversation(""),
         ("GET", f"{conv}/decisions"): conversation("/decisions"),
         ("POST", f"{conv}/{{action}}"): conversation("/messages", {"text": "hola"}),
+        ("POST", f"{conv}/media"): lambda w, s: Call(f"{API}/conversations/{w.item('conversations', s)}/media",
+                                                     file=True),
         ("GET", f"{API}/dashboard"): lambda w, s: Call(f"{API}/dashboard", query={"campaign_id": w.camp[s]}),
         ("PUT", f"{API}/agents/{{id}}/status"): lambda w, s: Call(
             f"{API}/agents/{w.users['a1' if s == 'in' else 'b1']}/status", {"status": "available"}),
@@ -450,7 +463,7 @@ async def test_route_role_scope_matrix_at_the_gateway(platform, world):
                 want = _expected(method, template, role, side)
                 if method == "DELETE":  # a fresh item for each attempt: a delete that passes removes it
                     call = await _fresh_delete(platform, world, template, side) or call
-                resp = await platform.gateway.request(method, call.path, json=call.body, params=call.query,
+                resp = await platform.gateway.request(method, call.path, params=call.query, **call.payload(),
                                                       headers={"Authorization": f"Bearer {world.tokens[label]}"})
                 got = resp.status
                 await resp.read()
@@ -483,6 +496,8 @@ def _upstream(method: str, template: str, call: Call, caller: str, role: str, ho
     conv = f"{API}/conversations/{{id}}"
     if (method, template) == ("POST", f"{API}/conversations"):  # the gateway names the caller as the agent
         return "router", "/conversations", {**(call.body or {}), "agent_id": caller}
+    if template == f"{conv}/media":  # the file goes to the CRM, which keeps it
+        return "crm", call.path[len(API):], None
     if template in (conv, f"{conv}/decisions", f"{conv}/{{action}}"):
         path = call.path[len(API):]
         # As the gateway sends it: an agent acts as themself; others on behalf of the conversation's agent.
@@ -518,7 +533,8 @@ async def test_every_refusal_holds_at_the_service_too(platform, world):
                 want = _expected(method, template, role, side)
                 token = signer.for_user(service, p.user_id, role, scope)
                 resp = await platform.service(service).request(
-                    method, path, json=body, params=call.query, headers={"Authorization": f"Bearer {token}"})
+                    method, path, params=call.query, **call.payload(body),
+                    headers={"Authorization": f"Bearer {token}"})
                 got = resp.status
                 await resp.read()
                 checked += 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
@@ -20,7 +21,7 @@ from libs.contracts import (
     ConversationTransferred,
     utcnow,
 )
-from libs.core.errors import Conflict, NotFound
+from libs.core.errors import Conflict, Forbidden, Invalid, NotFound
 from libs.core.logging import get_logger
 from libs.core.validation import parse_body
 from services.crm.adapters.postgres import base
@@ -32,6 +33,7 @@ from services.crm.adapters.postgres.base import Conn
 from services.crm.domain.closures import check_closure
 from services.crm.domain.contacts import address_of_channel, match_result
 from services.crm.handlers import Actor, Crm, calls, followups
+from services.crm.handlers.resources import check_filename, media_ref, put_media
 
 log = get_logger(__name__)
 
@@ -107,6 +109,53 @@ async def get_conversation(crm: Crm, conversation_id: str) -> dict[str, Any]:
         conv["prefill"] = await cases_repo.latest_result(conn, "", conv["contact_id"], conv["campaign_id"]) \
             if snapshot is not None and snapshot.case_options.autocomplete and conv["contact_id"] else None
     return conv
+
+
+# What an agent may attach to a reply: what WhatsApp, Instagram, MMS and e-mail all carry (WhatsApp's documented
+# image, audio, video and document types).
+MEDIA_TYPES = frozenset({
+    "image/jpeg", "image/png", "image/webp", "image/gif",
+    "audio/mpeg", "audio/ogg", "audio/aac", "audio/mp4", "audio/amr",
+    "video/mp4", "video/3gpp",
+    "application/pdf", "text/plain", "application/msword", "application/vnd.ms-excel",
+    "application/vnd.ms-powerpoint",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+})
+
+
+class UnsupportedType(Invalid):
+    status = 415
+    code = "unsupported_media_type"
+
+
+def check_media_upload(crm: Crm, conv: dict[str, Any], filename: str, mime_type: str) -> str:
+    """Whether this file may go into a reply of this conversation: the campaign allows media (seed 004), the
+    type is one the channels carry, the name is a plain file name. The type without parameters, lower case.
+
+    Raises:
+        Forbidden: the campaign allows no media (field ``media``). UnsupportedType: another type (415, ``file``).
+        Invalid: a bad file name (``filename``).
+    """
+    snapshot = crm.campaigns.get(conv.get("campaign_id"))
+    if snapshot is None or not snapshot.permissions.media:
+        raise Forbidden(f"campaign {conv.get('campaign_id')!r} does not allow media", field="media")
+    mime = mime_type.split(";", 1)[0].strip().lower()
+    if mime not in MEDIA_TYPES:
+        raise UnsupportedType(f"{mime or 'a file without a type'} cannot be sent; send an image, audio, video, "
+                              "PDF, text or Office document", field="file")
+    check_filename(filename)
+    return mime
+
+
+async def store_media(crm: Crm, conv: dict[str, Any], filename: str, mime_type: str,
+                      chunks: AsyncIterator[bytes]) -> dict[str, Any]:
+    """An agent's file for a reply, in the shared store: ``{kind, url: "blob:<sha>", mime_type, filename, size}``
+    (the reply carries it; channels sends it per channel type). At most ``max_media_mb`` (413 ``file``)."""
+    mime = check_media_upload(crm, conv, filename, mime_type)
+    sha, size = await put_media(crm, chunks, crm.settings.max_media_mb * 1024 * 1024)
+    return media_ref(sha, mime, filename) | {"size": size}
 
 
 async def matches(crm: Crm, conversation_id: str) -> dict[str, Any]:

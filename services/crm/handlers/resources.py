@@ -48,13 +48,41 @@ def media_key(sha: str) -> str:
     return f"media/{sha[:2]}/{sha}"
 
 
+def media_ref(sha: str, mime_type: str | None, filename: str | None) -> dict[str, Any]:
+    """The reference a reply's media carries to a file of the shared store (channels sends it per type)."""
+    major = (mime_type or "").split("/", 1)[0]
+    return {"kind": major if major in ("image", "audio", "video") else "file", "url": f"blob:{sha}",
+            "mime_type": mime_type, "filename": filename}
+
+
 def present(row: dict[str, Any]) -> dict[str, Any]:
     out = dict(row)
     if row["kind"] == "file":
-        major = (row["mime_type"] or "").split("/", 1)[0]
-        out["media"] = {"kind": major if major in ("image", "audio", "video") else "file",
-                        "url": f"blob:{row['sha256']}", "mime_type": row["mime_type"], "filename": row["filename"]}
+        out["media"] = media_ref(row["sha256"], row["mime_type"], row["filename"])
     return out
+
+
+def check_filename(filename: str) -> None:
+    if not filename or len(filename) > 255 or "/" in filename or "\\" in filename:
+        raise Invalid("filename must be a plain file name of 1 to 255 characters", field="filename")
+
+
+async def put_media(crm: Crm, chunks: AsyncIterator[bytes], max_bytes: int) -> tuple[str, int]:
+    """Store an upload content-addressed under ``media/<sha[:2]>/<sha>`` (where channels reads ``blob:`` media
+    from; the same bytes twice are one blob); its sha and size. Past ``max_bytes``: ``TooLarge`` (413, field
+    ``file``), and nothing is left behind; an empty file is refused (400 ``file``)."""
+    staging = f"uploads/media/{new_id()}"
+    info = await crm.blobs.put_stream(staging, chunks, max_bytes=max_bytes)
+    try:
+        if info.size == 0:
+            raise Invalid("the file is empty", field="file")
+        data = await crm.blobs.get(staging)
+        sha = hashlib.sha256(data).hexdigest()
+        if not await crm.blobs.exists(media_key(sha)):
+            await crm.blobs.put(media_key(sha), data)
+    finally:
+        await crm.blobs.delete(staging)
+    return sha, info.size
 
 
 async def gallery(crm: Crm, campaign_id: str, kind: str | None, actor: Actor) -> list[dict[str, Any]]:
@@ -86,23 +114,12 @@ async def add_file(crm: Crm, campaign_id: str | None, name: str | None, filename
     if not campaign_id:
         raise Invalid("campaign_id is required", field="campaign_id")
     _admin(crm, actor, campaign_id)
-    if not filename or len(filename) > 255 or "/" in filename or "\\" in filename:
-        raise Invalid("filename must be a plain file name of 1 to 255 characters", field="filename")
-    staging = f"uploads/gallery/{new_id()}"
-    info = await crm.blobs.put_stream(staging, chunks, max_bytes=MAX_FILE_MB * 1024 * 1024)
-    try:
-        if info.size == 0:
-            raise Invalid("the file is empty", field="file")
-        data = await crm.blobs.get(staging)
-        sha = hashlib.sha256(data).hexdigest()
-        if not await crm.blobs.exists(media_key(sha)):
-            await crm.blobs.put(media_key(sha), data)
-    finally:
-        await crm.blobs.delete(staging)
+    check_filename(filename)
+    sha, size = await put_media(crm, chunks, MAX_FILE_MB * 1024 * 1024)
     async with crm.pool.acquire() as conn:
         return present(await repo.insert(conn, {
             "id": new_id(), "campaign_id": campaign_id, "kind": "file", "name": (name or filename)[:200],
-            "sha256": sha, "mime_type": mime_type or "application/octet-stream", "size": info.size,
+            "sha256": sha, "mime_type": mime_type or "application/octet-stream", "size": size,
             "filename": filename, "created_by": actor.id}))
 
 

@@ -1,4 +1,4 @@
-"""HTTP: /contacts (CRUD, search, match, addresses, history) and /conversations."""
+"""HTTP: /contacts (CRUD, search, match, addresses, history) and /conversations (and a reply's media upload)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Any
 from aiohttp import web
 
 from libs.core.http import page_args, query, respond, respond_page
+from libs.core.inputs import read_upload
 from libs.core.service import read_json
 from services.crm.adapters.spreadsheets import MEDIA_TYPES
 from services.crm.domain.common import parse_datetime
@@ -123,6 +124,16 @@ async def link_conversation(request: web.Request) -> web.Response:
     return respond(await conversations.link(crm_of(request), request.match_info["id"], body, actor_of(request)))
 
 
+async def upload_media(request: web.Request) -> web.Response:
+    """``POST /conversations/{id}/media`` (multipart ``file``): a file for the caller's reply. The agent who holds
+    the conversation, a supervisor of its campaign, an admin (checked here too, not only at the gateway); the
+    campaign must allow media; type and size bounded before anything is kept."""
+    conv = await _visible_conversation(request)
+    access.check_own(actor_of(request), conv, "agent_id", "conversation")
+    up = await read_upload(request)
+    return respond(await conversations.store_media(crm_of(request), conv, up.filename, up.media_type, up.chunks), 201)
+
+
 async def close_conversation(request: web.Request) -> web.Response:
     await _visible_conversation(request)
     body = await read_json(request)
@@ -145,3 +156,4 @@ def setup(app: web.Application) -> None:
     r.add_get("/conversations/{id}/matches", conversation_matches)
     r.add_put("/conversations/{id}/contact", link_conversation)
     r.add_post("/conversations/{id}/close", close_conversation)
+    r.add_post("/conversations/{id}/media", upload_media)
