@@ -110,6 +110,7 @@ async def _up(args: argparse.Namespace) -> int:
     from libs.cli.supervise import Supervisor
     from libs.devstack import DevStack
     from libs.devstack.sandbox import create_sandbox
+    from libs.devstack.sandbox_media import add_media_store
 
     console = Console()
     data = Path(args.data).resolve()
@@ -117,7 +118,7 @@ async def _up(args: argparse.Namespace) -> int:
     console.print(f"[bold]Switchboard[/]: starting NATS, Redis and PostgreSQL in {data}")
     stack = DevStack(data / "stack")
     info = await asyncio.to_thread(stack.start)
-    sandbox = web.AppRunner(create_sandbox())
+    sandbox = web.AppRunner(add_media_store(create_sandbox()))
     await sandbox.setup()
     await web.TCPSite(sandbox, "127.0.0.1", SANDBOX_PORT).start()
 

@@ -8,6 +8,7 @@ the public API, so the demo tenant's state (shared by other tests) does not matt
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
 import sys
 import uuid
@@ -22,6 +23,7 @@ from aiohttp import ClientSession, ClientTimeout, web
 from libs.devstack import StackInfo, free_port
 from libs.devstack.payloads import meta_signature, whatsapp_text
 from libs.devstack.sandbox import SENT, create_sandbox
+from libs.devstack.sandbox_media import UPLOADS, add_media_store
 
 from .conftest import CHROMIUM
 from .test_console_browser import log_in, shot
@@ -49,6 +51,7 @@ class Services:
         self.env["SB_CHANNELS_ADMIN_PORT"] = str(free_port())
         self.env["SB_GATEWAY_CHANNELS_URL"] = f"http://127.0.0.1:{self.env['SB_CHANNELS_ADMIN_PORT']}"
         self.procs: dict[str, asyncio.subprocess.Process] = {}
+        self.uploads: list[dict[str, Any]] = []  # what WhatsApp's media store received
 
     def url(self, name: str) -> str:
         return f"http://127.0.0.1:{self.ports[name]}"
@@ -92,7 +95,7 @@ class Services:
 async def platform(stack: StackInfo, tmp_path: Path) -> AsyncIterator[tuple[Services, list[dict[str, Any]]]]:
     if not os.path.exists(CHROMIUM):
         pytest.skip("Debian's chromium is missing: run scripts/install-browser.sh")
-    sandbox = create_sandbox()
+    sandbox = add_media_store(create_sandbox())
     runner = web.AppRunner(sandbox)
     await runner.setup()
     port = free_port()
@@ -100,6 +103,7 @@ async def platform(stack: StackInfo, tmp_path: Path) -> AsyncIterator[tuple[Serv
     os.chmod(tmp_path, 0o755)
     try:
         async with Services(stack, tmp_path, f"http://127.0.0.1:{port}") as services:
+            services.uploads = sandbox[UPLOADS]
             yield services, sandbox[SENT]
     finally:
         await runner.cleanup()
@@ -191,6 +195,36 @@ async def test_a_whole_shift(platform, browser):
         assert mine[0]["body"]["text"]["body"] == "¡Hola! Te ayudo ahora mismo"
         assert mine[0]["auth"] == "Bearer shift-token"
 
+        # A photo dropped on the reply box: a type the channels cannot carry is refused next to the field (in
+        # Spanish); the photo is uploaded, listed (a second file chosen with the button is removed again), and
+        # sent: WhatsApp's media store gets the bytes, then the message names the id it answered.
+        await drop_file(page, "pagina.html", "text/html", b"<html></html>")
+        await page.get_by_test_id("reply-media-error").get_by_text("Ese tipo de archivo no se puede enviar").wait_for()
+        await shot(page, "shift-02-media-refused")
+        await drop_file(page, "foto.png", "image/png", PHOTO)
+        await page.get_by_test_id("reply-attachment").filter(has_text="foto.png").wait_for()
+        assert await page.get_by_test_id("reply-media-error").inner_text() == ""
+        await page.get_by_label("Adjuntar archivo").set_input_files(
+            files=[{"name": "nota.txt", "mimeType": "text/plain", "buffer": b"nota"}])
+        extra = page.get_by_test_id("reply-attachment").filter(has_text="nota.txt")
+        await extra.wait_for()
+        await shot(page, "shift-03-media-attached")
+        await extra.get_by_role("button", name="Quitar nota.txt").click()
+        await extra.wait_for(state="detached")
+        await page.get_by_test_id("reply-text").fill("Le envío la foto")
+        await page.get_by_test_id("reply-send").click()
+        await page.get_by_test_id("msg-out").filter(has_text="Le envío la foto").get_by_test_id("msg-media").wait_for()
+        assert await page.get_by_test_id("reply-attachment").count() == 0
+
+        async def photo() -> Any:
+            return [s for s in sent if s["body"].get("to") in (customer, f"+{customer}") and s["body"].get("image")]
+
+        [image] = await until(photo, "the photo reaches the provider", services.logs)
+        [upload] = services.uploads
+        assert upload["file"] == {"filename": "foto.png", "content_type": "image/png", "data": PHOTO}
+        assert upload["messaging_product"] == "whatsapp" and upload["auth"] == "Bearer shift-token"
+        assert image["body"]["image"] == {"id": upload["id"], "caption": "Le envío la foto"}
+
         # Close: refused without the required field, then closed.
         await page.get_by_test_id("close-open").click()
         await page.get_by_test_id("close-typification").select_option("sale")
@@ -198,7 +232,7 @@ async def test_a_whole_shift(platform, browser):
         error = page.get_by_test_id("close-error")
         await error.get_by_test_id("error-text").get_by_text("Falta o no es válido el campo «Documento»").wait_for()
         assert "Documento" in await error.get_by_test_id("error-detail").inner_text()  # the server's own words
-        await shot(page, "shift-02-close-refused")
+        await shot(page, "shift-04-close-refused")
         await page.get_by_test_id("field-document_number").fill("12345678Z")
         await page.get_by_test_id("close-submit").click()
         await page.get_by_test_id("toast-info").get_by_text("Conversación cerrada").wait_for()
@@ -219,7 +253,7 @@ async def test_a_whole_shift(platform, browser):
             return [c for c in convs if customer2 in (c.get("contact_address") or "")]
 
         await until(with_colleague, "the colleague has the transferred conversation", services.logs)
-        await shot(page, "shift-03-transferred")
+        await shot(page, "shift-05-transferred")
 
         # The supervisor sees the queue move when nobody is available.
         await page.get_by_test_id("status-select").select_option("offline")
@@ -233,9 +267,24 @@ async def test_a_whole_shift(platform, browser):
         before = int(await card.get_by_test_id("queue-waiting").inner_text())
         await webhook("34" + str(uuid.uuid4().int)[:9], "¿Hay alguien?")
         await card.get_by_test_id("queue-waiting").get_by_text(str(before + 1), exact=True).wait_for()
-        await shot(sup_page, "shift-04-supervisor-queue")
+        await shot(sup_page, "shift-06-supervisor-queue")
         await sup_context.close()
         await context.close()
+
+
+PHOTO = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 16
+
+
+async def drop_file(page: Any, name: str, mime: str, data: bytes) -> None:
+    """Drag a file from the desktop onto the reply box (a DataTransfer with the file, as the browser makes one)."""
+    await page.get_by_test_id("reply-form").evaluate("""(form, [name, mime, b64]) => {
+        const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+        const dt = new DataTransfer();
+        dt.items.add(new File([bytes], name, { type: mime }));
+        for (const type of ["dragenter", "dragover", "drop"]) {
+            form.dispatchEvent(new DragEvent(type, { dataTransfer: dt, bubbles: true, cancelable: true }));
+        }
+    }""", [name, mime, base64.b64encode(data).decode()])
 
 
 async def open_conversation(page: Any, customer: str, first_text: str) -> Any:

@@ -93,3 +93,29 @@ export async function download(path, filename) {
   if (!res.ok) throw await errorOf(res);
   saveBlob(await res.blob(), dispositionName(res.headers.get("Content-Disposition"), filename));
 }
+
+// Upload a FormData with progress (`onProgress(fraction)`): XMLHttpRequest, since fetch reports no upload
+// progress. A 401 refreshes the tokens once and sends again; an error answer rejects with its ApiError.
+export function uploadForm(path, form, onProgress = () => {}) {
+  const once = () => new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", `/api/v1${path}`);
+    if (session.token) xhr.setRequestHeader("Authorization", `Bearer ${session.token}`);
+    xhr.upload.onprogress = (e) => { if (e.lengthComputable) onProgress(e.loaded / e.total); };
+    xhr.onerror = () => reject(new ApiError(0, null));
+    xhr.onload = () => {
+      let data;
+      try { data = xhr.responseText ? JSON.parse(xhr.responseText) : null; } catch { data = null; }
+      resolve({ status: xhr.status, data });
+    };
+    xhr.send(form);
+  });
+  return once().then(async (res) => {
+    if (res.status === 401 && session.refresh) {
+      if (await refreshTokens()) res = await once();
+      else { endSession(); onEnd(); }
+    }
+    if (res.status < 200 || res.status >= 300) throw new ApiError(res.status, res.data && res.data.error);
+    return res.data;
+  });
+}

@@ -10,6 +10,7 @@ import { galleryPanel } from "./gallery.js";
 import { applyPrefill, customFields, enc, fieldValues, snapshot, typificationOptions } from "./common.js";
 import { emojiPicker } from "./emoji.js";
 import { startDialog } from "./start.js";
+import { attachedList, mediaPicker } from "./reply-media.js";
 
 export const transferring = new Set();
 
@@ -152,7 +153,10 @@ export function appendMessage(m) {
   const out = m.direction === "out";
   box.append(h("div", { class: `msg ${out ? "out" : "in"}`, "data-testid": `msg-${out ? "out" : "in"}`, "data-message-id": key || "" },
     h("div", {}, m.text || ""),
-    (m.media || []).map((md) => h("a", { href: md.url || "#", target: "_blank", rel: "noopener" }, md.filename || md.kind || "📎")),
+    // Our own files (`blob:` references) are not links the browser can open; the rest are.
+    (m.media || []).map((md) => ((md.url || "").startsWith("blob:")
+      ? h("span", { class: "pill", "data-testid": "msg-media" }, `📎 ${md.filename || md.kind || ""}`)
+      : h("a", { href: md.url || "#", target: "_blank", rel: "noopener", "data-testid": "msg-media" }, md.filename || md.kind || "📎"))),
     h("small", {}, `${out ? t("you") : t("customer")} · ${fmtTime(m.at || m.occurred_at, getLang())} `,
       out ? h("span", { class: "tick" }, m.status ? statusText(m.status) : "") : null)));
   box.scrollTop = box.scrollHeight;
@@ -160,31 +164,31 @@ export function appendMessage(m) {
 
 function replyForm(id, perms, campaignId) {
   const text = h("textarea", { name: "text", "data-field": "text", placeholder: t("reply_placeholder"), "data-testid": "reply-text", rows: 3, "aria-label": t("reply") });
-  const media = h("input", { name: "media", "data-field": "media", placeholder: t("media_url"), "data-testid": "reply-media", "aria-label": t("media_url") });
-  // Files from the campaign's gallery, attached to this reply (shown as chips until it is sent).
-  const attached = [];
-  const chips = h("p", { class: "chips", "data-testid": "reply-attached" });
-  const attach = (m) => { attached.push(m); chips.append(h("span", { class: "pill" }, `📎 ${m.filename || m.url}`)); };
+  // Files attached to this reply: uploaded ones (dropped or chosen) and the campaign's gallery files, listed with a
+  // remove button until it is sent. None when the campaign forbids media (the router refuses them anyway).
+  const attached = attachedList();
   const form = h("form", {
     class: "reply", "data-testid": "reply-form",
     onsubmit: async (e) => {
       e.preventDefault();
       const body = {};
       if (text.value.trim()) body.text = text.value.trim();
-      if (media.value.trim()) body.media = [{ kind: "file", url: media.value.trim() }];
-      if (attached.length) body.media = [...(body.media || []), ...attached];
+      if (attached.items.length) body.media = attached.items;
       try {
         const result = await api("POST", `/conversations/${enc(id)}/messages`, body);
         appendMessage({ direction: "out", text: body.text, media: body.media || [], message_id: result && result.message_id,
           at: new Date().toISOString() });
-        text.value = ""; media.value = ""; attached.length = 0; clear(chips);
+        text.value = ""; attached.clear();
+        const status = form.querySelector('[data-testid="reply-upload-status"]');
+        if (status) status.textContent = "";
       } catch (ex) { toast(errorText(ex, form), "error"); }
     },
   }, text,
-  perms.emojis === false ? null : emojiPicker(text),
-  perms.media === false ? null : media,
-  galleryPanel(campaignId, text, attach, perms.media !== false), chips,
-  h("button", { type: "submit", "data-testid": "reply-send", "aria-keyshortcuts": "Control+Enter" }, t("send")));
+  perms.emojis === false ? null : emojiPicker(text));
+  const allowMedia = perms.media !== false;
+  add(form, allowMedia ? mediaPicker(form, id, attached) : null, allowMedia ? attached.el : null,
+    galleryPanel(campaignId, text, (m) => attached.add(m), allowMedia),
+    h("button", { type: "submit", "data-testid": "reply-send", "aria-keyshortcuts": "Control+Enter" }, t("send")));
   return form;
 }
 
