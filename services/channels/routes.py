@@ -292,7 +292,10 @@ async def public_media(request: web.Request) -> web.Response:
     data = await request.app[BLOBS].get(sha)
     if data is None:
         raise NotFound("no such media", field="sha")
+    # Served as the signed type, never sniffed; whatever it is (a gallery file may be anything), nothing in it runs
+    # on this host: a sandboxed document with no sources.
     return web.Response(body=data, headers={"Content-Type": q["type"], "X-Content-Type-Options": "nosniff",
+                                            "Content-Security-Policy": "default-src 'none'; sandbox",
                                             "Cache-Control": "private, no-store"})
 
 

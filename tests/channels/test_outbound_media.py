@@ -85,6 +85,7 @@ async def test_sms_and_instagram_fetch_a_signed_link_that_expires(make_app, make
             assert resp.status == 200 and await resp.read() == PNG
             assert resp.headers["Content-Type"] == "image/png"
             assert resp.headers["X-Content-Type-Options"] == "nosniff"
+            assert resp.headers["Content-Security-Policy"] == "default-src 'none'; sandbox"
 
         # Anything but the exact signed link, and the link once expired, is 403 (naming the signature).
         query = urlsplit(links[0]).query
@@ -128,3 +129,25 @@ async def test_without_a_public_url_our_media_cannot_go_by_link(make_app, make_p
                                         where=lambda m: m.get("id") == cmd.id)
         assert "SB_CHANNELS_PUBLIC_BASE_URL" in found[0][0]["Sb-Dlq-Reason"]
         assert twilio.requests == []
+
+
+def test_a_link_lives_as_long_as_media_link_ttl_s_and_rotated_keys_still_verify(tmp_path):
+    from libs.storage.blobs import BlobStore
+    from services.channels.adapters.blobs import MediaBlobs, MediaLinks
+
+    sha, now = "a" * 64, [1_000_000.0]
+    old, new = link_key(b"o" * 32), link_key(b"n" * 32)
+    for ttl in (60, 600):
+        signed_by_old = MediaLinks(MediaBlobs(BlobStore.folder(tmp_path)), [old], PUBLIC, ttl, clock=lambda: now[0])
+        link = signed_by_old.url(MediaRef(url=f"blob:{sha}", mime_type="image/png"))
+        exp, mime, sig = _parts(link)
+        assert int(exp) == 1_000_000 + ttl and mime == "image/png"
+        rotated = MediaLinks(signed_by_old.blobs, [new, old], PUBLIC, ttl, clock=lambda: now[0])
+        assert rotated.problem(sha, exp, mime, sig) is None  # the new key signs, the old one still verifies
+        assert MediaLinks(signed_by_old.blobs, [new], PUBLIC, ttl).problem(sha, exp, mime, sig) == (
+            "bad media link signature")
+        now[0] += ttl + 1
+        assert rotated.problem(sha, exp, mime, sig) == "expired media link"
+        now[0] = 1_000_000.0
+    # A web link is passed as it is; only our own blobs are signed.
+    assert signed_by_old.url(MediaRef(url="https://cdn.example.com/a.png")) == "https://cdn.example.com/a.png"
