@@ -335,3 +335,19 @@ async def test_a_router_whose_first_rebuild_fails_tries_again_and_becomes_ready(
                 await asyncio.sleep(0.1)
             else:
                 raise AssertionError("the router never assigned the conversation")
+
+
+async def test_a_router_becomes_ready_when_agents_holds_no_status_event(stack, tmp_path, router_settings, unique,
+                                                                          kit):
+    """AGENTS holding messages, none of them a status event (agent commands, other events): the ordered consumer of
+    ``sb.agent.event.status.>`` got nothing, yet the server reported its delivered stream sequence past them, so
+    the read never counted as over; it stalled, the rebuild ran again and again, and the router never became ready
+    (in one test session, every router started after the CRM's tests)."""
+    async with own_servers(stack, tmp_path / "own", nats=True) as (_, info), \
+            nats_session(info.nats_url, "test") as (_, js):
+        for i in range(3):
+            await js.publish(f"sb.agent.event.other.{unique}", json.dumps({"n": i}).encode(), stream="AGENTS")
+        settings = router_settings.model_copy(update={"nats_url": info.nats_url, "key_prefix": f"sb:r{unique}:"})
+        await kit.put_campaign(js, kit.campaign(unique))
+        async with kit.running_router(settings) as router:  # ready within 15 s, or it raises
+            assert (await router.get("/readyz")).status == 200

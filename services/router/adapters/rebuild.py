@@ -369,12 +369,16 @@ class Rebuilder:
 
     @staticmethod
     async def _nothing_left(sub: Any, handled: int) -> bool:
-        """Whether the server has nothing more to deliver to ``sub`` and all it delivered was handled."""
+        """Whether the server has nothing more to deliver to ``sub`` and all it delivered was handled. A consumer
+        that delivered nothing (``consumer_seq`` 0) with nothing pending is over too: the server moves its
+        delivered stream sequence past the stream's messages of other subjects (AGENTS holding commands but no
+        status event), which no handled message ever reaches."""
         try:
             info = await sub.consumer_info()
         except Exception:  # NATS away, or the ordered consumer being recreated: not known to be over
             return False
-        return info.num_pending == 0 and sub.pending_msgs == 0 and info.delivered.stream_seq <= handled
+        return info.num_pending == 0 and sub.pending_msgs == 0 and (
+            info.delivered.consumer_seq == 0 or info.delivered.stream_seq <= handled)
 
     def _weight(self, c: _Conv) -> int:
         snap = self.directory.get(c.campaign)
