@@ -12,9 +12,9 @@ a limit where it has none. It never lowers replicas and never replaces a value a
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypeVar
 
 from nats.js import JetStreamContext
 from nats.js.api import (
@@ -25,11 +25,31 @@ from nats.js.api import (
     StreamConfig,
 )
 from nats.js.errors import BadRequestError, NotFoundError
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_delay, wait_exponential
 
 from libs.core.logging import get_logger
 from libs.core.settings import ServiceSettings
 
 log = get_logger(__name__)
+T = TypeVar("T")
+
+# JetStream's "no suitable peers for placement" (a peer restarting, or missing heartbeats on a busy node): the
+# placement of an R3 stream is tried again for a while rather than failing the boot.
+PLACEMENT_ERR_CODE = 10005
+PLACEMENT_WAIT_S = 30.0
+
+
+def _placement_refused(exc: BaseException) -> bool:
+    return isinstance(exc, BadRequestError) and getattr(exc, "err_code", None) == PLACEMENT_ERR_CODE
+
+
+async def placed(call: Callable[[], Awaitable[T]], *, wait_s: float = PLACEMENT_WAIT_S) -> T:
+    """``call()`` (a stream add or update), again while JetStream has no peers to place its replicas on."""
+    async for attempt in AsyncRetrying(retry=retry_if_exception(_placement_refused), reraise=True,
+                                       stop=stop_after_delay(wait_s), wait=wait_exponential(0.2, max=3.0)):
+        with attempt:
+            return await call()
+    raise AssertionError("unreachable")  # pragma: no cover
 
 DLQ_STREAM = "DEADLETTER"
 DLQ_PREFIX = "sb.dlq"
@@ -131,15 +151,17 @@ async def ensure_stream(js: JetStreamContext, wanted: StreamConfig) -> str:
         info = await js.stream_info(wanted.name)
     except NotFoundError:
         try:
-            await js.add_stream(wanted)
+            await placed(lambda: js.add_stream(wanted))
             log.info("stream_created", stream=wanted.name, replicas=wanted.num_replicas)
             return "created"
-        except BadRequestError:  # another replica created it between our look and our add
+        except BadRequestError as exc:  # another replica created it between our look and our add
+            if _placement_refused(exc):
+                raise
             info = await js.stream_info(wanted.name)
     update = reconcile(info.config, wanted)
     if update is None:
         return "kept"
-    await js.update_stream(update)
+    await placed(lambda: js.update_stream(update))
     log.info("stream_updated", stream=wanted.name, replicas=update.num_replicas, subjects=update.subjects)
     return "updated"
 
@@ -160,14 +182,16 @@ async def ensure_kv(js: JetStreamContext, bucket: str, layout: JetStreamLayout |
         await js.key_value(bucket)
     except NotFoundError:  # BucketNotFoundError
         try:
-            await js.create_key_value(KeyValueConfig(bucket=bucket, history=KV_HISTORY.get(bucket, 5),
-                                                     replicas=layout.replicas,
-                                                     max_bytes=layout.kv_max_bytes, storage=StorageType.FILE))
+            await placed(lambda: js.create_key_value(KeyValueConfig(
+                bucket=bucket, history=KV_HISTORY.get(bucket, 5), replicas=layout.replicas,
+                max_bytes=layout.kv_max_bytes, storage=StorageType.FILE)))
             return
-        except BadRequestError:
+        except BadRequestError as exc:
+            if _placement_refused(exc):
+                raise
             await js.key_value(bucket)
     stream = f"KV_{bucket}"
     info = await js.stream_info(stream)
     if (info.config.num_replicas or 1) < layout.replicas:
-        await js.update_stream(replace(info.config, num_replicas=layout.replicas))
+        await placed(lambda: js.update_stream(replace(info.config, num_replicas=layout.replicas)))
         log.info("stream_updated", stream=stream, replicas=layout.replicas)

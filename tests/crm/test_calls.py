@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
-from libs.contracts import CampaignSnapshot, ConversationClosed, ConversationOpened, TimerDue
+from libs.contracts import CallProgress, CampaignSnapshot, ConversationClosed, ConversationOpened, TimerDue
+from services.crm.handlers.calls import on_progress
 
 from ..conftest import as_user
 
@@ -76,6 +77,28 @@ async def test_get_one_call(client, unique):
     assert (await missing.json())["error"]["field"] == "call_id"
     # the collection's views are not taken for ids
     assert (await client.get("/calls/pending", params={"agent_id": agent})).status == 200
+
+
+async def test_a_placed_calls_stages_in_any_order_keep_every_time_and_never_move_it_back(client, crm, unique):
+    """Channels publishes ringing, answered, ended in order, but a redelivery can bring answered after ended: the
+    call stays ended and still learns when it was answered (CI saw answered_at missing after a redelivery)."""
+    made = await (await client.post("/calls", json={"direction": "out", "phone": "+5491166662222",
+                                                    "agent_id": f"ag-{unique}"})).json()
+    t0 = datetime(2026, 12, 7, 8, 0, 1, tzinfo=UTC)
+
+    def stage(name: str, s: int, duration: int | None = None) -> CallProgress:
+        return CallProgress(channel_id=f"voice-{unique}", call_id=made["id"], provider_call_id=f"sb-{made['id']}",
+                            stage=name, duration_s=duration, occurred_at=t0 + timedelta(seconds=s))
+
+    for event in (stage("ended", 70, 65), stage("answered", 5), stage("ringing", 1)):
+        await on_progress(crm, event)
+    call = await (await client.get(f"/calls/{made['id']}")).json()
+    assert call["status"] == "ended" and call["duration_s"] == 65
+    assert datetime.fromisoformat(call["answered_at"]) == t0 + timedelta(seconds=5)
+    assert datetime.fromisoformat(call["ended_at"]) == t0 + timedelta(seconds=70)
+    await on_progress(crm, stage("ended", 90, 80))  # the end redelivered: the first one stands
+    again = await (await client.get(f"/calls/{made['id']}")).json()
+    assert (again["duration_s"], again["ended_at"]) == (65, call["ended_at"])
 
 
 async def test_voice_conversation_becomes_a_call(client, h, unique):

@@ -18,7 +18,15 @@ from libs.core.settings import ServiceSettings
 from libs.devstack.nats_cluster import NatsCluster
 from libs.messaging import nats_session
 from libs.messaging.client import connect
-from libs.messaging.streams import KV_BUCKETS, STREAMS, GiB, JetStreamLayout, ensure_streams, layout_from_settings
+from libs.messaging.streams import (
+    KV_BUCKETS,
+    STREAMS,
+    GiB,
+    JetStreamLayout,
+    ensure_streams,
+    layout_from_settings,
+    placed,
+)
 
 NAMES = [s.name for s in STREAMS] + [f"KV_{b}" for b in KV_BUCKETS]
 
@@ -69,13 +77,14 @@ async def test_boot_never_lowers_replicas_nor_undoes_an_operators_change(js):
     await ensure_streams(js, JetStreamLayout(replicas=1))
     # The operator raises INBOUND to R3, widens its limit, and adds a subject of their own.
     info = await js.stream_info("INBOUND")
-    await js.update_stream(replace(info.config, num_replicas=3, max_bytes=5 * GiB,
-                                   subjects=[*info.config.subjects, "ops.replay.>"]))
+    # (an operator's R3 change, like a boot's, waits out a peer missing its heartbeats on these busy cores)
+    await placed(lambda: js.update_stream(replace(info.config, num_replicas=3, max_bytes=5 * GiB,
+                                                  subjects=[*info.config.subjects, "ops.replay.>"])))
     # OUTBOUND lost its age limit by hand; a KV bucket was raised to R3.
     outbound = await js.stream_info("OUTBOUND")
     await js.update_stream(replace(outbound.config, max_age=0))
     kv = await js.stream_info("KV_channels")
-    await js.update_stream(replace(kv.config, num_replicas=3))
+    await placed(lambda: js.update_stream(replace(kv.config, num_replicas=3)))
     before = await _configs(js)
 
     await ensure_streams(js, JetStreamLayout(replicas=1))  # every service boots again with R1 settings
@@ -127,3 +136,34 @@ async def test_the_cluster_needs_credentials(cluster):
     nc = await connect(cluster.url, "creds-test", attempts=1)
     assert nc.is_connected
     await nc.close()
+
+
+async def test_placement_is_tried_again_while_peers_are_away_and_nothing_else_is():
+    """'no suitable peers for placement' (err_code 10005: a peer restarting or missing heartbeats) is waited out;
+    any other refusal (a bad config) is raised at once."""
+    from nats.js.errors import BadRequestError
+
+    calls = []
+
+    async def flaky() -> str:
+        calls.append(1)
+        if len(calls) < 3:
+            raise BadRequestError(code=400, err_code=10005, description="no suitable peers for placement")
+        return "placed"
+
+    assert await placed(flaky, wait_s=5) == "placed" and len(calls) == 3
+
+    async def bad() -> str:
+        calls.append(1)
+        raise BadRequestError(code=400, err_code=10052, description="replicas > 1 not supported in non-clustered")
+
+    calls.clear()
+    with pytest.raises(BadRequestError, match="non-clustered"):
+        await placed(bad, wait_s=5)
+    assert len(calls) == 1
+
+    async def away() -> str:
+        raise BadRequestError(code=400, err_code=10005, description="no suitable peers for placement")
+
+    with pytest.raises(BadRequestError, match="no suitable peers"):  # not forever
+        await placed(away, wait_s=0.5)

@@ -40,16 +40,16 @@ _NEW_RANK, _OLD_RANK = _STAGE_RANK.format("$2"), _STAGE_RANK.format("coalesce(st
 
 async def progress(conn: Conn, call_id: str, stage: str, at: datetime, duration_s: int | None) -> bool:
     """A stage of a placed call (ringing, answered, ended, missed); False when the call is unknown or already
-    further along."""
+    further along. A stage that arrives late (answered after ended: a redelivery) never moves the call back,
+    but still fills the time it alone knows."""
     status = await conn.fetchval(
-        "UPDATE crm.calls SET status = $2, "
+        f"UPDATE crm.calls SET status = CASE WHEN {_NEW_RANK} > {_OLD_RANK} THEN $2 ELSE status END, "
         "answered_at = CASE WHEN $2 = 'answered' THEN coalesce(answered_at, $3) ELSE answered_at END, "
         "ended_at = CASE WHEN $2 IN ('ended', 'missed') THEN coalesce(ended_at, $3) ELSE ended_at END, "
-        "duration_s = CASE WHEN $2 = 'ended' THEN coalesce($4::int, GREATEST(0, extract(epoch FROM "
-        "             $3::timestamptz - coalesce(answered_at, started_at)))::int) ELSE duration_s END "
-        f"WHERE id = $1 AND {_NEW_RANK} > {_OLD_RANK} "
-        "RETURNING status", call_id, stage, at, duration_s)
-    return status is not None
+        "duration_s = CASE WHEN $2 = 'ended' AND ended_at IS NULL THEN coalesce($4::int, GREATEST(0, extract(epoch "
+        "             FROM $3::timestamptz - coalesce(answered_at, started_at)))::int) ELSE duration_s END "
+        "WHERE id = $1 RETURNING status", call_id, stage, at, duration_s)
+    return status == stage
 
 
 async def get(conn: Conn, call_id: str, *, for_update: bool = False) -> dict[str, Any] | None:
