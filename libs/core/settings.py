@@ -51,6 +51,12 @@ class ServiceSettings(BaseSettings):
     redis_password: str = Field("", validation_alias=AliasChoices("SB_REDIS_PASSWORD", "redis_password"))
     redis_sentinel_password: str = Field(
         "", validation_alias=AliasChoices("SB_REDIS_SENTINEL_PASSWORD", "redis_sentinel_password"))
+    # Connections to Redis per process: a burst beyond them waits for a free one (up to redis_pool_timeout_s),
+    # it is not refused (redis-py's own pool answers "Too many connections" past 100).
+    redis_max_connections: int = Field(
+        64, ge=1, validation_alias=AliasChoices("SB_REDIS_MAX_CONNECTIONS", "redis_max_connections"))
+    redis_pool_timeout_s: float = Field(
+        10.0, gt=0, validation_alias=AliasChoices("SB_REDIS_POOL_TIMEOUT_S", "redis_pool_timeout_s"))
     # JetStream: replicas of every stream and KV bucket (3 in production, on a 3-node cluster), and per-stream
     # limits over the defaults of libs/messaging/streams.py, as JSON: SB_NATS_MAX_BYTES='{"INBOUND": 21474836480}'.
     nats_replicas: int = Field(1, ge=1, le=5, validation_alias=AliasChoices("SB_NATS_REPLICAS", "nats_replicas"))

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterable, Mapping
+from collections.abc import AsyncIterable, Awaitable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 from urllib.parse import quote
 
 from libs.contracts.campaigns import mask_phone
@@ -465,7 +465,7 @@ class Gateway:
         campaigns = requested or sorted(visible if visible is not None else (c.id for c in self.directory))
         params = {k: v for k, v in query.items() if k in ("tz", "date")}
         queues, kpis = await asyncio.gather(
-            asyncio.gather(*(self._queue(p, cid) for cid in campaigns)),
+            _bounded([self._queue(p, cid) for cid in campaigns]),
             self.up.crm.get("/reports/dashboard", {**params, "campaign_id": ",".join(campaigns)}, caller=p)
             if campaigns else _nothing(),
         )
@@ -485,8 +485,8 @@ class Gateway:
             for a in q.get("agents") or []:
                 entry = agents.setdefault(a["agent_id"], {**a, "campaigns": []})
                 entry["campaigns"].append(cid)
-        convs = await asyncio.gather(*(self.up.router.get("/conversations", {"agent_id": a}, caller=p)
-                                       for a in sorted(agents)))
+        convs = await _bounded([self.up.router.get("/conversations", {"agent_id": a}, caller=p)
+                                for a in sorted(agents)])
         names = await self.users.names(sorted(agents))
         now = time.time()
         for aid, body in zip(sorted(agents), convs, strict=True):
@@ -616,3 +616,18 @@ async def seed_demo_users(users: UserStore) -> list[str]:
     if created:
         log.info("demo_users_seeded", users=created)
     return created
+
+
+T = TypeVar("T")
+FANOUT = 16  # upstream calls of one request in flight at once (an admin's dashboard reads every campaign)
+
+
+async def _bounded(calls: list[Awaitable[T]], limit: int = FANOUT) -> list[T]:
+    """``asyncio.gather`` of ``calls`` in order, at most ``limit`` of them running at once."""
+    slots = asyncio.Semaphore(limit)
+
+    async def one(call: Awaitable[T]) -> T:
+        async with slots:
+            return await call
+
+    return list(await asyncio.gather(*(one(c) for c in calls)))

@@ -68,3 +68,31 @@ async def test_redis_connection_round_trip(stack, unique):
         assert value == "v"
     finally:
         await client.aclose()
+
+
+async def test_a_burst_beyond_the_redis_pool_waits_for_a_connection_instead_of_failing(stack):
+    """redis-py's own pool refuses the command past max_connections ("Too many connections": the router answered
+    500 to an admin's dashboard over hundreds of campaigns); ours makes it wait for a connection."""
+    import asyncio
+
+    import redis.asyncio as aioredis
+    from redis.exceptions import MaxConnectionsError
+
+    from libs.core.settings import ServiceSettings
+
+    settings = ServiceSettings(redis_url=stack.redis_url, redis_max_connections=3, redis_pool_timeout_s=10)
+    ours = connect_redis(settings)
+    theirs = aioredis.from_url(stack.redis_url, max_connections=3)
+    try:
+        # 40 commands in flight at once, each holding its connection for 50 ms
+        answers = await asyncio.gather(*(ours.execute_command("EVAL", "return redis.call('TIME')[1]", 0)
+                                         for _ in range(40)))
+        assert len(answers) == 40
+        slow = [ours.blpop([f"nothing-{i}"], timeout=0.05) for i in range(40)]
+        assert await asyncio.gather(*slow) == [None] * 40
+        assert len(ours.connection_pool._in_use_connections) + len(ours.connection_pool._available_connections) <= 3
+        with pytest.raises(MaxConnectionsError):
+            await asyncio.gather(*(theirs.blpop([f"nothing-{i}"], timeout=0.05) for i in range(40)))
+    finally:
+        await ours.aclose()
+        await theirs.aclose()
