@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterable, Iterator
@@ -26,6 +27,7 @@ def stack() -> Iterator[StackInfo]:
         yield info
     finally:
         ds.stop()
+        shutil.rmtree(folder, ignore_errors=True)  # its PostgreSQL, NATS and Redis data: ~120 MB a run
 
 
 @pytest.fixture

@@ -316,6 +316,15 @@ async def run_consumer(
         log.info("consumer_stopped", stream=stream, consumer=durable)
 
 
+def _raise_if_cancelled() -> None:
+    """End the loop on a cancel that was swallowed: on Python 3.11 ``asyncio.wait_for`` (inside nats-py's fetch)
+    can drop a cancel that lands as its wait completes, and the cancelled loop then fetched on (a killed
+    consumer task kept /readyz at 200). The task still counts the request (``cancelling()``)."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
 async def _consume(js: JetStreamContext, sub: Any, handler: Callable[[Contract], Awaitable[None]],
                    stop: asyncio.Event, inst: _Instruments, stream: str, durable: str, batch: int,
                    max_deliver: int, parallel_subjects: bool, pending_every_s: float,
@@ -324,6 +333,7 @@ async def _consume(js: JetStreamContext, sub: Any, handler: Callable[[Contract],
     failures = 0
     next_pending = 0.0
     while not stop.is_set():
+        _raise_if_cancelled()
         if hold is not None and (until := hold()) is not None and not await _held(until, stop):
             return
         now = time.monotonic()

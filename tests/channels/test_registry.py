@@ -156,11 +156,14 @@ async def test_a_channel_in_use_is_not_deleted(channels, nats_js, router_peer, u
     kv = await nats_js[1].key_value("campaigns")
     snap = CampaignSnapshot(id=f"use-{unique}", name="Ventas", channels=[{"id": cid, "type": "whatsapp"}])  # type: ignore[list-item]
     await kv.put(snap.id, snap.model_dump_json().encode())
-    for _ in range(100):
-        err = await (await channels.delete(f"/channels/{cid}")).json()
-        if "error" in err and err["error"]["code"] == "conflict":
+    usage = channels.app[REGISTRY].usage
+    assert usage is not None
+    for _ in range(200):  # until the service's watcher has the campaign (a delete before it would succeed)
+        if usage.campaigns_using(cid):
             break
         await asyncio.sleep(0.05)
+    err = await (await channels.delete(f"/channels/{cid}")).json()
+    assert err["error"]["code"] == "conflict", err
     assert err["error"]["field"] == "channel_id" and f"'Ventas' ({snap.id})" in err["error"]["message"]
     assert err["error"]["details"]["campaigns"] == [snap.id]
     # Paused, the campaign no longer needs it; a conversation still open on it does.
