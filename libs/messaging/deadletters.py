@@ -142,6 +142,8 @@ async def _read_window(js: JetStreamContext, subject: str, start: int, end: int)
         raise Transient(f"dead letters unavailable: {type(exc).__name__}") from exc
     out: list[DeadLetter] = []
     try:
+        if await _none_match(sub):  # else a window with no match cost a 1 s wait: a filtered list walking
+            return out              # back through 5,000 dead letters took 10 s
         while True:
             try:
                 msg = await sub.next_msg(timeout=1.0)
@@ -162,6 +164,15 @@ async def _read_window(js: JetStreamContext, subject: str, start: int, end: int)
         except Exception:
             pass
     return out
+
+
+async def _none_match(sub: Any) -> bool:
+    """Whether the server has nothing for ``sub`` from its start sequence on (and delivered nothing yet)."""
+    try:
+        info = await sub.consumer_info()
+    except Exception:  # not known: read and wait as before
+        return False
+    return info.num_pending == 0 and not info.delivered.stream_seq and sub.pending_msgs == 0
 
 
 async def get_dead_letter(js: JetStreamContext, sequence: int) -> DeadLetter:
