@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -36,6 +37,9 @@ class Endpoint:
     target: str | None = None
     summary: str = ""
     files: bool = False  # the body may be a file (multipart form or raw bytes), streamed through
+    # Placeholders with a fixed form, checked before anything is forwarded: (name, regular expression).
+    formats: tuple[tuple[str, str], ...] = ()
+    download: bool = False  # answers a file (any type), not JSON
 
     @property
     def parts(self) -> tuple[str, ...]:
@@ -90,8 +94,18 @@ class Rule:
 
 
 def ep(method: str, path: str, roles: frozenset[Role], target: str | None = None, summary: str = "",
-       files: bool = False) -> Endpoint:
-    return Endpoint(method, path, roles, target, summary, files)
+       files: bool = False, formats: tuple[tuple[str, str], ...] = (), download: bool = False) -> Endpoint:
+    return Endpoint(method, path, roles, target, summary, files, formats, download)
+
+
+def check_formats(endpoint: Endpoint, values: Mapping[str, str]) -> None:
+    """Raises: Invalid (naming the placeholder) for a value not of its declared form."""
+    for name, pattern in endpoint.formats:
+        if not re.fullmatch(pattern, values.get(name, "")):
+            raise Invalid(f"{name} must match {pattern}", field=name)
+
+
+SHA256 = "[0-9a-f]{64}"
 
 
 def catalog(read: frozenset[Role], extra: tuple[Endpoint, ...] = ()) -> tuple[Endpoint, ...]:
@@ -195,6 +209,15 @@ RULES: tuple[Rule, ...] = (
         ),
         "case",
         "Cases (CRM conversations): agents see their own unless the campaign allows viewing all",
+    ),
+    Rule(
+        "conversations", "crm", "conversations",
+        (ep("GET", "{id}/media/{sha}", ALL, formats=(("sha", SHA256),), download=True,
+            summary="download a file its messages carry (`blob:<sha>`: an e-mail attachment or body, an agent's "
+            "upload, a gallery file), with its type, as an attachment, sandboxed; a hash no message of it "
+            "carries is 404"),),
+        "case",
+        "Files of a conversation (whoever may read it: its agent, supervisors of its campaign, admins)",
     ),
     Rule(
         "tickets", "crm", "tickets",

@@ -38,6 +38,7 @@ from services.gateway.facade import (
     Endpoint,
     Rule,
     agent_filter,
+    check_formats,
     foreign_campaign,
     foreign_owners,
     may_see_agent,
@@ -397,6 +398,7 @@ class Gateway:
         method = endpoint.method
         if p.role not in endpoint.roles:
             raise Forbidden(f"a {p.role} may not {method} /{rule.public}/{endpoint.path}".rstrip("/"))
+        check_formats(endpoint, values)
         up: Service = getattr(self.up, rule.upstream)
         seg = "" if endpoint.is_view else values[endpoint.parts[0][1:-1]]
         self._check_scope(p, rule, seg, query)

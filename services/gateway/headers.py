@@ -23,6 +23,9 @@ CONSOLE_CSP = "; ".join(
 )
 # API answers are data, never a document to render.
 API_CSP = "default-src 'none'; frame-ancestors 'none'"
+# A file answered as an attachment (an export, a customer's HTML e-mail body): if a browser ever renders it, in a
+# sandbox (no script, no same origin), loading nothing.
+DOWNLOAD_CSP = "default-src 'none'; sandbox; frame-ancestors 'none'"
 
 
 async def add_security_headers(request: web.Request, response: web.StreamResponse) -> None:
@@ -31,7 +34,12 @@ async def add_security_headers(request: web.Request, response: web.StreamRespons
     headers["X-Content-Type-Options"] = "nosniff"
     headers["X-Frame-Options"] = "DENY"
     headers["Referrer-Policy"] = "no-referrer"
-    headers["Content-Security-Policy"] = API_CSP if request.path.startswith("/api/") else CONSOLE_CSP
+    if not request.path.startswith("/api/"):
+        headers["Content-Security-Policy"] = CONSOLE_CSP
+    elif headers.get("Content-Disposition", "").lower().startswith("attachment"):
+        headers["Content-Security-Policy"] = DOWNLOAD_CSP
+    else:
+        headers["Content-Security-Policy"] = API_CSP
 
 
 def setup_security_headers(app: web.Application) -> None:

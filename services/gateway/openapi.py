@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from services.gateway import schemas
-from services.gateway.facade import RULES
+from services.gateway.facade import RULES, SHA256
 
 REF = "#/components/schemas/{model}"
 
@@ -99,6 +99,8 @@ class Op:
     params: tuple[tuple[str, str, str], ...] = ()  # (name, in, description)
     description: str = ""
     files: bool = False  # the body may also be a file: a multipart form with `file`, or the raw bytes
+    patterns: tuple[tuple[str, str], ...] = ()  # (path parameter, the regular expression its value matches)
+    binary: bool = False  # answers a file of any type (an attachment), not JSON
 
 
 _ID = (("id", "path", "conversation id"),)
@@ -320,6 +322,9 @@ OPERATIONS += (
 )
 
 
+# A file answered as an attachment, of the type it was kept with.
+BINARY_CONTENT: dict[str, Any] = {"*/*": {"schema": {"type": "string", "format": "binary"}}}
+
 FILE_CONTENT: dict[str, Any] = {
     "multipart/form-data": {
         "schema": {
@@ -339,7 +344,9 @@ def _facade_ops() -> tuple[Op, ...]:
             target = rule.upstream_template(endpoint)
             roles = ", ".join(sorted(endpoint.roles))
             doc = f"Forwarded to the {rule.upstream} service (`{endpoint.method} {target}`). Roles: {roles}."
-            params = tuple((p[1:-1], "path", "id") for p in endpoint.parts if p.startswith("{"))
+            forms = dict(endpoint.formats)
+            params = tuple((p[1:-1], "path", "the file's SHA-256" if forms.get(p[1:-1]) == SHA256 else "id")
+                           for p in endpoint.parts if p.startswith("{"))
             if endpoint.is_view and endpoint.method == "GET":
                 params += (("q", "query", "filters are passed to the service"),)
             if endpoint.files:
@@ -356,6 +363,8 @@ def _facade_ops() -> tuple[Op, ...]:
                     description=doc,
                     files=endpoint.files,
                     params=params,
+                    patterns=endpoint.formats,
+                    binary=endpoint.download,
                 )
             )
     return tuple(ops)
@@ -386,7 +395,8 @@ def _operation(op: Op) -> dict[str, Any]:
         "responses": {
             str(op.status): {
                 "description": "success",
-                **({"content": {"application/json": {"schema": op.response}}} if op.status != 101 else {}),
+                **({"content": BINARY_CONTENT if op.binary else {"application/json": {"schema": op.response}}}
+                   if op.status != 101 else {}),
             }
         },
     }
@@ -410,7 +420,8 @@ def _operation(op: Op) -> dict[str, Any]:
                 "in": where,
                 "required": where == "path",
                 "description": d,
-                "schema": {"type": "string"},
+                "schema": {"type": "string", **({"pattern": f"^{dict(op.patterns)[n]}$"} if n in dict(op.patterns)
+                                                 else {})},
             }
             for n, where, d in op.params
         ]

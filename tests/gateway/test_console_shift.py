@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import os
 import sys
 import uuid
@@ -224,6 +225,25 @@ async def test_a_whole_shift(platform, browser):
         assert upload["file"] == {"filename": "foto.png", "content_type": "image/png", "data": PHOTO}
         assert upload["messaging_product"] == "whatsapp" and upload["auth"] == "Bearer shift-token"
         assert image["body"]["image"] == {"id": upload["id"], "caption": "Le envío la foto"}
+
+        # The sent photo downloads from the conversation: a labelled button, pressed from the keyboard, fetches it
+        # through the API with the session's token (once the CRM keeps the reply) and saves the same bytes.
+        conv_id = await item.get_attribute("data-conversation-id")
+        media_path = f"/conversations/{conv_id}/media/{hashlib.sha256(PHOTO).hexdigest()}"
+        first = await Api(http, gw).login(agent1, "shift-password")
+
+        async def kept() -> bool:
+            async with http.get(f"{gw}/api/v1{media_path}", headers={"Authorization": f"Bearer {first.token}"}) as r:
+                return r.status == 200
+
+        await until(kept, "the CRM keeps the reply with its photo", services.logs)
+        button = page.get_by_role("button", name="Descargar foto.png")
+        await button.focus()
+        async with page.expect_download() as info:
+            await page.keyboard.press("Enter")
+        saved = await info.value
+        assert saved.suggested_filename == "foto.png"
+        assert Path(await saved.path()).read_bytes() == PHOTO
 
         # Close: refused without the required field, then closed.
         await page.get_by_test_id("close-open").click()

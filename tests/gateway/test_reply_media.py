@@ -128,3 +128,66 @@ async def test_a_campaign_without_media_refuses_uploads_at_the_gateway_and_in_th
         return resp.status == 201
 
     await eventually(allowed, "the CRM sees the campaign allow media")
+
+
+async def _download(routed: Routed, token: str, conv_id: str, sha: str) -> tuple[int, Any, bytes]:
+    resp = await routed.gw.get(f"/api/v1/conversations/{conv_id}/media/{sha}", headers=bearer(token))
+    return resp.status, resp.headers, await resp.read()
+
+
+async def test_a_file_the_conversation_carries_downloads_for_who_may_read_it_and_nothing_else(routed, real_crm,
+                                                                                            unique):
+    """``GET /conversations/{id}/media/{sha}``: the holder and the campaign's supervisor get the bytes with the
+    file's type, as an attachment with its (UTF-8) name, sandboxed; another agent is refused at the gateway and in
+    the CRM; a file kept in the store that no message of the conversation carries is 404; a bad hash 400 (sha)."""
+    snap, conv, t = await _held(routed, unique)
+    sha = hashlib.sha256(PNG).hexdigest()
+    named = aiohttp.FormData(quote_fields=False)  # the name as browsers send it: UTF-8 in quotes
+    named.add_field("file", PNG, filename="foto año.png", content_type="image/png")
+    ref = await upload(routed, t["agent"], conv["id"], named, 201)
+    assert ref["filename"] == "foto año.png"
+    # Uploaded but never sent: kept in the shared store, yet no message of the conversation carries it.
+    stray = PNG + b"otro"
+    stray_sha = hashlib.sha256(stray).hexdigest()
+    assert (await upload(routed, t["agent"], conv["id"], form(stray, "otra.png"), 201))["url"] == f"blob:{stray_sha}"
+    media = {k: ref[k] for k in ("kind", "url", "mime_type", "filename")}
+    await routed.call(t["agent"], "POST", f"/conversations/{conv['id']}/messages", {"text": "Foto", "media": [media]},
+                      status=201)
+
+    async def stored() -> bool:  # the CRM keeps the reply once the router's event arrives
+        return (await _download(routed, t["agent"], conv["id"], sha))[0] == 200
+
+    await eventually(stored, "the CRM keeps the reply with its file")
+    for who in ("agent", "sup"):
+        status, headers, body = await _download(routed, t[who], conv["id"], sha)
+        assert status == 200 and body == PNG, who
+        assert headers["Content-Type"] == "image/png"
+        assert headers["Content-Disposition"] == ("attachment; filename=\"foto a_o.png\"; "
+                                                  "filename*=UTF-8''foto%20a%C3%B1o.png")
+        assert headers["X-Content-Type-Options"] == "nosniff"
+        assert headers["Content-Security-Policy"] == "default-src 'none'; sandbox; frame-ancestors 'none'"
+    # Another agent of the campaign: not theirs (404 at the gateway).
+    status, _, body = await _download(routed, t["other"], conv["id"], sha)
+    assert status == 404 and b"not found" in body
+    # Any other hash, even of a file the store keeps: not a file of this conversation.
+    for digest in (stray_sha, "0" * 64):
+        status, _, body = await _download(routed, t["agent"], conv["id"], digest)
+        assert status == 404 and json.loads(body)["error"]["field"] == "sha", digest
+    for bad in ("abc", sha.upper(), sha + "0", f"{sha[:63]}g"):
+        status, _, body = await _download(routed, t["agent"], conv["id"], bad)
+        assert status == 400 and json.loads(body)["error"]["field"] == "sha", bad
+
+    # Straight to the CRM with the tokens the gateway would sign: the same rules hold there.
+    crm = str(real_crm.make_url("")).rstrip("/")
+    signer = Signer.from_settings(ServiceSettings(env="test"), "gateway")
+    async with aiohttp.ClientSession() as http:
+        async def direct(user: str, digest: str) -> tuple[int, bytes]:
+            token = signer.for_user("crm", user, "agent", [snap.id])
+            async with http.get(f"{crm}/conversations/{conv['id']}/media/{digest}", headers=bearer(token)) as resp:
+                return resp.status, await resp.read()
+
+        assert await direct(t["agent_id"], sha) == (200, PNG)
+        assert (await direct(t["other_id"], sha))[0] == 404
+        assert (await direct(t["agent_id"], stray_sha))[0] == 404
+        assert (await direct(t["agent_id"], "../x"))[0] in (400, 404)
+        assert (await direct(t["agent_id"], "abc"))[0] == 400

@@ -17,6 +17,7 @@ token the gateway would have signed): every refusal holds there too, so each ser
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,10 +26,11 @@ import aiohttp
 import pytest
 import pytest_asyncio
 
-from libs.contracts import ConversationAssigned, ConversationOpened, InboundMessage
+from libs.contracts import ConversationAssigned, ConversationMessage, ConversationOpened, InboundMessage
 from libs.core.auth import Signer
 from libs.core.settings import ServiceSettings
 from libs.messaging import publish
+from services.crm.keys import BLOBS
 from services.crm.routes import CRM
 from services.gateway.domain import visible_campaigns
 from services.gateway.facade import RULES
@@ -187,7 +189,13 @@ async def _make_items(platform: Any, w: World, js: Any) -> None:
                   "channel_type": "whatsapp", "contact_address": f"34600{w.n}{len(side)}"}
         await publish(js, ConversationOpened(**common, seq=1))
         await publish(js, ConversationAssigned(**common, agent_id=user, seq=2))
-        found["cases"] = conv
+        # A message carrying a file of the shared store (an e-mail's HTML body, as channels keeps one).
+        page = f"<p>cuerpo {side} {u}</p>".encode()
+        sha = hashlib.sha256(page).hexdigest()
+        await platform.service("crm").app[BLOBS].put(f"media/{sha[:2]}/{sha}", page)
+        await publish(js, ConversationMessage(**common, agent_id=user, seq=3, message_id=f"m-{side}-{u}", media=[
+            {"kind": "file", "url": f"blob:{sha}", "mime_type": "text/html", "filename": "cuerpo.html"}]))
+        found["cases"], found["media"] = conv, sha
         # A process and an upload of the campaign's supervisor.
         sup = w.tokens["s1" if side == "in" else "s2"]
         up = await gw.post(f"{API}/imports?filename=x-{side}.csv", data=b"name;document\nA;1\n",
@@ -200,6 +208,7 @@ async def _make_items(platform: Any, w: World, js: Any) -> None:
             w.ids.setdefault(kind, {})[side] = value
     crm = platform.service("crm")
     await _until(lambda: _cases_stored(crm, w), "the CRM stored both conversations")
+    await _until(lambda: _media_stored(crm, w), "the CRM stored both messages with their file")
     await _router_conversations(platform, w, js)
 
 
@@ -208,6 +217,17 @@ async def _cases_stored(crm: Any, w: World, kind: str = "cases") -> bool:
     for side in ("in", "out"):
         resp = await crm.get(f"/conversations/{w.item(kind, side)}", headers={"Authorization": f"Bearer {token}"})
         if resp.status != 200 or (await resp.json()).get("agent_id") is None:
+            return False
+    return True
+
+
+async def _media_stored(crm: Any, w: World) -> bool:
+    token = Signer.from_settings(ServiceSettings(env="test"), "tests").for_service("crm")
+    for side in ("in", "out"):
+        resp = await crm.get(f"/conversations/{w.item('cases', side)}/media/{w.item('media', side)}",
+                             headers={"Authorization": f"Bearer {token}"})
+        await resp.read()
+        if resp.status != 200:
             return False
     return True
 
@@ -262,7 +282,9 @@ Scenario = Callable[[World, Side], Call | None]  # None: this side has no meanin
 ITEM_KIND = {"campaigns": "camp", "queues": "camp", "agents": "agent", "cases": "cases", "work-items": "work-items",
              "calls": "calls", "callbacks": "callbacks", "tickets": "tickets", "actions": "actions",
              "attachments": "attachments", "accounts": "accounts", "lists": "lists", "processes": "processes",
-             "imports": "imports", "contacts": "contacts", "conversations": "conversations"}
+             "imports": "imports", "contacts": "contacts",
+             # The facade's /conversations/{id}/media/{sha}: the CRM's conversations (made from events, with a file).
+             "conversations": "cases"}
 ITEM_KIND["dispositions"] = "dispositions"
 for _catalog in ("clients", "projects", "schedules", "typifications", "fields", "channels", "ticket-forms",
                  "action-types"):
@@ -291,6 +313,8 @@ def _id_for(w: World, public: str, placeholder: str, side: Side) -> str:
         return w.item("member", side)
     if placeholder == "kind":
         return "calls"
+    if placeholder == "sha":  # the file a message of the side's conversation carries
+        return w.item("media", side)
     kind = ITEM_KIND.get(public)
     if kind == "camp":
         return w.camp[side]

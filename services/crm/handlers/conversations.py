@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
@@ -33,7 +34,7 @@ from services.crm.adapters.postgres.base import Conn
 from services.crm.domain.closures import check_closure
 from services.crm.domain.contacts import address_of_channel, match_result
 from services.crm.handlers import Actor, Crm, calls, followups
-from services.crm.handlers.resources import check_filename, media_ref, put_media
+from services.crm.handlers.resources import check_filename, media_key, media_ref, put_media
 
 log = get_logger(__name__)
 
@@ -156,6 +157,43 @@ async def store_media(crm: Crm, conv: dict[str, Any], filename: str, mime_type: 
     mime = check_media_upload(crm, conv, filename, mime_type)
     sha, size = await put_media(crm, chunks, crm.settings.max_media_mb * 1024 * 1024)
     return media_ref(sha, mime, filename) | {"size": size}
+
+
+SHA256 = re.compile(r"[0-9a-f]{64}")
+# A media type as a header may carry it (``type/subtype``, no parameters); anything else is served as bytes.
+MIME = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]{0,126}/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}")
+
+
+def check_sha(sha: str) -> str:
+    """Raises: Invalid (field ``sha``) unless 64 lower-case hex digits."""
+    if not SHA256.fullmatch(sha):
+        raise Invalid("sha must be the file's SHA-256: 64 lower-case hexadecimal digits", field="sha")
+    return sha
+
+
+async def media_file(crm: Crm, conversation_id: str, sha: str) -> dict[str, Any]:
+    """A file one of the conversation's messages carries (``blob:<sha>``: an e-mail attachment or body a channel
+    kept, an agent's upload, a gallery file): ``{key, size, mime_type, filename}`` to stream from the shared store.
+    Only a file of this conversation: any other hash reads as not found, even when the store has it.
+
+    Raises:
+        Invalid: not a SHA-256 (``sha``). NotFound: no message of the conversation carries it, or the store
+            lost it (``sha``).
+    """
+    check_sha(sha)
+    async with crm.pool.acquire() as conn:
+        media = await repo.media_in_messages(conn, conversation_id, f"blob:{sha}")
+    if media is None:
+        raise NotFound(f"conversation {conversation_id} has no file {sha}", field="sha")
+    key = media_key(sha)
+    try:
+        size = await crm.blobs.size(key)
+    except NotFound as exc:
+        raise NotFound(f"file {sha} is no longer kept", field="sha") from exc
+    mime = str(media.get("mime_type") or "").split(";", 1)[0].strip().lower()
+    filename = str(media.get("filename") or "").strip()
+    return {"key": key, "size": size, "mime_type": mime if MIME.fullmatch(mime) else "application/octet-stream",
+            "filename": filename or f"{media.get('kind') or 'file'}-{sha[:12]}"}
 
 
 async def matches(crm: Crm, conversation_id: str) -> dict[str, Any]:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from typing import Any
+from urllib.parse import quote
 
 from aiohttp import web
 
@@ -24,10 +27,19 @@ def actor_of(request: web.Request) -> Actor:
     return Actor(id=caller.subject, role=caller.role, campaigns=caller.campaigns)
 
 
-async def send_stream(request: web.Request, chunks: Any, media_type: str, filename: str) -> web.StreamResponse:
-    """Stream an async iterator of bytes as a download."""
+def content_disposition(filename: str) -> str:
+    """``attachment`` with the name twice: plain ASCII (what is left after replacing the rest with ``_``) for old
+    clients, and ``filename*`` (RFC 6266/8187, UTF-8, percent-encoded) with the name as it is. Nothing of the name
+    can break out of the header (quotes, separators, line breaks are encoded)."""
+    plain = re.sub(r"[^A-Za-z0-9._ ()+-]", "_", filename)[:200] or "file"
+    return f"attachment; filename=\"{plain}\"; filename*=UTF-8''{quote(filename, safe='')}"
+
+
+async def send_stream(request: web.Request, chunks: Any, media_type: str, filename: str,
+                      headers: Mapping[str, str] | None = None) -> web.StreamResponse:
+    """Stream an async iterator of bytes as a download (``headers``: more of them, such as its length)."""
     response = web.StreamResponse(headers={"Content-Type": media_type,
-                                           "Content-Disposition": f'attachment; filename="{filename}"'})
+                                           "Content-Disposition": content_disposition(filename), **(headers or {})})
     await response.prepare(request)
     async for chunk in chunks:
         await response.write(chunk)

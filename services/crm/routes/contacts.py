@@ -1,4 +1,5 @@
-"""HTTP: /contacts (CRUD, search, match, addresses, history) and /conversations (and a reply's media upload)."""
+"""HTTP: /contacts (CRUD, search, match, addresses, history) and /conversations (a reply's media upload, the
+files its messages carry)."""
 
 from __future__ import annotations
 
@@ -134,6 +135,23 @@ async def upload_media(request: web.Request) -> web.Response:
     return respond(await conversations.store_media(crm_of(request), conv, up.filename, up.media_type, up.chunks), 201)
 
 
+# A file of a conversation may be anything a customer sent (an HTML e-mail body, a page): never rendered
+# from this origin, never sniffed into something else.
+DOWNLOAD_HEADERS = {"X-Content-Type-Options": "nosniff", "Content-Security-Policy": "default-src 'none'; sandbox"}
+
+
+async def conversation_media(request: web.Request) -> web.StreamResponse:
+    """``GET /conversations/{id}/media/{sha}``: a file the conversation's messages carry, streamed from the shared
+    store. Whoever may read the conversation (its agent, supervisors of its campaign, admins; checked here too,
+    not only at the gateway); a hash no message of it carries reads as not found."""
+    crm = crm_of(request)
+    conversations.check_sha(request.match_info["sha"])
+    conv = await _visible_conversation(request)
+    found = await conversations.media_file(crm, conv["id"], request.match_info["sha"])
+    return await send_stream(request, crm.blobs.open_stream(found["key"]), found["mime_type"], found["filename"],
+                             {**DOWNLOAD_HEADERS, "Content-Length": str(found["size"])})
+
+
 async def close_conversation(request: web.Request) -> web.Response:
     await _visible_conversation(request)
     body = await read_json(request)
@@ -157,3 +175,4 @@ def setup(app: web.Application) -> None:
     r.add_put("/conversations/{id}/contact", link_conversation)
     r.add_post("/conversations/{id}/close", close_conversation)
     r.add_post("/conversations/{id}/media", upload_media)
+    r.add_get("/conversations/{id}/media/{sha}", conversation_media)

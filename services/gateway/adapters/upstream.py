@@ -112,7 +112,10 @@ class Upstream:
                 method, URL(url, encoded=True), json=json_body if data is None else None, data=data, params=params,
                 headers=headers, timeout=timeout,
             )
-            if downloads and resp.status < 400 and not is_json(resp.content_type) and resp.content_length != 0:
+            # A file: not JSON, or any type the service answers as an attachment (a customer's .json file).
+            attachment = resp.headers.get("Content-Disposition", "").lower().startswith("attachment")
+            if (downloads and resp.status < 400 and (attachment or not is_json(resp.content_type))
+                    and resp.content_length != 0):
                 passed = {h: resp.headers[h] for h in PASSED_HEADERS if h in resp.headers}
                 return resp.status, Download(resp.status, passed, resp)
             try:

@@ -93,6 +93,17 @@ async def messages(conn: Conn, conversation_id: str) -> list[dict[str, Any]]:
     return as_dicts(rows, ("media",))
 
 
+async def media_in_messages(conn: Conn, conversation_id: str, url: str) -> dict[str, Any] | None:
+    """The first media entry with this ``url`` among the conversation's messages (its type and file name), or
+    ``None`` when no message of it carries that file."""
+    row = await conn.fetchrow(
+        "SELECT m.item AS media FROM crm.messages, jsonb_array_elements(media) AS m(item) "
+        "WHERE conversation_id = $1 AND media @> $2::jsonb AND m.item->>'url' = $3 "
+        "ORDER BY seq, occurred_at, id LIMIT 1", conversation_id, dumps([{"url": url}]), url)
+    found = as_dict(row, ("media",))
+    return found["media"] if found and isinstance(found["media"], dict) else None
+
+
 async def count_outbound(conn: Conn, conversation_id: str) -> int:
     return await conn.fetchval(
         "SELECT count(*) FROM crm.messages WHERE conversation_id = $1 AND direction = 'out'", conversation_id)

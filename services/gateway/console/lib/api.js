@@ -81,10 +81,11 @@ export async function sendFile(path, file) {
   return res.json().catch(() => null);
 }
 
-// The filename a download's Content-Disposition names, else the fallback.
+// The filename a download's Content-Disposition names (its UTF-8 `filename*` first), else the fallback.
 export function dispositionName(header, fallback) {
-  const m = /filename\*?=(?:UTF-8'')?"?([^";]+)"?/i.exec(header || "");
-  return m ? decodeURIComponent(m[1]) : fallback;
+  const m = /filename\*=UTF-8''([^;]+)/i.exec(header || "") || /filename="?([^";]+)"?/i.exec(header || "");
+  if (!m) return fallback;
+  try { return decodeURIComponent(m[1].trim()); } catch { return m[1].trim(); }
 }
 
 // A file answered by the API (export, template, outcome, attachment): fetched with the token, then saved.

@@ -1,5 +1,5 @@
 // Conversations: the agent's live list and one conversation (messages, reply, contact, transfer, close).
-import { api } from "../lib/api.js";
+import { api, download } from "../lib/api.js";
 import { $, add, clear, h, labelled, toast } from "../lib/dom.js";
 import { fmtTime, items, maskNumber, withinHours } from "../lib/format.js";
 import { clearErrors, errorText, getLang, showError, stateText, statusText, t } from "../lib/i18n.js";
@@ -153,13 +153,27 @@ export function appendMessage(m) {
   const out = m.direction === "out";
   box.append(h("div", { class: `msg ${out ? "out" : "in"}`, "data-testid": `msg-${out ? "out" : "in"}`, "data-message-id": key || "" },
     h("div", {}, m.text || ""),
-    // Our own files (`blob:` references) are not links the browser can open; the rest are.
+    // Our own files (`blob:` references) download through the API with the session's token; the rest are links.
     (m.media || []).map((md) => ((md.url || "").startsWith("blob:")
-      ? h("span", { class: "pill", "data-testid": "msg-media" }, `📎 ${md.filename || md.kind || ""}`)
+      ? mediaDownload(m.conversation_id || store.get("selected"), md)
       : h("a", { href: md.url || "#", target: "_blank", rel: "noopener", "data-testid": "msg-media" }, md.filename || md.kind || "📎"))),
     h("small", {}, `${out ? t("you") : t("customer")} · ${fmtTime(m.at || m.occurred_at, getLang())} `,
       out ? h("span", { class: "tick" }, m.status ? statusText(m.status) : "") : null)));
   box.scrollTop = box.scrollHeight;
+}
+
+// A file a message carries, kept by us (an e-mail attachment or body, an agent's upload, a gallery file): a button
+// "Descargar <name>" that fetches it with the token and saves it (GET /conversations/{id}/media/{sha}).
+function mediaDownload(conversationId, md) {
+  const sha = md.url.slice("blob:".length);
+  const name = md.filename || `${t("attachment")} ${sha.slice(0, 8)}`;
+  const label = `${t("download")} ${name}`;
+  return h("button", {
+    type: "button", class: "secondary", "data-testid": "msg-media", "data-sha": sha, "aria-label": label, title: label,
+    onclick: async () => {
+      try { await download(`/conversations/${enc(conversationId)}/media/${enc(sha)}`, name); } catch (ex) { toast(errorText(ex), "error"); }
+    },
+  }, `📎 ${label}`);
 }
 
 function replyForm(id, perms, campaignId) {
