@@ -10,6 +10,7 @@ durable record exactly as they would in production. ``--speed 60`` plays an hour
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import uuid
 from dataclasses import dataclass, field
@@ -170,10 +171,12 @@ async def _handle(me: Client, conv: dict[str, Any], index: int, ids: list[str], 
 
 
 async def _breaks(agent: Client, plan: Plan, stop: asyncio.Event) -> None:
-    """One agent takes a break a third of the way in, for a simulated half hour: a queue forms."""
+    """One agent takes a break a third of the way in, for a simulated half hour (a third of a shorter plan): a
+    queue forms. The end of the run ends the break too (the run no longer waits out a break longer than it)."""
     await asyncio.sleep(plan.real(plan.hours * 3600 / 3))
     if stop.is_set():
         return
     await agent.call("PUT", "/me/status", {"status": "break", "reason": "Café"})
-    await asyncio.sleep(plan.real(1800))
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), plan.real(min(1800.0, plan.hours * 3600 / 3)))
     await agent.call("PUT", "/me/status", {"status": "available"})
