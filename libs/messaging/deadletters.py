@@ -172,7 +172,8 @@ async def _none_match(sub: Any) -> bool:
         info = await sub.consumer_info()
     except Exception:  # not known: read and wait as before
         return False
-    return info.num_pending == 0 and not info.delivered.stream_seq and sub.pending_msgs == 0
+    # (delivered.stream_seq starts at the start sequence - 1; the consumer sequence counts what it delivered)
+    return info.num_pending == 0 and info.delivered.consumer_seq == 0 and sub.pending_msgs == 0
 
 
 async def get_dead_letter(js: JetStreamContext, sequence: int) -> DeadLetter:
