@@ -21,7 +21,7 @@ from hypothesis.errors import Unsatisfiable  # noqa: E402
 from schemathesis import GenerationMode  # noqa: E402
 from schemathesis.checks import not_a_server_error  # noqa: E402
 
-EXAMPLES = 10  # per operation and generation mode: bounded, so the whole run stays well under a minute
+EXAMPLES = 6  # per operation and generation mode: bounded, so the whole run stays well under a minute
 HYPOTHESIS = settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=True,
                       phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
 
