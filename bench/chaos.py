@@ -450,7 +450,8 @@ async def run(args: argparse.Namespace) -> tuple[list[str], list[str]]:
             await nc.close()
             await redis.aclose()
         if left:
-            print(f"  did not settle (nothing moved for {args.settle_s:.0f} s): {left}", flush=True)
+            lines.append(f"  did not settle (nothing moved for {args.settle_s:.0f} s): {left}")
+            print(lines[-1], flush=True)
         stop_agents.set()
         worked: actors.Worked = await agents_task
         cpu = busy()
@@ -466,8 +467,8 @@ async def run(args: argparse.Namespace) -> tuple[list[str], list[str]]:
     print(f"agents: {worked.accepted:,} accepted, {len(worked.replies):,} replied, {worked.closed:,} closed; "
           f"refusals {worked.refusals or 'none'}; no answer {worked.failures or 'none'}")
     print(cpu)
-    for what, n in sorted(led.detail.items()):
-        print(f"  {what}: {n} (e.g. {', '.join(led.examples[what][:3])})")
+    # How each count came about, with examples: part of the result lines so a failing test shows them too.
+    lines += [f"  {what}: {n} (e.g. {', '.join(led.examples[what][:3])})" for what, n in sorted(led.detail.items())]
     calm = throughput(sent, events, 0, calm_events)
     chaotic = throughput(sent, events, calm_events, len(sent.message))
     recoveries = [f.recovered_s for f in fault_log if f.recovered_s is not None]

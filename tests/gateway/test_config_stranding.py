@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, cast
 
+import asyncpg
 import pytest_asyncio
 from aiohttp.test_utils import TestClient, TestServer
 
@@ -52,7 +53,7 @@ async def api(client: TestClient, token: str, method: str, path: str, body: Any 
 
 
 async def test_open_conversations_keep_their_agent_and_typifications(campaigns_gw, make_user, gateway, nats_js,
-                                                                      unique):
+                                                                      unique, stack: StackInfo):
     client = campaigns_gw
     _, js = nats_js
     a1, a2, admin_id = await make_user("agent"), await make_user("agent"), await make_user("admin")
@@ -71,16 +72,24 @@ async def test_open_conversations_keep_their_agent_and_typifications(campaigns_g
     await publish(js, ConversationOpened(**base, seq=1))
     await publish(js, ConversationAssigned(**base, seq=2, agent_id=a1))
 
+    async def folded(closed: bool) -> None:
+        """Wait until the campaigns consumer has folded the conversation (a PATCH before that would be allowed,
+        and would change the campaign, so the test waits on the service's own table instead of retrying)."""
+        conn = await asyncpg.connect(stack.database_url)
+        try:
+            for _ in range(600):
+                row = await conn.fetchrow("SELECT closed FROM campaigns.open_conversations WHERE conversation_id = $1",
+                                          base["conversation_id"])
+                if row is not None and row["closed"] is closed:
+                    return
+                await asyncio.sleep(0.05)
+        finally:
+            await conn.close()
+        raise AssertionError(f"the campaigns service never folded the conversation (closed={closed})")
+
     async def refused_until_folded(body: dict[str, Any], field: str) -> dict[str, Any]:
-        for _ in range(100):
-            resp = await client.patch(f"/api/v1/campaigns/{camp}", json=body, headers=bearer(token))
-            if resp.status == 409:
-                err = await resp.json()
-                assert err["error"]["field"] == field, err
-                return err
-            assert resp.status == 200, await resp.text()
-            await asyncio.sleep(0.05)
-        raise AssertionError("the campaigns service never saw the open conversation")
+        await folded(closed=False)
+        return cast(dict[str, Any], await api(client, token, "PATCH", f"/campaigns/{camp}", body, status=409))
 
     # a1 holds it: a1 stays; the typification it may close with stays; the catalog keeps it too.
     err = await refused_until_folded({"agents": [a2]}, "agents")
@@ -96,11 +105,7 @@ async def test_open_conversations_keep_their_agent_and_typifications(campaigns_g
 
     # Closed, it depends on nothing any more.
     await publish(js, ConversationClosed(**base, seq=3, agent_id=a1, typification_id=f"venta-{unique}"))
-    for _ in range(100):
-        resp = await client.patch(f"/api/v1/campaigns/{camp}", json={"agents": []}, headers=bearer(token))
-        if resp.status == 200:
-            break
-        await asyncio.sleep(0.05)
-    assert resp.status == 200, await resp.text()
+    await folded(closed=True)
+    assert (await api(client, token, "PATCH", f"/campaigns/{camp}", {"agents": []}))["agents"] == []
     done = await api(client, token, "PATCH", f"/campaigns/{camp}", {"closing_typifications": [f"venta-{unique}"]})
     assert done["closing_typifications"] == [f"venta-{unique}"]
