@@ -12,6 +12,9 @@ import uuid
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
+import asyncpg
+import nats.errors
+import redis.exceptions
 from aiohttp import web
 from structlog.contextvars import bind_contextvars, reset_contextvars
 
@@ -101,6 +104,13 @@ class Lifecycle:
                 await asyncio.gather(*pending, return_exceptions=True)
 
 
+# What a request meets while Redis, PostgreSQL or NATS is down, restarting or loading its data (Redis's
+# BusyLoadingError is a ConnectionError): 503 and Retry-After, never a 500 that reads as a bug.
+UNAVAILABLE: tuple[type[BaseException], ...] = (
+    redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError, nats.errors.ConnectionClosedError,
+    nats.errors.NoServersError, ConnectionError)
+
 LIFECYCLE = web.AppKey("lifecycle", Lifecycle)
 SETTINGS = web.AppKey("settings", ServiceSettings)
 
@@ -127,6 +137,10 @@ async def error_middleware(
         return web.json_response(
             {"error": {"code": code, "message": exc.reason}}, status=exc.status, headers=_allow(exc)
         )
+    except UNAVAILABLE as exc:  # a dependency is down or restarting: the caller may retry, nothing crashed
+        log.warning("request_failed", path=request.path, code="unavailable", error=f"{type(exc).__name__}: {exc}")
+        return web.json_response({"error": {"code": "unavailable", "message": "a dependency is unavailable, retry"}},
+                                 status=503, headers={"Retry-After": "1"})
     except Exception:
         log.exception("request_crashed", path=request.path)
         return web.json_response({"error": {"code": "internal", "message": "internal error"}}, status=500)

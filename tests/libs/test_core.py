@@ -208,3 +208,39 @@ async def test_respond_encodes_dates_models_and_decimals_one_way():
 
     with pytest.raises(TypeError):
         settings_of(app, OtherSettings)
+
+
+async def test_a_dependency_that_is_down_answers_503_not_500(unused_tcp_port):
+    """A real Redis client and a real PostgreSQL driver pointed at a port nobody listens on: the request meets the
+    drivers' own connection errors and answers 503 with Retry-After (a restart is not a bug); any other error
+    still answers 500."""
+    import asyncpg
+    import redis.asyncio as aioredis
+
+    app = create_base_app(DemoSettings())
+
+    async def cache(request: web.Request) -> web.Response:
+        client = aioredis.Redis(port=unused_tcp_port, socket_connect_timeout=1)
+        try:
+            return web.json_response({"v": await client.get("x")})
+        finally:
+            await client.aclose()
+
+    async def db(request: web.Request) -> web.Response:
+        conn = await asyncpg.connect(f"postgresql://u@127.0.0.1:{unused_tcp_port}/d", timeout=2)
+        return web.json_response({"v": await conn.fetchval("SELECT 1")})
+
+    async def crash(request: web.Request) -> web.Response:
+        raise RuntimeError("secret internals")
+
+    app.router.add_get("/cache", cache)
+    app.router.add_get("/db", db)
+    app.router.add_get("/crash", crash)
+    async with TestClient(TestServer(app), **as_service("switchboard")) as client:
+        for path in ("/cache", "/db"):
+            r = await client.get(path)
+            assert r.status == 503, (path, await r.text())
+            assert r.headers["Retry-After"] == "1"
+            assert (await r.json())["error"]["code"] == "unavailable"
+        r = await client.get("/crash")
+        assert r.status == 500 and (await r.json())["error"]["code"] == "internal"
