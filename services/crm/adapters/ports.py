@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager
+from datetime import datetime
 from types import TracebackType
 from typing import Any, Protocol, Self
 
@@ -67,6 +68,9 @@ class ContactLookup(Protocol):
 
     async def get(self, contact_id: str, *, for_update: bool = False) -> dict[str, Any] | None: ...
 
+    # The call list made from a search (``handlers.call_lists``).
+    async def list_from_search(self, list_id: str, name: str, campaign_id: str, f: ContactFilter) -> int: ...
+
 
 class AttachmentList(Protocol):
     """The files attached to a case, ticket or call (``adapters.postgres.cases``)."""
@@ -115,6 +119,18 @@ class UnitOfWork(Protocol):
     async def __aexit__(self, et: type[BaseException] | None, exc: BaseException | None,
                         tb: TracebackType | None) -> None: ...
 
+    # The repositories of the report, history, workspace, dialer, call, conversation and webhook use cases.
+    @property
+    def reports(self) -> ReportRepository: ...
+    @property
+    def cases(self) -> CaseRepository: ...
+    @property
+    def conversations(self) -> ConversationRepository: ...
+    @property
+    def calls(self) -> CallRepository: ...
+    @property
+    def dialer(self) -> DialerRepository: ...
+
 
 class UnitOfWorkFactory(Protocol):
     """Opens a unit of work; ``readonly`` reads one consistent snapshot."""
@@ -126,3 +142,57 @@ class CallPlacer(Protocol):
     """Click-to-call through the voice channel (``adapters.voice.ChannelsVoice``)."""
 
     async def place(self, channel_id: str, call_id: str, to: str, agent_id: str) -> dict[str, Any]: ...
+
+
+# --- the repositories of the report, history, workspace, dialer, call, conversation and webhook use cases -------
+
+class ReportRepository(Protocol):
+    """Agents' status changes and the conversation events the reports fold (``adapters.postgres.reports``)."""
+
+    async def record_agent_event(self, event_id: str, agent_id: str, status: str, reason: str | None,
+                                 at: datetime) -> bool: ...
+    async def conversation_events(self, start: datetime, end: datetime, campaigns: list[str] | None
+                                  ) -> list[dict[str, Any]]: ...
+    async def agent_events(self, agents: list[str], start: datetime, end: datetime) -> list[dict[str, Any]]: ...
+
+
+class CaseRepository(Protocol):
+    """Cases, their events and comments (``adapters.postgres.cases``)."""
+
+    async def get(self, case_id: str, *, for_update: bool = False) -> dict[str, Any] | None: ...
+    async def insert(self, case_id: str, data: dict[str, Any]) -> dict[str, Any]: ...
+    async def update(self, case_id: str, **fields: Any) -> None: ...
+    async def add_event(self, case_id: str, kind: str, actor: str, body: str | None = None,
+                        data: dict[str, Any] | None = None) -> dict[str, Any]: ...
+    async def account_summary(self, account_id: str) -> dict[str, Any] | None: ...
+    async def for_contact(self, contact_id: str, campaigns: list[str] | None, since: datetime | None
+                          ) -> list[dict[str, Any]]: ...
+    async def comments_for_contact(self, contact_id: str, campaigns: list[str] | None, since: datetime | None
+                                   ) -> list[dict[str, Any]]: ...
+    async def comments(self, f: dict[str, Any], limit: int, after: tuple[Any, ...] | None
+                       ) -> list[dict[str, Any]]: ...
+
+
+class ConversationRepository(Protocol):
+    """Conversations, their events, messages and closures (``adapters.postgres.conversations``)."""
+
+    async def get(self, conversation_id: str, *, for_update: bool = False) -> dict[str, Any] | None: ...
+    async def search(self, *, contact_id: str | None, campaign_id: str | None, agent_id: str | None,
+                     status: str | None, since: datetime | None, campaigns: list[str] | None, limit: int,
+                     after: tuple[datetime, str] | None) -> list[dict[str, Any]]: ...
+
+
+class CallRepository(Protocol):
+    """Calls (``adapters.postgres.calls``)."""
+
+    async def for_contact(self, contact_id: str, campaigns: list[str] | None, since: datetime | None
+                          ) -> list[dict[str, Any]]: ...
+
+
+class DialerRepository(Protocol):
+    """The preview dialer's lists and members (``adapters.postgres.dialer``)."""
+
+    async def lists_of(self, campaign_id: str, now: datetime) -> list[dict[str, Any]]: ...
+    async def get_list(self, list_id: str) -> dict[str, Any] | None: ...
+    async def claim_next(self, list_id: str, user: str, now: datetime, until: datetime) -> dict[str, Any] | None: ...
+    async def open_case(self, campaign_id: str, contact_id: str) -> dict[str, Any] | None: ...

@@ -12,8 +12,6 @@ from pydantic import Field
 from libs.contracts import new_id
 from libs.core.errors import Forbidden, Invalid, NotFound
 from libs.core.validation import Strict, parse_body
-from services.crm.adapters.postgres import base
-from services.crm.adapters.postgres import contacts as contacts_repo
 from services.crm.domain.contacts import ContactFilter
 from services.crm.handlers import Actor, Crm
 from services.crm.handlers.contacts import normalize_filter_addresses
@@ -61,8 +59,8 @@ async def from_search(crm: Crm, body: Any, actor: Actor) -> dict[str, Any]:
         raise Invalid("give at least one filter: a call list is made from a search", field="filters")
     f = normalize_filter_addresses(crm, ContactFilter(**given))
     list_id = new_id()
-    async with crm.pool.acquire() as conn, conn.transaction():
-        added = await contacts_repo.list_from_search(conn, list_id, data.name, data.campaign_id, f)
-        await base.audit(conn, "list", list_id, "created_from_search", actor.id,
+    async with crm.uow() as uow:
+        added = await uow.contacts.list_from_search(list_id, data.name, data.campaign_id, f)
+        await uow.audit.audit("list", list_id, "created_from_search", actor.id,
                          {"filters": [None, {k: str(v) for k, v in given.items()}], "added": [None, added]})
     return {"list": {"id": list_id, "name": data.name, "campaign_id": data.campaign_id}, "added": added}

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.crm.adapters.postgres import cases as repo
 from services.crm.handlers import Actor, Crm
 
 
@@ -21,5 +20,5 @@ async def search(crm: Crm, f: dict[str, Any], limit: int, after: tuple[Any, ...]
             f["assigned_user"] = actor.id
     elif actor.role == "supervisor":
         f["campaigns"] = [s.id for s in crm.campaigns if actor.id in s.supervisors]
-    async with crm.pool.acquire() as conn:
-        return await repo.comments(conn, f, limit, after)
+    async with crm.uow(readonly=True) as uow:
+        return await uow.cases.comments(f, limit, after)

@@ -9,8 +9,6 @@ from typing import Any
 
 from libs.contracts import new_id, utcnow
 from libs.core.errors import Forbidden, NotFound
-from services.crm.adapters.postgres import cases as cases_repo
-from services.crm.adapters.postgres import dialer as repo
 from services.crm.handlers import Actor, Crm
 from services.crm.handlers.cases import get_case
 
@@ -28,8 +26,8 @@ def _works_in(crm: Crm, actor: Actor, campaign_id: str | None) -> None:
 async def lists(crm: Crm, campaign_id: str, actor: Actor) -> list[dict[str, Any]]:
     """The campaign's lists with how many members are still to call."""
     _works_in(crm, actor, campaign_id)
-    async with crm.pool.acquire() as conn:
-        return await repo.lists_of(conn, campaign_id, utcnow())
+    async with crm.uow(readonly=True) as uow:
+        return await uow.dialer.lists_of(campaign_id, utcnow())
 
 
 async def next_contact(crm: Crm, list_id: str, actor: Actor) -> dict[str, Any]:
@@ -42,24 +40,24 @@ async def next_contact(crm: Crm, list_id: str, actor: Actor) -> dict[str, Any]:
         Forbidden: a campaign the caller does not work in.
     """
     now = utcnow()
-    async with crm.pool.acquire() as conn, conn.transaction():
-        found = await repo.get_list(conn, list_id)
+    async with crm.uow() as uow:
+        found = await uow.dialer.get_list(list_id)
         if found is None or not found["campaign_id"]:
             raise NotFound(f"list {list_id} not found (or of no campaign)", field="list_id")
         _works_in(crm, actor, found["campaign_id"])
-        member = await repo.claim_next(conn, list_id, actor.id, now, now + CLAIM)
+        member = await uow.dialer.claim_next(list_id, actor.id, now, now + CLAIM)
         if member is None:
             return {"list": found, "member": None, "case": None}
-        case = await repo.open_case(conn, found["campaign_id"], member["contact_id"])
+        case = await uow.dialer.open_case(found["campaign_id"], member["contact_id"])
         if case is None:
-            created = await cases_repo.insert(conn, new_id(), {
+            created = await uow.cases.insert(new_id(), {
                 "campaign_id": found["campaign_id"], "contact_id": member["contact_id"],
                 "title": f"Lista {found['name']}", "assigned_user": actor.id})
-            await cases_repo.add_event(conn, created["id"], "created", actor.id,
-                                       data={"list_id": list_id, "assigned_user": actor.id})
+            await uow.cases.add_event(created["id"], "created", actor.id,
+                                      data={"list_id": list_id, "assigned_user": actor.id})
             case_id = created["id"]
         else:
             case_id = case["id"]
             if case["assigned_user"] is None:
-                await cases_repo.update(conn, case_id, assigned_user=actor.id)
+                await uow.cases.update(case_id, assigned_user=actor.id)
     return {"list": found, "member": member, "case": await get_case(crm, case_id)}

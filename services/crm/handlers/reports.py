@@ -17,7 +17,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from libs.contracts import AgentStatusChanged
 from libs.core.errors import Forbidden, Invalid, NotFound
-from services.crm.adapters.postgres import reports as repo
 from services.crm.adapters.spreadsheets import chunks_for
 from services.crm.domain import staffing
 from services.crm.domain.kpis import (
@@ -48,8 +47,8 @@ COLUMNS = ("interval_start", "group", "key", "offered", "answered", "answered_wi
 
 async def on_agent_event(crm: Crm, event: AgentStatusChanged) -> None:
     """Keep an agent's status change (once per event id)."""
-    async with crm.pool.acquire() as conn:
-        await repo.record_agent_event(conn, event.id, event.agent_id, event.status, event.reason, event.occurred_at)
+    async with crm.uow() as uow:
+        await uow.reports.record_agent_event(event.id, event.agent_id, event.status, event.reason, event.occurred_at)
 
 
 # ------------------------------------------------------------------------------------------------ scope
@@ -135,8 +134,8 @@ def local_midnight(day: date, tz: ZoneInfo) -> datetime:
 # ----------------------------------------------------------------------------------------------- loading
 
 async def load_contacts(crm: Crm, start: datetime, end: datetime, campaigns: list[str] | None) -> list[Contact]:
-    async with crm.pool.acquire() as conn:
-        rows = await repo.conversation_events(conn, start, end, campaigns)
+    async with crm.uow(readonly=True) as uow:
+        rows = await uow.reports.conversation_events(start, end, campaigns)
     contacts = []
     for _, events in itertools.groupby(rows, key=lambda r: r["conversation_id"]):
         c = contact_of(list(events))
@@ -161,8 +160,8 @@ async def _occupancy(crm: Crm, contacts: list[Contact], agents: set[str], start:
     """Per agent, per interval: (seconds holding a conversation while logged in, seconds logged in)."""
     held = agent_segments(contacts, now or end)
     names = sorted(agents | set(held))
-    async with crm.pool.acquire() as conn:
-        rows = await repo.agent_events(conn, names, start, end)
+    async with crm.uow(readonly=True) as uow:
+        rows = await uow.reports.agent_events(names, start, end)
     states: dict[str, list[AgentState]] = {}
     for r in rows:
         states.setdefault(r["agent_id"], []).append(AgentState(r["occurred_at"], r["status"]))

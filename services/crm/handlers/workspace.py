@@ -5,9 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from libs.core.errors import NotFound
-from services.crm.adapters.postgres import cases as cases_repo
-from services.crm.adapters.postgres import contacts as contacts_repo
-from services.crm.adapters.postgres import conversations as conv_repo
 from services.crm.domain.workspace import tab_values, workspace
 from services.crm.handlers import Actor, Crm
 from services.crm.handlers.cases import check_access
@@ -28,14 +25,14 @@ def _sees(crm: Crm, actor: Actor, conv: dict[str, Any]) -> bool:
 
 
 async def of_case(crm: Crm, case_id: str, actor: Actor) -> dict[str, Any]:
-    async with crm.pool.acquire() as conn:
-        case = await cases_repo.get(conn, case_id)
+    async with crm.uow(readonly=True) as uow:
+        case = await uow.cases.get(case_id)
         if case is None:
             raise NotFound(f"case {case_id} not found", field="case_id")
         check_access(crm, case, actor)
-        contact = await contacts_repo.get(conn, case["contact_id"])
-        account = await cases_repo.account_summary(conn, case["account_id"]) if case["account_id"] else None
-        conv = await conv_repo.get(conn, case["conversation_id"]) if case["conversation_id"] else None
+        contact = await uow.contacts.get(case["contact_id"])
+        account = await uow.cases.account_summary(case["account_id"]) if case["account_id"] else None
+        conv = await uow.conversations.get(case["conversation_id"]) if case["conversation_id"] else None
     snapshot = snapshot_of(crm, case["campaign_id"])
     return workspace(snapshot, tab_values(contact=contact, case=case, account=account, conversation=conv,
                                           campaign_id=snapshot.id, agent_id=actor.id,
@@ -43,11 +40,11 @@ async def of_case(crm: Crm, case_id: str, actor: Actor) -> dict[str, Any]:
 
 
 async def of_conversation(crm: Crm, conversation_id: str, actor: Actor) -> dict[str, Any]:
-    async with crm.pool.acquire() as conn:
-        conv = await conv_repo.get(conn, conversation_id)
+    async with crm.uow(readonly=True) as uow:
+        conv = await uow.conversations.get(conversation_id)
         if conv is None or not _sees(crm, actor, conv):
             raise NotFound(f"conversation {conversation_id} not found", field="conversation_id")
-        contact = await contacts_repo.get(conn, conv["contact_id"]) if conv["contact_id"] else None
+        contact = await uow.contacts.get(conv["contact_id"]) if conv["contact_id"] else None
     snapshot = snapshot_of(crm, conv["campaign_id"])
     return workspace(snapshot, tab_values(contact=contact, conversation=conv, campaign_id=snapshot.id,
                                           agent_id=actor.id, hide_numbers=snapshot.hides_numbers_from(actor.role)))

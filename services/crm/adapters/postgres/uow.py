@@ -13,8 +13,29 @@ from typing import Any, cast
 import asyncpg
 
 from libs.storage.uow import PgUnitOfWork as BaseUnitOfWork
-from services.crm.adapters.ports import AttachmentList, AuditLog, CatalogRepository, ContactLookup, TicketRepository
-from services.crm.adapters.postgres import base, cases, catalogs, contacts, tickets
+from services.crm.adapters.ports import (
+    AttachmentList,
+    AuditLog,
+    CallRepository,
+    CaseRepository,
+    CatalogRepository,
+    ContactLookup,
+    ConversationRepository,
+    DialerRepository,
+    ReportRepository,
+    TicketRepository,
+)
+from services.crm.adapters.postgres import (
+    base,
+    calls,
+    cases,
+    catalogs,
+    contacts,
+    conversations,
+    dialer,
+    reports,
+    tickets,
+)
 
 
 class Bound:
@@ -41,6 +62,21 @@ class PgUnitOfWork(BaseUnitOfWork):
         self.contacts = cast(ContactLookup, Bound(contacts, conn))
         self.attachments = cast(AttachmentList, Bound(cases, conn))
         self.catalogs = cast(CatalogRepository, Bound(catalogs, conn))
+        self._bind_activity(conn)
+
+    # The repositories of the report, history, workspace, dialer, call, conversation and webhook use cases.
+    reports: ReportRepository
+    cases: CaseRepository
+    conversations: ConversationRepository
+    calls: CallRepository
+    dialer: DialerRepository
+
+    def _bind_activity(self, conn: asyncpg.Connection) -> None:
+        self.reports = cast(ReportRepository, Bound(reports, conn))
+        self.cases = cast(CaseRepository, Bound(cases, conn))
+        self.conversations = cast(ConversationRepository, Bound(conversations, conn))
+        self.calls = cast(CallRepository, Bound(calls, conn))
+        self.dialer = cast(DialerRepository, Bound(dialer, conn))
 
 
 def unit_of_work(pool: asyncpg.Pool) -> Any:
