@@ -14,6 +14,7 @@ import asyncpg
 
 from libs.storage.uow import PgUnitOfWork as BaseUnitOfWork
 from services.crm.adapters.ports import (
+    AccountRepository,
     AttachmentList,
     AuditLog,
     CallRepository,
@@ -26,6 +27,7 @@ from services.crm.adapters.ports import (
     TicketRepository,
 )
 from services.crm.adapters.postgres import (
+    accounts,
     base,
     calls,
     cases,
@@ -56,7 +58,14 @@ class PgUnitOfWork(BaseUnitOfWork):
     attachments: AttachmentList
     catalogs: CatalogRepository
 
+    # The repositories of the account, case, contact, callback and resource gallery use cases.
+    accounts: AccountRepository
+
+    def _bind_records(self, conn: asyncpg.Connection) -> None:
+        self.accounts = cast(AccountRepository, Bound(accounts, conn))
+
     def bind(self, conn: asyncpg.Connection) -> None:
+        self._bind_records(conn)
         self.tickets = cast(TicketRepository, Bound(tickets, conn))
         self.audit = cast(AuditLog, Bound(base, conn))
         self.contacts = cast(ContactLookup, Bound(contacts, conn))
