@@ -19,8 +19,9 @@ from typing import Any
 from aiohttp.test_utils import TestClient, TestServer
 from nats.js.api import DiscardPolicy
 
+from libs.contracts import ConversationMessage
 from libs.devstack import DevStack, StackInfo
-from libs.messaging import nats_session
+from libs.messaging import nats_session, publish
 from libs.storage import connect_redis
 from services.router.app import create_app
 from services.router.keys import ROUTER, ROUTER_READY
@@ -32,6 +33,22 @@ def store_of(router: Any) -> Any:
     """The live state of a router under test (to break it)."""
     return router.app[ROUTER].store
 
+
+async def lose_state(store: Any, unique: str) -> None:
+    """Redis loses every key of this test's router (its prefix), as a restart without files does."""
+    await store.r.delete(*[k async for k in store.r.scan_iter(match=f"sb:r{unique}:*", count=1000)])
+
+
+@asynccontextmanager
+async def one_agent_router(js: Any, kit: Any, router_settings: Any, unique: str, **campaign: Any
+                           ) -> AsyncIterator[tuple[TestClient, str, str]]:
+    """A router of its own key prefix, a 24/7 campaign on channel ``ch-<unique>`` and its agent available."""
+    agent, ch = f"agent-{unique}", f"ch-{unique}"
+    await kit.put_campaign(js, kit.campaign(unique, **campaign))
+    settings = router_settings.model_copy(update={"key_prefix": f"sb:r{unique}:"})
+    async with kit.running_router(settings) as router:
+        await kit.status(router, agent, "available")
+        yield router, agent, ch
 
 
 @asynccontextmanager
@@ -94,7 +111,7 @@ async def test_redis_losing_a_decision_whose_events_jetstream_refused_loses_no_m
                 raise AssertionError("the router never decided the message")
             await asyncio.sleep(1.0)  # time enough for an acknowledgement that comes too early
             # Redis loses everything of this router: the decision and the outbox holding its events.
-            await store.r.delete(*[k async for k in store.r.scan_iter(match=f"sb:r{unique}:*", count=1000)])
+            await lose_state(store, unique)
             await js.update_stream(replace(cfg, max_msgs=-1, discard=DiscardPolicy.OLD))
             for _ in range(300):
                 stored = await _stored(js, "sb.conv.message.>")
@@ -179,7 +196,7 @@ async def test_the_rebuild_reaches_conversations_older_than_the_stream(stack, tm
                 await js.purge_stream("CONVERSATIONS", subject=f"sb.conv.{event}.{cid}")
             await js.purge_stream("CONVERSATIONS", subject=f"sb.conv.message.{cid}", seq=kept.seq)
             store = store_of(router)
-            await store.r.delete(*[k async for k in store.r.scan_iter(match=f"sb:r{unique}:*", count=1000)])
+            await lose_state(store, unique)
 
             await kit.send(js, kit.inbound(ch, contact, 3, "tercero"))
             third = await events.wait_for("conversation.message", 3, contact_address=contact, timeout=30)
@@ -196,11 +213,7 @@ async def test_after_a_rebuild_a_redelivered_message_of_a_closed_conversation_is
     """A message delivered again after Redis lost its state (its first delivery decided, then the replica died
     before its ack) must not open a new conversation, even when its conversation has been closed since."""
     _, js = nats_js
-    agent, ch = f"agent-{unique}", f"ch-{unique}"
-    await kit.put_campaign(js, kit.campaign(unique))
-    settings = router_settings.model_copy(update={"key_prefix": f"sb:r{unique}:"})
-    async with kit.running_router(settings) as router:
-        await kit.status(router, agent, "available")
+    async with one_agent_router(js, kit, router_settings, unique) as (router, agent, ch):
         msg = kit.inbound(ch, "+4001", 1, "una vez")
         await kit.send(js, msg)
         [assigned] = await events.wait_for("conversation.assigned", channel_id=ch)
@@ -208,7 +221,7 @@ async def test_after_a_rebuild_a_redelivered_message_of_a_closed_conversation_is
                           json={"agent_id": agent, "text": "hola", "client_message_id": "r1"})
         await kit.close_ok(router, assigned.conversation_id, agent)
         store = store_of(router)
-        await store.r.delete(*[k async for k in store.r.scan_iter(match=f"sb:r{unique}:*", count=1000)])
+        await lose_state(store, unique)
         # The same message again (as INBOUND redelivers it: the stream's own dedup does not apply).
         await js.publish(msg.subject(), msg.model_dump_json().encode(), headers={"Nats-Msg-Id": f"again-{unique}"})
         await kit.send(js, kit.inbound(ch, "+4002", 1, "otro"))  # something new after it, to know it was handled
@@ -227,19 +240,16 @@ async def test_an_offer_the_rebuild_turns_back_into_queued_says_so(nats_js, rout
     """An offer pending when Redis lost the state is offered anew after the rebuild; the record must show it was
     taken back first (``conversation.queued``), or it reads as offered to two agents at once."""
     _, js = nats_js
-    agent, ch = f"agent-{unique}", f"ch-{unique}"
-    await kit.put_campaign(js, kit.campaign(unique, routing={"offer_timeout_s": 120}))
-    settings = router_settings.model_copy(update={"key_prefix": f"sb:r{unique}:"})
-    async with kit.running_router(settings) as router:
-        await kit.status(router, agent, "available")
+    async with one_agent_router(js, kit, router_settings, unique, routing={"offer_timeout_s": 120}) as (
+            router, agent, ch):
         await kit.send(js, kit.inbound(ch, "+5001", 1, "hola"))
         [offered] = await events.wait_for("conversation.offered", channel_id=ch)
         store = store_of(router)
-        await store.r.delete(*[k async for k in store.r.scan_iter(match=f"sb:r{unique}:*", count=1000)])
+        await lose_state(store, unique)
         await kit.send(js, kit.inbound(ch, "+5002", 1, "hola"))  # the next message finds the state gone
         [requeued] = await events.wait_for("conversation.queued", conversation_id=offered.conversation_id,
                                            reason="offer_lost", timeout=30)
-        assert requeued.seq == offered.seq + 1 and requeued.agent_id is None
+        assert requeued.seq > offered.seq and requeued.agent_id is None
         again = await events.wait_for("conversation.offered", 2, conversation_id=offered.conversation_id, timeout=30)
         assert again[1].seq > requeued.seq
         assert (await kit.get_json(router, f"/agents/{agent}"))["load"] >= 1
@@ -249,15 +259,11 @@ async def test_a_replica_that_died_while_rebuilding_is_replaced(nats_js, router_
     """The rebuild lock of a replica that died mid-rebuild (SIGKILL, a rolling restart) lapses within seconds:
     another replica rebuilds, instead of every replica waiting for an epoch nobody will set."""
     _, js = nats_js
-    agent, ch = f"agent-{unique}", f"ch-{unique}"
-    await kit.put_campaign(js, kit.campaign(unique))
-    settings = router_settings.model_copy(update={"key_prefix": f"sb:r{unique}:"})
-    async with kit.running_router(settings) as router:
-        await kit.status(router, agent, "available")
+    async with one_agent_router(js, kit, router_settings, unique) as (router, agent, ch):
         await kit.send(js, kit.inbound(ch, "+6001", 1, "hola"))
         await events.wait_for("conversation.assigned", channel_id=ch)
         store = store_of(router)
-        await store.r.delete(*[k async for k in store.r.scan_iter(match=f"sb:r{unique}:*", count=1000)])
+        await lose_state(store, unique)
         # A replica took the lock and died: its last renewal runs out in 3 s.
         await store.r.set(store.key("lock", "rebuild"), "a-dead-replica", px=3000)
         await kit.send(js, kit.inbound(ch, "+6002", 1, "hola"))
@@ -288,7 +294,7 @@ async def test_a_rebuild_whose_read_pauses_still_reads_the_whole_stream(stack, t
                     seq=1)
                     for i in range(first, first + 1000)], timeout=60)
             store = store_of(router)
-            await store.r.delete(*[k async for k in store.r.scan_iter(match=f"sb:r{unique}:*", count=1000)])
+            await lose_state(store, unique)
             rebuilder = router.app[REBUILDER]
             rebuilding = asyncio.create_task(rebuilder.rebuild())
             while rebuilder.read_progress == 0:  # the read has begun: NATS stops answering for 4 s
@@ -351,3 +357,30 @@ async def test_a_router_becomes_ready_when_agents_holds_no_status_event(stack, t
         await kit.put_campaign(js, kit.campaign(unique))
         async with kit.running_router(settings) as router:  # ready within 15 s, or it raises
             assert (await router.get("/readyz")).status == 200
+
+
+async def test_a_decision_that_lands_after_the_rebuild_read_keeps_its_own_id(nats_js, router_settings, events,
+                                                                             unique, kit):
+    """A decision taken just before Redis lost the state may reach the stream after the rebuild read it (a
+    starved replica, NATS reconnecting). The next event of that conversation must not reuse its seq: the event id
+    is ``<conversation>-<seq>``, and the CRM drops a second event with a known id as a redelivery. One chaos run
+    ended with the CRM missing a closure that way (the router said closed, the CRM assigned)."""
+    _, js = nats_js
+    async with one_agent_router(js, kit, router_settings, unique) as (router, agent, ch):
+        await kit.send(js, kit.inbound(ch, "+7001", 1, "hola"))
+        [assigned] = await events.wait_for("conversation.assigned", channel_id=ch)
+        cid = assigned.conversation_id
+        store = store_of(router)
+        await lose_state(store, unique)
+        await kit.send(js, kit.inbound(ch, "+7002", 1, "hola"))  # finds the state gone: the rebuild runs
+        await events.wait_for("conversation.opened", contact_address="+7002", timeout=30)
+        # The straggler: the decision after ``assigned`` (a message), published only now.
+        late = assigned.seq + 1
+        straggler = ConversationMessage(
+            id=f"{cid}-{late}", conversation_id=cid, campaign_id=assigned.campaign_id, channel_id=ch,
+            channel_type=assigned.channel_type, contact_address=assigned.contact_address, seq=late,
+            message_id=f"m-{unique}", direction="in", text="tarde", provider_message_id=f"late-{unique}")
+        await publish(js, straggler)
+        await kit.close_ok(router, cid, agent)
+        [closed] = await events.wait_for("conversation.closed", conversation_id=cid, timeout=15)
+        assert closed.seq > late and closed.id != straggler.id, (closed.id, closed.seq)

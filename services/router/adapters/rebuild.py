@@ -177,6 +177,10 @@ def fold(events: list[Any], seeds: dict[str, _Conv] | None = None
     return convs, agents, marks
 
 
+# How far a rebuilt conversation's seq jumps past the last one the stream held (see ``Rebuilder._write``).
+SEQ_GAP = 1000
+
+
 class Rebuilder:
     """Rebuilds the live state once across replicas; then ``resync`` (the router's campaign sync) mirrors the
     snapshots again.
@@ -399,6 +403,12 @@ class Rebuilder:
             w = self._weight(c)
             prio = self._priority(c)
             state, queue, agent = c.state, c.queue, c.agent
+            # A decision taken just before the loss may still be on its way to the stream (its publish in flight
+            # on a starved replica, or buffered while NATS reconnects) and land after the read. Had the next
+            # event reused its seq, it would carry the same id: JetStream and the CRM would drop it as a
+            # redelivery (one chaos run ended with the router and the CRM disagreeing on a closure). Past the gap
+            # a straggler is only older, and every reader already ignores an older state change.
+            c.seq += SEQ_GAP
             if state == "offered":  # the offer's timer is gone with the state: offer it anew
                 state, queue, agent = "queued", "q", ""
                 c.seq += 1
