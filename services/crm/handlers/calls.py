@@ -10,15 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from libs.contracts import CallProgress, ConversationEvent, MediaRef, new_id, utcnow
 from libs.core.errors import Conflict, Invalid, NotFound, Transient
 from libs.core.validation import parse_body
-from services.crm.adapters.postgres import base
-from services.crm.adapters.postgres import callbacks as callbacks_repo
-from services.crm.adapters.postgres import calls as repo
-from services.crm.adapters.postgres import cases as cases_repo
-from services.crm.adapters.postgres import catalogs as catalogs_repo
-from services.crm.adapters.postgres import contacts as contacts_repo
-from services.crm.adapters.postgres import tickets as tickets_repo
-from services.crm.adapters.postgres.base import Conn
-from services.crm.adapters.postgres.uow import Bound
+from services.crm.adapters.ports import UnitOfWork
 from services.crm.domain.contacts import BadAddress, normalize_phone
 from services.crm.domain.visibility import matches_mask
 from services.crm.domain.work import call_classifiable
@@ -73,8 +65,8 @@ def charges_line(call: dict[str, Any]) -> str:
             f"{c['currency']} por {per})").replace("  ", " ")
 
 
-async def _contact_for(conn: Conn, phone: str) -> str | None:
-    found = await contacts_repo.find_by_address(conn, "phone", phone, limit=2)
+async def _contact_for(uow: UnitOfWork, phone: str) -> str | None:
+    found = await uow.contacts.find_by_address("phone", phone, limit=2)
     return found[0] if len(found) == 1 else None
 
 
@@ -100,8 +92,8 @@ async def _unmasked(crm: Crm, data: CallIn | DialIn) -> str:
         return data.phone
     if not data.contact_id:
         raise Invalid("a masked number needs the contact_id it belongs to", field="phone")
-    async with crm.pool.acquire() as conn:
-        contact = await contacts_repo.get(conn, data.contact_id)
+    async with crm.uow(readonly=True) as uow:
+        contact = await uow.contacts.get(data.contact_id)
     for entry in (contact or {}).get("phones", []):
         if matches_mask(data.phone, entry["number"]) or matches_mask(data.phone, entry["raw"] or ""):
             return str(entry["number"])
@@ -125,21 +117,21 @@ async def register_call(crm: Crm, body: Any, actor: Actor) -> dict[str, Any]:
     if started.tzinfo is None:
         raise Invalid("started_at needs a time zone offset", field="started_at")
     call_id = new_id()
-    async with crm.pool.acquire() as conn, conn.transaction():
+    async with crm.uow() as uow:
         contact_id = data.contact_id
-        if contact_id and await contacts_repo.get(conn, contact_id) is None:
+        if contact_id and await uow.contacts.get(contact_id) is None:
             raise NotFound(f"contact {contact_id} not found", field="contact_id")
-        contact_id = contact_id or await _contact_for(conn, phone)
+        contact_id = contact_id or await _contact_for(uow, phone)
         classified = {"classified_at": utcnow(), "classified_by": actor.id} if data.disposition else {}
-        await repo.insert(conn, call_id, data.model_dump() | {"phone": phone, "phone_raw": raw,
-                                                             "contact_id": contact_id, "started_at": started}
-                          | classified)
+        await uow.calls.insert(call_id, data.model_dump() | {"phone": phone, "phone_raw": raw,
+                                                            "contact_id": contact_id, "started_at": started}
+                               | classified)
         if contact_id:
-            await contacts_repo.touch_activity(conn, contact_id, started, data.disposition)
-            await cases_repo.bump_list_member(conn, contact_id, data.campaign_id, data.list_id,
-                                              data.agent_id or actor.id, data.disposition, started)
-        await base.audit(conn, "call", call_id, "created", actor.id, {"direction": data.direction})
-        call = await repo.get(conn, call_id)
+            await uow.contacts.touch_activity(contact_id, started, data.disposition)
+            await uow.cases.bump_list_member(contact_id, data.campaign_id, data.list_id,
+                                             data.agent_id or actor.id, data.disposition, started)
+        await uow.audit.audit("call", call_id, "created", actor.id, {"direction": data.direction})
+        call = await uow.calls.get(call_id)
     return with_charges(crm, call)  # type: ignore[arg-type]
 
 
@@ -178,37 +170,37 @@ async def dial(crm: Crm, body: Any, actor: Actor) -> dict[str, Any]:
     if channel_id is not None and crm.voice is None:
         raise Transient("no voice channel service is configured (SB_CRM_CHANNELS_URL)")
     call_id = new_id()
-    async with crm.pool.acquire() as conn, conn.transaction():
-        if data.contact_id and await contacts_repo.get(conn, data.contact_id) is None:
+    async with crm.uow() as uow:
+        if data.contact_id and await uow.contacts.get(data.contact_id) is None:
             raise NotFound(f"contact {data.contact_id} not found", field="contact_id")
-        contact_id = data.contact_id or await _contact_for(conn, phone)
-        await repo.insert(conn, call_id, {"direction": "out", "started_at": utcnow(), "agent_id": actor.id,
+        contact_id = data.contact_id or await _contact_for(uow, phone)
+        await uow.calls.insert(call_id, {"direction": "out", "started_at": utcnow(), "agent_id": actor.id,
                                           "contact_id": contact_id, "phone": phone, "phone_raw": raw,
                                           "campaign_id": data.campaign_id, "list_id": data.list_id})
         placed: dict[str, Any] = {"provider": None}
         if channel_id is None:
-            await repo.set_status(conn, call_id, "manual")
+            await uow.calls.set_status(call_id, "manual")
         else:
             assert crm.voice is not None
             placed = await crm.voice.place(channel_id, call_id, phone, actor.id)
-            await repo.placed(conn, call_id, channel_id=channel_id, provider_call_id=str(placed["provider_call_id"]))
-        await base.audit(conn, "call", call_id, "created", actor.id,
+            await uow.calls.placed(call_id, channel_id=channel_id, provider_call_id=str(placed["provider_call_id"]))
+        await uow.audit.audit("call", call_id, "created", actor.id,
                          {"direction": "out", "channel_id": channel_id, "provider": placed.get("provider")})
-        call = await repo.get(conn, call_id)
+        call = await uow.calls.get(call_id)
     return with_charges(crm, call)  # type: ignore[arg-type]
 
 
 async def on_progress(crm: Crm, event: CallProgress) -> None:
     """A placed call's event (from channels): its status, answer and end times, and on its end the duration."""
-    async with crm.pool.acquire() as conn:
-        await repo.progress(conn, event.call_id, event.stage, event.occurred_at, event.duration_s)
+    async with crm.uow() as uow:
+        await uow.calls.progress(event.call_id, event.stage, event.occurred_at, event.duration_s)
 
 
 async def classify(crm: Crm, call_id: str, body: Any, actor: Actor) -> dict[str, Any]:
     """Save a call's disposition and comment; an unclassified call expires after the configured window."""
     data = parse_body(ClassifyIn, body)
-    async with crm.pool.acquire() as conn, conn.transaction():
-        call = await repo.get(conn, call_id, for_update=True)
+    async with crm.uow() as uow:
+        call = await uow.calls.get(call_id, for_update=True)
         if call is None:
             raise NotFound(f"call {call_id} not found", field="call_id")
         now = utcnow()
@@ -216,27 +208,27 @@ async def classify(crm: Crm, call_id: str, body: Any, actor: Actor) -> dict[str,
                                  crm.settings.unclassified_call_hours):
             raise Conflict(f"the call is older than {crm.settings.unclassified_call_hours:g} hours and was never "
                            f"classified; it can no longer be", field="call_id")
-        if data.contact_id and await contacts_repo.get(conn, data.contact_id) is None:
+        if data.contact_id and await uow.contacts.get(data.contact_id) is None:
             raise NotFound(f"contact {data.contact_id} not found", field="contact_id")
-        chosen = await catalogs.disposition(Bound(catalogs_repo, conn), call["campaign_id"], data.disposition)
-        await repo.classify(conn, call_id, disposition=data.disposition, comment=data.comment,
+        chosen = await catalogs.disposition(uow.catalogs, call["campaign_id"], data.disposition)
+        await uow.calls.classify(call_id, disposition=data.disposition, comment=data.comment,
                             contact_id=data.contact_id, actor=actor.id, at=now)
         contact_id = data.contact_id or call["contact_id"]
         if contact_id:
-            await contacts_repo.touch_activity(conn, contact_id, call["started_at"], data.disposition)
+            await uow.contacts.touch_activity(contact_id, call["started_at"], data.disposition)
             if call["classified_at"] is None:
-                await cases_repo.bump_list_member(conn, contact_id, call["campaign_id"], call["list_id"],
-                                                  call["agent_id"] or actor.id, data.disposition, call["started_at"])
-        await base.audit(conn, "call", call_id, "classified", actor.id,
-                         {"disposition": [call["disposition"], data.disposition]})
-        saved = with_charges(crm, await repo.get(conn, call_id))  # type: ignore[arg-type]
+                await uow.cases.bump_list_member(contact_id, call["campaign_id"], call["list_id"],
+                                                 call["agent_id"] or actor.id, data.disposition, call["started_at"])
+        await uow.audit.audit("call", call_id, "classified", actor.id,
+                              {"disposition": [call["disposition"], data.disposition]})
+        saved = with_charges(crm, await uow.calls.get(call_id))  # type: ignore[arg-type]
         if data.email is not None:
-            saved["email"] = await _email(crm, conn, saved, contact_id, data, actor)
-        saved["follow_up"] = await follow_up(crm, conn, saved, chosen, contact_id, actor, now) if chosen else None
+            saved["email"] = await _email(crm, uow, saved, contact_id, data, actor)
+        saved["follow_up"] = await follow_up(crm, uow, saved, chosen, contact_id, actor, now) if chosen else None
         return saved
 
 
-async def _email(crm: Crm, conn: Conn, call: dict[str, Any], contact_id: str | None, data: ClassifyIn, actor: Actor
+async def _email(crm: Crm, uow: UnitOfWork, call: dict[str, Any], contact_id: str | None, data: ClassifyIn, actor: Actor
                  ) -> dict[str, Any]:
     """The comment to the contact by e-mail (with the charges and attachments asked for), in the transaction."""
     email = data.email
@@ -249,22 +241,22 @@ async def _email(crm: Crm, conn: Conn, call: dict[str, Any], contact_id: str | N
             raise Invalid("the call's campaign has no call charge rate (call_charges.rate), or the call no duration",
                           field="email.charges")
         text = f"{text}\n\n{charges_line(call)}"
-    own = {a["id"]: a for a in await cases_repo.attachments(conn, "call", call["id"])}
+    own = {a["id"]: a for a in await uow.attachments.attachments("call", call["id"])}
     media = []
     for i, attachment_id in enumerate(email.attachments):
         found = own.get(attachment_id)
         if found is None:
             raise Invalid(f"{attachment_id} is not an attachment of this call", field=f"email.attachments[{i}]")
-        media.append(await _as_media(crm, conn, found))
-    return await comment_email.send(crm, conn, campaign_id=call["campaign_id"], contact_id=contact_id,
+        media.append(await _as_media(crm, uow, found))
+    return await comment_email.send(crm, uow, campaign_id=call["campaign_id"], contact_id=contact_id,
                                     conversation_id=call["conversation_id"], text=text, email=email, actor=actor,
                                     subject=f"Llamada del {call['started_at']:%Y-%m-%d %H:%M}", media=media)
 
 
-async def _as_media(crm: Crm, conn: Conn, attachment: dict[str, Any]) -> MediaRef:
+async def _as_media(crm: Crm, uow: UnitOfWork, attachment: dict[str, Any]) -> MediaRef:
     """A call's attachment as e-mail media: copied to its content-addressed key (``media/<sha[:2]>/<sha>``), which
     the channels service reads ``blob:<sha>`` references from (the shared blob store)."""
-    row = await cases_repo.attachment(conn, attachment["id"])
+    row = await uow.cases.attachment(attachment["id"])
     assert row is not None
     sha = row["sha256"]
     key = f"media/{sha[:2]}/{sha}"
@@ -275,8 +267,8 @@ async def _as_media(crm: Crm, conn: Conn, attachment: dict[str, Any]) -> MediaRe
                     mime_type=row["mime_type"], filename=row["filename"])
 
 
-async def follow_up(crm: Crm, conn: Conn, call: dict[str, Any], disposition: dict[str, Any], contact_id: str | None,
-                    actor: Actor, now: datetime) -> dict[str, Any] | None:
+async def follow_up(crm: Crm, uow: UnitOfWork, call: dict[str, Any], disposition: dict[str, Any],
+                    contact_id: str | None, actor: Actor, now: datetime) -> dict[str, Any] | None:
     """Seed 001 1.3.1: the disposition's follow-up, in the classification's transaction: a callback for the call's
     agent, or a ticket with one pending action of the disposition's action type, due ``after_minutes`` later."""
     rule = disposition.get("follow_up") or {}
@@ -291,39 +283,39 @@ async def follow_up(crm: Crm, conn: Conn, call: dict[str, Any], disposition: dic
     note = rule.get("note") or f"Seguimiento: {disposition['name']}"
     if kind == "callback":
         callback_id = new_id()
-        await callbacks_repo.insert(conn, callback_id, {"owner_id": owner, "due_at": due, "contact_id": contact_id,
-                                                        "campaign_id": call["campaign_id"], "note": note,
-                                                        "created_by": actor.id})
-        await base.audit(conn, "callback", callback_id, "created", actor.id,
-                         {"owner_id": [None, owner], "due_at": [None, due.isoformat()], "call_id": [None, call["id"]]})
-        callback = await callbacks_repo.get(conn, callback_id)
+        await uow.callbacks.insert(callback_id, {"owner_id": owner, "due_at": due, "contact_id": contact_id,
+                                                 "campaign_id": call["campaign_id"], "note": note,
+                                                 "created_by": actor.id})
+        await uow.audit.audit("callback", callback_id, "created", actor.id,
+                              {"owner_id": [None, owner], "due_at": [None, due.isoformat()],
+                               "call_id": [None, call["id"]]})
+        callback = await uow.callbacks.get(callback_id)
         await crm.publisher.publish(callbacks.timer_for(callback))  # type: ignore[arg-type]
         return {"kind": "callback", "callback_id": callback_id, "due_at": due}
     ticket_id, action_id = new_id(), new_id()
-    await tickets_repo.insert_ticket(conn, ticket_id, {"contact_id": contact_id, "subject": note, "priority": 1,
-                                                       "agent_id": owner, "call_id": call["id"],
-                                                       "created_by": actor.id})
-    await tickets_repo.insert_action(conn, action_id, ticket_id, {"kind": rule["action_type_id"], "subject": note,
-                                                                  "priority": 1, "agent_id": owner, "due_at": due})
-    await base.audit(conn, "ticket", ticket_id, "created", actor.id, {"subject": [None, note], "call_id": call["id"]})
-    await base.audit(conn, "ticket", ticket_id, "action_added", actor.id,
-                     {"action_id": action_id, "kind": rule["action_type_id"], "status": "pending"})
+    await uow.tickets.insert_ticket(ticket_id, {"contact_id": contact_id, "subject": note, "priority": 1,
+                                                "agent_id": owner, "call_id": call["id"], "created_by": actor.id})
+    await uow.tickets.insert_action(action_id, ticket_id, {"kind": rule["action_type_id"], "subject": note,
+                                                           "priority": 1, "agent_id": owner, "due_at": due})
+    await uow.audit.audit("ticket", ticket_id, "created", actor.id, {"subject": [None, note], "call_id": call["id"]})
+    await uow.audit.audit("ticket", ticket_id, "action_added", actor.id,
+                          {"action_id": action_id, "kind": rule["action_type_id"], "status": "pending"})
     return {"kind": "ticket_action", "ticket_id": ticket_id, "action_id": action_id, "due_at": due}
 
 
 async def get(crm: Crm, call_id: str) -> dict[str, Any]:
     """One call (the gateway checks who owns it before classifying it)."""
-    async with crm.pool.acquire() as conn:
-        call = await repo.get(conn, call_id)
+    async with crm.uow(readonly=True) as uow:
+        call = await uow.calls.get(call_id)
         if call is None:
             raise NotFound(f"call {call_id} not found", field="call_id")
-        call["attachments"] = await cases_repo.attachments(conn, "call", call_id)
+        call["attachments"] = await uow.attachments.attachments("call", call_id)
     return with_charges(crm, call)
 
 
 async def search(crm: Crm, f: dict[str, Any], limit: int, after: tuple[Any, ...] | None) -> list[dict[str, Any]]:
-    async with crm.pool.acquire() as conn:
-        return [with_charges(crm, c) for c in await repo.search(conn, f, limit, after)]
+    async with crm.uow(readonly=True) as uow:
+        return [with_charges(crm, c) for c in await uow.calls.search(f, limit, after)]
 
 
 async def pending(crm: Crm, agent_id: str | None, limit: int, after: tuple[Any, ...] | None) -> list[dict[str, Any]]:
@@ -332,16 +324,16 @@ async def pending(crm: Crm, agent_id: str | None, limit: int, after: tuple[Any, 
     return await search(crm, {"agent_id": agent_id, "unclassified_since": since}, limit, after)
 
 
-async def on_voice_event(conn: Conn, event: ConversationEvent, conv: dict[str, Any], phone: str | None) -> None:
+async def on_voice_event(uow: UnitOfWork, event: ConversationEvent, conv: dict[str, Any], phone: str | None) -> None:
     """A voice conversation is an inbound call (one per conversation); later events update it."""
-    await repo.insert(conn, new_id(), {
+    await uow.calls.insert(new_id(), {
         "direction": "in", "started_at": conv["opened_at"], "agent_id": event.agent_id,
         "contact_id": conv["contact_id"], "phone": phone, "phone_raw": event.contact_address,
         "campaign_id": event.campaign_id, "conversation_id": event.conversation_id})
     closed = event.type == "conversation.closed"
-    await repo.on_voice_event(conn, event.conversation_id, agent_id=event.agent_id, contact_id=conv["contact_id"],
-                              closed_at=event.occurred_at if closed else None,
-                              disposition=getattr(event, "typification_id", None) if closed else None)
+    await uow.calls.on_voice_event(event.conversation_id, agent_id=event.agent_id, contact_id=conv["contact_id"],
+                                   closed_at=event.occurred_at if closed else None,
+                                   disposition=getattr(event, "typification_id", None) if closed else None)
 
 
 

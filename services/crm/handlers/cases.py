@@ -14,6 +14,7 @@ from libs.core.validation import parse_body
 from services.crm.adapters.postgres import cases as repo
 from services.crm.adapters.postgres import contacts as contacts_repo
 from services.crm.adapters.postgres.base import Conn
+from services.crm.adapters.postgres.uow import on_connection
 from services.crm.domain.closures import check_closure, may_close
 from services.crm.domain.common import diff
 from services.crm.domain.contacts import ContactFilter
@@ -137,7 +138,8 @@ async def add_note(crm: Crm, case_id: str, kind: str, body: Any, actor: Actor) -
 
 async def _email(crm: Crm, conn: Conn, case: dict[str, Any], text: str, email: EmailIn, actor: Actor
                  ) -> dict[str, Any]:
-    sent = await comment_email.send(crm, conn, campaign_id=case["campaign_id"], contact_id=case["contact_id"],
+    sent = await comment_email.send(crm, on_connection(conn), campaign_id=case["campaign_id"],
+                                    contact_id=case["contact_id"],
                                     conversation_id=case["conversation_id"], text=text, email=email, actor=actor,
                                     subject=case["title"] or f"Case {case['id']}")
     await repo.add_event(conn, case["id"], "email", actor.id, text, sent)

@@ -12,9 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from libs.contracts import CampaignSnapshot, MediaRef, OutboundMessage
 from libs.core.errors import Forbidden, Invalid
-from services.crm.adapters.postgres import cases as cases_repo
-from services.crm.adapters.postgres import contacts as contacts_repo
-from services.crm.adapters.postgres.base import Conn
+from services.crm.adapters.ports import UnitOfWork
 from services.crm.domain.contacts import BadAddress, normalize_email
 from services.crm.handlers import Actor, Crm
 from services.crm.handlers.followups import email_channel
@@ -43,7 +41,7 @@ class EmailIn(BaseModel):
     _check = field_validator("to", "cc", "bcc")(_emails)
 
 
-async def send(crm: Crm, conn: Conn, *, campaign_id: str | None, contact_id: str | None,
+async def send(crm: Crm, uow: UnitOfWork, *, campaign_id: str | None, contact_id: str | None,
                conversation_id: str | None, text: str, email: EmailIn, actor: Actor, subject: str,
                media: Sequence[MediaRef] = ()) -> dict[str, Any]:
     """Publish the e-mail (inside the caller's transaction: unacknowledged, nothing of it is saved) and answer
@@ -58,13 +56,13 @@ async def send(crm: Crm, conn: Conn, *, campaign_id: str | None, contact_id: str
     if not channel_id:
         raise Invalid("no e-mail channel: give email.channel_id (or give the campaign an e-mail channel, or set "
                       "SB_CRM_EMAIL_CHANNEL_ID)", field="email.channel_id")
-    contact = await contacts_repo.get(conn, contact_id) if contact_id else None
+    contact = await uow.contacts.get(contact_id) if contact_id else None
     own = [e["address"].lower() for e in (contact or {}).get("emails", [])]
     to = list(email.to) or own[:1]
     if not to:
         raise Invalid("the contact has no e-mail address; give email.to", field="email.to")
     recipients = {"email.to": to, "email.cc": email.cc, "email.bcc": email.bcc}
-    others = await cases_repo.emails_of_others(conn, [a for group in recipients.values() for a in group], contact_id)
+    others = await uow.cases.emails_of_others([a for group in recipients.values() for a in group], contact_id)
     check_recipients(snapshot, own, others, recipients)
     if snapshot is not None and actor.role == "agent":
         if refused := snapshot.channel_problems(channel_id, field="email.channel_id"):

@@ -31,6 +31,7 @@ from services.crm.adapters.postgres import contacts as contacts_repo
 from services.crm.adapters.postgres import conversations as repo
 from services.crm.adapters.postgres import followups as followups_repo
 from services.crm.adapters.postgres.base import Conn
+from services.crm.adapters.postgres.uow import on_connection
 from services.crm.domain.closures import check_closure
 from services.crm.domain.contacts import address_of_channel, match_result
 from services.crm.handlers import Actor, Crm, calls, followups
@@ -75,7 +76,7 @@ async def on_event(crm: Crm, event: ConversationEvent) -> None:
                 closed_by=event.agent_id, closed_at=event.occurred_at, source="event", event_id=event.id)
         if event.channel_type == "voice":
             address = address_of_channel("voice", event.contact_address, crm.settings.default_region)
-            await calls.on_voice_event(conn, event, conv, address.value if address else None)
+            await calls.on_voice_event(on_connection(conn), event, conv, address.value if address else None)
         await followups.on_conversation_event(crm, conn, event, conv)
         if conv["contact_id"] is not None:
             disposition = event.typification_id if isinstance(event, ConversationClosed) else None

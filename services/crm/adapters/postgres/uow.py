@@ -17,6 +17,7 @@ from services.crm.adapters.ports import (
     AccountRepository,
     AttachmentList,
     AuditLog,
+    CallbackRepository,
     CallRepository,
     CaseRepository,
     CatalogRepository,
@@ -29,6 +30,7 @@ from services.crm.adapters.ports import (
 from services.crm.adapters.postgres import (
     accounts,
     base,
+    callbacks,
     calls,
     cases,
     catalogs,
@@ -79,6 +81,7 @@ class PgUnitOfWork(BaseUnitOfWork):
     conversations: ConversationRepository
     calls: CallRepository
     dialer: DialerRepository
+    callbacks: CallbackRepository
 
     def _bind_activity(self, conn: asyncpg.Connection) -> None:
         self.reports = cast(ReportRepository, Bound(reports, conn))
@@ -86,6 +89,15 @@ class PgUnitOfWork(BaseUnitOfWork):
         self.conversations = cast(ConversationRepository, Bound(conversations, conn))
         self.calls = cast(CallRepository, Bound(calls, conn))
         self.dialer = cast(DialerRepository, Bound(dialer, conn))
+        self.callbacks = cast(CallbackRepository, Bound(callbacks, conn))
+
+
+def on_connection(conn: asyncpg.Connection) -> PgUnitOfWork:
+    """The repositories over a connection whose transaction the caller already holds, for a use case not yet
+    moved to the unit of work that calls one that is (it neither commits nor rolls back)."""
+    uow = PgUnitOfWork(cast(asyncpg.Pool, None))
+    uow.bind(conn)
+    return uow
 
 
 def unit_of_work(pool: asyncpg.Pool) -> Any:
