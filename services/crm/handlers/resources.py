@@ -12,7 +12,6 @@ from pydantic import Field
 from libs.contracts import new_id
 from libs.core.errors import Forbidden, Invalid, NotFound
 from libs.core.validation import Strict, parse_body
-from services.crm.adapters.postgres import resources as repo
 from services.crm.handlers import Actor, Crm
 
 MAX_FILE_MB = 25  # what WhatsApp, Instagram and most mail servers accept
@@ -87,13 +86,13 @@ async def put_media(crm: Crm, chunks: AsyncIterator[bytes], max_bytes: int) -> t
 
 async def gallery(crm: Crm, campaign_id: str, kind: str | None, actor: Actor) -> list[dict[str, Any]]:
     _may_read(crm, actor, campaign_id)
-    async with crm.pool.acquire() as conn:
-        return [present(r) for r in await repo.of_campaign(conn, campaign_id, kind)]
+    async with crm.uow(readonly=True) as uow:
+        return [present(r) for r in await uow.resources.of_campaign(campaign_id, kind)]
 
 
 async def get(crm: Crm, resource_id: str, actor: Actor) -> dict[str, Any]:
-    async with crm.pool.acquire() as conn:
-        row = await repo.get(conn, resource_id)
+    async with crm.uow(readonly=True) as uow:
+        row = await uow.resources.get(resource_id)
     if row is None:
         raise NotFound(f"resource {resource_id} not found", field="resource_id")
     _may_read(crm, actor, row["campaign_id"])
@@ -103,8 +102,8 @@ async def get(crm: Crm, resource_id: str, actor: Actor) -> dict[str, Any]:
 async def add_quick_reply(crm: Crm, body: Any, actor: Actor) -> dict[str, Any]:
     data = parse_body(QuickReplyIn, body)
     _admin(crm, actor, data.campaign_id)
-    async with crm.pool.acquire() as conn:
-        return present(await repo.insert(conn, {"id": new_id(), "kind": "quick_reply", "created_by": actor.id,
+    async with crm.uow() as uow:
+        return present(await uow.resources.insert({"id": new_id(), "kind": "quick_reply", "created_by": actor.id,
                                                 **data.model_dump()}))
 
 
@@ -116,8 +115,8 @@ async def add_file(crm: Crm, campaign_id: str | None, name: str | None, filename
     _admin(crm, actor, campaign_id)
     check_filename(filename)
     sha, size = await put_media(crm, chunks, MAX_FILE_MB * 1024 * 1024)
-    async with crm.pool.acquire() as conn:
-        return present(await repo.insert(conn, {
+    async with crm.uow() as uow:
+        return present(await uow.resources.insert({
             "id": new_id(), "campaign_id": campaign_id, "kind": "file", "name": (name or filename)[:200],
             "sha256": sha, "mime_type": mime_type or "application/octet-stream", "size": size,
             "filename": filename, "created_by": actor.id}))
@@ -128,25 +127,25 @@ async def update(crm: Crm, resource_id: str, body: Any, actor: Actor) -> dict[st
     fields = {k: getattr(patch, k) for k in patch.model_fields_set if getattr(patch, k) is not None}
     if not fields:
         raise Invalid("send a name or a text", field="body")
-    async with crm.pool.acquire() as conn, conn.transaction():
-        row = await repo.get(conn, resource_id)
+    async with crm.uow() as uow:
+        row = await uow.resources.get(resource_id)
         if row is None:
             raise NotFound(f"resource {resource_id} not found", field="resource_id")
         _admin(crm, actor, row["campaign_id"])
         if "text" in fields and row["kind"] != "quick_reply":
             raise Invalid("only a quick reply has a text", field="text")
-        return present(await repo.update(conn, resource_id, fields))
+        return present(await uow.resources.update(resource_id, fields))
 
 
 async def delete(crm: Crm, resource_id: str, actor: Actor) -> None:
     """The gallery entry goes; the blob stays (replies already sent may point at it, and another entry may share
     the same bytes)."""
-    async with crm.pool.acquire() as conn, conn.transaction():
-        row = await repo.get(conn, resource_id)
+    async with crm.uow() as uow:
+        row = await uow.resources.get(resource_id)
         if row is None:
             raise NotFound(f"resource {resource_id} not found", field="resource_id")
         _admin(crm, actor, row["campaign_id"])
-        await repo.delete(conn, resource_id)
+        await uow.resources.delete(resource_id)
 
 
 async def file_of(crm: Crm, resource_id: str, actor: Actor) -> dict[str, Any]:

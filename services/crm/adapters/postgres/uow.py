@@ -25,6 +25,7 @@ from services.crm.adapters.ports import (
     ConversationRepository,
     DialerRepository,
     ReportRepository,
+    ResourceRepository,
     TicketRepository,
 )
 from services.crm.adapters.postgres import (
@@ -38,6 +39,7 @@ from services.crm.adapters.postgres import (
     conversations,
     dialer,
     reports,
+    resources,
     tickets,
 )
 
@@ -62,9 +64,11 @@ class PgUnitOfWork(BaseUnitOfWork):
 
     # The repositories of the account, case, contact, callback and resource gallery use cases.
     accounts: AccountRepository
+    resources: ResourceRepository
 
     def _bind_records(self, conn: asyncpg.Connection) -> None:
         self.accounts = cast(AccountRepository, Bound(accounts, conn))
+        self.resources = cast(ResourceRepository, Bound(resources, conn))
 
     def bind(self, conn: asyncpg.Connection) -> None:
         self._bind_records(conn)
