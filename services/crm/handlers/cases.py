@@ -119,7 +119,8 @@ async def update_case(crm: Crm, case_id: str, body: Any, actor: Actor) -> dict[s
             await repo.update(conn, case_id, **fields)
             event = await repo.add_event(conn, case_id, "updated", actor.id, data=changes)
             if "assigned_user" in changes and fields["assigned_user"]:
-                await followups.case_reassigned(crm, conn, before, fields["assigned_user"], actor.id, event["id"])
+                await followups.case_reassigned(crm, on_connection(conn), before, fields["assigned_user"], actor.id,
+                                                event["id"])
     return await get_case(crm, case_id)
 
 
@@ -301,7 +302,7 @@ async def finish(crm: Crm, conn: Conn, case: dict[str, Any], *, result: str | No
     await repo.add_event(conn, case["id"], "result", actor.id, result, {"typification_id": result, "fields": fields})
     await repo.bump_list_member(conn, case["contact_id"], case["campaign_id"], None, actor.id, result, now)
     await contacts_repo.touch_activity(conn, case["contact_id"], now, result)
-    await webhooks.on_case_closed(crm, conn, case, result, fields, actor)
+    await webhooks.on_case_closed(crm, on_connection(conn), case, result, fields, actor)
 
 
 async def _check_record(conn: Conn, snapshot: CampaignSnapshot, case: dict[str, Any], *, commented: bool) -> None:

@@ -25,13 +25,7 @@ from libs.contracts import (
 from libs.core.errors import Conflict, Forbidden, Invalid, NotFound
 from libs.core.logging import get_logger
 from libs.core.validation import parse_body
-from services.crm.adapters.postgres import base
-from services.crm.adapters.postgres import cases as cases_repo
-from services.crm.adapters.postgres import contacts as contacts_repo
-from services.crm.adapters.postgres import conversations as repo
-from services.crm.adapters.postgres import followups as followups_repo
-from services.crm.adapters.postgres.base import Conn
-from services.crm.adapters.postgres.uow import on_connection
+from services.crm.adapters.ports import UnitOfWork
 from services.crm.domain.closures import check_closure
 from services.crm.domain.contacts import address_of_channel, match_result
 from services.crm.handlers import Actor, Crm, calls, followups
@@ -52,63 +46,63 @@ STATUS_OF: dict[type, str | None] = {
 
 async def on_event(crm: Crm, event: ConversationEvent) -> None:
     """Persist one conversation event. A redelivered event (same id) changes nothing."""
-    async with crm.pool.acquire() as conn, conn.transaction():
-        fresh = await repo.record_event(conn, event.id, event.conversation_id, event.type, event.seq,
-                                        event.occurred_at, event.agent_id, event.model_dump_json())
+    async with crm.uow() as uow:
+        fresh = await uow.conversations.record_event(event.id, event.conversation_id, event.type, event.seq,
+                                                     event.occurred_at, event.agent_id, event.model_dump_json())
         if not fresh:
             log.info("conversation_event_duplicate", conversation_id=event.conversation_id)
             return
-        conv = await repo.upsert(
-            conn, conversation_id=event.conversation_id, campaign_id=event.campaign_id, channel_id=event.channel_id,
+        conv = await uow.conversations.upsert(
+            conversation_id=event.conversation_id, campaign_id=event.campaign_id, channel_id=event.channel_id,
             channel_type=event.channel_type, contact_address=event.contact_address, agent_id=event.agent_id,
             status=STATUS_OF.get(type(event)), seq=event.seq, at=event.occurred_at)
         if conv["contact_id"] is None:
-            conv["contact_id"] = await _auto_link(crm, conn, conv)
+            conv["contact_id"] = await _auto_link(crm, uow, conv)
         if isinstance(event, ConversationMessage):
-            await repo.insert_message(
-                conn, message_id=event.message_id, conversation_id=event.conversation_id, event_id=event.id,
+            await uow.conversations.insert_message(
+                message_id=event.message_id, conversation_id=event.conversation_id, event_id=event.id,
                 direction=event.direction, kind=event.kind, text=event.text, media=event.media,
                 provider_message_id=event.provider_message_id, seq=event.seq, at=event.occurred_at)
         if isinstance(event, ConversationClosed):
-            await repo.insert_closure(
-                conn, conversation_id=event.conversation_id, campaign_id=event.campaign_id,
+            await uow.conversations.insert_closure(
+                conversation_id=event.conversation_id, campaign_id=event.campaign_id,
                 typification_id=event.typification_id, fields=event.fields, reason=event.reason,
                 closed_by=event.agent_id, closed_at=event.occurred_at, source="event", event_id=event.id)
         if event.channel_type == "voice":
             address = address_of_channel("voice", event.contact_address, crm.settings.default_region)
-            await calls.on_voice_event(on_connection(conn), event, conv, address.value if address else None)
-        await followups.on_conversation_event(crm, conn, event, conv)
+            await calls.on_voice_event(uow, event, conv, address.value if address else None)
+        await followups.on_conversation_event(crm, uow, event, conv)
         if conv["contact_id"] is not None:
             disposition = event.typification_id if isinstance(event, ConversationClosed) else None
-            await contacts_repo.touch_activity(conn, conv["contact_id"], event.occurred_at, disposition)
+            await uow.contacts.touch_activity(conv["contact_id"], event.occurred_at, disposition)
 
 
-async def _auto_link(crm: Crm, conn: Conn, conv: dict[str, Any]) -> str | None:
+async def _auto_link(crm: Crm, uow: UnitOfWork, conv: dict[str, Any]) -> str | None:
     """Link the contact when exactly one holds the conversation's address; remember when several do."""
     address = address_of_channel(conv["channel_type"], conv["contact_address"], crm.settings.default_region)
     if address is None:
         return None
-    found = await contacts_repo.find_by_address(conn, address.kind, address.value, address.network, limit=2)
+    found = await uow.contacts.find_by_address(address.kind, address.value, address.network, limit=2)
     result = match_result(len(found))
     contact_id = found[0] if result == "one" else None
     state = {"one": "linked", "several": "several", "none": "none"}[result]
     if state != conv["match_state"] or contact_id:
-        await repo.link_contact(conn, conv["id"], contact_id, state)
+        await uow.conversations.link_contact(conv["id"], contact_id, state)
         conv["match_state"] = state
     return contact_id
 
 
 async def get_conversation(crm: Crm, conversation_id: str) -> dict[str, Any]:
-    async with crm.pool.acquire() as conn:
-        conv = await repo.get(conn, conversation_id)
+    async with crm.uow(readonly=True) as uow:
+        conv = await uow.conversations.get(conversation_id)
         if conv is None:
             raise NotFound(f"conversation {conversation_id} not found", field="conversation_id")
-        conv["messages"] = await repo.messages(conn, conversation_id)
-        conv["closure"] = await repo.closure(conn, conversation_id)
-        conv["transcript"] = await followups_repo.transcript(conn, conversation_id)
+        conv["messages"] = await uow.conversations.messages(conversation_id)
+        conv["closure"] = await uow.conversations.closure(conversation_id)
+        conv["transcript"] = await uow.followups.transcript(conversation_id)
         snapshot = crm.campaigns.get(conv["campaign_id"])
         # Seed 002 "Autocompletar Gestiones": the contact's latest closure in the campaign starts the closing form.
-        conv["prefill"] = await cases_repo.latest_result(conn, "", conv["contact_id"], conv["campaign_id"]) \
+        conv["prefill"] = await uow.cases.latest_result("", conv["contact_id"], conv["campaign_id"]) \
             if snapshot is not None and snapshot.case_options.autocomplete and conv["contact_id"] else None
     return conv
 
@@ -182,8 +176,8 @@ async def media_file(crm: Crm, conversation_id: str, sha: str) -> dict[str, Any]
             lost it (``sha``).
     """
     check_sha(sha)
-    async with crm.pool.acquire() as conn:
-        media = await repo.media_in_messages(conn, conversation_id, f"blob:{sha}")
+    async with crm.uow(readonly=True) as uow:
+        media = await uow.conversations.media_in_messages(conversation_id, f"blob:{sha}")
     if media is None:
         raise NotFound(f"conversation {conversation_id} has no file {sha}", field="sha")
     key = media_key(sha)
@@ -199,14 +193,14 @@ async def media_file(crm: Crm, conversation_id: str, sha: str) -> dict[str, Any]
 
 async def matches(crm: Crm, conversation_id: str) -> dict[str, Any]:
     """The contacts the conversation's address matches, to choose from or to create one."""
-    async with crm.pool.acquire() as conn:
-        conv = await repo.get(conn, conversation_id)
+    async with crm.uow(readonly=True) as uow:
+        conv = await uow.conversations.get(conversation_id)
         if conv is None:
             raise NotFound(f"conversation {conversation_id} not found", field="conversation_id")
         address = address_of_channel(conv["channel_type"], conv["contact_address"], crm.settings.default_region)
-        ids = [] if address is None else await contacts_repo.find_by_address(
-            conn, address.kind, address.value, address.network)
-        found = await contacts_repo.get_many(conn, ids)
+        ids = [] if address is None else await uow.contacts.find_by_address(
+            address.kind, address.value, address.network)
+        found = await uow.contacts.get_many(ids)
     return {"result": match_result(len(found)), "address": address.as_dict() if address else None,
             "contact_id": conv["contact_id"], "contacts": found}
 
@@ -219,16 +213,16 @@ class LinkIn(BaseModel):
 async def link(crm: Crm, conversation_id: str, body: Any, actor: Actor) -> dict[str, Any]:
     """The agent chose (or created) the contact of a conversation."""
     data = parse_body(LinkIn, body)
-    async with crm.pool.acquire() as conn, conn.transaction():
-        conv = await repo.get(conn, conversation_id, for_update=True)
+    async with crm.uow() as uow:
+        conv = await uow.conversations.get(conversation_id, for_update=True)
         if conv is None:
             raise NotFound(f"conversation {conversation_id} not found", field="conversation_id")
-        if await contacts_repo.get(conn, data.contact_id) is None:
+        if await uow.contacts.get(data.contact_id) is None:
             raise NotFound(f"contact {data.contact_id} not found", field="contact_id")
-        await repo.link_contact(conn, conversation_id, data.contact_id, "linked")
-        await base.audit(conn, "conversation", conversation_id, "contact_linked", actor.id,
-                         {"contact_id": [conv["contact_id"], data.contact_id]})
-        await contacts_repo.touch_activity(conn, data.contact_id, conv["opened_at"])
+        await uow.conversations.link_contact(conversation_id, data.contact_id, "linked")
+        await uow.audit.audit("conversation", conversation_id, "contact_linked", actor.id,
+                              {"contact_id": [conv["contact_id"], data.contact_id]})
+        await uow.contacts.touch_activity(data.contact_id, conv["opened_at"])
     return await get_conversation(crm, conversation_id)
 
 
@@ -249,31 +243,31 @@ async def close(crm: Crm, conversation_id: str, body: Any, actor: Actor) -> dict
     """Close a conversation with a typification through the campaign's rules, record who and when, and
     ask the router to close it (``CloseConversation``). Nothing is written when a rule fails."""
     data = parse_body(CloseIn, body)
-    async with crm.pool.acquire() as conn, conn.transaction():
-        await close_in(crm, conn, conversation_id, data, actor, source="crm")
+    async with crm.uow() as uow:
+        await close_in(crm, uow, conversation_id, data, actor, source="crm")
     return await get_conversation(crm, conversation_id)
 
 
-async def close_in(crm: Crm, conn: Conn, conversation_id: str, data: CloseIn, actor: Actor, *, source: str,
+async def close_in(crm: Crm, uow: UnitOfWork, conversation_id: str, data: CloseIn, actor: Actor, *, source: str,
                    publish: bool = True, campaign_id: str | None = None) -> None:
     """The closure inside the caller's transaction (a mass close runs one per row, in a savepoint);
     ``campaign_id``: only a conversation of that campaign (another reads as not found)."""
-    conv = await repo.get(conn, conversation_id, for_update=True)
+    conv = await uow.conversations.get(conversation_id, for_update=True)
     if conv is None or (campaign_id is not None and conv["campaign_id"] != campaign_id):
         raise NotFound(f"conversation {conversation_id} not found", field="conversation_id")
     if conv["status"] == "closed":
         raise Conflict(f"conversation {conversation_id} is already closed", field="conversation_id")
     snapshot = snapshot_of(crm, conv["campaign_id"])
-    replied = await repo.count_outbound(conn, conversation_id) > 0
+    replied = await uow.conversations.count_outbound(conversation_id) > 0
     check_closure(snapshot, actor_id=actor.id, role=actor.role, assigned=conv["agent_id"],
                   typification_id=data.typification_id, fields=data.fields, replied=replied)
     now = utcnow()
-    await repo.insert_closure(conn, conversation_id=conversation_id, campaign_id=conv["campaign_id"],
-                              typification_id=data.typification_id, fields=data.fields, reason=source,
-                              closed_by=actor.id, closed_at=now, source=source)
-    await repo.mark_closed(conn, conversation_id, now)
+    await uow.conversations.insert_closure(conversation_id=conversation_id, campaign_id=conv["campaign_id"],
+                                           typification_id=data.typification_id, fields=data.fields, reason=source,
+                                           closed_by=actor.id, closed_at=now, source=source)
+    await uow.conversations.mark_closed(conversation_id, now)
     if conv["contact_id"]:
-        await contacts_repo.touch_activity(conn, conv["contact_id"], now, data.typification_id)
+        await uow.contacts.touch_activity(conv["contact_id"], now, data.typification_id)
     if not publish:
         return
     # Published before commit: if the router cannot be told, nothing is recorded either.
@@ -286,8 +280,8 @@ async def search(crm: Crm, *, contact_id: str | None, campaign_id: str | None, a
                  status: str | None, limit: int, after: tuple[datetime, str] | None,
                  campaigns: list[str] | None = None) -> list[dict[str, Any]]:
     """``campaigns``: only these campaigns' conversations (a caller's scope)."""
-    async with crm.pool.acquire() as conn:
-        return await repo.search(conn, contact_id=contact_id, campaign_id=campaign_id, agent_id=agent_id,
+    async with crm.uow(readonly=True) as uow:
+        return await uow.conversations.search(contact_id=contact_id, campaign_id=campaign_id, agent_id=agent_id,
                                  status=status, since=None, campaigns=campaigns, limit=limit, after=after)
 
 

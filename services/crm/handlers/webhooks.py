@@ -26,8 +26,7 @@ from libs.contracts import (
 from libs.core.errors import Conflict, Forbidden, Invalid, NotFound
 from libs.core.logging import get_logger
 from libs.core.validation import Strict, parse_body
-from services.crm.adapters.postgres import webhooks as repo
-from services.crm.adapters.postgres.base import Conn
+from services.crm.adapters.ports import UnitOfWork
 from services.crm.domain.webhooks import SIGNATURE_HEADER, Event, WebhookIn, next_delay, signature, url_problem
 from services.crm.handlers import Actor, Crm
 
@@ -83,15 +82,15 @@ async def create(crm: Crm, body: Any, actor: Actor) -> dict[str, Any]:
     hook_id = new_id()
     secret = data.secret or secrets.token_urlsafe(32)
     sealed = crm.settings.secret_box().encrypt(secret, f"webhook:{hook_id}")
-    async with crm.pool.acquire() as conn, conn.transaction():
-        hook = await repo.insert(conn, {"id": hook_id, "campaign_id": data.campaign_id, "url": data.url,
-                                        "secret_sealed": sealed, "events": list(data.events), "active": data.active,
-                                        "created_by": actor.id})
+    async with crm.uow() as uow:
+        hook = await uow.webhooks.insert({"id": hook_id, "campaign_id": data.campaign_id, "url": data.url,
+                                          "secret_sealed": sealed, "events": list(data.events), "active": data.active,
+                                          "created_by": actor.id})
     return present(hook, secret)
 
 
-async def _hook(conn: Conn, hook_id: str, *, for_update: bool = False) -> dict[str, Any]:
-    hook = await repo.get(conn, hook_id, for_update=for_update)
+async def _hook(uow: UnitOfWork, hook_id: str, *, for_update: bool = False) -> dict[str, Any]:
+    hook = await uow.webhooks.get(hook_id, for_update=for_update)
     if hook is None:
         raise NotFound(f"webhook {hook_id} not found", field="webhook_id")
     return hook
@@ -99,14 +98,14 @@ async def _hook(conn: Conn, hook_id: str, *, for_update: bool = False) -> dict[s
 
 async def get(crm: Crm, hook_id: str, actor: Actor) -> dict[str, Any]:
     _admin(actor)
-    async with crm.pool.acquire() as conn:
-        return present(await _hook(conn, hook_id))
+    async with crm.uow(readonly=True) as uow:
+        return present(await _hook(uow, hook_id))
 
 
 async def search(crm: Crm, campaign_id: str | None, actor: Actor) -> list[dict[str, Any]]:
     _admin(actor)
-    async with crm.pool.acquire() as conn:
-        return [present(h) for h in await repo.of_campaign(conn, campaign_id)]
+    async with crm.uow(readonly=True) as uow:
+        return [present(h) for h in await uow.webhooks.of_campaign(campaign_id)]
 
 
 async def update(crm: Crm, hook_id: str, body: Any, actor: Actor) -> dict[str, Any]:
@@ -123,57 +122,57 @@ async def update(crm: Crm, hook_id: str, body: Any, actor: Actor) -> dict[str, A
         fields["secret_sealed"] = crm.settings.secret_box().encrypt(secret, f"webhook:{hook_id}")
     if not fields:
         raise Invalid("nothing to change", field="body")
-    async with crm.pool.acquire() as conn, conn.transaction():
-        await _hook(conn, hook_id, for_update=True)
-        return present(await repo.update(conn, hook_id, fields), secret)
+    async with crm.uow() as uow:
+        await _hook(uow, hook_id, for_update=True)
+        return present(await uow.webhooks.update(hook_id, fields), secret)
 
 
 async def delete(crm: Crm, hook_id: str, actor: Actor) -> None:
     _admin(actor)
-    async with crm.pool.acquire() as conn, conn.transaction():
-        await _hook(conn, hook_id, for_update=True)
-        await repo.delete(conn, hook_id)
+    async with crm.uow() as uow:
+        await _hook(uow, hook_id, for_update=True)
+        await uow.webhooks.delete(hook_id)
 
 
 async def deliveries(crm: Crm, hook_id: str, status: str | None, limit: int, after: int | None, actor: Actor
                      ) -> list[dict[str, Any]]:
     """A webhook's deliveries, newest first; ``status=dead`` is its dead-letter list."""
     _admin(actor)
-    async with crm.pool.acquire() as conn:
-        await _hook(conn, hook_id)
-        return await repo.deliveries(conn, hook_id, status, limit, after)
+    async with crm.uow(readonly=True) as uow:
+        await _hook(uow, hook_id)
+        return await uow.webhooks.deliveries(hook_id, status, limit, after)
 
 
 async def retry(crm: Crm, delivery_id: int, actor: Actor) -> dict[str, Any]:
     """Send a dead (or pending) delivery again now, from its first attempt."""
     _admin(actor)
-    async with crm.pool.acquire() as conn, conn.transaction():
-        found = await repo.delivery(conn, delivery_id, for_update=True)
+    async with crm.uow() as uow:
+        found = await uow.webhooks.delivery(delivery_id, for_update=True)
         if found is None:
             raise NotFound(f"delivery {delivery_id} not found", field="delivery_id")
         if found["status"] == "delivered":
             raise Conflict(f"delivery {delivery_id} was delivered", field="delivery_id")
-        await repo.requeue(conn, delivery_id, utcnow())
-        return await repo.delivery(conn, delivery_id)  # type: ignore[return-value]
+        await uow.webhooks.requeue(delivery_id, utcnow())
+        return await uow.webhooks.delivery(delivery_id)  # type: ignore[return-value]
 
 
 # ----------------------------------------------------------------------------------------------- queueing
 
-async def queue(crm: Crm, conn: Conn, campaign_id: str | None, event_type: str, event_id: str,
+async def queue(crm: Crm, uow: UnitOfWork, campaign_id: str | None, event_type: str, event_id: str,
                 data: dict[str, Any]) -> None:
     """Queue an event for every active webhook of the campaign that wants it (in the caller's transaction)."""
     if not campaign_id:
         return
-    hooks = [h for h in await repo.of_campaign(conn, campaign_id, active_only=True) if event_type in h["events"]]
+    hooks = [h for h in await uow.webhooks.of_campaign(campaign_id, active_only=True) if event_type in h["events"]]
     if not hooks:
         return
     payload = {"id": event_id, "type": event_type, "occurred_at": utcnow().isoformat(), "campaign_id": campaign_id,
                "data": data}
     for hook in hooks:
-        await repo.enqueue(conn, hook["id"], event_id, event_type, payload)
+        await uow.webhooks.enqueue(hook["id"], event_id, event_type, payload)
 
 
-async def on_conversation_event(crm: Crm, conn: Conn, event: ConversationEvent) -> None:
+async def on_conversation_event(crm: Crm, uow: UnitOfWork, event: ConversationEvent) -> None:
     """A router event for external CRMs: the conversation, and on close its typification and every custom field
     under its ``integration_key``."""
     kind = EVENT_TYPES.get(type(event))
@@ -191,13 +190,13 @@ async def on_conversation_event(crm: Crm, conn: Conn, event: ConversationEvent) 
         snapshot = crm.campaigns.get(event.campaign_id)
         data |= {"reason": event.reason, "typification_id": event.typification_id, "fields": event.fields,
                  "integration": snapshot.integration_values(event.fields) if snapshot else {}}
-    await queue(crm, conn, event.campaign_id, kind, event.id, data)
+    await queue(crm, uow, event.campaign_id, kind, event.id, data)
 
 
-async def on_case_closed(crm: Crm, conn: Conn, case: dict[str, Any], result: str | None, fields: dict[str, Any],
+async def on_case_closed(crm: Crm, uow: UnitOfWork, case: dict[str, Any], result: str | None, fields: dict[str, Any],
                          actor: Actor) -> None:
     snapshot = crm.campaigns.get(case["campaign_id"])
-    await queue(crm, conn, case["campaign_id"], "case.closed", f"case-closed-{case['id']}", {
+    await queue(crm, uow, case["campaign_id"], "case.closed", f"case-closed-{case['id']}", {
         "case_id": case["id"], "contact_id": case["contact_id"], "account_id": case.get("account_id"),
         "conversation_id": case.get("conversation_id"), "result": result, "fields": fields,
         "integration": snapshot.integration_values(fields) if snapshot else {}, "closed_by": actor.id})
@@ -212,9 +211,9 @@ async def send_due(crm: Crm, limit: int = 50) -> int:
     assert poster is not None
     s = crm.settings
     now = utcnow()
-    async with crm.pool.acquire() as conn, conn.transaction():
-        due = await repo.claim_due(conn, now, now + timedelta(seconds=s.webhook_timeout_s + 30), limit)
-        hooks = {d["webhook_id"]: await repo.get(conn, d["webhook_id"]) for d in due}
+    async with crm.uow() as uow:
+        due = await uow.webhooks.claim_due(now, now + timedelta(seconds=s.webhook_timeout_s + 30), limit)
+        hooks = {d["webhook_id"]: await uow.webhooks.get(d["webhook_id"]) for d in due}
     box = s.secret_box()
 
     async def one(d: dict[str, Any]) -> None:
@@ -236,9 +235,9 @@ async def send_due(crm: Crm, limit: int = 50) -> int:
             outcome, next_at = "dead", None
         else:
             outcome, next_at = "pending", at + timedelta(seconds=next_delay(attempts, s.webhook_backoff_s))
-        async with crm.pool.acquire() as conn:
-            await repo.settle(conn, d["id"], status=outcome, attempts=attempts, next_at=next_at, last_status=status,
-                              last_error=error, at=at)
+        async with crm.uow() as uow:
+            await uow.webhooks.settle(d["id"], status=outcome, attempts=attempts, next_at=next_at, last_status=status,
+                                      last_error=error, at=at)
         log.info("webhook_delivery", delivery_id=d["id"], outcome=outcome, attempts=attempts, status=status,
                  error=error)
 

@@ -24,9 +24,11 @@ from services.crm.adapters.ports import (
     ContactLookup,
     ConversationRepository,
     DialerRepository,
+    FollowUpLog,
     ReportRepository,
     ResourceRepository,
     TicketRepository,
+    WebhookRepository,
 )
 from services.crm.adapters.postgres import (
     accounts,
@@ -38,9 +40,11 @@ from services.crm.adapters.postgres import (
     contacts,
     conversations,
     dialer,
+    followups,
     reports,
     resources,
     tickets,
+    webhooks,
 )
 
 
@@ -86,6 +90,8 @@ class PgUnitOfWork(BaseUnitOfWork):
     calls: CallRepository
     dialer: DialerRepository
     callbacks: CallbackRepository
+    followups: FollowUpLog
+    webhooks: WebhookRepository
 
     def _bind_activity(self, conn: asyncpg.Connection) -> None:
         self.reports = cast(ReportRepository, Bound(reports, conn))
@@ -94,6 +100,8 @@ class PgUnitOfWork(BaseUnitOfWork):
         self.calls = cast(CallRepository, Bound(calls, conn))
         self.dialer = cast(DialerRepository, Bound(dialer, conn))
         self.callbacks = cast(CallbackRepository, Bound(callbacks, conn))
+        self.followups = cast(FollowUpLog, Bound(followups, conn))
+        self.webhooks = cast(WebhookRepository, Bound(webhooks, conn))
 
 
 def on_connection(conn: asyncpg.Connection) -> PgUnitOfWork:

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from libs.core.errors import AppError, Invalid
 from services.crm.adapters.postgres import conversations as conv_repo
 from services.crm.adapters.postgres.base import Conn
+from services.crm.adapters.postgres.uow import on_connection
 from services.crm.handlers import Actor, Crm
 from services.crm.handlers.conversations import CloseIn, close_in
 from services.crm.handlers.processes.runner import JobContext, ProcessKind, Step
@@ -75,7 +76,7 @@ async def run(ctx: JobContext) -> None:
                     if ctx.dry_run:
                         await _preview(ctx.crm, conn, conv_id, data, actor, ctx.params.campaign_id)
                     else:
-                        await close_in(ctx.crm, conn, conv_id, data, actor, source=source,
+                        await close_in(ctx.crm, on_connection(conn), conv_id, data, actor, source=source,
                                        campaign_id=ctx.params.campaign_id)
             except AppError as err:
                 closure = await conv_repo.closure(conn, conv_id)
@@ -101,7 +102,7 @@ async def _preview(crm: Crm, conn: Conn, conv_id: str, data: CloseIn, actor: Act
     """A dry run applies the closure's checks in a savepoint it rolls back; nothing is published."""
     try:
         async with conn.transaction():
-            await close_in(crm, conn, conv_id, data, actor, source="preview", publish=False,
+            await close_in(crm, on_connection(conn), conv_id, data, actor, source="preview", publish=False,
                            campaign_id=campaign_id)
             raise _Rollback()
     except _Rollback:
