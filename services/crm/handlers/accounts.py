@@ -42,7 +42,7 @@ async def create_account(crm: Crm, body: Any, actor: Actor) -> dict[str, Any]:
         if account is None:
             raise Conflict(f"account {data.number} already exists in campaign {data.campaign_id}", field="number")
         await uow.audit.audit("account", account["id"], "created", actor.id,
-                         {k: [None, v] for k, v in data.model_dump(exclude_none=True).items()})
+                              {k: [None, v] for k, v in data.model_dump(exclude_none=True).items()})
     return account
 
 

@@ -15,10 +15,6 @@ from libs.contracts import TimerCancel, TimerDue, TimerSet, new_id
 from libs.core.errors import Invalid, NotFound
 from libs.core.logging import get_logger
 from libs.core.validation import parse_body
-from services.crm.adapters.postgres import base
-from services.crm.adapters.postgres import callbacks as repo
-from services.crm.adapters.postgres import cases as cases_repo
-from services.crm.adapters.postgres import contacts as contacts_repo
 from services.crm.domain.work import CalendarView, calendar_range, zone
 from services.crm.handlers import Actor, Crm
 
@@ -66,27 +62,27 @@ async def create(crm: Crm, body: Any, actor: Actor) -> dict[str, Any]:
     if not data.contact_id and not data.case_id:
         raise Invalid("a callback needs a contact_id or a case_id", field="contact_id")
     callback_id = new_id()
-    async with crm.pool.acquire() as conn, conn.transaction():
-        if data.contact_id and await contacts_repo.get(conn, data.contact_id) is None:
+    async with crm.uow() as uow:
+        if data.contact_id and await uow.contacts.get(data.contact_id) is None:
             raise NotFound(f"contact {data.contact_id} not found", field="contact_id")
         if data.case_id:
-            case = await cases_repo.get(conn, data.case_id)
+            case = await uow.cases.get(data.case_id)
             if case is None:
                 raise NotFound(f"case {data.case_id} not found", field="case_id")
             data.contact_id = data.contact_id or case["contact_id"]
             data.campaign_id = data.campaign_id or case["campaign_id"]
-        await repo.insert(conn, callback_id, data.model_dump() | {"created_by": actor.id})
-        await base.audit(conn, "callback", callback_id, "created", actor.id,
-                         {"owner_id": [None, data.owner_id], "due_at": [None, data.due_at.isoformat()]})
-        callback = await repo.get(conn, callback_id)
+        await uow.callbacks.insert(callback_id, data.model_dump() | {"created_by": actor.id})
+        await uow.audit.audit("callback", callback_id, "created", actor.id,
+                              {"owner_id": [None, data.owner_id], "due_at": [None, data.due_at.isoformat()]})
+        callback = await uow.callbacks.get(callback_id)
         assert callback is not None
         await crm.publisher.publish(timer_for(callback))
     return callback
 
 
 async def get(crm: Crm, callback_id: str) -> dict[str, Any]:
-    async with crm.pool.acquire() as conn:
-        callback = await repo.get(conn, callback_id)
+    async with crm.uow(readonly=True) as uow:
+        callback = await uow.callbacks.get(callback_id)
     if callback is None:
         raise NotFound(f"callback {callback_id} not found", field="callback_id")
     return callback
@@ -100,15 +96,15 @@ async def update(crm: Crm, callback_id: str, body: Any, actor: Actor) -> dict[st
     for key, value in fields.items():
         if value is None:
             raise Invalid(f"{key} cannot be null", field=key)
-    async with crm.pool.acquire() as conn, conn.transaction():
-        before = await repo.get(conn, callback_id, for_update=True)
+    async with crm.uow() as uow:
+        before = await uow.callbacks.get(callback_id, for_update=True)
         if before is None:
             raise NotFound(f"callback {callback_id} not found", field="callback_id")
-        await repo.update(conn, callback_id, fields)
-        after = await repo.get(conn, callback_id)
+        await uow.callbacks.update(callback_id, fields)
+        after = await uow.callbacks.get(callback_id)
         assert after is not None
-        await base.audit(conn, "callback", callback_id, "updated", actor.id,
-                         {k: [str(before[k]), str(after[k])] for k in fields if before[k] != after[k]})
+        await uow.audit.audit("callback", callback_id, "updated", actor.id,
+                              {k: [str(before[k]), str(after[k])] for k in fields if before[k] != after[k]})
         if after["status"] == "pending" and (after["due_at"] != before["due_at"] or before["status"] != "pending"
                                              or after["owner_id"] != before["owner_id"]):
             await crm.publisher.publish(timer_for(after))
@@ -119,8 +115,8 @@ async def update(crm: Crm, callback_id: str, body: Any, actor: Actor) -> dict[st
 
 async def search(crm: Crm, *, owners: list[str] | None, status: str | None, start: datetime | None,
                  end: datetime | None, limit: int, after: tuple[Any, ...] | None) -> list[dict[str, Any]]:
-    async with crm.pool.acquire() as conn:
-        return await repo.search(conn, owners=owners, status=status, start=start, end=end, limit=limit, after=after)
+    async with crm.uow(readonly=True) as uow:
+        return await uow.callbacks.search(owners=owners, status=status, start=start, end=end, limit=limit, after=after)
 
 
 MAX_CALENDAR_ITEMS = 5000
@@ -133,8 +129,8 @@ async def calendar(crm: Crm, users: list[str], view: CalendarView, day: Any, tz_
         raise Invalid("give one or more users (users=a,b)", field="users")
     tz = zone(tz_name)
     start, end = calendar_range(view, day, tz)
-    async with crm.pool.acquire() as conn:
-        rows = await repo.search(conn, owners=users, status=None, start=start, end=end, limit=MAX_CALENDAR_ITEMS)
+    async with crm.uow(readonly=True) as uow:
+        rows = await uow.callbacks.search(owners=users, status=None, start=start, end=end, limit=MAX_CALENDAR_ITEMS)
     by_user: dict[str, dict[str, list[dict[str, Any]]]] = {u: {} for u in users}
     for row in rows:
         local_day = row["due_at"].astimezone(tz).date().isoformat()
@@ -148,24 +144,24 @@ async def on_due(crm: Crm, due: TimerDue) -> None:
     callback was moved, done or cancelled) or a redelivery changes nothing."""
     if due.owner != OWNER or due.purpose != PURPOSE:
         return
-    async with crm.pool.acquire() as conn, conn.transaction():
-        cb = await repo.get(conn, due.timer_id, for_update=True)
+    async with crm.uow() as uow:
+        cb = await uow.callbacks.get(due.timer_id, for_update=True)
         if cb is None or cb["status"] != "pending" or abs((cb["due_at"] - due.fire_at).total_seconds()) >= 1:
             log.info("callback_timer_stale", callback_id=due.timer_id)
             return
         work_case_id = None
         if cb["case_id"]:
-            case = await cases_repo.get(conn, cb["case_id"], for_update=True)
+            case = await uow.cases.get(cb["case_id"], for_update=True)
             if case is not None and case["status"] != "closed":
-                await cases_repo.update(conn, case["id"], assigned_user=cb["owner_id"], priority=2)
+                await uow.cases.update(case["id"], assigned_user=cb["owner_id"], priority=2)
                 work_case_id = case["id"]
         if work_case_id is None and cb["campaign_id"] and cb["contact_id"]:
-            created = await cases_repo.insert(conn, new_id(), {
+            created = await uow.cases.insert(new_id(), {
                 "campaign_id": cb["campaign_id"], "contact_id": cb["contact_id"], "priority": 2,
                 "assigned_user": cb["owner_id"], "title": f"Callback: {cb['note']}"[:300]})
             work_case_id = created["id"]
         if work_case_id:
-            await cases_repo.add_event(conn, work_case_id, "callback_due", "system", cb["note"],
-                                       {"callback_id": cb["id"], "owner_id": cb["owner_id"]})
-        await repo.update(conn, cb["id"], {"status": "due", "work_case_id": work_case_id})
-        await base.audit(conn, "callback", cb["id"], "due", "system", {"work_case_id": work_case_id})
+            await uow.cases.add_event(work_case_id, "callback_due", "system", cb["note"],
+                                      {"callback_id": cb["id"], "owner_id": cb["owner_id"]})
+        await uow.callbacks.update(cb["id"], {"status": "due", "work_case_id": work_case_id})
+        await uow.audit.audit("callback", cb["id"], "due", "system", {"work_case_id": work_case_id})
