@@ -60,11 +60,12 @@ async def _load(pool: asyncpg.Pool, run: str, total: int) -> float:
 
 def _crm(pool: asyncpg.Pool) -> Any:
     from libs.messaging import SnapshotDirectory
+    from services.crm.adapters.postgres.uow import unit_of_work
     from services.crm.handlers import Crm
     from services.crm.settings import CrmSettings
 
     return Crm(settings=CrmSettings(default_region="AR"), pool=pool, campaigns=SnapshotDirectory(),
-               publisher=None, blobs=None, exports=None, uow=None)  # type: ignore[arg-type]
+               publisher=None, blobs=None, exports=None, uow=unit_of_work(pool))  # type: ignore[arg-type]
 
 
 async def _lookups(pool: asyncpg.Pool, total: int) -> list[float]:

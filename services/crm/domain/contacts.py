@@ -161,6 +161,10 @@ def _wrap(value: Any, key: str) -> Any:
     return {key: value} if isinstance(value, str) else value
 
 
+# The fields of a contact a PATCH may change besides its addresses.
+EDITABLE = ("name", "document", "company", "assigned_user", "custom", "tags")
+
+
 class ContactPatch(BaseModel):
     """Fields of a contact; every one is optional in a PATCH."""
 

@@ -7,10 +7,9 @@ from typing import Any
 from libs.contracts import new_id
 from libs.core.errors import Invalid, NotFound
 from libs.core.validation import parse_body, problems_error
-from services.crm.adapters.postgres import base
-from services.crm.adapters.postgres import contacts as repo
 from services.crm.domain.common import diff
 from services.crm.domain.contacts import (
+    EDITABLE,
     Address,
     BadAddress,
     ContactFilter,
@@ -56,22 +55,22 @@ async def create_contact(crm: Crm, body: Any, actor: Actor) -> dict[str, Any]:
         raise Invalid("a contact needs a name or at least one phone, e-mail or handle", field="name")
     fields = data.model_dump(exclude={"phones", "emails", "handles"}, exclude_none=True)
     contact_id = new_id()
-    async with crm.pool.acquire() as conn, conn.transaction():
-        await repo.insert(conn, contact_id, fields)
-        await repo.add_addresses(conn, contact_id, addresses)
-        created = await repo.get(conn, contact_id)
+    async with crm.uow() as uow:
+        await uow.contacts.insert(contact_id, fields)
+        await uow.contacts.add_addresses(contact_id, addresses)
+        created = await uow.contacts.get(contact_id)
         assert created is not None
-        await base.audit(conn, "contact", contact_id, "created", actor.id,
-                         {k: [None, v] for k, v in {**fields, **_address_values(created)}.items() if v})
+        await uow.audit.audit("contact", contact_id, "created", actor.id,
+                              {k: [None, v] for k, v in {**fields, **_address_values(created)}.items() if v})
     return created
 
 
 async def get_contact(crm: Crm, contact_id: str) -> dict[str, Any]:
-    async with crm.pool.acquire() as conn:
-        contact = await repo.get(conn, contact_id)
+    async with crm.uow(readonly=True) as uow:
+        contact = await uow.contacts.get(contact_id)
         if contact is None:
             raise NotFound(f"contact {contact_id} not found", field="contact_id")
-        contact.update(await repo.memberships(conn, contact_id))
+        contact.update(await uow.contacts.memberships(contact_id))
     return contact
 
 
@@ -80,42 +79,42 @@ async def update_contact(crm: Crm, contact_id: str, body: Any, actor: Actor) -> 
     if not patch.model_fields_set:
         raise Invalid("nothing to change: send at least one field", field="body")
     addresses = _validated(crm, patch)
-    async with crm.pool.acquire() as conn, conn.transaction():
-        before = await repo.get(conn, contact_id, for_update=True)
+    async with crm.uow() as uow:
+        before = await uow.contacts.get(contact_id, for_update=True)
         if before is None:
             raise NotFound(f"contact {contact_id} not found", field="contact_id")
-        fields = {k: getattr(patch, k) for k in patch.model_fields_set if k in repo.EDITABLE}
+        fields = {k: getattr(patch, k) for k in patch.model_fields_set if k in EDITABLE}
         if "custom" in fields:
             merged = {**before["custom"], **(fields["custom"] or {})}
             fields["custom"] = {k: v for k, v in merged.items() if v is not None}
         if "tags" in fields and fields["tags"] is None:
             fields["tags"] = []
         name_after = fields.get("name", before["name"]) or ""
-        await repo.update(conn, contact_id, fields)
+        await uow.contacts.update(contact_id, fields)
         if addresses is not None:
-            await repo.replace_addresses(conn, contact_id, replaced_kinds(patch), addresses)
-        after = await repo.get(conn, contact_id)
+            await uow.contacts.replace_addresses(contact_id, replaced_kinds(patch), addresses)
+        after = await uow.contacts.get(contact_id)
         assert after is not None
         if not name_after.strip() and not any(after[k] for k in ("phones", "emails", "handles")):
             raise Invalid("a contact needs a name or at least one phone, e-mail or handle", field="name")
         kinds = [ADDRESS_FIELDS[k] for k in replaced_kinds(patch)]
         changes = diff(_view(before, fields, kinds), _view(after, fields, kinds))
         if changes:
-            await base.audit(conn, "contact", contact_id, "updated", actor.id, changes)
+            await uow.audit.audit("contact", contact_id, "updated", actor.id, changes)
     return after
 
 
 async def delete_contact(crm: Crm, contact_id: str, actor: Actor) -> None:
-    async with crm.pool.acquire() as conn, conn.transaction():
-        if not await repo.delete(conn, contact_id):
+    async with crm.uow() as uow:
+        if not await uow.contacts.delete(contact_id):
             raise NotFound(f"contact {contact_id} not found", field="contact_id")
-        await base.audit(conn, "contact", contact_id, "deleted", actor.id)
+        await uow.audit.audit("contact", contact_id, "deleted", actor.id)
 
 
 async def search_contacts(crm: Crm, f: ContactFilter, limit: int, after: tuple[Any, str] | None
                           ) -> list[dict[str, Any]]:
-    async with crm.pool.acquire() as conn:
-        return await repo.search(conn, f, limit, after)
+    async with crm.uow(readonly=True) as uow:
+        return await uow.contacts.search(f, limit, after)
 
 
 def normalize_filter_addresses(crm: Crm, f: ContactFilter) -> ContactFilter:
@@ -151,12 +150,12 @@ async def match(crm: Crm, f: ContactFilter) -> dict[str, Any]:
         kind, value, network = "handle", f.handle, f.network
     else:
         raise Invalid("give a phone, an email or a handle to match", field="phone")
-    async with crm.pool.acquire() as conn:
+    async with crm.uow(readonly=True) as uow:
         if kind == "handle" and network is None:
-            ids = await repo.find_by_handle(conn, value)
+            ids = await uow.contacts.find_by_handle(value)
         else:
-            ids = await repo.find_by_address(conn, kind, value, network or "")
-        found = await repo.get_many(conn, ids)
+            ids = await uow.contacts.find_by_address(kind, value, network or "")
+        found = await uow.contacts.get_many(ids)
     return {"result": match_result(len(found)), "contacts": found}
 
 
@@ -175,16 +174,16 @@ async def add_address(crm: Crm, contact_id: str, body: Any, actor: Actor) -> dic
     addresses, problems = addresses_of(patch, crm.settings.default_region)
     if problems:
         raise Invalid(problems[0][1], field="value")
-    async with crm.pool.acquire() as conn, conn.transaction():
-        before = await repo.get(conn, contact_id, for_update=True)
+    async with crm.uow() as uow:
+        before = await uow.contacts.get(contact_id, for_update=True)
         if before is None:
             raise NotFound(f"contact {contact_id} not found", field="contact_id")
-        await repo.add_addresses(conn, contact_id, addresses or [])
-        after = await repo.get(conn, contact_id)
+        await uow.contacts.add_addresses(contact_id, addresses or [])
+        after = await uow.contacts.get(contact_id)
         assert after is not None
         changes = diff(_address_values(before), _address_values(after))
         if changes:
-            await base.audit(conn, "contact", contact_id, "updated", actor.id, changes)
+            await uow.audit.audit("contact", contact_id, "updated", actor.id, changes)
     return after
 
 

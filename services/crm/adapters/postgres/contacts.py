@@ -7,11 +7,10 @@ from datetime import datetime
 from typing import Any
 
 from services.crm.adapters.postgres.base import Conn, Where, as_dict, as_dicts, dumps
-from services.crm.domain.contacts import Address, ContactFilter
+from services.crm.domain.contacts import EDITABLE, Address, ContactFilter
 
 CONTACT_COLS = ("id, name, document, company, assigned_user, custom, tags, disposition, last_activity_at, "
                 "created_at, updated_at")
-EDITABLE = ("name", "document", "company", "assigned_user", "custom", "tags")
 
 
 async def insert(conn: Conn, contact_id: str, fields: dict[str, Any]) -> None:
