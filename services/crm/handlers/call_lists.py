@@ -62,5 +62,5 @@ async def from_search(crm: Crm, body: Any, actor: Actor) -> dict[str, Any]:
     async with crm.uow() as uow:
         added = await uow.contacts.list_from_search(list_id, data.name, data.campaign_id, f)
         await uow.audit.audit("list", list_id, "created_from_search", actor.id,
-                         {"filters": [None, {k: str(v) for k, v in given.items()}], "added": [None, added]})
+                              {"filters": [None, {k: str(v) for k, v in given.items()}], "added": [None, added]})
     return {"list": {"id": list_id, "name": data.name, "campaign_id": data.campaign_id}, "added": added}

@@ -175,8 +175,8 @@ async def dial(crm: Crm, body: Any, actor: Actor) -> dict[str, Any]:
             raise NotFound(f"contact {data.contact_id} not found", field="contact_id")
         contact_id = data.contact_id or await _contact_for(uow, phone)
         await uow.calls.insert(call_id, {"direction": "out", "started_at": utcnow(), "agent_id": actor.id,
-                                          "contact_id": contact_id, "phone": phone, "phone_raw": raw,
-                                          "campaign_id": data.campaign_id, "list_id": data.list_id})
+                                         "contact_id": contact_id, "phone": phone, "phone_raw": raw,
+                                         "campaign_id": data.campaign_id, "list_id": data.list_id})
         placed: dict[str, Any] = {"provider": None}
         if channel_id is None:
             await uow.calls.set_status(call_id, "manual")
@@ -185,7 +185,7 @@ async def dial(crm: Crm, body: Any, actor: Actor) -> dict[str, Any]:
             placed = await crm.voice.place(channel_id, call_id, phone, actor.id)
             await uow.calls.placed(call_id, channel_id=channel_id, provider_call_id=str(placed["provider_call_id"]))
         await uow.audit.audit("call", call_id, "created", actor.id,
-                         {"direction": "out", "channel_id": channel_id, "provider": placed.get("provider")})
+                              {"direction": "out", "channel_id": channel_id, "provider": placed.get("provider")})
         call = await uow.calls.get(call_id)
     return with_charges(crm, call)  # type: ignore[arg-type]
 
@@ -212,7 +212,7 @@ async def classify(crm: Crm, call_id: str, body: Any, actor: Actor) -> dict[str,
             raise NotFound(f"contact {data.contact_id} not found", field="contact_id")
         chosen = await catalogs.disposition(uow.catalogs, call["campaign_id"], data.disposition)
         await uow.calls.classify(call_id, disposition=data.disposition, comment=data.comment,
-                            contact_id=data.contact_id, actor=actor.id, at=now)
+                                 contact_id=data.contact_id, actor=actor.id, at=now)
         contact_id = data.contact_id or call["contact_id"]
         if contact_id:
             await uow.contacts.touch_activity(contact_id, call["started_at"], data.disposition)

@@ -282,7 +282,8 @@ async def search(crm: Crm, *, contact_id: str | None, campaign_id: str | None, a
     """``campaigns``: only these campaigns' conversations (a caller's scope)."""
     async with crm.uow(readonly=True) as uow:
         return await uow.conversations.search(contact_id=contact_id, campaign_id=campaign_id, agent_id=agent_id,
-                                 status=status, since=None, campaigns=campaigns, limit=limit, after=after)
+                                              status=status, since=None, campaigns=campaigns, limit=limit,
+                                              after=after)
 
 
 def history_window(snapshot: CampaignSnapshot | None) -> tuple[list[str] | None, datetime | None]:

@@ -26,11 +26,15 @@ def recycle_where(p: Any) -> Where:
     return w
 
 
-async def count_members(conn: Conn, w: Where) -> int:
+async def count_recyclable(conn: Conn, p: Any) -> int:
+    """How many members of a list the recycle filters choose."""
+    w = recycle_where(p)
     return await conn.fetchval(f"SELECT count(*) FROM crm.list_members m {w.sql()}", *w.args)
 
 
-async def lock_members(conn: Conn, w: Where) -> list[str]:
+async def lock_recyclable(conn: Conn, p: Any) -> list[str]:
+    """The members the recycle filters choose, locked, by contact id."""
+    w = recycle_where(p)
     rows = await conn.fetch(f"SELECT m.contact_id FROM crm.list_members m {w.sql()} ORDER BY m.contact_id "
                             f"FOR UPDATE", *w.args)
     return [r["contact_id"] for r in rows]

@@ -7,6 +7,7 @@ of work's connection, so a use case calls ``uow.tickets.get_ticket(ticket_id)`` 
 from __future__ import annotations
 
 import functools
+from contextlib import AbstractAsyncContextManager
 from types import ModuleType
 from typing import Any, cast
 
@@ -25,6 +26,9 @@ from services.crm.adapters.ports import (
     ConversationRepository,
     DialerRepository,
     FollowUpLog,
+    ImportRepository,
+    JobRepository,
+    ListProcessRepository,
     ReportRepository,
     ResourceRepository,
     TicketRepository,
@@ -41,6 +45,9 @@ from services.crm.adapters.postgres import (
     conversations,
     dialer,
     followups,
+    imports,
+    jobs,
+    processes,
     reports,
     resources,
     tickets,
@@ -92,6 +99,9 @@ class PgUnitOfWork(BaseUnitOfWork):
     callbacks: CallbackRepository
     followups: FollowUpLog
     webhooks: WebhookRepository
+    jobs: JobRepository
+    processes: ListProcessRepository
+    imports: ImportRepository
 
     def _bind_activity(self, conn: asyncpg.Connection) -> None:
         self.reports = cast(ReportRepository, Bound(reports, conn))
@@ -102,6 +112,13 @@ class PgUnitOfWork(BaseUnitOfWork):
         self.callbacks = cast(CallbackRepository, Bound(callbacks, conn))
         self.followups = cast(FollowUpLog, Bound(followups, conn))
         self.webhooks = cast(WebhookRepository, Bound(webhooks, conn))
+        self.jobs = cast(JobRepository, Bound(jobs, conn))
+        self.processes = cast(ListProcessRepository, Bound(processes, conn))
+        self.imports = cast(ImportRepository, Bound(imports, conn))
+
+    def savepoint(self) -> AbstractAsyncContextManager[Any]:
+        """A savepoint of the unit of work's transaction."""
+        return cast(AbstractAsyncContextManager[Any], self._conn.transaction())
 
 
 def on_connection(conn: asyncpg.Connection) -> PgUnitOfWork:

@@ -14,9 +14,7 @@ from libs.contracts import new_id
 from libs.core.errors import Conflict, Forbidden, Invalid, NotFound
 from libs.core.validation import parse_body
 from services.crm.adapters.ports import RowStream
-from services.crm.adapters.postgres import accounts as accounts_repo
 from services.crm.adapters.postgres import contacts as contacts_repo
-from services.crm.adapters.postgres import jobs as repo
 from services.crm.adapters.postgres.contacts import ContactFilter
 from services.crm.adapters.spreadsheets import RowReader, xlsx_chunks
 from services.crm.domain.imports import (
@@ -68,8 +66,8 @@ async def upload(crm: Crm, filename: str, chunks: AsyncIterator[bytes], actor: A
         if not first:
             raise Invalid("the file is empty", field="file")
         columns = clean_columns(first[0][1])
-        async with crm.pool.acquire() as conn:
-            row = await repo.insert_upload(conn, {
+        async with crm.uow() as uow:
+            row = await uow.jobs.insert_upload({
                 "id": upload_id, "filename": filename, "format": sniffed.format, "encoding": sniffed.encoding,
                 "delimiter": sniffed.delimiter, "columns": columns, "size": info.size, "sha256": info.sha256,
                 "blob_key": key, "created_by": actor.id})
@@ -90,8 +88,8 @@ def _plain(value: Any) -> Any:
 
 
 async def get_upload(crm: Crm, upload_id: str) -> dict[str, Any]:
-    async with crm.pool.acquire() as conn:
-        row = await repo.get_upload(conn, upload_id)
+    async with crm.uow(readonly=True) as uow:
+        row = await uow.jobs.get_upload(upload_id)
     if row is None:
         raise NotFound(f"upload {upload_id} not found", field="upload_id")
     return row
@@ -172,16 +170,16 @@ async def save_mapping(crm: Crm, body: Any, actor: Actor) -> dict[str, Any]:
     for target in data.mapping:
         if spec_for(target, base, {}) is None:
             raise Invalid(f"{target!r} is not a field this import knows", field=f"mapping.{target}")
-    async with crm.pool.acquire() as conn:
-        row = await repo.save_mapping(conn, new_id(), data.name, data.kind, data.mapping, actor.id)
+    async with crm.uow() as uow:
+        row = await uow.jobs.save_mapping(new_id(), data.name, data.kind, data.mapping, actor.id)
     if row is None:
         raise Conflict(f"a mapping named {data.name!r} exists already", field="name")
     return row
 
 
 async def list_mappings(crm: Crm, kind: str | None, limit: int, after: str | None) -> list[dict[str, Any]]:
-    async with crm.pool.acquire() as conn:
-        return await repo.list_mappings(conn, kind, limit, after)
+    async with crm.uow(readonly=True) as uow:
+        return await uow.jobs.list_mappings(kind, limit, after)
 
 
 class JobIn(BaseModel):
@@ -202,8 +200,8 @@ async def job_campaign(crm: Crm, params: BaseModel) -> str | None:
     for table, attr in (("lists", "list_id"), ("batches", "batch_id")):
         group_id = getattr(params, attr, None)
         if group_id:
-            async with crm.pool.acquire() as conn:
-                group = await accounts_repo.get_group(conn, table, group_id)
+            async with crm.uow(readonly=True) as uow:
+                group = await uow.accounts.get_group(table, group_id)
             return group["campaign_id"] if group else None
     return None
 
@@ -253,16 +251,16 @@ async def create_job(crm: Crm, body: Any, actor: Actor) -> dict[str, Any]:
     if kind.check is not None:
         await kind.check(crm, params, upload_row)
     stored = params.model_dump(mode="json") | ({"scope_campaign": scope_campaign} if scope_campaign else {})
-    async with crm.pool.acquire() as conn:
-        job = await repo.create(conn, new_id(), data.kind, stored, dry_run=data.dry_run,
-                                upload_id=data.upload_id, created_by=actor.id, created_role=actor.role,
-                                run_at=data.run_at)
+    async with crm.uow() as uow:
+        job = await uow.jobs.create(new_id(), data.kind, stored, dry_run=data.dry_run,
+                                    upload_id=data.upload_id, created_by=actor.id, created_role=actor.role,
+                                    run_at=data.run_at)
     return job
 
 
 async def get_job(crm: Crm, job_id: str) -> dict[str, Any]:
-    async with crm.pool.acquire() as conn:
-        job = await repo.get(conn, job_id)
+    async with crm.uow(readonly=True) as uow:
+        job = await uow.jobs.get(job_id)
     if job is None:
         raise NotFound(f"process {job_id} not found", field="process_id")
     return job
@@ -272,20 +270,20 @@ async def list_jobs(crm: Crm, kind: str | None, status: str | None, limit: int, 
                     actor: Actor | None = None) -> list[dict[str, Any]]:
     """Processes, newest first; a supervisor's: those they made and those of the campaigns they supervise."""
     visible = None if actor is None or access.unrestricted(actor) else (actor.id, sorted(actor.campaigns or ()))
-    async with crm.pool.acquire() as conn:
-        return await repo.search(conn, kind, status, limit, after, visible)
+    async with crm.uow(readonly=True) as uow:
+        return await uow.jobs.search(kind, status, limit, after, visible)
 
 
 async def cancel_job(crm: Crm, job_id: str) -> dict[str, Any]:
     """Cancel a queued process at once, or a running one after the chunk in hand. Rows already applied by a
     per-row process stay applied (the outcome file lists them)."""
-    async with crm.pool.acquire() as conn:
-        job = await repo.get(conn, job_id)
+    async with crm.uow() as uow:
+        job = await uow.jobs.get(job_id)
         if job is None:
             raise NotFound(f"process {job_id} not found", field="process_id")
         if job["status"] in ("succeeded", "failed", "cancelled"):
             raise Conflict(f"process {job_id} has already {job['status']}", field="process_id")
-        await repo.request_cancel(conn, job_id)
+        await uow.jobs.request_cancel(job_id)
     return await get_job(crm, job_id)
 
 

@@ -10,9 +10,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from libs.core.errors import AppError, Invalid
-from services.crm.adapters.postgres import conversations as conv_repo
-from services.crm.adapters.postgres.base import Conn
-from services.crm.adapters.postgres.uow import on_connection
+from services.crm.adapters.ports import UnitOfWork
 from services.crm.handlers import Actor, Crm
 from services.crm.handlers.conversations import CloseIn, close_in
 from services.crm.handlers.processes.runner import JobContext, ProcessKind, Step
@@ -61,7 +59,7 @@ async def run(ctx: JobContext) -> None:
     actor = Actor(id=ctx.job["created_by"], role=ctx.job["created_role"])
     source = f"mass_close:{ctx.job['id']}"
 
-    async def chunk_work(conn: Conn, chunk: list[tuple[int, list[Any]]]) -> Step:
+    async def chunk_work(uow: UnitOfWork, chunk: list[tuple[int, list[Any]]]) -> Step:
         step = Step(done=len(chunk), cursor={**ctx.cursor, "row": chunk[-1][0]})
         for row_no, values in chunk:
             conv_id = _cell(values, conv_col)
@@ -72,14 +70,14 @@ async def run(ctx: JobContext) -> None:
                 continue
             data = CloseIn(typification_id=typification, fields=ctx.params.fields)
             try:
-                async with conn.transaction():  # a savepoint: a refused row leaves nothing behind
+                async with uow.savepoint():  # a savepoint: a refused row leaves nothing behind
                     if ctx.dry_run:
-                        await _preview(ctx.crm, conn, conv_id, data, actor, ctx.params.campaign_id)
+                        await _preview(ctx.crm, uow, conv_id, data, actor, ctx.params.campaign_id)
                     else:
-                        await close_in(ctx.crm, on_connection(conn), conv_id, data, actor, source=source,
+                        await close_in(ctx.crm, uow, conv_id, data, actor, source=source,
                                        campaign_id=ctx.params.campaign_id)
             except AppError as err:
-                closure = await conv_repo.closure(conn, conv_id)
+                closure = await uow.conversations.closure(conv_id)
                 if closure is not None and closure["source"] == source:  # closed by us before a restart
                     step.outcome(row_no, "closed", None, ref=conv_id, key=typification)
                 else:
@@ -90,19 +88,19 @@ async def run(ctx: JobContext) -> None:
         return step
 
     async for chunk in ctx.file_chunks(min(ctx.crm.settings.job_chunk_rows, 500)):
-        await ctx.commit(lambda conn, chunk=chunk: chunk_work(conn, chunk))  # type: ignore[misc]  # bound default
+        await ctx.commit(lambda uow, chunk=chunk: chunk_work(uow, chunk))  # type: ignore[misc]  # bound default
 
 
 class _Rollback(Exception):
     pass
 
 
-async def _preview(crm: Crm, conn: Conn, conv_id: str, data: CloseIn, actor: Actor, campaign_id: str | None
+async def _preview(crm: Crm, uow: UnitOfWork, conv_id: str, data: CloseIn, actor: Actor, campaign_id: str | None
                    ) -> None:
     """A dry run applies the closure's checks in a savepoint it rolls back; nothing is published."""
     try:
-        async with conn.transaction():
-            await close_in(crm, on_connection(conn), conv_id, data, actor, source="preview", publish=False,
+        async with uow.savepoint():
+            await close_in(crm, uow, conv_id, data, actor, source="preview", publish=False,
                            campaign_id=campaign_id)
             raise _Rollback()
     except _Rollback:

@@ -8,7 +8,7 @@ import re
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from services.crm.adapters.postgres.base import Conn
+from services.crm.adapters.ports import UnitOfWork
 from services.crm.domain.workspace import script_objects
 from services.crm.handlers.processes.runner import JobContext, ProcessKind, Step
 
@@ -40,7 +40,7 @@ async def run(ctx: JobContext) -> None:
     p: FinderParams = ctx.params
     rx = pattern(p)
 
-    async def work(conn: Conn) -> Step:
+    async def work(uow: UnitOfWork) -> Step:
         step = Step()
         n = 0
         objects = script_objects(ctx.crm.campaigns, p.campaign_id)

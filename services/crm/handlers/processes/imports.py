@@ -18,10 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from libs.contracts import new_id
 from libs.core.errors import Conflict, Invalid, NotFound
-from services.crm.adapters.postgres import accounts as accounts_repo
-from services.crm.adapters.postgres import imports as repo
-from services.crm.adapters.postgres import jobs as jobs_repo
-from services.crm.adapters.postgres.base import Conn
+from services.crm.adapters.ports import UnitOfWork
+from services.crm.adapters.postgres.imports import new_account, new_contact
 from services.crm.adapters.spreadsheets import estimate_rows
 from services.crm.domain.imports import (
     ACCOUNT_FIELDS,
@@ -111,8 +109,8 @@ def _base(kind: str, params: Any) -> tuple[FieldSpec, ...]:
 
 async def batch_campaign(crm: Crm, batch_id: str) -> str | None:
     """The campaign of a batch (the account import that made it), ``None`` for a batch of no campaign."""
-    async with crm.pool.acquire() as conn:
-        batch = await accounts_repo.get_group(conn, "batches", batch_id)
+    async with crm.uow(readonly=True) as uow:
+        batch = await uow.accounts.get_group("batches", batch_id)
     return batch["campaign_id"] if batch else None
 
 
@@ -130,8 +128,8 @@ async def resolve_mapping(crm: Crm, kind: str, params: Any, upload: dict[str, An
     """The mapping of a job, checked against the file's columns (saved mappings are looked up by id)."""
     mapping = params.mapping
     if params.mapping_id:
-        async with crm.pool.acquire() as conn:
-            saved = await jobs_repo.get_mapping(conn, params.mapping_id)
+        async with crm.uow(readonly=True) as uow:
+            saved = await uow.jobs.get_mapping(params.mapping_id)
         if saved is None:
             raise NotFound(f"mapping {params.mapping_id} not found", field="params.mapping_id")
         mapping = saved["mapping"]
@@ -230,11 +228,11 @@ async def _run_contacts(ctx: JobContext) -> None:
     assert ctx.upload is not None
     mapping = await resolve_mapping(crm, job["kind"], params, ctx.upload)
     if not ctx.cursor.get("prepared"):
-        await ctx.commit(lambda conn: _prepare(ctx, conn, accounts))
+        await ctx.commit(lambda uow: _prepare(ctx, uow, accounts))
         seen: dict[str, int] = {}
     else:  # resumed: the keys of the rows committed before
-        async with crm.pool.acquire() as conn:
-            seen = await jobs_repo.first_rows_by_key(conn, job["id"])
+        async with crm.uow(readonly=True) as uow:
+            seen = await uow.jobs.first_rows_by_key(job["id"])
     shape = _Shape.of(mapping)
     chunk = _ContactsChunk(ctx, accounts, seen)
 
@@ -243,8 +241,8 @@ async def _run_contacts(ctx: JobContext) -> None:
 
     await pipelined(ctx, parse, chunk.apply)
     if accounts and params.delete_other_accounts and not ctx.dry_run and not ctx.cursor.get("final"):
-        async def final(conn: Conn) -> Step:
-            deleted = await repo.delete_other_accounts(conn, params.campaign_id, job["id"])
+        async def final(uow: UnitOfWork) -> Step:
+            deleted = await uow.imports.delete_other_accounts(params.campaign_id, job["id"])
             step = Step(cursor={**ctx.cursor, "final": True})
             step.counts["other_accounts_deleted"] += deleted
             return step
@@ -252,7 +250,7 @@ async def _run_contacts(ctx: JobContext) -> None:
         await ctx.commit(final)
 
 
-async def _prepare(ctx: JobContext, conn: Conn, accounts: bool) -> Step:
+async def _prepare(ctx: JobContext, uow: UnitOfWork, accounts: bool) -> Step:
     """Once per job: the batch (lote) of the import, closing the campaign's open cases, the row total."""
     assert ctx.upload is not None
     params, job = ctx.params, ctx.job
@@ -260,15 +258,15 @@ async def _prepare(ctx: JobContext, conn: Conn, accounts: bool) -> Step:
     step = Step(total=total, cursor={"prepared": True, "row": 1})
     if ctx.dry_run:
         if accounts and params.close_open_cases:
-            step.counts["open_cases_to_close"] = await repo.open_cases(conn, params.campaign_id)
+            step.counts["open_cases_to_close"] = await uow.imports.open_cases(params.campaign_id)
         return step
     batch_id = new_id()
-    await repo.create_batch(conn, batch_id, params.batch_name or ctx.upload["filename"],
-                            getattr(params, "campaign_id", None), job["id"])
+    await uow.imports.create_batch(batch_id, params.batch_name or ctx.upload["filename"],
+                                   getattr(params, "campaign_id", None), job["id"])
     step.cursor = {**step.cursor, "batch_id": batch_id}  # type: ignore[dict-item]
     if accounts and params.close_open_cases:
-        step.counts["open_cases_closed"] = await repo.close_open_cases(conn, params.campaign_id, job["id"],
-                                                                       job["created_by"])
+        step.counts["open_cases_closed"] = await uow.imports.close_open_cases(params.campaign_id, job["id"],
+                                                                              job["created_by"])
     return step
 
 
@@ -292,13 +290,13 @@ class ImportRow:
     values: dict[str, Any]  # the contact's fields: name, document, company, assigned_user, custom
     tags: list[str]
     addresses: list[tuple[str, str, str]]  # (kind, value, raw)
-    contact: tuple[Any, ...]  # the columns of a new contact (``repo.new_contact``)
+    contact: tuple[Any, ...]  # the columns of a new contact (``adapters.postgres.imports.new_contact``)
     account: tuple[Any, ...] | None  # number, product, fields, assigned user
-    account_columns: tuple[Any, ...] | None  # the columns of a new account (``repo.new_account``)
+    account_columns: tuple[Any, ...] | None  # the columns of a new account (``adapters.postgres.imports.new_account``)
 
 
 async def pipelined(ctx: JobContext, parse: Callable[[list[tuple[int, list[Any]]]], Parsed],
-                    apply: Callable[[Conn, Parsed], Awaitable[Step]]) -> None:
+                    apply: Callable[[UnitOfWork, Parsed], Awaitable[Step]]) -> None:
     """Read and check chunk N+1 in a thread while chunk N is written: the parsing (Python) and the writing
     (PostgreSQL) use both cores. Chunks still commit strictly in order."""
     chunks = ctx.file_chunks(ctx.crm.settings.job_chunk_rows).__aiter__()
@@ -311,7 +309,7 @@ async def pipelined(ctx: JobContext, parse: Callable[[list[tuple[int, list[Any]]
     try:
         while (parsed := await pending) is not None:
             pending = asyncio.ensure_future(next_parsed())
-            await ctx.commit(lambda conn, parsed=parsed: apply(conn, parsed))  # type: ignore[misc]  # bound default
+            await ctx.commit(lambda uow, parsed=parsed: apply(uow, parsed))  # type: ignore[misc]  # bound default
     finally:
         pending.cancel()
         await asyncio.gather(pending, return_exceptions=True)
@@ -349,9 +347,9 @@ def _parse_contacts(chunk: list[tuple[int, list[Any]]], mapping: Mapping, params
             fields.update({k: record[k] for k in ("balance", "due_date") if k in record})
             account = (record["account_number"], record.get("product"), fields,
                        record.get("assigned_user") if params.assign_users else None)
-            account_columns = repo.new_account(*account)
+            account_columns = new_account(*account)
         parsed.valid.append(ImportRow(row_no, key, record, ident, contact, tags, _addresses(record),  # type: ignore[arg-type]
-                                      repo.new_contact(contact, merge_tags([], tags, params.tags_mode)), account,
+                                      new_contact(contact, merge_tags([], tags, params.tags_mode)), account,
                                       account_columns))
     return parsed
 
@@ -368,7 +366,7 @@ class _ContactsChunk:
         self.ctx, self.accounts, self.seen = ctx, accounts, seen
         self.params, self.job = ctx.params, ctx.job
 
-    async def apply(self, conn: Conn, parsed: Parsed) -> Step:
+    async def apply(self, uow: UnitOfWork, parsed: Parsed) -> Step:
         ctx, params = self.ctx, self.params
         step = parsed.step
         step.cursor = {**ctx.cursor, **(step.cursor or {})}
@@ -380,22 +378,22 @@ class _ContactsChunk:
                                                  f"row {first})", key=row.key)
             else:
                 rows.append(row)
-        plan = await self._classify(conn, step, rows)
+        plan = await self._classify(uow, step, rows)
         if not ctx.dry_run and plan:
-            await self._write(conn, step, plan)
+            await self._write(uow, step, plan)
         return step
 
-    async def _classify(self, conn: Conn, step: Step, rows: list[ImportRow]) -> list[Planned]:
+    async def _classify(self, uow: UnitOfWork, step: Step, rows: list[ImportRow]) -> list[Planned]:
         """Each row's customer and whether it is a duplicate (``plan_import``); the rows refused here get their
         outcome."""
         params, accounts = self.params, self.accounts
-        existing_accounts = (await repo.accounts_by_number(conn, params.campaign_id,
-                                                           [r.account[0] for r in rows])  # type: ignore[index]
+        existing_accounts = (await uow.imports.accounts_by_number(params.campaign_id,
+                                                                  [r.account[0] for r in rows])  # type: ignore[index]
                              if accounts else {})
         candidates = [Candidate(r.row, r.key, r.ident, r.account[0] if r.account else None) for r in rows]
         known: dict[tuple[str, str], list[str]] = {}
         for kind, values in lookups_needed(candidates, params.dedup_key).items():
-            for value, found_ids in (await repo.contacts_by(conn, kind, sorted(values))).items():
+            for value, found_ids in (await uow.imports.contacts_by(kind, sorted(values))).items():
                 known[(kind, value)] = found_ids
         plan: list[Planned] = []
         for r, v in zip(rows, plan_import(candidates, known=known, existing_accounts=existing_accounts,
@@ -409,7 +407,7 @@ class _ContactsChunk:
         self.existing_accounts = existing_accounts
         return plan
 
-    async def _write(self, conn: Conn, step: Step, plan: list[Planned]) -> None:
+    async def _write(self, uow: UnitOfWork, step: Step, plan: list[Planned]) -> None:
         """The chunk's writes: new contacts, their addresses and memberships, accounts and cases in one
         ``COPY`` per table; changes to existing contacts and accounts in one statement each."""
         params, job, accounts = self.params, self.job, self.accounts
@@ -417,7 +415,7 @@ class _ContactsChunk:
         batch_id, list_id = self.ctx.cursor.get("batch_id"), getattr(params, "list_id", None)
         next_id = OrderedIds()
         existing = sorted({c for _, c, _ in plan if c})
-        briefs = await repo.contacts_brief(conn, existing, lock=True)
+        briefs = await uow.imports.contacts_brief(existing, lock=True)
         if len(briefs) < len(existing):
             gone = next(c for c in existing if c not in briefs)
             raise Conflict(f"contact {gone} was deleted while the import ran; run the rest again", field="contact_id")
@@ -454,7 +452,7 @@ class _ContactsChunk:
                            "custom", "tags") if before.get(k) != after.get(k)}
                 if changes:
                     if contact_id in made:  # not inserted yet: inserted with its final values
-                        made[contact_id] = (contact_id, *repo.new_contact(after, after["tags"]))
+                        made[contact_id] = (contact_id, *new_contact(after, after["tags"]))
                     else:
                         updates[contact_id] = {**after, "id": contact_id}
                     briefs[contact_id] = after
@@ -480,17 +478,17 @@ class _ContactsChunk:
                                   "priority": priority, "assigned_user": assigned})
             step.outcome(r.row, "updated" if duplicate else "created", None, ref=contact_id, key=r.key)
 
-        await repo.copy_contacts(conn, list(made.values()))
-        await repo.update_contacts(conn, list(updates.values()))
-        await repo.copy_addresses(conn, fresh_addresses)
-        await repo.add_addresses(conn, other_addresses)
-        await repo.audit_many(conn, "contact", "imported", job["created_by"], audits)
-        await repo.copy_members(conn, list(made), batch_id, list_id)
-        await repo.add_to_groups(conn, sorted(touched - made.keys()), batch_id, list_id)
+        await uow.imports.copy_contacts(list(made.values()))
+        await uow.imports.update_contacts(list(updates.values()))
+        await uow.imports.copy_addresses(fresh_addresses)
+        await uow.imports.add_addresses(other_addresses)
+        await uow.imports.audit_many("contact", "imported", job["created_by"], audits)
+        await uow.imports.copy_members(list(made), batch_id, list_id)
+        await uow.imports.add_to_groups(sorted(touched - made.keys()), batch_id, list_id)
         if accounts:
-            await repo.copy_accounts(conn, params.campaign_id, job["id"], new_accounts)
-            await repo.update_accounts(conn, params.campaign_id, job["id"], old_accounts)
-            await repo.copy_cases(conn, params.campaign_id, job["id"], cases)
+            await uow.imports.copy_accounts(params.campaign_id, job["id"], new_accounts)
+            await uow.imports.update_accounts(params.campaign_id, job["id"], old_accounts)
+            await uow.imports.copy_cases(params.campaign_id, job["id"], cases)
 
 
 # --- details and updates ------------------------------------------------------------------------------
@@ -503,7 +501,7 @@ async def _run_matched(ctx: JobContext) -> None:
     mapping = await resolve_mapping(ctx.crm, ctx.job["kind"], ctx.params, ctx.upload)
     if not ctx.cursor.get("prepared"):
         total = await _estimate(ctx)
-        await ctx.commit(lambda conn: _noop(Step(total=total, cursor={"prepared": True, "row": 1})))
+        await ctx.commit(lambda uow: _noop(Step(total=total, cursor={"prepared": True, "row": 1})))
     keys = [ctx.params.key] if ctx.job["kind"] == "import_details" else list(ctx.params.keys)
     campaign_id = None
     if ctx.job["kind"] == "import_details" and ctx.params.entity == "account":
@@ -525,7 +523,7 @@ async def _run_matched(ctx: JobContext) -> None:
                 parsed.valid.append((row_no, None, record, None))
         return parsed
 
-    await pipelined(ctx, parse, lambda conn, parsed: _matched_chunk(ctx, conn, parsed, mapping, keys, campaign_id))
+    await pipelined(ctx, parse, lambda uow, parsed: _matched_chunk(ctx, uow, parsed, mapping, keys, campaign_id))
 
 
 async def _noop(step: Step) -> Step:
@@ -541,7 +539,7 @@ async def _estimate(ctx: JobContext) -> int | None:
 Matched = tuple[int, dict[str, Any], str | None, str]  # row, record, its key's value, the contact's id
 
 
-async def _matched_chunk(ctx: JobContext, conn: Conn, parsed: Parsed, mapping: Mapping, keys: list[str],
+async def _matched_chunk(ctx: JobContext, uow: UnitOfWork, parsed: Parsed, mapping: Mapping, keys: list[str],
                          campaign_id: str | None) -> Step:
     params = ctx.params
     details = ctx.job["kind"] == "import_details"
@@ -550,9 +548,9 @@ async def _matched_chunk(ctx: JobContext, conn: Conn, parsed: Parsed, mapping: M
     step.cursor = {**ctx.cursor, **(step.cursor or {})}
     rows = [(row_no, record) for row_no, _, record, _ in parsed.valid]
     first = keys[0]
-    found = await repo.contacts_by(conn, first, sorted({dedup_value(r, first) for _, r in rows}))  # type: ignore[misc]
-    briefs = await repo.contacts_brief(conn, sorted({i for ids in found.values() for i in ids}))
-    in_batch = (await repo.members_of_batch(conn, params.batch_id, list(briefs)) if details else set(briefs))
+    found = await uow.imports.contacts_by(first, sorted({dedup_value(r, first) for _, r in rows}))  # type: ignore[misc]
+    briefs = await uow.imports.contacts_brief(sorted({i for ids in found.values() for i in ids}))
+    in_batch = (await uow.imports.members_of_batch(params.batch_id, list(briefs)) if details else set(briefs))
     matched: list[Matched] = []
     for row_no, record in rows:
         value = dedup_value(record, first)
@@ -568,16 +566,16 @@ async def _matched_chunk(ctx: JobContext, conn: Conn, parsed: Parsed, mapping: M
         else:
             matched.append((row_no, record, value, ids[0]))
     if campaign_id is not None:
-        await _to_accounts(ctx, conn, step, matched, targets, campaign_id)
+        await _to_accounts(ctx, uow, step, matched, targets, campaign_id)
     else:
-        await _to_contacts(ctx, conn, step, matched, targets, briefs)
+        await _to_contacts(ctx, uow, step, matched, targets, briefs)
     return step
 
 
 CONTACT_COLUMNS = ("name", "document", "company", "assigned_user", "custom", "tags")
 
 
-async def _to_contacts(ctx: JobContext, conn: Conn, step: Step, matched: list[Matched], targets: list[str],
+async def _to_contacts(ctx: JobContext, uow: UnitOfWork, step: Step, matched: list[Matched], targets: list[str],
                        briefs: dict[str, dict[str, Any]]) -> None:
     """Set the matched contacts' own fields: ``custom.<k>`` in their custom fields, the others as they are."""
     job = ctx.job
@@ -598,19 +596,19 @@ async def _to_contacts(ctx: JobContext, conn: Conn, step: Step, matched: list[Ma
             updates[contact_id] = {**after, "id": contact_id}
             audits.append((contact_id, {**changes, "job_id": job["id"], "row": row_no}))
     if not ctx.dry_run:
-        await repo.update_contacts(conn, list(updates.values()))
-        await repo.audit_many(conn, "contact", "imported", job["created_by"], audits)
+        await uow.imports.update_contacts(list(updates.values()))
+        await uow.imports.audit_many("contact", "imported", job["created_by"], audits)
 
 
 ACCOUNT_COLUMNS = ("product", "assigned_user")  # an account's own columns; every other detail is one of its fields
 
 
-async def _to_accounts(ctx: JobContext, conn: Conn, step: Step, matched: list[Matched], targets: list[str],
+async def _to_accounts(ctx: JobContext, uow: UnitOfWork, step: Step, matched: list[Matched], targets: list[str],
                        campaign_id: str) -> None:
     """Set the fields of the matched contacts' accounts in the batch's campaign: the row's ``account_number``
     picks one, else the contact must have exactly one there."""
     job = ctx.job
-    held = await repo.accounts_of(conn, campaign_id, sorted({m[3] for m in matched}))
+    held = await uow.imports.accounts_of(campaign_id, sorted({m[3] for m in matched}))
     updates: dict[str, dict[str, Any]] = {}
     audits: list[tuple[str, dict[str, Any]]] = []
     for row_no, record, value, contact_id in matched:
@@ -639,8 +637,8 @@ async def _to_accounts(ctx: JobContext, conn: Conn, step: Step, matched: list[Ma
             updates[account["id"]] = after
             audits.append((account["id"], {**changes, "contact_id": contact_id, "job_id": job["id"], "row": row_no}))
     if not ctx.dry_run:
-        await repo.update_accounts(conn, campaign_id, job["id"], list(updates.values()))
-        await repo.audit_many(conn, "account", "imported", job["created_by"], audits)
+        await uow.imports.update_accounts(campaign_id, job["id"], list(updates.values()))
+        await uow.imports.audit_many("account", "imported", job["created_by"], audits)
 
 
 def _settle(ctx: JobContext, step: Step, row_no: int, value: str | None, ref: str, changes: dict[str, Any]) -> bool:

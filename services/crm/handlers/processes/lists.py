@@ -9,10 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from libs.core.errors import Invalid, NotFound
-from services.crm.adapters.postgres import callbacks as callbacks_repo
-from services.crm.adapters.postgres import processes as repo
-from services.crm.adapters.postgres.base import Conn
-from services.crm.adapters.postgres.imports import audit_many
+from services.crm.adapters.ports import UnitOfWork
 from services.crm.handlers import Crm
 from services.crm.handlers.processes.runner import JobContext, ProcessKind, Step
 
@@ -59,34 +56,34 @@ class ReassignParams(BaseModel):
         return self
 
 
-async def _need(conn: Conn, table: str, group_id: str | None, field: str) -> None:
-    if group_id and not await repo.group_exists(conn, table, group_id):
+async def _need(uow: UnitOfWork, table: str, group_id: str | None, field: str) -> None:
+    if group_id and not await uow.processes.group_exists(table, group_id):
         raise NotFound(f"{'list' if table == 'lists' else 'batch'} {group_id} not found", field=field)
 
 
 async def check_groups(crm: Crm, params: Any, upload: dict[str, Any] | None) -> None:
-    async with crm.pool.acquire() as conn:
-        await _need(conn, "lists", getattr(params, "list_id", None), "params.list_id")
-        await _need(conn, "batches", getattr(params, "batch_id", None), "params.batch_id")
+    async with crm.uow(readonly=True) as uow:
+        await _need(uow, "lists", getattr(params, "list_id", None), "params.list_id")
+        await _need(uow, "batches", getattr(params, "batch_id", None), "params.batch_id")
 
 
 async def recycle_count(crm: Crm, params: RecycleParams) -> int:
     """The live count shown before running a recycle or a reprocess."""
-    async with crm.pool.acquire() as conn:
-        await _need(conn, "lists", params.list_id, "list_id")
-        return await repo.count_members(conn, repo.recycle_where(params))
+    async with crm.uow(readonly=True) as uow:
+        await _need(uow, "lists", params.list_id, "list_id")
+        return await uow.processes.count_recyclable(params)
 
 
 def _recycle(forget: bool):
     async def run(ctx: JobContext) -> None:
         p = ctx.params
 
-        async def work(conn: Conn) -> Step:
-            ids = await repo.lock_members(conn, repo.recycle_where(p))
+        async def work(uow: UnitOfWork) -> Step:
+            ids = await uow.processes.lock_recyclable(p)
             step = Step(done=len(ids), total=len(ids))
-            deleted = {} if ctx.dry_run or not forget else await repo.delete_list_calls(conn, p.list_id, ids)
+            deleted = {} if ctx.dry_run or not forget else await uow.processes.delete_list_calls(p.list_id, ids)
             if not ctx.dry_run:
-                await repo.reset_members(conn, p.list_id, ids, forget=forget)
+                await uow.processes.reset_members(p.list_id, ids, forget=forget)
             outcome = ("would_" if ctx.dry_run else "") + ("recycled" if forget else "reprocessed")
             for i, contact_id in enumerate(ids, 1):
                 reason = f"{deleted.get(contact_id, 0)} calls deleted" if forget and not ctx.dry_run else None
@@ -100,11 +97,11 @@ def _recycle(forget: bool):
 
 
 async def _membership(ctx: JobContext, change: Any) -> None:
-    """A change of list membership: ``change(conn)`` gives ``(contact, outcome)`` pairs; a dry run rolls it
+    """A change of list membership: ``change(uow)`` gives ``(contact, outcome)`` pairs; a dry run rolls it
     back and keeps the outcome lines."""
 
-    async def work(conn: Conn) -> Step:
-        pairs = sorted(await change(conn))
+    async def work(uow: UnitOfWork) -> Step:
+        pairs = sorted(await change(uow))
         step = Step(done=len(pairs), total=len(pairs))
         for i, (contact_id, outcome) in enumerate(pairs, 1):
             step.outcome(i, outcome, ref=contact_id)
@@ -118,8 +115,8 @@ async def _membership(ctx: JobContext, change: Any) -> None:
 async def _associate(ctx: JobContext) -> None:
     p = ctx.params
 
-    async def change(conn: Conn) -> list[tuple[str, str]]:
-        added, present = await repo.associate_batch(conn, p.list_id, p.batch_id)
+    async def change(uow: UnitOfWork) -> list[tuple[str, str]]:
+        added, present = await uow.processes.associate_batch(p.list_id, p.batch_id)
         return [(c, "added") for c in added] + [(c, "already_in_list") for c in present]
 
     await _membership(ctx, change)
@@ -128,8 +125,8 @@ async def _associate(ctx: JobContext) -> None:
 async def _dissociate(ctx: JobContext) -> None:
     p = ctx.params
 
-    async def change(conn: Conn) -> list[tuple[str, str]]:
-        return [(c, "removed") for c in await repo.dissociate(conn, p.list_id, p.batch_id, p.typifications)]
+    async def change(uow: UnitOfWork) -> list[tuple[str, str]]:
+        return [(c, "removed") for c in await uow.processes.dissociate(p.list_id, p.batch_id, p.typifications)]
 
     await _membership(ctx, change)
 
@@ -138,18 +135,18 @@ async def _reassign(ctx: JobContext) -> None:
     """Spread the pending callbacks of some users evenly over others, in due order, with an audit record."""
     p = ctx.params
 
-    async def work(conn: Conn) -> Step:
-        pending = await callbacks_repo.pending_of(conn, p.from_users)
+    async def work(uow: UnitOfWork) -> Step:
+        pending = await uow.callbacks.pending_of(p.from_users)
         pairs = [(cb["id"], p.to_users[i % len(p.to_users)]) for i, cb in enumerate(pending)]
         step = Step(done=len(pairs), total=len(pairs))
         for i, (cb, (cb_id, owner)) in enumerate(zip(pending, pairs, strict=True), 1):
             step.outcome(i, "would_reassign" if ctx.dry_run else "reassigned", f"{cb['owner_id']} -> {owner}",
                          ref=cb_id, key=owner)
         if not ctx.dry_run:
-            await callbacks_repo.set_owners(conn, pairs)
-            await audit_many(conn, "callback", "reassigned", ctx.job["created_by"],
-                             [(cb["id"], {"owner_id": [cb["owner_id"], owner], "job_id": ctx.job["id"]})
-                              for cb, (_, owner) in zip(pending, pairs, strict=True)])
+            await uow.callbacks.set_owners(pairs)
+            await uow.imports.audit_many("callback", "reassigned", ctx.job["created_by"],
+                                         [(cb["id"], {"owner_id": [cb["owner_id"], owner], "job_id": ctx.job["id"]})
+                                          for cb, (_, owner) in zip(pending, pairs, strict=True)])
         return step
 
     await ctx.commit(work)
@@ -166,10 +163,10 @@ async def _commit_or_preview(ctx: JobContext, work: Any) -> None:
         await ctx.commit(work)
         return
 
-    async def preview(conn: Conn) -> Step:
+    async def preview(uow: UnitOfWork) -> Step:
         try:
-            async with conn.transaction():
-                await work(conn)
+            async with uow.savepoint():
+                await work(uow)
         except _DryRun as dry:
             step = dry.step
             step.rows = [(r[0], "would_" + r[1], *r[2:]) for r in step.rows]

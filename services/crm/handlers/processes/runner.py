@@ -23,8 +23,7 @@ from libs.contracts import new_id
 from libs.core import metrics
 from libs.core.errors import AppError, StreamAction
 from libs.core.logging import bound_contextvars, get_logger
-from services.crm.adapters.postgres import jobs as repo
-from services.crm.adapters.postgres.base import Conn
+from services.crm.adapters.ports import UnitOfWork
 from services.crm.adapters.spreadsheets import RowReader
 from services.crm.adapters.xlsx import XlsxLimits
 from services.crm.handlers import Crm
@@ -93,24 +92,24 @@ class JobContext:
     def dry_run(self) -> bool:
         return bool(self.job["dry_run"])
 
-    async def commit(self, work: Callable[[Conn], Awaitable[Step]]) -> Step:
+    async def commit(self, work: Callable[[UnitOfWork], Awaitable[Step]]) -> Step:
         """Run ``work`` and record its progress in one transaction, if the job is still ours and wanted."""
         if self.stopping.is_set():
             raise Interrupted()
-        async with self.crm.pool.acquire() as conn, conn.transaction():
-            await repo.plan_per_call(conn)
-            state = await repo.get(conn, self.job["id"], for_update=True)
+        async with self.crm.uow() as uow:
+            await uow.jobs.plan_per_call()
+            state = await uow.jobs.get(self.job["id"], for_update=True)
             if state is None or state["lease_owner"] != self.owner or state["status"] != "running":
                 raise LeaseLost()
             if state["cancel_requested"]:
                 raise Cancelled()
-            step = await work(conn)
+            step = await work(uow)
             counts = Counter(state["counts"])
             counts.update(step.counts)
             cursor = step.cursor if step.cursor is not None else state["cursor"]
-            await repo.add_rows(conn, self.job["id"], step.rows)
-            await repo.progress(conn, self.job["id"], done=state["done"] + step.done, counts=dict(counts),
-                                cursor=cursor, total=step.total, lease_s=self.crm.settings.job_lease_s)
+            await uow.jobs.add_rows(self.job["id"], step.rows)
+            await uow.jobs.progress(self.job["id"], done=state["done"] + step.done, counts=dict(counts),
+                                    cursor=cursor, total=step.total, lease_s=self.crm.settings.job_lease_s)
         self.job.update(done=state["done"] + step.done, counts=dict(counts), cursor=cursor,
                         total=step.total if step.total is not None else state["total"])
         if not self.dry_run:
@@ -202,8 +201,8 @@ class JobRunner:
         """The next job to run, or ``None``. A job whose runners kept dying comes back already failed: it is
         reported here and not run."""
         settings = self.crm.settings
-        async with self.crm.pool.acquire() as conn:
-            job = await repo.claim(conn, self.owner, settings.job_lease_s, settings.job_max_attempts, job_id)
+        async with self.crm.uow() as uow:
+            job = await uow.jobs.claim(self.owner, settings.job_lease_s, settings.job_max_attempts, job_id)
         if job is not None and job["status"] == "failed":
             log.error("job_gave_up", job_id=job["id"], job_kind=job["kind"], error=job["error"])
             await self.crm.publisher.progress(job["id"], progress_of(job))
@@ -223,8 +222,8 @@ class JobRunner:
             try:
                 upload = None
                 if job["upload_id"]:
-                    async with self.crm.pool.acquire() as conn:
-                        upload = await repo.get_upload(conn, job["upload_id"])
+                    async with self.crm.uow(readonly=True) as uow:
+                        upload = await uow.jobs.get_upload(job["upload_id"])
                 # ``scope_campaign`` is the access rule's note (who may see the process), not a parameter.
                 params = kind.params.model_validate({k: v for k, v in job["params"].items() if k != "scope_campaign"})
                 ctx = JobContext(self.crm, job, params, upload, self.owner, stopping)
@@ -250,9 +249,9 @@ class JobRunner:
 
     async def _failed_attempt(self, job: dict[str, Any], reason: str) -> None:
         settings = self.crm.settings
-        async with self.crm.pool.acquire() as conn:
-            state = await repo.fail_attempt(conn, job["id"], self.owner, reason, settings.job_max_attempts,
-                                            settings.job_retry_backoff_s)
+        async with self.crm.uow() as uow:
+            state = await uow.jobs.fail_attempt(job["id"], self.owner, reason, settings.job_max_attempts,
+                                                settings.job_retry_backoff_s)
         if state is None:  # no longer ours
             return
         job.update(state)
@@ -265,17 +264,17 @@ class JobRunner:
 
     async def _release(self, job: dict[str, Any]) -> None:
         try:
-            async with self.crm.pool.acquire() as conn:
-                await repo.release(conn, job["id"], self.owner)
+            async with self.crm.uow() as uow:
+                await uow.jobs.release(job["id"], self.owner)
         except Exception as exc:  # its lease expires instead (counted as a failed attempt)
             log.warning("job_release_failed", error=repr(exc))
 
     async def _finish(self, job: dict[str, Any], status: str, error: str | None) -> None:
-        async with self.crm.pool.acquire() as conn, conn.transaction():
-            state = await repo.get(conn, job["id"], for_update=True)
+        async with self.crm.uow() as uow:
+            state = await uow.jobs.get(job["id"], for_update=True)
             if state is None or (state["lease_owner"] not in (self.owner, None)):
                 return
-            await repo.finish(conn, job["id"], status, error)
+            await uow.jobs.finish(job["id"], status, error)
         job.update(status=status, error=error)
         metrics.JOBS.labels(job["kind"], status).inc()
         log.info("job_finished", status=status, error=error, done=job["done"])
