@@ -133,6 +133,7 @@ async def _child(dsn: str, path: str, blob_dir: str) -> None:
     from libs.contracts import CampaignSnapshot
     from libs.messaging import SnapshotDirectory
     from libs.storage.blobs import BlobStore
+    from services.crm.adapters.postgres.uow import unit_of_work
     from services.crm.handlers import Actor, Crm, processes
     from services.crm.settings import CrmSettings
 
@@ -142,7 +143,7 @@ async def _child(dsn: str, path: str, blob_dir: str) -> None:
     crm = Crm(settings=CrmSettings(default_region="AR", blob_dir=blob_dir,
                                    workbook_max_memory_mb=BENCH_WORKBOOK_MEMORY_MB), pool=pool, campaigns=campaigns,
               publisher=NullPublisher(), blobs=BlobStore.folder(blob_dir),
-              exports=None, uow=None)  # type: ignore[arg-type]
+              exports=None, uow=unit_of_work(pool))  # type: ignore[arg-type]
     actor = Actor("bench", "admin")
 
     async def chunks() -> AsyncIterator[bytes]:
