@@ -11,8 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from libs.contracts import CampaignSnapshot, new_id, utcnow
 from libs.core.errors import Conflict, Forbidden, Invalid, NotFound
 from libs.core.validation import parse_body
-from services.crm.adapters.postgres import cases as repo
-from services.crm.adapters.postgres import contacts as contacts_repo
+from services.crm.adapters.ports import UnitOfWork
 from services.crm.adapters.postgres.base import Conn
 from services.crm.adapters.postgres.uow import on_connection
 from services.crm.domain.closures import check_closure, may_close
@@ -64,24 +63,30 @@ def present(case: dict[str, Any]) -> dict[str, Any]:
     return case
 
 
-async def load_case(conn: Conn, case_id: str, *, for_update: bool = False) -> dict[str, Any]:
-    case = await repo.get(conn, case_id, for_update=for_update)
+async def case_of(uow: UnitOfWork, case_id: str, *, for_update: bool = False) -> dict[str, Any]:
+    case = await uow.cases.get(case_id, for_update=for_update)
     if case is None:
         raise NotFound(f"case {case_id} not found", field="case_id")
     return case
 
 
+async def load_case(conn: Conn, case_id: str, *, for_update: bool = False) -> dict[str, Any]:
+    """``case_of`` for ``handlers.case_bulk``, which still holds a connection (it goes when case_bulk moves to
+    the unit of work and calls ``case_of`` / ``finish_case``)."""
+    return await case_of(on_connection(conn), case_id, for_update=for_update)
+
+
 async def create_case(crm: Crm, body: Any, actor: Actor) -> dict[str, Any]:
     data = parse_body(CaseIn, body)
-    async with crm.pool.acquire() as conn, conn.transaction():
-        if await contacts_repo.get(conn, data.contact_id) is None:
+    async with crm.uow() as uow:
+        if await uow.contacts.get(data.contact_id) is None:
             raise NotFound(f"contact {data.contact_id} not found", field="contact_id")
-        if data.account_id and not await repo.account_of_contact(conn, data.account_id, data.contact_id):
+        if data.account_id and not await uow.cases.account_of_contact(data.account_id, data.contact_id):
             raise NotFound(f"account {data.account_id} of contact {data.contact_id} not found", field="account_id")
         values = data.model_dump() | {"priority": priority_value(data.priority)}
-        case = await repo.insert(conn, new_id(), values)
-        await repo.add_event(conn, case["id"], "created", actor.id, data={"priority": data.priority,
-                                                                          "assigned_user": data.assigned_user})
+        case = await uow.cases.insert(new_id(), values)
+        await uow.cases.add_event(case["id"], "created", actor.id, data={"priority": data.priority,
+                                                                         "assigned_user": data.assigned_user})
     return present(case)
 
 
@@ -89,14 +94,14 @@ async def get_case(crm: Crm, case_id: str) -> dict[str, Any]:
     """A case with its history, attachments, contact and account; ``prefill`` is the closure form's starting
     point when the campaign autocompletes (seed 002 "Autocompletar Gestiones"): the case's latest result, else
     the contact's latest in the campaign (``null`` when off or when there is none)."""
-    async with crm.pool.acquire() as conn:
-        case = await load_case(conn, case_id)
+    async with crm.uow(readonly=True) as uow:
+        case = await case_of(uow, case_id)
         snapshot = crm.campaigns.get(case["campaign_id"])
-        case["history"] = await repo.events(conn, case_id)
-        case["attachments"] = await repo.attachments(conn, "case", case_id)
-        case["contact"] = await contacts_repo.get(conn, case["contact_id"])
-        case["account"] = await repo.account_summary(conn, case["account_id"]) if case["account_id"] else None
-        case["prefill"] = await repo.latest_result(conn, case_id, case["contact_id"], case["campaign_id"]) \
+        case["history"] = await uow.cases.events(case_id)
+        case["attachments"] = await uow.attachments.attachments("case", case_id)
+        case["contact"] = await uow.contacts.get(case["contact_id"])
+        case["account"] = await uow.cases.account_summary(case["account_id"]) if case["account_id"] else None
+        case["prefill"] = await uow.cases.latest_result(case_id, case["contact_id"], case["campaign_id"]) \
             if snapshot is not None and snapshot.case_options.autocomplete else None
     return present(case)
 
@@ -105,8 +110,8 @@ async def update_case(crm: Crm, case_id: str, body: Any, actor: Actor) -> dict[s
     patch = parse_body(CasePatch, body)
     if not patch.model_fields_set:
         raise Invalid("nothing to change: send at least one field", field="body")
-    async with crm.pool.acquire() as conn, conn.transaction():
-        before = await load_case(conn, case_id, for_update=True)
+    async with crm.uow() as uow:
+        before = await case_of(uow, case_id, for_update=True)
         fields = {k: getattr(patch, k) for k in patch.model_fields_set}
         if "priority" in fields:
             if fields["priority"] is None:
@@ -116,11 +121,10 @@ async def update_case(crm: Crm, case_id: str, body: Any, actor: Actor) -> dict[s
             fields["title"] = ""
         changes = diff({k: before[k] for k in fields}, fields)
         if changes:
-            await repo.update(conn, case_id, **fields)
-            event = await repo.add_event(conn, case_id, "updated", actor.id, data=changes)
+            await uow.cases.update(case_id, **fields)
+            event = await uow.cases.add_event(case_id, "updated", actor.id, data=changes)
             if "assigned_user" in changes and fields["assigned_user"]:
-                await followups.case_reassigned(crm, on_connection(conn), before, fields["assigned_user"], actor.id,
-                                                event["id"])
+                await followups.case_reassigned(crm, uow, before, fields["assigned_user"], actor.id, event["id"])
     return await get_case(crm, case_id)
 
 
@@ -129,21 +133,20 @@ async def add_note(crm: Crm, case_id: str, kind: str, body: Any, actor: Actor) -
     data = parse_body(NoteIn, body)
     if data.email is not None and kind != "comment":
         raise Invalid("only a comment can be e-mailed", field="email")
-    async with crm.pool.acquire() as conn, conn.transaction():
-        case = await load_case(conn, case_id, for_update=True)
-        event = await repo.add_event(conn, case_id, kind, actor.id, data.text)
+    async with crm.uow() as uow:
+        case = await case_of(uow, case_id, for_update=True)
+        event = await uow.cases.add_event(case_id, kind, actor.id, data.text)
         if data.email is not None:
-            event["email"] = await _email(crm, conn, case, data.text, data.email, actor)
+            event["email"] = await _email(crm, uow, case, data.text, data.email, actor)
     return event
 
 
-async def _email(crm: Crm, conn: Conn, case: dict[str, Any], text: str, email: EmailIn, actor: Actor
+async def _email(crm: Crm, uow: UnitOfWork, case: dict[str, Any], text: str, email: EmailIn, actor: Actor
                  ) -> dict[str, Any]:
-    sent = await comment_email.send(crm, on_connection(conn), campaign_id=case["campaign_id"],
-                                    contact_id=case["contact_id"],
+    sent = await comment_email.send(crm, uow, campaign_id=case["campaign_id"], contact_id=case["contact_id"],
                                     conversation_id=case["conversation_id"], text=text, email=email, actor=actor,
                                     subject=case["title"] or f"Case {case['id']}")
-    await repo.add_event(conn, case["id"], "email", actor.id, text, sent)
+    await uow.cases.add_event(case["id"], "email", actor.id, text, sent)
     return sent
 
 
@@ -152,8 +155,8 @@ async def attach(crm: Crm, owner_kind: str, owner_id: str, filename: str, mime_t
     """Store a file in the blob store and record it on a case, ticket or call."""
     if not filename or len(filename) > 255 or "/" in filename or "\\" in filename:
         raise Invalid("filename must be a plain file name of 1 to 255 characters", field="filename")
-    async with crm.pool.acquire() as conn:
-        if not await repo.owner_exists(conn, owner_kind, owner_id):
+    async with crm.uow(readonly=True) as uow:
+        if not await uow.cases.owner_exists(owner_kind, owner_id):
             raise NotFound(f"{owner_kind} {owner_id} not found", field=f"{owner_kind}_id")
     attachment_id = new_id()
     key = f"attachments/{owner_kind}/{attachment_id}"
@@ -162,14 +165,14 @@ async def attach(crm: Crm, owner_kind: str, owner_id: str, filename: str, mime_t
         await crm.blobs.delete(key)
         raise Invalid("the file is empty", field="file")
     try:
-        async with crm.pool.acquire() as conn, conn.transaction():
-            row = await repo.add_attachment(conn, {
+        async with crm.uow() as uow:
+            row = await uow.cases.add_attachment({
                 "id": attachment_id, "owner_kind": owner_kind, "owner_id": owner_id, "filename": filename,
                 "mime_type": mime_type, "size": info.size, "sha256": info.sha256, "blob_key": key,
                 "uploaded_by": actor.id})
             if owner_kind == "case":
-                await repo.add_event(conn, owner_id, "attachment", actor.id, filename,
-                                     {"attachment_id": attachment_id, "size": info.size})
+                await uow.cases.add_event(owner_id, "attachment", actor.id, filename,
+                                          {"attachment_id": attachment_id, "size": info.size})
     except BaseException:
         await crm.blobs.delete(key)
         raise
@@ -177,8 +180,8 @@ async def attach(crm: Crm, owner_kind: str, owner_id: str, filename: str, mime_t
 
 
 async def attachment(crm: Crm, attachment_id: str) -> dict[str, Any]:
-    async with crm.pool.acquire() as conn:
-        row = await repo.attachment(conn, attachment_id)
+    async with crm.uow(readonly=True) as uow:
+        row = await uow.cases.attachment(attachment_id)
     if row is None:
         raise NotFound(f"attachment {attachment_id} not found", field="attachment_id")
     return row
@@ -190,8 +193,8 @@ async def attachment_meta(crm: Crm, attachment_id: str, actor: Actor) -> dict[st
 
     An agent named as actor may see only an attachment of their own, or of nobody's item."""
     row = await attachment(crm, attachment_id)
-    async with crm.pool.acquire() as conn:
-        owner = await repo.attachment_owner(conn, row["owner_kind"], row["owner_id"])
+    async with crm.uow(readonly=True) as uow:
+        owner = await uow.cases.attachment_owner(row["owner_kind"], row["owner_id"])
     meta = {k: v for k, v in row.items() if k != "blob_key"} | owner
     if actor.role == "agent" and meta.get("agent_id") not in (None, actor.id) and not _sees_campaign(crm, actor, meta):
         raise NotFound(f"attachment {attachment_id} not found", field="attachment_id")
@@ -200,8 +203,8 @@ async def attachment_meta(crm: Crm, attachment_id: str, actor: Actor) -> dict[st
 
 async def attachment_owner(crm: Crm, owner_kind: str, owner_id: str) -> dict[str, Any]:
     """``{agent_id, campaign_id}`` of the item (case, ticket or call) a file is attached to."""
-    async with crm.pool.acquire() as conn:
-        return await repo.attachment_owner(conn, owner_kind, owner_id)
+    async with crm.uow(readonly=True) as uow:
+        return await uow.cases.attachment_owner(owner_kind, owner_id)
 
 
 def _sees_campaign(crm: Crm, actor: Actor, item: dict[str, Any]) -> bool:
@@ -223,9 +226,8 @@ async def panel(crm: Crm, campaign_id: str, agent_id: str | None, actor: Actor, 
     """The operator panel: open work items of a campaign with contact data and plan information."""
     agent = agent_id or (None if actor.privileged else actor.id)
     all_items = agent is None or (_panel_scope(crm, campaign_id, actor) and agent_id is None)
-    w = repo.panel_where(campaign_id, agent, all_items, q, result)
-    async with crm.pool.acquire() as conn:
-        return [present(r) for r in await repo.panel(conn, w, limit, after)]
+    async with crm.uow(readonly=True) as uow:
+        return [present(r) for r in await uow.cases.panel(campaign_id, agent, all_items, q, result, limit, after)]
 
 
 def check_access(crm: Crm, case: dict[str, Any], actor: Actor) -> None:
@@ -238,20 +240,20 @@ def check_access(crm: Crm, case: dict[str, Any], actor: Actor) -> None:
 
 async def attend(crm: Crm, case_id: str, actor: Actor) -> dict[str, Any]:
     """"Atender": open an item; an unassigned item becomes the agent's."""
-    async with crm.pool.acquire() as conn, conn.transaction():
-        case = await load_case(conn, case_id, for_update=True)
-        await _attend(crm, conn, case, actor)
+    async with crm.uow() as uow:
+        case = await case_of(uow, case_id, for_update=True)
+        await _attend(crm, uow, case, actor)
     return await get_case(crm, case_id)
 
 
-async def _attend(crm: Crm, conn: Conn, case: dict[str, Any], actor: Actor) -> None:
+async def _attend(crm: Crm, uow: UnitOfWork, case: dict[str, Any], actor: Actor) -> None:
     if case["status"] == "closed":
         raise Conflict(f"case {case['id']} is closed", field="case_id")
     check_access(crm, case, actor)
     assigned = case["assigned_user"] or (actor.id if not actor.privileged else None)
-    await repo.update(conn, case["id"], status="in_progress", attended_at=utcnow(), attended_by=actor.id,
-                      assigned_user=assigned)
-    await repo.add_event(conn, case["id"], "attended", actor.id)
+    await uow.cases.update(case["id"], status="in_progress", attended_at=utcnow(), attended_by=actor.id,
+                           assigned_user=assigned)
+    await uow.cases.add_event(case["id"], "attended", actor.id)
 
 
 async def save(crm: Crm, case_id: str, body: Any, actor: Actor) -> dict[str, Any]:
@@ -263,30 +265,37 @@ async def save(crm: Crm, case_id: str, body: Any, actor: Actor) -> dict[str, Any
     if data.finish and not data.result:
         raise Invalid("finishing a case requires a result", field="result")
     next_id: str | None = None
-    async with crm.pool.acquire() as conn, conn.transaction():
-        case = await load_case(conn, case_id, for_update=True)
+    async with crm.uow() as uow:
+        case = await case_of(uow, case_id, for_update=True)
         if case["status"] == "closed":
             raise Conflict(f"case {case_id} is already closed", field="case_id")
         check_access(crm, case, actor)
         now = utcnow()
         if data.finish:
-            await finish(crm, conn, case, result=data.result, fields=data.fields, comment=data.comment, actor=actor,
-                         now=now)
+            await finish_case(crm, uow, case, result=data.result, fields=data.fields, comment=data.comment,
+                              actor=actor, now=now)
         else:
-            await repo.add_event(conn, case_id, "comment", actor.id, data.comment)
-            await contacts_repo.touch_activity(conn, case["contact_id"], now, None)
+            await uow.cases.add_event(case_id, "comment", actor.id, data.comment)
+            await uow.contacts.touch_activity(case["contact_id"], now, None)
         if data.next:
-            w = repo.panel_where(case["campaign_id"], actor.id, actor.privileged, None, None, exclude=case_id)
-            candidates = await repo.panel(conn, w, 1, None, lock=True)
+            candidates = await uow.cases.panel(case["campaign_id"], actor.id, actor.privileged, None, None, 1, None,
+                                               exclude=case_id, lock=True)
             if candidates:
                 next_id = candidates[0]["id"]
-                await _attend(crm, conn, await load_case(conn, next_id), actor)
+                await _attend(crm, uow, await case_of(uow, next_id), actor)
     saved = await get_case(crm, case_id)
     return {"case": saved, "next": await get_case(crm, next_id) if next_id else None}
 
 
 async def finish(crm: Crm, conn: Conn, case: dict[str, Any], *, result: str | None, fields: dict[str, Any],
                  comment: str | None, actor: Actor, now: datetime) -> None:
+    """``finish_case`` for ``handlers.case_bulk``, which still holds a connection (see ``load_case``)."""
+    await finish_case(crm, on_connection(conn), case, result=result, fields=fields, comment=comment, actor=actor,
+                      now=now)
+
+
+async def finish_case(crm: Crm, uow: UnitOfWork, case: dict[str, Any], *, result: str | None,
+                      fields: dict[str, Any], comment: str | None, actor: Actor, now: datetime) -> None:
     """Close a case with a result inside the caller's transaction, through every closing rule of its campaign:
     the typification and its fields, the work record and the customer's information (seed 002). The comment (if
     any) is recorded first; the attempt counts in the contact's lists."""
@@ -294,27 +303,27 @@ async def finish(crm: Crm, conn: Conn, case: dict[str, Any], *, result: str | No
     check_closure(snapshot, actor_id=actor.id, role=actor.role, assigned=case["assigned_user"] or actor.id,
                   typification_id=result, fields=fields, typification_field="result")
     commented = bool((comment or "").strip())
-    await _check_record(conn, snapshot, case, commented=commented)
+    await _check_record(uow, snapshot, case, commented=commented)
     if commented:
-        await repo.add_event(conn, case["id"], "comment", actor.id, comment)
-    await repo.update(conn, case["id"], status="closed", result=result, fields=fields, closed_at=now,
-                      closed_by=actor.id, attempts=case["attempts"] + 1)
-    await repo.add_event(conn, case["id"], "result", actor.id, result, {"typification_id": result, "fields": fields})
-    await repo.bump_list_member(conn, case["contact_id"], case["campaign_id"], None, actor.id, result, now)
-    await contacts_repo.touch_activity(conn, case["contact_id"], now, result)
-    await webhooks.on_case_closed(crm, on_connection(conn), case, result, fields, actor)
+        await uow.cases.add_event(case["id"], "comment", actor.id, comment)
+    await uow.cases.update(case["id"], status="closed", result=result, fields=fields, closed_at=now,
+                           closed_by=actor.id, attempts=case["attempts"] + 1)
+    await uow.cases.add_event(case["id"], "result", actor.id, result, {"typification_id": result, "fields": fields})
+    await uow.cases.bump_list_member(case["contact_id"], case["campaign_id"], None, actor.id, result, now)
+    await uow.contacts.touch_activity(case["contact_id"], now, result)
+    await webhooks.on_case_closed(crm, uow, case, result, fields, actor)
 
 
-async def _check_record(conn: Conn, snapshot: CampaignSnapshot, case: dict[str, Any], *, commented: bool) -> None:
+async def _check_record(uow: UnitOfWork, snapshot: CampaignSnapshot, case: dict[str, Any], *, commented: bool) -> None:
     """Seed 002 "Cerrar casos sin Gestión / sin información del Cliente": a case closes without work done on it
     or without its customer's information only when the campaign allows it.
 
     Raises:
         Conflict: 409 naming ``comment`` (no work record) or ``contact_id`` (no customer information).
     """
-    contact = await contacts_repo.get(conn, case["contact_id"])
+    contact = await uow.contacts.get(case["contact_id"])
     has_info = bool(contact and (contact.get("name") or "").strip())
-    has_work = commented or await repo.has_work_record(conn, case["id"])
+    has_work = commented or await uow.cases.has_work_record(case["id"])
     if problems := snapshot.close_record_problems(has_work_record=has_work, has_customer_info=has_info):
         raise Conflict("; ".join(m for _, m in problems), field=problems[0][0],
                        details=[{"field": f, "message": m} for f, m in problems])
@@ -323,10 +332,10 @@ async def _check_record(conn: Conn, snapshot: CampaignSnapshot, case: dict[str, 
 async def search_cases(crm: Crm, *, campaign_id: str | None, contact_id: str | None, status: str | None,
                        assigned_user: str | None, priority: str | None, limit: int,
                        after: tuple[Any, ...] | None) -> list[dict[str, Any]]:
-    async with crm.pool.acquire() as conn:
-        rows = await repo.search(conn, campaign_id=campaign_id, contact_id=contact_id, status=status,
-                                 assigned_user=assigned_user,
-                                 priority=priority_value(priority) if priority else None, limit=limit, after=after)
+    async with crm.uow(readonly=True) as uow:
+        rows = await uow.cases.search(campaign_id=campaign_id, contact_id=contact_id, status=status,
+                                      assigned_user=assigned_user,
+                                      priority=priority_value(priority) if priority else None, limit=limit, after=after)
     return [present(r) for r in rows]
 
 
@@ -336,9 +345,9 @@ async def global_search(crm: Crm, q: str, limit: int, actor: Actor | None = None
     when it allows viewing all; a supervisor: their campaigns')."""
     if len(q) < 2:
         raise Invalid("search needs at least 2 characters", field="q")
-    async with crm.pool.acquire() as conn:
-        found = await contacts_repo.search(conn, ContactFilter(q=q), limit, None)
-        cases = await repo.open_cases_of(conn, [c["id"] for c in found])
+    async with crm.uow(readonly=True) as uow:
+        found = await uow.contacts.search(ContactFilter(q=q), limit, None)
+        cases = await uow.cases.open_cases_of([c["id"] for c in found])
     if actor is not None and actor.role in ("agent", "supervisor"):
         cases = [k for k in cases if _sees_case(crm, actor, k)]
     return {"contacts": found, "cases": [present(r) for r in cases]}

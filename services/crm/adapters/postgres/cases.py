@@ -81,8 +81,8 @@ LAST_RESULT = (
     "AND m.last_typification IS NOT NULL) x ORDER BY x.at DESC NULLS LAST LIMIT 1))")
 
 
-def panel_where(campaign_id: str, agent_id: str | None, all_items: bool, q: str | None, result: str | None,
-                exclude: str | None = None) -> Where:
+def _panel_where(campaign_id: str, agent_id: str | None, all_items: bool, q: str | None, result: str | None,
+                 exclude: str | None = None) -> Where:
     """Open items of a campaign: the agent's and the unassigned ones (every one when ``all_items``),
     filtered by the panel's local filter (name, result)."""
     w = Where()
@@ -99,9 +99,13 @@ def panel_where(campaign_id: str, agent_id: str | None, all_items: bool, q: str 
     return w
 
 
-async def panel(conn: Conn, w: Where, limit: int, after: tuple[Any, ...] | None, *, lock: bool = False
-                ) -> list[dict[str, Any]]:
-    """Work items with their contact and plan, highest priority first, then oldest."""
+async def panel(conn: Conn, campaign_id: str, agent_id: str | None, all_items: bool, q: str | None,
+                result: str | None, limit: int, after: tuple[Any, ...] | None, *, exclude: str | None = None,
+                lock: bool = False) -> list[dict[str, Any]]:
+    """Work items with their contact and plan, highest priority first, then oldest: the open items of a
+    campaign, the agent's and the unassigned ones (every one when ``all_items``), filtered by the panel's local
+    filter (name, result); ``lock`` takes them ``FOR UPDATE SKIP LOCKED``."""
+    w = _panel_where(campaign_id, agent_id, all_items, q, result, exclude)
     if after:
         w.add("(-k.priority, k.created_at, k.id) > ({}, {}, {})", -after[0], after[1], after[2])
     rows = await conn.fetch(
