@@ -30,6 +30,13 @@ class State:
         self.audit: list[dict[str, Any]] = []
         self.attachments: list[dict[str, Any]] = []
         self.catalog: dict[tuple[str, str, str], dict[str, Any]] = {}
+        # accounts, lists and batches (``members``: (table, group id) -> contact id -> batch id); callbacks; cases
+        self.accounts: dict[str, dict[str, Any]] = {}
+        self.groups: dict[tuple[str, str], dict[str, Any]] = {}
+        self.members: dict[tuple[str, str], dict[str, str | None]] = {}
+        self.callbacks: dict[str, dict[str, Any]] = {}
+        self.cases: dict[str, dict[str, Any]] = {}
+        self.case_events: list[dict[str, Any]] = []
 
     def action_types(self, *kinds: str, form_id: str | None = None) -> None:
         """Action types in the catalog, as an admin would have made them (``kind`` is their id and name)."""
@@ -181,12 +188,164 @@ class FakeCatalogs:
         return {k: v for k, v in out.items() if v}
 
 
+class FakeAccounts:
+    """``AccountRepository``: one account number per campaign, as the table's unique index."""
+
+    def __init__(self, s: State) -> None:
+        self.s = s
+
+    async def insert_account(self, account_id: str, data: dict[str, Any]) -> dict[str, Any] | None:
+        if any((a["campaign_id"], a["number"]) == (data["campaign_id"], data["number"])
+               for a in self.s.accounts.values()):
+            return None
+        self.s.accounts[account_id] = {
+            "id": account_id, "contact_id": data["contact_id"], "campaign_id": data["campaign_id"],
+            "number": data["number"], "product": data.get("product"), "fields": copy.deepcopy(data.get("fields") or {}),
+            "assigned_user": data.get("assigned_user"), "created_at": _now(), "updated_at": _now()}
+        return copy.deepcopy(self.s.accounts[account_id])
+
+    async def get_account(self, account_id: str, *, for_update: bool = False) -> dict[str, Any] | None:
+        row = self.s.accounts.get(account_id)
+        return copy.deepcopy(row) if row else None
+
+    async def update_account(self, account_id: str, data: dict[str, Any]) -> None:
+        row = self.s.accounts[account_id]
+        taken = {a["number"] for a in self.s.accounts.values()
+                 if a["id"] != account_id and a["campaign_id"] == row["campaign_id"]}
+        if data.get("number") in taken:
+            raise Conflict(f"account {data.get('number')} already exists in the campaign", field="number")
+        row.update(copy.deepcopy(data), updated_at=_now())
+
+    async def delete_account(self, account_id: str) -> bool:
+        return self.s.accounts.pop(account_id, None) is not None
+
+    async def list_accounts(self, contact_id: str | None, campaign_id: str | None, limit: int,
+                            after: tuple[Any, ...] | None, campaigns: list[str] | None = None
+                            ) -> list[dict[str, Any]]:
+        rows = [copy.deepcopy(a) for a in self.s.accounts.values()
+                if (campaigns is None or a["campaign_id"] in campaigns) and contact_id in (None, a["contact_id"])
+                and campaign_id in (None, a["campaign_id"])]
+        return sorted(rows, key=lambda a: (a["created_at"], a["id"]), reverse=True)[:limit]
+
+    async def insert_group(self, table: str, group_id: str, name: str, campaign_id: str | None) -> dict[str, Any]:
+        self.s.groups[(table, group_id)] = {"id": group_id, "name": name, "campaign_id": campaign_id,
+                                            "created_at": _now()}
+        return copy.deepcopy(self.s.groups[(table, group_id)])
+
+    async def get_group(self, table: str, group_id: str) -> dict[str, Any] | None:
+        row = self.s.groups.get((table, group_id))
+        return {**row, "members": len(self.s.members.get((table, group_id), {}))} if row else None
+
+    async def list_groups(self, table: str, campaign_id: str | None, limit: int, after: tuple[Any, ...] | None,
+                          campaigns: list[str] | None = None) -> list[dict[str, Any]]:
+        rows = [copy.deepcopy(g) for (t, _), g in self.s.groups.items() if t == table
+                and campaign_id in (None, g["campaign_id"]) and (campaigns is None or g["campaign_id"] in campaigns)]
+        return sorted(rows, key=lambda g: (g["created_at"], g["id"]), reverse=True)[:limit]
+
+    async def missing_contacts(self, contact_ids: list[str]) -> list[str]:
+        return [c for c in contact_ids if c not in self.s.contacts]
+
+    async def add_members(self, table: str, group_id: str, contact_ids: list[str],
+                          batch_id: str | None = None) -> int:
+        members = self.s.members.setdefault((table, group_id), {})
+        new = [c for c in dict.fromkeys(contact_ids) if c not in members]
+        members.update({c: batch_id for c in new})
+        return len(new)
+
+    async def remove_member(self, table: str, group_id: str, contact_id: str) -> bool:
+        members = self.s.members.get((table, group_id), {})
+        if contact_id not in members:
+            return False
+        del members[contact_id]
+        return True
+
+    async def list_members(self, list_id: str, limit: int, after: tuple[Any, ...] | None) -> list[dict[str, Any]]:
+        members = self.s.members.get(("lists", list_id), {})
+        return [{"contact_id": c, "name": self.s.contacts[c].get("name"), "batch_id": b}
+                for c, b in sorted(members.items()) if not after or c > after[0]][:limit]
+
+
+class FakeCallbacks:
+    """``CallbackRepository``: a callback with its contact's name, as the SQL joins it."""
+
+    def __init__(self, s: State) -> None:
+        self.s = s
+
+    def _row(self, row: dict[str, Any]) -> dict[str, Any]:
+        contact = self.s.contacts.get(row["contact_id"] or "")
+        return {**copy.deepcopy(row), "contact_name": contact["name"] if contact else None}
+
+    async def insert(self, callback_id: str, d: dict[str, Any]) -> None:
+        self.s.callbacks[callback_id] = {
+            "id": callback_id, "owner_id": d["owner_id"], "due_at": d["due_at"], "contact_id": d.get("contact_id"),
+            "case_id": d.get("case_id"), "campaign_id": d.get("campaign_id"), "note": d.get("note") or "",
+            "status": "pending", "work_case_id": None, "created_by": d["created_by"], "created_at": _now(),
+            "updated_at": _now()}
+
+    async def get(self, callback_id: str, *, for_update: bool = False) -> dict[str, Any] | None:
+        row = self.s.callbacks.get(callback_id)
+        return self._row(row) if row else None
+
+    async def update(self, callback_id: str, fields: dict[str, Any]) -> None:
+        self.s.callbacks[callback_id].update(copy.deepcopy(fields), updated_at=_now())
+
+    async def search(self, *, owners: list[str] | None, status: str | None, start: datetime | None,
+                     end: datetime | None, limit: int, after: tuple[Any, ...] | None = None
+                     ) -> list[dict[str, Any]]:
+        rows = [self._row(b) for b in self.s.callbacks.values()
+                if (not owners or b["owner_id"] in owners) and (not status or b["status"] == status)
+                and (not start or b["due_at"] >= start) and (not end or b["due_at"] < end)
+                and (not after or (b["due_at"], b["id"]) > after)]
+        return sorted(rows, key=lambda b: (b["due_at"], b["id"]))[:limit]
+
+
+class FakeCases:
+    """The part of ``CaseRepository`` a callback falling due uses: a case, its update and its events."""
+
+    def __init__(self, s: State) -> None:
+        self.s = s
+
+    async def get(self, case_id: str, *, for_update: bool = False) -> dict[str, Any] | None:
+        row = self.s.cases.get(case_id)
+        return copy.deepcopy(row) if row else None
+
+    async def insert(self, case_id: str, data: dict[str, Any]) -> dict[str, Any]:
+        self.s.cases[case_id] = {"id": case_id, "campaign_id": data["campaign_id"], "contact_id": data["contact_id"],
+                                 "title": data.get("title") or "", "priority": data.get("priority", 0),
+                                 "assigned_user": data.get("assigned_user"), "status": "open"}
+        return copy.deepcopy(self.s.cases[case_id])
+
+    async def update(self, case_id: str, **fields: Any) -> None:
+        self.s.cases[case_id].update(copy.deepcopy(fields))
+
+    async def add_event(self, case_id: str, kind: str, actor: str, body: str | None = None,
+                        data: dict[str, Any] | None = None) -> dict[str, Any]:
+        event = {"id": len(self.s.case_events) + 1, "case_id": case_id, "kind": kind, "actor": actor, "body": body,
+                 "data": copy.deepcopy(data or {}), "at": _now()}
+        self.s.case_events.append(event)
+        return copy.deepcopy(event)
+
+
+class FakePublisher:
+    """``EventPublisher``: what was published, in order."""
+
+    def __init__(self) -> None:
+        self.sent: list[Any] = []
+
+    async def publish(self, msg: Any) -> None:
+        self.sent.append(msg)
+
+    async def progress(self, job_id: str, body: dict[str, Any]) -> None:
+        self.sent.append((job_id, body))
+
+
 class FakeUnitOfWork(MemoryUnitOfWork):
     def __init__(self, state: State) -> None:
         super().__init__(state)
         self.tickets, self.audit = FakeTickets(state), FakeAudit(state)
         self.contacts, self.attachments = FakeContacts(state), FakeAttachments(state)
         self.catalogs = FakeCatalogs(state)
+        self.accounts, self.callbacks, self.cases = FakeAccounts(state), FakeCallbacks(state), FakeCases(state)
 
 
 class FakeUnitOfWorkFactory:
@@ -201,5 +360,5 @@ def fake_crm() -> tuple[Crm, State]:
     """A ``Crm`` whose unit of work is in memory (the use cases not yet on it must not be called)."""
     uow = FakeUnitOfWorkFactory()
     crm = Crm(settings=CrmSettings(default_region="AR"), pool=None, campaigns=SnapshotDirectory(),  # type: ignore[arg-type]
-              publisher=None, blobs=None, exports=None, uow=uow)  # type: ignore[arg-type]
+              publisher=FakePublisher(), blobs=None, exports=None, uow=uow)  # type: ignore[arg-type]
     return crm, uow.state
