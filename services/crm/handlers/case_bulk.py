@@ -10,9 +10,8 @@ from pydantic import Field, field_validator
 from libs.contracts import utcnow
 from libs.core.errors import AppError, Conflict, Forbidden, Invalid
 from libs.core.validation import Strict, parse_body
-from services.crm.adapters.postgres import cases as repo
 from services.crm.handlers import Actor, Crm
-from services.crm.handlers.cases import check_access, finish, get_case, load_case
+from services.crm.handlers.cases import case_of, check_access, finish_case, get_case
 from services.crm.handlers.conversations import snapshot_of
 
 CaseId = Annotated[str, Field(min_length=1, max_length=64)]
@@ -51,9 +50,9 @@ async def combine(crm: Crm, target_id: str, body: Any, actor: Actor) -> dict[str
     data = parse_body(CombineIn, body)
     if data.case_id == target_id:
         raise Invalid("a case cannot be combined with itself", field="case_id")
-    async with crm.pool.acquire() as conn, conn.transaction():
+    async with crm.uow() as uow:
         # Lock both in one order, so two opposite combines cannot deadlock.
-        locked = {cid: await load_case(conn, cid, for_update=True) for cid in sorted((target_id, data.case_id))}
+        locked = {cid: await case_of(uow, cid, for_update=True) for cid in sorted((target_id, data.case_id))}
         target, source = locked[target_id], locked[data.case_id]
         for case in (target, source):
             check_access(crm, case, actor)
@@ -67,11 +66,11 @@ async def combine(crm: Crm, target_id: str, body: Any, actor: Actor) -> dict[str
                            f"{target['campaign_id']!r}", field="case_id")
         if refused := snapshot_of(crm, target["campaign_id"]).combine_problems():
             raise Forbidden(refused[0][1], field="case_id")
-        moved = await repo.move_into(conn, source["id"], target_id)
-        await repo.update(conn, source["id"], status="closed", closed_at=utcnow(), closed_by=actor.id,
-                          combined_into=target_id)
-        await repo.add_event(conn, target_id, "combined", actor.id, None, {"from": source["id"], "events": moved})
-        await repo.add_event(conn, source["id"], "combined_into", actor.id, None, {"into": target_id})
+        moved = await uow.cases.move_into(source["id"], target_id)
+        await uow.cases.update(source["id"], status="closed", closed_at=utcnow(), closed_by=actor.id,
+                               combined_into=target_id)
+        await uow.cases.add_event(target_id, "combined", actor.id, None, {"from": source["id"], "events": moved})
+        await uow.cases.add_event(source["id"], "combined_into", actor.id, None, {"into": target_id})
     return await get_case(crm, target_id)
 
 
@@ -87,8 +86,8 @@ async def close_many(crm: Crm, body: Any, actor: Actor) -> tuple[list[dict[str, 
     results: list[dict[str, Any]] = []
     for i, case_id in enumerate(data.case_ids):
         try:
-            async with crm.pool.acquire() as conn, conn.transaction():
-                case = await load_case(conn, case_id, for_update=True)
+            async with crm.uow() as uow:
+                case = await case_of(uow, case_id, for_update=True)
                 if case["status"] == "closed":
                     raise Conflict(f"case {case_id} is already closed", field="case_id")
                 check_access(crm, case, actor)
@@ -97,8 +96,8 @@ async def close_many(crm: Crm, body: Any, actor: Actor) -> tuple[list[dict[str, 
                 if actor.role == "agent" and case["assigned_user"] != actor.id:
                     raise Forbidden(f"case {case_id} is not yours: agents close only their own cases in bulk",
                                     field=f"case_ids[{i}]")
-                await finish(crm, conn, case, result=data.result, fields=data.fields, comment=data.comment,
-                             actor=actor, now=utcnow())
+                await finish_case(crm, uow, case, result=data.result, fields=data.fields, comment=data.comment,
+                                  actor=actor, now=utcnow())
             results.append({"case_id": case_id, "outcome": "closed"})
         except AppError as exc:
             results.append({"case_id": case_id, "outcome": "error", "error": exc.to_dict()["error"]})

@@ -12,8 +12,6 @@ from libs.contracts import CampaignSnapshot, new_id, utcnow
 from libs.core.errors import Conflict, Forbidden, Invalid, NotFound
 from libs.core.validation import parse_body
 from services.crm.adapters.ports import UnitOfWork
-from services.crm.adapters.postgres.base import Conn
-from services.crm.adapters.postgres.uow import on_connection
 from services.crm.domain.closures import check_closure, may_close
 from services.crm.domain.common import diff
 from services.crm.domain.contacts import ContactFilter
@@ -68,12 +66,6 @@ async def case_of(uow: UnitOfWork, case_id: str, *, for_update: bool = False) ->
     if case is None:
         raise NotFound(f"case {case_id} not found", field="case_id")
     return case
-
-
-async def load_case(conn: Conn, case_id: str, *, for_update: bool = False) -> dict[str, Any]:
-    """``case_of`` for ``handlers.case_bulk``, which still holds a connection (it goes when case_bulk moves to
-    the unit of work and calls ``case_of`` / ``finish_case``)."""
-    return await case_of(on_connection(conn), case_id, for_update=for_update)
 
 
 async def create_case(crm: Crm, body: Any, actor: Actor) -> dict[str, Any]:
@@ -285,13 +277,6 @@ async def save(crm: Crm, case_id: str, body: Any, actor: Actor) -> dict[str, Any
                 await _attend(crm, uow, await case_of(uow, next_id), actor)
     saved = await get_case(crm, case_id)
     return {"case": saved, "next": await get_case(crm, next_id) if next_id else None}
-
-
-async def finish(crm: Crm, conn: Conn, case: dict[str, Any], *, result: str | None, fields: dict[str, Any],
-                 comment: str | None, actor: Actor, now: datetime) -> None:
-    """``finish_case`` for ``handlers.case_bulk``, which still holds a connection (see ``load_case``)."""
-    await finish_case(crm, on_connection(conn), case, result=result, fields=fields, comment=comment, actor=actor,
-                      now=now)
 
 
 async def finish_case(crm: Crm, uow: UnitOfWork, case: dict[str, Any], *, result: str | None,

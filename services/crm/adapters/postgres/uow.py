@@ -121,14 +121,6 @@ class PgUnitOfWork(BaseUnitOfWork):
         return cast(AbstractAsyncContextManager[Any], self._conn.transaction())
 
 
-def on_connection(conn: asyncpg.Connection) -> PgUnitOfWork:
-    """The repositories over a connection whose transaction the caller already holds, for a use case not yet
-    moved to the unit of work that calls one that is (it neither commits nor rolls back)."""
-    uow = PgUnitOfWork(cast(asyncpg.Pool, None))
-    uow.bind(conn)
-    return uow
-
-
 def unit_of_work(pool: asyncpg.Pool) -> Any:
     """The ``UnitOfWorkFactory`` over a pool."""
 
