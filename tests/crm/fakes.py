@@ -37,6 +37,15 @@ class State:
         self.callbacks: dict[str, dict[str, Any]] = {}
         self.cases: dict[str, dict[str, Any]] = {}
         self.case_events: list[dict[str, Any]] = []
+        # conversations with their event ids, messages and closures; contact addresses (contact id, kind, value,
+        # network); webhooks and their queued deliveries
+        self.conversations: dict[str, dict[str, Any]] = {}
+        self.conversation_events: set[str] = set()
+        self.messages: dict[str, dict[str, Any]] = {}
+        self.closures: dict[str, dict[str, Any]] = {}
+        self.addresses: list[tuple[str, str, str, str]] = []
+        self.webhooks: list[dict[str, Any]] = []
+        self.deliveries: list[dict[str, Any]] = []
 
     def action_types(self, *kinds: str, form_id: str | None = None) -> None:
         """Action types in the catalog, as an admin would have made them (``kind`` is their id and name)."""
@@ -125,6 +134,15 @@ class FakeContacts:
     async def get(self, contact_id: str, *, for_update: bool = False) -> dict[str, Any] | None:
         row = self.s.contacts.get(contact_id)
         return copy.deepcopy(row) if row else None
+
+    async def find_by_address(self, kind: str, value: str, network: str = "", limit: int = 20) -> list[str]:
+        return sorted({c for c, k, v, n in self.s.addresses if (k, v, n) == (kind, value, network)})[:limit]
+
+    async def touch_activity(self, contact_id: str, at: datetime, disposition: str | None = None) -> None:
+        """The last activity moves forward only; the disposition is kept unless a new one is given."""
+        row = self.s.contacts[contact_id]
+        row["last_activity_at"] = max(row.get("last_activity_at") or at, at)
+        row["disposition"] = disposition or row.get("disposition")
 
 
 class FakeAttachments:
@@ -339,6 +357,111 @@ class FakePublisher:
         self.sent.append((job_id, body))
 
 
+class FakeConversations:
+    """``ConversationRepository`` as its SQL behaves: an event id is recorded once; a closed conversation stays
+    closed and an older event (lower ``seq``) does not overwrite a newer one's state; one closure each."""
+
+    def __init__(self, s: State) -> None:
+        self.s = s
+
+    async def record_event(self, event_id: str, conversation_id: str, type_: str, seq: int, occurred_at: datetime,
+                           agent_id: str | None, payload: str) -> bool:
+        fresh = event_id not in self.s.conversation_events
+        self.s.conversation_events.add(event_id)
+        return fresh
+
+    async def upsert(self, *, conversation_id: str, campaign_id: str | None, channel_id: str, channel_type: str,
+                     contact_address: str, agent_id: str | None, status: str | None, seq: int, at: datetime
+                     ) -> dict[str, Any]:
+        row = self.s.conversations.get(conversation_id)
+        if row is None:
+            row = self.s.conversations[conversation_id] = {
+                "id": conversation_id, "campaign_id": campaign_id, "channel_id": channel_id,
+                "channel_type": channel_type, "contact_address": contact_address, "contact_id": None,
+                "match_state": "pending", "agent_id": agent_id, "status": status or "opened", "last_seq": seq,
+                "opened_at": at, "closed_at": at if status == "closed" else None}
+            return copy.deepcopy(row)
+        newer = seq >= row["last_seq"]
+        row["campaign_id"] = campaign_id or row["campaign_id"]
+        if newer and agent_id is not None:
+            row["agent_id"] = agent_id
+        if row["status"] == "closed" or status == "closed":
+            row["closed_at"] = row["closed_at"] or (at if status == "closed" else None)
+            row["status"] = "closed"
+        elif status is not None and newer:
+            row["status"] = status
+        row["last_seq"], row["opened_at"] = max(row["last_seq"], seq), min(row["opened_at"], at)
+        return copy.deepcopy(row)
+
+    async def link_contact(self, conversation_id: str, contact_id: str | None, match_state: str) -> None:
+        self.s.conversations[conversation_id].update(contact_id=contact_id, match_state=match_state)
+
+    async def insert_message(self, *, message_id: str, conversation_id: str, event_id: str, direction: str,
+                             kind: str, text: str | None, media: list[Any], provider_message_id: str | None,
+                             seq: int, at: datetime) -> bool:
+        if message_id in self.s.messages:
+            return False
+        self.s.messages[message_id] = {"id": message_id, "conversation_id": conversation_id, "direction": direction,
+                                       "kind": kind, "text": text, "media": copy.deepcopy(media),
+                                       "provider_message_id": provider_message_id, "seq": seq, "occurred_at": at}
+        return True
+
+    async def insert_closure(self, *, conversation_id: str, campaign_id: str | None, typification_id: str | None,
+                             fields: dict[str, Any], reason: str, closed_by: str | None, closed_at: datetime,
+                             source: str, event_id: str | None = None) -> bool:
+        if conversation_id in self.s.closures:
+            return False
+        self.s.closures[conversation_id] = {"typification_id": typification_id, "fields": copy.deepcopy(fields),
+                                            "reason": reason, "closed_by": closed_by, "closed_at": closed_at,
+                                            "source": source}
+        return True
+
+    async def mark_closed(self, conversation_id: str, at: datetime) -> None:
+        row = self.s.conversations[conversation_id]
+        row.update(status="closed", closed_at=row["closed_at"] or at)
+
+    async def get(self, conversation_id: str, *, for_update: bool = False) -> dict[str, Any] | None:
+        row = self.s.conversations.get(conversation_id)
+        return copy.deepcopy(row) if row else None
+
+    async def messages(self, conversation_id: str) -> list[dict[str, Any]]:
+        rows = [copy.deepcopy(m) for m in self.s.messages.values() if m["conversation_id"] == conversation_id]
+        return sorted(rows, key=lambda m: (m["seq"], m["occurred_at"], m["id"]))
+
+    async def count_outbound(self, conversation_id: str) -> int:
+        return sum(1 for m in self.s.messages.values()
+                   if m["conversation_id"] == conversation_id and m["direction"] == "out")
+
+    async def closure(self, conversation_id: str) -> dict[str, Any] | None:
+        row = self.s.closures.get(conversation_id)
+        return copy.deepcopy(row) if row else None
+
+
+class FakeFollowUps:
+    """``FollowUpLog``: no transcript or notification is kept (no campaign here sends them)."""
+
+    def __init__(self, s: State) -> None:
+        self.s = s
+
+    async def transcript(self, conversation_id: str) -> dict[str, Any] | None:
+        return None
+
+
+class FakeWebhooks:
+    """The queueing half of ``WebhookRepository``: a campaign's webhooks and the deliveries queued for them."""
+
+    def __init__(self, s: State) -> None:
+        self.s = s
+
+    async def of_campaign(self, campaign_id: str | None, *, active_only: bool = False) -> list[dict[str, Any]]:
+        return [copy.deepcopy(h) for h in self.s.webhooks
+                if h["campaign_id"] == campaign_id and (h["active"] or not active_only)]
+
+    async def enqueue(self, hook_id: str, event_id: str, event_type: str, payload: dict[str, Any]) -> None:
+        self.s.deliveries.append({"webhook_id": hook_id, "event_id": event_id, "event_type": event_type,
+                                  "payload": copy.deepcopy(payload)})
+
+
 class FakeUnitOfWork(MemoryUnitOfWork):
     def __init__(self, state: State) -> None:
         super().__init__(state)
@@ -346,6 +469,8 @@ class FakeUnitOfWork(MemoryUnitOfWork):
         self.contacts, self.attachments = FakeContacts(state), FakeAttachments(state)
         self.catalogs = FakeCatalogs(state)
         self.accounts, self.callbacks, self.cases = FakeAccounts(state), FakeCallbacks(state), FakeCases(state)
+        self.conversations, self.followups = FakeConversations(state), FakeFollowUps(state)
+        self.webhooks = FakeWebhooks(state)
 
 
 class FakeUnitOfWorkFactory:
