@@ -64,7 +64,7 @@ def _crm(pool: asyncpg.Pool) -> Any:
     from services.crm.handlers import Crm
     from services.crm.settings import CrmSettings
 
-    return Crm(settings=CrmSettings(default_region="AR"), pool=pool, campaigns=SnapshotDirectory(),
+    return Crm(settings=CrmSettings(default_region="AR"), campaigns=SnapshotDirectory(),
                publisher=None, blobs=None, exports=None, uow=unit_of_work(pool))  # type: ignore[arg-type]
 
 

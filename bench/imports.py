@@ -141,7 +141,7 @@ async def _child(dsn: str, path: str, blob_dir: str) -> None:
     campaigns = SnapshotDirectory()
     campaigns.put(CampaignSnapshot(id="bench-imports", name="Bench"))
     crm = Crm(settings=CrmSettings(default_region="AR", blob_dir=blob_dir,
-                                   workbook_max_memory_mb=BENCH_WORKBOOK_MEMORY_MB), pool=pool, campaigns=campaigns,
+                                   workbook_max_memory_mb=BENCH_WORKBOOK_MEMORY_MB), campaigns=campaigns,
               publisher=NullPublisher(), blobs=BlobStore.folder(blob_dir),
               exports=None, uow=unit_of_work(pool))  # type: ignore[arg-type]
     actor = Actor("bench", "admin")

@@ -86,7 +86,7 @@ def _crm_ctx(settings: CrmSettings):
         session = aiohttp.ClientSession()
         channels = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=settings.channels_timeout_s),
                                          middlewares=(service_auth(signer, "channels"),))
-        crm = Crm(settings=settings, pool=app[PG_POOL], campaigns=SnapshotDirectory(), exports=ExportRows(app[PG_POOL]),
+        crm = Crm(settings=settings, campaigns=SnapshotDirectory(), exports=ExportRows(app[PG_POOL]),
                   uow=unit_of_work(app[PG_POOL]),
                   publisher=Publisher(app[NATS_CONN], app[JETSTREAM]), blobs=app[BLOBS], webhooks=HttpPoster(session),
                   voice=ChannelsVoice(channels, settings.channels_url))

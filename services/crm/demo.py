@@ -5,9 +5,6 @@ from __future__ import annotations
 
 from libs.core import demo
 from libs.core.logging import get_logger
-from services.crm.adapters.postgres import accounts as accounts_repo
-from services.crm.adapters.postgres import cases as cases_repo
-from services.crm.adapters.postgres import contacts as contacts_repo
 from services.crm.domain.contacts import Address
 from services.crm.handlers import Crm
 
@@ -21,18 +18,18 @@ CUSTOMERS = (
 
 
 async def seed(crm: Crm) -> None:
-    async with crm.pool.acquire() as conn, conn.transaction():
+    async with crm.uow() as uow:
         for i, (contact_id, name, document, phone, email, plan) in enumerate(CUSTOMERS):
-            if await contacts_repo.get(conn, contact_id) is not None:
+            if await uow.contacts.get(contact_id) is not None:
                 continue
-            await contacts_repo.insert(conn, contact_id, {"name": name, "document": document, "company": "Demo",
-                                                          "tags": ["demo"]})
+            await uow.contacts.insert(contact_id, {"name": name, "document": document, "company": "Demo",
+                                                   "tags": ["demo"]})
             addresses = [Address("phone", phone, phone)] + ([Address("email", email, email)] if email else [])
-            await contacts_repo.add_addresses(conn, contact_id, addresses)
-            account = await accounts_repo.insert_account(conn, f"demo-account-{i + 1}", {
+            await uow.contacts.add_addresses(contact_id, addresses)
+            account = await uow.accounts.insert_account(f"demo-account-{i + 1}", {
                 "contact_id": contact_id, "campaign_id": demo.CAMPAIGN_ID, "number": f"DEMO-{i + 1:04d}",
                 "product": plan, "fields": {"cuotas_vencidas": i + 1}})
-            await cases_repo.insert(conn, f"demo-case-{i + 1}", {
+            await uow.cases.insert(f"demo-case-{i + 1}", {
                 "campaign_id": demo.CAMPAIGN_ID, "contact_id": contact_id,
                 "account_id": account["id"] if account else None, "priority": 2 - i,
                 "assigned_user": demo.AGENT_IDS[0] if i == 0 else None, "title": f"Cobranza {plan}"})

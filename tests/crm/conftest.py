@@ -13,6 +13,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from libs.contracts import CampaignSnapshot, Contract
 from libs.core.service import LIFECYCLE
 from libs.messaging import nats_session
+from libs.storage import PG_POOL
 from services.crm.app import create_app
 from services.crm.handlers import Crm
 from services.crm.keys import CRM
@@ -63,9 +64,10 @@ async def crm(crm_server) -> Crm:
 class Helpers:
     """Small helpers for CRM tests, reached through the ``h`` fixture (conftest is not importable)."""
 
-    def __init__(self, js: Any, crm: Crm) -> None:
+    def __init__(self, js: Any, crm: Crm, pool: Any) -> None:
         self.js = js
         self.crm = crm
+        self.pool = pool  # the CRM's own pool, for the tests' direct reads (the use cases see only units of work)
 
     def agent(self, user: str, role: str = "agent") -> dict[str, str]:
         """Headers of a call on behalf of a user, with the campaign scope the gateway would give them: the
@@ -107,8 +109,14 @@ class Helpers:
 
 
 @pytest_asyncio.fixture(loop_scope="session")
-async def h(js, crm) -> Helpers:
-    return Helpers(js, crm)
+async def pool(crm_server) -> Any:
+    """The CRM app's PostgreSQL pool, for a test's direct reads."""
+    return crm_server.server.app[PG_POOL]
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def h(js, crm, pool) -> Helpers:
+    return Helpers(js, crm, pool)
 
 
 class Jobs:

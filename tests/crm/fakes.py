@@ -484,6 +484,6 @@ class FakeUnitOfWorkFactory:
 def fake_crm() -> tuple[Crm, State]:
     """A ``Crm`` whose unit of work is in memory (the use cases not yet on it must not be called)."""
     uow = FakeUnitOfWorkFactory()
-    crm = Crm(settings=CrmSettings(default_region="AR"), pool=None, campaigns=SnapshotDirectory(),  # type: ignore[arg-type]
+    crm = Crm(settings=CrmSettings(default_region="AR"), campaigns=SnapshotDirectory(),
               publisher=FakePublisher(), blobs=None, exports=None, uow=uow)  # type: ignore[arg-type]
     return crm, uow.state

@@ -72,7 +72,7 @@ async def test_events_are_persisted_once_and_link_the_single_matching_contact(cl
     conv = await _conversation(client, h, f"conv-{unique}", lambda c: c["closure"] is not None)
     assert len(conv["messages"]) == 2 and conv["status"] == "closed"
     assert conv["closure"]["typification_id"] == "sale" and conv["closure"]["closed_by"] == f"ana-{unique}"
-    async with h.crm.pool.acquire() as c:
+    async with h.pool.acquire() as c:
         n = await c.fetchval("SELECT count(*) FROM crm.conversation_events WHERE conversation_id = $1",
                              f"conv-{unique}")
     assert n == 5

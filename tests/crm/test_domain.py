@@ -176,12 +176,12 @@ def test_xlsx_reader_prefixed_namespaces_rich_text_and_formulas(tmp_path):
     assert rows == [["Peña", None, "a & <b> ñ"], [], [2, "Peña", None, None, True, 150]]
 
 
-async def test_demo_seed_is_idempotent(crm):
+async def test_demo_seed_is_idempotent(crm, pool):
     from services.crm import demo
 
     await demo.seed(crm)
     await demo.seed(crm)
-    async with crm.pool.acquire() as conn:
+    async with pool.acquire() as conn:
         n = await conn.fetchval("SELECT count(*) FROM crm.contacts WHERE id LIKE 'demo-contact-%'")
         cases = await conn.fetchval("SELECT count(*) FROM crm.cases WHERE id LIKE 'demo-case-%'")
     assert n == 3 and cases == 3

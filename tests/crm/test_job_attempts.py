@@ -12,7 +12,6 @@ from typing import Any
 from pydantic import BaseModel
 
 from libs.core.errors import Invalid, Transient
-from services.crm.adapters.postgres import jobs as repo
 from services.crm.adapters.publisher import PROGRESS_SUBJECT
 from services.crm.handlers.processes.runner import JobContext, JobRunner, ProcessKind, Step
 
@@ -29,9 +28,9 @@ async def _job(crm, unique: str) -> str:
     # Due in 2099: the service's own runner leaves it to the runners of the test.
     from datetime import UTC, datetime
 
-    async with crm.pool.acquire() as conn:
-        job = await repo.create(conn, f"job-{unique}", "test_kind", {}, dry_run=False, upload_id=None,
-                                created_by="test", created_role="admin", run_at=datetime(2099, 1, 1, tzinfo=UTC))
+    async with crm.uow() as uow:
+        job = await uow.jobs.create(f"job-{unique}", "test_kind", {}, dry_run=False, upload_id=None,
+                                    created_by="test", created_role="admin", run_at=datetime(2099, 1, 1, tzinfo=UTC))
     return job["id"]
 
 

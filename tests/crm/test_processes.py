@@ -83,7 +83,7 @@ async def test_associate_and_dissociate_lists(client, jobs, unique):
     assert resp.status == 400 and (await resp.json())["error"]["field"] == "params"
 
 
-async def test_callback_reassignment_spreads_evenly_with_audit(client, crm, jobs, unique):
+async def test_callback_reassignment_spreads_evenly_with_audit(client, pool, jobs, unique):
     person = await (await client.post("/contacts", json={"name": f"CB {unique}"})).json()
     made = []
     for i in range(5):
@@ -100,7 +100,7 @@ async def test_callback_reassignment_spreads_evenly_with_audit(client, crm, jobs
     assert owners == [targets[0], targets[1], targets[0], targets[1], targets[0]]
     history = await (await client.get(f"/contacts/{person['id']}/history")).json()
     assert history["contact_id"] == person["id"]
-    async with crm.pool.acquire() as conn:
+    async with pool.acquire() as conn:
         audit = await conn.fetch("SELECT actor, changes FROM crm.audit_log WHERE entity = 'callback' "
                                  "AND action = 'reassigned' AND entity_id = $1", made[0]["id"])
     assert audit[0]["actor"] == "sofia" and json.loads(audit[0]["changes"])["owner_id"] == [f"u2-{unique}",
@@ -234,8 +234,8 @@ async def test_a_crashed_job_is_resumed_from_its_cursor(client, crm, h, jobs, un
     rows = await jobs.outcome(job_id)
     assert [int(r["row"]) for r in rows] == list(range(2, 3003))
     assert "in the file (first at row 2)" in rows[-1]["reason"]
-    accounts = await crm.pool.fetchval("SELECT count(*) FROM crm.accounts WHERE campaign_id = $1", camp.id)
-    contacts = await crm.pool.fetchval("SELECT count(*) FROM crm.contacts WHERE document LIKE $1", f"DOC%-{unique}")
+    accounts = await h.pool.fetchval("SELECT count(*) FROM crm.accounts WHERE campaign_id = $1", camp.id)
+    contacts = await h.pool.fetchval("SELECT count(*) FROM crm.contacts WHERE document LIKE $1", f"DOC%-{unique}")
     assert accounts == 3000 and contacts == 3000
 
 

@@ -128,7 +128,7 @@ async def day(h, unique):
         await h.js.publish(s.subject(), s.model_dump_json().encode(), headers={"Nats-Msg-Id": s.id})
 
     async def recorded() -> bool:
-        async with h.crm.pool.acquire() as conn:
+        async with h.pool.acquire() as conn:
             n = await conn.fetchval("SELECT count(*) FROM crm.conversation_events WHERE conversation_id LIKE $1",
                                     f"rep-{u}-%")
             m = await conn.fetchval("SELECT count(*) FROM crm.agent_events WHERE agent_id LIKE $1", f"%-{u}")

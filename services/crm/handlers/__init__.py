@@ -1,11 +1,9 @@
-"""CRM use cases. ``Crm`` is what every handler needs: the pool, settings, snapshots, publisher, blobs."""
+"""CRM use cases. ``Crm`` is what every handler needs: the unit of work, settings, snapshots, publisher, blobs."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
-
-import asyncpg
 
 from libs.messaging.snapshots import SnapshotDirectory
 from libs.storage.blobs import BlobStore
@@ -18,12 +16,11 @@ class Crm:
     """The CRM's ports, built once in ``app.create_app``."""
 
     settings: CrmSettings
-    pool: asyncpg.Pool
     campaigns: SnapshotDirectory
     publisher: EventPublisher
     blobs: BlobStore
     exports: ExportSource
-    uow: UnitOfWorkFactory  # the use cases moved to the unit of work take it instead of the pool
+    uow: UnitOfWorkFactory  # PostgreSQL: every use case opens a unit of work; none sees a pool
     # The gateway's user directory (KV ``users``): id -> {display_name, email, role, active}.
     users: dict[str, dict[str, Any]] = field(default_factory=dict)
     # Outbound webhooks to external CRMs (None where nothing is sent, e.g. the handler tests' fakes).
