@@ -17,7 +17,9 @@ async def insert(conn: Conn, call_id: str, d: dict[str, Any]) -> None:
         "INSERT INTO crm.calls (id, direction, started_at, duration_s, agent_id, contact_id, phone, phone_raw, "
         "disposition, comment, campaign_id, list_id, conversation_id, classified_at, classified_by) "
         "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) "
-        "ON CONFLICT (conversation_id) DO NOTHING",
+        # A voice conversation's events may be handled out of order (CRM replicas share the consumer): the
+        # call starts when its conversation opened, whichever event came first.
+        "ON CONFLICT (conversation_id) DO UPDATE SET started_at = LEAST(crm.calls.started_at, EXCLUDED.started_at)",
         call_id, d["direction"], d["started_at"], d.get("duration_s") or 0, d.get("agent_id"), d.get("contact_id"),
         d.get("phone"), d.get("phone_raw"), d.get("disposition"), d.get("comment"), d.get("campaign_id"),
         d.get("list_id"), d.get("conversation_id"), d.get("classified_at"), d.get("classified_by"))
@@ -68,11 +70,14 @@ async def classify(conn: Conn, call_id: str, *, disposition: str, comment: str |
 
 async def on_voice_event(conn: Conn, conversation_id: str, *, agent_id: str | None, contact_id: str | None,
                          closed_at: datetime | None, disposition: str | None) -> None:
-    """Keep the call of a voice conversation up to date: agent, contact, and on close duration and disposition."""
+    """Keep the call of a voice conversation up to date: agent, contact, and on close its end, duration and
+    disposition. The duration is counted again by any later event (its opening, handled after the close)."""
     await conn.execute(
         "UPDATE crm.calls SET agent_id = coalesce($2, agent_id), contact_id = coalesce(contact_id, $3), "
-        "duration_s = CASE WHEN $4::timestamptz IS NULL THEN duration_s "
-        "                  ELSE GREATEST(0, extract(epoch FROM $4::timestamptz - started_at))::int END, "
+        "ended_at = coalesce(ended_at, $4::timestamptz), "
+        "duration_s = CASE WHEN coalesce(ended_at, $4::timestamptz) IS NULL THEN duration_s "
+        "                  ELSE GREATEST(0, extract(epoch FROM coalesce(ended_at, $4::timestamptz) - started_at))::int "
+        "             END, "
         "disposition = coalesce($5, disposition), "
         "classified_at = CASE WHEN $5::text IS NOT NULL THEN coalesce(classified_at, $4) ELSE classified_at END "
         "WHERE conversation_id = $1", conversation_id, agent_id, contact_id, closed_at, disposition)
