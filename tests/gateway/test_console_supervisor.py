@@ -305,6 +305,12 @@ async def test_supervisor_dashboard_reports_and_actions(office, browser):
         bruno = board.locator(f'[data-testid="agent-row"][data-agent-id="{o.agents[1]}"]')
         await bruno.get_by_test_id("agent-state").select_option("break")
         await bruno.get_by_test_id("agent-reason").fill("Formación")
+        # A choice not yet applied outlives the board's refresh (every 5 s): with the focus off the controls,
+        # a re-render used to put Bruno's current state back, and "Aplicar" sent that.
+        await bruno.get_by_test_id("agent-state-apply").focus()
+        await page.wait_for_timeout(5500)
+        assert await bruno.get_by_test_id("agent-state").input_value() == "break"
+        assert await bruno.get_by_test_id("agent-reason").input_value() == "Formación"
         await bruno.get_by_test_id("agent-state-apply").click()
 
         async def on_break() -> Any:

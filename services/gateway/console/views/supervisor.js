@@ -35,6 +35,11 @@ export function supervisorView(scope) {
     busy = true;
     try { await render(box, scope); } finally { busy = false; }
   };
+  // A choice made and not applied yet (a state, a break reason) holds the refreshes: a re-render would put the
+  // agent's current state back in the select, and "Aplicar" would then send that instead.
+  const edited = () => { box.dataset.editedAt = String(Date.now()); };
+  box.addEventListener("input", edited);
+  box.addEventListener("change", edited);
   scope.later(0, refresh);
   scope.every(5000, refresh);
   let timer = null;
@@ -44,10 +49,14 @@ export function supervisorView(scope) {
   return box;
 }
 
-// A periodic refresh waits while the supervisor is choosing something (a state, a target, an open conversation).
+// A periodic refresh waits while the supervisor is choosing something (a state, a target, an open conversation),
+// and for a minute after they changed a control without applying it.
+const EDIT_HOLD_MS = 60000;
+
 function busyWith(box) {
   const el = document.activeElement;
-  return (el && box.contains(el) && el.matches("select, input, textarea")) || !!box.querySelector("details[open]");
+  return (el && box.contains(el) && el.matches("select, input, textarea")) || !!box.querySelector("details[open]")
+    || Date.now() - Number(box.dataset.editedAt || 0) < EDIT_HOLD_MS;
 }
 
 async function render(box, scope, force = false) {
@@ -61,6 +70,7 @@ async function render(box, scope, force = false) {
     return;
   }
   if (!box.isConnected || (!force && busyWith(box))) return;
+  delete box.dataset.editedAt; // what was edited is applied (a forced render follows every action) or given up
   const keepDecision = $("#decisions", box);
   const campaigns = (store.get("me") && store.get("me").campaigns) || [];
   const picker = h("select", { "data-testid": "sup-campaign", onchange: () => { chosen = picker.value; render(box, scope, true); } },
