@@ -27,7 +27,7 @@ test: $(STAMP) $(NODE_STAMP)
 	scripts/install-browser.sh
 	$(MAKE) lint
 	node --test tests/console/
-	$(BIN)/python -m pytest -q --durations=25
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile --durations=25
 
 lint: $(STAMP) $(NODE_STAMP)
 	$(BIN)/ruff check libs services tests bench
