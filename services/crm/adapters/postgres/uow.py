@@ -66,31 +66,25 @@ class Bound:
         return functools.partial(getattr(self._module, name), self._conn)
 
 
+# The attribute of the unit of work -> the module of SQL functions (connection first) it binds.
+REPOSITORIES: dict[str, ModuleType] = {
+    "tickets": tickets, "audit": base, "contacts": contacts, "attachments": cases, "catalogs": catalogs,
+    "accounts": accounts, "resources": resources, "reports": reports, "cases": cases,
+    "conversations": conversations, "calls": calls, "dialer": dialer, "callbacks": callbacks,
+    "followups": followups, "webhooks": webhooks, "jobs": jobs, "processes": processes, "imports": imports,
+}
+
+
 class PgUnitOfWork(BaseUnitOfWork):
+    """Every repository of the CRM, bound to the unit of work's connection (``REPOSITORIES``)."""
+
     tickets: TicketRepository
     audit: AuditLog
     contacts: ContactLookup
     attachments: AttachmentList
     catalogs: CatalogRepository
-
-    # The repositories of the account, case, contact, callback and resource gallery use cases.
     accounts: AccountRepository
     resources: ResourceRepository
-
-    def _bind_records(self, conn: asyncpg.Connection) -> None:
-        self.accounts = cast(AccountRepository, Bound(accounts, conn))
-        self.resources = cast(ResourceRepository, Bound(resources, conn))
-
-    def bind(self, conn: asyncpg.Connection) -> None:
-        self._bind_records(conn)
-        self.tickets = cast(TicketRepository, Bound(tickets, conn))
-        self.audit = cast(AuditLog, Bound(base, conn))
-        self.contacts = cast(ContactLookup, Bound(contacts, conn))
-        self.attachments = cast(AttachmentList, Bound(cases, conn))
-        self.catalogs = cast(CatalogRepository, Bound(catalogs, conn))
-        self._bind_activity(conn)
-
-    # The repositories of the report, history, workspace, dialer, call, conversation and webhook use cases.
     reports: ReportRepository
     cases: CaseRepository
     conversations: ConversationRepository
@@ -103,18 +97,9 @@ class PgUnitOfWork(BaseUnitOfWork):
     processes: ListProcessRepository
     imports: ImportRepository
 
-    def _bind_activity(self, conn: asyncpg.Connection) -> None:
-        self.reports = cast(ReportRepository, Bound(reports, conn))
-        self.cases = cast(CaseRepository, Bound(cases, conn))
-        self.conversations = cast(ConversationRepository, Bound(conversations, conn))
-        self.calls = cast(CallRepository, Bound(calls, conn))
-        self.dialer = cast(DialerRepository, Bound(dialer, conn))
-        self.callbacks = cast(CallbackRepository, Bound(callbacks, conn))
-        self.followups = cast(FollowUpLog, Bound(followups, conn))
-        self.webhooks = cast(WebhookRepository, Bound(webhooks, conn))
-        self.jobs = cast(JobRepository, Bound(jobs, conn))
-        self.processes = cast(ListProcessRepository, Bound(processes, conn))
-        self.imports = cast(ImportRepository, Bound(imports, conn))
+    def bind(self, conn: asyncpg.Connection) -> None:
+        for name, module in REPOSITORIES.items():
+            setattr(self, name, Bound(module, conn))
 
     def savepoint(self) -> AbstractAsyncContextManager[Any]:
         """A savepoint of the unit of work's transaction."""
