@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import secrets
 import shutil
 import signal
@@ -42,8 +43,40 @@ class StackInfo:
         return {"SB_NATS_URL": self.nats_url, "SB_REDIS_URL": self.redis_url, "SB_DATABASE_URL": self.database_url}
 
 
+# Ports handed out by this process: never the same twice (a server may not have bound it yet).
+_GIVEN: set[int] = set()
+# Below Linux's ephemeral range (32768-60999), which port-0 binds and outgoing connections draw from.
+_PORTS = (10_000, 32_000)
+
+
+def _port_slice() -> tuple[int, int]:
+    """This process's share of ``_PORTS``: under pytest-xdist each worker (and the services it starts, which
+    inherit its environment) has its own, so two stacks started side by side never pick the same port between
+    the pick and the bind (a platform once answered a test with another worker's channels service)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
+    if not worker.startswith("gw") or count <= 1:
+        return _PORTS
+    n = int(worker[2:] or 0) % count
+    width = (_PORTS[1] - _PORTS[0]) // count
+    return _PORTS[0] + n * width, _PORTS[0] + (n + 1) * width - 1
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as s:
+    """A port nobody listens on, for a server about to start (see ``_port_slice``)."""
+    lo, hi = _port_slice()
+    for _ in range(500):
+        port = random.randint(lo, hi)
+        if port in _GIVEN:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind((host, port))
+            except OSError:
+                continue
+        _GIVEN.add(port)
+        return port
+    with socket.socket() as s:  # the slice is full: any port the kernel gives
         s.bind((host, 0))
         return int(s.getsockname()[1])
 

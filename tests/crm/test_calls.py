@@ -132,6 +132,7 @@ async def test_callbacks_calendar_timer_and_due_work(client, h, nc, unique):
     ana, bruno = f"ana-{unique}", f"bruno-{unique}"
     await h.put_campaign(CampaignSnapshot(id=f"camp-{unique}", name="Agenda", agents=[ana, bruno]))
     sub = await nc.subscribe("sb.timer.cmd.>")
+    await nc.flush()  # subscribed at the server before anything is published
     monday = "2031-03-03"
     made = []
     for owner, due in ((ana, "2031-03-03T09:00:00-03:00"), (ana, "2031-03-05T23:30:00-03:00"),

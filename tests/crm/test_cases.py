@@ -120,6 +120,7 @@ async def test_comment_emailed_to_the_contact_with_cc_and_bcc(client, h, nc, uni
     person = await _contact(client, f"Mail {unique}", emails=[f"cli.{unique}@cliente.test"])
     case = await _case(client, camp.id, person["id"], title="Reclamo")
     sub = await nc.subscribe("sb.outbound.email.crm-test-email.>")
+    await nc.flush()  # subscribed at the server before anything is published
     resp = await client.post(f"/cases/{case['id']}/comments", json={
         "text": "Adjuntamos el detalle", "email": {"cc": ["Jefe@Example.com"], "bcc": ["audit@example.com"]}},
         headers=as_user("crm", "ana", "supervisor", [camp.id]))
@@ -157,6 +158,7 @@ async def test_comment_email_goes_only_to_the_contact_and_the_campaigns_domains(
         assert err["field"] == field and "example.com" in err["message"], err
     # The contact's own addresses, any of them, and the campaign's domains go through.
     sub = await nc.subscribe("sb.outbound.email.crm-test-email.>")
+    await nc.flush()  # subscribed at the server before anything is published
     resp = await client.post(f"/cases/{case['id']}/comments", json={"text": "ok", "email": {
         "to": [f"B.{unique}@otro.test"], "cc": ["jefe@EXAMPLE.com"]}})
     assert resp.status == 201, await resp.text()

@@ -140,6 +140,7 @@ async def test_crm_closure_is_validated_against_the_campaign(client, h, unique, 
     await h.publish(ev["msg_out"])
     await _conversation(client, h, conv_id, lambda c: len(c["messages"]) == 2)
     sub = await nc.subscribe(f"sb.agent.cmd.close.ana-{unique}")
+    await nc.flush()  # the server knows the subscription before the CRM publishes on its own connection
     resp = await client.post(url, json={"typification_id": "sale", "fields": {"amount": 5, "plan": "B"}},
                              headers=ana)
     assert resp.status == 200, await resp.text()

@@ -64,6 +64,7 @@ async def test_a_job_whose_runner_keeps_dying_ends_failed_with_the_reason(client
         events.append(json.loads(msg.data))
 
     sub = await nc.subscribe(PROGRESS_SUBJECT.format(job_id=job_id), cb=seen)
+    await nc.flush()  # subscribed at the server before anything is published
     for i in range(3):
         runner = JobRunner(fast, kinds, owner=f"replica-{i}")
         job = await _claim_when_due(runner, job_id, h)

@@ -136,6 +136,7 @@ async def test_mass_close_from_a_file(client, h, jobs, nc, unique):
     assert (await (await client.get(f"/conversations/{convs[0]}")).json())["status"] == "assigned"
 
     sub = await nc.subscribe(f"sb.agent.cmd.close.ana-{unique}")
+    await nc.flush()  # subscribed at the server before anything is published
     run = await jobs.run("mass_close", {"typification_id": "venta"}, up["id"])
     assert run["counts"] == {"closed": 2, "error": 3}, run
     rows = {int(r["row"]): r for r in await jobs.outcome(run["id"])}
@@ -283,6 +284,7 @@ async def test_progress_events_and_a_million_rows_in_bounded_memory(client, crm,
         assert resp.status == 201, await resp.text()
         up = await resp.json()
         sub = await nc.subscribe("sb.crm.process.>")
+        await nc.flush()  # subscribed at the server before anything is published
         job = await (await jobs.start("import_accounts", {"campaign_id": camp.id}, up["id"], dry_run=True)).json()
 
         async def moving():

@@ -71,6 +71,7 @@ async def test_transcript_is_emailed_to_the_contact_at_close(crm_gw, opts, nats_
     mail = f"mail-{unique}"
     mailbox = Mailbox()
     sub = await nc.subscribe(f"sb.outbound.email.{mail}.>", cb=mailbox.got)
+    await nc.flush()  # subscribed at the server before anything is published
     try:
         contact = await call(crm_gw, admin, "GET", f"/contacts/{o.contacts[0]}")
         phone = contact["phones"][0]["number"]
@@ -115,6 +116,7 @@ async def test_transfer_notification_emails_the_receiving_agent(crm_gw, opts, na
     mail = f"mail-{unique}"
     mailbox = Mailbox()
     sub = await nc.subscribe(f"sb.outbound.email.{mail}.>", cb=mailbox.got)
+    await nc.flush()  # subscribed at the server before anything is published
     crm = real_crm.app[CRM]
     try:
         await call(crm_gw, admin, "PATCH", f"/users/{o.users['a2']}", {"email": f"Beto.{unique}@Empresa.test"})
