@@ -379,7 +379,8 @@ class FakeConversations:
                 "id": conversation_id, "campaign_id": campaign_id, "channel_id": channel_id,
                 "channel_type": channel_type, "contact_address": contact_address, "contact_id": None,
                 "match_state": "pending", "agent_id": agent_id, "status": status or "opened", "last_seq": seq,
-                "opened_at": at, "closed_at": at if status == "closed" else None}
+                "state_seq": 0 if status is None else seq, "opened_at": at,
+                "closed_at": at if status == "closed" else None}
             return copy.deepcopy(row)
         newer = seq >= row["last_seq"]
         row["campaign_id"] = campaign_id or row["campaign_id"]
@@ -388,8 +389,10 @@ class FakeConversations:
         if row["status"] == "closed" or status == "closed":
             row["closed_at"] = row["closed_at"] or (at if status == "closed" else None)
             row["status"] = "closed"
-        elif status is not None and newer:
+        elif status is not None and seq >= row["state_seq"]:  # the state events' own order (a message has none)
             row["status"] = status
+        if status is not None:
+            row["state_seq"] = max(row["state_seq"], seq)
         row["last_seq"], row["opened_at"] = max(row["last_seq"], seq), min(row["opened_at"], at)
         return copy.deepcopy(row)
 

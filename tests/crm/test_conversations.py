@@ -121,6 +121,21 @@ async def test_no_match_leaves_the_conversation_unlinked(client, h, unique):
     assert offered["result"] == "none" and offered["address"]["handle"] == f"nobody_{unique}"
 
 
+async def test_a_message_handled_before_a_state_event_does_not_hide_that_state(client, h, unique):
+    """A message carries no state: handled first (a redelivery, replicas sharing the consumer), its higher seq
+    must not make the assignment look old. A two-worker CI run showed 'opened' with every event recorded."""
+    ev = _events(unique, "+5491180007777", f"camp-{unique}")
+    for key in ("msg_in", "msg_out", "opened", "assigned"):  # handled in this order: one consumer, stream order
+        await h.publish(ev[key])
+    conv = await _conversation(client, h, f"conv-{unique}", lambda c: c["status"] == "assigned")
+    assert len(conv["messages"]) == 2 and conv["last_seq"] == 4 and conv["agent_id"] == f"ana-{unique}"
+    # An older state event (seq 1, a new event id) still changes nothing; a message after it tells it was handled.
+    await h.publish(ev["opened"].model_copy(update={"id": f"again-{unique}"}))
+    await h.publish(ev["msg_in"].model_copy(update={"id": f"m3-{unique}", "message_id": f"m3-{unique}", "seq": 5}))
+    conv = await _conversation(client, h, f"conv-{unique}", lambda c: len(c["messages"]) == 3)
+    assert conv["status"] == "assigned" and conv["last_seq"] == 5
+
+
 async def test_crm_closure_is_validated_against_the_campaign(client, h, unique, nc):
     camp = await h.put_campaign(_campaign(unique))
     ev = _events(unique, "+5491180009999", camp.id)

@@ -24,20 +24,23 @@ async def record_event(conn: Conn, event_id: str, conversation_id: str, type_: s
 async def upsert(conn: Conn, *, conversation_id: str, campaign_id: str | None, channel_id: str, channel_type: str,
                  contact_address: str, agent_id: str | None, status: str | None, seq: int, at: datetime
                  ) -> dict[str, Any]:
-    """Create the conversation or move it forward. A closed conversation stays closed; an older event
-    (lower ``seq``) does not overwrite the state of a newer one."""
+    """Create the conversation or move it forward. A closed conversation stays closed; an older state event
+    (lower ``seq``) does not overwrite the state of a newer one, and a message (no state) never makes a state
+    event look old: the status follows ``state_seq``, the state events' own order."""
     row = await conn.fetchrow(
         f"""INSERT INTO crm.conversations AS c (id, campaign_id, channel_id, channel_type, contact_address,
-                agent_id, status, last_seq, opened_at, closed_at)
-            VALUES ($1, $2, $3, $4, $5, $6, coalesce($7::text, 'opened'), $8, $9::timestamptz,
+                agent_id, status, last_seq, state_seq, opened_at, closed_at)
+            VALUES ($1, $2, $3, $4, $5, $6, coalesce($7::text, 'opened'), $8,
+                    CASE WHEN $7::text IS NULL THEN 0 ELSE $8 END, $9::timestamptz,
                     CASE WHEN $7::text = 'closed' THEN $9::timestamptz END)
             ON CONFLICT (id) DO UPDATE SET
                 campaign_id = coalesce(EXCLUDED.campaign_id, c.campaign_id),
                 agent_id = CASE WHEN EXCLUDED.last_seq >= c.last_seq AND EXCLUDED.agent_id IS NOT NULL
                                 THEN EXCLUDED.agent_id ELSE c.agent_id END,
                 status = CASE WHEN c.status = 'closed' OR $7 = 'closed' THEN 'closed'
-                              WHEN $7 IS NOT NULL AND EXCLUDED.last_seq >= c.last_seq THEN $7
+                              WHEN $7 IS NOT NULL AND EXCLUDED.state_seq >= c.state_seq THEN $7
                               ELSE c.status END,
+                state_seq = GREATEST(c.state_seq, EXCLUDED.state_seq),
                 closed_at = CASE WHEN $7 = 'closed' THEN coalesce(c.closed_at, $9) ELSE c.closed_at END,
                 last_seq = GREATEST(c.last_seq, EXCLUDED.last_seq),
                 opened_at = LEAST(c.opened_at, EXCLUDED.opened_at),
