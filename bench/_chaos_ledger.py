@@ -18,6 +18,8 @@ from typing import Any
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js.api import DeliverPolicy
 
+from services.router.adapters.rebuild import SEQ_GAP
+
 # Events that give a conversation to an agent, and those that take it back.
 TAKES = ("conversation.offered", "conversation.assigned")
 RELEASES = ("conversation.queued", "conversation.closed", "conversation.transferred")
@@ -139,9 +141,9 @@ def _assignments(by_conv: dict[str, list[Event]], led: Ledger) -> None:
     for cid, evs in by_conv.items():
         holder: str | None = None
         seqs = [e.seq for e in evs]
-        # A rebuild makes each open conversation's seq jump 1,000 (services/router/adapters/rebuild.py SEQ_GAP):
+        # A rebuild makes each open conversation's seq jump SEQ_GAP (services/router/adapters/rebuild.py):
         # that gap is by design; a smaller one is an event missing from the stream.
-        if seqs[0] != 1 or any(1 < b - a < 1000 or b <= a for a, b in itertools.pairwise(seqs)):
+        if seqs[0] != 1 or any(1 < b - a < SEQ_GAP or b <= a for a, b in itertools.pairwise(seqs)):
             led.note("diagnostic: conversation events with a gap in seq", cid)
         for e in evs:
             if e.type in TAKES:
