@@ -99,7 +99,7 @@ async def platform(stack: Any, tmp_path_factory: pytest.TempPathFactory) -> Asyn
                                                  blob_dir=tmp_path_factory.mktemp("sec-chan"),
                                                  router_url=str(client.make_url("")).rstrip("/")))
                 built[i + 1:i + 1] = [("channels-public", chan), ("channels", chan[ADMIN_APP])]
-        await asyncio.wait_for(routing[ROUTER_READY].wait(), 30)
+        await asyncio.wait_for(routing[ROUTER_READY].wait(), 90)  # its start-up rebuild reads the whole stream
         url = {name: str(c.make_url("")).rstrip("/") for name, c in p.services.items()}
         settings = GatewaySettings(env="test", nats_url=stack.nats_url, redis_url=stack.redis_url,
                                    database_url=stack.database_url, router_url=url["router"],
