@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { chartColumns, clock, exclusion, explainDecision, fill, pct, slState } from "../../services/gateway/console/views/supervisor-format.js";
+import { chartColumns, clock, exclusion, explainDecision, fill, hourTicks, pct, slState } from "../../services/gateway/console/views/supervisor-format.js";
 
 const texts = {
   why_status: "estado «{state}»", why_no_room: "sin capacidad (carga {load} + {weight} > {capacity})", why_full: "lleno ({load})",
@@ -51,4 +51,16 @@ test("a decision is told, not dumped", () => {
   assert.ok(lines[0].startsWith("Desde la cola"));
   assert.ok(!lines.join(" ").includes("{"));
   assert.equal(explainDecision({ reason: "queued" }, tx).at(-1), "Nadie.");
+});
+
+test("times are written as the language writes them, never with AM/PM on a Spanish screen", () => {
+  const at = Date.UTC(2026, 1, 10, 16, 35, 35);
+  const es = explainDecision({ reason: "queued", at }, tx, undefined, "es")[0];
+  assert.equal(es, `Desde la cola (${new Date(at).toLocaleTimeString("es-ES")}).`);
+  assert.doesNotMatch(es, /[AP]\.?\s?M/i);
+  // Chart axes, 09:00 and 15:30 in Madrid: 24-hour clock in both languages (en-GB), never uPlot's "9am".
+  const splits = [Date.UTC(2026, 1, 10, 8, 0) / 1000, Date.UTC(2026, 1, 10, 14, 30) / 1000];
+  assert.deepEqual(hourTicks(splits, "es", "Europe/Madrid"), ["09:00", "15:30"]);
+  assert.deepEqual(hourTicks(splits, "en", "Europe/Madrid"), ["09:00", "15:30"]);
+  assert.deepEqual(hourTicks([], "es"), []);
 });

@@ -38,6 +38,23 @@ async def assert_spanish(page: Any, screen: str) -> None:
     assert english_words(text) == [], f"{screen}: {english_words(text)}"
 
 
+# An init script (see log_in) that keeps every text drawn on a canvas, such as a chart's axis labels, which
+# innerText never shows: read them with canvas_text(page).
+RECORD_CANVAS_TEXT = """(() => {
+  const fill = CanvasRenderingContext2D.prototype.fillText;
+  window.__canvasText = [];
+  CanvasRenderingContext2D.prototype.fillText = function (text, ...rest) {
+    window.__canvasText.push(String(text));
+    return fill.call(this, text, ...rest);
+  };
+})();"""
+
+
+async def canvas_text(page: Any) -> list[str]:
+    """The texts drawn on the page's canvases so far (needs RECORD_CANVAS_TEXT)."""
+    return list(await page.evaluate("() => window.__canvasText || []"))
+
+
 async def count_becomes(locator: Any, n: int, timeout_s: float = 15.0) -> None:
     """Wait until the locator matches exactly n elements (a list re-rendered after a search)."""
     import asyncio

@@ -44,12 +44,14 @@ async def eventually(check: Any, what: str) -> Any:
     raise AssertionError(f"never happened: {what}")
 
 
-async def log_in(browser: Any, base: str, username: str, password: str = PASSWORD, **options: Any
-                 ) -> tuple[Any, Any]:
+async def log_in(browser: Any, base: str, username: str, password: str = PASSWORD, init_script: str = "",
+                 **options: Any) -> tuple[Any, Any]:
     """A new browser context (``options``: e.g. its ``timezone_id``) logged in to the console, with its live
-    events connected."""
+    events connected; ``init_script`` runs in every page before the console's own scripts."""
     context = await browser.new_context(viewport={"width": 1400, "height": 900}, **options)
     context.set_default_timeout(20_000)
+    if init_script:
+        await context.add_init_script(init_script)
     page = await context.new_page()
     await page.goto(base)
     await page.get_by_test_id("username").fill(username)

@@ -24,11 +24,13 @@ ENGLISH_WORDS = (
     "running", "save", "cancel", "close", "search", "download", "please", "wrong", "the", "and", "your",
 )
 ENGLISH = re.compile(r"\b(" + "|".join(re.escape(w) for w in ENGLISH_WORDS) + r")\b", re.IGNORECASE)
+# A time on a 12-hour clock, as an English browser writes it: "4:35:35 PM", "9am", "12 p.m.".
+ENGLISH_CLOCK = re.compile(r"\b\d{1,2}(?::\d{2}){0,2}\s?[ap]\.?\s?m\b\.?", re.IGNORECASE)
 
 
 def english_words(text: str) -> list[str]:
-    """The English status or error words in a text (for the browser tests too)."""
-    return [m.group(0) for m in ENGLISH.finditer(text)]
+    """The English status or error words, and 12-hour times, in a text (for the browser tests too)."""
+    return [m.group(0) for m in ENGLISH.finditer(text)] + [m.group(0) for m in ENGLISH_CLOCK.finditer(text)]
 
 
 def load(lang: str) -> dict[str, Any]:

@@ -14,6 +14,7 @@ import asyncio
 import csv
 import io
 import os
+import re
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -29,8 +30,9 @@ from libs.devstack.payloads import meta_signature, whatsapp_text
 from libs.devstack.sandbox import create_sandbox
 
 from .conftest import CHROMIUM
-from .console_kit import assert_spanish, count_becomes
+from .console_kit import RECORD_CANVAS_TEXT, assert_spanish, canvas_text, count_becomes
 from .test_console_browser import log_in, shot
+from .test_console_locales import english_words
 from .test_console_shift import Api, Services, until
 
 pytestmark = pytest.mark.browser
@@ -266,13 +268,18 @@ async def test_supervisor_dashboard_reports_and_actions(office, browser):
         return body if busy == 4 and body["waiting"] == 1 else None
 
     await until(traffic, "four assigned and one waiting", o.services.logs)
-    context, page = await log_in(browser, o.gw, o.sup, PASSWORD)
+    # The browser is an English one (en-US): the console still writes times the Spanish way, on the charts'
+    # canvases too ("09:00", never uPlot's "9am").
+    context, page = await log_in(browser, o.gw, o.sup, PASSWORD, init_script=RECORD_CANVAS_TEXT, locale="en-US")
     try:
         await page.get_by_test_id("tab-queues").click()
         board = page.get_by_test_id("supervisor")
         await board.get_by_test_id("kpi-waiting").get_by_text("1", exact=True).wait_for()
         await board.locator('[data-testid="chart-queue"] canvas').wait_for()
         await board.locator('[data-testid="chart-sl"] canvas').wait_for()
+        drawn = await canvas_text(page)
+        assert any(re.fullmatch(r"\d\d:\d\d", x) for x in drawn), drawn
+        assert english_words(" ".join(drawn)) == [], drawn
         alice = board.locator(f'[data-testid="agent-row"][data-agent-id="{o.agents[0]}"]')
         await alice.locator("b").get_by_text(f"Alicia {u}").wait_for()  # by name, not by id
         await alice.locator(".pill").get_by_text("Disponible").wait_for()

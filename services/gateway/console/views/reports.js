@@ -3,7 +3,7 @@
 // actually logged in.
 import { api, download } from "../lib/api.js";
 import { clear, h, labelled, toast } from "../lib/dom.js";
-import { ymd } from "../lib/format.js";
+import { locale, ymd } from "../lib/format.js";
 import { errorText, getLang, showError, t } from "../lib/i18n.js";
 import { myCampaigns } from "../state.js";
 import { ensureStyles } from "./supervisor.js";
@@ -66,7 +66,7 @@ function resultTable(rows) {
   const lang = getLang();
   if (!rows.length) return h("p", { class: "muted" }, t("no_items"));
   const cell = (key, v) => {
-    if (key === "interval_start") return new Date(v).toLocaleString(lang === "es" ? "es-ES" : "en-GB");
+    if (key === "interval_start") return new Date(v).toLocaleString(locale(lang));
     if (["service_level", "abandonment_rate", "occupancy"].includes(key)) return pct(v, lang);
     if (key === "asa_s" || key === "aht_s") return clock(v);
     return v === "" ? t("total") : String(v ?? "—");
@@ -116,7 +116,7 @@ function forecastTable(data) {
       const c = r.erlang_c || {}; const a = r.erlang_a || {};
       const short = c.agents !== undefined && r.logged_in < c.agents;
       return h("tr", { "data-testid": "fc-row" },
-        h("td", {}, new Date(r.start).toLocaleTimeString(lang === "es" ? "es-ES" : "en-GB", { hour: "2-digit", minute: "2-digit" })),
+        h("td", {}, new Date(r.start).toLocaleTimeString(locale(lang), { hour: "2-digit", minute: "2-digit" })),
         h("td", {}, r.offered), h("td", {}, clock(r.aht_s)), h("td", {}, r.load_erlangs ?? "—"),
         h("td", { "data-col": "erlang_c", class: short ? "bad" : "" }, c.agents ?? "—"), h("td", {}, pct(c.service_level, lang)),
         h("td", { "data-col": "erlang_a" }, a.agents ?? "—"), h("td", {}, pct(a.abandonment, lang)),
@@ -126,5 +126,5 @@ function forecastTable(data) {
 
 function fillSummary(data, lang) {
   return `${t("target")} ${data.target_pct}/${data.threshold_s} · ${t("aht")} ${clock(data.aht_s)} · ${t("patience")} ${clock(data.patience_s)}`
-    + ` · ${new Date(`${data.date}T12:00:00`).toLocaleDateString(lang === "es" ? "es-ES" : "en-GB")}`;
+    + ` · ${new Date(`${data.date}T12:00:00`).toLocaleDateString(locale(lang))}`;
 }

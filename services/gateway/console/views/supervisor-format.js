@@ -1,10 +1,12 @@
 // Pure helpers of the supervisor's screens (no DOM): numbers as the dashboard shows them, chart data, and a
 // routing decision told in sentences instead of JSON. Unit-tested with node --test (tests/console/).
 
+import { locale } from "../lib/format.js";
+
 // "84,1 %" / "—" for a percentage that cannot be computed yet.
 export function pct(value, lang = "es") {
   if (value === null || value === undefined || Number.isNaN(Number(value))) return "—";
-  return `${Number(value).toLocaleString(lang === "es" ? "es-ES" : "en-GB", { maximumFractionDigits: 1 })} %`;
+  return `${Number(value).toLocaleString(locale(lang), { maximumFractionDigits: 1 })} %`;
 }
 
 // "1 h 02 min", "3 min 05 s", "42 s", "—".
@@ -34,6 +36,13 @@ export function chartColumns(series) {
   return [xs, queue, sl];
 }
 
+// The time axis of a chart, as the language writes hours ("09:00", "15:30"), instead of uPlot's English "9am":
+// uPlot's `values` of an axis, from its splits (unix seconds), in the browser's zone (or `timeZone`).
+export function hourTicks(splits, lang = "es", timeZone = undefined) {
+  const opts = { hour: "2-digit", minute: "2-digit", ...(timeZone ? { timeZone } : {}) };
+  return (splits || []).map((s) => new Date(s * 1000).toLocaleTimeString(locale(lang), opts));
+}
+
 // Why an agent was passed over, from the router's words ("status break", "no room (2+1>3)", ...).
 export function exclusion(text, tx) {
   if (!text) return "";
@@ -50,10 +59,11 @@ export function exclusion(text, tx) {
 
 // One routing decision as sentences: why it happened, who was chosen and by which rule, who was passed over.
 // `tx(key, params)` gives the localized sentence; `nameOf(id)` the agent's name.
-export function explainDecision(d, tx, nameOf = (x) => x) {
+// `lang` writes the time of the decision ("16:35:35", never the browser's "4:35:35 PM" on a Spanish screen).
+export function explainDecision(d, tx, nameOf = (x) => x, lang = "es") {
   const out = [];
   const at = d.at ? new Date(Number(d.at)) : null;
-  out.push(tx(`decision_${d.reason || "queued"}`, { at: at ? at.toLocaleTimeString() : "" }));
+  out.push(tx(`decision_${d.reason || "queued"}`, { at: at ? at.toLocaleTimeString(locale(lang)) : "" }));
   if (d.strategy) out.push(tx("decision_strategy", { strategy: tx(`strategy:${d.strategy}`), weight: d.weight ?? 1,
     capacity: d.capacity ?? "?" }));
   if (d.sticky) {

@@ -2,12 +2,13 @@
 // supervisor's campaigns; queue length and service level over the day (uPlot, vendored from npm); agents by name
 // with state, time in state, load and conversations; supervisor actions; routing decisions told in sentences.
 import { api } from "../lib/api.js";
+import { locale } from "../lib/format.js";
 import { $, clear, h, labelled, toast } from "../lib/dom.js";
 import { errorText, getLang, statusText, t } from "../lib/i18n.js";
 import { store } from "../state.js";
 import uPlot from "../vendor/uplot.esm.js";
 import { enc, snapshot, typificationOptions } from "./common.js";
-import { chartColumns, clock, explainDecision, fill, pct, slState } from "./supervisor-format.js";
+import { chartColumns, clock, explainDecision, fill, hourTicks, pct, slState } from "./supervisor-format.js";
 
 const STATUSES = ["available", "break", "after_call_work", "offline"];
 let chosen = ""; // "" = every campaign of mine
@@ -81,7 +82,7 @@ async function render(box, scope, force = false) {
   clear(box).append(
     h("h2", {}, t("tab_queues")),
     h("div", { class: "toolbar" }, labelled(t("campaign"), picker, { class: "inline" }),
-      h("small", { class: "muted" }, `${t("as_of")} ${new Date().toLocaleTimeString(getLang() === "es" ? "es-ES" : "en-GB")}`)),
+      h("small", { class: "muted" }, `${t("as_of")} ${new Date().toLocaleTimeString(locale(getLang()))}`)),
     tiles(data, totals, target),
     charts(data, target),
     campaignTable(data),
@@ -123,7 +124,7 @@ function charts(data, target) {
       width: 460, height: 200, legend: { show: false },
       series: [{}, { label: title, stroke: color, width: 2, spanGaps: true, ...extra }],
       scales: { x: { time: true }, ...(extra.scale ? { [extra.scale]: { range: [0, 100] } } : {}) },
-      axes: [{}, { scale: extra.scale }],
+      axes: [{ values: (_u, splits) => hourTicks(splits, getLang()) }, { scale: extra.scale }],
     };
     new uPlot(opts, [xs, values], host); // the gateway serves uPlot itself: no inline script or style attribute
   };
@@ -246,7 +247,7 @@ async function explain(id, names) {
     if (!list.length) box.append(h("p", { class: "muted" }, t("no_decisions")));
     for (const d of list) {
       box.append(h("ol", { class: "decision", "data-testid": "decision" },
-        explainDecision(d, tx, (x) => names.get(x) || x).map((s) => h("li", {}, s))));
+        explainDecision(d, tx, (x) => names.get(x) || x, getLang()).map((s) => h("li", {}, s))));
     }
   } catch (ex) { box.append(h("p", { class: "error" }, errorText(ex))); }
 }
