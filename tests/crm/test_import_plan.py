@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 import pytest
 
-from services.crm.domain.imports import Candidate, lookups_needed, plan_import
+from services.crm.domain.imports import Candidate, lookups_needed, new_account, new_contact, plan_import
 
 # What PostgreSQL holds before the chunk: contacts by identity, and the campaign's accounts by number.
 KNOWN = {("document", "111"): ["c-ana"], ("phone", "+5491100000001"): ["c-bob"], ("email", "x@y.co"): ["c-eve"]}
@@ -68,3 +69,12 @@ def test_the_lookups_a_chunk_needs(dedup_key: str, expected: dict[str, set[str]]
     if dedup_key != "document":
         rows = [Candidate(2, "A", DOC_111), Candidate(3, "B", ("phone", "+1"))]
     assert lookups_needed(rows, dedup_key) == expected
+
+
+def test_the_columns_of_a_new_contact_and_account_as_the_copy_takes_them() -> None:
+    # Worked out while parsing (off the event loop): JSON text for the jsonb columns, dates as ISO 8601,
+    # non-ASCII kept; no custom fields is an empty object, not null.
+    assert new_contact({"name": "Núñez", "document": "111", "custom": {"alta": date(2026, 2, 10), "ciudad": "Cádiz"}},
+                       ["vip"]) == ("Núñez", "111", None, None, '{"alta": "2026-02-10", "ciudad": "Cádiz"}', ["vip"])
+    assert new_contact({}, []) == ("", None, None, None, "{}", [])
+    assert new_account("ACC-1", None, {"saldo": 10.5}, "ana") == ("ACC-1", None, '{"saldo": 10.5}', "ana")

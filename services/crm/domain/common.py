@@ -2,11 +2,27 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from typing import Any
 
 from libs.core.errors import Invalid
+
+
+def _iso(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    raise TypeError(f"not JSON serializable: {type(value).__name__}")
+
+
+# One encoder for every call: ``json.dumps`` with options builds a new one each time (imports call it per row).
+_ENCODER = json.JSONEncoder(default=_iso, ensure_ascii=False)
+
+
+def dumps(value: Any) -> str:
+    """The JSON text of a jsonb column: dates as ISO 8601, non-ASCII kept."""
+    return _ENCODER.encode(value)
 
 
 def parse_datetime(raw: str | None, field: str) -> datetime | None:

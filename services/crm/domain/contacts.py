@@ -281,3 +281,8 @@ class ContactFilter:
     # A caller's campaign scope: only contacts with an account, a case, a conversation or a list of one of
     # these campaigns (None: every contact).
     campaigns: list[str] | None = None
+
+
+# What an update template can show of a contact (seed 000, "Actualización de Datos"): the import's field names,
+# besides ``custom.<key>`` (the repository has one column expression for each).
+UPDATE_FIELDS = ("name", "document", "company", "assigned_user", "tags", "phone", "email")

@@ -11,6 +11,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
 from libs.core.errors import Invalid
+from services.crm.domain.common import dumps
 from services.crm.domain.contacts import BadAddress, normalize_email, normalize_phone, normalize_tags
 from services.crm.domain.exports import FORMULA_START, PLAIN_NUMBER
 
@@ -470,3 +471,17 @@ def plan_import(candidates: list[Candidate], *, known: dict[tuple[str, str], lis
             continue
         verdicts.append(Verdict(c.row, c.key, "write", contact_id, duplicate))
     return verdicts
+
+
+def new_contact(values: dict[str, Any], tags: list[str]) -> tuple[Any, ...]:
+    """The ``COPY`` columns of a new contact after its id (``name``, ``document``, ``company``,
+    ``assigned_user``, ``custom`` as JSON text, ``tags``); worked out while parsing, off the event loop."""
+    custom = values.get("custom")
+    return (values.get("name") or "", values.get("document"), values.get("company"), values.get("assigned_user"),
+            dumps(custom) if custom else "{}", tags)
+
+
+def new_account(number: str, product: str | None, fields: dict[str, Any], assigned_user: str | None
+                ) -> tuple[Any, ...]:
+    """The ``COPY`` columns of a new account after its id and contact (fields as JSON text)."""
+    return number, product, dumps(fields), assigned_user

@@ -4,26 +4,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from datetime import date, datetime
 from typing import Any, TypeAlias
 
 import asyncpg
 
+from services.crm.domain.common import dumps  # the one jsonb encoder, for every repository
+
 Conn: TypeAlias = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
-
-
-def dumps(value: Any) -> str:
-    return _ENCODER.encode(value)
-
-
-def _default(value: Any) -> Any:
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    raise TypeError(f"not JSON serializable: {type(value).__name__}")
-
-
-# One encoder for every call: ``json.dumps`` with options builds a new one each time (imports call it per row).
-_ENCODER = json.JSONEncoder(default=_default, ensure_ascii=False)
 
 
 def as_dict(row: asyncpg.Record | None, json_cols: Iterable[str] = ()) -> dict[str, Any] | None:

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from services.crm.adapters.postgres.base import Conn, Where, as_dict, as_dicts, dumps
-from services.crm.domain.contacts import EDITABLE, Address, ContactFilter
+from services.crm.domain.contacts import EDITABLE, UPDATE_FIELDS, Address, ContactFilter
 
 CONTACT_COLS = ("id, name, document, company, assigned_user, custom, tags, disposition, last_activity_at, "
                 "created_at, updated_at")
@@ -186,7 +186,7 @@ async def touch_activity(conn: Conn, contact_id: str, at: datetime, disposition:
         "disposition = coalesce($3, disposition) WHERE id = $1", contact_id, at, disposition)
 
 
-# What an update template can show of a contact (seed 000, "Actualización de Datos"): the import's field names.
+# The column expression of each field an update template can show (``domain.contacts.UPDATE_FIELDS``).
 UPDATE_COLUMNS = {
     "name": "c.name", "document": "c.document", "company": "c.company", "assigned_user": "c.assigned_user",
     "tags": "array_to_string(c.tags, ',')",
@@ -195,6 +195,9 @@ UPDATE_COLUMNS = {
     "email": "(SELECT a.value FROM crm.contact_addresses a WHERE a.contact_id = c.id AND a.kind = 'email' "
              "ORDER BY a.position LIMIT 1)",
 }
+
+
+assert set(UPDATE_COLUMNS) == set(UPDATE_FIELDS), "an update template field without its column"
 
 
 def update_template_query(f: ContactFilter, columns: list[str]) -> tuple[str, list[Any]]:

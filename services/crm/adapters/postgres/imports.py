@@ -140,16 +140,8 @@ async def _copy(conn: Conn, table: str, columns: tuple[str, ...], records: list[
         await conn.copy_records_to_table(table, schema_name="crm", columns=columns, records=records)
 
 
-def new_contact(values: dict[str, Any], tags: list[str]) -> tuple[Any, ...]:
-    """The ``COPY`` columns of a new contact after its id (``name``, ``document``, ``company``,
-    ``assigned_user``, ``custom`` as JSON text, ``tags``); worked out while parsing, off the event loop."""
-    custom = values.get("custom")
-    return (values.get("name") or "", values.get("document"), values.get("company"), values.get("assigned_user"),
-            dumps(custom) if custom else "{}", tags)
-
-
 async def copy_contacts(conn: Conn, rows: list[tuple[Any, ...]]) -> None:
-    """New contacts: ``(id, *new_contact(...))``."""
+    """New contacts: ``(id, *new_contact(...))`` (``domain.imports``)."""
     await _copy(conn, "contacts", ("id", "name", "document", "company", "assigned_user", "custom", "tags"), rows)
 
 
@@ -168,15 +160,9 @@ async def copy_members(conn: Conn, contact_ids: list[str], batch_id: str | None,
                     [(list_id, c, batch_id) for c in contact_ids])
 
 
-def new_account(number: str, product: str | None, fields: dict[str, Any], assigned_user: str | None
-                ) -> tuple[Any, ...]:
-    """The ``COPY`` columns of a new account after its id and contact (fields as JSON text)."""
-    return number, product, dumps(fields), assigned_user
-
-
 async def copy_accounts(conn: Conn, campaign_id: str, job_id: str, rows: list[tuple[Any, ...]]) -> None:
     """New accounts (their numbers are not in the campaign yet, nor twice in the chunk):
-    ``(id, contact_id, *new_account(...))``."""
+    ``(id, contact_id, *new_account(...))`` (``domain.imports``)."""
     await _copy(conn, "accounts", ("id", "contact_id", "campaign_id", "number", "product", "fields",
                                    "assigned_user", "import_job_id"),
                 [(i, c, campaign_id, n, p, f, u, job_id) for i, c, n, p, f, u in rows])

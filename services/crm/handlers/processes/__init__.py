@@ -14,9 +14,8 @@ from libs.contracts import new_id
 from libs.core.errors import Conflict, Forbidden, Invalid, NotFound
 from libs.core.validation import parse_body
 from services.crm.adapters.ports import RowStream
-from services.crm.adapters.postgres import contacts as contacts_repo
-from services.crm.adapters.postgres.contacts import ContactFilter
 from services.crm.adapters.spreadsheets import RowReader, xlsx_chunks
+from services.crm.domain.contacts import UPDATE_FIELDS, ContactFilter
 from services.crm.domain.imports import (
     ACCOUNT_FIELDS,
     CONTACT_FIELDS,
@@ -138,8 +137,8 @@ def update_template_columns(keys: list[str], fields: list[str]) -> list[str]:
         if not values or len(values) > most:
             raise Invalid(f"{name}: give 1 to {most} columns", field=name)
         for v in values:
-            if v not in contacts_repo.UPDATE_COLUMNS and not CUSTOM_KEY.match(v):
-                known = ", ".join(sorted(contacts_repo.UPDATE_COLUMNS))
+            if v not in UPDATE_FIELDS and not CUSTOM_KEY.match(v):
+                known = ", ".join(sorted(UPDATE_FIELDS))
                 raise Invalid(f"{name}: {v!r} is not a contact field ({known}, custom.<key>)", field=name)
     both = [*keys, *fields]
     if len(set(both)) != len(both):

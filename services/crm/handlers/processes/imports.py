@@ -19,7 +19,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from libs.contracts import new_id
 from libs.core.errors import Conflict, Invalid, NotFound
 from services.crm.adapters.ports import UnitOfWork
-from services.crm.adapters.postgres.imports import new_account, new_contact
 from services.crm.adapters.spreadsheets import estimate_rows
 from services.crm.domain.imports import (
     ACCOUNT_FIELDS,
@@ -35,6 +34,8 @@ from services.crm.domain.imports import (
     dedup_value,
     lookups_needed,
     merge_tags,
+    new_account,
+    new_contact,
     plan_import,
     read_row,
 )
@@ -290,9 +291,9 @@ class ImportRow:
     values: dict[str, Any]  # the contact's fields: name, document, company, assigned_user, custom
     tags: list[str]
     addresses: list[tuple[str, str, str]]  # (kind, value, raw)
-    contact: tuple[Any, ...]  # the columns of a new contact (``adapters.postgres.imports.new_contact``)
+    contact: tuple[Any, ...]  # the columns of a new contact (``domain.imports.new_contact``)
     account: tuple[Any, ...] | None  # number, product, fields, assigned user
-    account_columns: tuple[Any, ...] | None  # the columns of a new account (``adapters.postgres.imports.new_account``)
+    account_columns: tuple[Any, ...] | None  # the columns of a new account (``domain.imports.new_account``)
 
 
 async def pipelined(ctx: JobContext, parse: Callable[[list[tuple[int, list[Any]]]], Parsed],
