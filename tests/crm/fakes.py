@@ -46,6 +46,8 @@ class State:
         self.addresses: list[tuple[str, str, str, str]] = []
         self.webhooks: list[dict[str, Any]] = []
         self.deliveries: list[dict[str, Any]] = []
+        # the preview dialer's calls per list member (``FakeDialer``)
+        self.dial: dict[tuple[str, str], dict[str, Any]] = {}
 
     def action_types(self, *kinds: str, form_id: str | None = None) -> None:
         """Action types in the catalog, as an admin would have made them (``kind`` is their id and name)."""
@@ -318,7 +320,8 @@ class FakeCallbacks:
 
 
 class FakeCases:
-    """The part of ``CaseRepository`` a callback falling due uses: a case, its update and its events."""
+    """The part of ``CaseRepository`` a callback falling due and the dialer use: a case, its update and its
+    events (no account summaries or earlier results: no campaign here autocompletes)."""
 
     def __init__(self, s: State) -> None:
         self.s = s
@@ -330,8 +333,12 @@ class FakeCases:
     async def insert(self, case_id: str, data: dict[str, Any]) -> dict[str, Any]:
         self.s.cases[case_id] = {"id": case_id, "campaign_id": data["campaign_id"], "contact_id": data["contact_id"],
                                  "title": data.get("title") or "", "priority": data.get("priority", 0),
-                                 "assigned_user": data.get("assigned_user"), "status": "open"}
+                                 "assigned_user": data.get("assigned_user"), "status": "open",
+                                 "account_id": data.get("account_id")}
         return copy.deepcopy(self.s.cases[case_id])
+
+    async def events(self, case_id: str) -> list[dict[str, Any]]:
+        return [copy.deepcopy(e) for e in self.s.case_events if e["case_id"] == case_id]
 
     async def update(self, case_id: str, **fields: Any) -> None:
         self.s.cases[case_id].update(copy.deepcopy(fields))
@@ -451,18 +458,120 @@ class FakeFollowUps:
 
 
 class FakeWebhooks:
-    """The queueing half of ``WebhookRepository``: a campaign's webhooks and the deliveries queued for them."""
+    """``WebhookRepository``: the webhooks and their delivery queue (one delivery per webhook and event)."""
 
     def __init__(self, s: State) -> None:
         self.s = s
 
+    def _hook(self, hook_id: str) -> dict[str, Any] | None:
+        return next((h for h in self.s.webhooks if h["id"] == hook_id), None)
+
+    def _delivery(self, delivery_id: int) -> dict[str, Any] | None:
+        return next((d for d in self.s.deliveries if d["id"] == delivery_id), None)
+
+    async def insert(self, d: dict[str, Any]) -> dict[str, Any]:
+        hook = copy.deepcopy(d) | {"created_at": _now(), "updated_at": _now()}
+        self.s.webhooks.append(hook)
+        return copy.deepcopy(hook)
+
+    async def get(self, hook_id: str, *, for_update: bool = False) -> dict[str, Any] | None:
+        return copy.deepcopy(self._hook(hook_id))
+
+    async def update(self, hook_id: str, fields: dict[str, Any]) -> dict[str, Any]:
+        hook = self._hook(hook_id)
+        assert hook is not None
+        hook.update(copy.deepcopy(fields) | {"updated_at": _now()})
+        return copy.deepcopy(hook)
+
+    async def delete(self, hook_id: str) -> bool:
+        before = len(self.s.webhooks)
+        self.s.webhooks = [h for h in self.s.webhooks if h["id"] != hook_id]
+        return len(self.s.webhooks) < before
+
     async def of_campaign(self, campaign_id: str | None, *, active_only: bool = False) -> list[dict[str, Any]]:
         return [copy.deepcopy(h) for h in self.s.webhooks
-                if h["campaign_id"] == campaign_id and (h["active"] or not active_only)]
+                if campaign_id in (None, h["campaign_id"]) and (h["active"] or not active_only)]
 
     async def enqueue(self, hook_id: str, event_id: str, event_type: str, payload: dict[str, Any]) -> None:
-        self.s.deliveries.append({"webhook_id": hook_id, "event_id": event_id, "event_type": event_type,
-                                  "payload": copy.deepcopy(payload)})
+        if any(d["webhook_id"] == hook_id and d["event_id"] == event_id for d in self.s.deliveries):
+            return
+        self.s.deliveries.append({"id": len(self.s.deliveries) + 1, "webhook_id": hook_id, "event_id": event_id,
+                                  "event_type": event_type, "payload": copy.deepcopy(payload), "status": "pending",
+                                  "attempts": 0, "next_at": _now(), "last_status": None, "last_error": None,
+                                  "delivered_at": None})
+
+    async def claim_due(self, now: datetime, lease_until: datetime, limit: int) -> list[dict[str, Any]]:
+        due = sorted((d for d in self.s.deliveries if d["status"] == "pending" and d["next_at"] <= now),
+                     key=lambda d: d["next_at"])[:limit]
+        for d in due:
+            d["next_at"] = lease_until
+        return copy.deepcopy(due)
+
+    async def settle(self, delivery_id: int, *, status: str, attempts: int, next_at: datetime | None,
+                     last_status: int | None, last_error: str | None, at: datetime) -> None:
+        d = self._delivery(delivery_id)
+        assert d is not None
+        d.update(status=status, attempts=attempts, next_at=next_at or d["next_at"], last_status=last_status,
+                 last_error=last_error, delivered_at=at if status == "delivered" else None)
+
+    async def deliveries(self, hook_id: str, status: str | None, limit: int, after: int | None
+                         ) -> list[dict[str, Any]]:
+        rows = [d for d in self.s.deliveries if d["webhook_id"] == hook_id and status in (None, d["status"])
+                and (after is None or d["id"] < after)]
+        return copy.deepcopy(sorted(rows, key=lambda d: -d["id"])[:limit])
+
+    async def delivery(self, delivery_id: int, *, for_update: bool = False) -> dict[str, Any] | None:
+        return copy.deepcopy(self._delivery(delivery_id))
+
+    async def requeue(self, delivery_id: int, at: datetime) -> None:
+        d = self._delivery(delivery_id)
+        assert d is not None
+        d.update(status="pending", attempts=0, next_at=at, last_error=None)
+
+
+class FakeDialer:
+    """``DialerRepository`` over the lists of ``FakeAccounts`` (``groups``/``members``) and the cases; ``dial``
+    holds each member's call state: (list id, contact id) -> {status, attempts, claimed_by, claimed_until}."""
+
+    def __init__(self, s: State) -> None:
+        self.s = s
+
+    def _member(self, list_id: str, contact_id: str) -> dict[str, Any]:
+        return self.s.dial.setdefault((list_id, contact_id), {"status": "pending", "attempts": 0, "claimed_by": None,
+                                                              "claimed_until": None})
+
+    async def lists_of(self, campaign_id: str, now: datetime) -> list[dict[str, Any]]:
+        out = []
+        for (table, gid), g in self.s.groups.items():
+            if table == "lists" and g.get("campaign_id") == campaign_id:
+                members = [self._member(gid, c) for c in self.s.members.get(("lists", gid), {})]
+                out.append({"id": gid, "name": g["name"], "campaign_id": campaign_id, "members": len(members),
+                            "pending": sum(m["status"] == "pending" for m in members)})
+        return out
+
+    async def get_list(self, list_id: str) -> dict[str, Any] | None:
+        g = self.s.groups.get(("lists", list_id))
+        return {"id": g["id"], "name": g["name"], "campaign_id": g["campaign_id"]} if g else None
+
+    async def claim_next(self, list_id: str, user: str, now: datetime, until: datetime) -> dict[str, Any] | None:
+        """The caller's own live claim first, then the fewest attempts, in list order; never another's claim."""
+        free = []
+        for order, contact_id in enumerate(self.s.members.get(("lists", list_id), {})):
+            m = self._member(list_id, contact_id)
+            mine = m["claimed_by"] == user and m["claimed_until"] is not None and m["claimed_until"] >= now
+            if m["status"] == "pending" and (mine or m["claimed_until"] is None or m["claimed_until"] < now):
+                free.append((not mine, m["attempts"], order, contact_id, m))
+        if not free:
+            return None
+        *_, contact_id, m = min(free, key=lambda f: f[:3])
+        m.update(claimed_by=user, claimed_until=until)
+        return {"list_id": list_id, "contact_id": contact_id, "status": m["status"], "attempts": m["attempts"],
+                "claimed_until": until}
+
+    async def open_case(self, campaign_id: str, contact_id: str) -> dict[str, Any] | None:
+        return next(({"id": c["id"], "assigned_user": c["assigned_user"]} for c in self.s.cases.values()
+                     if c["campaign_id"] == campaign_id and c["contact_id"] == contact_id and c["status"] != "closed"),
+                    None)
 
 
 class FakeUnitOfWork(MemoryUnitOfWork):
@@ -473,7 +582,7 @@ class FakeUnitOfWork(MemoryUnitOfWork):
         self.catalogs = FakeCatalogs(state)
         self.accounts, self.callbacks, self.cases = FakeAccounts(state), FakeCallbacks(state), FakeCases(state)
         self.conversations, self.followups = FakeConversations(state), FakeFollowUps(state)
-        self.webhooks = FakeWebhooks(state)
+        self.webhooks, self.dialer = FakeWebhooks(state), FakeDialer(state)
 
 
 class FakeUnitOfWorkFactory:
