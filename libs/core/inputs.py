@@ -17,7 +17,7 @@ from aiohttp.helpers import parse_mimetype
 from aiohttp.http_exceptions import HttpProcessingError
 
 from libs.core.errors import Invalid
-from libs.core.validation import UNSTORABLE, check_text, json_text_problem, text_problem
+from libs.core.validation import UNSTORABLE, check_text, json_text_problem, may_hold_unstorable, text_problem
 
 __all__ = ["UNSTORABLE", "check_text", "json_text_problem", "text_problem"]
 
@@ -36,14 +36,14 @@ def loads_json(raw: bytes, field: str = "body", *, storable: bool = True) -> Any
     if not raw:
         raise Invalid("request body is empty; JSON expected", field=field)
     try:
-        value = json.loads(raw)
+        # Strict UTF-8 (RFC 8259), not json.loads' own decoding of bytes, which lets a surrogate's UTF-8 bytes
+        # through ("surrogatepass") as a lone surrogate no text column can store and no check would look for.
+        value = json.loads(raw.decode("utf-8-sig"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise Invalid(f"malformed JSON: {exc}", field=field) from exc
     except RecursionError:
         raise Invalid("JSON nested too deeply", field=field) from None
-    # Only an escape (``\u0000``, ``\ud800``) can put either character in a string: raw control characters are
-    # refused by the decoder and the bytes were strict UTF-8. Most bodies skip the walk.
-    if storable and b"\\u" in raw and (found := json_text_problem(value, field)) is not None:
+    if storable and may_hold_unstorable(raw) and (found := json_text_problem(value, field)) is not None:
         path, problem = found
         raise Invalid(f"{path} {problem}", field=path)
     return value

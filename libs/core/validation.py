@@ -44,6 +44,13 @@ def check_text(value: str, field: str) -> str:
     return value
 
 
+def may_hold_unstorable(raw: bytes) -> bool:
+    """Whether the strings a JSON body decodes to may hold text PostgreSQL cannot store. Only an escape
+    (``\\u0000``, ``\\ud800``) can put either character in a string: the decoder refuses raw control characters,
+    and bytes that are not strict UTF-8 do not decode. Most bodies skip the walk (``json_text_problem``)."""
+    return b"\\u" in raw
+
+
 def json_text_problem(value: Any, field: str = "body") -> tuple[str, str] | None:
     """The first key or string of a decoded JSON document that cannot be stored as text, as
     ``(field path, reason)``; ``None`` when every one can. Iterative: depth costs no stack."""

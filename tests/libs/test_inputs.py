@@ -14,6 +14,7 @@ from libs.core.errors import Invalid
 from libs.core.inputs import json_text_problem, loads_json, read_upload
 from libs.core.service import create_base_app, read_json
 from libs.core.settings import ServiceSettings
+from libs.core.validation import may_hold_unstorable
 
 from ..conftest import as_service
 
@@ -59,6 +60,18 @@ def test_loads_json_names_the_path_of_unstorable_text():
     assert info.value.field == "body" and "deeply" in info.value.message
 
 
+def test_only_a_body_with_an_escape_can_decode_to_unstorable_text():
+    # The webhooks skip the per-item text walk when may_hold_unstorable is false: that is sound only because
+    # a raw NUL or a surrogate's bytes never decode (the decoder or strict UTF-8 refuse them; json.loads alone
+    # let the surrogate's bytes through).
+    assert may_hold_unstorable(b'{"a": "x\\u0000"}') and may_hold_unstorable(b'["\\udfff"]')
+    assert not may_hold_unstorable('{"a": "é ñ 😀"}'.encode())
+    for raw in (b'{"a": "x\x00"}', b'{"a": "\xed\xa0\x80"}', b'{"a\x00": 1}'):
+        assert not may_hold_unstorable(raw)
+        with pytest.raises(Invalid):
+            loads_json(raw, storable=False)
+
+
 def test_the_walk_needs_no_stack_for_deep_documents():
     doc: object = "ok"
     for _ in range(50_000):
@@ -73,6 +86,15 @@ async def test_middleware_refuses_nul_in_any_service_path_or_query(client):
         assert (await resp.json())["error"]["field"] == field
     resp = await client.post("/echo/a?x=%C3%A9", json={"ok": True})
     assert resp.status == 200 and (await resp.json())["query"] == {"x": "é"}
+
+
+async def test_a_body_with_a_surrogate_s_bytes_is_a_400_not_text_for_the_database(client):
+    # The UTF-8 bytes of U+D800: not UTF-8 (RFC 3629), and not an escape either, so no text walk would see it.
+    json_type = {"Content-Type": "application/json"}
+    resp = await client.post("/echo/a", data=b'{"name": "\xed\xa0\x80"}', headers=json_type)
+    assert resp.status == 400 and (await resp.json())["error"]["field"] == "body"
+    resp = await client.post("/echo/a", data='\ufeff{"name": "Núñez"}'.encode(), headers=json_type)
+    assert resp.status == 200 and (await resp.json())["body"] == {"name": "Núñez"}  # a BOM is still read
 
 
 async def test_uploads_raw_body_and_form(client):
