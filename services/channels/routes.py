@@ -21,7 +21,7 @@ from libs.core.errors import Forbidden, Invalid, NotFound, Unauthorized
 from libs.core.http import page_args, respond, respond_page, settings_of
 from libs.core.inputs import loads_json
 from libs.core.service import read_json
-from libs.core.validation import parse_body
+from libs.core.validation import may_hold_unstorable, parse_body
 from libs.messaging import JETSTREAM
 from services.channels.adapters.dead_letters import (
     WEBHOOK_CONSUMER,
@@ -45,7 +45,7 @@ from services.channels.keys import (
 )
 from services.channels.settings import ChannelsSettings
 
-Parser = Callable[[str, Any], Batch]
+Parser = Callable[[str, Any, bool], Batch]  # (channel id, decoded body, check each item's text)
 # Whose dead letters an operator may read: the consumers, and the webhooks' rejected items.
 READABLE = {**DURABLES, WEBHOOK_CONSUMER: WEBHOOK_STREAM}
 MAIN = web.AppKey("channels_main", web.Application)
@@ -178,7 +178,7 @@ def meta_webhook(channel_type: str, parser: Parser) -> Callable[[web.Request], A
             raise Unauthorized("missing or bad X-Hub-Signature-256", field="X-Hub-Signature-256")
         js = request.app[JETSTREAM]
         try:
-            batch = guarded(parser, ch.id, loads_json(raw, storable=False))
+            batch = guarded(parser, ch.id, loads_json(raw, storable=False), may_hold_unstorable(raw))
         except Invalid as err:
             whole = Rejected(err.field or "body", err.message, _as_item(raw))
             await dead_letter_webhook_items(js, channel_id=ch.id, channel_type=channel_type, body=raw,

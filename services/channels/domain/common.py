@@ -81,6 +81,9 @@ class Batch:
 
     items: list[Contract] = field(default_factory=list)
     rejected: list[Rejected] = field(default_factory=list)
+    # Whether each item's text is checked for what PostgreSQL cannot store (NUL, a lone surrogate): a body that
+    # cannot hold either skips it (``libs.core.validation.may_hold_unstorable``).
+    check_text: bool = True
 
     def add(self, path: str, raw: Any, fn: Callable[..., Contract | None], *args: Any) -> None:
         """Normalize the item at ``path`` (``raw``) with ``fn(*args)``; keep what it returns, or set the item aside.
@@ -91,7 +94,8 @@ class Batch:
         """
         try:
             item = guarded(fn, *args, field=path)
-            if item is not None and (found := json_text_problem(item.model_dump(mode="json"), path)) is not None:
+            if item is not None and self.check_text and (
+                    found := json_text_problem(item.model_dump(mode="json"), path)) is not None:
                 raise Invalid(f"{found[0]} {found[1]}", field=found[0])
         except Invalid as err:
             where = err.field if err.field and err.field.startswith(path) else (
@@ -104,7 +108,7 @@ class Batch:
 
 
 def parse_entries(envelope: type[BaseModel], payload: Any, channel_id: str,
-                  entry: Callable[[str, Any, str, Batch], None]) -> Batch:
+                  entry: Callable[[str, Any, str, Batch], None], check_text: bool = True) -> Batch:
     """A Meta webhook body: its envelope validated whole (``object``, ``entry``), then ``entry(channel_id, raw,
     path, batch)`` for each entry, which adds its items to the batch one by one.
 
@@ -112,7 +116,7 @@ def parse_entries(envelope: type[BaseModel], payload: Any, channel_id: str,
         Invalid: the envelope does not have the documented shape.
     """
     body = parse_body(envelope, payload)
-    batch = Batch()
+    batch = Batch(check_text=check_text)
     for i, raw in enumerate(body.entry):  # type: ignore[attr-defined]
         batch.add(f"entry[{i}]", raw, entry, channel_id, raw, f"entry[{i}]", batch)
     return batch

@@ -88,14 +88,14 @@ class IgPayload(MetaModel):
     entry: list[Any]
 
 
-def parse(channel_id: str, payload: Any) -> Batch:
+def parse(channel_id: str, payload: Any, check_text: bool = True) -> Batch:
     """Every routable item of every entry of a webhook POST, in order. An entry, a messaging event or a change
     that is malformed is set aside with its reason (``Batch.rejected``); the others stand.
 
     Raises:
         Invalid: the envelope (``object``, ``entry``) does not have the documented shape.
     """
-    return parse_entries(IgPayload, payload, channel_id, _entry)
+    return parse_entries(IgPayload, payload, channel_id, _entry, check_text)
 
 
 def _entry(channel_id: str, raw: Any, path: str, batch: Batch) -> None:

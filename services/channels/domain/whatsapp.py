@@ -96,14 +96,14 @@ class WaPayload(MetaModel):
     entry: list[Any]
 
 
-def parse(channel_id: str, payload: Any) -> Batch:
+def parse(channel_id: str, payload: Any, check_text: bool = True) -> Batch:
     """Every message and status of every entry and change of a webhook POST, in order. An entry, a change, a
     message or a status that is malformed is set aside with its reason (``Batch.rejected``); the others stand.
 
     Raises:
         Invalid: the envelope (``object``, ``entry``) does not have the documented shape.
     """
-    return parse_entries(WaPayload, payload, channel_id, _entry)
+    return parse_entries(WaPayload, payload, channel_id, _entry, check_text)
 
 
 def _entry(channel_id: str, raw: Any, path: str, batch: Batch) -> None:
