@@ -10,6 +10,8 @@ from typing import Any, Literal
 import phonenumbers
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from libs.core.phones import unchanged_by_parsing
+
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 NETWORK_RE = re.compile(r"^[a-z][a-z0-9_-]{0,29}$")
 HANDLE_RE = re.compile(r"^[\w.\-]{1,100}$")
@@ -61,34 +63,9 @@ E164_RE = re.compile(r"^\+[1-9]\d{6,17}$")
 
 def _e164_valid(digits: str) -> bool | None:
     """Whether ``+digits`` (already E.164-shaped) is a valid number, without ``phonenumbers.parse`` (most of
-    the cost of an import row). ``None`` when parsing could change the digits (a national prefix or a
-    leading zero after the country code): the caller then takes the full path."""
-    for size in (1, 2, 3):
-        cc = int(digits[:size])
-        if cc in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
-            break
-    else:
-        return None
-    national = digits[size:]
-    if not 2 <= len(national) <= 17 or national[0] == "0":
-        return None
-    prefix = _national_prefix(cc)
-    if prefix is False:
-        return None
-    if prefix is not None and (m := prefix.match(national)) and (m.end() or any(g is not None for g in m.groups())):
-        return None
-    return phonenumbers.is_valid_number(phonenumbers.PhoneNumber(country_code=cc, national_number=int(national)))
-
-
-@functools.cache
-def _national_prefix(cc: int) -> re.Pattern[str] | Literal[False] | None:
-    """The national prefix pattern ``phonenumbers.parse`` strips after a country code (``False``: no metadata)."""
-    region = phonenumbers.region_code_for_country_code(cc)
-    metadata = phonenumbers.PhoneMetadata.metadata_for_region_or_calling_code(cc, region)
-    if metadata is None:
-        return False
-    pattern = metadata.national_prefix_for_parsing
-    return re.compile(pattern) if pattern else None
+    the cost of an import row). ``None`` when parsing could change the digits: the caller takes the full path."""
+    number = unchanged_by_parsing(digits)
+    return None if number is None else phonenumbers.is_valid_number(number)
 
 
 def normalize_email(raw: str) -> str:
