@@ -227,6 +227,11 @@ class Agents:
     # machine than the webhooks did.
     poll_s: float = 1.0
     think_s: tuple[float, float] = (0.0, 0.2)
+    # How often an agent looks at its own state, as a person glances at the console's status: one whom the
+    # router put on a break for missed offers (offers that lapsed while a fault kept them from accepting)
+    # makes themselves available again. Without this, faults took the agents away one by one until none was left
+    # and the run never settled.
+    status_s: float = 5.0
 
 
 @dataclass
@@ -244,6 +249,7 @@ class Worked:
     replies: dict[str, Reply] = field(default_factory=dict)
     accepted: int = 0
     closed: int = 0
+    resumed: int = 0  # breaks for missed offers the agents came back from
     refusals: dict[str, int] = field(default_factory=dict)  # "action status" -> count
     failures: dict[str, int] = field(default_factory=dict)  # "action error" -> count (no answer)
 
@@ -299,12 +305,23 @@ class _Agent:
             if status == 200:
                 break
             await asyncio.sleep(0.5)
+        looked = time.monotonic()
         while not stop.is_set():
+            if time.monotonic() - looked >= self.cfg.status_s:
+                looked = time.monotonic()
+                await self.resume_after_missed_offers()
             status, body = await self.call("GET", "/conversations")
             items = body.get("items", []) if status == 200 and isinstance(body, dict) else []
             for conv in items:
                 await self.work(conv)
             await asyncio.sleep(self.cfg.poll_s)
+
+    async def resume_after_missed_offers(self) -> None:
+        status, me = await self.call("GET", f"/agents/{self.username}")
+        if status == 200 and isinstance(me, dict) and me.get("status") == "break" \
+                and me.get("reason") == "missed_offers":
+            status, _ = await self.call("PUT", "/me/status", {"status": "available"}, what="resume")
+            self.worked.resumed += int(status == 200)
 
     async def work(self, conv: dict[str, Any]) -> None:
         cid = str(conv.get("id"))

@@ -464,7 +464,8 @@ async def run(args: argparse.Namespace) -> tuple[list[str], list[str]]:
     print("faults (from the start of the load):")
     for f in fault_log:
         print(f.describe(origin))
-    print(f"agents: {worked.accepted:,} accepted, {len(worked.replies):,} replied, {worked.closed:,} closed; "
+    print(f"agents: {worked.accepted:,} accepted, {len(worked.replies):,} replied, {worked.closed:,} closed, "
+          f"{worked.resumed:,} breaks for missed offers ended; "
           f"refusals {worked.refusals or 'none'}; no answer {worked.failures or 'none'}")
     print(cpu)
     # How each count came about, with examples: part of the result lines so a failing test shows them too.
