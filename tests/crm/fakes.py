@@ -46,8 +46,9 @@ class State:
         self.addresses: list[tuple[str, str, str, str]] = []
         self.webhooks: list[dict[str, Any]] = []
         self.deliveries: list[dict[str, Any]] = []
-        # the preview dialer's calls per list member (``FakeDialer``)
+        # the preview dialer's calls per list member (``FakeDialer``); calls
         self.dial: dict[tuple[str, str], dict[str, Any]] = {}
+        self.calls: dict[str, dict[str, Any]] = {}
 
     def action_types(self, *kinds: str, form_id: str | None = None) -> None:
         """Action types in the catalog, as an admin would have made them (``kind`` is their id and name)."""
@@ -574,6 +575,26 @@ class FakeDialer:
                     None)
 
 
+class FakeCalls:
+    """The part of ``CallRepository`` click-to-call uses: a call, its placement and its status."""
+
+    def __init__(self, s: State) -> None:
+        self.s = s
+
+    async def insert(self, call_id: str, d: dict[str, Any]) -> None:
+        self.s.calls[call_id] = copy.deepcopy(d) | {"id": call_id, "status": None, "channel_id": None,
+                                                    "provider_call_id": None, "duration_s": d.get("duration_s") or 0}
+
+    async def placed(self, call_id: str, *, channel_id: str, provider_call_id: str) -> None:
+        self.s.calls[call_id].update(channel_id=channel_id, provider_call_id=provider_call_id, status="dialing")
+
+    async def set_status(self, call_id: str, status: str) -> None:
+        self.s.calls[call_id]["status"] = status
+
+    async def get(self, call_id: str, *, for_update: bool = False) -> dict[str, Any] | None:
+        return copy.deepcopy(self.s.calls.get(call_id))
+
+
 class FakeUnitOfWork(MemoryUnitOfWork):
     def __init__(self, state: State) -> None:
         super().__init__(state)
@@ -582,7 +603,7 @@ class FakeUnitOfWork(MemoryUnitOfWork):
         self.catalogs = FakeCatalogs(state)
         self.accounts, self.callbacks, self.cases = FakeAccounts(state), FakeCallbacks(state), FakeCases(state)
         self.conversations, self.followups = FakeConversations(state), FakeFollowUps(state)
-        self.webhooks, self.dialer = FakeWebhooks(state), FakeDialer(state)
+        self.webhooks, self.dialer, self.calls = FakeWebhooks(state), FakeDialer(state), FakeCalls(state)
 
 
 class FakeUnitOfWorkFactory:
