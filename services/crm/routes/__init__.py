@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 from urllib.parse import quote
 
 from aiohttp import web
 
 from libs.core.auth import caller_of
-from services.crm.handlers import Actor, Crm
+from libs.core.http import respond
+from libs.core.service import read_json
+from services.crm.handlers import Actor, Crm, access
 from services.crm.keys import CRM
 
 
@@ -45,3 +47,24 @@ async def send_stream(request: web.Request, chunks: Any, media_type: str, filena
         await response.write(chunk)
     await response.write_eof()
     return response
+
+
+Handler = Callable[[web.Request], Awaitable[web.Response]]
+
+
+def admin_edits(use_cases: Any, what: str) -> tuple[Handler, Handler]:
+    """``PATCH`` and ``DELETE /<things>/{id}`` of what only admins change (``what``: "manage webhooks"): the role
+    is checked before the body is read, then ``use_cases.update(crm, id, body, actor)`` answers the new state and
+    ``use_cases.delete(crm, id, actor)`` a 204 (the use cases check the role again)."""
+
+    async def patch(request: web.Request) -> web.Response:
+        access.require_admin(actor_of(request), what)
+        body = await read_json(request)
+        return respond(await use_cases.update(crm_of(request), request.match_info["id"], body, actor_of(request)))
+
+    async def delete(request: web.Request) -> web.Response:
+        access.require_admin(actor_of(request), what)
+        await use_cases.delete(crm_of(request), request.match_info["id"], actor_of(request))
+        return web.Response(status=204)
+
+    return patch, delete

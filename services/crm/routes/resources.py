@@ -12,7 +12,7 @@ from libs.core.inputs import read_upload
 from libs.core.service import read_json
 from services.crm.domain.common import parse_choice
 from services.crm.handlers import access, resources
-from services.crm.routes import actor_of, crm_of, send_stream
+from services.crm.routes import actor_of, admin_edits, crm_of, send_stream
 
 
 async def gallery(request: web.Request) -> web.Response:
@@ -41,16 +41,7 @@ async def get(request: web.Request) -> web.Response:
     return respond(await resources.get(crm_of(request), request.match_info["id"], actor_of(request)))
 
 
-async def patch(request: web.Request) -> web.Response:
-    access.require_admin(actor_of(request), "change the resource gallery")  # before the body is read
-    body = await read_json(request)
-    return respond(await resources.update(crm_of(request), request.match_info["id"], body, actor_of(request)))
-
-
-async def delete(request: web.Request) -> web.Response:
-    access.require_admin(actor_of(request), "change the resource gallery")  # before the body is read
-    await resources.delete(crm_of(request), request.match_info["id"], actor_of(request))
-    return web.Response(status=204)
+patch, delete = admin_edits(resources, "change the resource gallery")
 
 
 async def download(request: web.Request) -> web.StreamResponse:

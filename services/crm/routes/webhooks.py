@@ -10,7 +10,7 @@ from libs.core.http import page_args, query, respond, respond_page
 from libs.core.service import read_json
 from services.crm.domain.common import parse_choice
 from services.crm.handlers import access, webhooks
-from services.crm.routes import actor_of, crm_of
+from services.crm.routes import actor_of, admin_edits, crm_of
 
 
 async def list_hooks(request: web.Request) -> web.Response:
@@ -30,16 +30,7 @@ async def get(request: web.Request) -> web.Response:
     return respond(await webhooks.get(crm_of(request), request.match_info["id"], actor_of(request)))
 
 
-async def patch(request: web.Request) -> web.Response:
-    access.require_admin(actor_of(request), "manage webhooks")  # before the body is read
-    body = await read_json(request)
-    return respond(await webhooks.update(crm_of(request), request.match_info["id"], body, actor_of(request)))
-
-
-async def delete(request: web.Request) -> web.Response:
-    access.require_admin(actor_of(request), "manage webhooks")  # before the body is read
-    await webhooks.delete(crm_of(request), request.match_info["id"], actor_of(request))
-    return web.Response(status=204)
+patch, delete = admin_edits(webhooks, "manage webhooks")
 
 
 async def deliveries(request: web.Request) -> web.Response:
