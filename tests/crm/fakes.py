@@ -49,6 +49,9 @@ class State:
         # the preview dialer's calls per list member (``FakeDialer``); calls
         self.dial: dict[tuple[str, str], dict[str, Any]] = {}
         self.calls: dict[str, dict[str, Any]] = {}
+        # bulk processes and saved import mappings (``FakeJobs``)
+        self.jobs: dict[str, dict[str, Any]] = {}
+        self.mappings: dict[str, dict[str, Any]] = {}
 
     def action_types(self, *kinds: str, form_id: str | None = None) -> None:
         """Action types in the catalog, as an admin would have made them (``kind`` is their id and name)."""
@@ -595,6 +598,48 @@ class FakeCalls:
         return copy.deepcopy(self.s.calls.get(call_id))
 
 
+class FakeJobs:
+    """The part of ``JobRepository`` that queues, shows and cancels processes, and keeps saved mappings."""
+
+    def __init__(self, s: State) -> None:
+        self.s = s
+
+    async def create(self, job_id: str, kind: str, params: dict[str, Any], *, dry_run: bool, upload_id: str | None,
+                     created_by: str, created_role: str, run_at: datetime | None = None) -> dict[str, Any]:
+        self.s.jobs[job_id] = {"id": job_id, "kind": kind, "params": copy.deepcopy(params), "dry_run": dry_run,
+                               "upload_id": upload_id, "created_by": created_by, "created_role": created_role,
+                               "created_at": run_at or _now(), "status": "queued", "cancel_requested": False}
+        return copy.deepcopy(self.s.jobs[job_id])
+
+    async def get(self, job_id: str, *, for_update: bool = False) -> dict[str, Any] | None:
+        return copy.deepcopy(self.s.jobs.get(job_id))
+
+    async def request_cancel(self, job_id: str) -> str | None:
+        job = self.s.jobs[job_id]
+        job["cancel_requested"] = True
+        if job["status"] == "queued":
+            job["status"] = "cancelled"
+        return str(job["status"])
+
+    async def save_mapping(self, mapping_id: str, name: str, kind: str, mapping: dict[str, str], created_by: str
+                           ) -> dict[str, Any] | None:
+        if any(m["name"] == name for m in self.s.mappings.values()):
+            return None
+        self.s.mappings[mapping_id] = {"id": mapping_id, "name": name, "kind": kind,
+                                       "mapping": copy.deepcopy(mapping), "created_by": created_by}
+        return copy.deepcopy(self.s.mappings[mapping_id])
+
+
+class FakeProcesses:
+    """The part of ``ProcessRepository`` the checks before queueing use: whether a list or batch exists."""
+
+    def __init__(self, s: State) -> None:
+        self.s = s
+
+    async def group_exists(self, table: str, group_id: str) -> bool:
+        return (table, group_id) in self.s.groups
+
+
 class FakeUnitOfWork(MemoryUnitOfWork):
     def __init__(self, state: State) -> None:
         super().__init__(state)
@@ -604,6 +649,7 @@ class FakeUnitOfWork(MemoryUnitOfWork):
         self.accounts, self.callbacks, self.cases = FakeAccounts(state), FakeCallbacks(state), FakeCases(state)
         self.conversations, self.followups = FakeConversations(state), FakeFollowUps(state)
         self.webhooks, self.dialer, self.calls = FakeWebhooks(state), FakeDialer(state), FakeCalls(state)
+        self.jobs, self.processes = FakeJobs(state), FakeProcesses(state)
 
 
 class FakeUnitOfWorkFactory:
