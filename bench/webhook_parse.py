@@ -21,8 +21,6 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import phonenumbers
-
 from libs.core.inputs import loads_json
 from libs.core.validation import may_hold_unstorable
 from libs.devstack.payloads import whatsapp_text
@@ -40,14 +38,7 @@ def _bodies(n: int, senders: int, escape: bool) -> list[bytes]:
 
 def _library_e164(raw: str, assume_international: bool) -> str:
     """The sender's E.164 as channels made it before the LRU and the fast path: phonenumbers every time."""
-    candidate = "+" + "".join(c for c in raw if c.isdigit()) if assume_international else raw
-    try:
-        parsed = phonenumbers.parse(candidate, None)
-    except phonenumbers.NumberParseException:
-        return candidate
-    if phonenumbers.is_possible_number(parsed):
-        return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
-    return candidate
+    return addresses.possible_e164("+" + "".join(c for c in raw if c.isdigit()) if assume_international else raw)
 
 
 @contextlib.contextmanager

@@ -2,7 +2,7 @@
 normalizing a number, and a number already written as ``+<country code><national number>`` does not need it
 unless parsing would change its digits (a national prefix or a leading zero after the country code).
 Pure (phonenumbers' metadata only); each caller's answer is tested against the library's over every region's
-example numbers and random ones (``tests/crm/test_domain.py``, ``tests/channels/test_addresses.py``)."""
+example numbers and random ones (``tests/libs/test_phones.py``)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,9 @@ import re
 from typing import Literal
 
 import phonenumbers
+
+# ``+`` and 7 to 18 digits, the first not 0: the shape the fast path takes (anything else is parsed).
+E164_SHAPE = re.compile(r"^\+[1-9]\d{6,17}$")
 
 
 def unchanged_by_parsing(digits: str) -> phonenumbers.PhoneNumber | None:

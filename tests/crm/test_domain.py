@@ -158,3 +158,10 @@ def test_phones_with_spaces_are_not_formulas_but_formulas_are():
         assert not is_formula(phone), phone
     for attack in ("=HYPERLINK(\"http://x\")", "@SUM(A1)", "+A1", "-cmd|' /C calc'!A0", "=1+1", "+"):
         assert is_formula(attack), attack
+
+
+def test_every_update_template_field_has_its_column():
+    from services.crm.adapters.postgres.contacts import UPDATE_COLUMNS
+    from services.crm.domain.contacts import UPDATE_FIELDS
+
+    assert set(UPDATE_COLUMNS) == set(UPDATE_FIELDS)

@@ -10,7 +10,7 @@ from typing import Any, Literal
 import phonenumbers
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from libs.core.phones import unchanged_by_parsing
+from libs.core.phones import E164_SHAPE, unchanged_by_parsing
 
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 NETWORK_RE = re.compile(r"^[a-z][a-z0-9_-]{0,29}$")
@@ -36,7 +36,7 @@ def normalize_phone(raw: str, region: str) -> str:
         raise BadAddress("phone number is empty")
     if text.startswith("00"):
         text = "+" + text[2:]
-    if E164_RE.match(text):
+    if E164_SHAPE.match(text):
         valid = _e164_valid(text[1:])
         if valid is not None:
             if valid:
@@ -58,7 +58,6 @@ def _normalize_slow(text: str, region: str, raw: str) -> str:
     raise BadAddress(f"{raw!r} is not a valid phone number")
 
 
-E164_RE = re.compile(r"^\+[1-9]\d{6,17}$")
 
 
 def _e164_valid(digits: str) -> bool | None:
