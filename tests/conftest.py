@@ -30,6 +30,17 @@ def stack() -> Iterator[StackInfo]:
         shutil.rmtree(folder, ignore_errors=True)  # its PostgreSQL, NATS and Redis data: ~120 MB a run
 
 
+@pytest.fixture(scope="session")
+def crm_blob_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One blob store for every CRM of the session. They share the session's PostgreSQL, so a process one CRM
+    queued (its upload in that CRM's store) may be claimed by another's job runner, as CRM replicas do in
+    production, where they share their storage too. Separate folders made such a job fail with "file uploads/...
+    not found" (an end-to-end import claimed by an in-process CRM of an earlier test module)."""
+    folder = tmp_path_factory.mktemp("crm-blobs")
+    os.chmod(folder, 0o755)
+    return folder
+
+
 @pytest.fixture
 async def nats_js(stack: StackInfo) -> AsyncIterator[tuple[object, object]]:
     """A NATS connection and JetStream context with every stream set up."""

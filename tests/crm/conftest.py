@@ -23,9 +23,9 @@ from ..conftest import as_service, as_user
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
-async def crm_server(stack, tmp_path_factory) -> AsyncIterator[TestClient]:
+async def crm_server(stack, crm_blob_dir) -> AsyncIterator[TestClient]:
     settings = CrmSettings(nats_url=stack.nats_url, redis_url=stack.redis_url, database_url=stack.database_url,
-                           env="test", default_region="AR", blob_dir=str(tmp_path_factory.mktemp("crm-blobs")),
+                           env="test", default_region="AR", blob_dir=str(crm_blob_dir),
                            email_channel_id="crm-test-email", job_poll_s=0.2, job_chunk_rows=500)
     app = create_app(settings)
     client = TestClient(TestServer(app), **as_service("crm"))

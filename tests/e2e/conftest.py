@@ -19,12 +19,12 @@ from libs.devstack.services import ServiceProcess
 class Platform:
     """The services of one end-to-end test, sharing the session's real stack."""
 
-    def __init__(self, stack: StackInfo, tmp: Path, graph_url: str) -> None:
+    def __init__(self, stack: StackInfo, tmp: Path, graph_url: str, crm_blobs: Path) -> None:
         self.stack, self.tmp = stack, tmp
         self.ports = {n: free_port() for n in ("gateway", "channels", "router", "scheduler", "campaigns", "crm")}
         self.env = {**os.environ, **stack.env(), "SB_ENV": "test", "SB_DEMO_SEED": "true",
                     "SB_CHANNELS_GRAPH_BASE_URL": graph_url, "SB_CHANNELS_SMTP_PORT": str(free_port()),
-                    "SB_CHANNELS_BLOB_DIR": str(tmp / "blobs"), "SB_CRM_BLOB_DIR": str(tmp / "blobs"),
+                    "SB_CHANNELS_BLOB_DIR": str(tmp / "blobs"), "SB_CRM_BLOB_DIR": str(crm_blobs),
                     "SB_SHUTDOWN_BUDGET_S": "10", "PYTHONUNBUFFERED": "1",
                     "SB_GATEWAY_METRICS_PORT": str(free_port())}
         for name, port in self.ports.items():
@@ -70,9 +70,9 @@ async def graph_peer() -> AsyncIterator[tuple[str, list[dict[str, Any]]]]:
 
 
 @pytest.fixture
-async def platform(stack: StackInfo, tmp_path: Path, graph_peer) -> AsyncIterator[Platform]:
+async def platform(stack: StackInfo, tmp_path: Path, graph_peer, crm_blob_dir: Path) -> AsyncIterator[Platform]:
     os.chmod(tmp_path, 0o755)
-    p = Platform(stack, tmp_path, graph_peer[0])
+    p = Platform(stack, tmp_path, graph_peer[0], crm_blob_dir)
     try:
         yield p
     finally:

@@ -7,6 +7,7 @@ import json
 import os
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -187,7 +188,7 @@ async def browser() -> AsyncIterator[Any]:
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
-async def real_crm(stack: StackInfo, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[TestServer]:
+async def real_crm(stack: StackInfo, crm_blob_dir: Path) -> AsyncIterator[TestServer]:
     """The real CRM service in-process on the session stack."""
     from libs.core.service import LIFECYCLE
     from services.crm.app import create_app as create_crm
@@ -195,7 +196,7 @@ async def real_crm(stack: StackInfo, tmp_path_factory: pytest.TempPathFactory) -
 
     settings = CrmSettings(env="test", nats_url=stack.nats_url, redis_url=stack.redis_url,
                            database_url=stack.database_url, default_region="ES", job_poll_s=0.2,
-                           blob_dir=str(tmp_path_factory.mktemp("gw-crm-blobs")),
+                           blob_dir=str(crm_blob_dir),
                            webhook_backoff_s=0.05, webhook_poll_s=0.05, webhook_max_attempts=4)
     app = create_crm(settings)
     server = TestServer(app, host="127.0.0.1")

@@ -6,6 +6,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -62,7 +63,8 @@ class Platform:
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def platform(stack: Any, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Platform]:
+async def platform(stack: Any, tmp_path_factory: pytest.TempPathFactory, crm_blob_dir: Path
+                   ) -> AsyncIterator[Platform]:
     """Per module, never left running: its router shares the durable ``router-inbound`` (and its Redis keys)
     with every other router of the session, and would take their messages."""
     from services.campaigns.app import create_app as campaigns
@@ -84,7 +86,7 @@ async def platform(stack: Any, tmp_path_factory: pytest.TempPathFactory) -> Asyn
         ("router", routing),
         ("campaigns", campaigns(CampaignsSettings(**common, conversation_consumer=False))),
         ("crm", crm(CrmSettings(**common, default_region="ES", job_poll_s=0.2,
-                                blob_dir=str(tmp_path_factory.mktemp("sec-crm"))))),
+                                blob_dir=str(crm_blob_dir)))),
     ]
     p = Platform(gateway=None, services={})  # type: ignore[arg-type]
     try:
